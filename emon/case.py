@@ -1,0 +1,55 @@
+"""A monitoring case: one offender's tag, optionally one victim's device, and the order that applies."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Self
+
+from pydantic import Field, field_validator, model_validator
+
+from emon.device import DEVICE_ID_RE
+from emon.order import Order, Position, Strict
+
+
+class Risk(StrEnum):
+    """SASH risk level."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class CaseStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Case(Strict):
+    case_id: str = Field(min_length=1, max_length=64)
+    risk: Risk
+    offender_device: str
+    victim_device: str | None = None
+    residence: Position
+    order: Order
+    status: CaseStatus = CaseStatus.OPEN
+
+    @field_validator("case_id")
+    @classmethod
+    def _safe_id(cls, value: str) -> str:
+        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$", value):
+            raise ValueError("case_id may hold letters, digits and _ . : - only")
+        return value
+
+    @field_validator("offender_device", "victim_device")
+    @classmethod
+    def _device_id(cls, value: str | None) -> str | None:
+        if value is not None and not DEVICE_ID_RE.match(value):
+            raise ValueError(f"must match {DEVICE_ID_RE.pattern}")
+        return value
+
+    @model_validator(mode="after")
+    def _distinct_devices(self) -> Self:
+        if self.victim_device is not None and self.victim_device == self.offender_device:
+            raise ValueError("victim_device must differ from offender_device")
+        return self

@@ -1,0 +1,1 @@
+"""Zone and proximity evaluation: a pure core, no I/O, time passed in."""

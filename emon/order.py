@@ -1,0 +1,200 @@
+"""The order document: what a court or prosecutor imposed, as emon enforces it.
+
+One schema serves both the evaluation engine (enforcing an order) and the enforceability check
+(judging a proposed one). See docs/order-schema.md for examples. All distances are metres, all
+datetimes are timezone-aware and normalised to UTC, schedules are wall-clock times in a named
+IANA time zone (so "22:00-07:00 Europe/Amsterdam" stays right across DST changes).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+from enum import StrEnum
+from typing import Any, Literal, Self, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from emon.errors import InvalidOrder
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RD(Strict):
+    """Dutch RD New (EPSG:28992) coordinates in metres."""
+
+    x: float = Field(ge=-7_000, le=300_000)
+    y: float = Field(ge=289_000, le=629_000)
+
+
+class Position(Strict):
+    """A WGS84 position; may be given as ``{"lat", "lon"}`` or ``{"rd": {"x", "y"}}``."""
+
+    lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
+    lon: float = Field(ge=-180, le=180, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_rd(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "rd" in data:
+            if set(data) != {"rd"}:
+                raise ValueError("give either lat/lon or rd, not both")
+            rd = RD.model_validate(data["rd"])
+            from emon.geo import rd_to_wgs84
+
+            lat, lon = rd_to_wgs84(rd.x, rd.y)
+            return {"lat": lat, "lon": lon}
+        return data
+
+
+class Circle(Strict):
+    lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
+    lon: float = Field(ge=-180, le=180, allow_inf_nan=False)
+    radius_m: float = Field(gt=0, le=1_000_000, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_rd(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "rd" in data:
+            pos = Position.model_validate({"rd": data["rd"]})
+            rest = {k: v for k, v in data.items() if k != "rd"}
+            return {"lat": pos.lat, "lon": pos.lon, **rest}
+        return data
+
+
+class Weekday(StrEnum):
+    MON = "mon"
+    TUE = "tue"
+    WED = "wed"
+    THU = "thu"
+    FRI = "fri"
+    SAT = "sat"
+    SUN = "sun"
+
+
+class Window(Strict):
+    """A weekly window starting on each of ``days`` at ``start``; an ``end`` at or before
+    ``start`` means the window runs past midnight into the next day (22:00-07:00)."""
+
+    days: tuple[Weekday, ...] = tuple(Weekday)
+    start: time
+    end: time
+
+
+class Schedule(Strict):
+    timezone: str = "Europe/Amsterdam"
+    windows: tuple[Window, ...] = Field(min_length=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+def _aware_utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("datetime needs a UTC offset, e.g. 2026-01-01T00:00:00+01:00")
+    return value.astimezone(UTC)
+
+
+class Zone(Strict):
+    """An exclusion zone (locatieverbod) or inclusion zone (locatiegebod).
+
+    Exactly one of ``circle`` and ``geometry`` (a GeoJSON Polygon or MultiPolygon, lon/lat order).
+    ``prealert_m`` overrides the order's pre-alert ring width for this zone; the confirmation
+    settings override the engine defaults for this rule.
+    """
+
+    name: str = Field(min_length=1, max_length=200)
+    circle: Circle | None = None
+    geometry: dict[str, Any] | None = None
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+    schedule: Schedule | None = None
+    prealert_m: float | None = Field(default=None, ge=0, le=50_000)
+    confirm_fixes: int | None = Field(default=None, ge=1, le=100)
+    confirm_s: float | None = Field(default=None, ge=0, le=3600)
+    clear_s: float | None = Field(default=None, ge=0, le=3600)
+    clear_margin_m: float | None = Field(default=None, ge=0, le=5000)
+
+    _utc = field_validator("valid_from", "valid_until")(_aware_utc)
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> Self:
+        if (self.circle is None) == (self.geometry is None):
+            raise ValueError("give exactly one of 'circle' and 'geometry'")
+        if self.geometry is not None:
+            from emon.geo import geojson_to_shape
+
+            geojson_to_shape(self.geometry)  # raises ValueError naming the problem
+        return self
+
+
+class PreAlert(Strict):
+    """Pre-alert rings (metres). Entering a ring raises a pre-alert at ``*_enter_m``; it ends only
+    beyond ``*_exit_m`` (>= enter), so a boundary walk does not flap."""
+
+    exclusion_enter_m: float = Field(default=200, ge=0, le=50_000)
+    exclusion_exit_m: float = Field(default=300, ge=0, le=50_000)
+    proximity_enter_m: float = Field(default=1000, ge=0, le=100_000)
+    proximity_exit_m: float = Field(default=1300, ge=0, le=100_000)
+
+    @model_validator(mode="after")
+    def _exit_beyond_enter(self) -> Self:
+        if self.exclusion_exit_m < self.exclusion_enter_m:
+            raise ValueError("exclusion_exit_m must be >= exclusion_enter_m")
+        if self.proximity_exit_m < self.proximity_enter_m:
+            raise ValueError("proximity_exit_m must be >= proximity_enter_m")
+        return self
+
+
+class Order(Strict):
+    """The order document; the same JSON is enforced by evaluation and judged by the checker."""
+
+    exclusion_zones: tuple[Zone, ...] = ()
+    inclusion_zones: tuple[Zone, ...] = ()
+    contact_ban_m: float | None = Field(default=None, gt=0, le=100_000, allow_inf_nan=False)
+    prealert: PreAlert = PreAlert()
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+
+    _utc = field_validator("valid_from", "valid_until")(_aware_utc)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Self:
+        names = [z.name for z in (*self.exclusion_zones, *self.inclusion_zones)]
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise ValueError(f"zone names must be unique, repeated: {sorted(dupes)}")
+        return self
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_order(document: Any, *, where: str = "order") -> Order:
+    """Validate an order document; raise :class:`InvalidOrder` naming the first bad field."""
+    return parse_model(Order, document, where=where)
+
+
+def parse_model(model: type[M], document: Any, *, where: str) -> M:
+    """Validate ``document`` as ``model``; translate pydantic errors into :class:`InvalidOrder`."""
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(document)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        path = ".".join(str(p) for p in (where, *err["loc"]) if p != "")
+        raise InvalidOrder(path, err["msg"]) from exc
+
+
+Kind = Literal["exclusion", "inclusion"]
