@@ -36,5 +36,7 @@ class Device:
         check_device_id(self.device_id)
         if not 1 <= self.report_interval_s <= 86_400:
             raise InvalidInput("report_interval_s must be between 1 and 86400 seconds")
-        if self.owntracks_topic is not None and not re.match(r"^owntracks/[^/+#]+/[^/+#]+$", self.owntracks_topic):
+        if self.owntracks_topic is not None and not re.match(
+            r"^owntracks/[^/+#]+/[^/+#]+$", self.owntracks_topic
+        ):
             raise InvalidInput("owntracks_topic must look like owntracks/{user}/{device}")

@@ -81,3 +81,14 @@ def check_position(lat: float, lon: float) -> None:
         raise InvalidPayload("bad_coordinates", f"lat {lat} outside -90..90")
     if not -180.0 <= lon <= 180.0:
         raise InvalidPayload("bad_coordinates", f"lon {lon} outside -180..180")
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A message (or one element of a batch) emon could not use: raw bytes and a stable reason code."""
+
+    topic: str
+    reason: str
+    detail: str
+    payload: bytes
+    device_id: str | None = None

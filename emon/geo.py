@@ -56,7 +56,7 @@ def rd_to_wgs84(x: float, y: float) -> tuple[float, float]:
 class LocalFrame:
     """An azimuthal equidistant projection centred on (lat0, lon0): x east, y north, in metres."""
 
-    __slots__ = ("lat0", "lon0", "_fwd", "_inv")
+    __slots__ = ("_fwd", "_inv", "lat0", "lon0")
 
     def __init__(self, lat0: float, lon0: float) -> None:
         self.lat0 = lat0

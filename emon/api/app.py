@@ -1,0 +1,61 @@
+"""The FastAPI application; its lifespan opens and closes the whole runtime."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from emon import __version__
+from emon.api import cases, devices, system
+from emon.errors import InvalidInput, NotFound, StorageError, UnknownDevice
+from emon.runtime import Runtime
+from emon.settings import Settings
+
+
+def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
+    rt = runtime or Runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await rt.open()
+        try:
+            yield
+        finally:
+            await rt.close()
+
+    app = FastAPI(
+        title="emon",
+        version=__version__,
+        summary="Electronic monitoring and proximity alerts",
+        lifespan=lifespan,
+    )
+    app.state.rt = rt
+    app.state.auth = rt.auth
+    app.include_router(system.router)
+    for module in (system.api, devices.router, cases.router):
+        app.include_router(module, prefix="/api/v1")
+    _add_error_handlers(app)
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(InvalidInput)
+    async def invalid(_: Request, exc: InvalidInput) -> JSONResponse:
+        return JSONResponse({"error": "invalid_input", "message": str(exc)}, status_code=422)
+
+    @app.exception_handler(UnknownDevice)
+    async def unknown(_: Request, exc: UnknownDevice) -> JSONResponse:
+        return JSONResponse({"error": "unknown_device", "message": str(exc)}, status_code=404)
+
+    @app.exception_handler(NotFound)
+    async def not_found(_: Request, exc: NotFound) -> JSONResponse:
+        return JSONResponse({"error": "not_found", "message": str(exc)}, status_code=404)
+
+    @app.exception_handler(StorageError)
+    async def storage(_: Request, exc: StorageError) -> JSONResponse:
+        return JSONResponse(
+            {"error": "storage_unavailable", "message": "storage is unavailable"}, status_code=503
+        )

@@ -1,0 +1,117 @@
+"""Cases and their orders: create, read, replace, close (roles admin, probation)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+
+from emon.api.auth import Principal, Role, require
+from emon.case import Case, CaseStatus
+from emon.errors import InvalidOrder
+from emon.order import parse_model
+from emon.runtime import Runtime
+from emon.storage.cases import case_document
+
+router = APIRouter(tags=["cases"])
+WRITE = require(Role.PROBATION)
+READ = require(Role.PROBATION, Role.POLICE)
+
+
+def _parse(body: Any) -> Case:
+    try:
+        return parse_model(Case, body, where="case")
+    except InvalidOrder as exc:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            {"error": "invalid_input", "field": exc.field, "message": exc.problem},
+        ) from exc
+
+
+async def _check_devices(rt: Runtime, case: Case) -> None:
+    for field, device_id in (
+        ("offender_device", case.offender_device),
+        ("victim_device", case.victim_device),
+    ):
+        if device_id is not None and device_id not in rt.registry:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                {
+                    "error": "unknown_device",
+                    "field": f"case.{field}",
+                    "message": f"{device_id} is not registered",
+                },
+            )
+    offender = rt.registry.by_id[case.offender_device]
+    if offender.kind.value != "ankle_tag":
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            {"error": "invalid_input", "field": "case.offender_device", "message": "must be an ankle_tag"},
+        )
+
+
+@router.post("/cases", status_code=status.HTTP_201_CREATED)
+async def create_case(request: Request, who: Principal = Depends(WRITE)) -> dict[str, Any]:
+    rt: Runtime = request.app.state.rt
+    case = _parse(await _json(request))
+    await _check_devices(rt, case)
+    if not await rt.cases.add(case, who.name):
+        raise HTTPException(status.HTTP_409_CONFLICT, "case_id exists")
+    await rt.case_changed(case)
+    return case_document(case)
+
+
+@router.get("/cases")
+async def list_cases(request: Request, _: Principal = Depends(READ)) -> list[dict[str, Any]]:
+    rt: Runtime = request.app.state.rt
+    return [case_document(c) for c in await rt.cases.all()]
+
+
+@router.get("/cases/{case_id}")
+async def get_case(case_id: str, request: Request, _: Principal = Depends(READ)) -> dict[str, Any]:
+    rt: Runtime = request.app.state.rt
+    case = await rt.cases.get(case_id)
+    if case is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such case")
+    return case_document(case)
+
+
+@router.put("/cases/{case_id}")
+async def replace_case(case_id: str, request: Request, who: Principal = Depends(WRITE)) -> dict[str, Any]:
+    rt: Runtime = request.app.state.rt
+    case = _parse(await _json(request))
+    if case.case_id != case_id:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "case_id in the body differs from the path"
+        )
+    await _check_devices(rt, case)
+    if not await rt.cases.replace(case, who.name):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such case")
+    await rt.case_changed(case)
+    return case_document(case)
+
+
+@router.post("/cases/{case_id}/close")
+async def close_case(case_id: str, request: Request, who: Principal = Depends(WRITE)) -> dict[str, Any]:
+    rt: Runtime = request.app.state.rt
+    case = await rt.cases.get(case_id)
+    if case is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such case")
+    closed = case.model_copy(update={"status": CaseStatus.CLOSED})
+    await rt.cases.replace(closed, who.name)
+    await rt.case_changed(closed)
+    return case_document(closed)
+
+
+@router.get("/cases/{case_id}/evaluations")
+async def evaluations(case_id: str, request: Request, _: Principal = Depends(READ)) -> list[dict[str, Any]]:
+    """Every evaluation decision of the case with its explanation, in fix-time order."""
+    rt: Runtime = request.app.state.rt
+    return await rt.cases.eval_events(case_id)
+
+
+async def _json(request: Request) -> Any:
+    try:
+        return await request.json()
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "body must be JSON") from exc

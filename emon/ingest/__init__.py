@@ -1,0 +1,1 @@
+"""Ingest: device messages from MQTT, decoded, validated, batched, stored."""

@@ -1,0 +1,193 @@
+"""The ingest pipeline: raw messages in, batched decode → store → live state → consumers.
+
+The MQTT receive loop only appends raw bytes to a queue (microseconds); everything else happens
+here, one batch at a time: one COPY to PostgreSQL, one pipelined Redis round trip. A failing store
+is retried with capped backoff and the batch is kept: a valid fix is never dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from emon import metrics
+from emon.errors import EmonError
+from emon.fix import DeadLetter, DeviceEvent, Fix
+from emon.ingest.decode import Decoded, Limits, decode_event, decode_fixes, decode_owntracks
+from emon.ingest.topics import DeviceRegistry, MessageKind, route
+from emon.storage.live import LiveState
+from emon.storage.records import Records
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RawMessage:
+    topic: str
+    payload: bytes
+    received_at: float  # time.time() at receipt
+    received_mono: float  # time.monotonic() at receipt
+
+
+class BatchConsumer(Protocol):
+    """Something that acts on newly stored fixes and events (evaluation, alerting)."""
+
+    async def consume(
+        self, fixes: Sequence[Fix], events: Sequence[DeviceEvent], now: datetime, received_mono: float
+    ) -> None: ...
+
+
+AckHandler = Callable[[str, bytes, datetime], Awaitable[None]]
+
+
+class Pipeline:
+    def __init__(
+        self,
+        records: Records,
+        live: LiveState,
+        registry: DeviceRegistry,
+        *,
+        prefix: str = "",
+        limits: Limits | None = None,
+        batch_max: int = 1000,
+        batch_wait_s: float = 0.02,
+    ) -> None:
+        self.records = records
+        self.live = live
+        self.registry = registry
+        self.prefix = prefix
+        self.limits = limits or Limits()
+        self.batch_max = batch_max
+        self.batch_wait_s = batch_wait_s
+        self.consumers: list[BatchConsumer] = []
+        self.ack_handler: AckHandler | None = None
+        self._queue: deque[RawMessage] = deque()
+        self._wakeup = asyncio.Event()
+        self.batches_done = 0
+
+    def submit(self, topic: str, payload: bytes) -> None:
+        """Called by the receive loop for every message; never blocks, never raises."""
+        self._queue.append(RawMessage(topic, payload, time.time(), time.monotonic()))
+        metrics.QUEUE_DEPTH.set(len(self._queue))
+        self._wakeup.set()
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    async def run(self) -> None:
+        while True:
+            if not self._queue:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            if len(self._queue) < self.batch_max:
+                await asyncio.sleep(self.batch_wait_s)
+            batch = [self._queue.popleft() for _ in range(min(self.batch_max, len(self._queue)))]
+            metrics.QUEUE_DEPTH.set(len(self._queue))
+            await self.process(batch)
+
+    async def process(self, batch: list[RawMessage]) -> None:
+        """Decode, store and hand on one batch; retries storage until it succeeds."""
+        now = datetime.now(UTC)
+        decoded, acks = self.decode(batch, now)
+        stored_fixes, stored_events = await self._store(decoded)
+        done = datetime.now(UTC)
+        for f in stored_fixes:
+            metrics.INGEST_LAG.observe(max(0.0, (done - f.ts).total_seconds()))
+        if batch:
+            metrics.RECEIVE_TO_STORED.observe(time.monotonic() - batch[0].received_mono)
+        for device_id, payload in acks:
+            if self.ack_handler is not None:
+                await _isolated(self.ack_handler(device_id, payload, now), "ack handler")
+        if stored_fixes or stored_events:
+            first = batch[0].received_mono if batch else time.monotonic()
+            for consumer in self.consumers:
+                await _isolated(
+                    consumer.consume(stored_fixes, stored_events, now, first), type(consumer).__name__
+                )
+        self.batches_done += 1
+
+    def decode(self, batch: list[RawMessage], now: datetime) -> tuple[Decoded, list[tuple[str, bytes]]]:
+        out = Decoded()
+        acks: list[tuple[str, bytes]] = []
+        for msg in batch:
+            r = route(msg.topic, self.prefix, self.registry)
+            if r is None:
+                self._dead(out, DeadLetter(msg.topic, "unknown_topic", "", msg.payload))
+                continue
+            metrics.MESSAGES_RECEIVED.labels(r.kind.value).inc()
+            if r.device_id is None or r.device_id not in self.registry:
+                self._dead(
+                    out,
+                    DeadLetter(
+                        msg.topic, "unknown_device", r.device_id or r.topic_key, msg.payload, r.device_id
+                    ),
+                )
+                continue
+            if r.kind is MessageKind.ACK:
+                acks.append((r.device_id, msg.payload))
+                continue
+            if r.kind is MessageKind.FIX:
+                part = decode_fixes(msg.topic, r.device_id, msg.payload, now, self.limits)
+            elif r.kind is MessageKind.EVENT:
+                part = decode_event(msg.topic, r.device_id, msg.payload, now, self.limits)
+            else:
+                part = decode_owntracks(msg.topic, r.device_id, msg.payload, now, self.limits)
+            if r.kind is not MessageKind.EVENT:
+                metrics.FIXES_RECEIVED.inc(len(part.fixes) + len(part.dead))
+            out.seen[r.device_id] = now
+            out.fixes.extend(part.fixes)
+            out.events.extend(part.events)
+            for d in part.dead:
+                self._dead(out, d)
+        return out, acks
+
+    @staticmethod
+    def _dead(out: Decoded, letter: DeadLetter) -> None:
+        metrics.REJECTED.labels(letter.reason).inc()
+        out.dead.append(letter)
+
+    async def _store(self, decoded: Decoded) -> tuple[list[Fix], list[DeviceEvent]]:
+        delay = 0.1
+        while True:
+            try:
+                await self.records.insert_dead_letters(decoded.dead)
+                decoded.dead = []  # stored: don't store twice on a retry of the rest
+                new_fixes = await self.records.insert_fixes(decoded.fixes)
+                new_events = await self.records.insert_events(decoded.events)
+                break
+            except (EmonError, OSError) as exc:
+                metrics.STORAGE_ERRORS.labels("postgres").inc()
+                log.error("storing batch failed, retrying in %.1fs: %s", delay, exc)
+            except Exception as exc:  # a psycopg pool error or the like: never lose the batch
+                metrics.STORAGE_ERRORS.labels("postgres").inc()
+                log.exception("storing batch failed, retrying in %.1fs: %s", delay, exc)
+            await asyncio.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 10.0)
+        metrics.FIXES_ACCEPTED.inc(len(new_fixes))
+        metrics.FIXES_DUPLICATE.inc(len(decoded.fixes) - len(new_fixes))
+        for e in new_events:
+            metrics.EVENTS_ACCEPTED.labels(e.type.value).inc()
+        try:
+            await self.live.set_latest(new_fixes)
+            await self.live.mark_seen(decoded.seen)
+        except Exception as exc:  # Redis is a cache of PostgreSQL: degrade, don't stop
+            metrics.STORAGE_ERRORS.labels("redis").inc()
+            log.error("updating live state in Redis failed: %s", exc)
+        return new_fixes, new_events
+
+
+async def _isolated(awaitable: Awaitable[None], what: str) -> None:
+    """Run a consumer; its failure is logged and counted, never stops ingest."""
+    try:
+        await awaitable
+    except Exception:
+        metrics.STORAGE_ERRORS.labels(what).inc()
+        log.exception("%s failed", what)

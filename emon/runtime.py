@@ -1,0 +1,106 @@
+"""The running service: every adapter and background loop, opened and closed together.
+
+Background loops are named tasks owned by the runtime, started and stopped by the FastAPI lifespan;
+a loop that dies takes the service down loudly rather than leaving it half-alive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from emon.api.auth import Authenticator
+from emon.case import Case, CaseStatus
+from emon.casebook import CaseBook
+from emon.hub import Hub
+from emon.ingest.decode import Limits
+from emon.ingest.mqtt import MqttIngest
+from emon.ingest.pipeline import Pipeline
+from emon.ingest.topics import DeviceRegistry
+from emon.settings import Settings
+from emon.storage.cases import CaseRecords
+from emon.storage.live import LiveState
+from emon.storage.postgres import Database
+from emon.storage.records import Records
+
+log = logging.getLogger(__name__)
+
+Plugin = Callable[["Runtime"], Awaitable[None]]
+
+
+class Runtime:
+    def __init__(self, settings: Settings) -> None:
+        from datetime import timedelta
+
+        self.settings = settings
+        self.db = Database(settings.database_url, settings.db_schema)
+        self.records = Records(self.db)
+        self.cases = CaseRecords(self.db)
+        self.live = LiveState.from_url(settings.redis_url, settings.redis_prefix)
+        self.registry = DeviceRegistry()
+        self.casebook = CaseBook()
+        self.case_listeners: list[Callable[[Case], Awaitable[None]]] = []
+        self.hub = Hub()
+        self.auth = Authenticator(self.records, settings.admin_token)
+        self.pipeline = Pipeline(
+            self.records,
+            self.live,
+            self.registry,
+            prefix=settings.mqtt_topic_prefix,
+            limits=Limits(settings.max_payload_bytes, timedelta(seconds=settings.max_future_s)),
+            batch_max=settings.batch_max,
+            batch_wait_s=settings.batch_wait_ms / 1000,
+        )
+        host, port = settings.mqtt_host_port
+        self.mqtt = MqttIngest(
+            host, port, settings.mqtt_client_id, settings.mqtt_topic_prefix, self.pipeline.submit
+        )
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.closers: list[Callable[[], Awaitable[None]]] = []
+
+    async def open(self) -> None:
+        await self.db.open()
+        await self.db.migrate()
+        await self.live.ping()
+        self.registry.replace_all(await self.records.devices())
+        for case in await self.cases.all(CaseStatus.OPEN):
+            self.casebook.put(case)
+        from emon.wiring import attach
+
+        await attach(self)
+        self.spawn("ingest-pipeline", self.pipeline.run())
+        self.spawn("mqtt-ingest", self.mqtt.run())
+
+    async def case_changed(self, case: Case) -> None:
+        """A case was created, replaced or closed: update everything that holds it in memory."""
+        self.casebook.put(case)
+        for listener in self.case_listeners:
+            await listener(case)
+
+    def spawn(self, name: str, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro, name=name)
+        task.add_done_callback(self._task_done)
+        self.tasks[name] = task
+
+    @staticmethod
+    def _task_done(task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.critical("background task %s died", task.get_name(), exc_info=task.exception())
+
+    async def wait_connected(self, timeout: float = 10.0) -> None:
+        await asyncio.wait_for(self.mqtt.connected.wait(), timeout)
+
+    async def close(self) -> None:
+        for task in self.tasks.values():
+            task.cancel()
+        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        self.tasks.clear()
+        for closer in reversed(self.closers):
+            try:
+                await closer()
+            except Exception:
+                log.exception("closing failed")
+        await self.live.close()
+        await self.db.close()

@@ -1,0 +1,108 @@
+"""One settings object, read once from ``EMON_*`` environment variables; fails fast naming the variable."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from urllib.parse import urlsplit
+
+from emon.errors import ConfigError
+
+
+class Secret(str):
+    """A string that does not show itself in a repr or a log line."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime configuration. Each field ``x`` is read from ``EMON_X``; see the README table."""
+
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    db_schema: str = "emon"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_prefix: str = "emon"
+    admin_token: Secret | None = None
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    mqtt_client_id: str = "emon-ingest"
+    mqtt_topic_prefix: str = ""
+    max_payload_bytes: int = 262_144
+    max_future_s: float = 300.0
+    batch_max: int = 1000
+    batch_wait_ms: float = 20.0
+    freshness_s: float = 120.0
+    tick_s: float = 5.0
+    webhook_url: str | None = None
+    webhook_secret: Secret | None = None
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read ``EMON_*`` variables; raise :class:`ConfigError` naming a bad one."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            var = f"EMON_{f.name.upper()}"
+            raw = env.get(var)
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _convert(var, raw, f.type)
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        _check_url("EMON_MQTT_URL", self.mqtt_url, ("mqtt", "tcp"))
+        _check_url("EMON_DATABASE_URL", self.database_url, ("postgresql", "postgres"))
+        _check_url("EMON_REDIS_URL", self.redis_url, ("redis", "rediss", "unix"))
+        if self.webhook_url is not None:
+            _check_url("EMON_WEBHOOK_URL", self.webhook_url, ("http", "https"))
+        if not re.match(r"^[a-z_][a-z0-9_]{0,62}$", self.db_schema):
+            raise ConfigError("EMON_DB_SCHEMA", "must be a lower-case SQL identifier")
+        if not 0 < self.http_port < 65536:
+            raise ConfigError("EMON_HTTP_PORT", "must be 1..65535")
+        if self.admin_token is not None and len(self.admin_token) < 16:
+            raise ConfigError("EMON_ADMIN_TOKEN", "must be at least 16 characters")
+        if self.mqtt_topic_prefix and not re.match(r"^[A-Za-z0-9_\-/]*[^/]$", self.mqtt_topic_prefix):
+            raise ConfigError("EMON_MQTT_TOPIC_PREFIX", "letters, digits, _ - / and no trailing /")
+        if self.batch_max < 1:
+            raise ConfigError("EMON_BATCH_MAX", "must be >= 1")
+
+    @property
+    def mqtt_host_port(self) -> tuple[str, int]:
+        parts = urlsplit(self.mqtt_url)
+        return parts.hostname or "127.0.0.1", parts.port or 1883
+
+    def topic(self, suffix: str) -> str:
+        """An MQTT topic under the optional prefix (tests run on their own prefix)."""
+        return f"{self.mqtt_topic_prefix}/{suffix}" if self.mqtt_topic_prefix else suffix
+
+
+def _convert(var: str, raw: str, annotation: object) -> object:
+    kind = str(annotation)
+    try:
+        if kind.startswith("int"):
+            return int(raw)
+        if kind.startswith("float"):
+            return float(raw)
+    except ValueError as exc:
+        raise ConfigError(var, f"expected a number, got {raw!r}") from exc
+    if "Secret" in kind:
+        return Secret(raw)
+    return raw
+
+
+def _check_url(var: str, url: str, schemes: tuple[str, ...]) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in schemes:
+        raise ConfigError(var, f"scheme must be one of {', '.join(schemes)} (got {url.split(':')[0]!r})")
+    if parts.scheme != "unix" and not parts.hostname and "host=" not in parts.query:
+        raise ConfigError(var, "needs a host")

@@ -1,0 +1,1 @@
+"""Storage adapters: PostgreSQL (durable record) and Redis (live state)."""

@@ -1,0 +1,99 @@
+"""PostgreSQL through psycopg 3: a connection pool bound to one schema, and migrations at start."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from typing import Any
+
+import psycopg
+from psycopg import AsyncConnection, sql
+from psycopg_pool import AsyncConnectionPool
+
+from emon.errors import StorageError
+
+log = logging.getLogger(__name__)
+
+Migration = Callable[[AsyncConnection[tuple[Any, ...]]], Awaitable[None]]
+_LOCK_ID = 0x656D6F6E  # "emon": one migrator at a time
+
+
+class Database:
+    """A pool of connections whose ``search_path`` is the emon schema (tests use their own)."""
+
+    def __init__(self, url: str, schema: str, *, min_size: int = 1, max_size: int = 8) -> None:
+        self.url = url
+        self.schema = schema
+        self.pool: AsyncConnectionPool[AsyncConnection[tuple[Any, ...]]] = AsyncConnectionPool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            open=False,
+            kwargs={"options": f"-c search_path={schema},public -c timezone=UTC", "autocommit": False},
+        )
+
+    async def open(self) -> None:
+        try:
+            await _ensure_schema(self.url, self.schema)
+            await self.pool.open(wait=True, timeout=15)
+        except (psycopg.Error, TimeoutError) as exc:
+            raise StorageError(f"cannot connect to PostgreSQL: {exc}") from exc
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    async def migrate(self) -> list[str]:
+        """Apply pending migrations in order; return the versions applied now."""
+        from emon.storage.fixes_table import create_fixes_table
+
+        steps: list[tuple[str, str | Migration]] = [(n, s) for n, s in _sql_migrations()]
+        steps.append(("002_fixes", create_fixes_table))
+        steps.sort(key=lambda step: step[0])
+        applied: list[str] = []
+        async with self.pool.connection() as conn:
+            await conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_ID,))
+            try:
+                await conn.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations "
+                    "(version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+                )
+                await conn.commit()
+                cur = await conn.execute("SELECT version FROM schema_migrations")
+                done = {str(row[0]) for row in await cur.fetchall()}
+                await conn.commit()
+                for version, step in steps:
+                    if version in done:
+                        continue
+                    async with conn.transaction():
+                        if isinstance(step, str):
+                            await conn.execute(step.encode())
+                        else:
+                            await step(conn)
+                        await conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
+                    applied.append(version)
+                    log.info("applied migration %s", version)
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_ID,))
+                await conn.commit()
+        return applied
+
+
+def _sql_migrations() -> list[tuple[str, str]]:
+    folder = resources.files("emon.storage") / "migrations"
+    out = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            out.append((entry.name.removesuffix(".sql"), entry.read_text(encoding="utf-8")))
+    return out
+
+
+async def _ensure_schema(url: str, schema: str) -> None:
+    async with await AsyncConnection.connect(url, autocommit=True) as conn:
+        await conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+
+
+async def drop_schema(url: str, schema: str) -> None:
+    """Remove a schema and everything in it (tests clean up their own schema)."""
+    async with await AsyncConnection.connect(url, autocommit=True) as conn:
+        await conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
