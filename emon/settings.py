@@ -39,6 +39,7 @@ class Settings:
     batch_max: int = 1000
     batch_wait_ms: float = 20.0
     freshness_s: float = 120.0
+    stale_s: float = 600.0
     tick_s: float = 5.0
     webhook_url: str | None = None
     webhook_secret: Secret | None = None

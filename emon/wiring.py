@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from emon.evaluation import Evaluation
+from emon.geofence.config import EvalConfig
+from emon.geofence.engine import Engine
+
 if TYPE_CHECKING:
     from emon.runtime import Runtime
 
 
-async def attach(runtime: Runtime) -> None:
-    """Attach the consumers of stored fixes and events to the runtime's pipeline."""
-    return None
+async def attach(rt: Runtime) -> None:
+    """Attach evaluation (and alerting, when present) to the runtime's pipeline and tick loop."""
+    config = EvalConfig(freshness_s=rt.settings.freshness_s, stale_s=rt.settings.stale_s)
+    evaluation = Evaluation(Engine(config), rt.cases, rt.casebook, rt.hub, alerts=None)
+    await evaluation.load(rt.casebook.all())
+    rt.evaluation = evaluation
+    rt.pipeline.consumers.append(evaluation)
+    rt.case_listeners.append(evaluation.case_changed)
+    rt.spawn("evaluation-tick", evaluation.run_ticks(rt.settings.tick_s))

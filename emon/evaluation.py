@@ -1,0 +1,106 @@
+"""The evaluation edge: stored fixes → the pure geofence engine → durable decisions → alerting.
+
+The engine does no I/O; this adapter persists what it decided (the events with their explanation
+and the changed case states, in one transaction) and hands the events to alerting. A tick loop
+advances time without fixes, so silence (a stale victim fix, a curfew that starts) is noticed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Protocol
+
+from emon import metrics
+from emon.case import Case
+from emon.casebook import CaseBook
+from emon.fix import DeviceEvent, Fix
+from emon.geofence.engine import Engine
+from emon.geofence.events import EvalEvent
+from emon.hub import Hub
+from emon.storage.cases import CaseRecords
+from emon.storage.live import fix_to_json
+
+log = logging.getLogger(__name__)
+
+
+class AlertSink(Protocol):
+    async def on_evaluation(self, events: Sequence[EvalEvent], now: datetime, received_mono: float) -> None: ...
+    async def on_device_events(self, events: Sequence[DeviceEvent], now: datetime, received_mono: float) -> None: ...
+    async def tick(self, now: datetime) -> None: ...
+
+
+class Evaluation:
+    """A pipeline consumer: evaluates every newly stored fix of every open case."""
+
+    def __init__(
+        self, engine: Engine, cases: CaseRecords, casebook: CaseBook, hub: Hub, alerts: AlertSink | None = None
+    ) -> None:
+        self.engine = engine
+        self.casebook = casebook
+        self.cases = cases
+        self.hub = hub
+        self.alerts = alerts
+        self._lock = asyncio.Lock()  # batches and ticks take turns: one writer of the engine state
+
+    async def load(self, open_cases: Sequence[Case]) -> None:
+        """Restore every open case with the state persisted before a restart."""
+        states = await self.cases.states()
+        for case in open_cases:
+            self.engine.add_case(case, states.get(case.case_id))
+        self.engine.changed()
+
+    async def case_changed(self, case: Case) -> None:
+        async with self._lock:
+            self.engine.add_case(case)
+            await self._persist([])
+
+    async def consume(
+        self, fixes: Sequence[Fix], events: Sequence[DeviceEvent], now: datetime, received_mono: float
+    ) -> None:
+        async with self._lock:
+            started = time.perf_counter()
+            decided = self.engine.evaluate_batch(fixes, now) if fixes else []
+            metrics.EVALUATION_SECONDS.observe(time.perf_counter() - started)
+            await self._persist(decided)
+        self._publish_positions(fixes)
+        if self.alerts is not None:
+            if decided:
+                await self.alerts.on_evaluation(decided, now, received_mono)
+            if events:
+                await self.alerts.on_device_events(events, now, received_mono)
+
+    async def tick(self, now: datetime) -> None:
+        async with self._lock:
+            decided = self.engine.tick(now)
+            await self._persist(decided)
+        if self.alerts is not None:
+            if decided:
+                await self.alerts.on_evaluation(decided, now, time.monotonic())
+            await self.alerts.tick(now)
+
+    async def run_ticks(self, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.tick(datetime.now(UTC))
+            except Exception:
+                log.exception("evaluation tick failed")
+
+    async def _persist(self, decided: Sequence[EvalEvent]) -> None:
+        changed = {case_id: self.engine.snapshot(case_id) for case_id in self.engine.changed()}
+        await self.cases.save_evaluation(changed, decided)
+
+    def _publish_positions(self, fixes: Sequence[Fix]) -> None:
+        if self.hub.subscriber_count == 0:
+            return
+        for fix in fixes:
+            cases = self.casebook.cases_for_device(fix.device_id)
+            if not cases:
+                continue
+            role = "offender" if any(c.offender_device == fix.device_id for c in cases) else "victim"
+            body = {**fix_to_json(fix), "case_ids": [c.case_id for c in cases], "role": role}
+            self.hub.publish("position", body)

@@ -1,0 +1,153 @@
+"""Plays an action stream to a real MQTT broker: one aiomqtt client per device, QoS 1.
+
+Victim devices subscribe to their notify topic, record every warning and acknowledge it after the
+scenario's ``ack.delay_s`` (scenario seconds, so divided by the compression) or never. This is the
+I/O edge; all decisions about *what* to send are made in :mod:`simulators.stream`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Self
+
+import aiomqtt
+
+from simulators import topics
+from simulators.errors import BrokerError
+from simulators.scenario import DeviceSpec, Scenario
+from simulators.stream import Action, ack_payload, will_payload
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """A warning received by a victim device at real UTC time ``received_at``; ``payload`` is the
+    decoded JSON object (empty if it was not a JSON object)."""
+
+    device_id: str
+    received_at: datetime
+    payload: dict[str, Any]
+
+
+@dataclass(slots=True)
+class PlayStats:
+    """What the driver did: messages published, acks sent, malformed notify messages, and how late
+    (real seconds) the most delayed publish was."""
+
+    published: int = 0
+    acks: int = 0
+    malformed_notify: int = 0
+    max_lag_s: float = 0.0
+    notifications: list[Notification] = field(default_factory=list)
+
+
+class DevicePlayer:
+    """``async with DevicePlayer(...) as p: await p.play(actions, t0)``; acks keep flowing until exit."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        host: str,
+        port: int,
+        prefix: str = "",
+        compression: float | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.scenario = scenario
+        self.compression = compression or scenario.time_compression
+        self.stats = PlayStats()
+        self._host, self._port, self._prefix, self._clock = host, port, prefix, clock
+        self._clients: dict[str, aiomqtt.Client] = {}
+        self._stack = AsyncExitStack()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._run_id = secrets.token_hex(3)
+
+    async def __aenter__(self) -> Self:
+        try:
+            for spec in self.scenario.devices:
+                will_topic, will_body = will_payload(spec, self._prefix)
+                client = aiomqtt.Client(
+                    self._host,
+                    self._port,
+                    identifier=f"sim-{self._run_id}-{spec.device_id}",
+                    will=aiomqtt.Will(will_topic, will_body, qos=1),
+                )
+                await self._stack.enter_async_context(client)
+                self._clients[spec.device_id] = client
+                if spec.kind == "victim_device":
+                    await client.subscribe(topics.notify_topic(spec.device_id, self._prefix), qos=1)
+                    self._spawn(self._listen(spec, client))
+        except aiomqtt.MqttError as exc:
+            await self._close()
+            raise BrokerError(f"MQTT broker {self._host}:{self._port}: {exc}") from exc
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._close()
+
+    async def _close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._stack.aclose()
+
+    def _spawn(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def play(self, actions: Sequence[Action], t0: float) -> PlayStats:
+        """Publish each action at loop time ``t0 + at_s / compression`` (seconds), QoS 1, in order."""
+        loop = asyncio.get_running_loop()
+        for action in actions:
+            due = t0 + action.at_s / self.compression
+            delay = due - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            else:
+                self.stats.max_lag_s = max(self.stats.max_lag_s, -delay)
+            try:
+                await self._clients[action.device_id].publish(action.topic, action.payload, qos=1)
+            except aiomqtt.MqttError as exc:
+                raise BrokerError(f"publish to {action.topic} failed: {exc}") from exc
+            self.stats.published += 1
+        return self.stats
+
+    async def _listen(self, spec: DeviceSpec, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            raw = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
+            now = self._clock()
+            try:
+                decoded = json.loads(raw)
+            except ValueError:
+                decoded = None
+            ack = ack_payload(raw, now)
+            self.stats.notifications.append(
+                Notification(spec.device_id, now, decoded if isinstance(decoded, dict) else {})
+            )
+            if ack is None:
+                self.stats.malformed_notify += 1  # recorded, never silently dropped
+                continue
+            delay = spec.behaviour.ack.delay_s
+            if delay is not None:
+                self._spawn(self._ack_later(spec, client, raw, delay / self.compression))
+
+    async def _ack_later(self, spec: DeviceSpec, client: aiomqtt.Client, raw: bytes, delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        body = ack_payload(raw, self._clock())
+        if body is not None:
+            await client.publish(topics.ack_topic(spec.device_id, self._prefix), body, qos=1)
+            self.stats.acks += 1
