@@ -1,0 +1,135 @@
+"""Micro-benchmark of the evaluation core (not a test).
+
+    .venv/bin/python -m benchmarks.eval_bench [--cases 10000] [--zones 5] [--batches 10] [--batch 5000]
+
+10,000 cases with 5 zones each (50,000 zones: 3 circles and 2 polygons per case, around the
+Netherlands), a victim device on every fifth case, batches of fixes with the clock advancing.
+Prints fix-rule evaluations per second, fixes per second and memory per case.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import tracemalloc
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+from shapely.geometry import mapping
+
+from emon.case import Case
+from emon.fix import Fix
+from emon.geo import destination, geodesic_circle
+from emon.geofence import Engine
+
+T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+
+def build_cases(n: int, zones: int, rng: np.random.Generator) -> list[Case]:
+    cases = []
+    for i in range(n):
+        lat, lon = float(rng.uniform(51.3, 53.4)), float(rng.uniform(3.6, 7.1))
+        ex = []
+        for k in range(zones):
+            zlat, zlon = destination(lat, lon, float(rng.uniform(0, 360)), float(rng.uniform(500, 8000)))
+            radius = float(rng.uniform(100, 600))
+            if k % 5 < 3:
+                ex.append({"name": f"c{k}", "circle": {"lat": zlat, "lon": zlon, "radius_m": radius}})
+            else:
+                poly = json.loads(json.dumps(mapping(geodesic_circle(zlat, zlon, radius, 12))))
+                ex.append({"name": f"p{k}", "geometry": poly})
+        victim = i % 5 == 0
+        doc = {
+            "case_id": f"case-{i}",
+            "risk": "high",
+            "offender_device": f"tag-{i}",
+            "victim_device": f"vic-{i}" if victim else None,
+            "residence": {"lat": lat, "lon": lon},
+            "order": {"exclusion_zones": ex, "contact_ban_m": 500 if victim else None},
+        }
+        cases.append(Case.model_validate(doc))
+    return cases
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cases", type=int, default=10_000)
+    ap.add_argument("--zones", type=int, default=5)
+    ap.add_argument("--batches", type=int, default=10)
+    ap.add_argument("--batch", type=int, default=5_000)
+    args = ap.parse_args()
+    rng = np.random.default_rng(7)
+
+    t = time.perf_counter()
+    cases = build_cases(args.cases, args.zones, rng)
+    t_build = time.perf_counter() - t
+
+    sample = min(500, len(cases))
+    tracemalloc.start()
+    probe = Engine()
+    base = tracemalloc.get_traced_memory()[0]
+    for case in cases[:sample]:
+        probe.add_case(case)
+    compiled_mem = (tracemalloc.get_traced_memory()[0] - base) / sample
+    tracemalloc.stop()
+
+    engine = Engine()
+    t = time.perf_counter()
+    for case in cases:
+        engine.add_case(case)
+    t_compile = time.perf_counter() - t
+
+    # Each device wanders around its residence; one position per device per batch.
+    devices: list[tuple[str, float, float]] = []
+    for c in cases:
+        devices.append((c.offender_device, c.residence.lat, c.residence.lon))
+        if c.victim_device is not None:
+            devices.append((c.victim_device, c.residence.lat + 0.01, c.residence.lon))
+    rules_of = {
+        c.offender_device: len(c.order.exclusion_zones) + (c.victim_device is not None) for c in cases
+    }
+    rules_of.update({c.victim_device: 1 for c in cases if c.victim_device is not None})
+
+    evals = fixes_done = events = 0
+    t_eval = 0.0
+    for b in range(args.batches):
+        now = T0 + timedelta(seconds=30 * b)
+        idx = rng.choice(len(devices), size=min(args.batch, len(devices)), replace=False)
+        batch = []
+        for i in idx:
+            dev, lat, lon = devices[i]
+            plat, plon = destination(lat, lon, float(rng.uniform(0, 360)), float(rng.uniform(0, 6000)))
+            batch.append(
+                Fix(
+                    dev,
+                    now - timedelta(seconds=float(rng.uniform(0, 20))),
+                    plat,
+                    plon,
+                    float(rng.uniform(5, 40)),
+                )
+            )
+        t = time.perf_counter()
+        events += len(engine.evaluate_batch(batch, now))
+        t_eval += time.perf_counter() - t
+        fixes_done += len(batch)
+        evals += sum(rules_of[f.device_id] for f in batch)
+    t = time.perf_counter()
+    events += len(engine.tick(T0 + timedelta(seconds=30 * args.batches)))
+    t_tick = time.perf_counter() - t
+
+    state_bytes = sum(len(json.dumps(engine.snapshot(c))) for c in engine.case_ids()) / len(cases)
+    n_zones = sum(len(c.order.exclusion_zones) for c in cases)
+    print(f"cases {len(cases)}, zones {n_zones}, victims {sum(c.victim_device is not None for c in cases)}")
+    print(
+        f"build documents {t_build:.1f} s, compile {t_compile:.1f} s ({t_compile / len(cases) * 1e3:.2f} ms/case)"
+    )
+    print(f"fixes {fixes_done} in {t_eval:.2f} s: {fixes_done / t_eval:,.0f} fixes/s")
+    print(f"fix-rule evaluations {evals}: {evals / t_eval:,.0f} evaluations/s; events {events}")
+    print(f"tick over all cases: {t_tick * 1e3:.0f} ms")
+    print(f"memory per compiled case ~{compiled_mem / 1024:.1f} KiB (tracemalloc, {sample} cases)")
+    print(f"persisted state per case ~{state_bytes / 1024:.2f} KiB JSON")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""The episode state machine shared by every rule: confirmation, hysteresis, updates.
+
+A rule sees a stream of :class:`Reading` (one fix judged against it) and moves between
+*no episode*, *pending* (possible, not yet confirmed) and *open episode*. The machine only
+decides transitions; callers turn them into events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from emon.geo import geodesic_m
+from emon.geofence.events import Classification
+from emon.geofence.state import Episode, RuleState
+
+
+class Step(StrEnum):
+    OPENED = "opened"  # a new episode (live or retrospective, per Episode.live)
+    ANNOUNCED = "announced"  # an episode opened from late fixes is confirmed by a live fix
+    UPDATED = "updated"  # materially worse, or moved
+    ENDED = "ended"
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One fix judged against one rule.
+
+    ``distance_m`` as reported; ``severity`` larger-is-worse metres; ``counts`` whether a possible
+    counts towards confirmation (accurate enough); ``good`` whether the fix may also clear an
+    episode or move a pre-alert ring (accurate and no implausible jump); ``clear_ok`` whether its
+    whole error circle is clear of the condition by the rule's margin.
+    """
+
+    ts: datetime
+    classification: Classification
+    distance_m: float
+    severity: float
+    lat: float
+    lon: float
+    counts: bool
+    good: bool
+    clear_ok: bool
+    live: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    confirm_fixes: int
+    confirm_s: float
+    clear_s: float
+    update_distance_m: float
+    update_move_m: float
+
+
+def _open(r: Reading, start: datetime) -> Episode:
+    return Episode(start=start, live=r.live, worst=r.severity, lat=r.lat, lon=r.lon)
+
+
+def _changed(ep: Episode, r: Reading, lim: Limits) -> bool:
+    """Materially worse than the baseline, or moved without improving.
+
+    Improving silently lowers the baseline (no event: the end event will come), so that coming
+    back closer again is reported.
+    """
+    if r.severity > ep.worst + lim.update_distance_m:
+        return True
+    if r.severity < ep.worst - lim.update_distance_m:
+        ep.worst, ep.lat, ep.lon = r.severity, r.lat, r.lon
+        return False
+    return geodesic_m(ep.lat, ep.lon, r.lat, r.lon) > lim.update_move_m
+
+
+def step_breach(rs: RuleState, r: Reading, lim: Limits) -> list[Step]:
+    """Advance the violation machine of ``rs`` by one reading (mutates ``rs``)."""
+    c = r.classification
+    ep = rs.breach
+    if ep is None:
+        if c is Classification.BREACH:
+            # Proven by the whole error circle: fire at once; a run of possibles before it
+            # belongs to the same episode (deterministic id = first fix of the run).
+            start = rs.pending_since or r.ts
+        elif c is Classification.POSSIBLE and r.counts:
+            if rs.pending_since is None:
+                rs.pending_since, rs.pending_count = r.ts, 0
+            rs.pending_count += 1
+            elapsed = (r.ts - rs.pending_since).total_seconds()
+            if not (
+                rs.pending_count >= lim.confirm_fixes or (rs.pending_count >= 2 and elapsed >= lim.confirm_s)
+            ):
+                return []
+            start = rs.pending_since
+        else:
+            if c is Classification.CLEAR and r.good:
+                rs.pending_since, rs.pending_count = None, 0
+            return []
+        rs.breach = _open(r, start)
+        rs.pending_since, rs.pending_count, rs.clear_since = None, 0, None
+        return [Step.OPENED]
+    steps: list[Step] = []
+    if r.live and not ep.live:
+        ep.live = True
+        steps.append(Step.ANNOUNCED)
+    if c is Classification.CLEAR:
+        if not r.good:
+            return steps
+        if not r.clear_ok:
+            rs.clear_since = None  # inside the margin: not yet leaving
+            return steps
+        if rs.clear_since is None:
+            rs.clear_since = r.ts
+        if (r.ts - rs.clear_since).total_seconds() >= lim.clear_s:
+            rs.breach, rs.clear_since = None, None
+            steps.append(Step.ENDED)
+        return steps
+    rs.clear_since = None
+    if Step.ANNOUNCED in steps or _changed(ep, r, lim):
+        ep.worst, ep.lat, ep.lon = r.severity, r.lat, r.lon
+        if Step.ANNOUNCED not in steps:
+            steps.append(Step.UPDATED)
+    return steps
+
+
+def step_prealert(rs: RuleState, r: Reading, near: bool, far: bool) -> list[Step]:
+    """Advance the pre-alert ring of ``rs``: open when ``near``, end when ``far`` (mutates ``rs``)."""
+    ep = rs.prealert
+    if not r.good:
+        return []
+    if ep is None:
+        if near:
+            rs.prealert = _open(r, r.ts)
+            return [Step.OPENED]
+        return []
+    if far:
+        rs.prealert = None
+        return [Step.ENDED]
+    if r.live and not ep.live:
+        ep.live = True
+        return [Step.ANNOUNCED]
+    return []
+
+
+def close_all(rs: RuleState) -> list[tuple[str, Episode]]:
+    """End every open episode of ``rs`` (the rule stopped being enforced); reset pending."""
+    out: list[tuple[str, Episode]] = []
+    if rs.breach is not None:
+        out.append(("breach", rs.breach))
+    if rs.prealert is not None:
+        out.append(("prealert", rs.prealert))
+    rs.breach = rs.prealert = None
+    rs.pending_since, rs.pending_count, rs.clear_since = None, 0, None
+    return out

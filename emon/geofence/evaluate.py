@@ -1,0 +1,158 @@
+"""Evaluating one fix for one case: ``(state, rules, fix, now) -> (state, events)``.
+
+Fixes of a device must arrive in fix-time order for live evaluation. A fix older than the
+device's last evaluated fix is judged on its own for retrospective violations only and leaves
+the live state (episodes, confirmation counters, last fix) untouched.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from emon.fix import Fix
+from emon.geo import geodesic_m
+from emon.geofence.classify import (
+    classify_exclusion,
+    classify_inclusion,
+    classify_proximity,
+    implausible_jump,
+)
+from emon.geofence.config import EvalConfig
+from emon.geofence.events import Classification, EvalEvent, EvalEventType
+from emon.geofence.measure import zone_distances
+from emon.geofence.proximity import counterpart, evaluate_proximity
+from emon.geofence.report import _START, Context, evidence, simple_event
+from emon.geofence.rules import PROXIMITY, CompiledCase
+from emon.geofence.state import CaseState, FixRecord
+from emon.geofence.zones import evaluate_zones
+
+DEFAULT_CONFIG = EvalConfig()
+
+
+def evaluate_fix(
+    state: CaseState,
+    rules: CompiledCase,
+    fix: Fix,
+    now: datetime,
+    config: EvalConfig = DEFAULT_CONFIG,
+    zone_d: NDArray[np.float64] | None = None,
+) -> tuple[CaseState, list[EvalEvent]]:
+    """Judge ``fix`` against every rule of ``rules`` at decision time ``now`` (UTC).
+
+    ``zone_d`` may carry the fix's precomputed signed zone distances (see
+    :func:`emon.geofence.measure.zone_distances`). ``state`` is updated in place and returned.
+    Events of fixes older than ``now - freshness_s`` have ``live=False``; a violation they open
+    is a RETROSPECTIVE_VIOLATION.
+    """
+    case = rules.case
+    dev = fix.device_id
+    offender = dev == case.offender_device
+    if not offender and (dev != case.victim_device or rules.proximity is None):
+        return state, []
+    if state.first_seen is None:
+        state.first_seen = fix.ts
+    rec = FixRecord.of(fix)
+    track = state.track(dev)
+    if offender and rules.zones and zone_d is None:
+        zone_d = zone_distances([(rec.lat, rec.lon, rules)])[0]
+    if track.last is not None and rec.ts <= track.last.ts:
+        if rec in track.history:
+            return state, []  # a duplicate delivery
+        return state, _out_of_order(state, rules, dev, rec, zone_d, now, config)
+    # An implausible jump from the last plausible fix can only be `possible`. If it agrees with
+    # the previous (also rejected) fix, the device really moved: it becomes the new reference.
+    jump = track.ref is not None and implausible_jump(track.ref, rec, config.max_speed_mps)
+    accept = not jump or (
+        track.last is not None
+        and track.last != track.ref
+        and not implausible_jump(track.last, rec, config.max_speed_mps)
+    )
+    prev = track.ref
+    events: list[EvalEvent] = []
+    if offender and zone_d is not None:
+        events += evaluate_zones(state, rules, rec, zone_d, prev, jump, accept, now, config)
+    if rules.proximity is not None:
+        events += evaluate_proximity(state, rules, dev, rec, jump, now, config)
+    track.last = rec
+    if accept:
+        track.ref = rec
+    track.remember(rec, config.history_fixes)
+    return state, events
+
+
+def _out_of_order(
+    state: CaseState,
+    cc: CompiledCase,
+    dev: str,
+    rec: FixRecord,
+    zone_d: NDArray[np.float64] | None,
+    now: datetime,
+    config: EvalConfig,
+) -> list[EvalEvent]:
+    """Retrospective violations proven by an out-of-order fix (never live, never confirming)."""
+    track = state.track(dev)
+    i = next((n for n, h in enumerate(track.history) if h.ts > rec.ts), len(track.history))
+    before = track.history[i - 1] if i > 0 else None
+    jump = before is not None and implausible_jump(before, rec, config.max_speed_mps)
+    track.remember(rec, config.history_fixes)
+    if jump:
+        return []  # alone and implausible: cannot prove anything
+    out: list[EvalEvent] = []
+    ev = (evidence(dev, rec, now),)
+    if dev == cc.case.offender_device and zone_d is not None:
+        for k, z in enumerate(cc.zones):
+            if z.active_since(cc.case.order, rec.ts) is None:
+                continue
+            d = float(zone_d[k])
+            classify = classify_exclusion if z.kind == "exclusion" else classify_inclusion
+            if classify(d, rec.acc) is Classification.BREACH and _new_retro(state, z.rule, rec.ts, config):
+                ctx = Context(cc.case_id, z.rule, z.kind, now, ev, _retro_detail(z.kind, rec))
+                out.append(_retro_event(ctx, rec.ts, d))
+    prox = cc.proximity
+    if prox is not None:
+        other_id = counterpart(cc, dev)
+        other = state.track(other_id).nearest(rec.ts)
+        if other is not None:
+            age = abs((rec.ts - other.ts).total_seconds())
+            dist = geodesic_m(rec.lat, rec.lon, other.lat, other.lon)
+            acc_sum = rec.acc + other.acc + config.counterpart_speed_mps * age
+            proven = classify_proximity(dist, acc_sum, prox.ban_m) is Classification.BREACH
+            if age <= config.stale_s and proven and _new_retro(state, PROXIMITY, rec.ts, config):
+                pev = (*ev, evidence(other_id, other, now))
+                ctx = Context(cc.case_id, PROXIMITY, PROXIMITY, now, pev, _retro_detail(PROXIMITY, rec))
+                out.append(_retro_event(ctx, rec.ts, dist))
+    return out
+
+
+def _new_retro(state: CaseState, rule: str, ts: datetime, config: EvalConfig) -> bool:
+    """True if ``ts`` starts a new retrospective episode of ``rule`` (not already covered)."""
+    rs = state.rule(rule)
+    if rs.breach is not None and rs.breach.start <= ts:
+        return False  # inside the open live episode
+    start, last = rs.retro_start, rs.retro_last
+    window = timedelta(seconds=config.freshness_s)
+    if start is not None and last is not None and start <= ts <= last + window:
+        rs.retro_last = max(last, ts)
+        return False
+    rs.retro_start = rs.retro_last = ts
+    return True
+
+
+def _retro_detail(kind: str, rec: FixRecord) -> dict[str, Any]:
+    return {"violation": _START[kind].value, "out_of_order": True, "acc_m": rec.acc}
+
+
+def _retro_event(ctx: Context, ts: datetime, distance_m: float) -> EvalEvent:
+    return simple_event(
+        EvalEventType.RETROSPECTIVE_VIOLATION,
+        ctx,
+        at=ts,
+        episode=ts,
+        classification=Classification.BREACH,
+        distance_m=distance_m,
+        live=False,
+    )

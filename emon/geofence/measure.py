@@ -1,0 +1,106 @@
+"""Metric measurements of fixes against zones, vectorised with numpy and shapely 2.
+
+Polygons live in azimuthal equidistant (AEQD) frames. On the ellipsoid, PROJ's oblique AEQD maps
+a point to ``(s sin a, s cos a)`` where ``s`` and ``a`` are the geodesic distance and azimuth from
+the frame centre, so computing it with one vectorised ``Geod.inv`` call gives the same metres as
+:class:`emon.geo.LocalFrame` (to 1e-9 m) without building a PROJ transformer per case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import shapely
+from numpy.typing import NDArray
+from shapely.geometry.base import BaseGeometry
+
+from emon.geo import WGS84
+
+if TYPE_CHECKING:
+    from emon.geofence.rules import CompiledCase
+
+F64 = NDArray[np.float64]
+
+
+def aeqd_xy(lat0: F64 | float, lon0: F64 | float, lat: F64, lon: F64) -> tuple[F64, F64]:
+    """AEQD coordinates (metres, x east, y north) of (lat, lon) in the frame centred on (lat0, lon0)."""
+    lat = np.asarray(lat, dtype=np.float64)
+    lon = np.asarray(lon, dtype=np.float64)
+    lat0a = np.broadcast_to(np.asarray(lat0, dtype=np.float64), lat.shape)
+    lon0a = np.broadcast_to(np.asarray(lon0, dtype=np.float64), lat.shape)
+    az, _, dist = WGS84.inv(lon0a, lat0a, lon, lat)
+    a = np.radians(np.asarray(az, dtype=np.float64))
+    d = np.asarray(dist, dtype=np.float64)
+    return d * np.sin(a), d * np.cos(a)
+
+
+def project(geom: BaseGeometry, lat0: float, lon0: float) -> BaseGeometry:
+    """A lon/lat geometry into the AEQD frame centred on (lat0, lon0), in metres."""
+
+    def fwd(c: F64) -> F64:
+        x, y = aeqd_xy(lat0, lon0, c[:, 1], c[:, 0])
+        return np.column_stack([x, y])
+
+    return shapely.transform(geom, fwd)
+
+
+def zone_distances(items: Sequence[tuple[float, float, CompiledCase]]) -> list[F64]:
+    """Signed distance (metres, negative inside) from each (lat, lon) to every zone of its case.
+
+    Returns one array per item, in the order of ``case.zones``. All circles of all items are
+    measured with one geodesic call, all polygons with one projection call and one shapely call.
+    """
+    c_counts = [len(c.circle_r) for _, _, c in items]
+    p_counts = [len(c.polygons) for _, _, c in items]
+    circle_d = np.empty(0)
+    if sum(c_counts):
+        lat = np.repeat([i[0] for i in items], c_counts)
+        lon = np.repeat([i[1] for i in items], c_counts)
+        clat = np.concatenate([c.circle_lat for _, _, c in items])
+        clon = np.concatenate([c.circle_lon for _, _, c in items])
+        cr = np.concatenate([c.circle_r for _, _, c in items])
+        _, _, dist = WGS84.inv(clon, clat, lon, lat)
+        circle_d = np.asarray(dist, dtype=np.float64) - cr
+    poly_d = np.empty(0)
+    if sum(p_counts):
+        lat = np.repeat([i[0] for i in items], p_counts)
+        lon = np.repeat([i[1] for i in items], p_counts)
+        f_lat = np.concatenate([c.poly_lat0 for _, _, c in items])
+        f_lon = np.concatenate([c.poly_lon0 for _, _, c in items])
+        geoms = np.concatenate([c.polygons for _, _, c in items])
+        bounds = np.concatenate([c.boundaries for _, _, c in items])
+        x, y = aeqd_xy(f_lat, f_lon, lat, lon)
+        d = np.asarray(shapely.distance(bounds, shapely.points(x, y)), dtype=np.float64)
+        inside = np.asarray(shapely.contains_xy(geoms, x, y), dtype=bool)
+        poly_d = np.where(inside, -d, d)
+    out: list[F64] = []
+    ci = pi = 0
+    for (_, _, case), nc, npoly in zip(items, c_counts, p_counts, strict=True):
+        both = np.concatenate([circle_d[ci : ci + nc], poly_d[pi : pi + npoly]])
+        out.append(both[case.perm])
+        ci += nc
+        pi += npoly
+    return out
+
+
+def segment_enters(
+    case: CompiledCase, zone_index: int, a: tuple[float, float], b: tuple[float, float]
+) -> float:
+    """Length (metres) of the straight segment a→b ((lat, lon) each) that lies inside the zone.
+
+    The segment is straight in the zone's frame (a circle's own centre, or the polygon's frame).
+    """
+    z = case.zones[zone_index]
+    lats = np.array([a[0], b[0]])
+    lons = np.array([a[1], b[1]])
+    if z.is_circle:
+        lat0, lon0 = float(case.circle_lat[z.index]), float(case.circle_lon[z.index])
+        geom: BaseGeometry = shapely.Point(0.0, 0.0).buffer(float(case.circle_r[z.index]), 64)
+    else:
+        lat0, lon0 = case.frames[z.frame]
+        geom = case.polygons[z.index]
+    x, y = aeqd_xy(lat0, lon0, lats, lons)
+    seg = shapely.LineString(np.column_stack([x, y]))
+    return float(shapely.length(shapely.intersection(seg, geom)))

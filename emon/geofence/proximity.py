@@ -1,0 +1,150 @@
+"""Dynamic proximity: offender against victim, symmetric and aware of the age of positions.
+
+Evaluated on a fix from either device against the counterpart's fix nearest in time. The
+counterpart's error circle grows by ``counterpart_speed_mps`` × its age; past ``stale_s`` the
+pair is *unknown* (PROXIMITY_UNKNOWN), and an open episode stays open: silence never clears.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from emon.geo import geodesic_m
+from emon.geofence.classify import classify_proximity, margin_clear
+from emon.geofence.config import EvalConfig
+from emon.geofence.episode import Limits, Reading, Step, step_breach, step_prealert
+from emon.geofence.events import Classification, EvalEvent, EvalEventType, Evidence
+from emon.geofence.report import Context, episode_events, evidence, simple_event
+from emon.geofence.rules import PROXIMITY, CompiledCase
+from emon.geofence.state import CaseState, FixRecord
+
+
+def counterpart(cc: CompiledCase, device_id: str) -> str:
+    case = cc.case
+    assert case.victim_device is not None
+    return case.victim_device if device_id == case.offender_device else case.offender_device
+
+
+def stale_since(state: CaseState, cc: CompiledCase, at: datetime, config: EvalConfig) -> datetime | None:
+    """When the pair became unknown as of ``at`` (a deterministic instant), or None if both devices
+    have a fix no older than ``stale_s``. A device that never reported counts from ``first_seen``."""
+    case = cc.case
+    assert case.victim_device is not None and state.first_seen is not None
+    limit = timedelta(seconds=config.stale_s)
+    stale: list[datetime] = []
+    for dev in (case.offender_device, case.victim_device):
+        last = state.track(dev).last
+        seen = last.ts if last is not None else state.first_seen
+        if at - seen > limit:
+            stale.append(seen + limit)
+    return min(stale) if stale else None
+
+
+def status_events(
+    state: CaseState, cc: CompiledCase, unknown_at: datetime | None, now: datetime, ev: tuple[Evidence, ...]
+) -> list[EvalEvent]:
+    """PROXIMITY_UNKNOWN / PROXIMITY_KNOWN on a change of the pair's status (live decisions only)."""
+    ctx = Context(cc.case_id, PROXIMITY, "proximity", now, ev, {})
+    if unknown_at is not None and state.proximity != "unknown":
+        state.proximity, state.unknown_since = "unknown", unknown_at
+        return [
+            simple_event(
+                EvalEventType.PROXIMITY_UNKNOWN,
+                ctx,
+                at=now,
+                episode=unknown_at,
+                classification=Classification.POSSIBLE,
+                distance_m=None,
+                live=True,
+            )
+        ]
+    if unknown_at is None and state.proximity != "known":
+        was, since = state.proximity, state.unknown_since
+        state.proximity, state.unknown_since = "known", None
+        if was == "unknown" and since is not None:
+            return [
+                simple_event(
+                    EvalEventType.PROXIMITY_KNOWN,
+                    ctx,
+                    at=now,
+                    episode=since,
+                    classification=Classification.CLEAR,
+                    distance_m=None,
+                    live=True,
+                )
+            ]
+    return []
+
+
+def evaluate_proximity(
+    state: CaseState,
+    cc: CompiledCase,
+    device_id: str,
+    rec: FixRecord,
+    jump: bool,
+    now: datetime,
+    config: EvalConfig,
+) -> list[EvalEvent]:
+    """Advance the proximity rule by a fix ``rec`` of either device (in that device's fix order)."""
+    prox = cc.proximity
+    assert prox is not None and state.first_seen is not None
+    other_id = counterpart(cc, device_id)
+    other = state.track(other_id).nearest(rec.ts)
+    live = (now - rec.ts).total_seconds() <= config.freshness_s
+    ev = (evidence(device_id, rec, now),) + (() if other is None else (evidence(other_id, other, now),))
+    out: list[EvalEvent] = []
+    age = None if other is None else abs((rec.ts - other.ts).total_seconds())
+    if live:
+        last = state.track(other_id).last
+        grace = (rec.ts - state.first_seen).total_seconds() <= config.stale_s
+        if last is not None and (rec.ts - last.ts).total_seconds() > config.stale_s:
+            out += status_events(state, cc, last.ts + timedelta(seconds=config.stale_s), now, ev)
+        elif last is None and not grace:
+            out += status_events(state, cc, state.first_seen + timedelta(seconds=config.stale_s), now, ev)
+        elif last is not None:
+            out += status_events(state, cc, None, now, ev)
+    if other is None or age is None or age > config.stale_s:
+        return out
+    dist = geodesic_m(rec.lat, rec.lon, other.lat, other.lon)
+    acc_sum = rec.acc + other.acc + config.counterpart_speed_mps * age
+    cls = classify_proximity(dist, acc_sum, prox.ban_m)
+    if jump and cls is Classification.BREACH:
+        cls = Classification.POSSIBLE
+    counts = rec.acc <= config.max_acc_m and other.acc <= config.max_acc_m and age <= config.confirm_max_age_s
+    offender = rec if device_id == cc.case.offender_device else other
+    r = Reading(
+        ts=rec.ts,
+        classification=cls,
+        distance_m=dist,
+        severity=-dist,
+        lat=offender.lat,
+        lon=offender.lon,
+        counts=counts,
+        good=counts and not jump,
+        clear_ok=margin_clear(PROXIMITY, dist, acc_sum, prox.clear_margin_m, prox.ban_m),
+        live=live,
+    )
+    detail: dict[str, Any] = {"acc_sum_m": round(acc_sum, 1), "counterpart_age_s": age, "ban_m": prox.ban_m}
+    if jump:
+        detail["implausible_jump"] = True
+    ctx = Context(cc.case_id, PROXIMITY, "proximity", now, ev, detail)
+    rs = state.rule(PROXIMITY)
+    rs.active = True
+    before = rs.breach
+    lim = Limits(
+        prox.confirm_fixes, prox.confirm_s, prox.clear_s, config.update_distance_m, config.update_move_m
+    )
+    steps = step_breach(rs, r, lim)
+    ep = rs.breach or before
+    pre_ep = rs.prealert
+    far = dist > prox.prealert_exit_m and rs.breach is None  # the ring outlives the violation
+    pre = step_prealert(rs, r, near=dist <= prox.prealert_enter_m, far=far)
+    pre_ep = rs.prealert or pre_ep
+    if pre_ep is not None and pre and pre[0] is not Step.ENDED:
+        out += episode_events(ctx, pre, pre_ep, r, prealert=True)
+    if ep is not None:
+        out += episode_events(ctx, steps, ep, r, prealert=False)
+    if pre_ep is not None and pre and pre[0] is Step.ENDED:
+        out += episode_events(ctx, pre, pre_ep, r, prealert=True)
+    return out

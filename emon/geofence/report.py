@@ -1,0 +1,120 @@
+"""Turning episode transitions into :class:`EvalEvent` records that explain themselves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from emon.geofence.episode import Reading, Step
+from emon.geofence.events import Classification, EvalEvent, EvalEventType, Evidence
+from emon.geofence.state import Episode, FixRecord
+
+T = EvalEventType
+_START = {"exclusion": T.EXCLUSION_BREACH, "inclusion": T.INCLUSION_BREACH, "proximity": T.PROXIMITY_BREACH}
+_ENDED = {
+    "exclusion": T.EXCLUSION_BREACH_ENDED,
+    "inclusion": T.INCLUSION_BREACH_ENDED,
+    "proximity": T.PROXIMITY_BREACH_ENDED,
+}
+_PRE = {"exclusion": T.EXCLUSION_PRE_ALERT, "proximity": T.PROXIMITY_PRE_ALERT}
+_PRE_ENDED = {"exclusion": T.EXCLUSION_PRE_ALERT_ENDED, "proximity": T.PROXIMITY_PRE_ALERT_ENDED}
+
+
+def evidence(device_id: str, rec: FixRecord, decided_at: datetime) -> Evidence:
+    """Evidence for one fix; its age is measured at the decision time (seconds)."""
+    return Evidence(device_id, rec.ts, rec.lat, rec.lon, rec.acc, (decided_at - rec.ts).total_seconds())
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What every event of one decision shares."""
+
+    case_id: str
+    rule: str
+    kind: str  # exclusion / inclusion / proximity
+    decided_at: datetime
+    evidence: tuple[Evidence, ...]
+    detail: dict[str, Any]
+
+
+def episode_events(
+    ctx: Context, steps: list[Step], episode: Episode, r: Reading, *, prealert: bool
+) -> list[EvalEvent]:
+    """Events for the ``steps`` one reading caused on ``episode`` (breach or pre-alert ring)."""
+    out: list[EvalEvent] = []
+    for step in steps:
+        detail = dict(ctx.detail)
+        if step is Step.OPENED or step is Step.ANNOUNCED:
+            etype = _PRE[ctx.kind] if prealert else _START[ctx.kind]
+            if step is Step.ANNOUNCED:
+                detail["opened_by_late_fixes"] = True
+            elif not r.live and not prealert:
+                detail["violation"] = etype.value
+                etype = T.RETROSPECTIVE_VIOLATION
+        elif step is Step.UPDATED:
+            etype = T.BREACH_UPDATE
+        else:
+            etype = _PRE_ENDED[ctx.kind] if prealert else _ENDED[ctx.kind]
+        out.append(
+            EvalEvent(
+                type=etype,
+                case_id=ctx.case_id,
+                rule=ctx.rule,
+                at=r.ts,
+                decided_at=ctx.decided_at,
+                episode=episode.start,
+                classification=r.classification,
+                distance_m=r.distance_m,
+                evidence=ctx.evidence,
+                live=r.live,
+                detail=detail,
+            )
+        )
+    return out
+
+
+def ended_event(
+    ctx: Context, episode: Episode, which: str, at: datetime, reason: str, *, live: bool = True
+) -> EvalEvent:
+    """An episode closed because its rule stopped being enforced (schedule or validity ended)."""
+    etype = _PRE_ENDED[ctx.kind] if which == "prealert" else _ENDED[ctx.kind]
+    return EvalEvent(
+        type=etype,
+        case_id=ctx.case_id,
+        rule=ctx.rule,
+        at=at,
+        decided_at=ctx.decided_at,
+        episode=episode.start,
+        classification=Classification.CLEAR,
+        distance_m=None,
+        evidence=ctx.evidence,
+        live=live,
+        detail={**ctx.detail, "reason": reason},
+    )
+
+
+def simple_event(
+    etype: EvalEventType,
+    ctx: Context,
+    *,
+    at: datetime,
+    episode: datetime,
+    classification: Classification,
+    distance_m: float | None,
+    live: bool,
+) -> EvalEvent:
+    """A one-off event (unknown/known, crossing, expiry reminder, retrospective out-of-order)."""
+    return EvalEvent(
+        type=etype,
+        case_id=ctx.case_id,
+        rule=ctx.rule,
+        at=at,
+        decided_at=ctx.decided_at,
+        episode=episode,
+        classification=classification,
+        distance_m=distance_m,
+        evidence=ctx.evidence,
+        live=live,
+        detail=dict(ctx.detail),
+    )

@@ -1,0 +1,182 @@
+"""A Case compiled for evaluation: zones in metric form, per-rule settings resolved once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import shapely
+from numpy.typing import NDArray
+from shapely.geometry.base import BaseGeometry
+
+from emon.case import Case
+from emon.geo import geodesic_m, geojson_to_shape
+from emon.geofence.config import EvalConfig
+from emon.geofence.measure import project
+from emon.geofence.schedule import active_since
+from emon.order import Kind, Order, Zone
+
+PROXIMITY = "proximity"
+ORDER = "order"
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneRule:
+    """One exclusion or inclusion zone with its settings resolved against the engine config.
+
+    A circle is judged by geodesic distance to its centre minus the radius (exact anywhere); a
+    polygon in an azimuthal equidistant frame (``frame`` indexes :attr:`CompiledCase.frames`).
+    """
+
+    rule: str  # "exclusion:<name>" / "inclusion:<name>"
+    kind: Kind
+    zone: Zone
+    index: int  # into the circle arrays or the polygon arrays
+    is_circle: bool
+    frame: int
+    prealert_enter_m: float | None  # None for inclusion zones
+    prealert_exit_m: float | None
+    confirm_fixes: int
+    confirm_s: float
+    clear_s: float
+    clear_margin_m: float
+    always: bool  # no schedule and no validity anywhere: skip the schedule check
+
+    def active_since(self, order: Order, when: datetime) -> datetime | None:
+        """Start (UTC) of the current enforcement interval, or None if not enforced at ``when``."""
+        if self.always:
+            return datetime.min.replace(tzinfo=when.tzinfo)
+        starts = [
+            active_since(None, order.valid_from, order.valid_until, when),
+            active_since(self.zone.schedule, self.zone.valid_from, self.zone.valid_until, when),
+        ]
+        if starts[0] is None or starts[1] is None:
+            return None
+        return max(starts[0], starts[1])
+
+
+@dataclass(frozen=True, slots=True)
+class ProximityRule:
+    """The dynamic contact ban between offender and victim (metres)."""
+
+    ban_m: float
+    prealert_enter_m: float
+    prealert_exit_m: float
+    confirm_fixes: int
+    confirm_s: float
+    clear_s: float
+    clear_margin_m: float
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledCase:
+    """Everything evaluation needs about one case, prepared once when the case is added."""
+
+    case: Case
+    zones: tuple[ZoneRule, ...]
+    circle_lat: NDArray[np.float64]
+    circle_lon: NDArray[np.float64]
+    circle_r: NDArray[np.float64]
+    polygons: NDArray[np.object_]  # in their frames' metres, prepared
+    boundaries: NDArray[np.object_]  # the polygons' boundaries
+    poly_lat0: NDArray[np.float64]  # frame centre of each polygon
+    poly_lon0: NDArray[np.float64]
+    perm: NDArray[np.int64]  # zone k's measure is concat(circle measures, polygon measures)[perm[k]]
+    frames: tuple[tuple[float, float], ...]  # (lat0, lon0) of each AEQD frame; 0 is the residence
+    proximity: ProximityRule | None
+
+    @property
+    def case_id(self) -> str:
+        return self.case.case_id
+
+    def order_active(self, when: datetime) -> bool:
+        o = self.case.order
+        return active_since(None, o.valid_from, o.valid_until, when) is not None
+
+
+def compile_case(case: Case, config: EvalConfig) -> CompiledCase:
+    """Compile ``case``: circles as centre+radius arrays, polygons projected into metric frames."""
+    order = case.order
+    res = case.residence
+    frames: list[tuple[float, float]] = [(res.lat, res.lon)]
+    zones: list[ZoneRule] = []
+    c_lat: list[float] = []
+    c_lon: list[float] = []
+    c_r: list[float] = []
+    polys: list[BaseGeometry] = []
+    order_always = order.valid_from is None and order.valid_until is None
+    tagged: list[tuple[Kind, Zone]] = [("exclusion", z) for z in order.exclusion_zones]
+    tagged += [("inclusion", z) for z in order.inclusion_zones]
+    for kind, zone in tagged:
+        frame = 0
+        if zone.circle is not None:
+            index = len(c_lat)
+            c_lat.append(zone.circle.lat)
+            c_lon.append(zone.circle.lon)
+            c_r.append(zone.circle.radius_m)
+        else:
+            assert zone.geometry is not None  # Zone guarantees exactly one shape
+            shape = geojson_to_shape(zone.geometry)
+            lon0, lat0 = shapely.get_coordinates(shape).mean(axis=0)
+            if geodesic_m(res.lat, res.lon, float(lat0), float(lon0)) > config.frame_radius_m:
+                # Far from the residence: a frame of its own keeps AEQD distortion negligible.
+                frames.append((float(lat0), float(lon0)))
+                frame = len(frames) - 1
+            index = len(polys)
+            polys.append(project(shape, *frames[frame]))
+        exclusion = kind == "exclusion"
+        enter = order.prealert.exclusion_enter_m if zone.prealert_m is None else zone.prealert_m
+        # A per-zone ring keeps the order's enter->exit hysteresis gap.
+        exit_ = enter + (order.prealert.exclusion_exit_m - order.prealert.exclusion_enter_m)
+        zones.append(
+            ZoneRule(
+                rule=f"{kind}:{zone.name}",
+                kind=kind,
+                zone=zone,
+                index=index,
+                is_circle=zone.circle is not None,
+                frame=frame,
+                prealert_enter_m=enter if exclusion else None,
+                prealert_exit_m=exit_ if exclusion else None,
+                confirm_fixes=zone.confirm_fixes or config.confirm_fixes,
+                confirm_s=config.confirm_s if zone.confirm_s is None else zone.confirm_s,
+                clear_s=config.clear_s if zone.clear_s is None else zone.clear_s,
+                clear_margin_m=config.clear_margin_m if zone.clear_margin_m is None else zone.clear_margin_m,
+                always=order_always
+                and zone.schedule is None
+                and zone.valid_from is None
+                and zone.valid_until is None,
+            )
+        )
+    polygons = np.array(polys, dtype=object)
+    shapely.prepare(polygons)
+    boundaries = np.asarray(shapely.boundary(polygons), dtype=object)
+    poly_frames = [z.frame for z in zones if not z.is_circle]
+    perm = [z.index if z.is_circle else len(c_lat) + z.index for z in zones]
+    proximity = None
+    if case.victim_device is not None and order.contact_ban_m is not None:
+        p = order.prealert
+        proximity = ProximityRule(
+            ban_m=order.contact_ban_m,
+            prealert_enter_m=p.proximity_enter_m,
+            prealert_exit_m=p.proximity_exit_m,
+            confirm_fixes=config.confirm_fixes,
+            confirm_s=config.confirm_s,
+            clear_s=config.clear_s,
+            clear_margin_m=config.clear_margin_m,
+        )
+    return CompiledCase(
+        case=case,
+        zones=tuple(zones),
+        circle_lat=np.array(c_lat, dtype=np.float64),
+        circle_lon=np.array(c_lon, dtype=np.float64),
+        circle_r=np.array(c_r, dtype=np.float64),
+        polygons=polygons,
+        boundaries=boundaries,
+        poly_lat0=np.array([frames[f][0] for f in poly_frames], dtype=np.float64),
+        poly_lon0=np.array([frames[f][1] for f in poly_frames], dtype=np.float64),
+        perm=np.array(perm, dtype=np.int64),
+        frames=tuple(frames),
+        proximity=proximity,
+    )

@@ -1,0 +1,204 @@
+"""Evaluation state of one case; plain data that round-trips through a JSON-compatible dict."""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from emon.fix import Fix
+
+STATE_VERSION = 1
+
+
+def _ts(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _dt(value: Any) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+@dataclass(frozen=True, slots=True)
+class FixRecord:
+    """The part of a fix that state keeps: UTC time, WGS84 degrees, accuracy in metres."""
+
+    ts: datetime
+    lat: float
+    lon: float
+    acc: float
+
+    @classmethod
+    def of(cls, fix: Fix) -> FixRecord:
+        return cls(fix.ts, fix.lat, fix.lon, fix.acc_m)
+
+    def to_list(self) -> list[Any]:
+        return [self.ts.isoformat(), self.lat, self.lon, self.acc]
+
+    @classmethod
+    def from_list(cls, data: list[Any]) -> FixRecord:
+        return cls(datetime.fromisoformat(data[0]), float(data[1]), float(data[2]), float(data[3]))
+
+
+@dataclass(slots=True)
+class Episode:
+    """An open alert episode. ``start`` is its id (fix time that began it); ``live`` whether its
+    start event was sent live; ``worst`` (severity, metres) and ``lat``/``lon`` are the baseline
+    for the next BREACH_UPDATE: the last reported reading, or a later clearly better one."""
+
+    start: datetime
+    live: bool
+    worst: float
+    lat: float
+    lon: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "start": self.start.isoformat(),
+            "live": self.live,
+            "worst": self.worst,
+            "lat": self.lat,
+            "lon": self.lon,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Episode:
+        return cls(
+            datetime.fromisoformat(d["start"]),
+            bool(d["live"]),
+            float(d["worst"]),
+            float(d["lat"]),
+            float(d["lon"]),
+        )
+
+
+@dataclass(slots=True)
+class RuleState:
+    """Per-rule state: enforcement seen last, pending confirmation, open episodes, clearing."""
+
+    active: bool | None = None
+    pending_since: datetime | None = None
+    pending_count: int = 0
+    breach: Episode | None = None
+    prealert: Episode | None = None
+    clear_since: datetime | None = None
+    ref_d: float | None = None  # distance of the device's last plausible fix (crossing check)
+    retro_start: datetime | None = None  # last out-of-order retrospective episode
+    retro_last: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "active": self.active,
+            "pending_since": _ts(self.pending_since),
+            "pending_count": self.pending_count,
+            "breach": None if self.breach is None else self.breach.to_dict(),
+            "prealert": None if self.prealert is None else self.prealert.to_dict(),
+            "clear_since": _ts(self.clear_since),
+            "ref_d": self.ref_d,
+            "retro_start": _ts(self.retro_start),
+            "retro_last": _ts(self.retro_last),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RuleState:
+        return cls(
+            active=d["active"],
+            pending_since=_dt(d["pending_since"]),
+            pending_count=int(d["pending_count"]),
+            breach=None if d["breach"] is None else Episode.from_dict(d["breach"]),
+            prealert=None if d["prealert"] is None else Episode.from_dict(d["prealert"]),
+            clear_since=_dt(d["clear_since"]),
+            ref_d=d["ref_d"],
+            retro_start=_dt(d["retro_start"]),
+            retro_last=_dt(d["retro_last"]),
+        )
+
+
+@dataclass(slots=True)
+class DeviceTrack:
+    """One device as seen by one case: the last evaluated fix (live order), the last plausible
+    fix (reference for jump checks), and recent fixes sorted by time."""
+
+    last: FixRecord | None = None
+    ref: FixRecord | None = None
+    history: list[FixRecord] = field(default_factory=list)
+
+    def remember(self, rec: FixRecord, keep: int) -> None:
+        bisect.insort(self.history, rec, key=lambda r: r.ts)
+        if len(self.history) > keep:
+            del self.history[: len(self.history) - keep]
+
+    def nearest(self, ts: datetime) -> FixRecord | None:
+        """The remembered fix closest in time to ``ts`` (ties: the earlier one)."""
+        if not self.history:
+            return None
+        i = bisect.bisect_left(self.history, ts, key=lambda r: r.ts)
+        near = self.history[max(0, i - 1) : i + 1]
+        return min(near, key=lambda r: abs((r.ts - ts).total_seconds()))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "last": None if self.last is None else self.last.to_list(),
+            "ref": None if self.ref is None else self.ref.to_list(),
+            "history": [r.to_list() for r in self.history],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DeviceTrack:
+        return cls(
+            last=None if d["last"] is None else FixRecord.from_list(d["last"]),
+            ref=None if d["ref"] is None else FixRecord.from_list(d["ref"]),
+            history=[FixRecord.from_list(r) for r in d["history"]],
+        )
+
+
+@dataclass(slots=True)
+class CaseState:
+    """All evaluation state of one case. ``proximity`` is None (not yet established), "known" or
+    "unknown" (since ``unknown_since``); ``first_seen`` starts the grace period before silence
+    counts as unknown; ``reminders`` are the expiry reminders already sent."""
+
+    rules: dict[str, RuleState] = field(default_factory=dict)
+    devices: dict[str, DeviceTrack] = field(default_factory=dict)
+    proximity: str | None = None
+    unknown_since: datetime | None = None
+    first_seen: datetime | None = None
+    reminders: set[str] = field(default_factory=set)
+
+    def rule(self, name: str) -> RuleState:
+        rs = self.rules.get(name)
+        if rs is None:
+            rs = self.rules[name] = RuleState()
+        return rs
+
+    def track(self, device_id: str) -> DeviceTrack:
+        tr = self.devices.get(device_id)
+        if tr is None:
+            tr = self.devices[device_id] = DeviceTrack()
+        return tr
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-compatible dict (str keys, str/float/int/bool/None/list/dict values)."""
+        return {
+            "version": STATE_VERSION,
+            "rules": {k: v.to_dict() for k, v in sorted(self.rules.items())},
+            "devices": {k: v.to_dict() for k, v in sorted(self.devices.items())},
+            "proximity": self.proximity,
+            "unknown_since": _ts(self.unknown_since),
+            "first_seen": _ts(self.first_seen),
+            "reminders": sorted(self.reminders),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CaseState:
+        if d.get("version") != STATE_VERSION:
+            raise ValueError(f"unsupported case state version {d.get('version')!r}")
+        return cls(
+            rules={k: RuleState.from_dict(v) for k, v in d["rules"].items()},
+            devices={k: DeviceTrack.from_dict(v) for k, v in d["devices"].items()},
+            proximity=d["proximity"],
+            unknown_since=_dt(d["unknown_since"]),
+            first_seen=_dt(d["first_seen"]),
+            reminders=set(d["reminders"]),
+        )

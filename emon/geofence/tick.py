@@ -1,0 +1,143 @@
+"""Time passing without fixes: ``(state, rules, now) -> (state, events)``.
+
+A tick detects what no fix will announce: the offender-victim pair going stale, a curfew
+(inclusion window) starting while the offender's last known position is outside, rules that
+stop being enforced while an episode is open, and orders or zones about to expire.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from emon.geofence.classify import classify_inclusion
+from emon.geofence.config import EvalConfig
+from emon.geofence.episode import close_all
+from emon.geofence.events import Classification, EvalEvent, EvalEventType, Evidence
+from emon.geofence.measure import zone_distances
+from emon.geofence.proximity import stale_since, status_events
+from emon.geofence.report import Context, ended_event, evidence, simple_event
+from emon.geofence.rules import ORDER, CompiledCase, ZoneRule
+from emon.geofence.state import CaseState, Episode
+
+DEFAULT_CONFIG = EvalConfig()
+
+
+def tick(
+    state: CaseState, rules: CompiledCase, now: datetime, config: EvalConfig = DEFAULT_CONFIG
+) -> tuple[CaseState, list[EvalEvent]]:
+    """Advance ``state`` to UTC ``now`` without a new fix; ``state`` is updated in place and returned."""
+    if state.first_seen is None:
+        state.first_seen = now
+    case = rules.case
+    out: list[EvalEvent] = []
+    if rules.proximity is not None:
+        assert case.victim_device is not None
+        ev = tuple(
+            evidence(dev, last, now)
+            for dev in (case.offender_device, case.victim_device)
+            if (last := state.track(dev).last) is not None
+        )
+        if stale_since(state, rules, now, config) is not None or state.proximity == "unknown":
+            out += status_events(state, rules, stale_since(state, rules, now, config), now, ev)
+    off = state.track(case.offender_device).ref
+    off_ev: tuple[Evidence, ...] = () if off is None else (evidence(case.offender_device, off, now),)
+    for k, z in enumerate(rules.zones):
+        rs = state.rule(z.rule)
+        since = z.active_since(case.order, now)
+        ctx = Context(case.case_id, z.rule, z.kind, now, off_ev, {})
+        if since is None:
+            if rs.active:
+                out += [ended_event(ctx, ep, which, now, "not_enforced") for which, ep in close_all(rs)]
+            rs.active = False
+            continue
+        was = rs.active
+        rs.active = True
+        if z.kind == "inclusion" and not was and rs.breach is None and (was is False or off is not None):
+            out += _curfew_start(state, rules, k, z, since, now, config, ctx)
+    out += _expiry(state, rules, now, config)
+    return state, out
+
+
+def _curfew_start(
+    state: CaseState,
+    cc: CompiledCase,
+    k: int,
+    z: ZoneRule,
+    since: datetime,
+    now: datetime,
+    config: EvalConfig,
+    ctx: Context,
+) -> list[EvalEvent]:
+    """An inclusion zone just became enforced: judge the offender's last known position.
+
+    Stale or missing position: we cannot say the offender is inside, so the curfew opens as a
+    *possible* INCLUSION_BREACH (detail reason ``no_fresh_position``) that only a fresh fix inside
+    the zone ends. Silence is never read as compliance.
+    """
+    rs = state.rule(z.rule)
+    off = state.track(cc.case.offender_device).ref
+    start = since if since.year > 1 else now  # an always-on zone has no window start
+    detail: dict[str, Any] = {"window_start": start.isoformat()}
+    if off is None or (now - off.ts).total_seconds() > config.stale_s:
+        cls, d = Classification.POSSIBLE, None
+        detail["reason"] = "no_fresh_position"
+    else:
+        d = float(zone_distances([(off.lat, off.lon, cc)])[0][k])
+        cls = classify_inclusion(d, off.acc)
+        detail["acc_m"] = off.acc
+        if cls is Classification.POSSIBLE:
+            rs.pending_since, rs.pending_count = start, 1  # later fixes may confirm it
+            return []
+        if cls is Classification.CLEAR:
+            return []
+    rs.breach = Episode(
+        start=start,
+        live=True,
+        worst=0.0 if d is None else d,
+        lat=0.0 if off is None else off.lat,
+        lon=0.0 if off is None else off.lon,
+    )
+    rs.pending_since, rs.pending_count, rs.clear_since = None, 0, None
+    ctx = Context(ctx.case_id, ctx.rule, ctx.kind, ctx.decided_at, ctx.evidence, detail)
+    return [
+        simple_event(
+            EvalEventType.INCLUSION_BREACH,
+            ctx,
+            at=now,
+            episode=start,
+            classification=cls,
+            distance_m=d,
+            live=True,
+        )
+    ]
+
+
+def _expiry(state: CaseState, cc: CompiledCase, now: datetime, config: EvalConfig) -> list[EvalEvent]:
+    """ORDER_EXPIRING once per (order or zone, valid_until value) within ``expiry_warn_days``."""
+    horizon = now + timedelta(days=config.expiry_warn_days)
+    items = [(ORDER, cc.case.order.valid_until)] + [(z.rule, z.zone.valid_until) for z in cc.zones]
+    out: list[EvalEvent] = []
+    for rule, until in items:
+        if until is None or not now < until <= horizon:
+            continue
+        key = f"{rule}@{until.isoformat()}"
+        if key in state.reminders:
+            continue
+        state.reminders.add(key)
+        days_left = round((until - now).total_seconds() / 86400, 2)
+        ctx = Context(
+            cc.case_id, rule, ORDER, now, (), {"valid_until": until.isoformat(), "days_left": days_left}
+        )
+        out.append(
+            simple_event(
+                EvalEventType.ORDER_EXPIRING,
+                ctx,
+                at=now,
+                episode=until,
+                classification=Classification.CLEAR,
+                distance_m=None,
+                live=True,
+            )
+        )
+    return out
