@@ -10,7 +10,9 @@ from fastapi.responses import JSONResponse
 
 from emon import __version__
 from emon.api import cases, devices, system
+from emon.api.auth import Role, require
 from emon.errors import InvalidInput, NotFound, StorageError, UnknownDevice
+from emon.feasibility.api import make_router
 from emon.runtime import Runtime
 from emon.settings import Settings
 
@@ -37,6 +39,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(system.router)
     for module in (system.api, devices.router, cases.router):
         app.include_router(module, prefix="/api/v1")
+    app.include_router(make_router(require(Role.PROSECUTOR, Role.PROBATION)), prefix="/api/v1")
     _add_error_handlers(app)
     return app
 

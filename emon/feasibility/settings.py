@@ -1,0 +1,73 @@
+"""Thresholds of the enforceability check, with documented defaults (docs/enforceability.md).
+
+Every distance is in metres. Each field ``x`` may be overridden by the environment variable
+``EMON_FEAS_X`` (e.g. ``EMON_FEAS_GUIDELINE_M=1200``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+
+from emon.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class FeasibilitySettings:
+    """Thresholds used by :func:`emon.feasibility.check`.
+
+    ``guideline_m``
+        Minimum straight-line distance (metres) between the offender's residence and any exclusion
+        zone; closer than this an ankle tag cannot tell being at home from entering the zone.
+    ``edge_margin_m``
+        A protected place should lie at least this far (metres) inside its exclusion zone, so the
+        offender is detected before reaching it.
+    ``typical_gps_accuracy_m``
+        Typical horizontal GPS error of the ankle tag (metres). Only documents where the default
+        of ``min_zone_width_m`` comes from.
+    ``min_zone_width_m``
+        Minimum zone width (metres): the diameter of the largest circle that fits in the zone.
+        Default 4 x typical accuracy: a fix at the zone's centre then has an error circle of
+        twice the typical accuracy that still lies entirely inside.
+    ``min_contact_ban_m``
+        Smallest contact-ban distance (metres) that two GPS devices can monitor reliably.
+    ``expires_soon_days``
+        An order ending within this many days of "now" gets an ``EXPIRES_SOON`` warning.
+    """
+
+    guideline_m: float = 1000.0
+    edge_margin_m: float = 200.0
+    typical_gps_accuracy_m: float = 30.0
+    min_zone_width_m: float = 120.0
+    min_contact_ban_m: float = 500.0
+    expires_soon_days: float = 14.0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"{f.name} must be a finite number >= 0, got {value!r}")
+        if self.guideline_m <= 0:
+            raise ValueError("guideline_m must be > 0")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> FeasibilitySettings:
+        """Read ``EMON_FEAS_*`` variables over the defaults; raise :class:`ConfigError` naming a bad one."""
+        env = os.environ if environ is None else environ
+        values: dict[str, float] = {}
+        for f in fields(cls):
+            var = f"EMON_FEAS_{f.name.upper()}"
+            raw = env.get(var, "").strip()
+            if not raw:
+                continue
+            try:
+                values[f.name] = float(raw)
+            except ValueError as exc:
+                raise ConfigError(var, f"expected a number, got {raw!r}") from exc
+            try:
+                cls(**values)
+            except ValueError as exc:
+                raise ConfigError(var, str(exc)) from exc
+        return cls(**values)
