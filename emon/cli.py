@@ -64,7 +64,7 @@ def serve(settings: Settings) -> int:
     from emon.api.app import create_app
 
     app = create_app(settings)
-    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level=settings.log_level.lower())
+    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level=settings.log_level.lower(), timeout_graceful_shutdown=5)
     return 0
 
 

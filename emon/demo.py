@@ -107,7 +107,9 @@ async def _demo(settings: Settings, data_dir: Path, simulate: bool) -> int:
         settings.validate()
         app = create_app(settings)
         server = uvicorn.Server(
-            uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_level="warning")
+            uvicorn.Config(
+                app, host=settings.http_host, port=settings.http_port, log_level="warning", timeout_graceful_shutdown=5
+            )
         )
         serve = asyncio.create_task(server.serve(), name="http")
         while not server.started:

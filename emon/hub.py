@@ -8,6 +8,7 @@ in PostgreSQL; a client that sees a gap reloads from the REST API.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -24,10 +25,8 @@ class Hub:
         """Never blocks, never raises."""
         for q in list(self._subscribers):
             if q.full():
-                try:
+                with contextlib.suppress(asyncio.QueueEmpty):
                     q.get_nowait()
-                except asyncio.QueueEmpty:
-                    pass
                 q.put_nowait(("gap", {}))
                 if q.full():
                     continue

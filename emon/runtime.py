@@ -92,8 +92,8 @@ class Runtime:
         if not task.cancelled() and task.exception() is not None:
             log.critical("background task %s died", task.get_name(), exc_info=task.exception())
 
-    async def wait_connected(self, timeout: float = 10.0) -> None:
-        await asyncio.wait_for(self.mqtt.connected.wait(), timeout)
+    async def wait_connected(self, within_s: float = 10.0) -> None:
+        await asyncio.wait_for(self.mqtt.connected.wait(), within_s)
 
     async def close(self) -> None:
         for task in self.tasks.values():

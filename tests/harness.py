@@ -74,7 +74,7 @@ async def start(settings: Settings) -> Running:
     app = create_app(settings)
     rt: Runtime = app.state.rt
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=settings.http_port, log_level="warning", lifespan="on"
+        app, host="127.0.0.1", port=settings.http_port, log_level="warning", lifespan="on", timeout_graceful_shutdown=5
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

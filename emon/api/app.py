@@ -9,8 +9,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from emon import __version__
-from emon.api import cases, devices, system
+from emon.api import cases, devices, room, stream, system
 from emon.api.auth import Role, require
+from emon.api.limits import BodyLimit
 from emon.errors import InvalidInput, NotFound, StorageError, UnknownDevice
 from emon.feasibility.api import make_router
 from emon.runtime import Runtime
@@ -34,11 +35,13 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         summary="Electronic monitoring and proximity alerts",
         lifespan=lifespan,
     )
+    app.add_middleware(BodyLimit)
     app.state.rt = rt
     app.state.auth = rt.auth
     app.include_router(system.router)
-    for module in (system.api, devices.router, cases.router):
+    for module in (system.api, devices.router, cases.router, stream.router, room.router):
         app.include_router(module, prefix="/api/v1")
+    app.include_router(room.page_router)
     app.include_router(make_router(require(Role.PROSECUTOR, Role.PROBATION)), prefix="/api/v1")
     _add_error_handlers(app)
     return app

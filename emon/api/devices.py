@@ -16,6 +16,7 @@ from emon.storage.live import fix_to_json
 
 router = APIRouter(tags=["devices"])
 READ = require(Role.PROBATION, Role.POLICE)
+WRITE = require(Role.PROBATION)
 MAX_TRACK = 10_000
 
 
@@ -43,7 +44,7 @@ def runtime(request: Request) -> Runtime:
 
 @router.post("/devices", status_code=status.HTTP_201_CREATED)
 async def register_device(
-    body: DeviceIn, request: Request, _: Principal = Depends(require(Role.PROBATION))
+    body: DeviceIn, request: Request, _: Principal = Depends(WRITE)
 ) -> dict[str, Any]:
     rt = runtime(request)
     try:

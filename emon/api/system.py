@@ -53,6 +53,9 @@ async def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
+ADMIN = require(Role.ADMIN)
+
+
 class TokenIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=100)
@@ -61,7 +64,7 @@ class TokenIn(BaseModel):
 
 @api.post("/tokens", status_code=status.HTTP_201_CREATED)
 async def create_token(
-    body: TokenIn, request: Request, _: Principal = Depends(require(Role.ADMIN))
+    body: TokenIn, request: Request, _: Principal = Depends(ADMIN)
 ) -> dict[str, str]:
     """Issue a bearer token with a role; the token is shown once and stored only as a hash."""
     rt: Runtime = request.app.state.rt

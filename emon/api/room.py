@@ -1,0 +1,125 @@
+"""The monitoring room: one case's map data, and the room's static page.
+
+``GET /cases/{case_id}/map`` (under /api/v1) returns what the map of one case draws: the case, its
+zones as GeoJSON (circles as geodesic polygons, lon/lat), the offender's latest fix and — only while
+the case has an unresolved alert — the victim's latest fix, as the live stream does.
+
+``page_router`` serves ``GET /room`` and a fixed list of files under ``/static/room/``; the page
+itself holds no data and needs no token, every data call it makes carries the bearer token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi.responses import FileResponse
+
+from emon.api.auth import Role, require
+from emon.api.stream import UNRESOLVED
+from emon.case import Case
+from emon.geo import geodesic_circle
+from emon.order import Zone
+
+router = APIRouter()
+page_router = APIRouter()
+
+STATIC_DIR = Path(__file__).parent / "static"
+CIRCLE_SEGMENTS = 96  # enough for a screen: chord error r * (1 - cos(pi/96)) ~= 0.05 % of r
+# The only files served: name -> media type. Nothing else under static/ is reachable.
+STATIC_FILES: Mapping[str, str] = {
+    "room.js": "text/javascript; charset=utf-8",
+    "room.css": "text/css; charset=utf-8",
+}
+PAGE_HEADERS: Mapping[str, str] = {
+    # Everything is local: the policy forbids any other origin, inline script and framing.
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+
+
+class LiveSource(Protocol):
+    async def latest(self, device_id: str) -> dict[str, Any] | None: ...
+
+
+def zone_feature(zone: Zone, kind: str) -> dict[str, Any]:
+    """One zone as a GeoJSON Feature (lon/lat); a circle becomes a geodesic polygon."""
+    props: dict[str, Any] = {"name": zone.name, "kind": kind}
+    if zone.circle is not None:
+        c = zone.circle
+        ring = [[x, y] for x, y in geodesic_circle(c.lat, c.lon, c.radius_m, CIRCLE_SEGMENTS).exterior.coords]
+        geometry: dict[str, Any] = {"type": "Polygon", "coordinates": [ring]}
+        props.update(center={"lat": c.lat, "lon": c.lon}, radius_m=c.radius_m)
+    else:
+        assert zone.geometry is not None  # Zone guarantees exactly one shape
+        geometry = zone.geometry
+    for key in ("valid_from", "valid_until"):
+        value = getattr(zone, key)
+        if value is not None:
+            props[key] = value.isoformat()
+    if zone.schedule is not None:
+        props["scheduled"] = True
+    return {"type": "Feature", "properties": props, "geometry": geometry}
+
+
+def zones_geojson(case: Case) -> dict[str, Any]:
+    """The case's exclusion and inclusion zones as a FeatureCollection."""
+    features = [zone_feature(z, "exclusion") for z in case.order.exclusion_zones]
+    features += [zone_feature(z, "inclusion") for z in case.order.inclusion_zones]
+    return {"type": "FeatureCollection", "features": features}
+
+
+def map_view(
+    case: Case,
+    offender: dict[str, Any] | None,
+    victim: dict[str, Any] | None,
+    open_alerts: Sequence[Mapping[str, Any]],
+) -> dict[str, Any]:
+    """The map document. The victim's fix is included only if an alert is unresolved (privacy rule)."""
+    unresolved = [dict(a) for a in open_alerts if a.get("state") in UNRESOLVED]
+    return {
+        "case": case.model_dump(mode="json", exclude_none=True),
+        "zones": zones_geojson(case),
+        "offender": offender,
+        "victim": victim if unresolved else None,
+        "open_alerts": unresolved,
+    }
+
+
+@router.get("/cases/{case_id}/map", dependencies=[Depends(require(Role.PROBATION, Role.POLICE))])
+async def case_map(case_id: str, request: Request) -> dict[str, Any]:
+    """Map data of one open case (404 if the case is not open)."""
+    rt = request.app.state.rt
+    case: Case | None = rt.casebook.get(case_id)
+    if case is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no open case {case_id!r}")
+    live: LiveSource = rt.live
+    offender, alerts = await asyncio.gather(live.latest(case.offender_device), rt.alerts.open_alerts(case_id))
+    victim = None
+    # The victim's position is not even read unless the rule allows showing it.
+    if case.victim_device is not None and any(a.get("state") in UNRESOLVED for a in alerts):
+        victim = await live.latest(case.victim_device)
+    return map_view(case, offender, victim, alerts)
+
+
+@page_router.get("/room", include_in_schema=False)
+async def room_page() -> FileResponse:
+    """The monitoring-room page (static; no data in it)."""
+    return FileResponse(STATIC_DIR / "room.html", media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
+
+
+@page_router.get("/static/room/{name}", include_in_schema=False)
+async def room_asset(name: str) -> FileResponse:
+    """One of the page's files; any name not in :data:`STATIC_FILES` is a 404."""
+    media_type = STATIC_FILES.get(name)
+    if media_type is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    return FileResponse(STATIC_DIR / name, media_type=media_type, headers=PAGE_HEADERS)

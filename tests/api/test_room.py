@@ -1,0 +1,437 @@
+"""The monitoring room: the privacy filter, the live stream (through a real uvicorn), the map data and
+the static page."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from emon.api import room, stream
+from emon.api.auth import Authenticator, Principal, Role, token_hash
+from emon.api.stream import OpenAlertCases, event_stream, privacy_filter, sse_event
+from emon.case import Case
+from emon.casebook import CaseBook
+from emon.hub import Hub, Message
+
+TOKENS = {
+    "tok-probation": Principal("reclassering", Role.PROBATION),
+    "tok-police": Principal("politie", Role.POLICE),
+    "tok-prosecutor": Principal("om", Role.PROSECUTOR),
+}
+PARK = {
+    "type": "Polygon",
+    "coordinates": [[[4.90, 52.35], [4.91, 52.35], [4.91, 52.36], [4.90, 52.36], [4.90, 52.35]]],
+}
+CASE_1 = Case.model_validate(
+    {
+        "case_id": "C1",
+        "risk": "high",
+        "offender_device": "tag-1",
+        "victim_device": "vic-1",
+        "residence": {"lat": 52.37, "lon": 4.89},
+        "order": {
+            "exclusion_zones": [
+                {"name": "Woning slachtoffer", "circle": {"lat": 52.36, "lon": 4.90, "radius_m": 500}},
+                {"name": "Park", "geometry": PARK},
+            ],
+            "inclusion_zones": [
+                {"name": "Gemeente", "circle": {"lat": 52.37, "lon": 4.89, "radius_m": 8000}}
+            ],
+            "contact_ban_m": 300,
+        },
+    }
+)
+# The same victim protected in a second case, against another offender.
+CASE_2 = Case.model_validate(
+    {
+        "case_id": "C2",
+        "risk": "low",
+        "offender_device": "tag-2",
+        "victim_device": "vic-1",
+        "residence": {"lat": 52.09, "lon": 5.12},
+        "order": {"contact_ban_m": 200},
+    }
+)
+FIXES = {
+    "tag-1": {
+        "device_id": "tag-1",
+        "ts": "2026-11-23T10:00:00+00:00",
+        "lat": 52.361,
+        "lon": 4.901,
+        "acc_m": 12.0,
+    },
+    "vic-1": {
+        "device_id": "vic-1",
+        "ts": "2026-11-23T10:00:05+00:00",
+        "lat": 52.362,
+        "lon": 4.902,
+        "acc_m": 20.0,
+    },
+}
+
+
+def alert(alert_id: str, case_id: str, state: str) -> dict[str, Any]:
+    return {
+        "alert_id": alert_id,
+        "case_id": case_id,
+        "type": "exclusion_breach",
+        "state": state,
+        "priority": "high",
+    }
+
+
+def position(role: str, device_id: str, *case_ids: str) -> dict[str, Any]:
+    return {
+        "device_id": device_id,
+        "case_ids": list(case_ids),
+        "role": role,
+        "lat": 52.36,
+        "lon": 4.9,
+        "acc_m": 10.0,
+        "ts": "2026-11-23T10:00:00+00:00",
+    }
+
+
+# ---------------------------------------------------------------- the privacy filter (pure)
+
+OFFENDER = position("offender", "tag-1", "C1")
+VICTIM = position("victim", "vic-1", "C1", "C2")
+
+
+@pytest.mark.parametrize(
+    ("kind", "body", "open_cases", "expected"),
+    [
+        ("alert", alert("A1", "C1", "open"), set(), ("alert", alert("A1", "C1", "open"))),
+        ("gap", {}, set(), ("gap", {})),
+        ("position", OFFENDER, set(), ("position", OFFENDER)),
+        ("position", VICTIM, set(), None),
+        ("position", VICTIM, {"C3"}, None),
+        ("position", VICTIM, {"C2"}, ("position", {**VICTIM, "case_ids": ["C2"]})),
+        ("position", VICTIM, {"C1", "C2"}, ("position", VICTIM)),
+        ("position", {**VICTIM, "case_ids": "C1"}, {"C1"}, None),  # malformed: withheld
+        ("position", {**VICTIM, "role": "bystander"}, {"C1"}, None),  # unknown role: withheld
+        ("position", {k: v for k, v in VICTIM.items() if k != "role"}, {"C1"}, None),
+        ("debug", {"x": 1}, {"C1"}, None),  # unknown kind: withheld
+    ],
+)
+def test_privacy_filter(
+    kind: str, body: dict[str, Any], open_cases: set[str], expected: Message | None
+) -> None:
+    assert privacy_filter(kind, body, frozenset(open_cases)) == expected
+
+
+@pytest.mark.parametrize(
+    ("messages", "expected"),
+    [
+        ([alert("A1", "C1", "open")], {"C1"}),
+        ([alert("A1", "C1", "acknowledged")], {"C1"}),
+        ([alert("A1", "C1", "open"), alert("A1", "C1", "resolved")], set()),
+        ([alert("A1", "C1", "open"), alert("A2", "C1", "open"), alert("A1", "C1", "resolved")], {"C1"}),
+        ([alert("A1", "C1", "resolved")], set()),
+        ([alert("A1", "C1", "open"), alert("A1", "C1", "open")], {"C1"}),  # redelivery is harmless
+        ([alert("A1", "C1", "open"), alert("A2", "C2", "acknowledged")], {"C1", "C2"}),
+        ([{"case_id": "C1", "state": "open"}], set()),  # no alert_id: ignored
+    ],
+)
+def test_open_alert_cases(messages: list[dict[str, Any]], expected: set[str]) -> None:
+    view = OpenAlertCases()
+    for m in messages:
+        view.update(m)
+    assert view.cases == expected
+
+
+def test_sse_event_is_one_event() -> None:
+    text = sse_event(7, "alert", {"note": "line 1\nline 2", "naam": "Zoë"})
+    assert text == 'id: 7\nevent: alert\ndata: {"note":"line 1\\nline 2","naam":"Zoë"}\n\n'
+
+
+# ---------------------------------------------------------------- event_stream (pure queue in, text out)
+
+
+async def test_event_stream_reloads_after_gap_and_beats_when_idle() -> None:
+    queue: asyncio.Queue[Message] = asyncio.Queue()
+    views = [OpenAlertCases([alert("A1", "C1", "open")]), OpenAlertCases()]
+    loads = 0
+
+    async def load() -> OpenAlertCases:
+        nonlocal loads
+        loads += 1
+        return views[loads - 1]
+
+    for msg in [
+        ("position", position("victim", "vic-1", "C1")),
+        ("gap", {}),
+        ("position", position("victim", "vic-1", "C1")),
+        ("position", OFFENDER),
+    ]:
+        queue.put_nowait(msg)
+    gen = event_stream(queue, load, heartbeat_s=0.05)
+    chunks = [await anext(gen) for _ in range(5)]
+    await gen.aclose()
+    assert chunks[0].startswith("retry: ")
+    assert [re.findall(r"^event: (\w+)", c, re.M) for c in chunks[1:4]] == [
+        ["position"],
+        ["gap"],
+        ["position"],
+    ]
+    assert '"role":"victim"' in chunks[1] and '"role":"offender"' in chunks[3]  # victim withheld after reload
+    assert [re.findall(r"^id: (\d+)", c, re.M) for c in chunks[1:4]] == [["1"], ["2"], ["3"]]
+    assert chunks[4] == ": heartbeat\n\n"
+    assert loads == 2
+
+
+# ---------------------------------------------------------------- the app, served by uvicorn
+
+
+class FakeTokens:
+    def __init__(self, tokens: Mapping[str, Principal]) -> None:
+        self._by_hash = {token_hash(k): v for k, v in tokens.items()}
+
+    async def principal_for(self, token_sha256: str) -> Principal | None:
+        return self._by_hash.get(token_sha256)
+
+
+class FakeAlerts:
+    def __init__(self) -> None:
+        self.alerts: dict[str, dict[str, Any]] = {}
+
+    async def open_alerts(self, case_id: str) -> list[dict[str, Any]]:
+        return [a for a in self.alerts.values() if a["case_id"] == case_id and a["state"] != "resolved"]
+
+
+class FakeLive:
+    def __init__(self, fixes: Mapping[str, dict[str, Any]]) -> None:
+        self.fixes = dict(fixes)
+        self.asked: list[str] = []
+
+    async def latest(self, device_id: str) -> dict[str, Any] | None:
+        self.asked.append(device_id)
+        return self.fixes.get(device_id)
+
+
+@dataclass
+class Served:
+    app: FastAPI
+    hub: Hub
+    alerts: FakeAlerts
+    live: FakeLive
+    base_url: str
+
+
+def make_app() -> Served:
+    app = FastAPI()
+    app.include_router(stream.router, prefix="/api/v1")
+    app.include_router(room.router, prefix="/api/v1")
+    app.include_router(room.page_router)
+    hub, alerts, live = Hub(), FakeAlerts(), FakeLive(FIXES)
+    app.state.auth = Authenticator(FakeTokens(TOKENS), admin_token=None)
+    app.state.rt = SimpleNamespace(hub=hub, live=live, casebook=CaseBook([CASE_1, CASE_2]), alerts=alerts)
+    return Served(app, hub, alerts, live, "http://test")
+
+
+@pytest.fixture
+def asgi() -> Served:
+    return make_app()
+
+
+@pytest.fixture
+async def served() -> AsyncIterator[Served]:
+    s = make_app()
+    config = uvicorn.Config(
+        s.app, host="127.0.0.1", port=0, lifespan="off", log_level="warning", timeout_graceful_shutdown=2
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    async with asyncio.timeout(10):
+        while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
+            await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    s.base_url = f"http://127.0.0.1:{port}"
+    yield s
+    server.should_exit = True
+    await task
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+class SseReader:
+    """Reads a text/event-stream response event by event (comments are skipped)."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self._lines = response.aiter_lines()
+
+    async def _event(self, comment: str | None) -> tuple[str, str]:
+        fields: dict[str, str] = {}
+        while True:
+            line = await anext(self._lines)
+            if line.startswith(":"):
+                if comment is not None and line[1:].strip() == comment:
+                    return ":", comment
+                continue
+            if line == "":
+                if "event" in fields and comment is None:
+                    return fields["event"], fields["data"]
+                fields = {}
+                continue
+            key, _, value = line.partition(":")
+            fields[key] = value.removeprefix(" ")
+
+    async def event(self) -> tuple[str, str]:
+        return await asyncio.wait_for(self._event(None), 5)
+
+    async def comment(self, text: str) -> None:
+        await asyncio.wait_for(self._event(text), 5)
+
+
+async def test_stream_forwards_alerts_and_withholds_victim_without_open_alert(served: Served) -> None:
+    async with (
+        httpx.AsyncClient(base_url=served.base_url) as client,
+        client.stream("GET", "/api/v1/stream", headers=bearer("tok-probation")) as resp,
+    ):
+        assert resp.status_code == 200
+        assert resp.headers["content-type"].startswith("text/event-stream")
+        sse = SseReader(resp)
+        await sse.comment("connected")  # subscribed: from here nothing published is missed
+
+        served.hub.publish("position", position("victim", "vic-1", "C1", "C2"))
+        served.hub.publish("position", position("offender", "tag-1", "C1"))
+        kind, data = await sse.event()
+        assert kind == "position" and '"role":"offender"' in data  # the victim's fix was withheld
+
+        served.hub.publish("alert", alert("A1", "C1", "open"))
+        assert (await sse.event())[0] == "alert"
+        served.hub.publish("position", position("victim", "vic-1", "C1", "C2"))
+        kind, data = await sse.event()
+        assert kind == "position" and '"role":"victim"' in data
+        assert '"case_ids":["C1"]' in data  # not shown on the map of C2, which has no alert
+
+        served.hub.publish("alert", alert("A1", "C1", "resolved"))
+        assert (await sse.event())[0] == "alert"
+        served.hub.publish("position", position("victim", "vic-1", "C1", "C2"))
+        served.hub.publish("gap", {})
+        assert (await sse.event())[0] == "gap"
+
+
+async def test_stream_starts_from_the_open_alerts_of_the_casebook(served: Served) -> None:
+    served.alerts.alerts["A9"] = alert("A9", "C2", "acknowledged")
+    async with (
+        httpx.AsyncClient(base_url=served.base_url) as client,
+        client.stream("GET", "/api/v1/stream", headers=bearer("tok-police")) as resp,
+    ):
+        sse = SseReader(resp)
+        await sse.comment("connected")
+        served.hub.publish("position", position("victim", "vic-1", "C1", "C2"))
+        kind, data = await sse.event()
+        assert kind == "position" and '"case_ids":["C2"]' in data
+    async with asyncio.timeout(5):  # the client went away: the stream's hub queue is released
+        while served.hub.subscriber_count:  # noqa: ASYNC110 - the hub offers no event to wait on
+            await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [({}, 401), (bearer("wrong"), 401), (bearer("tok-prosecutor"), 403)],
+)
+async def test_stream_and_map_need_a_room_role(asgi: Served, headers: dict[str, str], status: int) -> None:
+    transport = httpx.ASGITransport(app=asgi.app)
+    async with httpx.AsyncClient(transport=transport, base_url=asgi.base_url) as client:
+        for path in ("/api/v1/stream", "/api/v1/cases/C1/map"):
+            assert (await client.get(path, headers=headers)).status_code == status
+    assert asgi.hub.subscriber_count == 0
+
+
+# ---------------------------------------------------------------- the map data
+
+
+async def get_map(s: Served, case_id: str) -> httpx.Response:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=s.app), base_url=s.base_url) as client:
+        return await client.get(f"/api/v1/cases/{case_id}/map", headers=bearer("tok-probation"))
+
+
+async def test_map_without_open_alert_hides_the_victim(asgi: Served) -> None:
+    resp = await get_map(asgi, "C1")
+    assert resp.status_code == 200
+    body = resp.json()
+    assert body["victim"] is None and body["open_alerts"] == []
+    assert body["offender"] == FIXES["tag-1"]
+    assert asgi.live.asked == ["tag-1"]  # the victim's position was not even read
+    assert body["case"]["case_id"] == "C1" and body["case"]["order"]["contact_ban_m"] == 300
+    zones = body["zones"]
+    assert zones["type"] == "FeatureCollection"
+    assert [(f["properties"]["name"], f["properties"]["kind"]) for f in zones["features"]] == [
+        ("Woning slachtoffer", "exclusion"),
+        ("Park", "exclusion"),
+        ("Gemeente", "inclusion"),
+    ]
+    circle = zones["features"][0]
+    assert circle["geometry"]["type"] == "Polygon"
+    ring = circle["geometry"]["coordinates"][0]
+    assert len(ring) == room.CIRCLE_SEGMENTS + 1 and ring[0] == ring[-1]
+    assert circle["properties"]["radius_m"] == 500
+    assert zones["features"][1]["geometry"] == PARK
+
+
+async def test_map_with_open_alert_shows_the_victim(asgi: Served) -> None:
+    asgi.alerts.alerts["A1"] = alert("A1", "C1", "open")
+    body = (await get_map(asgi, "C1")).json()
+    assert body["victim"] == FIXES["vic-1"]
+    assert [a["alert_id"] for a in body["open_alerts"]] == ["A1"]
+
+
+async def test_map_of_unknown_case_is_404(asgi: Served) -> None:
+    assert (await get_map(asgi, "nope")).status_code == 404
+
+
+def test_map_view_filters_resolved_alerts() -> None:
+    view = room.map_view(CASE_1, None, FIXES["vic-1"], [alert("A1", "C1", "resolved")])
+    assert view["victim"] is None and view["open_alerts"] == []
+
+
+# ---------------------------------------------------------------- the page
+
+URL_RE = re.compile(r"(?i)\b(?:https?|wss?|ftp):|(?:src|href|action)\s*=\s*[\"']?//|url\(\s*[\"']?//|@import")
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in room.STATIC_DIR.iterdir() if p.is_file()))
+def test_static_files_name_no_other_host(name: str) -> None:
+    text = (room.STATIC_DIR / name).read_text(encoding="utf-8")
+    assert not URL_RE.search(text), URL_RE.search(text)
+
+
+async def test_page_and_its_assets_are_served_locally(asgi: Served) -> None:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=asgi.app), base_url=asgi.base_url
+    ) as client:
+        page = await client.get("/room")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert "default-src 'none'" in page.headers["content-security-policy"]
+        refs = re.findall(r"(?:src|href)=\"([^\"]+)\"", page.text)
+        assert sorted(refs) == ["data:,", "static/room/room.css", "static/room/room.js"]
+        for ref in refs:
+            if ref.startswith("data:"):
+                continue
+            asset = await client.get("/" + ref)
+            assert asset.status_code == 200, ref
+            assert not URL_RE.search(asset.text)
+            assert asset.headers["x-content-type-options"] == "nosniff"
+        assert (
+            (await client.get("/static/room/room.js")).headers["content-type"].startswith("text/javascript")
+        )
+        for bad in ("room.html", "..%2Froom.py", "%2e%2e/stream.py", "nope.js"):
+            assert (await client.get(f"/static/room/{bad}")).status_code == 404, bad
+
+
+def test_every_served_asset_exists() -> None:
+    assert all((room.STATIC_DIR / name).is_file() for name in room.STATIC_FILES)
+    assert (room.STATIC_DIR / "room.html").is_file()
