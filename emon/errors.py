@@ -7,7 +7,8 @@
     │   └── InvalidOrder       an order / case document that fails validation (names the field)
     ├── UnknownDevice          a message or request for a device that is not registered
     ├── NotFound               an API resource that does not exist
-    └── StorageError           PostgreSQL or Redis failed (library error chained as __cause__)
+    ├── StorageError           PostgreSQL or Redis failed (library error chained as __cause__)
+    └── DeliveryError          a delivery channel failed to hand over a notification (emon.alerts.channels)
 
 Library errors are translated at the boundary with ``raise ... from exc``.
 """

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from emon import __version__
-from emon.api import cases, devices, room, stream, system
+from emon.api import alerts, cases, devices, room, stream, system
 from emon.api.auth import Role, require
 from emon.api.limits import BodyLimit
 from emon.errors import InvalidInput, NotFound, StorageError, UnknownDevice
@@ -39,7 +39,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.state.rt = rt
     app.state.auth = rt.auth
     app.include_router(system.router)
-    for module in (system.api, devices.router, cases.router, stream.router, room.router):
+    for module in (system.api, devices.router, cases.router, alerts.router, stream.router, room.router):
         app.include_router(module, prefix="/api/v1")
     app.include_router(room.page_router)
     app.include_router(make_router(require(Role.PROSECUTOR, Role.PROBATION)), prefix="/api/v1")

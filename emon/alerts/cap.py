@@ -1,0 +1,140 @@
+"""OASIS CAP 1.2 messages for police dispatch (pure): Alert, Update and Cancel chained by ``references``.
+
+The XSD demands times as ``YYYY-MM-DDThh:mm:ss+hh:mm`` (no fraction, no ``Z``). Circles are
+``"lat,lon radius_km"`` (WGS 84); the radius is the position's accuracy, at least 10 m.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from importlib import resources
+
+from emon.alerts.model import Alert, Position
+from emon.alerts.types import AlertType, Priority
+
+NS = "urn:oasis:names:tc:emergency:cap:1.2"
+RESTRICTION = "Politie en reclassering; bevat persoonsgegevens (police and probation only; personal data)"
+
+
+class MsgType(StrEnum):
+    ALERT = "Alert"
+    UPDATE = "Update"
+    CANCEL = "Cancel"
+
+
+@dataclass(frozen=True, slots=True)
+class CapRef:
+    """An earlier message of the same alert: (sender, identifier, sent) as CAP ``references`` needs."""
+
+    sender: str
+    identifier: str
+    sent: datetime
+
+    def render(self) -> str:
+        return f"{self.sender},{self.identifier},{cap_time(self.sent)}"
+
+
+def cap_time(value: datetime) -> str:
+    return value.astimezone(UTC).replace(microsecond=0).isoformat()  # "+00:00", as the XSD wants
+
+
+def schema_path() -> str:
+    return str(resources.files("emon.alerts") / "schema" / "cap-1.2.xsd")
+
+
+_SEVERITY = {Priority.CRITICAL: "Extreme", Priority.HIGH: "Severe", Priority.NORMAL: "Moderate", Priority.LOW: "Minor"}
+_EVENTS = {
+    AlertType.PROXIMITY_BREACH: "Contactverbod geschonden (proximity breach)",
+    AlertType.EXCLUSION_BREACH: "Gebiedsverbod geschonden (exclusion zone breach)",
+    AlertType.INCLUSION_BREACH: "Gebodsgebied verlaten (inclusion zone breach)",
+    AlertType.PANIC: "Noodknop slachtoffer (victim panic alarm)",
+    AlertType.TAMPER: "Manipulatie enkelband (ankle tag tamper)",
+    AlertType.STRAP_OPEN: "Enkelband geopend (ankle tag strap open)",
+}
+
+
+def build_cap(
+    alert: Alert, *, identifier: str, sender: str, sent: datetime, msg_type: MsgType,
+    references: tuple[CapRef, ...] = (), note: str | None = None,
+) -> bytes:
+    """A CAP 1.2 ``alert`` document (UTF-8 XML) for one alert message to dispatch."""
+    root = ET.Element(f"{{{NS}}}alert")
+
+    def sub(parent: ET.Element, tag: str, text: str) -> ET.Element:
+        el = ET.SubElement(parent, f"{{{NS}}}{tag}")
+        el.text = text
+        return el
+
+    sub(root, "identifier", identifier)
+    sub(root, "sender", sender)
+    sub(root, "sent", cap_time(sent))
+    sub(root, "status", "Actual")
+    sub(root, "msgType", msg_type.value)
+    sub(root, "source", "emon")
+    sub(root, "scope", "Restricted")
+    sub(root, "restriction", RESTRICTION)
+    if note:
+        sub(root, "note", note)
+    if references:
+        sub(root, "references", " ".join(r.render() for r in references))
+    sub(root, "incidents", alert.alert_id)
+    info = ET.SubElement(root, f"{{{NS}}}info")
+    sub(info, "language", "nl-NL")
+    sub(info, "category", "Security")
+    sub(info, "event", _EVENTS.get(alert.type, alert.type.value))
+    sub(info, "responseType", "AllClear" if msg_type is MsgType.CANCEL else "Execute")
+    sub(info, "urgency", "Past" if alert.late or msg_type is MsgType.CANCEL else "Immediate")
+    sub(info, "severity", _SEVERITY[alert.priority])
+    certainty = "Observed"
+    if alert.explanation.get("classification") == "possible":
+        certainty = "Possible"
+    sub(info, "certainty", certainty)
+    code = ET.SubElement(info, f"{{{NS}}}eventCode")
+    sub(code, "valueName", "emon:alert_type")
+    sub(code, "value", alert.type.value)
+    sub(info, "effective", cap_time(alert.opened_at))
+    sub(info, "senderName", "emon elektronische monitoring")
+    sub(info, "headline", f"{alert.type.value} — zaak {alert.case_id} — risico {alert.risk.value}")
+    sub(info, "description", _description(alert))
+    params: list[tuple[str, str]] = [
+        ("case_id", alert.case_id), ("risk", alert.risk.value), ("alert_id", alert.alert_id),
+        ("alert_type", alert.type.value), ("priority", alert.priority.value), ("state", alert.state.value),
+        ("escalated", str(alert.escalated).lower()), ("late", str(alert.late).lower()),
+    ]
+    if alert.distance_m is not None:
+        params.append(("distance_m", f"{alert.distance_m:.0f}"))
+    if alert.closest_m is not None:
+        params.append(("closest_m", f"{alert.closest_m:.0f}"))
+    for name, pos in (("offender_position", alert.offender_position), ("victim_position", alert.victim_position)):
+        if pos is not None:
+            params.append((name, f"{pos.lat:.6f},{pos.lon:.6f} acc_m={pos.acc_m:.0f} ts={cap_time(pos.ts)}"))
+    for name, value in params:
+        p = ET.SubElement(info, f"{{{NS}}}parameter")
+        sub(p, "valueName", name)
+        sub(p, "value", value)
+    for label, pos in (("Verdachte (offender)", alert.offender_position), ("Slachtoffer (victim)", alert.victim_position)):
+        if pos is not None:
+            area = ET.SubElement(info, f"{{{NS}}}area")
+            sub(area, "areaDesc", f"{label} {cap_time(pos.ts)}")
+            sub(area, "circle", circle(pos))
+    ET.register_namespace("", NS)
+    document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return document
+
+
+def circle(pos: Position) -> str:
+    return f"{pos.lat:.6f},{pos.lon:.6f} {max(pos.acc_m, 10.0) / 1000:.3f}"
+
+
+def _description(alert: Alert) -> str:
+    parts = [f"Melding {alert.type.value} in zaak {alert.case_id} (risico {alert.risk.value})."]
+    if alert.closest_m is not None:
+        parts.append(f"Kleinste afstand {alert.closest_m:.0f} m.")
+    if alert.late:
+        parts.append("Late melding: gebaseerd op posities van eerder.")
+    if alert.escalated:
+        parts.append("Geëscaleerd: niet tijdig bevestigd.")
+    return " ".join(parts)

@@ -1,0 +1,76 @@
+"""Alerting configuration from ``EMON_ALERT_*`` variables (see docs/alerts.md); fails fast naming the variable."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+
+from emon.alerts.types import Priority
+from emon.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class AlertConfig:
+    """All durations in seconds, distances in metres. Field ``x`` is read from ``EMON_ALERT_X``."""
+
+    routing_file: str | None = None  # EMON_ROUTING_FILE (also accepted as EMON_ALERT_ROUTING_FILE)
+    ack_deadline_critical_s: float = 60.0
+    ack_deadline_high_s: float = 300.0
+    ack_deadline_normal_s: float = 1800.0
+    ack_deadline_low_s: float = 0.0  # 0: never escalates
+    victim_resend_s: float = 15.0
+    victim_ack_deadline_s: float = 60.0
+    renotify_closer_m: float = 50.0
+    late_after_s: float = 120.0
+    silence_factor: float = 3.0
+    dispatch_backoff_base_s: float = 1.0
+    dispatch_backoff_max_s: float = 60.0
+    dispatch_timeout_s: float = 10.0
+    failing_after_attempts: int = 5
+    failing_after_s: float = 300.0
+    poll_s: float = 1.0
+    batch_size: int = 20
+    sender: str = "emon@emon.local"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AlertConfig:
+        """Read ``EMON_ALERT_*`` (and ``EMON_ROUTING_FILE``); raise :class:`ConfigError` naming a bad one."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            var = f"EMON_ALERT_{f.name.upper()}"
+            raw = env.get(var)
+            if f.name == "routing_file":
+                raw = env.get("EMON_ROUTING_FILE") or raw
+            if raw is None or raw == "":
+                continue
+            kind = str(f.type)
+            try:
+                values[f.name] = int(raw) if kind == "int" else float(raw) if kind == "float" else raw
+            except ValueError as exc:
+                raise ConfigError(var, f"expected a number, got {raw!r}") from exc
+        config = cls(**values)  # type: ignore[arg-type]
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, int | float) and value < 0:
+                raise ConfigError(f"EMON_ALERT_{f.name.upper()}", "must be >= 0")
+        if self.victim_resend_s <= 0:
+            raise ConfigError("EMON_ALERT_VICTIM_RESEND_S", "must be > 0")
+        if self.batch_size < 1:
+            raise ConfigError("EMON_ALERT_BATCH_SIZE", "must be >= 1")
+        if self.silence_factor < 1:
+            raise ConfigError("EMON_ALERT_SILENCE_FACTOR", "must be >= 1")
+
+    def ack_deadline_s(self, priority: Priority) -> float:
+        """Seconds an alert of this priority may stay unacknowledged before it escalates (0: never)."""
+        return {
+            Priority.CRITICAL: self.ack_deadline_critical_s,
+            Priority.HIGH: self.ack_deadline_high_s,
+            Priority.NORMAL: self.ack_deadline_normal_s,
+            Priority.LOW: self.ack_deadline_low_s,
+        }[priority]

@@ -1,0 +1,64 @@
+"""Turn a decided :class:`Change` into outbox rows, inside the caller's transaction.
+
+One row per recipient per notification round; the row's id is ``delivery_id_for(alert, recipient,
+round)``, so deciding the same change twice (a replay) queues nothing new.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from emon.alerts import store as st
+from emon.alerts.cap import CapRef, MsgType, build_cap
+from emon.alerts.config import AlertConfig
+from emon.alerts.messages import victim_notification
+from emon.alerts.model import CaseInfo, Change, delivery_id_for
+from emon.alerts.types import Recipient
+
+
+class Notifier:
+    def __init__(self, config: AlertConfig, webhook_url: str | None, notify_channel: str) -> None:
+        self.config = config
+        self.webhook_url = webhook_url
+        self.notify_channel = notify_channel
+
+    async def enqueue(self, conn: st.Conn, change: Change, case: CaseInfo, now: datetime) -> int:
+        """Queue the notifications a change asks for; return how many rows were added."""
+        alert = change.alert
+        added = 0
+        if Recipient.VICTIM in change.notify:
+            if case.victim_device is None:
+                await st.add_history(conn, alert, "system", "victim_not_notified", {"reason": "no victim device"}, now)
+            else:
+                nid = delivery_id_for(alert.alert_id, Recipient.VICTIM, alert.notify_seq)
+                body = json.dumps(victim_notification(alert, nid, now), ensure_ascii=False).encode()
+                added += await st.add_delivery(
+                    conn, st.Delivery(nid, alert.alert_id, "victim", case.victim_device, "notify", body,
+                                      requires_ack=True), now, self.notify_channel,
+                )
+        police_round: str | None = None
+        if Recipient.POLICE in change.notify:
+            police_round = str(alert.notify_seq)
+        elif change.cancel_police:
+            police_round = "cancel"
+        if police_round is not None:
+            if self.webhook_url is None:
+                await st.add_history(conn, alert, "system", "police_not_notified",
+                                     {"reason": "no EMON_WEBHOOK_URL configured"}, now)
+                return added
+            previous = await st.dispatch_history(conn, alert.alert_id)
+            did = delivery_id_for(alert.alert_id, Recipient.POLICE, 0 if police_round == "cancel" else int(police_round))
+            if police_round == "cancel":
+                did = delivery_id_for(alert.alert_id, "police-cancel", 0)
+            if any(d == did for d, _ in previous):
+                return added
+            msg_type = MsgType.CANCEL if police_round == "cancel" else MsgType.UPDATE if previous else MsgType.ALERT
+            refs = tuple(CapRef(self.config.sender, d, sent) for d, sent in previous)
+            body = build_cap(alert, identifier=did, sender=self.config.sender, sent=now, msg_type=msg_type,
+                             references=refs, note=change.detail.get("reason") if change.action == "escalated" else None)
+            added += await st.add_delivery(
+                conn, st.Delivery(did, alert.alert_id, "dispatch", self.webhook_url, msg_type.value, body),
+                now, self.notify_channel,
+            )
+        return added

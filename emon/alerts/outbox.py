@@ -1,0 +1,132 @@
+"""The outbox worker: delivers queued notifications at least once, surviving restarts.
+
+Rows are claimed with ``FOR UPDATE SKIP LOCKED`` (several workers never send the same row at the
+same time), sent, and updated in the same transaction. A crash between send and commit means the
+row is sent again after restart — hence *at least once*; every message carries its stable delivery
+id (``notification_id`` / ``webhook-id``) so recipients deduplicate. Wake-ups come from an
+in-process event and from PostgreSQL ``LISTEN``; a poll every ``poll_s`` is the backstop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+
+from emon.alerts import metrics
+from emon.alerts import store as st
+from emon.alerts.channels import DeliveryError
+from emon.alerts.channels.dispatch import DispatchChannel
+from emon.alerts.channels.victim import VictimChannel
+from emon.alerts.config import AlertConfig
+from emon.storage.postgres import Database
+
+log = logging.getLogger(__name__)
+
+# Called inside the worker's transaction when a delivery first crosses the failure alarm threshold.
+FailingHook = Callable[[st.Conn, st.Delivery, str, datetime], Awaitable[None]]
+
+
+def backoff_s(attempts: int, base_s: float, max_s: float, rng: random.Random | None = None) -> float:
+    """Capped exponential backoff with jitter: uniformly in [½, 1] × min(max, base × 2^attempts)."""
+    ceiling = min(max_s, base_s * (2 ** min(attempts, 30)))
+    jitter = rng.uniform(0.5, 1.0) if rng is not None else random.uniform(0.5, 1.0)
+    return float(ceiling * jitter)
+
+
+class OutboxWorker:
+    def __init__(self, db: Database, config: AlertConfig, victim: VictimChannel, dispatch: DispatchChannel,
+                 on_failing: FailingHook, notify_channel: str) -> None:
+        self.db = db
+        self.config = config
+        self.victim = victim
+        self.dispatch = dispatch
+        self.on_failing = on_failing
+        self.notify_channel = notify_channel
+        self.wake = asyncio.Event()
+
+    async def deliver_due(self, now: datetime) -> int:
+        """Send every due delivery once (one batch, concurrently: a slow webhook never holds a victim
+        warning back); record the outcomes in the claiming transaction; return how many were tried."""
+        async with self.db.pool.connection() as conn, conn.transaction():
+            due = await st.claim_due(conn, now, self.config.batch_size)
+            outcomes = await asyncio.gather(*(self._send(d, now) for d in due))
+            for d, (error, latency_s) in zip(due, outcomes, strict=True):
+                await self._record(conn, d, error, latency_s, now)
+        return len(due)
+
+    async def _send(self, d: st.Delivery, now: datetime) -> tuple[str | None, float]:
+        metrics.DELIVERY_ATTEMPTS.labels(d.channel).inc()
+        started = time.monotonic()
+        try:
+            if d.channel == "victim":
+                await self.victim.send(d.target, d.body)
+            else:
+                await self.dispatch.send(d.target, d.delivery_id, d.body, now)
+        except DeliveryError as exc:
+            return str(exc), time.monotonic() - started
+        return None, time.monotonic() - started
+
+    async def _record(self, conn: st.Conn, d: st.Delivery, error: str | None, latency_s: float, now: datetime
+                      ) -> None:
+        if error is not None:
+            metrics.DELIVERY_FAILURES.labels(d.channel).inc()
+            wait = backoff_s(d.attempts, self.config.dispatch_backoff_base_s, self.config.dispatch_backoff_max_s)
+            age = (now - d.created_at).total_seconds() if d.created_at else 0.0
+            failing = d.attempts + 1 >= self.config.failing_after_attempts or age >= self.config.failing_after_s
+            await st.record_attempt(
+                conn, d, ok=False, latency_s=latency_s, detail=error, now=now, state=d.state,
+                next_attempt_at=now + timedelta(seconds=wait), failing=failing or d.failing,
+            )
+            if failing and not d.failing:
+                metrics.DELIVERY_FAILING.labels(d.channel).inc()
+                log.error("delivery %s (%s) keeps failing: %s", d.delivery_id, d.channel, error)
+                await self.on_failing(conn, d, error, now)
+            return
+        if d.first_sent_at is None and d.created_at is not None:
+            metrics.DELIVERY_LATENCY.labels(d.channel).observe(max(0.0, (now - d.created_at).total_seconds()))
+        if d.requires_ack:  # keep re-sending the same notification until the device acknowledges it
+            state, next_at = "sent", now + timedelta(seconds=self.config.victim_resend_s)
+        else:
+            state, next_at = "delivered", now
+        await st.record_attempt(conn, d, ok=True, latency_s=latency_s, detail="ok", now=now, state=state,
+                                next_attempt_at=next_at, failing=d.failing)
+
+    async def run(self) -> None:
+        """Forever: deliver what is due, then wait for a wake-up or ``poll_s``. Errors are counted, not fatal."""
+        failures = 0
+        while True:
+            self.wake.clear()  # before the pass: a wake-up during it is not lost
+            try:
+                while await self.deliver_due(datetime.now(UTC)) >= self.config.batch_size:
+                    pass
+                failures = 0
+            except (psycopg.Error, OSError) as exc:
+                failures += 1
+                metrics.DELIVERY_FAILURES.labels("outbox").inc()
+                log.warning("outbox pass failed (%s); retrying", exc)
+                await asyncio.sleep(backoff_s(failures, 0.5, 30.0))
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), self.config.poll_s)
+
+    async def listen(self) -> None:
+        """Forever: turn PostgreSQL notifications from other processes into wake-ups."""
+        failures = 0
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(self.db.url, autocommit=True) as conn:
+                    await conn.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(self.notify_channel)))
+                    failures = 0
+                    async for _ in conn.notifies():
+                        self.wake.set()
+            except (psycopg.Error, OSError) as exc:
+                failures += 1
+                log.warning("outbox LISTEN failed (%s); reconnecting", exc)
+                await asyncio.sleep(backoff_s(failures, 0.5, 30.0))

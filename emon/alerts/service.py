@@ -1,0 +1,307 @@
+"""The alert service the runtime wires in: inputs (evaluation, device events, acks, ticks) → decided
+changes stored with their outbox rows in one transaction → the room told → the worker woken."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from emon.alerts import lifecycle as lc
+from emon.alerts import metrics
+from emon.alerts import store as st
+from emon.alerts.channels.dispatch import DispatchChannel
+from emon.alerts.channels.room import RoomChannel
+from emon.alerts.channels.victim import VictimChannel
+from emon.alerts.config import AlertConfig
+from emon.alerts.model import Alert, CaseInfo, Change, alert_id_for
+from emon.alerts.notifier import Notifier
+from emon.alerts.outbox import OutboxWorker
+from emon.alerts.routing import Routing
+from emon.alerts.silence import find_silence, heard_since
+from emon.alerts.types import NEVER_DEBOUNCED, AlertState, AlertType
+from emon.case import Risk
+from emon.casebook import CaseBook
+from emon.errors import InvalidInput, NotFound
+from emon.fix import DeviceEvent
+from emon.geofence.events import EvalEvent
+from emon.hub import Hub
+from emon.ingest.topics import DeviceRegistry
+from emon.settings import Settings
+from emon.storage.postgres import Database
+
+log = logging.getLogger(__name__)
+
+
+class SeenSource(Protocol):
+    """When devices were last heard from (``emon.storage.live.LiveState`` in production)."""
+
+    async def last_seen(self) -> dict[str, datetime]: ...
+    async def latest_times(self) -> dict[str, datetime]: ...
+
+
+class AlertService:
+    def __init__(self, db: Database, settings: Settings, hub: Hub, casebook: CaseBook, registry: DeviceRegistry,
+                 live: SeenSource, *, config: AlertConfig | None = None, routing: Routing | None = None) -> None:
+        self.db = db
+        self.settings = settings
+        self.casebook = casebook
+        self.registry = registry
+        self.live = live
+        self.config = config or AlertConfig.from_env()
+        self.routing = routing or Routing.from_file(self.config.routing_file)
+        channel = f"{db.schema}_alert_outbox"
+        host, port = settings.mqtt_host_port
+        self.room = RoomChannel(hub)
+        self.victim = VictimChannel(host, port, settings.mqtt_topic_prefix, registry)
+        secret = None if settings.webhook_secret is None else str(settings.webhook_secret)
+        self.dispatch = DispatchChannel(secret, timeout_s=self.config.dispatch_timeout_s)
+        self.notifier = Notifier(self.config, settings.webhook_url, channel)
+        self.worker = OutboxWorker(db, self.config, self.victim, self.dispatch, self._delivery_failing, channel)
+
+    async def open(self) -> None:
+        """Nothing to pre-connect: channels connect on first use and after every failure."""
+
+    async def close(self) -> None:
+        await self.victim.close()
+        await self.dispatch.close()
+
+    async def run_delivery(self) -> None:
+        """Forever: the outbox worker and its LISTEN wake-up source."""
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self.worker.run(), name="alert-outbox")
+            tg.create_task(self.worker.listen(), name="alert-outbox-listen")
+
+    # -- inputs -------------------------------------------------------------------------------
+
+    def _case(self, case_id: str) -> CaseInfo:
+        case = self.casebook.get(case_id)
+        if case is None:  # a closed or unknown case still gets its alert, at the cautious risk
+            return CaseInfo(case_id, Risk.HIGH)
+        return CaseInfo(case.case_id, case.risk, case.offender_device, case.victim_device)
+
+    async def on_evaluation(self, events: Sequence[EvalEvent], now: datetime, received_mono: float) -> None:
+        """Decide and store the alerts of a batch of evaluation events (one transaction, one savepoint each)."""
+        async def one(conn: st.Conn, ev: EvalEvent) -> list[Change]:
+            case = self._case(ev.case_id)
+            prev = await st.get(conn, alert_id_for(ev.case_id, ev.rule, ev.episode), lock=True)
+            suppressed = await self._suppressed(conn, ev.case_id, lc.alert_type_of(ev, prev), now)
+            change = lc.on_evaluation(prev, ev, case, self.routing, self.config, suppressed=suppressed, now=now)
+            return [change] if change else []
+
+        await self._batch(events, one, now, received_mono, "evaluation")
+
+    async def on_device_events(self, events: Sequence[DeviceEvent], now: datetime, received_mono: float) -> None:
+        """Tamper, strap, battery, panic and connection-lost events → alerts for every case of the device."""
+        async def one(conn: st.Conn, ev: DeviceEvent) -> list[Change]:
+            alert_type = lc.device_alert_type(ev)
+            if alert_type is None:
+                return []
+            device = self.registry.by_id.get(ev.device_id)
+            kind = None if device is None else device.kind.value
+            out = []
+            for c in self.casebook.cases_for_device(ev.device_id):
+                case = self._case(c.case_id)
+                rule = lc.device_rule(ev.device_id, alert_type)
+                prev = await st.get(conn, alert_id_for(case.case_id, rule, ev.ts), lock=True)
+                if prev is None and alert_type not in NEVER_DEBOUNCED:
+                    prev = await st.open_for_rule(conn, case.case_id, rule, lock=True)
+                suppressed = await self._suppressed(conn, case.case_id, alert_type, now)
+                change = lc.on_device_event(prev, ev, case, kind, self.routing, self.config,
+                                            suppressed=suppressed, now=now)
+                if change:
+                    out.append(change)
+            return out
+
+        await self._batch(events, one, now, received_mono, "device_event")
+
+    async def _batch(self, items: Sequence[Any], one: Any, now: datetime, received_mono: float, stage: str) -> None:
+        decided: list[Alert] = []
+        async with self.db.pool.connection() as conn, conn.transaction():
+            for item in items:
+                try:
+                    async with conn.transaction():  # a savepoint: one bad input cannot sink the batch
+                        for change in await one(conn, item):
+                            decided.append(await self._store(conn, change, now))
+                except Exception:
+                    metrics.HANDLER_ERRORS.labels(stage).inc()
+                    log.exception("alerting failed for one %s input; the rest of the batch goes on", stage)
+        if decided:
+            metrics.FIX_TO_ALERT.observe(max(0.0, time.monotonic() - received_mono))
+        self._after_commit(decided)
+
+    async def _suppressed(self, conn: st.Conn, case_id: str, alert_type: AlertType | None, now: datetime) -> bool:
+        return alert_type is not None and await st.is_suppressed(conn, case_id, alert_type, now)
+
+    async def _store(self, conn: st.Conn, change: Change, now: datetime) -> Alert:
+        await st.save(conn, change, now)
+        await self.notifier.enqueue(conn, change, self._case(change.alert.case_id), now)
+        metrics.ALERT_CHANGES.labels(change.alert.type.value, change.alert.state.value, change.action).inc()
+        return change.alert
+
+    def _after_commit(self, alerts: Sequence[Alert]) -> None:
+        for alert in alerts:
+            self.room.publish(alert)
+        if alerts:
+            self.worker.wake.set()
+
+    async def on_ack(self, device_id: str, payload: bytes, now: datetime) -> None:
+        """A victim device acknowledges ``{"notification_id"|"alert_id", "ts"}``: stop re-sending."""
+        try:
+            data = json.loads(payload)
+            nid, aid = data.get("notification_id"), data.get("alert_id")
+            if not isinstance(nid, str | None) or not isinstance(aid, str | None) or not (nid or aid):
+                raise ValueError("needs notification_id or alert_id")
+        except (ValueError, AttributeError) as exc:
+            metrics.VICTIM_ACKS.labels("invalid").inc()
+            log.warning("bad ack from %s: %s", device_id, exc)
+            return
+        changed: list[Alert] = []
+        async with self.db.pool.connection() as conn, conn.transaction():
+            for alert_id in await st.mark_acked(conn, device_id, nid, aid, now):
+                alert = await st.get(conn, alert_id, lock=True)
+                if alert is None:
+                    continue
+                change = Change(replace(alert, victim_acked_at=alert.victim_acked_at or now, updated_at=now),
+                                "victim_acked", actor=device_id, detail={"notification_id": nid, "ts": data.get("ts")})
+                changed.append(await self._store(conn, change, now))
+        metrics.VICTIM_ACKS.labels("matched" if changed else "unmatched").inc()
+        self._after_commit(changed)
+
+    # -- time ---------------------------------------------------------------------------------
+
+    async def tick(self, now: datetime) -> None:
+        """Escalations (ack deadlines, unacknowledged victim warnings), silence detection, gauges."""
+        changed: list[Alert] = []
+        async with self.db.pool.connection() as conn, conn.transaction():
+            for alert in await st.open_alerts(conn):
+                if lc.escalation_due(alert, self.config, now):
+                    locked = await st.get(conn, alert.alert_id, lock=True)
+                    change = locked and lc.escalate(locked, "not acknowledged within deadline", now)
+                    if change:
+                        changed.append(await self._store(conn, change, now))
+            before = now - timedelta(seconds=self.config.victim_ack_deadline_s)
+            for d in await st.overdue_victim_deliveries(conn, before):
+                await st.mark_delivery_escalated(conn, d.delivery_id)
+                target = await st.get(conn, d.alert_id, lock=True)
+                if target is None:
+                    continue
+                change = lc.escalate(target, "victim device did not acknowledge the warning", now) or Change(
+                    target, "victim_not_acknowledged", detail={"delivery_id": d.delivery_id})
+                changed.append(await self._store(conn, change, now))
+            changed += await self._silence(conn, now)
+        self._after_commit(changed)
+        await self._gauges()
+
+    async def _silence(self, conn: st.Conn, now: datetime) -> list[Alert]:
+        last_seen, latest = await self.live.last_seen(), await self.live.latest_times()
+        changed = []
+        for case_obj in self.casebook.all():
+            case = self._case(case_obj.case_id)
+            for device_id in (case.offender_device, case.victim_device):
+                device = self.registry.by_id.get(device_id) if device_id else None
+                if device is None:
+                    continue
+                for alert_type in (AlertType.NO_COMMUNICATION, AlertType.NO_FIX):
+                    prev = await st.open_for_rule(conn, case.case_id, lc.device_rule(device.device_id, alert_type))
+                    heard = heard_since(alert_type, device.device_id, last_seen, latest)
+                    if prev is not None and heard is not None and (ended := lc.on_heard_again(prev, heard, now)):
+                        changed.append(await self._store(conn, ended, now))
+                silence = find_silence(device.device_id, device.report_interval_s, self.config.silence_factor,
+                                       last_seen, latest, now)
+                if silence is None:
+                    continue
+                rule = lc.device_rule(device.device_id, silence.type)
+                prev = await st.open_for_rule(conn, case.case_id, rule, lock=True)
+                suppressed = await self._suppressed(conn, case.case_id, silence.type, now)
+                change = lc.on_silence(prev, case, device.device_id, device.kind.value, silence.type, silence.since,
+                                       self.routing, suppressed=suppressed, now=now)
+                if change:
+                    changed.append(await self._store(conn, change, now))
+        return changed
+
+    async def _gauges(self) -> None:
+        async with self.db.pool.connection() as conn:
+            depth = await st.outbox_depth(conn)
+            counts: dict[tuple[str, str], int] = {}
+            for a in await st.open_alerts(conn):
+                counts[(a.type.value, a.state.value)] = counts.get((a.type.value, a.state.value), 0) + 1
+        for channel in ("victim", "dispatch"):
+            metrics.OUTBOX_DEPTH.labels(channel).set(depth.get(channel, 0))
+        for t in AlertType:
+            for s in (AlertState.OPEN, AlertState.ACKNOWLEDGED):
+                metrics.ALERTS_OPEN.labels(t.value, s.value).set(counts.get((t.value, s.value), 0))
+
+    async def _delivery_failing(self, conn: st.Conn, d: st.Delivery, error: str, now: datetime) -> None:
+        alert = await st.get(conn, d.alert_id, lock=True)
+        detail = {"delivery_id": d.delivery_id, "channel": d.channel, "attempts": d.attempts + 1, "error": error}
+        change = alert and lc.mark_delivery_failing(alert, detail, now)
+        if change:
+            await st.save(conn, change, now)
+            self.room.publish(change.alert)
+        self.room.hub.publish("delivery_failing", {"alert_id": d.alert_id, **detail})
+
+    # -- people (the REST API) ---------------------------------------------------------------
+
+    async def open_alerts(self, case_id: str) -> list[dict[str, Any]]:
+        async with self.db.pool.connection() as conn:
+            return [a.to_json() for a in await st.open_alerts(conn, case_id)]
+
+    async def list_alerts(self, *, case_id: str | None = None, state: str | None = None,
+                          type_: str | None = None) -> list[dict[str, Any]]:
+        async with self.db.pool.connection() as conn:
+            return [a.to_json() for a in await st.search(conn, case_id=case_id, state=state, type_=type_)]
+
+    async def get_alert(self, alert_id: str) -> dict[str, Any]:
+        """The alert with its history and every delivery (with attempts)."""
+        async with self.db.pool.connection() as conn:
+            alert = await st.get(conn, _uuid(alert_id))
+            if alert is None:
+                raise NotFound(f"alert {alert_id}")
+            return {**alert.to_json(), "history": await st.history(conn, alert.alert_id),
+                    "deliveries": await st.deliveries(conn, alert.alert_id)}
+
+    async def act(self, alert_id: str, action: str, who: str, now: datetime, *, note: str | None = None,
+                  outcome: str | None = None) -> dict[str, Any]:
+        """acknowledge / resolve / annotate, by a person; raises InvalidInput or NotFound."""
+        async with self.db.pool.connection() as conn, conn.transaction():
+            alert = await st.get(conn, _uuid(alert_id), lock=True)
+            if alert is None:
+                raise NotFound(f"alert {alert_id}")
+            if action == "acknowledge":
+                change = lc.acknowledge(alert, who, note, now)
+            elif action == "resolve":
+                change = lc.resolve(alert, who, outcome or "", note, now)
+            else:
+                change = lc.annotate(alert, who, note or "", now)
+            stored = await self._store(conn, change, now)
+        self._after_commit([stored])
+        return stored.to_json()
+
+    async def suppress(self, case_id: str, reason: str, until: datetime, types: list[str] | None, who: str,
+                       now: datetime) -> dict[str, Any]:
+        """Hold back deliveries of a case's alerts until ``until`` (panic is never held back)."""
+        if not reason.strip():
+            raise InvalidInput("a reason is required")
+        if until <= now or until - now > timedelta(days=7):
+            raise InvalidInput("until must be in the future and at most 7 days ahead")
+        for t in types or []:
+            if t not in {a.value for a in AlertType}:
+                raise InvalidInput(f"unknown alert type {t!r}")
+        async with self.db.pool.connection() as conn, conn.transaction():
+            sid = await st.add_suppression(conn, case_id, types, reason, until, who, now)
+        return {"id": sid, "case_id": case_id, "reason": reason, "until": until.isoformat(), "types": types,
+                "created_by": who, "created_at": now.isoformat(), "never_suppressed": [AlertType.PANIC.value]}
+
+
+def _uuid(alert_id: str) -> str:
+    try:
+        return str(uuid.UUID(alert_id))
+    except ValueError as exc:
+        raise NotFound(f"alert {alert_id}") from exc

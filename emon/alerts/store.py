@@ -1,0 +1,288 @@
+"""Alerts, history, outbox and suppressions in PostgreSQL: functions over a connection the caller
+holds a transaction on, so an alert change and its outbox rows commit together or not at all."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from psycopg import AsyncConnection, sql
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from emon.alerts.model import Alert, Change, Position
+from emon.alerts.types import AlertState, AlertType, Priority, Recipient
+from emon.case import Risk
+
+Conn = AsyncConnection[tuple[object, ...]]
+
+_ALERT_COLUMNS = (
+    "alert_id", "case_id", "type", "rule", "episode", "state", "priority", "recipients", "risk", "device_id",
+    "opened_at", "updated_at", "acknowledged_at", "acknowledged_by", "resolved_at", "resolved_by", "outcome",
+    "late", "live", "escalated", "suppressed", "distance_m", "closest_m", "offender_position", "victim_position",
+    "explanation", "ended_at", "notify_seq", "notified_closest_m", "delivery_failing", "events",
+    "victim_acked_at",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One outbox row: one notification to one recipient, sent until delivered (or acknowledged)."""
+
+    delivery_id: str
+    alert_id: str
+    channel: str  # "victim" | "dispatch"
+    target: str
+    msg_type: str
+    body: bytes
+    state: str = "pending"
+    requires_ack: bool = False
+    attempts: int = 0
+    created_at: datetime | None = None
+    next_attempt_at: datetime | None = None
+    first_sent_at: datetime | None = None
+    failing: bool = False
+
+
+def _alert_params(a: Alert) -> dict[str, Any]:
+    return {
+        "alert_id": a.alert_id, "case_id": a.case_id, "type": a.type.value, "rule": a.rule, "episode": a.episode,
+        "state": a.state.value, "priority": a.priority.value, "recipients": sorted(r.value for r in a.recipients),
+        "risk": a.risk.value, "device_id": a.device_id, "opened_at": a.opened_at, "updated_at": a.updated_at,
+        "acknowledged_at": a.acknowledged_at, "acknowledged_by": a.acknowledged_by, "resolved_at": a.resolved_at,
+        "resolved_by": a.resolved_by, "outcome": a.outcome, "late": a.late, "live": a.live,
+        "escalated": a.escalated, "suppressed": a.suppressed, "distance_m": a.distance_m, "closest_m": a.closest_m,
+        "offender_position": None if a.offender_position is None else Jsonb(a.offender_position.to_json()),
+        "victim_position": None if a.victim_position is None else Jsonb(a.victim_position.to_json()),
+        "explanation": Jsonb(a.explanation), "ended_at": a.ended_at, "notify_seq": a.notify_seq,
+        "notified_closest_m": a.notified_closest_m, "delivery_failing": a.delivery_failing, "events": a.events,
+        "victim_acked_at": a.victim_acked_at,
+    }
+
+
+def row_to_alert(r: dict[str, Any]) -> Alert:
+    return Alert(
+        alert_id=str(r["alert_id"]), case_id=r["case_id"], type=AlertType(r["type"]), rule=r["rule"],
+        episode=r["episode"], state=AlertState(r["state"]), priority=Priority(r["priority"]),
+        recipients=frozenset(Recipient(x) for x in r["recipients"]), risk=Risk(r["risk"]), device_id=r["device_id"],
+        opened_at=r["opened_at"], updated_at=r["updated_at"], acknowledged_at=r["acknowledged_at"],
+        acknowledged_by=r["acknowledged_by"], resolved_at=r["resolved_at"], resolved_by=r["resolved_by"],
+        outcome=r["outcome"], late=r["late"], live=r["live"], escalated=r["escalated"], suppressed=r["suppressed"],
+        distance_m=r["distance_m"], closest_m=r["closest_m"],
+        offender_position=Position.from_json(r["offender_position"]),
+        victim_position=Position.from_json(r["victim_position"]), explanation=r["explanation"],
+        ended_at=r["ended_at"], notify_seq=r["notify_seq"], notified_closest_m=r["notified_closest_m"],
+        delivery_failing=r["delivery_failing"], events=r["events"], victim_acked_at=r["victim_acked_at"],
+    )
+
+
+async def _alerts(conn: Conn, where: str, params: Sequence[Any], tail: str = "") -> list[Alert]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(f"SELECT * FROM alerts WHERE {where} {tail}".encode(), params)
+        return [row_to_alert(r) for r in await cur.fetchall()]
+
+
+async def get(conn: Conn, alert_id: str, *, lock: bool = False) -> Alert | None:
+    found = await _alerts(conn, "alert_id = %s", [alert_id], "FOR UPDATE" if lock else "")
+    return found[0] if found else None
+
+
+async def open_for_rule(conn: Conn, case_id: str, rule: str, *, lock: bool = False) -> Alert | None:
+    """The newest unresolved alert of (case, rule): where merged types (battery, panic, silence) go."""
+    found = await _alerts(
+        conn, "case_id = %s AND rule = %s AND state <> 'resolved'", [case_id, rule],
+        "ORDER BY opened_at DESC LIMIT 1" + (" FOR UPDATE" if lock else ""),
+    )
+    return found[0] if found else None
+
+
+async def open_alerts(conn: Conn, case_id: str | None = None) -> list[Alert]:
+    if case_id is None:
+        return await _alerts(conn, "state <> 'resolved'", [], "ORDER BY opened_at")
+    return await _alerts(conn, "state <> 'resolved' AND case_id = %s", [case_id], "ORDER BY opened_at")
+
+
+async def search(
+    conn: Conn, *, case_id: str | None, state: str | None, type_: str | None, limit: int = 500
+) -> list[Alert]:
+    where, params = ["TRUE"], []
+    for column, value in (("case_id", case_id), ("state", state), ("type", type_)):
+        if value is not None:
+            where.append(f"{column} = %s")
+            params.append(value)
+    return await _alerts(conn, " AND ".join(where), params, f"ORDER BY opened_at DESC LIMIT {int(limit)}")
+
+
+async def save(conn: Conn, change: Change, now: datetime) -> None:
+    """Upsert the alert and append its history row (same transaction as the outbox rows)."""
+    p = _alert_params(change.alert)
+    cols = ", ".join(_ALERT_COLUMNS)
+    vals = ", ".join(f"%({c})s" for c in _ALERT_COLUMNS)
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in _ALERT_COLUMNS if c != "alert_id")
+    await conn.execute(
+        f"INSERT INTO alerts ({cols}) VALUES ({vals}) ON CONFLICT (alert_id) DO UPDATE SET {updates}".encode(), p
+    )
+    await conn.execute(
+        "INSERT INTO alert_history (alert_id, at, actor, action, state, detail) VALUES (%s, %s, %s, %s, %s, %s)",
+        (change.alert.alert_id, now, change.actor, change.action, change.alert.state.value, Jsonb(change.detail)),
+    )
+
+
+async def add_history(conn: Conn, alert: Alert, actor: str, action: str, detail: dict[str, Any], now: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO alert_history (alert_id, at, actor, action, state, detail) VALUES (%s, %s, %s, %s, %s, %s)",
+        (alert.alert_id, now, actor, action, alert.state.value, Jsonb(detail)),
+    )
+
+
+async def add_delivery(conn: Conn, d: Delivery, now: datetime, channel_name: str) -> bool:
+    """Queue a delivery (idempotent on its id) and NOTIFY the workers at commit."""
+    cur = await conn.execute(
+        "INSERT INTO alert_outbox (delivery_id, alert_id, channel, target, msg_type, body, state, requires_ack,"
+        " created_at, next_attempt_at) VALUES (%s, %s, %s, %s, %s, %s, 'pending', %s, %s, %s)"
+        " ON CONFLICT (delivery_id) DO NOTHING",
+        (d.delivery_id, d.alert_id, d.channel, d.target, d.msg_type, d.body, d.requires_ack, now, now),
+    )
+    if cur.rowcount:
+        await conn.execute(sql.SQL("NOTIFY {}").format(sql.Identifier(channel_name)))
+    return bool(cur.rowcount)
+
+
+def _delivery(r: dict[str, Any]) -> Delivery:
+    return Delivery(
+        delivery_id=str(r["delivery_id"]), alert_id=str(r["alert_id"]), channel=r["channel"], target=r["target"],
+        msg_type=r["msg_type"], body=bytes(r["body"]), state=r["state"], requires_ack=r["requires_ack"],
+        attempts=r["attempts"], created_at=r["created_at"], next_attempt_at=r["next_attempt_at"],
+        first_sent_at=r["first_sent_at"], failing=r["failing"],
+    )
+
+
+async def claim_due(conn: Conn, now: datetime, limit: int) -> list[Delivery]:
+    """Due deliveries, locked for this transaction; other workers skip them (``SKIP LOCKED``)."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT * FROM alert_outbox WHERE state IN ('pending', 'sent') AND next_attempt_at <= %s"
+            " ORDER BY next_attempt_at LIMIT %s FOR UPDATE SKIP LOCKED",
+            (now, limit),
+        )
+        return [_delivery(r) for r in await cur.fetchall()]
+
+
+async def record_attempt(
+    conn: Conn, d: Delivery, *, ok: bool, latency_s: float, detail: str, now: datetime, state: str,
+    next_attempt_at: datetime, failing: bool,
+) -> None:
+    await conn.execute(
+        "INSERT INTO alert_delivery_attempts (delivery_id, at, ok, latency_s, detail) VALUES (%s, %s, %s, %s, %s)",
+        (d.delivery_id, now, ok, latency_s, detail[:2000]),
+    )
+    await conn.execute(
+        "UPDATE alert_outbox SET attempts = attempts + 1, state = %s, next_attempt_at = %s,"
+        " first_sent_at = COALESCE(first_sent_at, CASE WHEN %s THEN %s::timestamptz END),"
+        " delivered_at = CASE WHEN %s = 'delivered' THEN %s::timestamptz ELSE delivered_at END,"
+        " last_error = CASE WHEN %s THEN last_error ELSE %s END, failing = %s WHERE delivery_id = %s",
+        (state, next_attempt_at, ok, now, state, now, ok, detail[:2000], failing, d.delivery_id),
+    )
+
+
+async def mark_acked(conn: Conn, device_id: str, notification_id: str | None, alert_id: str | None,
+                     now: datetime) -> list[str]:
+    """Mark the victim deliveries an ack names as acknowledged; returns their alert ids."""
+    cur = await conn.execute(
+        "UPDATE alert_outbox SET state = 'acked', acked_at = %s WHERE channel = 'victim' AND target = %s"
+        " AND state IN ('pending', 'sent') AND (delivery_id::text = %s OR alert_id::text = %s)"
+        " RETURNING alert_id",
+        (now, device_id, notification_id or "", alert_id or ""),
+    )
+    return sorted({str(r[0]) for r in await cur.fetchall()})
+
+
+async def overdue_victim_deliveries(conn: Conn, before: datetime) -> list[Delivery]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT * FROM alert_outbox WHERE channel = 'victim' AND state IN ('pending', 'sent')"
+            " AND NOT escalated AND created_at <= %s FOR UPDATE SKIP LOCKED",
+            (before,),
+        )
+        return [_delivery(r) for r in await cur.fetchall()]
+
+
+async def mark_delivery_escalated(conn: Conn, delivery_id: str) -> None:
+    await conn.execute("UPDATE alert_outbox SET escalated = true WHERE delivery_id = %s", (delivery_id,))
+
+
+async def dispatch_history(conn: Conn, alert_id: str) -> list[tuple[str, datetime]]:
+    """(delivery id, created at) of the CAP messages already queued for an alert, oldest first."""
+    cur = await conn.execute(
+        "SELECT delivery_id, created_at FROM alert_outbox WHERE alert_id = %s AND channel = 'dispatch'"
+        " ORDER BY created_at, delivery_id",
+        (alert_id,),
+    )
+    return [(str(r[0]), r[1]) for r in await cur.fetchall()]  # type: ignore[misc]
+
+
+async def is_suppressed(conn: Conn, case_id: str, alert_type: AlertType, now: datetime) -> bool:
+    cur = await conn.execute(
+        "SELECT 1 FROM alert_suppressions WHERE case_id = %s AND starts_at <= %s AND until > %s"
+        " AND (types IS NULL OR %s = ANY (types)) LIMIT 1",
+        (case_id, now, now, alert_type.value),
+    )
+    return await cur.fetchone() is not None
+
+
+async def add_suppression(conn: Conn, case_id: str, types: list[str] | None, reason: str, until: datetime,
+                          who: str, now: datetime) -> int:
+    cur = await conn.execute(
+        "INSERT INTO alert_suppressions (case_id, types, reason, starts_at, until, created_by, created_at)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
+        (case_id, types, reason, now, until, who, now),
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return cast(int, row[0])
+
+
+async def history(conn: Conn, alert_id: str) -> list[dict[str, Any]]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT at, actor, action, state, detail FROM alert_history WHERE alert_id = %s ORDER BY id", (alert_id,)
+        )
+        return [{**r, "at": r["at"].isoformat()} for r in await cur.fetchall()]
+
+
+async def deliveries(conn: Conn, alert_id: str) -> list[dict[str, Any]]:
+    """Each delivery of an alert with its attempts (bodies left out; they are in the outbox)."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT delivery_id, channel, target, msg_type, state, attempts, created_at, first_sent_at, delivered_at,"
+            " acked_at, last_error, failing, escalated FROM alert_outbox WHERE alert_id = %s ORDER BY created_at",
+            (alert_id,),
+        )
+        rows = await cur.fetchall()
+        await cur.execute(
+            "SELECT a.delivery_id, a.at, a.ok, a.latency_s, a.detail FROM alert_delivery_attempts a"
+            " JOIN alert_outbox o USING (delivery_id) WHERE o.alert_id = %s ORDER BY a.id",
+            (alert_id,),
+        )
+        attempts = await cur.fetchall()
+    out = []
+    for r in rows:
+        item = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in r.items()}
+        item["delivery_id"] = str(r["delivery_id"])
+        if item["channel"] == "dispatch":
+            item["target"] = "webhook"  # the URL may carry a token
+        item["attempts_log"] = [
+            {"at": a["at"].isoformat(), "ok": a["ok"], "latency_s": a["latency_s"], "detail": a["detail"]}
+            for a in attempts if a["delivery_id"] == r["delivery_id"]
+        ]
+        out.append(item)
+    return out
+
+
+async def outbox_depth(conn: Conn) -> dict[str, int]:
+    cur = await conn.execute(
+        "SELECT channel, count(*) FROM alert_outbox WHERE state IN ('pending', 'sent') GROUP BY channel"
+    )
+    return {str(r[0]): int(r[1]) for r in await cur.fetchall()}  # type: ignore[call-overload]
