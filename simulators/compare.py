@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from emon.alerts.types import AlertType
 from simulators.driver import Notification
-from simulators.scenario import AlertType, Expectation
+from simulators.scenario import Expectation
 
 _ROLE_KEYS = ("role", "recipient", "kind")
 

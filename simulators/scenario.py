@@ -10,13 +10,13 @@ from __future__ import annotations
 import copy
 import json
 from datetime import datetime, timedelta
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal, Self
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from emon.alerts.types import AlertType, Recipient
 from emon.case import Case
 from emon.device import DEVICE_ID_RE
 from emon.errors import InvalidOrder
@@ -27,31 +27,6 @@ SCENARIO_DIR = Path(__file__).parent / "scenarios"
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class AlertType(StrEnum):
-    EXCLUSION_PRE_ALERT = "exclusion_pre_alert"
-    EXCLUSION_BREACH = "exclusion_breach"
-    INCLUSION_BREACH = "inclusion_breach"
-    PROXIMITY_PRE_ALERT = "proximity_pre_alert"
-    PROXIMITY_BREACH = "proximity_breach"
-    PROXIMITY_UNKNOWN = "proximity_unknown"
-    RETROSPECTIVE_VIOLATION = "retrospective_violation"
-    CROSSING_SUSPECTED = "crossing_suspected"
-    TAMPER = "tamper"
-    STRAP_OPEN = "strap_open"
-    BATTERY_LOW = "battery_low"
-    BATTERY_CRITICAL = "battery_critical"
-    NO_FIX = "no_fix"
-    NO_COMMUNICATION = "no_communication"
-    PANIC = "panic"
-    ORDER_EXPIRING = "order_expiring"
-
-
-class Recipient(StrEnum):
-    VICTIM = "victim"
-    PROBATION = "probation"
-    POLICE = "police"
 
 
 Mode = Literal["walk", "cycle", "drive"]

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
+from emon.alerts.types import AlertType
 from simulators.compare import Observed, compare, observed_from_api, observed_from_notifications
 from simulators.driver import Notification
-from simulators.scenario import AlertType, Expectation
+from simulators.scenario import Expectation
 
 START = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
