@@ -121,7 +121,7 @@ async def publish(topic: str, payload: bytes | str, qos: int = 1) -> None:
         await client.publish(topic, payload, qos=qos)
 
 
-async def eventually(check: Any, within: float = 10.0, interval: float = 0.05) -> Any:
+async def eventually(check: Any, within: float = 20.0, interval: float = 0.05) -> Any:
     """Poll an async ``check`` until it returns a truthy value."""
     deadline = asyncio.get_running_loop().time() + within
     while True:
