@@ -28,7 +28,7 @@ from emon.storage.records import Records
 
 log = logging.getLogger(__name__)
 
-Plugin = Callable[["Runtime"], Awaitable[None]]
+CLOSE_WAIT_S = 5.0
 
 
 class Runtime:
@@ -98,7 +98,12 @@ class Runtime:
     async def close(self) -> None:
         for task in self.tasks.values():
             task.cancel()
-        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        if self.tasks:
+            # A loop stuck in a library's teardown (an MQTT disconnect the broker never answers) must
+            # not hold the shutdown: the broker keeps our session, and the outbox keeps deliveries.
+            _, stuck = await asyncio.wait(self.tasks.values(), timeout=CLOSE_WAIT_S)
+            for task in stuck:
+                log.warning("background task %s did not stop within %ss", task.get_name(), CLOSE_WAIT_S)
         self.tasks.clear()
         for closer in reversed(self.closers):
             try:
