@@ -99,6 +99,7 @@ async def _demo(settings: Settings, data_dir: Path, simulate: bool) -> int:
         overrides: dict[str, Any] = {"admin_token": token}
         if not os.environ.get("EMON_MQTT_URL"):
             overrides["mqtt_url"] = await stack.enter_async_context(embedded_broker())
+            overrides["mqtt_protocol"] = "3.1.1"  # amqtt speaks MQTT 3.1.1 only
         if not os.environ.get("EMON_DATABASE_URL"):
             overrides["database_url"] = stack.enter_context(embedded_postgres(data_dir))
         if not os.environ.get("EMON_REDIS_URL"):

@@ -33,6 +33,7 @@ class Settings:
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     mqtt_client_id: str = "emon-ingest"
+    mqtt_protocol: str = "5"
     mqtt_topic_prefix: str = ""
     max_payload_bytes: int = 262_144
     max_future_s: float = 300.0
@@ -74,6 +75,8 @@ class Settings:
             raise ConfigError("EMON_ADMIN_TOKEN", "must be at least 16 characters")
         if self.mqtt_topic_prefix and not re.match(r"^[A-Za-z0-9_\-/]*[^/]$", self.mqtt_topic_prefix):
             raise ConfigError("EMON_MQTT_TOPIC_PREFIX", "letters, digits, _ - / and no trailing /")
+        if self.mqtt_protocol not in ("5", "3.1.1"):
+            raise ConfigError("EMON_MQTT_PROTOCOL", "must be 5 or 3.1.1")
         if self.batch_max < 1:
             raise ConfigError("EMON_BATCH_MAX", "must be >= 1")
 

@@ -1,0 +1,347 @@
+"""End-to-end benchmark (not a test): load generator → Mosquitto → ``emon serve`` → PostgreSQL/Redis.
+
+    .venv/bin/python -m benchmarks.e2e [--devices 1000,10000,100000] [--rate 5000] [--duration 10]
+                                       [--overload-rate 20000]
+                                       [--publishers 0] [--ceiling-devices 10000] [--no-baseline]
+
+For every device count: a fresh schema with N devices and N/10 cases (offender + victim device,
+5 zones each) inserted with SQL, emon started as a subprocess on its own schema, topic prefix,
+Redis prefix and MQTT client id, then ``--rate`` fixes/s QoS 1 for ``--duration`` s from the load
+generator (``simulators.load``). Reported:
+
+- throughput: fixes stored ÷ (first publish → last fix stored); loss = PUBACKed publishes − rows
+  in the fixes table (must be 0);
+- latency publish → stored per fix, from the rows (``received_at − ts``; ``ts`` is the publish
+  time, ``received_at`` is the start of the storing transaction), and the emon histograms
+  receive → stored and evaluation per batch (p50/p95/p99);
+- CPU of emon (cores busy, µs per fix), of Mosquitto and of this process (the publisher);
+- resident memory of emon idle and after the load, and the marginal memory per monitored device
+  (slope between the smallest and the largest device count).
+
+Then the ceiling (a bare aiomqtt subscriber under the same load) and the PostGIS baseline.
+Everything runs on 127.0.0.1 and shares the machine's cores; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+import psycopg
+from psycopg import sql
+
+from benchmarks import postgis_baseline
+from benchmarks.e2e_metrics import find_process, histogram, ms, parse_prometheus, quantile, sample
+from benchmarks.e2e_publisher import publish_raw
+from benchmarks.e2e_setup import (
+    PG_URL,
+    bench_cases,
+    clear_redis,
+    drop_schema,
+    emon_env,
+    free_port,
+    prepare_schema,
+    start_emon,
+)
+from simulators.load import LoadStats, publish_load
+
+DRAIN_STALL_S = 15.0  # give up waiting for the last fixes after this long without progress
+DRAIN_MAX_S = 180.0
+
+
+@dataclass
+class RunResult:
+    n_devices: int
+    n_cases: int
+    startup_s: float
+    load: LoadStats
+    stored: int = 0
+    accepted_metric: int = 0
+    throughput: float = 0.0
+    drain_s: float = 0.0
+    latency_db: tuple[float, float, float] = (math.nan, math.nan, math.nan)
+    receive_to_stored: tuple[float, float, float] = (math.nan, math.nan, math.nan)
+    evaluation: tuple[float, float, float] = (math.nan, math.nan, math.nan)
+    alert_decided: tuple[float, float, float] | None = None
+    emon_cores: float = 0.0
+    emon_cpu_us_per_fix: float = 0.0
+    broker_cores: float = math.nan
+    publisher_cores: float = 0.0
+    postgres_cores: float = math.nan
+    rss_idle: int = 0
+    rss_after: int = 0
+    rss_peak: int = 0
+    notes: list[str] = field(default_factory=list)
+    overload: bool = False
+
+    @property
+    def loss(self) -> int:
+        return self.load.acked - self.stored
+
+
+async def _publish(n: int, rate: float, duration: float, prefix: str, publishers: int) -> LoadStats:
+    """``publishers`` 0: the raw-socket generator (default); ≥ 1: simulators.load (paho) processes."""
+    if publishers == 0:
+        return await asyncio.to_thread(publish_raw, n, rate, duration, prefix)
+    return await publish_load(n, rate, duration, "127.0.0.1", 1883, prefix, 1, publishers)
+
+
+def _quantiles(samples: dict[str, float], name: str) -> tuple[float, float, float]:
+    b = histogram(samples, name)
+    return (quantile(b, 0.5), quantile(b, 0.95), quantile(b, 0.99))
+
+
+def _postgres_cpu() -> float:
+    total = 0.0
+    for p in psutil.process_iter(["name", "cpu_times"]):
+        if p.info["name"] == "postgres" and p.info["cpu_times"] is not None:
+            total += p.info["cpu_times"].user + p.info["cpu_times"].system
+    return total
+
+
+async def run_one(
+    n: int, rate: float, duration: float, publishers: int, batch_max: int, batch_wait_ms: float, keep: bool
+) -> RunResult:
+    tag = f"e2e{n}_{os.getpid()}"
+    port = free_port()
+    env = emon_env(tag, port, batch_max, batch_wait_ms)
+    cases = await asyncio.to_thread(bench_cases, n)
+    await asyncio.to_thread(prepare_schema, env, n, cases)
+    await asyncio.to_thread(clear_redis, env["EMON_REDIS_PREFIX"])
+    log_path = Path(tempfile.gettempdir()) / f"emon-bench-{tag}.log"
+    t = time.perf_counter()
+    em = await start_emon(env, port, log_path)
+    startup = time.perf_counter() - t
+    proc = psutil.Process(em.proc.pid)
+    broker = find_process("mosquitto")
+    me = psutil.Process()
+    try:
+        await asyncio.sleep(1.0)  # let the start-up garbage settle
+        idle = sample(proc)
+        broker0 = broker.cpu_times() if broker else None
+        me0 = me.cpu_times()
+        pg0 = _postgres_cpu()
+        wall0 = time.perf_counter()
+        peak = idle.rss
+        progress: list[tuple[float, int]] = []
+        async with httpx.AsyncClient() as client:
+            t_start = time.perf_counter()
+            load_task = asyncio.create_task(_publish(n, rate, duration, env["EMON_MQTT_TOPIC_PREFIX"], publishers))
+            accepted = 0
+            last_change = time.perf_counter()
+            while True:
+                await asyncio.sleep(0.5)
+                samples = parse_prometheus(await em.metrics_text(client))
+                now = time.perf_counter()
+                new = int(samples.get("emon_fixes_accepted_total", 0))
+                if new != accepted:
+                    accepted, last_change = new, now
+                    progress.append((now, new))
+                peak = max(peak, proc.memory_info().rss)
+                if load_task.done():
+                    target = load_task.result().acked
+                    if accepted >= target:
+                        break
+                    if now - last_change > DRAIN_STALL_S or now - t_start > duration + DRAIN_MAX_S:
+                        break
+            load = load_task.result()
+            t_done = next((tp for tp, c in progress if c >= accepted), time.perf_counter())
+            after = sample(proc)
+            wall = time.perf_counter() - wall0
+            me1 = me.cpu_times()
+            pg1 = _postgres_cpu()
+            samples = parse_prometheus(await em.metrics_text(client))
+        r = RunResult(n, len(cases), startup, load)
+        r.accepted_metric = accepted
+        r.throughput = accepted / (t_done - t_start) if t_done > t_start else 0.0
+        r.drain_s = t_done - t_start - load.elapsed_s
+        r.emon_cores = (after.cpu_s - idle.cpu_s) / wall
+        r.emon_cpu_us_per_fix = (after.cpu_s - idle.cpu_s) / max(1, accepted) * 1e6
+        if broker is not None and broker0 is not None:
+            b1 = broker.cpu_times()
+            r.broker_cores = (b1.user + b1.system - broker0.user - broker0.system) / wall
+        r.publisher_cores = (me1.user + me1.system - me0.user - me0.system) / wall
+        r.postgres_cores = (pg1 - pg0) / wall
+        r.rss_idle, r.rss_after, r.rss_peak = idle.rss, after.rss, max(peak, after.rss)
+        r.receive_to_stored = _quantiles(samples, "emon_receive_to_stored_seconds")
+        r.evaluation = _quantiles(samples, "emon_evaluation_seconds")
+        if samples.get("emon_fix_to_alert_decided_seconds_count", 0) > 0:
+            r.alert_decided = _quantiles(samples, "emon_fix_to_alert_decided_seconds")
+        rejected = {k: v for k, v in samples.items() if k.startswith("emon_rejected_total") and v}
+        if rejected:
+            r.notes.append(f"dead letters: {rejected}")
+        r.stored, r.latency_db = await asyncio.to_thread(_db_figures, env["EMON_DB_SCHEMA"])
+        return r
+    finally:
+        em.stop()
+        if not keep:
+            await asyncio.to_thread(drop_schema, env["EMON_DB_SCHEMA"])
+            await asyncio.to_thread(clear_redis, env["EMON_REDIS_PREFIX"])
+
+
+def _db_figures(schema: str) -> tuple[int, tuple[float, float, float]]:
+    with psycopg.connect(PG_URL) as conn:
+        conn.execute(sql.SQL("SET search_path = {}").format(sql.Identifier(schema)))
+        row = conn.execute(
+            "SELECT count(*), percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP "
+            "(ORDER BY extract(epoch FROM received_at - ts)) FROM fixes"
+        ).fetchone()
+    assert row is not None
+    q = row[1] or [math.nan] * 3
+    return int(row[0]), (float(q[0]), float(q[1]), float(q[2]))
+
+
+@dataclass(frozen=True, slots=True)
+class Ceiling:
+    received: int
+    load: LoadStats
+    rate: float
+    cores: float
+
+
+async def run_ceiling(n: int, rate: float, duration: float, publishers: int) -> Ceiling:
+    """The bare subscriber under the same load as emon: how fast can one aiomqtt process receive?"""
+    prefix = f"bench/ceiling{os.getpid()}"
+    expect = math.floor(rate * duration)
+    proc = subprocess.Popen(  # noqa: ASYNC220 - started once, before the measurement
+        [sys.executable, "-m", "benchmarks.e2e_ceiling", "--prefix", prefix, "--expect", str(expect),
+         "--idle", "10", "--client-id", f"emon-bench-ceiling-{os.getpid()}"],
+        stdout=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    ready = await asyncio.to_thread(proc.stdout.readline)
+    if not ready:
+        raise RuntimeError("ceiling subscriber did not start")
+    ps = psutil.Process(proc.pid)
+    c0 = sample(ps)
+    t0 = time.time()
+    load = await _publish(n, rate, duration, prefix, publishers)
+    line = await asyncio.to_thread(proc.stdout.readline)
+    c1 = sample(ps)
+    wall = time.time() - t0
+    await asyncio.to_thread(proc.wait, 30)
+    out = json.loads(line)
+    span = out["last"] - t0
+    return Ceiling(int(out["count"]), load, out["count"] / span if span > 0 else 0.0, (c1.cpu_s - c0.cpu_s) / wall)
+
+
+def _kib(b: float) -> str:
+    return f"{b / 1024:,.0f} KiB"
+
+
+def report(results: list[RunResult], ceiling: Ceiling | None, baseline: postgis_baseline.BaselineResult | None,
+           rate: float, duration: float) -> None:
+    print()
+    print(f"machine: {os.cpu_count()} cores; load generator, Mosquitto, emon and PostgreSQL share them")
+    print(f"offered: {rate:,.0f} fixes/s QoS 1 for {duration:.0f} s per run (one fix per message)")
+    for r in results:
+        print()
+        if r.overload:
+            print(f"== OVERLOAD run at {r.load.achieved_rate:,.0f}/s offered: capacity, not a zero-loss figure "
+                  "(Mosquitto drops beyond ~1,000 queued messages per client)")
+        print(f"== {r.n_devices:,} devices, {r.n_cases:,} cases ({r.n_cases * 5:,} zones); emon ready in {r.startup_s:.1f} s")
+        print(f"  published {r.load.sent:,} at {r.load.achieved_rate:,.0f}/s, acked {r.load.acked:,}; "
+              f"stored {r.stored:,} (metric {r.accepted_metric:,}); LOSS {r.loss:,}")
+        print(f"  throughput {r.throughput:,.0f} fixes/s stored (first publish → last stored; "
+              f"drain after publishing {r.drain_s:.1f} s)")
+        print(f"  publish→stored per fix (DB) p50/p95/p99 ms: {'/'.join(ms(x) for x in r.latency_db)}")
+        print(f"  receive→stored per batch (histogram) ms: {'/'.join(ms(x) for x in r.receive_to_stored)}")
+        print(f"  evaluation per batch (histogram) ms: {'/'.join(ms(x) for x in r.evaluation)}")
+        if r.alert_decided is not None:
+            print(f"  fix→alert decided (histogram) ms: {'/'.join(ms(x) for x in r.alert_decided)}")
+        else:
+            decided = tuple(a + b for a, b in zip(r.receive_to_stored, r.evaluation, strict=True))
+            print(f"  receive→evaluation decided (stored + evaluation, summed quantiles, alerts not wired) ms: "
+                  f"{'/'.join(ms(x) for x in decided)}")
+        print(f"  CPU cores busy: emon {r.emon_cores:.2f} ({r.emon_cpu_us_per_fix:.0f} µs/fix), "
+              f"mosquitto {r.broker_cores:.2f}, publisher {r.publisher_cores:.2f}, postgres {r.postgres_cores:.2f}")
+        print(f"  emon RSS idle {_kib(r.rss_idle)} ({r.rss_idle / r.n_devices:,.0f} B/device incl. the interpreter), "
+              f"after load {_kib(r.rss_after)}, peak {_kib(r.rss_peak)}")
+        for note in r.notes:
+            print(f"  note: {note}")
+    sustained = [r for r in results if not r.overload]
+    if len(sustained) >= 2:
+        lo, hi = min(sustained, key=lambda x: x.n_devices), max(sustained, key=lambda x: x.n_devices)
+        dn = hi.n_devices - lo.n_devices
+        print()
+        print(f"memory per monitored device (slope {lo.n_devices:,} → {hi.n_devices:,} devices, 1 case per 10): "
+              f"idle {(hi.rss_idle - lo.rss_idle) / dn:,.0f} B, after load {(hi.rss_after - lo.rss_after) / dn:,.0f} B")
+    if ceiling is not None:
+        print()
+        print(f"ceiling: bare aiomqtt subscriber (QoS 1, persistent session) received {ceiling.received:,} of "
+              f"{ceiling.load.acked:,} acked at {ceiling.rate:,.0f} msg/s ({ceiling.cores:.2f} cores)")
+        for r in results:
+            if ceiling.rate:
+                label = "overload" if r.overload else f"{r.load.achieved_rate:,.0f}/s offered"
+                print(f"  emon at {r.n_devices:,} devices ({label}): {r.throughput / ceiling.rate:.2f} of the ceiling")
+    if baseline is not None:
+        print()
+        if not baseline.available:
+            print(f"baseline: {baseline.detail}")
+        else:
+            print(f"baseline: one PostGIS ST_DWithin query per fix ({baseline.detail}, {baseline.zones:,} zones): "
+                  f"{baseline.rate:,.0f} fixes/s")
+            for r in results:
+                print(f"  emon at {r.n_devices:,} devices / baseline: {r.throughput / baseline.rate:.2f}")
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    devices = [int(x) for x in args.devices.split(",")]
+    results = []
+    for n in devices:
+        print(f"running {n:,} devices …", flush=True)
+        results.append(
+            await run_one(n, args.rate, args.duration, args.publishers, args.batch_max, args.batch_wait_ms, args.keep)
+        )
+    if args.overload_rate > 0:
+        print(f"running {args.ceiling_devices:,} devices at {args.overload_rate:,.0f}/s (overload) …", flush=True)
+        over = await run_one(args.ceiling_devices, args.overload_rate, args.duration, args.publishers,
+                             args.batch_max, args.batch_wait_ms, args.keep)
+        over.overload = True
+        results.append(over)
+    ceiling = None
+    if not args.no_ceiling:
+        print("running the ceiling …", flush=True)
+        ceiling = await run_ceiling(args.ceiling_devices, args.overload_rate or args.rate, args.duration,
+                                    args.publishers)
+    baseline = None
+    if not args.no_baseline:
+        print("running the PostGIS baseline …", flush=True)
+        baseline = await postgis_baseline.run(args.ceiling_devices, args.baseline_duration, 4)
+        if baseline.available:
+            await asyncio.to_thread(postgis_baseline.cleanup)
+    report(results, ceiling, baseline, args.rate, args.duration)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--devices", default="1000,10000,100000")
+    ap.add_argument("--rate", type=float, default=5_000, help="offered fixes/s of the zero-loss runs")
+    ap.add_argument("--overload-rate", type=float, default=20_000,
+                    help="offered fixes/s of the capacity run and the ceiling (0: skip the capacity run)")
+    ap.add_argument("--duration", type=float, default=10)
+    ap.add_argument("--publishers", type=int, default=0,
+                    help="0: raw-socket generator (benchmarks.e2e_publisher); N: simulators.load with N paho processes")
+    ap.add_argument("--batch-max", type=int, default=1000)
+    ap.add_argument("--batch-wait-ms", type=float, default=20)
+    ap.add_argument("--ceiling-devices", type=int, default=10_000)
+    ap.add_argument("--baseline-duration", type=float, default=10)
+    ap.add_argument("--no-ceiling", action="store_true")
+    ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--keep", action="store_true", help="keep the schemas for inspection")
+    asyncio.run(main_async(ap.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

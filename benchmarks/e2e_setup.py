@@ -1,0 +1,183 @@
+"""Setting up one end-to-end benchmark run: schema, bulk devices and cases, an ``emon serve`` subprocess.
+
+Devices and cases are written with SQL before emon starts (emon loads the registry and the open cases
+at start), so registering 100,000 devices takes a second instead of 100,000 API calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+from psycopg import sql
+from shapely.geometry import mapping
+
+from emon.case import Case
+from emon.geo import destination, geodesic_circle
+from emon.storage.cases import case_document
+from simulators.load import _heads, bench_device_id
+
+PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+ADMIN_TOKEN = "bench-admin-token-0123456789"
+VENV_BIN = Path(sys.executable).parent
+
+
+def device_positions(n: int) -> list[tuple[float, float]]:
+    """(lat, lon) of ``bench-{i:06d}`` exactly as the load generator sends it (a static position)."""
+    out = []
+    for head in _heads(0, n):
+        doc = json.loads(head + b"0}")
+        out.append((float(doc["lat"]), float(doc["lon"])))
+    return out
+
+
+def bench_cases(n: int) -> list[Case]:
+    """Every 10th device is an offender whose victim is the next device; 5 zones each (3 circles,
+    2 polygons, 1-6 km away), and in every 10th case the first zone covers the offender's position,
+    so 1 % of the offenders breach (decisions are made and persisted)."""
+    pos = device_positions(n)
+    cases = []
+    for i in range(0, n - 1, 10):
+        lat, lon = pos[i]
+        zones: list[dict[str, Any]] = []
+        for k in range(5):
+            if k == 0 and (i // 10) % 10 == 0:
+                zlat, zlon, radius = lat, lon, 400.0
+            else:
+                zlat, zlon = destination(lat, lon, (i * 37 + k * 71) % 360, 1000 + 1000 * k)
+                radius = 150.0 + 50 * k
+            if k < 3:
+                zones.append({"name": f"c{k}", "circle": {"lat": zlat, "lon": zlon, "radius_m": radius}})
+            else:
+                poly = json.loads(json.dumps(mapping(geodesic_circle(zlat, zlon, radius, 12))))
+                zones.append({"name": f"p{k}", "geometry": poly})
+        doc = {
+            "case_id": f"bench-case-{i:06d}",
+            "risk": "high",
+            "offender_device": bench_device_id(i),
+            "victim_device": bench_device_id(i + 1),
+            "residence": {"lat": lat, "lon": lon},
+            "order": {"exclusion_zones": zones, "contact_ban_m": 500},
+        }
+        cases.append(Case.model_validate(doc))
+    return cases
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class EmonProcess:
+    proc: subprocess.Popen[bytes]
+    port: int
+    env: dict[str, str]
+    log_path: Path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def metrics_text(self, client: httpx.AsyncClient) -> str:
+        r = await client.get(f"{self.base_url}/metrics", timeout=10)
+        r.raise_for_status()
+        return r.text
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def emon_env(tag: str, port: int, batch_max: int, batch_wait_ms: float) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        EMON_DATABASE_URL=PG_URL,
+        EMON_DB_SCHEMA=f"bench_{tag}",
+        EMON_REDIS_PREFIX=f"bench-{tag}",
+        EMON_MQTT_TOPIC_PREFIX=f"bench/{tag}",
+        EMON_MQTT_CLIENT_ID=f"emon-bench-{tag}",
+        EMON_ADMIN_TOKEN=ADMIN_TOKEN,
+        EMON_HTTP_PORT=str(port),
+        EMON_BATCH_MAX=str(batch_max),
+        EMON_BATCH_WAIT_MS=str(batch_wait_ms),
+        EMON_LOG_LEVEL="WARNING",
+    )
+    return env
+
+
+def prepare_schema(env: dict[str, str], n_devices: int, cases: list[Case]) -> None:
+    """Drop and recreate the schema, run migrations, then bulk-insert devices and cases."""
+    schema = env["EMON_DB_SCHEMA"]
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+    subprocess.run([str(VENV_BIN / "emon"), "migrate"], env=env, check=True, capture_output=True, timeout=120)
+    with psycopg.connect(PG_URL, options=f"-c search_path={schema},public") as conn:
+        with conn.cursor().copy("COPY devices (device_id, kind, report_interval_s) FROM STDIN") as cp:
+            for i in range(n_devices):
+                # Victims are the device after each offender (odd ids ending in 1).
+                kind = "victim_device" if i % 10 == 1 else "ankle_tag"
+                cp.write_row((bench_device_id(i), kind, 5))
+        with conn.cursor().copy(
+            "COPY cases (case_id, risk, offender_device, victim_device, document) FROM STDIN"
+        ) as cp:
+            for c in cases:
+                cp.write_row(
+                    (c.case_id, c.risk.value, c.offender_device, c.victim_device, json.dumps(case_document(c)))
+                )
+        conn.commit()
+
+
+def clear_redis(prefix: str) -> None:
+    import redis
+
+    r = redis.Redis()
+    keys = list(r.scan_iter(f"{prefix}:*"))
+    if keys:
+        r.delete(*keys)
+    r.close()
+
+
+async def start_emon(env: dict[str, str], port: int, log_path: Path, timeout_s: float = 180) -> EmonProcess:
+    """Start ``emon serve``; return once /readyz answers 200 (registry and cases loaded, MQTT up)."""
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(  # noqa: ASYNC220 - started once, before the measurement
+            [str(VENV_BIN / "emon"), "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    em = EmonProcess(proc, port, env, log_path)
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient() as client:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"emon exited with {proc.returncode}; see {log_path}")
+            try:
+                r = await client.get(f"{em.base_url}/readyz", timeout=2)
+                if r.status_code == 200:
+                    return em
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.2)
+    em.stop()
+    raise RuntimeError(f"emon not ready after {timeout_s} s; see {log_path}")
+
+
+def drop_schema(schema: str) -> None:
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
