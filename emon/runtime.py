@@ -56,7 +56,7 @@ class Runtime:
         )
         host, port = settings.mqtt_host_port
         self.mqtt = MqttIngest(
-            host, port, settings.mqtt_client_id, settings.mqtt_topic_prefix, self.pipeline.submit
+            host, port, settings.mqtt_client_id, settings.mqtt_topic_prefix, self.pipeline.submit, settings.mqtt_protocol
         )
         self.evaluation: Evaluation | None = None
         self.alerts: Any = None  # emon.alerts.service.AlertService once attached
