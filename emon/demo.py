@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import secrets
+import signal
 import socket
 import subprocess
 from collections.abc import AsyncIterator
@@ -47,6 +48,7 @@ async def embedded_broker() -> AsyncIterator[str]:
     try:
         yield f"mqtt://127.0.0.1:{port}"
     finally:
+        logging.getLogger("amqtt").setLevel(logging.CRITICAL)  # its shutdown logs cancellations as errors
         await broker.shutdown()
 
 
@@ -84,7 +86,17 @@ def embedded_redis(data_dir: Path) -> Any:
 def run_demo(settings: Settings, *, data_dir: str, simulate: bool) -> int:
     folder = Path(data_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    return asyncio.run(_demo(settings, folder, simulate))
+    # uvicorn re-raises the signal that stopped it; make SIGTERM unwind like Ctrl-C, so the embedded
+    # servers are stopped instead of being left running behind a killed process.
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return asyncio.run(_demo(settings, folder, simulate))
+    except KeyboardInterrupt:
+        return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 async def _demo(settings: Settings, data_dir: Path, simulate: bool) -> int:

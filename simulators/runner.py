@@ -171,6 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--prefix", default=os.environ.get("EMON_MQTT_TOPIC_PREFIX", ""))
     p.add_argument("--speed", type=float, default=None, help="time compression (overrides the file)")
     p.add_argument("--no-register", action="store_true", help="devices and case already exist")
+    p.add_argument("--parallel", action="store_true", help="play the scenarios at the same time")
     args = p.parse_args(argv)
     if args.list:
         for name in library():
@@ -181,19 +182,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.print_usage(sys.stderr)
         return 2
     host, port = _mqtt_host_port(args.mqtt)
-    ok = True
-    for name in names:
-        try:
-            scenario = load_scenario(name)
-            result = asyncio.run(
-                run_scenario(
-                    scenario, mqtt_host=host, mqtt_port=port, api_url=args.api, token=args.token,
-                    topic_prefix=args.prefix, register=not args.no_register, compression=args.speed,
-                )
-            )  # fmt: skip
-        except (SimulatorError, OSError, ValueError) as exc:
-            print(f"scenario {name}: ERROR {exc}", file=sys.stderr)
-            return 2
+
+    async def one(name: str) -> ScenarioResult:
+        return await run_scenario(
+            load_scenario(name), mqtt_host=host, mqtt_port=port, api_url=args.api, token=args.token,
+            topic_prefix=args.prefix, register=not args.no_register, compression=args.speed,
+        )  # fmt: skip
+
+    async def play() -> list[ScenarioResult]:
+        if args.parallel:
+            return list(await asyncio.gather(*(one(n) for n in names)))
+        return [await one(n) for n in names]
+
+    try:
+        results = asyncio.run(play())
+    except (SimulatorError, OSError, ValueError) as exc:
+        print(f"emon simulate: ERROR {exc}", file=sys.stderr)
+        return 2
+    for result in results:
         print(result.report())
-        ok = ok and result.passed
+    ok = all(r.passed for r in results)
+    passed = sum(r.passed for r in results)
+    print(f"{passed} passed, {len(results) - passed} failed")
     return 0 if ok else 1
