@@ -62,11 +62,25 @@ async def list_devices(request: Request, _: Principal = Depends(READ)) -> list[d
     return [device_json(d) for d in await runtime(request).records.devices()]
 
 
-@router.get("/devices/{device_id}/latest")
-async def latest(device_id: str, request: Request, _: Principal = Depends(READ)) -> dict[str, Any]:
-    rt = runtime(request)
-    if device_id not in rt.registry:
+async def check_victim_privacy(rt: Runtime, device_id: str, who: Principal, *, history: bool) -> None:
+    """A victim's position is theirs: probation and police see it only while one of the victim's
+    cases has an open alert, and never its history; only an admin may read it otherwise."""
+    device = rt.registry.by_id.get(device_id)
+    if device is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "unknown device")
+    if device.kind is not DeviceKind.VICTIM_DEVICE or who.role is Role.ADMIN:
+        return
+    if not history and rt.alerts is not None:
+        for case in rt.casebook.cases_for_device(device_id):
+            if case.victim_device == device_id and await rt.alerts.open_alerts(case.case_id):
+                return
+    raise HTTPException(status.HTTP_403_FORBIDDEN, "a victim's position is shown only while an alert is open")
+
+
+@router.get("/devices/{device_id}/latest")
+async def latest(device_id: str, request: Request, who: Principal = Depends(READ)) -> dict[str, Any]:
+    rt = runtime(request)
+    await check_victim_privacy(rt, device_id, who, history=False)
     fix = await rt.live.latest(device_id)
     if fix is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no fix yet")
@@ -80,11 +94,10 @@ async def track(
     start: datetime | None = Query(default=None, alias="from"),
     end: datetime | None = Query(default=None, alias="to"),
     limit: int = Query(default=MAX_TRACK, ge=1, le=MAX_TRACK),
-    _: Principal = Depends(READ),
+    who: Principal = Depends(READ),
 ) -> Response | list[dict[str, Any]]:
     rt = runtime(request)
-    if device_id not in rt.registry:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "unknown device")
+    await check_victim_privacy(rt, device_id, who, history=True)
     now = datetime.now(UTC)
     end = _utc(end, "to") if end else now
     start = _utc(start, "from") if start else end - timedelta(hours=24)

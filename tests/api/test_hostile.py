@@ -30,3 +30,40 @@ async def test_hostile_requests_are_refused_cleanly(emon: Running) -> None:
             "order": {}})
         assert no_case.status_code == 422 and no_case.json()["detail"]["field"] == "case.offender_device"
         assert (await c.get("/readyz")).status_code == 200
+
+
+async def test_a_victims_position_is_private_unless_an_alert_is_open(emon: Running) -> None:
+    import json
+    from datetime import UTC, datetime
+
+    from tests.harness import eventually, publish
+
+    async with emon.client() as admin:
+        for device, kind in (("tag-p", "ankle_tag"), ("victim-p", "victim_device")):
+            assert (await admin.post("/api/v1/devices", json={"device_id": device, "kind": kind})).status_code == 201
+        case = {"case_id": "cp", "risk": "high", "offender_device": "tag-p", "victim_device": "victim-p",
+                "residence": {"lat": 52.2, "lon": 5.2}, "order": {"contact_ban_m": 300}}
+        assert (await admin.post("/api/v1/cases", json=case)).status_code == 201
+        probation = (await admin.post("/api/v1/tokens", json={"name": "p", "role": "probation"})).json()["token"]
+    now = datetime.now(UTC).isoformat()
+    await publish(emon.topic("emon/v1/fix/victim-p"), json.dumps({"ts": now, "lat": 52.0, "lon": 5.0, "acc": 9}))
+
+    async def stored() -> bool:
+        return await emon.runtime.live.latest("victim-p") is not None
+
+    await eventually(stored)
+    async with emon.client(probation) as c:
+        assert (await c.get("/api/v1/devices/victim-p/latest")).status_code == 403
+        assert (await c.get("/api/v1/devices/victim-p/track")).status_code == 403
+    async with emon.client() as admin:
+        assert (await admin.get("/api/v1/devices/victim-p/latest")).status_code == 200
+    # A panic press opens an alert on the victim's case: now probation may see where the victim is.
+    await publish(emon.topic("emon/v1/event/victim-p"), json.dumps({"ts": now, "type": "panic"}))
+
+    async def visible() -> bool:
+        async with emon.client(probation) as c:
+            return (await c.get("/api/v1/devices/victim-p/latest")).status_code == 200
+
+    await eventually(visible)
+    async with emon.client(probation) as c:
+        assert (await c.get("/api/v1/devices/victim-p/track")).status_code == 403
