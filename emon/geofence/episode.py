@@ -99,7 +99,9 @@ def step_breach(rs: RuleState, r: Reading, lim: Limits) -> list[Step]:
         rs.pending_since, rs.pending_count, rs.clear_since = None, 0, None
         return [Step.OPENED]
     steps: list[Step] = []
-    if r.live and not ep.live:
+    if r.live and not ep.live and c is not Classification.CLEAR:
+        # Late fixes opened it and a fresh fix still shows it: now it is a live warning. A fresh
+        # fix that is already clear is not: the violation is over, and stays on the record only.
         ep.live = True
         steps.append(Step.ANNOUNCED)
     if c is Classification.CLEAR:
@@ -135,7 +137,7 @@ def step_prealert(rs: RuleState, r: Reading, near: bool, far: bool) -> list[Step
     if far:
         rs.prealert = None
         return [Step.ENDED]
-    if r.live and not ep.live:
+    if r.live and not ep.live and near:
         ep.live = True
         return [Step.ANNOUNCED]
     return []

@@ -68,3 +68,15 @@ def test_duplicate_delivery_is_ignored() -> None:
     fixes = build_fixes(walk([400, 250, 50]))
     assert types(run_live(engine, fixes)) == ["exclusion_pre_alert", "exclusion_breach"]
     assert run_live(engine, fixes) == []
+
+
+def test_late_batch_that_left_the_zone_raises_no_live_warning() -> None:
+    # Through the zone and out during a coverage gap. When the batch arrives, its newest fixes are
+    # fresh but already clear of the zone (the episode has not yet been clear for clear_s): the
+    # violation goes on the record, and nobody is sent a live breach warning for it.
+    engine = engine_for(CASE)
+    fixes = build_fixes(walk([600, 350, 150, 50, 150, 350, 500, 600, 700], every_s=20))
+    now = T0 + timedelta(seconds=410)  # fixes up to T0+100 s are late (freshness 300 s), later ones fresh
+    events = engine.evaluate_batch(fixes, now)
+    assert "retrospective_violation" in types(events)
+    assert not [e for e in events if e.live and e.type.value in ("exclusion_breach", "exclusion_pre_alert")]
