@@ -6,6 +6,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from typing import Any
 from urllib.parse import urlsplit
 
 from emon.errors import ConfigError
@@ -49,15 +50,7 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read ``EMON_*`` variables; raise :class:`ConfigError` naming a bad one."""
-        env = os.environ if environ is None else environ
-        values: dict[str, object] = {}
-        for f in fields(cls):
-            var = f"EMON_{f.name.upper()}"
-            raw = env.get(var)
-            if raw is None or raw == "":
-                continue
-            values[f.name] = _convert(var, raw, f.type)
-        settings = cls(**values)  # type: ignore[arg-type]
+        settings = cls(**env_values(cls, "EMON_", environ))  # type: ignore[arg-type]
         settings.validate()
         return settings
 
@@ -88,6 +81,19 @@ class Settings:
     def topic(self, suffix: str) -> str:
         """An MQTT topic under the optional prefix (tests run on their own prefix)."""
         return f"{self.mqtt_topic_prefix}/{suffix}" if self.mqtt_topic_prefix else suffix
+
+
+def env_values(cls: type[Any], prefix: str, environ: Mapping[str, str] | None = None) -> dict[str, object]:
+    """The fields of dataclass ``cls`` set in the environment as ``{prefix}{FIELD}``, converted to the
+    field's type (int, float, :class:`Secret`, str); a value that does not convert names its variable."""
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    for f in fields(cls):
+        var = f"{prefix}{f.name.upper()}"
+        raw = env.get(var, "").strip()
+        if raw:
+            values[f.name] = _convert(var, raw, f.type)
+    return values
 
 
 def _convert(var: str, raw: str, annotation: object) -> object:

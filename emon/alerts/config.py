@@ -8,6 +8,7 @@ from dataclasses import dataclass, fields
 
 from emon.alerts.types import Priority
 from emon.errors import ConfigError
+from emon.settings import env_values
 
 
 @dataclass(frozen=True)
@@ -36,20 +37,10 @@ class AlertConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AlertConfig:
         """Read ``EMON_ALERT_*`` (and ``EMON_ROUTING_FILE``); raise :class:`ConfigError` naming a bad one."""
-        env = os.environ if environ is None else environ
-        values: dict[str, object] = {}
-        for f in fields(cls):
-            var = f"EMON_ALERT_{f.name.upper()}"
-            raw = env.get(var)
-            if f.name == "routing_file":
-                raw = env.get("EMON_ROUTING_FILE") or raw
-            if raw is None or raw == "":
-                continue
-            kind = str(f.type)
-            try:
-                values[f.name] = int(raw) if kind == "int" else float(raw) if kind == "float" else raw
-            except ValueError as exc:
-                raise ConfigError(var, f"expected a number, got {raw!r}") from exc
+        values = env_values(cls, "EMON_ALERT_", environ)
+        routing_file = (os.environ if environ is None else environ).get("EMON_ROUTING_FILE")
+        if routing_file:
+            values["routing_file"] = routing_file
         config = cls(**values)  # type: ignore[arg-type]
         config.validate()
         return config

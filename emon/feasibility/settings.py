@@ -7,11 +7,11 @@ Every distance is in metres. Each field ``x`` may be overridden by the environme
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 from emon.errors import ConfigError
+from emon.settings import env_values
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,19 +55,8 @@ class FeasibilitySettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> FeasibilitySettings:
         """Read ``EMON_FEAS_*`` variables over the defaults; raise :class:`ConfigError` naming a bad one."""
-        env = os.environ if environ is None else environ
-        values: dict[str, float] = {}
-        for f in fields(cls):
-            var = f"EMON_FEAS_{f.name.upper()}"
-            raw = env.get(var, "").strip()
-            if not raw:
-                continue
-            try:
-                values[f.name] = float(raw)
-            except ValueError as exc:
-                raise ConfigError(var, f"expected a number, got {raw!r}") from exc
-            try:
-                cls(**values)
-            except ValueError as exc:
-                raise ConfigError(var, str(exc)) from exc
-        return cls(**values)
+        values = env_values(cls, "EMON_FEAS_", environ)
+        try:
+            return cls(**values)  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise ConfigError(f"EMON_FEAS_{str(exc).split(' ')[0].upper()}", str(exc)) from exc
