@@ -13,9 +13,9 @@ from typing import Any
 from emon.geo import geodesic_m
 from emon.geofence.classify import classify_proximity, margin_clear
 from emon.geofence.config import EvalConfig
-from emon.geofence.episode import Limits, Reading, Step, step_breach, step_prealert
+from emon.geofence.episode import Limits, Reading, step_breach, step_prealert
 from emon.geofence.events import Classification, EvalEvent, EvalEventType, Evidence
-from emon.geofence.report import Context, episode_events, evidence, simple_event
+from emon.geofence.report import Context, evidence, ring_and_breach_events, simple_event
 from emon.geofence.rules import PROXIMITY, CompiledCase
 from emon.geofence.state import CaseState, FixRecord
 
@@ -141,10 +141,5 @@ def evaluate_proximity(
     far = dist > prox.prealert_exit_m and rs.breach is None  # the ring outlives the violation
     pre = step_prealert(rs, r, near=dist <= prox.prealert_enter_m, far=far)
     pre_ep = rs.prealert or pre_ep
-    if pre_ep is not None and pre and pre[0] is not Step.ENDED:
-        out += episode_events(ctx, pre, pre_ep, r, prealert=True)
-    if ep is not None:
-        out += episode_events(ctx, steps, ep, r, prealert=False)
-    if pre_ep is not None and pre and pre[0] is Step.ENDED:
-        out += episode_events(ctx, pre, pre_ep, r, prealert=True)
+    out += ring_and_breach_events(ctx, pre, pre_ep, steps, ep, r)
     return out

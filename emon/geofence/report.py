@@ -118,3 +118,18 @@ def simple_event(
         live=live,
         detail=dict(ctx.detail),
     )
+
+
+def ring_and_breach_events(
+    ctx: Context, pre: list[Step], pre_ep: Episode | None, steps: list[Step], ep: Episode | None, r: Reading
+) -> list[EvalEvent]:
+    """Events of one reading in the order people should see them: a pre-alert that opens comes before
+    the breach it precedes, and a pre-alert that ends comes after the breach has ended."""
+    out: list[EvalEvent] = []
+    if pre_ep is not None and pre and pre[0] is not Step.ENDED:
+        out += episode_events(ctx, pre, pre_ep, r, prealert=True)
+    if ep is not None:
+        out += episode_events(ctx, steps, ep, r, prealert=False)
+    if pre_ep is not None and pre and pre[0] is Step.ENDED:
+        out += episode_events(ctx, pre, pre_ep, r, prealert=True)
+    return out

@@ -14,7 +14,7 @@ from emon.geofence.config import EvalConfig
 from emon.geofence.episode import Limits, Reading, Step, close_all, step_breach, step_prealert
 from emon.geofence.events import Classification, EvalEvent, EvalEventType
 from emon.geofence.measure import segment_enters
-from emon.geofence.report import Context, ended_event, episode_events, evidence, simple_event
+from emon.geofence.report import Context, ended_event, evidence, ring_and_breach_events, simple_event
 from emon.geofence.rules import CompiledCase, ZoneRule
 from emon.geofence.state import CaseState, Episode, FixRecord
 
@@ -88,12 +88,7 @@ def evaluate_zones(
             far = d > z.prealert_exit_m and rs.breach is None
             pre = step_prealert(rs, r, near=d <= z.prealert_enter_m, far=far)
             pre_ep = rs.prealert or pre_ep
-        if pre_ep is not None and pre and pre[0] is not Step.ENDED:
-            out += episode_events(ctx, pre, pre_ep, r, prealert=True)
-        if ep is not None:
-            out += episode_events(ctx, steps, ep, r, prealert=False)
-        if pre_ep is not None and pre and pre[0] is Step.ENDED:
-            out += episode_events(ctx, pre, pre_ep, r, prealert=True)
+        out += ring_and_breach_events(ctx, pre, pre_ep, steps, ep, r)
         if exclusion and prev is not None and rs.breach is None and good and cls is Classification.CLEAR:
             crossing = _crossing(cc, k, prev, rs.ref_d, rec, d, config)
             if crossing is not None:
