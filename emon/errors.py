@@ -7,6 +7,9 @@
     │   └── InvalidOrder       an order / case document that fails validation (names the field)
     ├── UnknownDevice          a message or request for a device that is not registered
     ├── NotFound               an API resource that does not exist
+    ├── MqttError              the broker broke the MQTT protocol (emon.ingest.mqtt_wire)
+    │   └── MalformedPacket    a packet that cannot be decoded
+    │       └── PacketTooLarge a packet over the configured maximum size
     ├── StorageError           PostgreSQL or Redis failed (library error chained as __cause__)
     └── DeliveryError          a delivery channel failed to hand over a notification (emon.alerts.channels)
 

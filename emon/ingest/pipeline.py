@@ -3,6 +3,11 @@
 The MQTT receive loop only appends raw bytes to a queue (microseconds); everything else happens
 here, one batch at a time: one COPY to PostgreSQL, one pipelined Redis round trip. A failing store
 is retried with capped backoff and the batch is kept: a valid fix is never dropped.
+
+QoS 1 messages carry an ack token; the batch's tokens are acknowledged to the broker right after
+its rows (fixes, events, dead letters) are committed to PostgreSQL, and before Redis, evaluation
+and alerting, whose failures are isolated and must not hold acknowledgements. A crash before the
+commit leaves the messages unacknowledged: the broker redelivers them (at least once).
 """
 
 from __future__ import annotations
@@ -13,14 +18,14 @@ import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from emon import metrics
 from emon.errors import EmonError
 from emon.fix import DeadLetter, DeviceEvent, Fix
 from emon.ingest.decode import Decoded, Limits, decode_event, decode_fixes, decode_owntracks
+from emon.ingest.mqtt import AckToken, ack_all
 from emon.ingest.topics import DeviceRegistry, MessageKind, route
 from emon.storage.live import LiveState
 from emon.storage.records import Records
@@ -28,12 +33,14 @@ from emon.storage.records import Records
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class RawMessage:
+class RawMessage(NamedTuple):
+    """One received message. A named tuple: built per message, it is the cheapest immutable record."""
+
     topic: str
     payload: bytes
     received_at: float  # time.time() at receipt
     received_mono: float  # time.monotonic() at receipt
+    ack: AckToken | None = None  # acknowledge once stored (None: QoS 0 or acknowledged on receipt)
 
 
 class BatchConsumer(Protocol):
@@ -72,10 +79,14 @@ class Pipeline:
         self._wakeup = asyncio.Event()
         self.batches_done = 0
 
-    def submit(self, topic: str, payload: bytes) -> None:
-        """Called by the receive loop for every message; never blocks, never raises."""
-        self._queue.append(RawMessage(topic, payload, time.time(), time.monotonic()))
-        metrics.QUEUE_DEPTH.set(len(self._queue))
+    def submit(self, topic: str, payload: bytes, ack: AckToken | None = None) -> None:
+        """Called by the receive loop for every message; never blocks, never raises.
+
+        ``ack`` is acknowledged once the message's batch is committed to PostgreSQL.
+        """
+        # The queue-depth gauge is updated per batch in run(), not here: a gauge set costs ~1 µs
+        # (a lock), a third of this function at 10,000 messages/s.
+        self._queue.append(RawMessage(topic, payload, time.time(), time.monotonic(), ack))
         self._wakeup.set()
 
     @property
@@ -89,6 +100,7 @@ class Pipeline:
                 await self._wakeup.wait()
             if len(self._queue) < self.batch_max:
                 await asyncio.sleep(self.batch_wait_s)
+            metrics.QUEUE_DEPTH.set(len(self._queue))
             batch = [self._queue.popleft() for _ in range(min(self.batch_max, len(self._queue)))]
             metrics.QUEUE_DEPTH.set(len(self._queue))
             await self.process(batch)
@@ -97,7 +109,8 @@ class Pipeline:
         """Decode, store and hand on one batch; retries storage until it succeeds."""
         now = datetime.now(UTC)
         decoded, acks = self.decode(batch, now)
-        stored_fixes, stored_events = await self._store(decoded)
+        tokens = [m.ack for m in batch if m.ack is not None]
+        stored_fixes, stored_events = await self._store(decoded, tokens)
         done = datetime.now(UTC)
         for f in stored_fixes:
             metrics.INGEST_LAG.observe(max(0.0, (done - f.ts).total_seconds()))
@@ -117,13 +130,17 @@ class Pipeline:
     def decode(self, batch: list[RawMessage], now: datetime) -> tuple[Decoded, list[tuple[str, bytes]]]:
         out = Decoded()
         acks: list[tuple[str, bytes]] = []
+        # Counted per batch, not per message: a labelled counter costs a dict lookup and a lock.
+        kinds: dict[MessageKind, int] = {}
+        fixes_received = 0
+        registry, prefix, limits = self.registry, self.prefix, self.limits
         for msg in batch:
-            r = route(msg.topic, self.prefix, self.registry)
+            r = route(msg.topic, prefix, registry)
             if r is None:
                 self._dead(out, DeadLetter(msg.topic, "unknown_topic", "", msg.payload))
                 continue
-            metrics.MESSAGES_RECEIVED.labels(r.kind.value).inc()
-            if r.device_id is None or r.device_id not in self.registry:
+            kinds[r.kind] = kinds.get(r.kind, 0) + 1
+            if r.device_id is None or r.device_id not in registry:
                 self._dead(
                     out,
                     DeadLetter(
@@ -135,18 +152,22 @@ class Pipeline:
                 acks.append((r.device_id, msg.payload))
                 continue
             if r.kind is MessageKind.FIX:
-                part = decode_fixes(msg.topic, r.device_id, msg.payload, now, self.limits)
+                part = decode_fixes(msg.topic, r.device_id, msg.payload, now, limits)
             elif r.kind is MessageKind.EVENT:
-                part = decode_event(msg.topic, r.device_id, msg.payload, now, self.limits)
+                part = decode_event(msg.topic, r.device_id, msg.payload, now, limits)
             else:
-                part = decode_owntracks(msg.topic, r.device_id, msg.payload, now, self.limits)
+                part = decode_owntracks(msg.topic, r.device_id, msg.payload, now, limits)
             if r.kind is not MessageKind.EVENT:
-                metrics.FIXES_RECEIVED.inc(len(part.fixes) + len(part.dead))
+                fixes_received += len(part.fixes) + len(part.dead)
             out.seen[r.device_id] = now
             out.fixes.extend(part.fixes)
             out.events.extend(part.events)
             for d in part.dead:
                 self._dead(out, d)
+        for kind, n in kinds.items():
+            metrics.MESSAGES_RECEIVED.labels(kind.value).inc(n)
+        if fixes_received:
+            metrics.FIXES_RECEIVED.inc(fixes_received)
         return out, acks
 
     @staticmethod
@@ -154,7 +175,8 @@ class Pipeline:
         metrics.REJECTED.labels(letter.reason).inc()
         out.dead.append(letter)
 
-    async def _store(self, decoded: Decoded) -> tuple[list[Fix], list[DeviceEvent]]:
+    async def _store(self, decoded: Decoded, tokens: list[AckToken]) -> tuple[list[Fix], list[DeviceEvent]]:
+        """Store a batch in PostgreSQL (retried until it succeeds), acknowledge it, update Redis."""
         delay = 0.1
         while True:
             try:
@@ -171,6 +193,9 @@ class Pipeline:
                 log.exception("storing batch failed, retrying in %.1fs: %s", delay, exc)
             await asyncio.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 10.0)
+        # Committed (each insert is its own transaction, all three succeeded): now, and only now,
+        # the broker may forget these messages. Redis below is a cache and may fail without harm.
+        ack_all(tokens)
         metrics.FIXES_ACCEPTED.inc(len(new_fixes))
         metrics.FIXES_DUPLICATE.inc(len(decoded.fixes) - len(new_fixes))
         for e in new_events:
