@@ -23,6 +23,7 @@ from emon.geofence.events import EvalEvent
 from emon.hub import Hub
 from emon.storage.cases import CaseRecords
 from emon.storage.live import fix_to_json
+from emon.storage.records import Records
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,21 @@ class Evaluation:
             self.engine.add_case(case, states.get(case.case_id))
         self.engine.changed()
 
+    async def recover(self, records: Records, now: datetime, chunk: int = 10_000) -> int:
+        """Evaluate what was stored after the last persisted evaluation (a crash between storing a
+        batch — whose MQTT messages were then acknowledged — and evaluating it). Decisions are
+        idempotent (deterministic episodes and alert ids), so a batch seen twice does no harm.
+        Returns the number of fixes and events evaluated again."""
+        since = await self.cases.watermark()
+        if since is None:
+            return 0
+        fixes, events = await records.received_after(since, chunk)
+        if fixes or events:
+            log.warning("evaluating %d fixes and %d events stored but not evaluated before a restart",
+                        len(fixes), len(events))
+            await self.consume(fixes, events, now, time.monotonic())
+        return len(fixes) + len(events)
+
     async def case_changed(self, case: Case) -> None:
         async with self._lock:
             self.engine.add_case(case)
@@ -61,25 +77,35 @@ class Evaluation:
     async def consume(
         self, fixes: Sequence[Fix], events: Sequence[DeviceEvent], now: datetime, received_mono: float
     ) -> None:
+        """Evaluate a stored batch, hand the decisions and device events to alerting, then persist the
+        decisions, the changed states and the watermark in one transaction.
+
+        Alerting comes before persisting on purpose: a crash in between leaves the watermark where it
+        was, so the batch is evaluated again at start and alerting (idempotent: deterministic alert
+        ids) sees it again. The other order could lose the alert for a decision already on record.
+        """
         async with self._lock:
             started = time.perf_counter()
             decided = self.engine.evaluate_batch(fixes, now) if fixes else []
             metrics.EVALUATION_SECONDS.observe(time.perf_counter() - started)
-            await self._persist(decided)
+            if self.alerts is not None:
+                if decided:
+                    await self.alerts.on_evaluation(decided, now, received_mono)
+                if events:
+                    await self.alerts.on_device_events(events, now, received_mono)
+            # The watermark only moves here, after a stored batch: the pipeline stores the next batch
+            # only after this one has been consumed, so everything received after the watermark is
+            # exactly what has not been evaluated yet.
+            await self._persist(decided, watermark=True)
         self._publish_positions(fixes)
-        if self.alerts is not None:
-            if decided:
-                await self.alerts.on_evaluation(decided, now, received_mono)
-            if events:
-                await self.alerts.on_device_events(events, now, received_mono)
 
     async def tick(self, now: datetime) -> None:
         async with self._lock:
             decided = self.engine.tick(now)
+            if self.alerts is not None and decided:
+                await self.alerts.on_evaluation(decided, now, time.monotonic())
             await self._persist(decided)
         if self.alerts is not None:
-            if decided:
-                await self.alerts.on_evaluation(decided, now, time.monotonic())
             await self.alerts.tick(now)
 
     async def run_ticks(self, interval_s: float) -> None:
@@ -90,9 +116,9 @@ class Evaluation:
             except Exception:
                 log.exception("evaluation tick failed")
 
-    async def _persist(self, decided: Sequence[EvalEvent]) -> None:
+    async def _persist(self, decided: Sequence[EvalEvent], *, watermark: bool = False) -> None:
         changed = {case_id: self.engine.snapshot(case_id) for case_id in self.engine.changed()}
-        await self.cases.save_evaluation(changed, decided)
+        await self.cases.save_evaluation(changed, decided, watermark=watermark)
 
     def _publish_positions(self, fixes: Sequence[Fix]) -> None:
         if self.hub.subscriber_count == 0:

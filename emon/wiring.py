@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from emon.alerts.service import AlertService
@@ -24,6 +25,7 @@ async def attach(rt: Runtime) -> None:
     config = EvalConfig(freshness_s=rt.settings.freshness_s, stale_s=rt.settings.stale_s)
     evaluation = Evaluation(Engine(config), rt.cases, rt.casebook, rt.hub, alerts=alerts)
     await evaluation.load(rt.casebook.all())
+    await evaluation.recover(rt.records, datetime.now(UTC))
     rt.evaluation = evaluation
     rt.pipeline.consumers.append(evaluation)
     rt.case_listeners.append(evaluation.case_changed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -89,12 +90,23 @@ class CaseRecords:
             cur = await conn.execute("SELECT case_id, state FROM eval_state")
             return {str(r[0]): dict(r[1]) for r in await cur.fetchall()}
 
-    async def save_evaluation(self, states: dict[str, dict[str, Any]], events: Sequence[EvalEvent]) -> None:
-        """Store changed evaluation states and the decisions made, in one transaction."""
-        if not states and not events:
+    async def save_evaluation(
+        self, states: dict[str, dict[str, Any]], events: Sequence[EvalEvent], *, watermark: bool = False
+    ) -> None:
+        """Store changed evaluation states and the decisions made, in one transaction.
+
+        ``watermark``: also record that everything stored before this transaction has been evaluated
+        (the transaction's start time; see :meth:`watermark`).
+        """
+        if not states and not events and not watermark:
             return
         async with self.db.pool.connection() as conn, conn.transaction():
             cur = conn.cursor()
+            if watermark:
+                await cur.execute(
+                    "INSERT INTO eval_watermark (id, through) VALUES (1, now()) "
+                    "ON CONFLICT (id) DO UPDATE SET through = excluded.through"
+                )
             if states:
                 await cur.executemany(
                     "INSERT INTO eval_state (case_id, state, updated_at) VALUES (%s, %s, now()) "
@@ -119,6 +131,13 @@ class CaseRecords:
                         for e in events
                     ],
                 )
+
+    async def watermark(self) -> datetime | None:
+        """When the last evaluated batch was persisted; None before the first one."""
+        async with self.db.pool.connection() as conn:
+            cur = await conn.execute("SELECT through FROM eval_watermark WHERE id = 1")
+            row = await cur.fetchone()
+            return None if row is None else row[0]
 
     async def eval_events(self, case_id: str, limit: int = 500) -> list[dict[str, Any]]:
         async with self.db.pool.connection() as conn:

@@ -92,6 +92,24 @@ class Records:
             )
             return [_fix_from_row(r) for r in await cur.fetchall()]
 
+    async def received_after(
+        self, since: datetime, limit: int
+    ) -> tuple[list[Fix], list[DeviceEvent]]:
+        """Fixes and device events stored after ``since`` (UTC), oldest fix time first, at most
+        ``limit`` of each; used to evaluate again what a crash left unevaluated."""
+        async with self.db.pool.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT {_FIX_COLUMNS} FROM fixes WHERE received_at > %s ORDER BY ts, seq LIMIT %s",
+                (since, limit),
+            )
+            fixes = [_fix_from_row(r) for r in await cur.fetchall()]
+            cur = await conn.execute(
+                "SELECT device_id, ts, type, data FROM device_events WHERE received_at > %s ORDER BY ts LIMIT %s",
+                (since, limit),
+            )
+            events = [DeviceEvent(r[0], r[1], EventType(r[2]), dict(r[3])) for r in await cur.fetchall()]
+        return fixes, events
+
     async def count_fixes(self, device_prefix: str = "") -> int:
         async with self.db.pool.connection() as conn:
             cur = await conn.execute(

@@ -110,3 +110,45 @@ async def test_evaluation_state_survives_a_restart() -> None:
             assert end["episode"] == breaches[0]["episode"]
         finally:
             await again.stop()
+
+
+class _Crashed:
+    """Stands for an emon that died after committing (and acknowledging) a batch, before evaluating it."""
+
+    async def consume(self, *args: object) -> None:
+        return None
+
+
+async def test_a_batch_stored_but_not_evaluated_before_a_crash_is_evaluated_at_start() -> None:
+    async with running_emon() as em:
+        await setup_case(em, "c3")
+        start_ts = datetime.now(UTC) - timedelta(seconds=100)
+        await walk(em, "c3-tag", [3000], start_ts)  # evaluated normally: the watermark exists
+
+        async def first_evaluated() -> bool:
+            return await em.runtime.cases.watermark() is not None
+
+        await eventually(first_evaluated)
+        em.runtime.pipeline.consumers[:] = [_Crashed()]
+        await walk(em, "c3-tag", [2700, 2400], start_ts + timedelta(seconds=10), seq0=1)
+        await walk(em, "c3-tag", [2100, 1800, 1500, 1200, 900, 600, 300, 200], start_ts + timedelta(seconds=30),
+                   seq0=3, every_s=6)
+
+        async def stored() -> bool:
+            return await em.runtime.records.count_fixes() == 11
+
+        await eventually(stored)
+        assert not [e for e in await evaluations(em, "c3") if e["type"] == "exclusion_breach"]
+        await em.stop()
+        again = await start(em.settings)
+        try:
+            async def breach() -> list[dict[str, Any]]:
+                return [e for e in await evaluations(again, "c3") if e["type"] == "exclusion_breach"]
+
+            (event,) = await eventually(breach)
+            assert event["evidence"][0]["device_id"] == "c3-tag"
+            async with again.client() as c:
+                alerts = (await c.get("/api/v1/alerts", params={"case_id": "c3"})).json()
+            assert "exclusion_breach" in {a["type"] for a in alerts}
+        finally:
+            await again.stop()
