@@ -178,12 +178,18 @@ class Pipeline:
     async def _store(self, decoded: Decoded, tokens: list[AckToken]) -> tuple[list[Fix], list[DeviceEvent]]:
         """Store a batch in PostgreSQL (retried until it succeeds), acknowledge it, update Redis."""
         delay = 0.1
+        # Each step is kept once it has committed: a retry of a later step must not insert the fixes
+        # again, or they would come back as "duplicates" and never be evaluated.
+        new_fixes: list[Fix] | None = None
+        new_events: list[DeviceEvent] | None = None
         while True:
             try:
                 await self.records.insert_dead_letters(decoded.dead)
-                decoded.dead = []  # stored: don't store twice on a retry of the rest
-                new_fixes = await self.records.insert_fixes(decoded.fixes)
-                new_events = await self.records.insert_events(decoded.events)
+                decoded.dead = []
+                if new_fixes is None:
+                    new_fixes = await self.records.insert_fixes(decoded.fixes)
+                if new_events is None:
+                    new_events = await self.records.insert_events(decoded.events)
                 break
             except (EmonError, OSError) as exc:
                 metrics.STORAGE_ERRORS.labels("postgres").inc()

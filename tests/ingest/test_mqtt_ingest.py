@@ -273,3 +273,51 @@ async def test_pipeline_acks_a_batch_only_after_it_is_committed() -> None:
     await pipeline.process([pipeline._queue.popleft() for _ in range(3)])
     assert records.committed == [0]  # nothing was acknowledged before the (third) attempt succeeded
     assert acker.acked == [1, 2]
+
+
+class EventsFailOnce:
+    """Fixes commit; then the events insert fails once. A second fixes insert would find duplicates."""
+
+    def __init__(self) -> None:
+        self.stored: set[tuple[str, datetime, int]] = set()
+        self.event_failures = 1
+
+    async def insert_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
+        pass
+
+    async def insert_fixes(self, fixes: Sequence[Fix]) -> list[Fix]:
+        new = [f for f in fixes if f.key not in self.stored]
+        self.stored.update(f.key for f in new)
+        return new
+
+    async def insert_events(self, events: Sequence[DeviceEvent]) -> list[DeviceEvent]:
+        if self.event_failures:
+            self.event_failures -= 1
+            raise OSError("connection reset")
+        return list(events)
+
+
+class RecordingConsumer:
+    def __init__(self) -> None:
+        self.fixes: list[Fix] = []
+
+    async def consume(
+        self, fixes: Sequence[Fix], events: Sequence[DeviceEvent], now: datetime, received_mono: float
+    ) -> None:
+        self.fixes.extend(fixes)
+
+
+async def test_a_retried_batch_still_hands_its_new_fixes_to_evaluation() -> None:
+    import json
+
+    from emon.device import Device, DeviceKind
+
+    consumer = RecordingConsumer()
+    registry = DeviceRegistry([Device("tag-1", DeviceKind.ANKLE_TAG)])
+    pipeline = Pipeline(EventsFailOnce(), NullLive(), registry)  # type: ignore[arg-type]
+    pipeline.consumers.append(consumer)
+    fix = {"ts": datetime.now().astimezone().isoformat(), "lat": 52.0, "lon": 5.0, "acc": 5, "seq": 1}
+    pipeline.submit("emon/v1/fix/tag-1", json.dumps(fix).encode())
+    pipeline.submit("emon/v1/event/tag-1", json.dumps({"ts": fix["ts"], "type": "tamper"}).encode())
+    await pipeline.process([pipeline._queue.popleft() for _ in range(2)])
+    assert [f.seq for f in consumer.fixes] == [1]
