@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
+
+import psycopg
+from psycopg_pool import PoolTimeout
 
 from emon import metrics
 from emon.case import Case
@@ -94,10 +98,11 @@ class Evaluation:
             decided = self.engine.evaluate_batch(fixes, now) if fixes else []
             metrics.EVALUATION_SECONDS.observe(time.perf_counter() - started)
             if self.alerts is not None:
+                alerts = self.alerts
                 if decided:
-                    await self.alerts.on_evaluation(decided, now, received_mono)
+                    await _until_stored(lambda: alerts.on_evaluation(decided, now, received_mono))
                 if events:
-                    await self.alerts.on_device_events(events, now, received_mono)
+                    await _until_stored(lambda: alerts.on_device_events(events, now, received_mono))
             # The watermark only moves here, after a stored batch: the pipeline stores the next batch
             # only after this one has been consumed, so everything received after the watermark is
             # exactly what has not been evaluated yet.
@@ -135,3 +140,18 @@ class Evaluation:
             role = "offender" if any(c.offender_device == fix.device_id for c in cases) else "victim"
             body = {**fix_to_json(fix), "case_ids": [c.case_id for c in cases], "role": role}
             self.hub.publish("position", body)
+
+
+async def _until_stored(step: Callable[[], Awaitable[None]]) -> None:
+    """Run an alerting step; while PostgreSQL is unreachable, wait and try again (capped backoff) rather
+    than let the decisions of this batch go unalerted. Other errors are bugs: they propagate."""
+    delay = 0.1
+    while True:
+        try:
+            await step()
+            return
+        except (psycopg.OperationalError, PoolTimeout, OSError) as exc:
+            metrics.STORAGE_ERRORS.labels("alerting").inc()
+            log.error("alerting could not reach PostgreSQL, retrying in %.1fs: %s", delay, exc)
+        await asyncio.sleep(delay * (0.5 + random.random()))
+        delay = min(delay * 2, 10.0)

@@ -1,0 +1,69 @@
+"""The evaluation edge keeps alerting's hand-off when PostgreSQL blips (unit level, fakes for the ports)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from emon.case import Case
+from emon.casebook import CaseBook
+from emon.evaluation import Evaluation
+from emon.fix import DeviceEvent, EventType, Fix
+from emon.geo import destination
+from emon.geofence.engine import Engine
+from emon.geofence.events import EvalEvent
+from emon.hub import Hub
+
+HOME = (52.0907, 5.1214)
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+class FakeCaseRecords:
+    def __init__(self) -> None:
+        self.saved: list[tuple[int, bool]] = []
+
+    async def save_evaluation(self, states: dict[str, Any], events: Sequence[EvalEvent], *, watermark: bool = False
+                              ) -> None:
+        self.saved.append((len(events), watermark))
+
+
+class FlakyAlerts:
+    """Alerting whose database connection fails the first time."""
+
+    def __init__(self) -> None:
+        self.failures = 1
+        self.evaluations: list[str] = []
+        self.device_events: list[str] = []
+
+    async def on_evaluation(self, events: Sequence[EvalEvent], now: datetime, received_mono: float) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+        self.evaluations += [e.type.value for e in events]
+
+    async def on_device_events(self, events: Sequence[DeviceEvent], now: datetime, received_mono: float) -> None:
+        self.device_events += [e.type.value for e in events]
+
+    async def tick(self, now: datetime) -> None:
+        pass
+
+
+async def test_a_database_blip_in_alerting_does_not_lose_the_batchs_alerts() -> None:
+    residence = destination(*HOME, 90, 3000)
+    case = Case.model_validate({
+        "case_id": "c", "risk": "high", "offender_device": "tag", "residence": {"lat": residence[0], "lon": residence[1]},
+        "order": {"exclusion_zones": [{"name": "z", "circle": {"lat": HOME[0], "lon": HOME[1], "radius_m": 500}}]},
+    })
+    records, alerts = FakeCaseRecords(), FlakyAlerts()
+    evaluation = Evaluation(Engine(), records, CaseBook([case]), Hub(), alerts)  # type: ignore[arg-type]
+    evaluation.engine.add_case(case)
+    fixes = [Fix("tag", NOW - timedelta(seconds=30 - 10 * i), *destination(*HOME, 90, d), 5.0)
+             for i, d in enumerate([700, 300, 100])]
+    events = [DeviceEvent("tag", NOW, EventType.TAMPER)]
+    await evaluation.consume(fixes, events, NOW, 0.0)
+    assert alerts.evaluations == ["exclusion_pre_alert", "exclusion_breach", "breach_update"]
+    assert alerts.device_events == ["tamper"]
+    assert records.saved == [(3, True)]  # decisions and the watermark, once, after alerting
