@@ -23,7 +23,7 @@ from emon.ingest.topics import DeviceRegistry
 from emon.settings import Settings
 from emon.storage.cases import CaseRecords
 from emon.storage.live import LiveState
-from emon.storage.postgres import Database
+from emon.storage.postgres import Database, maintain_partitions
 from emon.storage.records import Records
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,7 @@ class Runtime:
         from emon.wiring import attach
 
         await attach(self)
+        self.spawn("fix-partitions", maintain_partitions(self.db))
         self.spawn("ingest-pipeline", self.pipeline.run())
         self.spawn("mqtt-ingest", self.mqtt.run())
 

@@ -97,3 +97,20 @@ async def drop_schema(url: str, schema: str) -> None:
     """Remove a schema and everything in it (tests clean up their own schema)."""
     async with await AsyncConnection.connect(url, autocommit=True) as conn:
         await conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+async def maintain_partitions(db: Database, interval_s: float = 6 * 3600) -> None:
+    """Keep monthly fix partitions prepared three months ahead while the service runs (a no-op on a
+    TimescaleDB hypertable). Fixes outside prepared months land in the default partition, never lost."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from emon.storage.fixes_table import ensure_partitions
+
+    while True:
+        try:
+            async with db.pool.connection() as conn, conn.transaction():
+                await ensure_partitions(conn, datetime.now(UTC), months_back=0, months_ahead=3)
+        except psycopg.Error as exc:
+            log.error("preparing fix partitions failed (fixes still go to the default partition): %s", exc)
+        await asyncio.sleep(interval_s)
