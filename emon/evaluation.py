@@ -68,14 +68,14 @@ class Evaluation:
         since = await self.cases.watermark()
         if since is None:
             return 0
-        fixes, events = await records.received_after(since, limit)
+        fixes, events, through = await records.received_after(since, limit)
         if len(fixes) >= limit or len(events) >= limit:
             log.error("more than %d unevaluated fixes or events after a restart; evaluating the first %d",
                       limit, limit)
         if fixes or events:
             log.warning("evaluating %d fixes and %d events stored but not evaluated before a restart",
                         len(fixes), len(events))
-            await self.consume(fixes, events, now, time.monotonic())
+            await self.consume(fixes, events, now, time.monotonic(), through)
         return len(fixes) + len(events)
 
     async def case_changed(self, case: Case) -> None:
@@ -84,10 +84,16 @@ class Evaluation:
             await self._persist([])
 
     async def consume(
-        self, fixes: Sequence[Fix], events: Sequence[DeviceEvent], now: datetime, received_mono: float
+        self,
+        fixes: Sequence[Fix],
+        events: Sequence[DeviceEvent],
+        now: datetime,
+        received_mono: float,
+        stored_at: datetime | None = None,
     ) -> None:
         """Evaluate a stored batch, hand the decisions and device events to alerting, then persist the
-        decisions, the changed states and the watermark in one transaction.
+        decisions, the changed states and the watermark (``stored_at``: PostgreSQL's clock just after
+        the batch was stored) in one transaction.
 
         Alerting comes before persisting on purpose: a crash in between leaves the watermark where it
         was, so the batch is evaluated again at start and alerting (idempotent: deterministic alert
@@ -103,10 +109,10 @@ class Evaluation:
                     await _until_stored(lambda: alerts.on_evaluation(decided, now, received_mono))
                 if events:
                     await _until_stored(lambda: alerts.on_device_events(events, now, received_mono))
-            # The watermark only moves here, after a stored batch: the pipeline stores the next batch
-            # only after this one has been consumed, so everything received after the watermark is
-            # exactly what has not been evaluated yet.
-            await self._persist(decided, watermark=True)
+            # Batches are consumed in the order they were stored, and each is stamped with the
+            # database clock between its rows and the next batch's: everything stored after the
+            # watermark is exactly what has not been evaluated yet.
+            await self._persist(decided, watermark=stored_at)
         self._publish_positions(fixes)
 
     async def tick(self, now: datetime) -> None:
@@ -126,7 +132,7 @@ class Evaluation:
             except Exception:
                 log.exception("evaluation tick failed")
 
-    async def _persist(self, decided: Sequence[EvalEvent], *, watermark: bool = False) -> None:
+    async def _persist(self, decided: Sequence[EvalEvent], *, watermark: datetime | None = None) -> None:
         changed = {case_id: self.engine.snapshot(case_id) for case_id in self.engine.changed()}
         await self.cases.save_evaluation(changed, decided, watermark=watermark)
 

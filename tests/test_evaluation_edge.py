@@ -23,10 +23,11 @@ NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 class FakeCaseRecords:
     def __init__(self) -> None:
-        self.saved: list[tuple[int, bool]] = []
+        self.saved: list[tuple[int, datetime | None]] = []
 
-    async def save_evaluation(self, states: dict[str, Any], events: Sequence[EvalEvent], *, watermark: bool = False
-                              ) -> None:
+    async def save_evaluation(
+        self, states: dict[str, Any], events: Sequence[EvalEvent], *, watermark: datetime | None = None
+    ) -> None:
         self.saved.append((len(events), watermark))
 
 
@@ -63,7 +64,7 @@ async def test_a_database_blip_in_alerting_does_not_lose_the_batchs_alerts() -> 
     fixes = [Fix("tag", NOW - timedelta(seconds=30 - 10 * i), *destination(*HOME, 90, d), 5.0)
              for i, d in enumerate([700, 300, 100])]
     events = [DeviceEvent("tag", NOW, EventType.TAMPER)]
-    await evaluation.consume(fixes, events, NOW, 0.0)
+    await evaluation.consume(fixes, events, NOW, 0.0, stored_at=NOW)
     assert alerts.evaluations == ["exclusion_pre_alert", "exclusion_breach", "breach_update"]
     assert alerts.device_events == ["tamper"]
-    assert records.saved == [(3, True)]  # decisions and the watermark, once, after alerting
+    assert records.saved == [(3, NOW)]  # decisions and the watermark, once, after alerting

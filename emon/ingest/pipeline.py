@@ -44,11 +44,28 @@ class RawMessage(NamedTuple):
 
 
 class BatchConsumer(Protocol):
-    """Something that acts on newly stored fixes and events (evaluation, alerting)."""
+    """Something that acts on newly stored fixes and events (evaluation, alerting), batch by batch in
+    the order they were stored. ``stored_at`` is PostgreSQL's clock just after the batch committed."""
 
     async def consume(
-        self, fixes: Sequence[Fix], events: Sequence[DeviceEvent], now: datetime, received_mono: float
+        self,
+        fixes: Sequence[Fix],
+        events: Sequence[DeviceEvent],
+        now: datetime,
+        received_mono: float,
+        stored_at: datetime | None = None,
     ) -> None: ...
+
+
+class Stored(NamedTuple):
+    """A batch that is committed (and acknowledged), waiting to be handed to the consumers."""
+
+    fixes: list[Fix]
+    events: list[DeviceEvent]
+    acks: list[tuple[str, bytes]]  # victim devices' acknowledgements of warnings
+    now: datetime
+    received_mono: float
+    stored_at: datetime
 
 
 AckHandler = Callable[[str, bytes, datetime], Awaitable[None]]
@@ -94,36 +111,58 @@ class Pipeline:
         return len(self._queue)
 
     async def run(self) -> None:
+        """Two stages: storing batch N+1 overlaps with evaluating and alerting batch N (their database
+        round trips are the pipeline's latency); consumers still see batches in storing order."""
+        handoff: asyncio.Queue[Stored] = asyncio.Queue(maxsize=2)
+        consumer = asyncio.create_task(self._consume_loop(handoff), name="ingest-consumers")
+        try:
+            while True:
+                if not self._queue:
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                if len(self._queue) < self.batch_max:
+                    await asyncio.sleep(self.batch_wait_s)
+                metrics.QUEUE_DEPTH.set(len(self._queue))
+                batch = [self._queue.popleft() for _ in range(min(self.batch_max, len(self._queue)))]
+                metrics.QUEUE_DEPTH.set(len(self._queue))
+                await handoff.put(await self.store(batch))
+                if consumer.done():
+                    consumer.result()  # a consumer loop that died takes the pipeline down loudly
+        finally:
+            consumer.cancel()
+
+    async def _consume_loop(self, handoff: asyncio.Queue[Stored]) -> None:
         while True:
-            if not self._queue:
-                self._wakeup.clear()
-                await self._wakeup.wait()
-            if len(self._queue) < self.batch_max:
-                await asyncio.sleep(self.batch_wait_s)
-            metrics.QUEUE_DEPTH.set(len(self._queue))
-            batch = [self._queue.popleft() for _ in range(min(self.batch_max, len(self._queue)))]
-            metrics.QUEUE_DEPTH.set(len(self._queue))
-            await self.process(batch)
+            await self.hand_on(await handoff.get())
 
     async def process(self, batch: list[RawMessage]) -> None:
-        """Decode, store and hand on one batch; retries storage until it succeeds."""
+        """Store one batch and hand it on (both stages, one after the other)."""
+        await self.hand_on(await self.store(batch))
+
+    async def store(self, batch: list[RawMessage]) -> Stored:
+        """Decode and store one batch (retrying storage until it succeeds), then acknowledge it."""
         now = datetime.now(UTC)
         decoded, acks = self.decode(batch, now)
         tokens = [m.ack for m in batch if m.ack is not None]
-        stored_fixes, stored_events = await self._store(decoded, tokens)
+        stored_fixes, stored_events, stored_at = await self._store(decoded, tokens)
         done = datetime.now(UTC)
         for f in stored_fixes:
             metrics.INGEST_LAG.observe(max(0.0, (done - f.ts).total_seconds()))
+        first = batch[0].received_mono if batch else time.monotonic()
         if batch:
-            metrics.RECEIVE_TO_STORED.observe(time.monotonic() - batch[0].received_mono)
-        for device_id, payload in acks:
+            metrics.RECEIVE_TO_STORED.observe(time.monotonic() - first)
+        return Stored(stored_fixes, stored_events, acks, now, first, stored_at)
+
+    async def hand_on(self, stored: Stored) -> None:
+        """Give a stored batch to the ack handler and the consumers; their failures are isolated."""
+        for device_id, payload in stored.acks:
             if self.ack_handler is not None:
-                await _isolated(self.ack_handler(device_id, payload, now), "ack handler")
-        if stored_fixes or stored_events:
-            first = batch[0].received_mono if batch else time.monotonic()
+                await _isolated(self.ack_handler(device_id, payload, stored.now), "ack handler")
+        if stored.fixes or stored.events:
             for consumer in self.consumers:
                 await _isolated(
-                    consumer.consume(stored_fixes, stored_events, now, first), type(consumer).__name__
+                    consumer.consume(stored.fixes, stored.events, stored.now, stored.received_mono, stored.stored_at),
+                    type(consumer).__name__,
                 )
         self.batches_done += 1
 
@@ -175,7 +214,9 @@ class Pipeline:
         metrics.REJECTED.labels(letter.reason).inc()
         out.dead.append(letter)
 
-    async def _store(self, decoded: Decoded, tokens: list[AckToken]) -> tuple[list[Fix], list[DeviceEvent]]:
+    async def _store(
+        self, decoded: Decoded, tokens: list[AckToken]
+    ) -> tuple[list[Fix], list[DeviceEvent], datetime]:
         """Store a batch in PostgreSQL (retried until it succeeds), acknowledge it, update Redis."""
         delay = 0.1
         # Each step is kept once it has committed: a retry of a later step must not insert the fixes
@@ -190,6 +231,7 @@ class Pipeline:
                     new_fixes = await self.records.insert_fixes(decoded.fixes)
                 if new_events is None:
                     new_events = await self.records.insert_events(decoded.events)
+                stored_at = await self.records.clock()
                 break
             except (EmonError, OSError) as exc:
                 metrics.STORAGE_ERRORS.labels("postgres").inc()
@@ -212,7 +254,7 @@ class Pipeline:
         except Exception as exc:  # Redis is a cache of PostgreSQL: degrade, don't stop
             metrics.STORAGE_ERRORS.labels("redis").inc()
             log.error("updating live state in Redis failed: %s", exc)
-        return new_fixes, new_events
+        return new_fixes, new_events, stored_at
 
 
 async def _isolated(awaitable: Awaitable[None], what: str) -> None:

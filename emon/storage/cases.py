@@ -91,21 +91,22 @@ class CaseRecords:
             return {str(r[0]): dict(r[1]) for r in await cur.fetchall()}
 
     async def save_evaluation(
-        self, states: dict[str, dict[str, Any]], events: Sequence[EvalEvent], *, watermark: bool = False
+        self, states: dict[str, dict[str, Any]], events: Sequence[EvalEvent], *, watermark: datetime | None = None
     ) -> None:
         """Store changed evaluation states and the decisions made, in one transaction.
 
-        ``watermark``: also record that everything stored before this transaction has been evaluated
-        (the transaction's start time; see :meth:`watermark`).
+        ``watermark``: also record that everything stored up to this time (PostgreSQL's clock) has
+        been evaluated and handed to alerting (see :meth:`watermark`); it never moves back.
         """
-        if not states and not events and not watermark:
+        if not states and not events and watermark is None:
             return
         async with self.db.pool.connection() as conn, conn.transaction():
             cur = conn.cursor()
-            if watermark:
+            if watermark is not None:
                 await cur.execute(
-                    "INSERT INTO eval_watermark (id, through) VALUES (1, now()) "
-                    "ON CONFLICT (id) DO UPDATE SET through = excluded.through"
+                    "INSERT INTO eval_watermark (id, through) VALUES (1, %s) ON CONFLICT (id) "
+                    "DO UPDATE SET through = GREATEST(eval_watermark.through, excluded.through)",
+                    (watermark,),
                 )
             if states:
                 await cur.executemany(

@@ -92,23 +92,38 @@ class Records:
             )
             return [_fix_from_row(r) for r in await cur.fetchall()]
 
+    async def clock(self) -> datetime:
+        """PostgreSQL's clock now (UTC): later than every row committed before this call, earlier than
+        every row stored after it. The pipeline stamps each stored batch with it (the evaluation
+        watermark), so the database's own clock decides what was stored before what."""
+        async with self.db.pool.connection() as conn:
+            cur = await conn.execute("SELECT clock_timestamp()")
+            row = await cur.fetchone()
+            assert row is not None
+            return row[0]  # type: ignore[no-any-return]
+
     async def received_after(
         self, since: datetime, limit: int
-    ) -> tuple[list[Fix], list[DeviceEvent]]:
+    ) -> tuple[list[Fix], list[DeviceEvent], datetime | None]:
         """Fixes and device events stored after ``since`` (UTC), oldest fix time first, at most
-        ``limit`` of each; used to evaluate again what a crash left unevaluated."""
+        ``limit`` of each, and the latest storing time among them; used to evaluate again what a
+        crash left unevaluated."""
         async with self.db.pool.connection() as conn:
             cur = await conn.execute(
-                f"SELECT {_FIX_COLUMNS} FROM fixes WHERE received_at > %s ORDER BY ts, seq LIMIT %s",
+                f"SELECT {_FIX_COLUMNS}, received_at FROM fixes WHERE received_at > %s ORDER BY ts, seq LIMIT %s",
                 (since, limit),
             )
-            fixes = [_fix_from_row(r) for r in await cur.fetchall()]
+            rows = await cur.fetchall()
+            fixes = [_fix_from_row(r) for r in rows]
             cur = await conn.execute(
-                "SELECT device_id, ts, type, data FROM device_events WHERE received_at > %s ORDER BY ts LIMIT %s",
+                "SELECT device_id, ts, type, data, received_at FROM device_events WHERE received_at > %s "
+                "ORDER BY ts LIMIT %s",
                 (since, limit),
             )
-            events = [DeviceEvent(r[0], r[1], EventType(r[2]), dict(r[3])) for r in await cur.fetchall()]
-        return fixes, events
+            event_rows = await cur.fetchall()
+            events = [DeviceEvent(r[0], r[1], EventType(r[2]), dict(r[3])) for r in event_rows]
+        through = max([r[-1] for r in rows] + [r[-1] for r in event_rows], default=None)
+        return fixes, events, through
 
     async def count_fixes(self, device_prefix: str = "") -> int:
         async with self.db.pool.connection() as conn:

@@ -238,6 +238,9 @@ class FlakyRecords:
     async def insert_events(self, events: Sequence[DeviceEvent]) -> list[DeviceEvent]:
         return list(events)
 
+    async def clock(self) -> datetime:
+        return datetime.now().astimezone()
+
 
 class NullLive:
     async def set_latest(self, fixes: Sequence[Fix]) -> None:
@@ -257,7 +260,8 @@ class RecordingAcker:
 
 class FailingConsumer:
     async def consume(
-        self, fixes: Sequence[Fix], events: Sequence[DeviceEvent], now: datetime, received_mono: float
+        self, fixes: Sequence[Fix], events: Sequence[DeviceEvent], now: datetime, received_mono: float,
+        stored_at: datetime | None = None,
     ) -> None:
         raise RuntimeError("evaluation bug")
 
@@ -296,13 +300,17 @@ class EventsFailOnce:
             raise OSError("connection reset")
         return list(events)
 
+    async def clock(self) -> datetime:
+        return datetime.now().astimezone()
+
 
 class RecordingConsumer:
     def __init__(self) -> None:
         self.fixes: list[Fix] = []
 
     async def consume(
-        self, fixes: Sequence[Fix], events: Sequence[DeviceEvent], now: datetime, received_mono: float
+        self, fixes: Sequence[Fix], events: Sequence[DeviceEvent], now: datetime, received_mono: float,
+        stored_at: datetime | None = None,
     ) -> None:
         self.fixes.extend(fixes)
 
