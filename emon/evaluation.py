@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ import psycopg
 from psycopg_pool import PoolTimeout
 
 from emon import metrics
+from emon.backoff import Backoff
 from emon.case import Case
 from emon.casebook import CaseBook
 from emon.fix import DeviceEvent, Fix
@@ -151,13 +151,12 @@ class Evaluation:
 async def _until_stored(step: Callable[[], Awaitable[None]]) -> None:
     """Run an alerting step; while PostgreSQL is unreachable, wait and try again (capped backoff) rather
     than let the decisions of this batch go unalerted. Other errors are bugs: they propagate."""
-    delay = 0.1
+    backoff = Backoff(0.1, 10.0)
     while True:
         try:
             await step()
             return
         except (psycopg.OperationalError, PoolTimeout, OSError) as exc:
             metrics.STORAGE_ERRORS.labels("alerting").inc()
-            log.error("alerting could not reach PostgreSQL, retrying in %.1fs: %s", delay, exc)
-        await asyncio.sleep(delay * (0.5 + random.random()))
-        delay = min(delay * 2, 10.0)
+            log.error("alerting could not reach PostgreSQL, retrying: %s", exc)
+        await asyncio.sleep(backoff.next_wait())

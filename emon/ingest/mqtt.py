@@ -27,10 +27,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Protocol
 
+from emon.backoff import Backoff
 from emon.ingest import mqtt_wire as wire
 from emon.ingest.topics import SUBSCRIPTIONS
 
@@ -214,18 +214,17 @@ class MqttIngest:
 
     async def run(self) -> None:
         """Connect, subscribe and receive until cancelled; reconnect with capped backoff + jitter."""
-        delay = 0.5
+        backoff = Backoff(0.5, 30.0)
         while True:
             self._established = False
             try:
                 await self._session()
             except (wire.MqttError, OSError, TimeoutError) as exc:
                 if self._established:  # it worked for a while: start the backoff afresh
-                    delay = 0.5
-                wait = delay * (0.5 + random.random())
+                    backoff.reset()
+                wait = backoff.next_wait()
                 log.warning("MQTT connection lost (%s); reconnecting in %.1fs", exc, wait)
                 await asyncio.sleep(wait)
-                delay = min(delay * 2, 30.0)
 
     async def _session(self) -> None:
         loop = asyncio.get_running_loop()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -22,6 +21,7 @@ from datetime import UTC, datetime
 from typing import NamedTuple, Protocol
 
 from emon import metrics
+from emon.backoff import Backoff
 from emon.errors import EmonError
 from emon.fix import DeadLetter, DeviceEvent, Fix
 from emon.ingest.decode import Decoded, Limits, decode_event, decode_fixes, decode_owntracks
@@ -218,7 +218,7 @@ class Pipeline:
         self, decoded: Decoded, tokens: list[AckToken]
     ) -> tuple[list[Fix], list[DeviceEvent], datetime]:
         """Store a batch in PostgreSQL (retried until it succeeds), acknowledge it, update Redis."""
-        delay = 0.1
+        backoff = Backoff(0.1, 10.0)
         # Each step is kept once it has committed: a retry of a later step must not insert the fixes
         # again, or they would come back as "duplicates" and never be evaluated.
         new_fixes: list[Fix] | None = None
@@ -235,12 +235,11 @@ class Pipeline:
                 break
             except (EmonError, OSError) as exc:
                 metrics.STORAGE_ERRORS.labels("postgres").inc()
-                log.error("storing batch failed, retrying in %.1fs: %s", delay, exc)
+                log.error("storing batch failed, retrying: %s", exc)
             except Exception as exc:  # a psycopg pool error or the like: never lose the batch
                 metrics.STORAGE_ERRORS.labels("postgres").inc()
-                log.exception("storing batch failed, retrying in %.1fs: %s", delay, exc)
-            await asyncio.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, 10.0)
+                log.exception("storing batch failed, retrying: %s", exc)
+            await asyncio.sleep(backoff.next_wait())
         # Committed (each insert is its own transaction, all three succeeded): now, and only now,
         # the broker may forget these messages. Redis below is a cache and may fail without harm.
         ack_all(tokens)
