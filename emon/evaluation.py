@@ -58,20 +58,16 @@ class Evaluation:
             self.engine.add_case(case, states.get(case.case_id))
         self.engine.changed()
 
-    async def recover(self, records: Records, now: datetime, limit: int = 5_000_000) -> int:
+    async def recover(self, records: Records, now: datetime) -> int:
         """Evaluate what was stored after the last persisted evaluation (a crash between storing a
         batch — whose MQTT messages were then acknowledged — and evaluating it). Decisions are
         idempotent (deterministic episodes and alert ids), so a batch seen twice does no harm.
-        Returns the number of fixes and events evaluated again. The window is one batch in practice
-        (the watermark moves with every batch), so everything is read at once: consuming moves the
-        watermark past all of it."""
+        Returns the number of fixes and events evaluated again (a batch or two: the watermark moves
+        with every batch)."""
         since = await self.cases.watermark()
         if since is None:
             return 0
-        fixes, events, through = await records.received_after(since, limit)
-        if len(fixes) >= limit or len(events) >= limit:
-            log.error("more than %d unevaluated fixes or events after a restart; evaluating the first %d",
-                      limit, limit)
+        fixes, events, through = await records.received_after(since)
         if fixes or events:
             log.warning("evaluating %d fixes and %d events stored but not evaluated before a restart",
                         len(fixes), len(events))

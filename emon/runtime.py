@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Coroutine
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from emon.alerts.service import AlertService
 from emon.api.auth import Authenticator
 from emon.case import Case, CaseStatus
 from emon.casebook import CaseBook
 from emon.evaluation import Evaluation
+from emon.geofence.config import EvalConfig
+from emon.geofence.engine import Engine
 from emon.hub import Hub
 from emon.ingest.decode import Limits
 from emon.ingest.mqtt import MqttIngest
@@ -33,8 +37,6 @@ CLOSE_WAIT_S = 5.0
 
 class Runtime:
     def __init__(self, settings: Settings) -> None:
-        from datetime import timedelta
-
         self.settings = settings
         self.db = Database(settings.database_url, settings.db_schema)
         self.records = Records(self.db)
@@ -42,7 +44,6 @@ class Runtime:
         self.live = LiveState.from_url(settings.redis_url, settings.redis_prefix)
         self.registry = DeviceRegistry()
         self.casebook = CaseBook()
-        self.case_listeners: list[Callable[[Case], Awaitable[None]]] = []
         self.hub = Hub()
         self.auth = Authenticator(self.records, settings.admin_token)
         self.pipeline = Pipeline(
@@ -58,10 +59,12 @@ class Runtime:
         self.mqtt = MqttIngest(
             host, port, settings.mqtt_client_id, settings.mqtt_topic_prefix, self.pipeline.submit, settings.mqtt_protocol
         )
-        self.evaluation: Evaluation | None = None
-        self.alerts: Any = None  # emon.alerts.service.AlertService once attached
+        self.alerts = AlertService(self.db, settings, self.hub, self.casebook, self.registry, self.live)
+        self.pipeline.ack_handler = self.alerts.on_ack
+        engine = Engine(EvalConfig(freshness_s=settings.freshness_s, stale_s=settings.stale_s))
+        self.evaluation = Evaluation(engine, self.cases, self.casebook, self.hub, alerts=self.alerts)
+        self.pipeline.consumers.append(self.evaluation)
         self.tasks: dict[str, asyncio.Task[None]] = {}
-        self.closers: list[Callable[[], Awaitable[None]]] = []
 
     async def open(self) -> None:
         await self.db.open()
@@ -70,9 +73,11 @@ class Runtime:
         self.registry.replace_all(await self.records.devices())
         for case in await self.cases.all(CaseStatus.OPEN):
             self.casebook.put(case)
-        from emon.wiring import attach
-
-        await attach(self)
+        await self.alerts.open()
+        await self.evaluation.load(self.casebook.all())
+        await self.evaluation.recover(self.records, datetime.now(UTC))
+        self.spawn("evaluation-tick", self.evaluation.run_ticks(self.settings.tick_s))
+        self.spawn("alert-delivery", self.alerts.run_delivery())
         self.spawn("fix-partitions", maintain_partitions(self.db))
         self.spawn("ingest-pipeline", self.pipeline.run())
         self.spawn("mqtt-ingest", self.mqtt.run())
@@ -80,8 +85,7 @@ class Runtime:
     async def case_changed(self, case: Case) -> None:
         """A case was created, replaced or closed: update everything that holds it in memory."""
         self.casebook.put(case)
-        for listener in self.case_listeners:
-            await listener(case)
+        await self.evaluation.case_changed(case)
 
     def spawn(self, name: str, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro, name=name)
@@ -106,10 +110,9 @@ class Runtime:
             for task in stuck:
                 log.warning("background task %s did not stop within %ss", task.get_name(), CLOSE_WAIT_S)
         self.tasks.clear()
-        for closer in reversed(self.closers):
-            try:
-                await closer()
-            except Exception:
-                log.exception("closing failed")
+        try:
+            await self.alerts.close()
+        except Exception:
+            log.exception("closing the alert channels failed")
         await self.live.close()
         await self.db.close()

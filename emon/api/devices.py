@@ -70,7 +70,7 @@ async def check_victim_privacy(rt: Runtime, device_id: str, who: Principal, *, h
         raise HTTPException(status.HTTP_404_NOT_FOUND, "unknown device")
     if device.kind is not DeviceKind.VICTIM_DEVICE or who.role is Role.ADMIN:
         return
-    if not history and rt.alerts is not None:
+    if not history:
         for case in rt.casebook.cases_for_device(device_id):
             if case.victim_device == device_id and await rt.alerts.open_alerts(case.case_id):
                 return

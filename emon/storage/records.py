@@ -102,23 +102,20 @@ class Records:
             assert row is not None
             return row[0]  # type: ignore[no-any-return]
 
-    async def received_after(
-        self, since: datetime, limit: int
-    ) -> tuple[list[Fix], list[DeviceEvent], datetime | None]:
-        """Fixes and device events stored after ``since`` (UTC), oldest fix time first, at most
-        ``limit`` of each, and the latest storing time among them; used to evaluate again what a
-        crash left unevaluated."""
+    async def received_after(self, since: datetime) -> tuple[list[Fix], list[DeviceEvent], datetime | None]:
+        """Fixes and device events stored after ``since`` (UTC), oldest fix time first, and the latest
+        storing time among them; used to evaluate again what a crash left unevaluated."""
         async with self.db.pool.connection() as conn:
             cur = await conn.execute(
-                f"SELECT {_FIX_COLUMNS}, received_at FROM fixes WHERE received_at > %s ORDER BY ts, seq LIMIT %s",
-                (since, limit),
+                f"SELECT {_FIX_COLUMNS}, received_at FROM fixes WHERE received_at > %s ORDER BY ts, seq",
+                (since,),
             )
             rows = await cur.fetchall()
             fixes = [_fix_from_row(r) for r in rows]
             cur = await conn.execute(
                 "SELECT device_id, ts, type, data, received_at FROM device_events WHERE received_at > %s "
-                "ORDER BY ts LIMIT %s",
-                (since, limit),
+                "ORDER BY ts",
+                (since,),
             )
             event_rows = await cur.fetchall()
             events = [DeviceEvent(r[0], r[1], EventType(r[2]), dict(r[3])) for r in event_rows]
@@ -166,14 +163,6 @@ class Records:
                 (limit,),
             )
             return [DeadLetter(r[0], r[1], r[2], bytes(r[3]), r[4]) for r in await cur.fetchall()]
-
-    async def events(self, device_id: str, limit: int = 100) -> list[DeviceEvent]:
-        async with self.db.pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT device_id, ts, type, data FROM device_events WHERE device_id = %s ORDER BY ts DESC LIMIT %s",
-                (device_id, limit),
-            )
-            return [DeviceEvent(r[0], r[1], EventType(r[2]), dict(r[3])) for r in await cur.fetchall()]
 
     # tokens --------------------------------------------------------------------------------
     async def add_token(self, token_sha256: str, name: str, role: Role) -> None:

@@ -122,11 +122,14 @@ class _Crashed:
 async def test_a_batch_stored_but_not_evaluated_before_a_crash_is_evaluated_at_start() -> None:
     async with running_emon() as em:
         await setup_case(em, "c3")
+        at_migration = await em.runtime.cases.watermark()
+        assert at_migration is not None  # it starts at the migration: even a first batch is recovered
         start_ts = datetime.now(UTC) - timedelta(seconds=100)
-        await walk(em, "c3-tag", [3000], start_ts)  # evaluated normally: the watermark exists
+        await walk(em, "c3-tag", [3000], start_ts)  # evaluated normally: the watermark moves
 
         async def first_evaluated() -> bool:
-            return await em.runtime.cases.watermark() is not None
+            mark = await em.runtime.cases.watermark()
+            return mark is not None and mark > at_migration
 
         await eventually(first_evaluated)
         em.runtime.pipeline.consumers[:] = [_Crashed()]

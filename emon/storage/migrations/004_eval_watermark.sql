@@ -5,4 +5,6 @@ CREATE TABLE IF NOT EXISTS eval_watermark (
     id      integer PRIMARY KEY DEFAULT 1 CHECK (id = 1),
     through timestamptz NOT NULL
 );
+-- Starts at the migration: a crash right after the very first stored batch is recovered too.
+INSERT INTO eval_watermark (id, through) VALUES (1, now()) ON CONFLICT (id) DO NOTHING;
 CREATE INDEX IF NOT EXISTS device_events_received ON device_events (received_at);
