@@ -5,7 +5,6 @@
     ├── InvalidInput           anything from outside that fails validation
     │   ├── InvalidPayload     a device message that cannot be used (reason code + detail)
     │   └── InvalidOrder       an order / case document that fails validation (names the field)
-    ├── UnknownDevice          a message or request for a device that is not registered
     ├── NotFound               an API resource that does not exist
     ├── MqttError              the broker broke the MQTT protocol (emon.ingest.mqtt_wire)
     │   └── MalformedPacket    a packet that cannot be decoded
@@ -52,14 +51,6 @@ class InvalidOrder(InvalidInput):
         super().__init__(f"{field}: {problem}")
         self.field = field
         self.problem = problem
-
-
-class UnknownDevice(EmonError):
-    """A device id that is not registered."""
-
-    def __init__(self, device_id: str) -> None:
-        super().__init__(f"unknown device {device_id!r}")
-        self.device_id = device_id
 
 
 class NotFound(EmonError):

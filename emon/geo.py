@@ -28,14 +28,6 @@ def geodesic_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return float(dist)
 
 
-def geodesic_many_m(
-    lat1: NDArray[np.float64], lon1: NDArray[np.float64], lat2: NDArray[np.float64], lon2: NDArray[np.float64]
-) -> NDArray[np.float64]:
-    """Vectorised geodesic distances in metres."""
-    _, _, dist = WGS84.inv(lon1, lat1, lon2, lat2)
-    return np.asarray(dist, dtype=np.float64)
-
-
 def destination(lat: float, lon: float, azimuth_deg: float, distance_m: float) -> tuple[float, float]:
     """The (lat, lon) reached by going ``distance_m`` metres from (lat, lon) at ``azimuth_deg``."""
     lon2, lat2, _ = WGS84.fwd(lon, lat, azimuth_deg, distance_m)
@@ -74,10 +66,6 @@ class LocalFrame:
     ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         x, y = self._fwd.transform(lon, lat)
         return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-
-    def to_latlon(self, x: float, y: float) -> tuple[float, float]:
-        lon, lat = self._inv.transform(x, y)
-        return float(lat), float(lon)
 
     def project(self, geom: BaseGeometry) -> BaseGeometry:
         """A lon/lat shapely geometry to this frame (metres)."""

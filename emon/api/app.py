@@ -12,7 +12,7 @@ from emon import __version__
 from emon.api import alerts, cases, devices, room, stream, system
 from emon.api.auth import Role, require
 from emon.api.limits import BodyLimit
-from emon.errors import InvalidInput, NotFound, StorageError, UnknownDevice
+from emon.errors import InvalidInput, NotFound, StorageError
 from emon.feasibility.api import make_router
 from emon.runtime import Runtime
 from emon.settings import Settings
@@ -51,10 +51,6 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(InvalidInput)
     async def invalid(_: Request, exc: InvalidInput) -> JSONResponse:
         return JSONResponse({"error": "invalid_input", "message": str(exc)}, status_code=422)
-
-    @app.exception_handler(UnknownDevice)
-    async def unknown(_: Request, exc: UnknownDevice) -> JSONResponse:
-        return JSONResponse({"error": "unknown_device", "message": str(exc)}, status_code=404)
 
     @app.exception_handler(NotFound)
     async def not_found(_: Request, exc: NotFound) -> JSONResponse:

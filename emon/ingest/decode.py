@@ -143,6 +143,14 @@ def decode_json(payload: bytes, limits: Limits) -> Any:
         raise InvalidPayload("invalid_json", str(exc)[:200]) from exc
 
 
+def decode_object(payload: bytes, limits: Limits, what: str) -> dict[str, Any]:
+    """A payload that must be one JSON object (``what`` names it in the error)."""
+    doc = decode_json(payload, limits)
+    if not isinstance(doc, dict):
+        raise InvalidPayload("not_an_object", f"{what} must be a JSON object")
+    return doc
+
+
 def decode_fixes(topic: str, device_id: str, payload: bytes, now: datetime, limits: Limits) -> Decoded:
     """An ``emon/v1/fix/{device_id}`` message: one object or an array (a buffered upload)."""
     out = Decoded()
@@ -171,9 +179,7 @@ def decode_event(topic: str, device_id: str, payload: bytes, now: datetime, limi
     """An ``emon/v1/event/{device_id}`` message."""
     out = Decoded()
     try:
-        doc = decode_json(payload, limits)
-        if not isinstance(doc, dict):
-            raise InvalidPayload("not_an_object", "an event must be a JSON object")
+        doc = decode_object(payload, limits, "an event")
         kind = doc.get("type")
         if not isinstance(kind, str) or kind not in EventType._value2member_map_:
             raise InvalidPayload("unknown_event_type", f"type {str(kind)[:40]!r}")
@@ -194,9 +200,7 @@ def decode_owntracks(topic: str, device_id: str, payload: bytes, now: datetime, 
     """An ``owntracks/{user}/{device}`` message of a registered victim phone."""
     out = Decoded()
     try:
-        doc = decode_json(payload, limits)
-        if not isinstance(doc, dict):
-            raise InvalidPayload("not_an_object", "an OwnTracks message must be a JSON object")
+        doc = decode_object(payload, limits, "an OwnTracks message")
         kind = doc.get("_type")
         if kind == "location":
             out.fixes.append(fix_from_owntracks(device_id, doc, now, limits))

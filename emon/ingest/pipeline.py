@@ -94,7 +94,6 @@ class Pipeline:
         self.ack_handler: AckHandler | None = None
         self._queue: deque[RawMessage] = deque()
         self._wakeup = asyncio.Event()
-        self.batches_done = 0
 
     def submit(self, topic: str, payload: bytes, ack: AckToken | None = None) -> None:
         """Called by the receive loop for every message; never blocks, never raises.
@@ -164,7 +163,6 @@ class Pipeline:
                     consumer.consume(stored.fixes, stored.events, stored.now, stored.received_mono, stored.stored_at),
                     type(consumer).__name__,
                 )
-        self.batches_done += 1
 
     def decode(self, batch: list[RawMessage], now: datetime) -> tuple[Decoded, list[tuple[str, bytes]]]:
         out = Decoded()
