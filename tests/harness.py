@@ -30,7 +30,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_settings(**overrides: Any) -> Settings:
+def isolated_settings(**overrides: Any) -> Settings:
     tag = uuid.uuid4().hex[:10]
     base = Settings(
         database_url=PG_URL,
@@ -92,7 +92,7 @@ async def start(settings: Settings) -> Running:
 
 @contextlib.asynccontextmanager
 async def running_emon(**overrides: Any) -> AsyncIterator[Running]:
-    settings = test_settings(**overrides)
+    settings = isolated_settings(**overrides)
     em = await start(settings)
     try:
         yield em
