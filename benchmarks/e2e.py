@@ -44,16 +44,9 @@ from psycopg import sql
 from benchmarks import postgis_baseline
 from benchmarks.e2e_metrics import find_process, histogram, ms, parse_prometheus, quantile, sample
 from benchmarks.e2e_publisher import publish_raw
-from benchmarks.e2e_setup import (
-    PG_URL,
-    bench_cases,
-    clear_redis,
-    drop_schema,
-    emon_env,
-    free_port,
-    prepare_schema,
-    start_emon,
-)
+from benchmarks.e2e_setup import PG_URL, bench_cases, clear_redis, emon_env, prepare_schema, start_emon
+from emon.demo import free_port
+from emon.storage.postgres import drop_schema
 from simulators.load import LoadStats, publish_load
 
 DRAIN_STALL_S = 15.0  # give up waiting for the last fixes after this long without progress
@@ -186,7 +179,7 @@ async def run_one(
     finally:
         em.stop()
         if not keep:
-            await asyncio.to_thread(drop_schema, env["EMON_DB_SCHEMA"])
+            await drop_schema(PG_URL, env["EMON_DB_SCHEMA"])
             await asyncio.to_thread(clear_redis, env["EMON_REDIS_PREFIX"])
 
 

@@ -10,7 +10,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,12 +19,12 @@ from typing import Any
 
 import httpx
 import psycopg
-from psycopg import sql
 from shapely.geometry import mapping
 
 from emon.case import Case
 from emon.geo import destination, geodesic_circle
 from emon.storage.cases import case_document
+from emon.storage.postgres import drop_schema
 from simulators.load import _heads, bench_device_id
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -74,12 +73,6 @@ def bench_cases(n: int) -> list[Case]:
     return cases
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class EmonProcess:
     proc: subprocess.Popen[bytes]
@@ -126,8 +119,7 @@ def emon_env(tag: str, port: int, batch_max: int, batch_wait_ms: float) -> dict[
 def prepare_schema(env: dict[str, str], n_devices: int, cases: list[Case]) -> None:
     """Drop and recreate the schema, run migrations, then bulk-insert devices and cases."""
     schema = env["EMON_DB_SCHEMA"]
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+    asyncio.run(drop_schema(PG_URL, schema))
     subprocess.run([str(VENV_BIN / "emon"), "migrate"], env=env, check=True, capture_output=True, timeout=120)
     with psycopg.connect(PG_URL, options=f"-c search_path={schema},public") as conn:
         with conn.cursor().copy("COPY devices (device_id, kind, report_interval_s) FROM STDIN") as cp:
@@ -176,8 +168,3 @@ async def start_emon(env: dict[str, str], port: int, log_path: Path, timeout_s: 
             await asyncio.sleep(0.2)
     em.stop()
     raise RuntimeError(f"emon not ready after {timeout_s} s; see {log_path}")
-
-
-def drop_schema(schema: str) -> None:
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))

