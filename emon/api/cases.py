@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 
 from emon.api.auth import Principal, Role, require
+from emon.api.deps import runtime
 from emon.case import Case, CaseStatus
 from emon.errors import InvalidOrder
 from emon.order import parse_model
@@ -50,11 +51,24 @@ async def _check_devices(rt: Runtime, case: Case) -> None:
         )
 
 
-@router.post("/cases", status_code=status.HTTP_201_CREATED)
-async def create_case(request: Request, who: Principal = Depends(WRITE)) -> dict[str, Any]:
-    rt: Runtime = request.app.state.rt
+async def _valid_case(rt: Runtime, request: Request) -> Case:
+    """The request body as a case whose devices are registered (an offender tag and a victim device)."""
     case = _parse(await _json(request))
     await _check_devices(rt, case)
+    return case
+
+
+async def _existing(rt: Runtime, case_id: str) -> Case:
+    case = await rt.cases.get(case_id)
+    if case is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such case")
+    return case
+
+
+@router.post("/cases", status_code=status.HTTP_201_CREATED)
+async def create_case(request: Request, who: Principal = Depends(WRITE)) -> dict[str, Any]:
+    rt = runtime(request)
+    case = await _valid_case(rt, request)
     if not await rt.cases.add(case, who.name):
         raise HTTPException(status.HTTP_409_CONFLICT, "case_id exists")
     await rt.case_changed(case)
@@ -63,28 +77,23 @@ async def create_case(request: Request, who: Principal = Depends(WRITE)) -> dict
 
 @router.get("/cases")
 async def list_cases(request: Request, _: Principal = Depends(READ)) -> list[dict[str, Any]]:
-    rt: Runtime = request.app.state.rt
+    rt = runtime(request)
     return [case_document(c) for c in await rt.cases.all()]
 
 
 @router.get("/cases/{case_id}")
 async def get_case(case_id: str, request: Request, _: Principal = Depends(READ)) -> dict[str, Any]:
-    rt: Runtime = request.app.state.rt
-    case = await rt.cases.get(case_id)
-    if case is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such case")
-    return case_document(case)
+    return case_document(await _existing(runtime(request), case_id))
 
 
 @router.put("/cases/{case_id}")
 async def replace_case(case_id: str, request: Request, who: Principal = Depends(WRITE)) -> dict[str, Any]:
-    rt: Runtime = request.app.state.rt
-    case = _parse(await _json(request))
+    rt = runtime(request)
+    case = await _valid_case(rt, request)
     if case.case_id != case_id:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, "case_id in the body differs from the path"
         )
-    await _check_devices(rt, case)
     if not await rt.cases.replace(case, who.name):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such case")
     await rt.case_changed(case)
@@ -93,10 +102,8 @@ async def replace_case(case_id: str, request: Request, who: Principal = Depends(
 
 @router.post("/cases/{case_id}/close")
 async def close_case(case_id: str, request: Request, who: Principal = Depends(WRITE)) -> dict[str, Any]:
-    rt: Runtime = request.app.state.rt
-    case = await rt.cases.get(case_id)
-    if case is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such case")
+    rt = runtime(request)
+    case = await _existing(rt, case_id)
     closed = case.model_copy(update={"status": CaseStatus.CLOSED})
     await rt.cases.replace(closed, who.name)
     await rt.case_changed(closed)
@@ -106,7 +113,7 @@ async def close_case(case_id: str, request: Request, who: Principal = Depends(WR
 @router.get("/cases/{case_id}/evaluations")
 async def evaluations(case_id: str, request: Request, _: Principal = Depends(READ)) -> list[dict[str, Any]]:
     """Every evaluation decision of the case with its explanation, in fix-time order."""
-    rt: Runtime = request.app.state.rt
+    rt = runtime(request)
     return await rt.cases.eval_events(case_id)
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response,
 from pydantic import BaseModel, ConfigDict, Field
 
 from emon.api.auth import Principal, Role, require
+from emon.api.deps import runtime
 from emon.device import Device, DeviceKind
 from emon.errors import InvalidInput
 from emon.runtime import Runtime
@@ -35,11 +36,6 @@ def device_json(d: Device) -> dict[str, Any]:
         "owntracks_topic": d.owntracks_topic,
         "report_interval_s": d.report_interval_s,
     }
-
-
-def runtime(request: Request) -> Runtime:
-    rt: Runtime = request.app.state.rt
-    return rt
 
 
 @router.post("/devices", status_code=status.HTTP_201_CREATED)

@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 
 from emon.api.auth import Principal, Role, new_token, require, token_hash
-from emon.runtime import Runtime
+from emon.api.deps import runtime
 
 router = APIRouter(tags=["system"])
 api = APIRouter(tags=["system"])
@@ -25,7 +25,7 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz")
 async def readyz(request: Request) -> Response:
     """Ready when PostgreSQL, Redis and the MQTT broker are reachable and every loop is running."""
-    rt: Runtime = request.app.state.rt
+    rt = runtime(request)
     checks: dict[str, bool] = {}
     try:
         async with rt.db.pool.connection(timeout=2) as conn:
@@ -67,7 +67,7 @@ async def create_token(
     body: TokenIn, request: Request, _: Principal = Depends(ADMIN)
 ) -> dict[str, str]:
     """Issue a bearer token with a role; the token is shown once and stored only as a hash."""
-    rt: Runtime = request.app.state.rt
+    rt = runtime(request)
     token = new_token()
     await rt.records.add_token(token_hash(token), body.name, body.role)
     return {"name": body.name, "role": body.role.value, "token": token}
