@@ -37,28 +37,30 @@ class Notifier:
                     conn, st.Delivery(nid, alert.alert_id, "victim", case.victim_device, "notify", body,
                                       requires_ack=True), now, self.notify_channel,
                 )
-        police_round: str | None = None
-        if Recipient.POLICE in change.notify:
-            police_round = str(alert.notify_seq)
-        elif change.cancel_police:
-            police_round = "cancel"
-        if police_round is not None:
-            if self.webhook_url is None:
-                await st.add_history(conn, alert, "system", "police_not_notified",
-                                     {"reason": "no EMON_WEBHOOK_URL configured"}, now)
-                return added
-            previous = await st.dispatch_history(conn, alert.alert_id)
-            did = delivery_id_for(alert.alert_id, Recipient.POLICE, 0 if police_round == "cancel" else int(police_round))
-            if police_round == "cancel":
-                did = delivery_id_for(alert.alert_id, "police-cancel", 0)
-            if any(d == did for d, _ in previous):
-                return added
-            msg_type = MsgType.CANCEL if police_round == "cancel" else MsgType.UPDATE if previous else MsgType.ALERT
-            refs = tuple(CapRef(self.config.sender, d, sent) for d, sent in previous)
-            body = build_cap(alert, identifier=did, sender=self.config.sender, sent=now, msg_type=msg_type,
-                             references=refs, note=change.detail.get("reason") if change.action == "escalated" else None)
-            added += await st.add_delivery(
-                conn, st.Delivery(did, alert.alert_id, "dispatch", self.webhook_url, msg_type.value, body),
-                now, self.notify_channel,
-            )
+        if Recipient.POLICE in change.notify or change.cancel_police:
+            added += await self._enqueue_cap(conn, change, now)
         return added
+
+    async def _enqueue_cap(self, conn: st.Conn, change: Change, now: datetime) -> int:
+        """Queue one CAP message: a new round (Alert, then Update) or the Cancel of a resolved alert,
+        referencing every message already queued for the alert. A replay hits the same id: nothing new."""
+        alert = change.alert
+        if self.webhook_url is None:
+            await st.add_history(conn, alert, "system", "police_not_notified",
+                                 {"reason": "no EMON_WEBHOOK_URL configured"}, now)
+            return 0
+        previous = await st.dispatch_history(conn, alert.alert_id)
+        if Recipient.POLICE in change.notify:
+            did = delivery_id_for(alert.alert_id, Recipient.POLICE, alert.notify_seq)
+            msg_type = MsgType.UPDATE if previous else MsgType.ALERT
+        else:
+            did = delivery_id_for(alert.alert_id, "police-cancel", 0)
+            msg_type = MsgType.CANCEL
+        refs = tuple(CapRef(self.config.sender, d, sent) for d, sent in previous)
+        note = change.detail.get("reason") if change.action == "escalated" else None
+        body = build_cap(alert, identifier=did, sender=self.config.sender, sent=now, msg_type=msg_type,
+                         references=refs, note=note)
+        return int(await st.add_delivery(
+            conn, st.Delivery(did, alert.alert_id, "dispatch", self.webhook_url, msg_type.value, body),
+            now, self.notify_channel,
+        ))

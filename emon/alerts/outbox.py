@@ -25,6 +25,7 @@ from emon.alerts.channels import DeliveryError
 from emon.alerts.channels.dispatch import DispatchChannel
 from emon.alerts.channels.victim import VictimChannel
 from emon.alerts.config import AlertConfig
+from emon.backoff import Backoff
 from emon.storage.postgres import Database
 
 log = logging.getLogger(__name__)
@@ -33,11 +34,12 @@ log = logging.getLogger(__name__)
 FailingHook = Callable[[st.Conn, st.Delivery, str, datetime], Awaitable[None]]
 
 
-def backoff_s(attempts: int, base_s: float, max_s: float, rng: random.Random | None = None) -> float:
-    """Capped exponential backoff with jitter: uniformly in [½, 1] × min(max, base × 2^attempts)."""
+def backoff_s(attempts: int, base_s: float, max_s: float) -> float:
+    """The wait before retrying a delivery that failed ``attempts`` times: uniformly in [½, 1] ×
+    min(max, base × 2^attempts) seconds. A function of the row's stored attempt count, not a
+    :class:`~emon.backoff.Backoff`, because the retry state lives in the outbox row, not in a loop."""
     ceiling = min(max_s, base_s * (2 ** min(attempts, 30)))
-    jitter = rng.uniform(0.5, 1.0) if rng is not None else random.uniform(0.5, 1.0)
-    return float(ceiling * jitter)
+    return float(ceiling * random.uniform(0.5, 1.0))
 
 
 class OutboxWorker:
@@ -100,33 +102,31 @@ class OutboxWorker:
 
     async def run(self) -> None:
         """Forever: deliver what is due, then wait for a wake-up or ``poll_s``. Errors are counted, not fatal."""
-        failures = 0
+        backoff = Backoff(0.5, 30.0)
         while True:
             self.wake.clear()  # before the pass: a wake-up during it is not lost
             try:
                 while await self.deliver_due(datetime.now(UTC)) >= self.config.batch_size:
                     pass
-                failures = 0
+                backoff.reset()
             except (psycopg.Error, OSError) as exc:
-                failures += 1
                 metrics.DELIVERY_FAILURES.labels("outbox").inc()
                 log.warning("outbox pass failed (%s); retrying", exc)
-                await asyncio.sleep(backoff_s(failures, 0.5, 30.0))
+                await asyncio.sleep(backoff.next_wait())
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), self.config.poll_s)
 
     async def listen(self) -> None:
         """Forever: turn PostgreSQL notifications from other processes into wake-ups."""
-        failures = 0
+        backoff = Backoff(0.5, 30.0)
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(self.db.url, autocommit=True) as conn:
                     await conn.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(self.notify_channel)))
-                    failures = 0
+                    backoff.reset()
                     async for _ in conn.notifies():
                         self.wake.set()
             except (psycopg.Error, OSError) as exc:
-                failures += 1
                 log.warning("outbox LISTEN failed (%s); reconnecting", exc)
-                await asyncio.sleep(backoff_s(failures, 0.5, 30.0))
+                await asyncio.sleep(backoff.next_wait())

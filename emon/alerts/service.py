@@ -4,14 +4,15 @@ changes stored with their outbox rows in one transaction → the room told → t
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from emon.alerts import lifecycle as lc
 from emon.alerts import metrics
@@ -37,6 +38,8 @@ from emon.settings import Settings
 from emon.storage.postgres import Database
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+_SILENCE_TYPES = (AlertType.NO_COMMUNICATION, AlertType.NO_FIX)
 
 
 class SeenSource(Protocol):
@@ -121,7 +124,8 @@ class AlertService:
 
         await self._batch(events, one, now, received_mono, "device_event")
 
-    async def _batch(self, items: Sequence[Any], one: Any, now: datetime, received_mono: float, stage: str) -> None:
+    async def _batch(self, items: Sequence[T], one: Callable[[st.Conn, T], Awaitable[list[Change]]], now: datetime,
+                     received_mono: float, stage: str) -> None:
         decided: list[Alert] = []
         async with self.db.pool.connection() as conn, conn.transaction():
             for item in items:
@@ -178,14 +182,14 @@ class AlertService:
 
     async def tick(self, now: datetime) -> None:
         """Escalations (ack deadlines, unacknowledged victim warnings), silence detection, gauges."""
+        def escalate(alert: Alert) -> Change | None:
+            due = lc.escalation_due(alert, self.config, now)
+            return lc.escalate(alert, "not acknowledged within deadline", now) if due else None
+
         changed: list[Alert] = []
         async with self.db.pool.connection() as conn, conn.transaction():
             for alert in await st.open_alerts(conn):
-                if lc.escalation_due(alert, self.config, now):
-                    locked = await st.get(conn, alert.alert_id, lock=True)
-                    change = locked and lc.escalate(locked, "not acknowledged within deadline", now)
-                    if change:
-                        changed.append(await self._store(conn, change, now))
+                changed += await self._decide_locked(conn, alert, escalate, now)
             before = now - timedelta(seconds=self.config.victim_ack_deadline_s)
             for d in await st.overdue_victim_deliveries(conn, before):
                 await st.mark_delivery_escalated(conn, d.delivery_id)
@@ -199,26 +203,37 @@ class AlertService:
         self._after_commit(changed)
         await self._gauges()
 
+    async def _decide_locked(self, conn: st.Conn, snapshot: Alert, decide: Callable[[Alert], Change | None],
+                             now: datetime) -> list[Alert]:
+        """Decide on an unlocked snapshot; if that changes anything, decide again on the row locked — a
+        person may have acknowledged or resolved it meanwhile — and store that."""
+        if decide(snapshot) is None:
+            return []
+        locked = await st.get(conn, snapshot.alert_id, lock=True)
+        change = locked and decide(locked)
+        return [await self._store(conn, change, now)] if change else []
+
     async def _silence(self, conn: st.Conn, now: datetime) -> list[Alert]:
         last_seen, latest = await self.live.last_seen(), await self.live.latest_times()
-        changed = []
+        open_silent = await st.open_by_rule(conn, _SILENCE_TYPES)  # one query, not several per device
+        changed: list[Alert] = []
         for case_obj in self.casebook.all():
             case = self._case(case_obj.case_id)
             for device_id in (case.offender_device, case.victim_device):
                 device = self.registry.by_id.get(device_id) if device_id else None
                 if device is None:
                     continue
-                for alert_type in (AlertType.NO_COMMUNICATION, AlertType.NO_FIX):
-                    prev = await st.open_for_rule(conn, case.case_id, lc.device_rule(device.device_id, alert_type))
+                for alert_type in _SILENCE_TYPES:
+                    prev = open_silent.get((case.case_id, lc.device_rule(device.device_id, alert_type)))
                     heard = heard_since(alert_type, device.device_id, last_seen, latest)
-                    if prev is not None and heard is not None and (ended := lc.on_heard_again(prev, heard, now)):
-                        changed.append(await self._store(conn, ended, now))
+                    if prev is not None and heard is not None:
+                        changed += await self._decide_locked(
+                            conn, prev, functools.partial(lc.on_heard_again, last_seen=heard, now=now), now)
                 silence = find_silence(device.device_id, device.report_interval_s, self.config.silence_factor,
                                        last_seen, latest, now)
                 if silence is None:
                     continue
-                rule = lc.device_rule(device.device_id, silence.type)
-                prev = await st.open_for_rule(conn, case.case_id, rule, lock=True)
+                prev = open_silent.get((case.case_id, lc.device_rule(device.device_id, silence.type)))
                 suppressed = await self._suppressed(conn, case.case_id, silence.type, now)
                 change = lc.on_silence(prev, case, device.device_id, device.kind.value, silence.type, silence.since,
                                        self.routing, suppressed=suppressed, now=now)
@@ -228,10 +243,7 @@ class AlertService:
 
     async def _gauges(self) -> None:
         async with self.db.pool.connection() as conn:
-            depth = await st.outbox_depth(conn)
-            counts: dict[tuple[str, str], int] = {}
-            for a in await st.open_alerts(conn):
-                counts[(a.type.value, a.state.value)] = counts.get((a.type.value, a.state.value), 0) + 1
+            depth, counts = await st.outbox_depth(conn), await st.open_counts(conn)
         for channel in ("victim", "dispatch"):
             metrics.OUTBOX_DEPTH.labels(channel).set(depth.get(channel, 0))
         for t in AlertType:
@@ -243,8 +255,7 @@ class AlertService:
         detail = {"delivery_id": d.delivery_id, "channel": d.channel, "attempts": d.attempts + 1, "error": error}
         change = alert and lc.mark_delivery_failing(alert, detail, now)
         if change:
-            await st.save(conn, change, now)
-            self.room.publish(change.alert)
+            self.room.publish(await self._store(conn, change, now))
         self.room.hub.publish("delivery_failing", {"alert_id": d.alert_id, **detail})
 
     # -- people (the REST API) ---------------------------------------------------------------

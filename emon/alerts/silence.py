@@ -23,13 +23,12 @@ def find_silence(
 ) -> Silence | None:
     """The silence of one device at ``now``, or None. A device never heard from is not judged here."""
     limit = factor * report_interval_s
-    seen = last_seen.get(device_id)
-    fix = latest_fix.get(device_id)
-    if seen is None and fix is None:
+    heard = heard_since(AlertType.NO_COMMUNICATION, device_id, last_seen, latest_fix)
+    if heard is None:
         return None
-    heard = max(t for t in (seen, fix) if t is not None)
     if (now - heard).total_seconds() > limit:
         return Silence(device_id, AlertType.NO_COMMUNICATION, heard)
+    fix = latest_fix.get(device_id)
     if fix is not None and (now - fix).total_seconds() > limit:
         return Silence(device_id, AlertType.NO_FIX, fix)
     return None

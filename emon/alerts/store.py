@@ -3,7 +3,7 @@ holds a transaction on, so an alert change and its outbox rows commit together o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -98,6 +98,14 @@ async def open_for_rule(conn: Conn, case_id: str, rule: str, *, lock: bool = Fal
     return found[0] if found else None
 
 
+async def open_by_rule(conn: Conn, types: Collection[AlertType]) -> dict[tuple[str, str], Alert]:
+    """The newest unresolved alert of each (case, rule) among alerts of ``types``, in one query (unlocked:
+    re-read with :func:`get` and ``lock=True`` before changing one)."""
+    found = await _alerts(conn, "state <> 'resolved' AND type = ANY (%s)", [[t.value for t in types]],
+                          "ORDER BY opened_at")
+    return {(a.case_id, a.rule): a for a in found}  # oldest first: the newest of a (case, rule) wins
+
+
 async def open_alerts(conn: Conn, case_id: str | None = None) -> list[Alert]:
     if case_id is None:
         return await _alerts(conn, "state <> 'resolved'", [], "ORDER BY opened_at")
@@ -124,10 +132,7 @@ async def save(conn: Conn, change: Change, now: datetime) -> None:
     await conn.execute(
         f"INSERT INTO alerts ({cols}) VALUES ({vals}) ON CONFLICT (alert_id) DO UPDATE SET {updates}".encode(), p
     )
-    await conn.execute(
-        "INSERT INTO alert_history (alert_id, at, actor, action, state, detail) VALUES (%s, %s, %s, %s, %s, %s)",
-        (change.alert.alert_id, now, change.actor, change.action, change.alert.state.value, Jsonb(change.detail)),
-    )
+    await add_history(conn, change.alert, change.actor, change.action, change.detail, now)
 
 
 async def add_history(conn: Conn, alert: Alert, actor: str, action: str, detail: dict[str, Any], now: datetime) -> None:
@@ -286,3 +291,9 @@ async def outbox_depth(conn: Conn) -> dict[str, int]:
         "SELECT channel, count(*) FROM alert_outbox WHERE state IN ('pending', 'sent') GROUP BY channel"
     )
     return {str(r[0]): int(r[1]) for r in await cur.fetchall()}  # type: ignore[call-overload]
+
+
+async def open_counts(conn: Conn) -> dict[tuple[str, str], int]:
+    """Unresolved alerts counted by (type, state)."""
+    cur = await conn.execute("SELECT type, state, count(*) FROM alerts WHERE state <> 'resolved' GROUP BY type, state")
+    return {(str(r[0]), str(r[1])): int(r[2]) for r in await cur.fetchall()}  # type: ignore[call-overload]

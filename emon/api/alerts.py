@@ -5,6 +5,7 @@ Mounted by the lead under /api/v1. Who acted is ``request.state.principal.name``
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -45,9 +46,10 @@ def _service(request: Request) -> AlertService:
     return service
 
 
-async def _call(coro: Any) -> dict[str, Any]:
+async def _call(coro: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+    """A refused state change (ack twice, resolve without a note) is a 409 here, not the app-wide 422."""
     try:
-        result: dict[str, Any] = await coro
+        result = await coro
     except NotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
     except InvalidInput as exc:

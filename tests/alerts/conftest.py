@@ -1,4 +1,4 @@
-"""Fixtures for alert integration tests: own PostgreSQL schema, own MQTT prefix, a local webhook server."""
+"""Fixtures for alert integration tests: own PostgreSQL schema, MQTT prefix and Redis prefix; a local webhook server."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import pytest
 
@@ -17,6 +16,7 @@ from emon.device import Device, DeviceKind
 from emon.hub import Hub
 from emon.ingest.topics import DeviceRegistry
 from emon.settings import Secret, Settings
+from emon.storage.live import LiveState
 from emon.storage.postgres import Database, drop_schema
 from tests.alerts.helpers import OFFENDER, VICTIM, make_case
 
@@ -86,18 +86,13 @@ async def db() -> AsyncIterator[Database]:
     await drop_schema(DB_URL, schema)
 
 
-class FakeSeen:
-    """Last-seen and latest-fix times, set by the test (the production source is Redis LiveState)."""
-
-    def __init__(self) -> None:
-        self.seen: dict[str, datetime] = {}
-        self.fixes: dict[str, datetime] = {}
-
-    async def last_seen(self) -> dict[str, datetime]:
-        return dict(self.seen)
-
-    async def latest_times(self) -> dict[str, datetime]:
-        return dict(self.fixes)
+@pytest.fixture
+async def live() -> AsyncIterator[LiveState]:
+    """The production last-seen source (Redis), on its own key prefix."""
+    state = LiveState.from_url(Settings().redis_url, f"t-alerts-{uuid.uuid4().hex[:10]}")
+    yield state
+    await state.client.delete(state.seen_key, state.latest_key, f"{state.latest_key}:ts")
+    await state.close()
 
 
 @dataclass
@@ -107,23 +102,23 @@ class World:
     hub: Hub
     casebook: CaseBook
     registry: DeviceRegistry
-    seen: FakeSeen
+    live: LiveState
     webhook: WebhookServer
     prefix: str
     config: AlertConfig
 
     def service(self) -> AlertService:
-        return AlertService(self.db, self.settings, self.hub, self.casebook, self.registry, self.seen,
+        return AlertService(self.db, self.settings, self.hub, self.casebook, self.registry, self.live,
                             config=self.config)
 
 
 @pytest.fixture
-def world(db: Database, webhook: WebhookServer) -> World:
+def world(db: Database, webhook: WebhookServer, live: LiveState) -> World:
     prefix = f"t-alerts-{uuid.uuid4().hex[:8]}"
     settings = Settings(mqtt_topic_prefix=prefix, webhook_url=webhook.url, webhook_secret=Secret(SECRET),
                         db_schema=db.schema)
     registry = DeviceRegistry([Device(OFFENDER, DeviceKind.ANKLE_TAG, report_interval_s=60),
                                Device(VICTIM, DeviceKind.VICTIM_DEVICE, report_interval_s=60)])
     config = AlertConfig(poll_s=0.2, victim_resend_s=30.0, dispatch_backoff_base_s=0.05, dispatch_backoff_max_s=0.2)
-    return World(db, settings, Hub(), CaseBook([make_case("high")]), registry, FakeSeen(), webhook, prefix, config)
+    return World(db, settings, Hub(), CaseBook([make_case("high")]), registry, live, webhook, prefix, config)
 

@@ -15,11 +15,14 @@ import aiomqtt
 import pytest
 import xmlschema
 
+from emon.alerts import lifecycle as lc
+from emon.alerts import store as st
 from emon.alerts.cap import schema_path
 from emon.alerts.channels.dispatch import verify
 from emon.alerts.service import AlertService
 from emon.case import Risk
-from emon.fix import EventType
+from emon.errors import InvalidInput
+from emon.fix import EventType, Fix
 from emon.geofence.events import EvalEventType as E
 from tests.alerts.conftest import SECRET, Received, World
 from tests.alerts.helpers import OFFENDER, VICTIM, dev, prox
@@ -142,7 +145,7 @@ async def test_unacknowledged_alert_escalates_to_police(world: World) -> None:
         assert detail["priority"] == "critical"
         [posted] = await world.webhook.wait_for(1)
         check_cap(posted)
-        with pytest.raises(Exception, match="note"):
+        with pytest.raises(InvalidInput, match="note"):
             await service.act(alert["alert_id"], "resolve", "anna", now, outcome="checked")
         done = await service.act(alert["alert_id"], "resolve", "anna", now, outcome="checked", note="strap ok")
         assert done["state"] == "resolved"
@@ -175,7 +178,7 @@ async def test_pending_outbox_survives_a_restart_and_is_delivered_once(world: Wo
 
 async def test_failing_webhook_retries_then_raises_its_own_alarm(world: World) -> None:
     world.webhook.statuses = [500] * 5
-    service = AlertService(world.db, world.settings, world.hub, world.casebook, world.registry, world.seen,
+    service = AlertService(world.db, world.settings, world.hub, world.casebook, world.registry, world.live,
                            config=world.config.__class__(poll_s=0.05, dispatch_backoff_base_s=0.01,
                                                          dispatch_backoff_max_s=0.05, failing_after_attempts=3))
     async with delivering(service), world.hub.subscribe() as room:
@@ -204,8 +207,9 @@ async def test_panic_tamper_and_silence_reach_the_right_recipients(world: World)
         events = sorted(check_cap(p).findtext("cap:info/cap:eventCode/cap:value", namespaces=NS) or "" for p in posted)
         assert events == ["panic", "tamper"]
 
-        world.seen.seen = {OFFENDER: now - timedelta(seconds=200), VICTIM: now}
-        world.seen.fixes = {OFFENDER: now - timedelta(seconds=200), VICTIM: now - timedelta(seconds=500)}
+        await world.live.mark_seen({OFFENDER: now - timedelta(seconds=200), VICTIM: now})
+        await world.live.set_latest([Fix(OFFENDER, now - timedelta(seconds=200), 52.09, 5.12, 5.0),
+                                     Fix(VICTIM, now - timedelta(seconds=500), 52.09, 5.12, 5.0)])
         await service.tick(now)
         await service.tick(now)  # still silent: no second alert
         await service.on_device_events([dev(EventType.CONNECTION_LOST, now, VICTIM)], now, time.monotonic())
@@ -217,7 +221,46 @@ async def test_panic_tamper_and_silence_reach_the_right_recipients(world: World)
                                                                      (now - timedelta(seconds=200)).isoformat())
         assert alerts[("no_communication", VICTIM)]["priority"] == "high"
 
-        world.seen.seen[OFFENDER] = now + timedelta(seconds=5)
+        await world.live.mark_seen({OFFENDER: now + timedelta(seconds=5)})
         await service.tick(now + timedelta(seconds=6))
         detail = await service.get_alert(silent_tag["alert_id"])
         assert detail["ended_at"] is not None and detail["state"] == "open"
+
+
+async def test_a_closer_breach_sends_police_an_update_referencing_the_alert(world: World) -> None:
+    service = world.service()
+    async with delivering(service):
+        now = datetime.now(UTC)
+        await service.on_evaluation([prox(E.PROXIMITY_BREACH, now, 400.0, episode=now)], now, time.monotonic())
+        [first] = await world.webhook.wait_for(1)
+        later = datetime.now(UTC)  # the outbox worker runs on the wall clock
+        await service.on_evaluation([prox(E.BREACH_UPDATE, later, 200.0, episode=now)], later, time.monotonic())
+        second = (await world.webhook.wait_for(2))[1]
+    root = check_cap(second)
+    assert root.findtext("cap:msgType", namespaces=NS) == "Update"
+    assert second.headers["webhook-id"] != first.headers["webhook-id"]
+    assert first.headers["webhook-id"] in (root.findtext("cap:references", namespaces=NS) or "")
+    detail = await service.get_alert(root.findtext("cap:incidents", namespaces=NS) or "")
+    assert [h["action"] for h in detail["history"]] == ["opened", "closer"]
+
+
+async def test_an_alert_acknowledged_after_the_snapshot_is_not_escalated(world: World) -> None:
+    world.casebook.put(world.casebook.all()[0].model_copy(update={"risk": Risk.LOW}))
+    service = world.service()
+    try:
+        now = datetime.now(UTC)
+        await service.on_device_events([dev(EventType.TAMPER, now)], now, time.monotonic())
+        async with world.db.pool.connection() as conn:
+            [snapshot] = await st.open_alerts(conn)  # what a tick read before a person acted
+        await service.act(snapshot.alert_id, "acknowledge", "anna", now)
+        due = now + timedelta(seconds=301)
+        assert lc.escalation_due(snapshot, world.config, due)
+        async with world.db.pool.connection() as conn, conn.transaction():
+            stored = await service._decide_locked(
+                conn, snapshot, lambda a: lc.escalate(a, "late", due) if lc.escalation_due(a, world.config, due)
+                else None, due)
+        assert stored == []
+        detail = await service.get_alert(snapshot.alert_id)
+        assert (detail["state"], detail["escalated"]) == ("acknowledged", False)
+    finally:
+        await service.close()

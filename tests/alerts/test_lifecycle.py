@@ -14,6 +14,7 @@ from emon.alerts.types import AlertState, AlertType, Priority, Recipient
 from emon.case import Risk
 from emon.errors import InvalidInput
 from emon.fix import EventType
+from emon.geofence.events import EvalEvent
 from emon.geofence.events import EvalEventType as E
 from tests.alerts.helpers import T0, VICTIM, case_info, dev, prox, s
 
@@ -22,13 +23,13 @@ CFG = AlertConfig()
 ROUTING = Routing()
 
 
-def run(events: list[tuple[object, float]], risk: Risk = Risk.HIGH, suppressed: bool = False
+def run(events: list[tuple[EvalEvent, float]], risk: Risk = Risk.HIGH, suppressed: bool = False
         ) -> list[tuple[str, str, frozenset[Recipient]]]:
     """Feed evaluation events (event, now in s) through one alert; return (action, type, notify) rows."""
     alert: Alert | None = None
     out: list[tuple[str, str, frozenset[Recipient]]] = []
     for ev, now_s in events:
-        change = lc.on_evaluation(alert, ev, case_info(risk), ROUTING, CFG, suppressed=suppressed, now=s(now_s))  # type: ignore[arg-type]
+        change = lc.on_evaluation(alert, ev, case_info(risk), ROUTING, CFG, suppressed=suppressed, now=s(now_s))
         if change is None:
             out.append(("none", "", frozenset()))
             continue
@@ -72,7 +73,7 @@ def test_ids_are_deterministic_and_distinct() -> None:
         ([(prox(E.PROXIMITY_BREACH_ENDED, s(30), 900), 31)], [("none", "", frozenset())]),
     ],
 )
-def test_evaluation_table(rows: list[tuple[object, float]], expected: list[tuple[str, str, frozenset[Recipient]]]
+def test_evaluation_table(rows: list[tuple[EvalEvent, float]], expected: list[tuple[str, str, frozenset[Recipient]]]
                           ) -> None:
     assert run(rows) == expected
 
