@@ -29,39 +29,45 @@ class RD(Strict):
     y: float = Field(ge=289_000, le=629_000)
 
 
+class _RDForm(Strict):
+    rd: RD
+
+
+def _from_rd(data: Any) -> Any:
+    """``{"rd": {"x", "y"}, **rest}`` as ``{"lat", "lon", **rest}``; any other input unchanged.
+
+    The RD part is validated as a nested model so that its errors are located at ``….rd.x``:
+    pydantic prefixes the location of a ValidationError raised in a validator with the enclosing
+    field's (pydantic-core "raising ValidationError directly").
+    """
+    if not (isinstance(data, dict) and "rd" in data):
+        return data
+    if "lat" in data or "lon" in data:
+        raise ValueError("give either lat/lon or rd, not both")
+    rd = _RDForm.model_validate({"rd": data["rd"]}).rd
+    from emon.geo import rd_to_wgs84
+
+    lat, lon = rd_to_wgs84(rd.x, rd.y)
+    return {"lat": lat, "lon": lon, **{k: v for k, v in data.items() if k != "rd"}}
+
+
 class Position(Strict):
     """A WGS84 position; may be given as ``{"lat", "lon"}`` or ``{"rd": {"x", "y"}}``."""
 
     lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
     lon: float = Field(ge=-180, le=180, allow_inf_nan=False)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _from_rd(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "rd" in data:
-            if set(data) != {"rd"}:
-                raise ValueError("give either lat/lon or rd, not both")
-            rd = RD.model_validate(data["rd"])
-            from emon.geo import rd_to_wgs84
-
-            lat, lon = rd_to_wgs84(rd.x, rd.y)
-            return {"lat": lat, "lon": lon}
-        return data
+    _rd = model_validator(mode="before")(_from_rd)
 
 
 class Circle(Strict):
+    """A centre (``lat``/``lon`` or ``rd``, as :class:`Position`) and a radius in metres."""
+
     lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
     lon: float = Field(ge=-180, le=180, allow_inf_nan=False)
     radius_m: float = Field(gt=0, le=1_000_000, allow_inf_nan=False)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _from_rd(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "rd" in data:
-            pos = Position.model_validate({"rd": data["rd"]})
-            rest = {k: v for k, v in data.items() if k != "rd"}
-            return {"lat": pos.lat, "lon": pos.lon, **rest}
-        return data
+    _rd = model_validator(mode="before")(_from_rd)
 
 
 class Weekday(StrEnum):
@@ -127,14 +133,19 @@ class Zone(Strict):
 
     _utc = field_validator("valid_from", "valid_until")(_aware_utc)
 
+    @field_validator("geometry")
+    @classmethod
+    def _polygon(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            from emon.geo import geojson_to_shape
+
+            geojson_to_shape(value)  # raises ValueError naming the problem
+        return value
+
     @model_validator(mode="after")
     def _one_shape(self) -> Self:
         if (self.circle is None) == (self.geometry is None):
             raise ValueError("give exactly one of 'circle' and 'geometry'")
-        if self.geometry is not None:
-            from emon.geo import geojson_to_shape
-
-            geojson_to_shape(self.geometry)  # raises ValueError naming the problem
         return self
 
 
@@ -194,7 +205,9 @@ def parse_model(model: type[M], document: Any, *, where: str) -> M:
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         path = ".".join(str(p) for p in (where, *err["loc"]) if p != "")
-        raise InvalidOrder(path, err["msg"]) from exc
+        # Our own validators' ValueErrors read as written, without pydantic's "Value error, " prefix.
+        cause = err.get("ctx", {}).get("error") if err["type"] == "value_error" else None
+        raise InvalidOrder(path, str(cause) if cause is not None else err["msg"]) from exc
 
 
 Kind = Literal["exclusion", "inclusion"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,6 +19,7 @@ from typing import Any, Self
 
 import aiomqtt
 
+from emon.device import DeviceKind
 from simulators import topics
 from simulators.errors import BrokerError
 from simulators.scenario import DeviceSpec, Scenario
@@ -85,7 +86,7 @@ class DevicePlayer:
                 )
                 await self._stack.enter_async_context(client)
                 self._clients[spec.device_id] = client
-                if spec.kind == "victim_device":
+                if spec.kind is DeviceKind.VICTIM_DEVICE:
                     await client.subscribe(topics.notify_topic(spec.device_id, self._prefix), qos=1)
                     self._spawn(self._listen(spec, client))
         except aiomqtt.MqttError as exc:
@@ -104,7 +105,7 @@ class DevicePlayer:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._stack.aclose()
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -14,19 +14,15 @@ from pathlib import Path
 from typing import Any, Literal, Self
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from emon.alerts.types import AlertType, Recipient
 from emon.case import Case
-from emon.device import DEVICE_ID_RE
+from emon.device import DEVICE_ID_RE, DeviceKind
 from emon.errors import InvalidOrder
-from emon.order import parse_model
+from emon.order import Strict, parse_model
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 Mode = Literal["walk", "cycle", "drive"]
@@ -127,7 +123,7 @@ class DeviceSpec(Strict):
     (``report_interval_s`` in scenario seconds, divided by the compression when registering)."""
 
     device_id: str
-    kind: Literal["ankle_tag", "victim_device"]
+    kind: DeviceKind
     owntracks_topic: str | None = Field(default=None, pattern=r"^owntracks/[^/+#]+/[^/+#]+$")
     report_interval_s: int = Field(default=60, ge=1, le=86_400)
     behaviour: Behaviour
@@ -171,9 +167,9 @@ class Scenario(Strict):
         kinds = {d.device_id: d.kind for d in self.devices}
         if len(kinds) != len(self.devices):
             raise ValueError("device ids must be unique")
-        if kinds.get(case.offender_device) != "ankle_tag":
+        if kinds.get(case.offender_device) is not DeviceKind.ANKLE_TAG:
             raise ValueError(f"offender_device {case.offender_device!r} must be an ankle_tag in devices")
-        if case.victim_device is not None and kinds.get(case.victim_device) != "victim_device":
+        if case.victim_device is not None and kinds.get(case.victim_device) is not DeviceKind.VICTIM_DEVICE:
             raise ValueError(f"victim_device {case.victim_device!r} must be a victim_device in devices")
         clash = {e.type for e in self.expect} & set(self.expect_none_of)
         if clash:
@@ -188,9 +184,6 @@ class Scenario(Strict):
     def wall_duration_s(self) -> float:
         """How long playing the device messages takes, in real seconds."""
         return self.duration_s / self.time_compression
-
-    def device(self, device_id: str) -> DeviceSpec:
-        return next(d for d in self.devices if d.device_id == device_id)
 
 
 def load_scenario(name_or_path: str | Path) -> Scenario:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -164,7 +164,7 @@ def _flush(buffered: dict[float, list[Action]], device_id: str, silent_at: float
             out.append(Action(end, device_id, fixes[0].topic, body, "batch"))
         # OwnTracks queues and sends one message at a time; events follow the batch.
         rest = sorted((a for a in actions if a.kind != "fix"), key=lambda a: a.at_s)
-        out.extend(Action(end, a.device_id, a.topic, a.payload, a.kind) for a in rest)
+        out.extend(replace(a, at_s=end) for a in rest)
     return out
 
 

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import FileResponse
 
 from emon.api.auth import Role, require
+from emon.api.deps import runtime
 from emon.api.stream import UNRESOLVED
 from emon.case import Case
 from emon.geo import geodesic_circle
@@ -97,7 +98,7 @@ def map_view(
 @router.get("/cases/{case_id}/map", dependencies=[Depends(require(Role.PROBATION, Role.POLICE))])
 async def case_map(case_id: str, request: Request) -> dict[str, Any]:
     """Map data of one open case (404 if the case is not open)."""
-    rt = request.app.state.rt
+    rt = runtime(request)
     case: Case | None = rt.casebook.get(case_id)
     if case is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no open case {case_id!r}")

@@ -25,7 +25,9 @@ from typing import Any, Protocol
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
+from emon.alerts.types import AlertState
 from emon.api.auth import Role, require
+from emon.api.deps import runtime
 from emon.case import Case
 from emon.hub import Message
 
@@ -36,7 +38,7 @@ router = APIRouter()
 HEARTBEAT_S = 15.0  # below the idle timeouts of common reverse proxies (30-60 s)
 RETRY_MS = 3000  # the reconnect delay a browser EventSource would use; our page has its own backoff
 FORWARDED_KINDS = frozenset({"alert", "position", "gap"})
-UNRESOLVED = frozenset({"open", "acknowledged"})
+UNRESOLVED = frozenset({AlertState.OPEN, AlertState.ACKNOWLEDGED})  # str enum: matches the JSON "state"
 
 
 class AlertSource(Protocol):
@@ -153,7 +155,7 @@ async def event_stream(
 @router.get("/stream", dependencies=[Depends(require(Role.PROBATION, Role.POLICE))])
 async def stream(request: Request) -> StreamingResponse:
     """Live alerts and positions for the monitoring room (text/event-stream)."""
-    rt = request.app.state.rt
+    rt = runtime(request)
 
     async def body() -> AsyncIterator[str]:
         async with rt.hub.subscribe() as queue:

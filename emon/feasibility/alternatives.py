@@ -78,30 +78,17 @@ def _smaller_circle(
         )
         for p in guarded
     )
-    width = 2.0 * radius
-    workable = width >= settings.min_zone_width_m and all(c.protected for c in coverage)
     figures = {
         "radius_m": float(radius),
         "original_radius_m": circle.radius_m,
         "guideline_m": settings.guideline_m,
-        "width_m": width,
+        "width_m": 2.0 * radius,
     }
-    head = messages.build(
-        "smaller_circle" if workable else "smaller_circle/short", zone=shape.name, **figures
-    )
     document = {
         **shape.zone.model_dump(mode="json", exclude_none=True),
         "circle": {"lat": circle.lat, "lon": circle.lon, "radius_m": float(radius)},
     }
-    return Suggestion(
-        SuggestionKind.SMALLER_CIRCLE,
-        shape.name,
-        workable,
-        _with_coverage(head, coverage, settings, width),
-        figures,
-        coverage,
-        document,
-    )
+    return _fixed_zone(SuggestionKind.SMALLER_CIRCLE, shape, coverage, figures, document, settings)
 
 
 def _trimmed(
@@ -114,31 +101,35 @@ def _trimmed(
     coverage = tuple(
         _coverage(p.name, -case.local_edge_distance_m(rest, p.position), settings) for p in guarded
     )
-    width = area_width_m(rest)
-    workable = width >= settings.min_zone_width_m and all(c.protected for c in coverage)
     figures = {
         "area_m2": float(rest.area),
         "original_area_m2": float(shape.local.area),
         "guideline_m": settings.guideline_m,
-        "width_m": width,
+        "width_m": area_width_m(rest),
     }
-    head = messages.build(
-        "trimmed_polygon" if workable else "trimmed_polygon/short", zone=shape.name, **figures
-    )
     document: dict[str, Any] = {
         **shape.zone.model_dump(mode="json", exclude_none=True),
         "geometry": to_geojson(case.to_lonlat(rest)),
     }
     document.pop("circle", None)
-    return Suggestion(
-        SuggestionKind.TRIMMED_POLYGON,
-        shape.name,
-        workable,
-        _with_coverage(head, coverage, settings, width),
-        figures,
-        coverage,
-        document,
-    )
+    return _fixed_zone(SuggestionKind.TRIMMED_POLYGON, shape, coverage, figures, document, settings)
+
+
+def _fixed_zone(
+    kind: SuggestionKind,
+    shape: ZoneShape,
+    coverage: tuple[Coverage, ...],
+    figures: dict[str, float],
+    document: dict[str, Any],
+    settings: FeasibilitySettings,
+) -> Suggestion:
+    """A replacement zone of ``figures["width_m"]`` metres: workable when it is wide enough and
+    still protects every place in ``coverage``. Its message is the template named ``kind``."""
+    width = figures["width_m"]
+    workable = width >= settings.min_zone_width_m and all(c.protected for c in coverage)
+    head = messages.build(kind.value if workable else f"{kind.value}/short", zone=shape.name, **figures)
+    message = _with_coverage(head, coverage, settings, width)
+    return Suggestion(kind, shape.name, workable, message, figures, coverage, document)
 
 
 def _dynamic(

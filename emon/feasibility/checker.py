@@ -198,30 +198,9 @@ def _contact(request: FeasibilityRequest, settings: FeasibilitySettings) -> Iter
 
 def _periods(request: FeasibilityRequest, now: datetime, settings: FeasibilitySettings) -> Iterator[Finding]:
     order = request.order
-    if (
-        order.valid_from is not None
-        and order.valid_until is not None
-        and order.valid_until <= order.valid_from
-    ):
-        figures = {"duration_days": (order.valid_until - order.valid_from) / _DAY}
-        message = messages.build(
-            "INVALID_PERIOD/order", start=_day(order.valid_from), until=_day(order.valid_until)
-        )
-        yield Finding(Code.INVALID_PERIOD, message, figures=figures)
+    yield from _backwards(order.valid_from, order.valid_until, None)
     for zone in (*order.exclusion_zones, *order.inclusion_zones):
-        if (
-            zone.valid_from is not None
-            and zone.valid_until is not None
-            and zone.valid_until <= zone.valid_from
-        ):
-            figures = {"duration_days": (zone.valid_until - zone.valid_from) / _DAY}
-            message = messages.build(
-                "INVALID_PERIOD/zone",
-                zone=zone.name,
-                start=_day(zone.valid_from),
-                until=_day(zone.valid_until),
-            )
-            yield Finding(Code.INVALID_PERIOD, message, zone=zone.name, figures=figures)
+        yield from _backwards(zone.valid_from, zone.valid_until, zone.name)
     if order.valid_until is None:
         yield Finding(Code.OPEN_ENDED, messages.build("OPEN_ENDED"))
         return
@@ -238,6 +217,18 @@ def _periods(request: FeasibilityRequest, now: datetime, settings: FeasibilitySe
             messages.build("EXPIRES_SOON", until=_day(order.valid_until), **figures),
             figures=figures,
         )
+
+
+def _backwards(start: datetime | None, until: datetime | None, zone: str | None) -> Iterator[Finding]:
+    """INVALID_PERIOD when the period of the order (``zone`` None) or of a zone ends at or before it starts."""
+    if start is None or until is None or until > start:
+        return
+    figures = {"duration_days": (until - start) / _DAY}
+    if zone is None:
+        message = messages.build("INVALID_PERIOD/order", start=_day(start), until=_day(until))
+    else:
+        message = messages.build("INVALID_PERIOD/zone", zone=zone, start=_day(start), until=_day(until))
+    yield Finding(Code.INVALID_PERIOD, message, zone=zone, figures=figures)
 
 
 def _first(pair: tuple[float, ZoneShape]) -> float:
