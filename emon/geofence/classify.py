@@ -29,6 +29,11 @@ def classify_inclusion(d: float, acc: float) -> Classification:
     return Classification.CLEAR
 
 
+def classify_zone(kind: str, d: float, acc: float) -> Classification:
+    """:func:`classify_exclusion` or :func:`classify_inclusion`, by the zone's ``kind``."""
+    return classify_exclusion(d, acc) if kind == "exclusion" else classify_inclusion(d, acc)
+
+
 def classify_proximity(dist: float, acc_sum: float, ban_m: float) -> Classification:
     """BREACH if even the farthest points of both error circles are within the ban; POSSIBLE if
     their nearest points are. ``acc_sum`` is both accuracies plus any growth for age."""

@@ -57,3 +57,6 @@ class EvalConfig:
             raise ValueError("EvalConfig.confirm_fixes must be >= 1")
         if self.history_fixes < 2:
             raise ValueError("EvalConfig.history_fixes must be >= 2")
+
+
+DEFAULT_CONFIG = EvalConfig()

@@ -19,6 +19,7 @@ from emon.geofence.events import EvalEvent
 from emon.geofence.measure import zone_distances
 from emon.geofence.rules import CompiledCase, compile_case
 from emon.geofence.state import CaseState
+from emon.geofence.tick import quiet_changes
 from emon.geofence.tick import tick as tick_case
 
 
@@ -116,9 +117,9 @@ class Engine:
         events: list[EvalEvent] = []
         for case_id, cc in self._rules.items():
             state = self._states[case_id]
-            before = (state.proximity, len(state.reminders), state.first_seen)
+            before = quiet_changes(state)
             _, out = tick_case(state, cc, now, self.config)
-            if out or before != (state.proximity, len(state.reminders), state.first_seen):
+            if out or quiet_changes(state) != before:
                 self._changed.add(case_id)
             events += out
         return events

@@ -47,6 +47,8 @@ class Reading:
 
 @dataclass(frozen=True, slots=True)
 class Limits:
+    """A rule's confirmation and update settings (seconds, metres), resolved when the case is compiled."""
+
     confirm_fixes: int
     confirm_s: float
     clear_s: float

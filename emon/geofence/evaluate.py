@@ -14,23 +14,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from emon.fix import Fix
-from emon.geo import geodesic_m
-from emon.geofence.classify import (
-    classify_exclusion,
-    classify_inclusion,
-    classify_proximity,
-    implausible_jump,
-)
-from emon.geofence.config import EvalConfig
+from emon.geofence.classify import classify_zone, implausible_jump
+from emon.geofence.config import DEFAULT_CONFIG, EvalConfig
 from emon.geofence.events import Classification, EvalEvent, EvalEventType
 from emon.geofence.measure import zone_distances
-from emon.geofence.proximity import counterpart, evaluate_proximity
-from emon.geofence.report import _START, Context, evidence, simple_event
+from emon.geofence.proximity import counterpart, evaluate_proximity, measure_pair
+from emon.geofence.report import START, Context, evidence, simple_event
 from emon.geofence.rules import PROXIMITY, CompiledCase
 from emon.geofence.state import CaseState, FixRecord
 from emon.geofence.zones import evaluate_zones
-
-DEFAULT_CONFIG = EvalConfig()
 
 
 def evaluate_fix(
@@ -95,8 +87,7 @@ def _out_of_order(
 ) -> list[EvalEvent]:
     """Retrospective violations proven by an out-of-order fix (never live, never confirming)."""
     track = state.track(dev)
-    i = next((n for n, h in enumerate(track.history) if h.ts > rec.ts), len(track.history))
-    before = track.history[i - 1] if i > 0 else None
+    before = track.before(rec.ts)
     jump = before is not None and implausible_jump(before, rec, config.max_speed_mps)
     track.remember(rec, config.history_fixes)
     if jump:
@@ -108,8 +99,8 @@ def _out_of_order(
             if z.active_since(cc.case.order, rec.ts) is None:
                 continue
             d = float(zone_d[k])
-            classify = classify_exclusion if z.kind == "exclusion" else classify_inclusion
-            if classify(d, rec.acc) is Classification.BREACH and _new_retro(state, z.rule, rec.ts, config):
+            proven = classify_zone(z.kind, d, rec.acc) is Classification.BREACH
+            if proven and _new_retro(state, z.rule, rec.ts, config):
                 ctx = Context(cc.case_id, z.rule, z.kind, now, ev, _retro_detail(z.kind, rec))
                 out.append(_retro_event(ctx, rec.ts, d))
     prox = cc.proximity
@@ -117,10 +108,8 @@ def _out_of_order(
         other_id = counterpart(cc, dev)
         other = state.track(other_id).nearest(rec.ts)
         if other is not None:
-            age = abs((rec.ts - other.ts).total_seconds())
-            dist = geodesic_m(rec.lat, rec.lon, other.lat, other.lon)
-            acc_sum = rec.acc + other.acc + config.counterpart_speed_mps * age
-            proven = classify_proximity(dist, acc_sum, prox.ban_m) is Classification.BREACH
+            dist, _, age, cls = measure_pair(rec, other, prox, config)
+            proven = cls is Classification.BREACH
             if age <= config.stale_s and proven and _new_retro(state, PROXIMITY, rec.ts, config):
                 pev = (*ev, evidence(other_id, other, now))
                 ctx = Context(cc.case_id, PROXIMITY, PROXIMITY, now, pev, _retro_detail(PROXIMITY, rec))
@@ -143,7 +132,7 @@ def _new_retro(state: CaseState, rule: str, ts: datetime, config: EvalConfig) ->
 
 
 def _retro_detail(kind: str, rec: FixRecord) -> dict[str, Any]:
-    return {"violation": _START[kind].value, "out_of_order": True, "acc_m": rec.acc}
+    return {"violation": START[kind].value, "out_of_order": True, "acc_m": rec.acc}
 
 
 def _retro_event(ctx: Context, ts: datetime, distance_m: float) -> EvalEvent:

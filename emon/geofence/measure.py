@@ -54,10 +54,11 @@ def zone_distances(items: Sequence[tuple[float, float, CompiledCase]]) -> list[F
     """
     c_counts = [len(c.circle_r) for _, _, c in items]
     p_counts = [len(c.polygons) for _, _, c in items]
+    fix_lat = np.array([i[0] for i in items], dtype=np.float64)
+    fix_lon = np.array([i[1] for i in items], dtype=np.float64)
     circle_d = np.empty(0)
     if sum(c_counts):
-        lat = np.repeat([i[0] for i in items], c_counts)
-        lon = np.repeat([i[1] for i in items], c_counts)
+        lat, lon = np.repeat(fix_lat, c_counts), np.repeat(fix_lon, c_counts)
         clat = np.concatenate([c.circle_lat for _, _, c in items])
         clon = np.concatenate([c.circle_lon for _, _, c in items])
         cr = np.concatenate([c.circle_r for _, _, c in items])
@@ -65,8 +66,7 @@ def zone_distances(items: Sequence[tuple[float, float, CompiledCase]]) -> list[F
         circle_d = np.asarray(dist, dtype=np.float64) - cr
     poly_d = np.empty(0)
     if sum(p_counts):
-        lat = np.repeat([i[0] for i in items], p_counts)
-        lon = np.repeat([i[1] for i in items], p_counts)
+        lat, lon = np.repeat(fix_lat, p_counts), np.repeat(fix_lon, p_counts)
         f_lat = np.concatenate([c.poly_lat0 for _, _, c in items])
         f_lon = np.concatenate([c.poly_lon0 for _, _, c in items])
         geoms = np.concatenate([c.polygons for _, _, c in items])

@@ -13,10 +13,10 @@ from typing import Any
 from emon.geo import geodesic_m
 from emon.geofence.classify import classify_proximity, margin_clear
 from emon.geofence.config import EvalConfig
-from emon.geofence.episode import Limits, Reading, step_breach, step_prealert
+from emon.geofence.episode import Reading
 from emon.geofence.events import Classification, EvalEvent, EvalEventType, Evidence
-from emon.geofence.report import Context, evidence, ring_and_breach_events, simple_event
-from emon.geofence.rules import PROXIMITY, CompiledCase
+from emon.geofence.report import Context, evidence, rule_events, simple_event
+from emon.geofence.rules import PROXIMITY, CompiledCase, ProximityRule
 from emon.geofence.state import CaseState, FixRecord
 
 
@@ -26,19 +26,38 @@ def counterpart(cc: CompiledCase, device_id: str) -> str:
     return case.victim_device if device_id == case.offender_device else case.offender_device
 
 
+def _stale_at(state: CaseState, device_id: str, at: datetime, config: EvalConfig) -> datetime | None:
+    """When ``device_id``'s position went stale as of ``at``, or None if it is no older than
+    ``stale_s``. A device that never reported counts from ``first_seen``."""
+    assert state.first_seen is not None
+    last = state.track(device_id).last
+    seen = last.ts if last is not None else state.first_seen
+    limit = timedelta(seconds=config.stale_s)
+    return seen + limit if at - seen > limit else None
+
+
 def stale_since(state: CaseState, cc: CompiledCase, at: datetime, config: EvalConfig) -> datetime | None:
     """When the pair became unknown as of ``at`` (a deterministic instant), or None if both devices
     have a fix no older than ``stale_s``. A device that never reported counts from ``first_seen``."""
     case = cc.case
-    assert case.victim_device is not None and state.first_seen is not None
-    limit = timedelta(seconds=config.stale_s)
-    stale: list[datetime] = []
-    for dev in (case.offender_device, case.victim_device):
-        last = state.track(dev).last
-        seen = last.ts if last is not None else state.first_seen
-        if at - seen > limit:
-            stale.append(seen + limit)
+    assert case.victim_device is not None
+    stale = [
+        t
+        for dev in (case.offender_device, case.victim_device)
+        if (t := _stale_at(state, dev, at, config)) is not None
+    ]
     return min(stale) if stale else None
+
+
+def measure_pair(
+    rec: FixRecord, other: FixRecord, prox: ProximityRule, config: EvalConfig
+) -> tuple[float, float, float, Classification]:
+    """(distance m, accuracy sum m, age of ``other`` s, classification) of two fixes: the older
+    one's error circle grows by ``counterpart_speed_mps`` for every second between them."""
+    age = abs((rec.ts - other.ts).total_seconds())
+    dist = geodesic_m(rec.lat, rec.lon, other.lat, other.lon)
+    acc_sum = rec.acc + other.acc + config.counterpart_speed_mps * age
+    return dist, acc_sum, age, classify_proximity(dist, acc_sum, prox.ban_m)
 
 
 def status_events(
@@ -94,21 +113,17 @@ def evaluate_proximity(
     live = (now - rec.ts).total_seconds() <= config.freshness_s
     ev = (evidence(device_id, rec, now),) + (() if other is None else (evidence(other_id, other, now),))
     out: list[EvalEvent] = []
-    age = None if other is None else abs((rec.ts - other.ts).total_seconds())
     if live:
-        last = state.track(other_id).last
-        grace = (rec.ts - state.first_seen).total_seconds() <= config.stale_s
-        if last is not None and (rec.ts - last.ts).total_seconds() > config.stale_s:
-            out += status_events(state, cc, last.ts + timedelta(seconds=config.stale_s), now, ev)
-        elif last is None and not grace:
-            out += status_events(state, cc, state.first_seen + timedelta(seconds=config.stale_s), now, ev)
-        elif last is not None:
-            out += status_events(state, cc, None, now, ev)
-    if other is None or age is None or age > config.stale_s:
+        # This device is fresh (``rec``); the pair is as fresh as the counterpart. A counterpart
+        # that never reported leaves the status unset until the grace period from first_seen ends.
+        unknown_at = _stale_at(state, other_id, rec.ts, config)
+        if unknown_at is not None or state.track(other_id).last is not None:
+            out += status_events(state, cc, unknown_at, now, ev)
+    if other is None:
         return out
-    dist = geodesic_m(rec.lat, rec.lon, other.lat, other.lon)
-    acc_sum = rec.acc + other.acc + config.counterpart_speed_mps * age
-    cls = classify_proximity(dist, acc_sum, prox.ban_m)
+    dist, acc_sum, age, cls = measure_pair(rec, other, prox, config)
+    if age > config.stale_s:
+        return out
     if jump and cls is Classification.BREACH:
         cls = Classification.POSSIBLE
     counts = rec.acc <= config.max_acc_m and other.acc <= config.max_acc_m and age <= config.confirm_max_age_s
@@ -128,18 +143,9 @@ def evaluate_proximity(
     detail: dict[str, Any] = {"acc_sum_m": round(acc_sum, 1), "counterpart_age_s": age, "ban_m": prox.ban_m}
     if jump:
         detail["implausible_jump"] = True
-    ctx = Context(cc.case_id, PROXIMITY, "proximity", now, ev, detail)
+    ctx = Context(cc.case_id, PROXIMITY, PROXIMITY, now, ev, detail)
     rs = state.rule(PROXIMITY)
     rs.active = True
-    before = rs.breach
-    lim = Limits(
-        prox.confirm_fixes, prox.confirm_s, prox.clear_s, config.update_distance_m, config.update_move_m
-    )
-    steps = step_breach(rs, r, lim)
-    ep = rs.breach or before
-    pre_ep = rs.prealert
-    far = dist > prox.prealert_exit_m and rs.breach is None  # the ring outlives the violation
-    pre = step_prealert(rs, r, near=dist <= prox.prealert_enter_m, far=far)
-    pre_ep = rs.prealert or pre_ep
-    out += ring_and_breach_events(ctx, pre, pre_ep, steps, ep, r)
+    ring = (dist <= prox.prealert_enter_m, dist > prox.prealert_exit_m)
+    out += rule_events(ctx, rs, r, prox.limits, ring)
     return out

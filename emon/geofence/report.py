@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from emon.geofence.episode import Reading, Step
+from emon.geofence.episode import Limits, Reading, Step, step_breach, step_prealert
 from emon.geofence.events import Classification, EvalEvent, EvalEventType, Evidence
-from emon.geofence.state import Episode, FixRecord
+from emon.geofence.state import Episode, FixRecord, RuleState
 
 T = EvalEventType
-_START = {"exclusion": T.EXCLUSION_BREACH, "inclusion": T.INCLUSION_BREACH, "proximity": T.PROXIMITY_BREACH}
+START = {"exclusion": T.EXCLUSION_BREACH, "inclusion": T.INCLUSION_BREACH, "proximity": T.PROXIMITY_BREACH}
 _ENDED = {
     "exclusion": T.EXCLUSION_BREACH_ENDED,
     "inclusion": T.INCLUSION_BREACH_ENDED,
@@ -46,7 +46,7 @@ def episode_events(
     for step in steps:
         detail = dict(ctx.detail)
         if step is Step.OPENED or step is Step.ANNOUNCED:
-            etype = _PRE[ctx.kind] if prealert else _START[ctx.kind]
+            etype = _PRE[ctx.kind] if prealert else START[ctx.kind]
             if step is Step.ANNOUNCED:
                 detail["opened_by_late_fixes"] = True
             elif not r.live and not prealert:
@@ -78,19 +78,14 @@ def ended_event(
     ctx: Context, episode: Episode, which: str, at: datetime, reason: str, *, live: bool = True
 ) -> EvalEvent:
     """An episode closed because its rule stopped being enforced (schedule or validity ended)."""
-    etype = _PRE_ENDED[ctx.kind] if which == "prealert" else _ENDED[ctx.kind]
-    return EvalEvent(
-        type=etype,
-        case_id=ctx.case_id,
-        rule=ctx.rule,
+    return simple_event(
+        _PRE_ENDED[ctx.kind] if which == "prealert" else _ENDED[ctx.kind],
+        replace(ctx, detail={**ctx.detail, "reason": reason}),
         at=at,
-        decided_at=ctx.decided_at,
         episode=episode.start,
         classification=Classification.CLEAR,
         distance_m=None,
-        evidence=ctx.evidence,
         live=live,
-        detail={**ctx.detail, "reason": reason},
     )
 
 
@@ -120,11 +115,25 @@ def simple_event(
     )
 
 
-def ring_and_breach_events(
-    ctx: Context, pre: list[Step], pre_ep: Episode | None, steps: list[Step], ep: Episode | None, r: Reading
+def rule_events(
+    ctx: Context, rs: RuleState, r: Reading, lim: Limits, ring: tuple[bool, bool] | None = None
 ) -> list[EvalEvent]:
-    """Events of one reading in the order people should see them: a pre-alert that opens comes before
-    the breach it precedes, and a pre-alert that ends comes after the breach has ended."""
+    """Advance the violation machine of ``rs`` by the reading ``r`` and, when ``ring`` gives
+    (near: within the enter distance, beyond: past the exit distance), its pre-alert ring.
+
+    Events come in the order people should see them: a pre-alert that opens comes before the
+    breach it precedes, and a pre-alert ends only after the breach has ended (the ring stays up
+    while a violation is open).
+    """
+    before = rs.breach
+    steps = step_breach(rs, r, lim)
+    ep = rs.breach or before
+    pre: list[Step] = []
+    pre_ep = rs.prealert
+    if ring is not None:
+        near, beyond = ring
+        pre = step_prealert(rs, r, near=near, far=beyond and rs.breach is None)
+        pre_ep = rs.prealert or pre_ep
     out: list[EvalEvent] = []
     if pre_ep is not None and pre and pre[0] is not Step.ENDED:
         out += episode_events(ctx, pre, pre_ep, r, prealert=True)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import lru_cache
 
 import numpy as np
 import shapely
@@ -13,12 +14,14 @@ from shapely.geometry.base import BaseGeometry
 from emon.case import Case
 from emon.geo import geodesic_m, geojson_to_shape
 from emon.geofence.config import EvalConfig
+from emon.geofence.episode import Limits
 from emon.geofence.measure import project
 from emon.geofence.schedule import active_since
 from emon.order import Kind, Order, Zone
 
 PROXIMITY = "proximity"
 ORDER = "order"
+_ALWAYS = datetime.min.replace(tzinfo=UTC)  # the start of an interval that never began
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,16 +40,14 @@ class ZoneRule:
     frame: int
     prealert_enter_m: float | None  # None for inclusion zones
     prealert_exit_m: float | None
-    confirm_fixes: int
-    confirm_s: float
-    clear_s: float
+    limits: Limits
     clear_margin_m: float
     always: bool  # no schedule and no validity anywhere: skip the schedule check
 
     def active_since(self, order: Order, when: datetime) -> datetime | None:
         """Start (UTC) of the current enforcement interval, or None if not enforced at ``when``."""
         if self.always:
-            return datetime.min.replace(tzinfo=when.tzinfo)
+            return _ALWAYS
         starts = [
             active_since(None, order.valid_from, order.valid_until, when),
             active_since(self.zone.schedule, self.zone.valid_from, self.zone.valid_until, when),
@@ -63,9 +64,7 @@ class ProximityRule:
     ban_m: float
     prealert_enter_m: float
     prealert_exit_m: float
-    confirm_fixes: int
-    confirm_s: float
-    clear_s: float
+    limits: Limits
     clear_margin_m: float
 
 
@@ -90,9 +89,19 @@ class CompiledCase:
     def case_id(self) -> str:
         return self.case.case_id
 
-    def order_active(self, when: datetime) -> bool:
-        o = self.case.order
-        return active_since(None, o.valid_from, o.valid_until, when) is not None
+
+@lru_cache(maxsize=256)
+def _limits(
+    config: EvalConfig, confirm_fixes: int | None, confirm_s: float | None, clear_s: float | None
+) -> Limits:
+    """A rule's limits: its zone's overrides, else the config's (one shared object per combination)."""
+    return Limits(
+        confirm_fixes=confirm_fixes or config.confirm_fixes,
+        confirm_s=config.confirm_s if confirm_s is None else confirm_s,
+        clear_s=config.clear_s if clear_s is None else clear_s,
+        update_distance_m=config.update_distance_m,
+        update_move_m=config.update_move_m,
+    )
 
 
 def compile_case(case: Case, config: EvalConfig) -> CompiledCase:
@@ -139,9 +148,7 @@ def compile_case(case: Case, config: EvalConfig) -> CompiledCase:
                 frame=frame,
                 prealert_enter_m=enter if exclusion else None,
                 prealert_exit_m=exit_ if exclusion else None,
-                confirm_fixes=zone.confirm_fixes or config.confirm_fixes,
-                confirm_s=config.confirm_s if zone.confirm_s is None else zone.confirm_s,
-                clear_s=config.clear_s if zone.clear_s is None else zone.clear_s,
+                limits=_limits(config, zone.confirm_fixes, zone.confirm_s, zone.clear_s),
                 clear_margin_m=config.clear_margin_m if zone.clear_margin_m is None else zone.clear_margin_m,
                 always=order_always
                 and zone.schedule is None
@@ -161,9 +168,7 @@ def compile_case(case: Case, config: EvalConfig) -> CompiledCase:
             ban_m=order.contact_ban_m,
             prealert_enter_m=p.proximity_enter_m,
             prealert_exit_m=p.proximity_exit_m,
-            confirm_fixes=config.confirm_fixes,
-            confirm_s=config.confirm_s,
-            clear_s=config.clear_s,
+            limits=_limits(config, None, None, None),
             clear_margin_m=config.clear_margin_m,
         )
     return CompiledCase(

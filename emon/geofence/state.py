@@ -129,6 +129,11 @@ class DeviceTrack:
         if len(self.history) > keep:
             del self.history[: len(self.history) - keep]
 
+    def before(self, ts: datetime) -> FixRecord | None:
+        """The latest remembered fix at or before ``ts``."""
+        i = bisect.bisect_right(self.history, ts, key=lambda r: r.ts)
+        return self.history[i - 1] if i > 0 else None
+
     def nearest(self, ts: datetime) -> FixRecord | None:
         """The remembered fix closest in time to ``ts`` (ties: the earlier one)."""
         if not self.history:

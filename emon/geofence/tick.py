@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from emon.geofence.classify import classify_inclusion
-from emon.geofence.config import EvalConfig
+from emon.geofence.config import DEFAULT_CONFIG, EvalConfig
 from emon.geofence.episode import close_all
 from emon.geofence.events import Classification, EvalEvent, EvalEventType, Evidence
 from emon.geofence.measure import zone_distances
@@ -19,8 +19,6 @@ from emon.geofence.proximity import stale_since, status_events
 from emon.geofence.report import Context, ended_event, evidence, simple_event
 from emon.geofence.rules import ORDER, CompiledCase, ZoneRule
 from emon.geofence.state import CaseState, Episode
-
-DEFAULT_CONFIG = EvalConfig()
 
 
 def tick(
@@ -38,8 +36,10 @@ def tick(
             for dev in (case.offender_device, case.victim_device)
             if (last := state.track(dev).last) is not None
         )
-        if stale_since(state, rules, now, config) is not None or state.proximity == "unknown":
-            out += status_events(state, rules, stale_since(state, rules, now, config), now, ev)
+        # A tick reports the pair going stale, or fresh again; "known" is first set by a fix.
+        unknown_at = stale_since(state, rules, now, config)
+        if unknown_at is not None or state.proximity == "unknown":
+            out += status_events(state, rules, unknown_at, now, ev)
     off = state.track(case.offender_device).ref
     off_ev: tuple[Evidence, ...] = () if off is None else (evidence(case.offender_device, off, now),)
     for k, z in enumerate(rules.zones):
@@ -57,6 +57,16 @@ def tick(
             out += _curfew_start(state, rules, k, z, since, now, config, ctx)
     out += _expiry(state, rules, now, config)
     return state, out
+
+
+def quiet_changes(state: CaseState) -> tuple[object, ...]:
+    """What :func:`tick` may change without an event (first sight, a rule starting or stopping
+    being enforced, a curfew start awaiting confirmation, pending confirmation dropped): equal
+    before and after a tick that emitted nothing means there is nothing new to persist."""
+    return (
+        state.first_seen,
+        tuple((name, rs.active, rs.pending_since, rs.pending_count) for name, rs in state.rules.items()),
+    )
 
 
 def _curfew_start(

@@ -9,18 +9,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from emon.geo import geodesic_m
-from emon.geofence.classify import classify_exclusion, classify_inclusion, margin_clear, severity
+from emon.geofence.classify import classify_zone, margin_clear, severity
 from emon.geofence.config import EvalConfig
-from emon.geofence.episode import Limits, Reading, Step, close_all, step_breach, step_prealert
+from emon.geofence.episode import Reading, close_all
 from emon.geofence.events import Classification, EvalEvent, EvalEventType
 from emon.geofence.measure import segment_enters
-from emon.geofence.report import Context, ended_event, evidence, ring_and_breach_events, simple_event
-from emon.geofence.rules import CompiledCase, ZoneRule
-from emon.geofence.state import CaseState, Episode, FixRecord
-
-
-def limits(z: ZoneRule, config: EvalConfig) -> Limits:
-    return Limits(z.confirm_fixes, z.confirm_s, z.clear_s, config.update_distance_m, config.update_move_m)
+from emon.geofence.report import Context, ended_event, evidence, rule_events, simple_event
+from emon.geofence.rules import CompiledCase
+from emon.geofence.state import CaseState, FixRecord
 
 
 def evaluate_zones(
@@ -45,6 +41,7 @@ def evaluate_zones(
     ev = (evidence(device, rec, now),)
     counts = rec.acc <= config.max_acc_m
     good = counts and not jump
+    step_m: float | None = None  # length of prev -> rec, measured once for all zones if needed
     out: list[EvalEvent] = []
     for k, z in enumerate(cc.zones):
         rs = state.rule(z.rule)
@@ -62,7 +59,7 @@ def evaluate_zones(
             continue
         rs.active = True
         exclusion = z.kind == "exclusion"
-        cls = classify_exclusion(d, rec.acc) if exclusion else classify_inclusion(d, rec.acc)
+        cls = classify_zone(z.kind, d, rec.acc)
         if jump and cls is Classification.BREACH:
             cls = Classification.POSSIBLE  # an implausible jump needs confirmation
         r = Reading(
@@ -77,20 +74,15 @@ def evaluate_zones(
             clear_ok=margin_clear(z.kind, d, rec.acc, z.clear_margin_m),
             live=live,
         )
-        before = rs.breach
-        steps = step_breach(rs, r, limits(z, config))
-        ep = rs.breach or before
-        pre: list[Step] = []
-        pre_ep: Episode | None = rs.prealert
+        ring = None
         if exclusion:
             assert z.prealert_enter_m is not None and z.prealert_exit_m is not None
-            # The ring stays up while a violation is open: it ends after the violation does.
-            far = d > z.prealert_exit_m and rs.breach is None
-            pre = step_prealert(rs, r, near=d <= z.prealert_enter_m, far=far)
-            pre_ep = rs.prealert or pre_ep
-        out += ring_and_breach_events(ctx, pre, pre_ep, steps, ep, r)
+            ring = (d <= z.prealert_enter_m, d > z.prealert_exit_m)
+        out += rule_events(ctx, rs, r, z.limits, ring)
         if exclusion and prev is not None and rs.breach is None and good and cls is Classification.CLEAR:
-            crossing = _crossing(cc, k, prev, rs.ref_d, rec, d, config)
+            if step_m is None:
+                step_m = geodesic_m(prev.lat, prev.lon, rec.lat, rec.lon)
+            crossing = _crossing(cc, k, prev, rs.ref_d, rec, d, step_m, config)
             if crossing is not None:
                 cdetail = {**detail, **crossing}
                 cctx = Context(cc.case_id, z.rule, z.kind, now, (evidence(device, prev, now), *ev), cdetail)
@@ -117,9 +109,11 @@ def _crossing(
     prev_d: float | None,
     rec: FixRecord,
     d: float,
+    length: float,
     config: EvalConfig,
 ) -> dict[str, Any] | None:
-    """Detail of a suspected crossing between two fixes both clear of zone ``k``, else None.
+    """Detail of a suspected crossing between two fixes both clear of zone ``k`` and ``length``
+    metres apart, else None.
 
     Suspected when the straight segment between them passes through the zone and covering it
     in the time between the fixes needs no more than the plausible maximum speed.
@@ -127,7 +121,6 @@ def _crossing(
     if prev_d is None or prev_d - prev.acc < 0:
         return None  # the previous fix was not clear of the zone: no gap to explain
     dt = (rec.ts - prev.ts).total_seconds()
-    length = geodesic_m(prev.lat, prev.lon, rec.lat, rec.lon)
     # A point of the segment inside the zone is >= prev_d from one end and >= d from the other.
     if dt <= 0 or length < prev_d + d or length / dt > config.max_speed_mps:
         return None

@@ -80,3 +80,14 @@ def test_late_batch_that_left_the_zone_raises_no_live_warning() -> None:
     events = engine.evaluate_batch(fixes, now)
     assert "retrospective_violation" in types(events)
     assert not [e for e in events if e.live and e.type.value in ("exclusion_breach", "exclusion_pre_alert")]
+
+
+def test_duplicate_delivery_after_the_episode_ended_changes_nothing() -> None:
+    # Replayed, the fixes inside the zone are older than the last one: without recognising them as
+    # duplicates they would be judged out of order and report the finished visit a second time.
+    engine = engine_for(CASE)
+    fixes = build_fixes(VISIT)
+    assert "exclusion_breach_ended" in types(run_live(engine, fixes))
+    before = engine.snapshot("case-1")
+    assert run_live(engine, fixes) == []
+    assert engine.snapshot("case-1") == before

@@ -94,3 +94,15 @@ def test_stale_counterpart_grows_uncertainty() -> None:
     steps = [Step(0, 0.0, device=VICTIM), Step(300, 2000)]
     events = run_live(engine_for(CASE), build_fixes(steps))
     assert types(events) == []
+
+
+def test_counterpart_age_makes_a_distant_pair_possible() -> None:
+    # Victim fix 100-110 s old: 15 m/s x age adds 1.5-1.65 km to the error circles, so an offender
+    # 1.5 km away (clear of the 500 m ban by a fresh reckoning) is possible, and three in a row,
+    # the victim fix still young enough to count, confirm it.
+    steps = [Step(0, 0.0, device=VICTIM), Step(100, 1500), Step(105, 1500), Step(110, 1500)]
+    events = run_live(engine_for(CASE), build_fixes(steps))
+    assert types(events) == ["proximity_breach"]
+    assert events[0].classification.value == "possible"
+    assert events[0].detail["counterpart_age_s"] == 110
+    assert events[0].episode == T0 + timedelta(seconds=100)

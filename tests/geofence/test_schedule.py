@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 import pytest
 
@@ -112,3 +113,23 @@ def test_expiry_reminder_once_per_valid_until() -> None:
     extended = make_case(exclusion=[circle_zone("z")], valid_until=utc(2026, 3, 8).isoformat())
     engine.replace_case(extended)
     assert types(engine.tick(utc(2026, 3, 4))) == ["order_expiring"]
+
+
+def test_curfew_start_without_event_is_persisted() -> None:
+    # A curfew starting while the offender is home emits nothing, yet the rule is now enforced:
+    # the state saved after that tick must say so, or a restart takes the window start for new
+    # and, the position having gone stale meanwhile, raises a possible breach at 21:20.
+    engine = engine_for(CURFEW)
+    saved: dict[str, dict[str, Any]] = {}
+
+    def persist() -> None:
+        saved.update({c: engine.snapshot(c) for c in engine.changed()})
+
+    run_live(engine, build_fixes([Step(0, 0), Step(120, 10)], start=utc(2026, 3, 2, 20, 57)))
+    engine.tick(utc(2026, 3, 2, 20, 59))
+    persist()
+    assert engine.tick(utc(2026, 3, 2, 21, 0, 5)) == []
+    persist()
+    restarted = engine_for(CURFEW)
+    restarted.restore("case-1", saved["case-1"])
+    assert restarted.tick(utc(2026, 3, 2, 21, 20)) == engine.tick(utc(2026, 3, 2, 21, 20)) == []

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
+
 from emon.geofence import Engine
 
-from .conftest import T0, VICTIM, Step, build_fixes, circle_zone, make_case, run_live, types, walk
+from .conftest import T0, VICTIM, Step, build_fixes, circle_zone, engine_for, make_case, run_live, types, walk
 
 CASE = make_case(
     exclusion=[circle_zone("z")], contact_ban_m=500, valid_until=(T0 + timedelta(days=3)).isoformat()
@@ -53,3 +55,14 @@ def test_restore_and_changed_cases() -> None:
     snap = engine.snapshot("case-1")
     engine.restore("case-1", snap)
     assert engine.snapshot("case-1") == snap
+
+
+def test_restore_replaces_the_state() -> None:
+    engine = engine_for(CASE)
+    fresh = engine.snapshot("case-1")
+    run_live(engine, build_fixes(steps()[:8]))
+    assert engine.snapshot("case-1") != fresh
+    engine.restore("case-1", fresh)
+    assert engine.snapshot("case-1") == fresh
+    with pytest.raises(KeyError):
+        engine.restore("case-2", fresh)
