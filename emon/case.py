@@ -8,7 +8,9 @@ from typing import Self
 
 from pydantic import Field, field_validator, model_validator
 
+from emon.access import check_units
 from emon.device import DEVICE_ID_RE
+from emon.errors import InvalidInput
 from emon.order import Order, Position, Strict
 
 
@@ -33,6 +35,8 @@ class Case(Strict):
     residence: Position
     order: Order
     status: CaseStatus = CaseStatus.OPEN
+    # Who may see the case (emon/access.py): probation region, police unit, prosecutor's office.
+    units: tuple[str, ...] = Field(default=(), max_length=32)
 
     @field_validator("case_id")
     @classmethod
@@ -47,6 +51,14 @@ class Case(Strict):
         if value is not None and not DEVICE_ID_RE.match(value):
             raise ValueError(f"must match {DEVICE_ID_RE.pattern}")
         return value
+
+    @field_validator("units")
+    @classmethod
+    def _units(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        try:
+            return check_units(value, allow_all=False)
+        except InvalidInput as exc:
+            raise ValueError(str(exc)) from exc
 
     @model_validator(mode="after")
     def _distinct_devices(self) -> Self:

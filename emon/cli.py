@@ -1,4 +1,4 @@
-"""The ``emon`` command: serve, demo, check-ban, simulate, token."""
+"""The ``emon`` command: serve, demo, check-ban, simulate, migrate, keygen, audit verify."""
 
 from __future__ import annotations
 
@@ -28,9 +28,18 @@ def main(argv: list[str] | None = None) -> int:
         "simulate", help="run scenarios against a running emon (emon simulate --help)", add_help=False
     )
     sub.add_parser("migrate", help="apply database migrations and exit")
+    keygen = sub.add_parser("keygen", help="write a new Ed25519 signing key (for EMON_SIGNING_KEY_FILE)")
+    keygen.add_argument("-o", "--output", required=True, help="where to write the private key (not overwritten)")
+    audit = sub.add_parser("audit", help="the audit log (emon audit verify)")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_sub.add_parser("verify", help="check the hash chain and signed checkpoints; exit 1 if broken")
+    verify.add_argument("--public-key", action="append", default=[],
+                        help="a trusted public (or private) key PEM; repeatable; default: EMON_SIGNING_KEY_FILE")
     if args and args[0] in ("check-ban", "simulate"):
         return _delegate(args[0], args[1:])
     ns = parser.parse_args(args)
+    if ns.command == "keygen":
+        return _keygen(ns.output)
     try:
         settings = Settings.from_env()
     except ConfigError as exc:
@@ -41,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         return serve(settings)
     if ns.command == "migrate":
         return asyncio.run(_migrate(settings))
+    if ns.command == "audit":
+        return asyncio.run(_audit_verify(settings, ns.public_key))
     if ns.command == "demo":
         from emon.demo import run_demo
 
@@ -78,6 +89,50 @@ async def _migrate(settings: Settings) -> int:
         print("applied:", ", ".join(applied) or "nothing (up to date)")
     finally:
         await db.close()
+    return 0
+
+
+def _keygen(output: str) -> int:
+    from pathlib import Path
+
+    from emon.signing import generate_key_file, key_id, public_pem
+
+    try:
+        public = generate_key_file(Path(output))
+    except FileExistsError:
+        print(f"emon: {output} exists; not overwritten", file=sys.stderr)
+        return 2
+    print(f"wrote {output} (mode 0600, key id {key_id(public)}); set EMON_SIGNING_KEY_FILE={output}")
+    print("public key (keep a copy outside the deployment, to verify with):")
+    print(public_pem(public), end="")
+    return 0
+
+
+async def _audit_verify(settings: Settings, key_files: list[str]) -> int:
+    """Exit 0 when the chain and every signed checkpoint hold; 1 naming the first broken record."""
+    from emon.signing import key_id, load_private_key, load_public_key
+    from emon.storage.audit import AuditLog
+    from emon.storage.postgres import Database
+
+    try:
+        keys = [load_public_key(f) for f in key_files]
+        if not keys and settings.signing_key_file is not None:
+            keys = [load_private_key(settings.signing_key_file).public_key()]
+    except ConfigError as exc:
+        print(f"emon: {exc}", file=sys.stderr)
+        return 2
+    db = Database(settings.database_url, settings.db_schema)
+    await db.open()
+    try:
+        verdict = await AuditLog(db).verify({key_id(k): k for k in keys})
+    finally:
+        await db.close()
+    for note in verdict.notes:
+        print(f"note: {note}")
+    if not verdict.ok:
+        print(f"BROKEN at record {verdict.first_broken}: {verdict.problem}")
+        return 1
+    print(f"ok: {verdict.records} records, {verdict.checkpoints} signed checkpoints verified")
     return 0
 
 

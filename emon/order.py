@@ -130,6 +130,7 @@ class Zone(Strict):
     confirm_s: float | None = Field(default=None, ge=0, le=3600)
     clear_s: float | None = Field(default=None, ge=0, le=3600)
     clear_margin_m: float | None = Field(default=None, ge=0, le=5000)
+    protects_victim: bool = False  # an alert of this zone concerns the victim's safety (emon/privacy.py)
 
     _utc = field_validator("valid_from", "valid_until")(_aware_utc)
 

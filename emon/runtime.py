@@ -25,10 +25,13 @@ from emon.ingest.mqtt import MqttIngest
 from emon.ingest.pipeline import Pipeline
 from emon.ingest.topics import DeviceRegistry
 from emon.settings import Settings
+from emon.signing import load_private_key
+from emon.storage.audit import AuditLog
 from emon.storage.cases import CaseRecords
 from emon.storage.live import LiveState
 from emon.storage.postgres import Database, maintain_partitions
 from emon.storage.records import Records
+from emon.storage.users import UserRecords
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +48,16 @@ class Runtime:
         self.registry = DeviceRegistry()
         self.casebook = CaseBook()
         self.hub = Hub()
-        self.auth = Authenticator(self.records, settings.admin_token)
+        self.users = UserRecords(self.db)
+        self.auth = Authenticator(self.users, settings.admin_token)
+        self.audit = AuditLog(
+            self.db,
+            None if settings.signing_key_file is None else load_private_key(settings.signing_key_file),
+            checkpoint_every=settings.audit_checkpoint_every,
+            checkpoint_s=settings.audit_checkpoint_s,
+        )
+        if settings.signing_key_file is None:
+            log.warning("EMON_SIGNING_KEY_FILE is not set: the audit log is hash-chained but not signed")
         self.pipeline = Pipeline(
             self.records,
             self.live,

@@ -46,6 +46,9 @@ class Settings:
     webhook_url: str | None = None
     webhook_secret: Secret | None = None
     log_level: str = "INFO"
+    signing_key_file: str | None = None  # the deployment's Ed25519 key (emon keygen); signs audit checkpoints
+    audit_checkpoint_every: int = 100  # sign a checkpoint at least every this many audit records
+    audit_checkpoint_s: float = 60.0  # ... and when the last one is older than this
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -72,6 +75,12 @@ class Settings:
             raise ConfigError("EMON_MQTT_PROTOCOL", "must be 5 or 3.1.1")
         if self.batch_max < 1:
             raise ConfigError("EMON_BATCH_MAX", "must be >= 1")
+        if self.audit_checkpoint_every < 1:
+            raise ConfigError("EMON_AUDIT_CHECKPOINT_EVERY", "must be >= 1")
+        if self.signing_key_file is not None:
+            from emon.signing import load_private_key
+
+            load_private_key(self.signing_key_file)  # fails fast, naming EMON_SIGNING_KEY_FILE
 
     @property
     def mqtt_host_port(self) -> tuple[str, int]:

@@ -2,7 +2,8 @@
 
 ``GET /cases/{case_id}/map`` (under /api/v1) returns what the map of one case draws: the case, its
 zones as GeoJSON (circles as geodesic polygons, lon/lat), the offender's latest fix and — only while
-the case has an unresolved alert — the victim's latest fix, as the live stream does.
+an alert concerning the victim's safety is unresolved, and with a purpose — the victim's latest fix,
+as the live stream does (emon/privacy.py). Scoped by unit and audited like every case read.
 
 ``page_router`` serves ``GET /room`` and a fixed list of files under ``/static/room/``; the page
 itself holds no data and needs no token, every data call it makes carries the bearer token.
@@ -18,15 +19,17 @@ from typing import Any, Protocol
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import FileResponse
 
-from emon.api.auth import Role, require
+from emon.access import VICTIM_POSITION_PURPOSES, Role
 from emon.api.deps import runtime
-from emon.api.stream import UNRESOLVED
+from emon.api.gate import Gate, gate
 from emon.case import Case
 from emon.geo import geodesic_circle
 from emon.order import Zone
+from emon.privacy import UNRESOLVED, alert_for_viewer, victim_visible
 
 router = APIRouter()
 page_router = APIRouter()
+ROOM = gate(Role.PROBATION, Role.POLICE)
 
 STATIC_DIR = Path(__file__).parent / "static"
 CIRCLE_SEGMENTS = 96  # enough for a screen: chord error r * (1 - cos(pi/96)) ~= 0.05 % of r
@@ -83,32 +86,43 @@ def map_view(
     offender: dict[str, Any] | None,
     victim: dict[str, Any] | None,
     open_alerts: Sequence[Mapping[str, Any]],
+    *,
+    show_victim: bool = True,
 ) -> dict[str, Any]:
-    """The map document. The victim's fix is included only if an alert is unresolved (privacy rule)."""
+    """The map document. The victim's fix is included only if the privacy rule opens it (an unresolved
+    alert concerning the victim's safety, emon/privacy.py) and ``show_victim`` (a purpose was given)."""
     unresolved = [dict(a) for a in open_alerts if a.get("state") in UNRESOLVED]
+    shown = show_victim and victim_visible(case, unresolved)
     return {
         "case": case.model_dump(mode="json", exclude_none=True),
         "zones": zones_geojson(case),
         "offender": offender,
-        "victim": victim if unresolved else None,
-        "open_alerts": unresolved,
+        "victim": victim if shown else None,
+        "open_alerts": [alert_for_viewer(a, case, show_victim) for a in unresolved],
     }
 
 
-@router.get("/cases/{case_id}/map", dependencies=[Depends(require(Role.PROBATION, Role.POLICE))])
-async def case_map(case_id: str, request: Request) -> dict[str, Any]:
-    """Map data of one open case (404 if the case is not open)."""
+@router.get("/cases/{case_id}/map")
+async def case_map(
+    case_id: str, request: Request, g: Gate = Depends(ROOM)
+) -> dict[str, Any]:
+    """Map data of one open case (404 if the case is not open). The victim's position needs
+    ``?purpose=`` (or ``X-Purpose``); without one the map comes without it (``victim_withheld``)."""
     rt = runtime(request)
-    case: Case | None = rt.casebook.get(case_id)
-    if case is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no open case {case_id!r}")
+    case = await g.case(rt.casebook.get(case_id), case_id, "case.map")
     live: LiveSource = rt.live
     offender, alerts = await asyncio.gather(live.latest(case.offender_device), rt.alerts.open_alerts(case_id))
+    show_victim = g.purpose in VICTIM_POSITION_PURPOSES
+    opens = case.victim_device is not None and victim_visible(case, alerts)
     victim = None
     # The victim's position is not even read unless the rule allows showing it.
-    if case.victim_device is not None and any(a.get("state") in UNRESOLVED for a in alerts):
+    if opens and show_victim and case.victim_device is not None:
         victim = await live.latest(case.victim_device)
-    return map_view(case, offender, victim, alerts)
+    await g.log("case.map", case_id=case_id, detail={"victim_shown": victim is not None})
+    view = map_view(case, offender, victim, alerts, show_victim=show_victim)
+    if opens and not show_victim:
+        view["victim_withheld"] = "purpose_required"
+    return view
 
 
 @page_router.get("/room", include_in_schema=False)

@@ -1,14 +1,18 @@
-"""The monitoring room's live feed: hub messages as Server-Sent Events, with the victim privacy rule.
+"""The monitoring room's live feed: hub messages as Server-Sent Events, scoped, private and audited.
 
 ``GET /stream`` (under /api/v1) sends ``event: alert|position|gap`` with ``data: <json>``, an ``id:``
-that counts the events of this connection, and a comment line as a heartbeat when idle.
+that counts the events of this connection, and a comment line as a heartbeat when idle. It ends with
+``event: end`` when the credential it was opened with stops being valid (revoked, expired, user
+disabled): the request is authenticated again every :data:`RECHECK_S` seconds.
 
-Privacy rule: a victim's position leaves the server only while one of the victim's cases has an alert
-that is not resolved (open or acknowledged); an offender's position always does. Each stream keeps its
-own view of which cases have such an alert (:class:`OpenAlertCases`), loaded from the alert service
-when the stream starts and kept current from the ``alert`` messages of the same stream, so the view
-and the positions it filters arrive in one order. After a ``gap`` (the hub dropped messages for this
-slow client, possibly alert changes) the view is reloaded before anything else is forwarded.
+What a stream shows (:class:`StreamFilter`): only the cases of the caller's units (emon/access.py);
+an offender's position; a victim's position only if the stream was opened with a purpose that allows
+it (``?purpose=``, see emon/access.py) and only while one of the victim's cases has an alert concerning
+the victim's safety (emon/privacy.py). Each stream keeps its own view of such alerts, loaded when it
+starts and kept current from the ``alert`` messages of the same stream, so the view and the positions
+it filters arrive in one order; after a ``gap`` the view is reloaded before anything else is forwarded.
+
+Audit: one record when a stream opens, and one per case the first time the stream shows that case.
 
 Delivery is at most once per connection; a client that reconnects or sees ``gap`` reloads from the
 REST API (``id`` values are per connection; ``Last-Event-ID`` is not honoured, there is no replay).
@@ -22,23 +26,26 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any, Protocol
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import StreamingResponse
 
-from emon.alerts.types import AlertState
-from emon.api.auth import Role, require
+from emon.access import VICTIM_POSITION_PURPOSES, Role
+from emon.api.auth import Authentication
 from emon.api.deps import runtime
+from emon.api.gate import Gate, gate
+from emon.audit import Outcome
 from emon.case import Case
 from emon.hub import Message
+from emon.privacy import VictimVisibleCases, alert_for_viewer, privacy_filter
 
 log = logging.getLogger(__name__)
 
 router = APIRouter()
+ROOM = gate(Role.PROBATION, Role.POLICE)
 
 HEARTBEAT_S = 15.0  # below the idle timeouts of common reverse proxies (30-60 s)
+RECHECK_S = 2.0  # a revoked token's stream ends within this (plus one lookup)
 RETRY_MS = 3000  # the reconnect delay a browser EventSource would use; our page has its own backoff
-FORWARDED_KINDS = frozenset({"alert", "position", "gap"})
-UNRESOLVED = frozenset({AlertState.OPEN, AlertState.ACKNOWLEDGED})  # str enum: matches the JSON "state"
 
 
 class AlertSource(Protocol):
@@ -50,57 +57,55 @@ class AlertSource(Protocol):
 class CaseSource(Protocol):
     def all(self) -> list[Case]: ...
 
-
-class OpenAlertCases:
-    """Which cases have an unresolved alert, from alert JSON objects. Pure; idempotent per message."""
-
-    def __init__(self, alerts: Iterable[Mapping[str, Any]] = ()) -> None:
-        self._open: dict[str, set[str]] = {}  # case_id -> alert_ids not resolved
-        for alert in alerts:
-            self.update(alert)
-
-    def update(self, alert: Mapping[str, Any]) -> None:
-        """Apply one alert's current state (a newer message for the same alert_id replaces it)."""
-        case_id, alert_id = alert.get("case_id"), alert.get("alert_id")
-        if not isinstance(case_id, str) or not isinstance(alert_id, str):
-            return
-        if alert.get("state") in UNRESOLVED:
-            self._open.setdefault(case_id, set()).add(alert_id)
-        else:
-            ids = self._open.get(case_id)
-            if ids is not None:
-                ids.discard(alert_id)
-                if not ids:
-                    del self._open[case_id]
-
-    @property
-    def cases(self) -> frozenset[str]:
-        return frozenset(self._open)
+    def get(self, case_id: str) -> Case | None: ...
 
 
-def privacy_filter(kind: str, body: Mapping[str, Any], open_cases: frozenset[str]) -> Message | None:
-    """What may be forwarded of one hub message, or None to withhold it.
+class StreamFilter:
+    """What one stream may forward: scope by unit, the victim-privacy rule, and redaction. Pure.
 
-    Alerts and gaps pass. An offender position passes. A victim position passes only for the cases
-    in ``open_cases`` (``case_ids`` is narrowed to those), so a victim in two cases is not shown on
-    the map of the case without an alert. Anything else — an unknown kind or role — is withheld.
+    ``sees(case_id)``: the case is one of the viewer's units'. ``case_of``: the case by id.
+    ``show_victim``: the viewer gave a purpose that allows seeing a victim's position.
     """
-    if kind not in FORWARDED_KINDS:
-        return None
-    if kind != "position":
-        return kind, dict(body)
-    role = body.get("role")
-    if role == "offender":
-        return kind, dict(body)
-    if role != "victim":
-        return None
-    case_ids = body.get("case_ids")
-    if not isinstance(case_ids, list):
-        return None
-    visible = [c for c in case_ids if c in open_cases]
-    if not visible:
-        return None
-    return kind, {**body, "case_ids": visible}
+
+    def __init__(
+        self, sees: Callable[[str], bool], case_of: Callable[[str], Case | None], show_victim: bool
+    ) -> None:
+        self._sees = sees
+        self._case_of = case_of
+        self.show_victim = show_victim
+        self.view = VictimVisibleCases(case_of)
+
+    def reload(self, alerts: Iterable[Mapping[str, Any]]) -> None:
+        self.view = VictimVisibleCases(self._case_of, alerts)
+
+    def apply(self, kind: str, body: Mapping[str, Any]) -> Message | None:
+        """The message as this viewer may see it, or None to withhold it."""
+        if kind == "alert":
+            case_id = body.get("case_id")
+            if not isinstance(case_id, str) or not self._sees(case_id):
+                return None
+            self.view.update(body)
+            return kind, alert_for_viewer(body, self._case_of(case_id), self.show_victim)
+        if kind == "position":
+            case_ids = body.get("case_ids")
+            if not isinstance(case_ids, list):
+                return None
+            mine = [c for c in case_ids if isinstance(c, str) and self._sees(c)]
+            if not mine:
+                return None
+            body = {**body, "case_ids": mine}
+            if body.get("role") == "victim" and not self.show_victim:
+                return None
+        return privacy_filter(kind, body, self.view.cases)
+
+
+def cases_in(message: Message) -> list[str]:
+    """The case ids a forwarded message shows."""
+    kind, body = message
+    if kind == "alert" and isinstance(body.get("case_id"), str):
+        return [body["case_id"]]
+    ids = body.get("case_ids")
+    return [c for c in ids if isinstance(c, str)] if isinstance(ids, list) else []
 
 
 def sse_event(event_id: int, kind: str, body: Mapping[str, Any]) -> str:
@@ -109,39 +114,65 @@ def sse_event(event_id: int, kind: str, body: Mapping[str, Any]) -> str:
     return f"id: {event_id}\nevent: {kind}\ndata: {data}\n\n"
 
 
-async def load_open_cases(alerts: AlertSource, cases: CaseSource) -> OpenAlertCases:
-    """The unresolved alerts of every open case, from the alert service (one call per case)."""
-    results = await asyncio.gather(*(alerts.open_alerts(c.case_id) for c in cases.all()))
-    return OpenAlertCases(a for batch in results for a in batch)
+async def load_open_alerts(alerts: AlertSource, cases: CaseSource, sees: Callable[[str], bool]) -> list[dict[str, Any]]:
+    """The unresolved alerts of every open case the viewer sees (one call per case)."""
+    mine = [c for c in cases.all() if sees(c.case_id)]
+    results = await asyncio.gather(*(alerts.open_alerts(c.case_id) for c in mine))
+    return [a for batch in results for a in batch]
+
+
+async def _never_ends() -> bool:
+    return True
+
+
+async def _no_record(case_id: str) -> None:
+    return None
 
 
 async def event_stream(
     queue: asyncio.Queue[Message],
-    load: Callable[[], Awaitable[OpenAlertCases]],
+    load: Callable[[], Awaitable[list[dict[str, Any]]]],
+    filt: StreamFilter,
     heartbeat_s: float = HEARTBEAT_S,
+    *,
+    still_valid: Callable[[], Awaitable[bool]] = _never_ends,
+    recheck_s: float = RECHECK_S,
+    shown: Callable[[str], Awaitable[None]] = _no_record,
 ) -> AsyncGenerator[str, None]:
-    """SSE text for the messages of ``queue`` (already subscribed), filtered by the privacy rule.
+    """SSE text for the messages of ``queue`` (already subscribed), through ``filt``.
 
-    ``load`` is called once at the start and again after each ``gap``. The queue is subscribed
-    before the first load, so no alert change between the load and the first message is missed.
+    ``load`` gives the open alerts at the start and again after each ``gap``. ``still_valid`` is
+    asked every ``recheck_s``; when it answers False the stream sends ``event: end`` and stops.
+    ``shown(case_id)`` is awaited the first time a case is shown (the audit record).
     """
     yield f"retry: {RETRY_MS}\n: connected\n\n"
-    view = await load()
+    filt.reload(await load())
+    loop = asyncio.get_running_loop()
     seq = 0
+    seen: set[str] = set()
+    last_beat = next_check = loop.time()
+    next_check += recheck_s
     while True:
+        now = loop.time()
+        if now >= next_check:
+            if not await still_valid():
+                yield 'event: end\ndata: {"reason":"credential no longer valid"}\n\n'
+                return
+            next_check = loop.time() + recheck_s
+        wait = max(0.0, min(next_check, last_beat + heartbeat_s) - loop.time())
         try:
-            kind, body = await asyncio.wait_for(queue.get(), heartbeat_s)
+            kind, body = await asyncio.wait_for(queue.get(), wait)
         except TimeoutError:
-            yield ": heartbeat\n\n"
+            if loop.time() >= last_beat + heartbeat_s:
+                last_beat = loop.time()
+                yield ": heartbeat\n\n"
             continue
         if kind == "gap":
             # Alert changes may have been dropped: rebuild the view before forwarding anything.
             # If that fails the stream ends (the client reconnects), rather than go on with a stale view.
-            view = await load()
+            filt.reload(await load())
         try:
-            if kind == "alert":
-                view.update(body)
-            out = privacy_filter(kind, body, view.cases)
+            out = filt.apply(kind, body)
             if out is None:
                 continue
             seq += 1
@@ -149,17 +180,50 @@ async def event_stream(
         except Exception:  # one bad message must not end the room's feed
             log.exception("stream: cannot forward a %s message", kind)
             continue
+        for case_id in cases_in(out):
+            if case_id not in seen:
+                seen.add(case_id)
+                await shown(case_id)
+        last_beat = loop.time()
         yield text
 
 
-@router.get("/stream", dependencies=[Depends(require(Role.PROBATION, Role.POLICE))])
-async def stream(request: Request) -> StreamingResponse:
-    """Live alerts and positions for the monitoring room (text/event-stream)."""
+@router.get("/stream")
+async def stream(request: Request, g: Gate = Depends(ROOM)) -> StreamingResponse:
+    """Live alerts and positions of the caller's units' cases (text/event-stream). ``?purpose=`` (one of
+    alert_response, dispatch, victim_contact, investigation) is needed to be shown a victim's position."""
     rt = runtime(request)
+    show_victim = g.purpose in VICTIM_POSITION_PURPOSES
+
+    def case_of(case_id: str) -> Case | None:
+        c: Case | None = rt.casebook.get(case_id)
+        return c
+
+    def sees(case_id: str) -> bool:
+        case = case_of(case_id)
+        return g.who.unscoped if case is None else g.sees(case)
+
+    auth: Authentication = request.app.state.auth
+
+    async def still_valid() -> bool:
+        try:
+            await auth.authenticate(request)
+        except HTTPException:
+            return False
+        return True
+
+    async def shown(case_id: str) -> None:
+        await g.log("stream.case", case_id=case_id)
+
+    await g.log("stream.open", Outcome.ALLOWED, detail={"victim_positions": show_victim})
+    filt = StreamFilter(sees, case_of, show_victim)
 
     async def body() -> AsyncIterator[str]:
         async with rt.hub.subscribe() as queue:
-            async for chunk in event_stream(queue, lambda: load_open_cases(rt.alerts, rt.casebook)):
+            async for chunk in event_stream(
+                queue, lambda: load_open_alerts(rt.alerts, rt.casebook, sees), filt,
+                still_valid=still_valid, shown=shown,
+            ):
                 yield chunk
 
     return StreamingResponse(

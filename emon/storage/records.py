@@ -1,4 +1,4 @@
-"""The durable record in PostgreSQL: devices, fixes, device events, dead letters, API tokens."""
+"""The durable record in PostgreSQL: devices, fixes, device events, dead letters."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from emon.api.auth import Principal, Role
+from emon.access import Role
 from emon.device import Device, DeviceKind
 from emon.errors import StorageError
 from emon.fix import DeadLetter, DeviceEvent, EventType, Fix, FixSource
 from emon.storage.postgres import Database
+from emon.storage.users import UserRecords
 
 _FIX_COLUMNS = "device_id, ts, seq, lat, lon, acc_m, batt, src, speed_mps, heading_deg"
 
@@ -166,20 +167,8 @@ class Records:
 
     # tokens --------------------------------------------------------------------------------
     async def add_token(self, token_sha256: str, name: str, role: Role) -> None:
-        async with self.db.pool.connection() as conn:
-            await conn.execute(
-                "INSERT INTO api_tokens (token_sha256, name, role) VALUES (%s, %s, %s)",
-                (token_sha256, name, role.value),
-            )
-
-    async def principal_for(self, token_sha256: str) -> Principal | None:
-        async with self.db.pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT name, role FROM api_tokens WHERE token_sha256 = %s AND revoked_at IS NULL",
-                (token_sha256,),
-            )
-            row = await cur.fetchone()
-            return None if row is None else Principal(str(row[0]), Role(str(row[1])))
+        """Kept for the deprecated ``POST /tokens`` route; tokens live in :mod:`emon.storage.users`."""
+        await UserRecords(self.db).add_legacy_token(token_sha256, name, role)
 
 
 def _fix_from_row(r: tuple[Any, ...]) -> Fix:

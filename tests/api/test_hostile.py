@@ -55,15 +55,21 @@ async def test_a_victims_position_is_private_unless_an_alert_is_open(emon: Runni
     async with emon.client(probation) as c:
         assert (await c.get("/api/v1/devices/victim-p/latest")).status_code == 403
         assert (await c.get("/api/v1/devices/victim-p/track")).status_code == 403
-    async with emon.client() as admin:
-        assert (await admin.get("/api/v1/devices/victim-p/latest")).status_code == 200
+    async with emon.client() as admin:  # the rule holds for an admin too
+        assert (await admin.get("/api/v1/devices/victim-p/latest")).status_code == 403
     # A panic press opens an alert on the victim's case: now probation may see where the victim is.
     await publish(emon.topic("emon/v1/event/victim-p"), json.dumps({"ts": now, "type": "panic"}))
 
     async def visible() -> bool:
         async with emon.client(probation) as c:
-            return (await c.get("/api/v1/devices/victim-p/latest")).status_code == 200
+            r = await c.get("/api/v1/devices/victim-p/latest", headers={"X-Purpose": "alert_response"})
+            return r.status_code == 200
 
     await eventually(visible)
+    async with emon.client(probation) as c:
+        refused = await c.get("/api/v1/devices/victim-p/latest")  # no purpose: refused
+        assert (refused.status_code, refused.json()["detail"]["error"]) == (400, "purpose_required")
+        assert (await c.get("/api/v1/devices/victim-p/latest", params={"purpose": "case_supervision"})
+                ).status_code == 400  # a purpose that does not justify it
     async with emon.client(probation) as c:
         assert (await c.get("/api/v1/devices/victim-p/track")).status_code == 403
