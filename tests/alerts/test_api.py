@@ -12,13 +12,16 @@ from fastapi import FastAPI
 
 from emon.api.alerts import router
 from emon.api.auth import Authenticator, Principal, Role, token_hash
+from emon.audit import MemoryAuditLog
 from emon.fix import EventType
+from emon.storage.cases import CaseRecords
 from tests.alerts.conftest import World
 from tests.alerts.helpers import dev
 
 pytestmark = pytest.mark.integration
-TOKENS = {"p": Principal("pia", Role.PROBATION), "x": Principal("piet", Role.POLICE),
-          "o": Principal("olga", Role.PROSECUTOR)}
+ALL = frozenset({"*"})  # unscoped: this test is about the lifecycle; scoping is tested in tests/access
+TOKENS = {"p": Principal("pia", Role.PROBATION, ALL), "x": Principal("piet", Role.POLICE, ALL),
+          "o": Principal("olga", Role.PROSECUTOR, ALL), "a": Principal("ada", Role.AUDITOR, ALL)}
 
 
 class Tokens:
@@ -35,7 +38,8 @@ async def test_rest_lifecycle_and_suppression(world: World) -> None:
     app = FastAPI()
     app.include_router(router, prefix="/api/v1")
     app.state.auth = Authenticator(Tokens(), None)
-    app.state.rt = SimpleNamespace(alerts=service)
+    app.state.rt = SimpleNamespace(alerts=service, casebook=world.casebook, cases=CaseRecords(world.db),
+                                   audit=MemoryAuditLog())
     now = datetime.now(UTC)
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
@@ -50,7 +54,7 @@ async def test_rest_lifecycle_and_suppression(world: World) -> None:
             later = datetime.now(UTC)
             await service.on_device_events([dev(EventType.TAMPER, later), dev(EventType.STRAP_OPEN, later)], later,
                                            time.monotonic())
-            assert (await c.get("/api/v1/alerts", headers=_h("o"))).status_code == 403
+            assert (await c.get("/api/v1/alerts", headers=_h("a"))).status_code == 403
             listed = (await c.get("/api/v1/alerts", params={"case_id": "case-1"}, headers=_h("x"))).json()
             by_type = {a["type"]: a for a in listed}
             assert by_type["tamper"]["suppressed"] and not by_type["strap_open"]["suppressed"]

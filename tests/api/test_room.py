@@ -17,15 +17,18 @@ from fastapi import FastAPI
 
 from emon.api import room, stream
 from emon.api.auth import Authenticator, Principal, Role, token_hash
-from emon.api.stream import OpenAlertCases, event_stream, privacy_filter, sse_event
+from emon.api.stream import StreamFilter, event_stream, sse_event
+from emon.audit import MemoryAuditLog
 from emon.case import Case
 from emon.casebook import CaseBook
 from emon.hub import Hub, Message
+from emon.privacy import VictimVisibleCases, privacy_filter
 
 TOKENS = {
-    "tok-probation": Principal("reclassering", Role.PROBATION),
-    "tok-police": Principal("politie", Role.POLICE),
-    "tok-prosecutor": Principal("om", Role.PROSECUTOR),
+    "tok-probation": Principal("reclassering", Role.PROBATION, frozenset({"probation:noord"})),
+    "tok-police": Principal("politie", Role.POLICE, frozenset({"police:ams"})),
+    "tok-prosecutor": Principal("om", Role.PROSECUTOR, frozenset({"om:ams"})),
+    "tok-other-police": Principal("elders", Role.POLICE, frozenset({"police:rdam"})),
 }
 PARK = {
     "type": "Polygon",
@@ -38,6 +41,7 @@ CASE_1 = Case.model_validate(
         "offender_device": "tag-1",
         "victim_device": "vic-1",
         "residence": {"lat": 52.37, "lon": 4.89},
+        "units": ["police:ams", "probation:noord"],
         "order": {
             "exclusion_zones": [
                 {"name": "Woning slachtoffer", "circle": {"lat": 52.36, "lon": 4.90, "radius_m": 500}},
@@ -58,6 +62,7 @@ CASE_2 = Case.model_validate(
         "offender_device": "tag-2",
         "victim_device": "vic-1",
         "residence": {"lat": 52.09, "lon": 5.12},
+        "units": ["police:ams", "probation:noord"],
         "order": {"contact_ban_m": 200},
     }
 )
@@ -79,11 +84,12 @@ FIXES = {
 }
 
 
-def alert(alert_id: str, case_id: str, state: str) -> dict[str, Any]:
+def alert(alert_id: str, case_id: str, state: str, type_: str = "proximity_breach") -> dict[str, Any]:
     return {
         "alert_id": alert_id,
         "case_id": case_id,
-        "type": "exclusion_breach",
+        "type": type_,
+        "rule": "proximity",
         "state": state,
         "priority": "high",
     }
@@ -143,7 +149,7 @@ def test_privacy_filter(
     ],
 )
 def test_open_alert_cases(messages: list[dict[str, Any]], expected: set[str]) -> None:
-    view = OpenAlertCases()
+    view = VictimVisibleCases({"C1": CASE_1, "C2": CASE_2}.get)
     for m in messages:
         view.update(m)
     assert view.cases == expected
@@ -159,10 +165,10 @@ def test_sse_event_is_one_event() -> None:
 
 async def test_event_stream_reloads_after_gap_and_beats_when_idle() -> None:
     queue: asyncio.Queue[Message] = asyncio.Queue()
-    views = [OpenAlertCases([alert("A1", "C1", "open")]), OpenAlertCases()]
+    views: list[list[dict[str, Any]]] = [[alert("A1", "C1", "open")], []]
     loads = 0
 
-    async def load() -> OpenAlertCases:
+    async def load() -> list[dict[str, Any]]:
         nonlocal loads
         loads += 1
         return views[loads - 1]
@@ -174,7 +180,8 @@ async def test_event_stream_reloads_after_gap_and_beats_when_idle() -> None:
         ("position", OFFENDER),
     ]:
         queue.put_nowait(msg)
-    gen = event_stream(queue, load, heartbeat_s=0.05)
+    filt = StreamFilter(lambda _: True, {"C1": CASE_1}.get, show_victim=True)
+    gen = event_stream(queue, load, filt, heartbeat_s=0.05)
     chunks = [await anext(gen) for _ in range(5)]
     await gen.aclose()
     assert chunks[0].startswith("retry: ")
@@ -234,7 +241,8 @@ def make_app() -> Served:
     app.include_router(room.page_router)
     hub, alerts, live = Hub(), FakeAlerts(), FakeLive(FIXES)
     app.state.auth = Authenticator(FakeTokens(TOKENS), admin_token=None)
-    app.state.rt = SimpleNamespace(hub=hub, live=live, casebook=CaseBook([CASE_1, CASE_2]), alerts=alerts)
+    app.state.rt = SimpleNamespace(hub=hub, live=live, casebook=CaseBook([CASE_1, CASE_2]), alerts=alerts,
+                                   audit=MemoryAuditLog())
     return Served(app, hub, alerts, live, "http://test")
 
 
@@ -297,7 +305,8 @@ class SseReader:
 async def test_stream_forwards_alerts_and_withholds_victim_without_open_alert(served: Served) -> None:
     async with (
         httpx.AsyncClient(base_url=served.base_url) as client,
-        client.stream("GET", "/api/v1/stream", headers=bearer("tok-probation")) as resp,
+        client.stream("GET", "/api/v1/stream", params={"purpose": "alert_response"},
+                      headers=bearer("tok-probation")) as resp,
     ):
         assert resp.status_code == 200
         assert resp.headers["content-type"].startswith("text/event-stream")
@@ -327,7 +336,7 @@ async def test_stream_starts_from_the_open_alerts_of_the_casebook(served: Served
     served.alerts.alerts["A9"] = alert("A9", "C2", "acknowledged")
     async with (
         httpx.AsyncClient(base_url=served.base_url) as client,
-        client.stream("GET", "/api/v1/stream", headers=bearer("tok-police")) as resp,
+        client.stream("GET", "/api/v1/stream", params={"purpose": "dispatch"}, headers=bearer("tok-police")) as resp,
     ):
         sse = SseReader(resp)
         await sse.comment("connected")
@@ -356,7 +365,8 @@ async def test_stream_and_map_need_a_room_role(asgi: Served, headers: dict[str, 
 
 async def get_map(s: Served, case_id: str) -> httpx.Response:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=s.app), base_url=s.base_url) as client:
-        return await client.get(f"/api/v1/cases/{case_id}/map", headers=bearer("tok-probation"))
+        return await client.get(f"/api/v1/cases/{case_id}/map",
+                                headers={**bearer("tok-probation"), "X-Purpose": "alert_response"})
 
 
 async def test_map_without_open_alert_hides_the_victim(asgi: Served) -> None:
@@ -435,3 +445,42 @@ async def test_page_and_its_assets_are_served_locally(asgi: Served) -> None:
 def test_every_served_asset_exists() -> None:
     assert all((room.STATIC_DIR / name).is_file() for name in room.STATIC_FILES)
     assert (room.STATIC_DIR / "room.html").is_file()
+
+
+async def test_stream_is_scoped_needs_a_purpose_for_the_victim_and_is_audited(served: Served) -> None:
+    audit: MemoryAuditLog = served.app.state.rt.audit
+    async with (
+        httpx.AsyncClient(base_url=served.base_url) as client,
+        client.stream("GET", "/api/v1/stream", headers=bearer("tok-other-police")) as other,
+        client.stream("GET", "/api/v1/stream", headers=bearer("tok-probation")) as mine,
+    ):
+        theirs, ours = SseReader(other), SseReader(mine)
+        await theirs.comment("connected")
+        await ours.comment("connected")
+        served.hub.publish("alert", alert("A1", "C1", "open"))  # a proximity alert: it would open the victim
+        served.hub.publish("position", position("victim", "vic-1", "C1"))
+        served.hub.publish("alert", alert("B1", "C1", "open", "battery_low"))
+        served.hub.publish("gap", {})
+        assert [(await ours.event())[0] for _ in range(3)] == ["alert", "alert", "gap"]  # no victim: no purpose
+        assert (await theirs.event())[0] == "gap"  # another unit's police sees nothing of C1
+    opened = [(r.user_name, r.action, r.case_id) for r in audit.records]
+    assert opened.count(("reclassering", "stream.case", "C1")) == 1  # once per stream and case
+    assert {("elders", "stream.open", None), ("reclassering", "stream.open", None)} <= set(opened)
+    assert not any(r.user_name == "elders" and r.action == "stream.case" for r in audit.records)
+
+
+async def test_a_battery_alert_does_not_open_the_victim_on_the_stream(served: Served) -> None:
+    async with (
+        httpx.AsyncClient(base_url=served.base_url) as client,
+        client.stream("GET", "/api/v1/stream", params={"purpose": "alert_response"},
+                      headers=bearer("tok-probation")) as resp,
+    ):
+        sse = SseReader(resp)
+        await sse.comment("connected")
+        served.hub.publish("alert", alert("B1", "C1", "open", "battery_low"))
+        served.hub.publish("position", position("victim", "vic-1", "C1"))
+        served.hub.publish("alert", alert("A1", "C1", "open"))
+        served.hub.publish("position", position("victim", "vic-1", "C1"))
+        kinds = [(await sse.event()) for _ in range(3)]
+        assert [k for k, _ in kinds] == ["alert", "alert", "position"]
+        assert '"role":"victim"' in kinds[2][1]
