@@ -110,6 +110,9 @@ def _keygen(output: str) -> int:
 
 async def _audit_verify(settings: Settings, key_files: list[str]) -> int:
     """Exit 0 when the chain and every signed checkpoint hold; 1 naming the first broken record."""
+    import psycopg
+
+    from emon.errors import StorageError
     from emon.signing import key_id, load_private_key, load_public_key
     from emon.storage.audit import AuditLog
     from emon.storage.postgres import Database
@@ -122,9 +125,12 @@ async def _audit_verify(settings: Settings, key_files: list[str]) -> int:
         print(f"emon: {exc}", file=sys.stderr)
         return 2
     db = Database(settings.database_url, settings.db_schema)
-    await db.open()
     try:
+        await db.open()
         verdict = await AuditLog(db).verify({key_id(k): k for k in keys})
+    except (StorageError, psycopg.Error) as exc:
+        print(f"emon: cannot read the audit log: {exc}", file=sys.stderr)
+        return 2
     finally:
         await db.close()
     for note in verdict.notes:

@@ -73,7 +73,10 @@ async def test_fix_batch_and_owntracks_are_stored_and_served(emon: Running) -> N
     async with emon.client() as c:
         latest = (await c.get("/api/v1/devices/tag-1/latest")).json()
         assert latest["seq"] == 3 and latest["lat"] == 52.092 and latest["speed_mps"] == 1.2
-        phone = (await c.get("/api/v1/devices/phone-1/latest")).json()
+        # A victim's phone: its position is not served without an alert concerning them (docs/access.md).
+        assert (await c.get("/api/v1/devices/phone-1/latest")).status_code == 403
+        phone = await emon.runtime.live.latest("phone-1")
+        assert phone is not None
         assert phone["lat"] == 52.1 and phone["acc_m"] == 15 and phone["speed_mps"] == pytest.approx(5.0)
         track = (
             await c.get("/api/v1/devices/tag-1/track", params={"from": iso(now - timedelta(minutes=5))})
