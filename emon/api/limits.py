@@ -4,9 +4,11 @@ recurse on a deeply nested one, and no response with personal data may be cached
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
+import numpy as np
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
@@ -62,31 +64,59 @@ async def _too_large(send: Send) -> None:
 
 MAX_JSON_DEPTH = 64  # an order document with a MultiPolygon is about 8 deep
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
-_BRACKET = re.compile(rb"[\[\]{}]")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+# Outside strings: literals Python's json accepts but JSON does not, and exponents that may overflow.
+_NON_FINITE = re.compile(rb"[eE][+-]?\d{3,}|NaN|Infinity")
+# Text PostgreSQL cannot hold may be inside: a \u0000 or surrogate escape, or raw UTF-8 of a surrogate.
+_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+_RAW_SURROGATE = re.compile(rb"\xed[\xa0-\xbf]")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_STEP = np.zeros(256, np.int32)
+_STEP[[ord("["), ord("{")]] = 1
+_STEP[[ord("]"), ord("}")]] = -1
 
 
 def json_problem(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> tuple[int, str, str] | None:
     """Why a JSON request body must be refused (status, error code, message), or None if it may pass.
 
-    Depth is measured on the raw bytes before any parsing (a 20,000-deep body never reaches a
-    recursive parser); then the body must parse, and hold no text PostgreSQL cannot store (NUL,
-    unpaired surrogates)."""
-    depth = 0
-    for m in _BRACKET.finditer(_STRING.sub(b'""', body)):
-        if m.group() in (b"[", b"{"):
-            depth += 1
-            if depth > max_depth:
-                return 400, "json_too_deep", f"JSON nested deeper than {max_depth} levels"
-        else:
-            depth -= 1
+    Checked on the raw bytes before any parser runs (a 20,000-deep body never reaches a recursive
+    parser): nesting depth, non-finite numbers, and text PostgreSQL cannot store (NUL, unpaired
+    surrogates); the body is parsed here only when the bytes hint at one of the last two. Syntax
+    errors are left to the route, which answers them with a 400 or 422 itself."""
+    bare = _STRING.sub(b'""', body)
+    brackets = bare.translate(None, _NOT_BRACKETS)
+    if len(brackets) > max_depth:
+        depth = np.cumsum(_STEP[np.frombuffer(brackets, np.uint8)])
+        if int(depth.max()) > max_depth:
+            return 400, "json_too_deep", f"JSON nested deeper than {max_depth} levels"
+    non_finite = _NON_FINITE.search(bare) is not None
+    suspect_text = (b"\\u" in body and _ESCAPE.search(body) is not None) or _RAW_SURROGATE.search(body) is not None
+    if not (non_finite or suspect_text):
+        return None
     try:
-        value = json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        return 400, "invalid_json", f"body is not valid JSON: {str(exc)[:200]}"
+        value = json.loads(body, parse_constant=_refuse_constant, parse_float=_finite)
+    except _NotFinite as exc:
+        return 400, "invalid_json", f"not a finite JSON number: {str(exc)[:40]}"
+    except (ValueError, RecursionError):
+        return None  # a syntax error: the route answers it
     if not _storable(value):
         return 422, "invalid_text", "text may not contain NUL characters or unpaired surrogates"
     return None
+
+
+class _NotFinite(Exception):
+    pass
+
+
+def _refuse_constant(token: str) -> float:
+    raise _NotFinite(token)
+
+
+def _finite(token: str) -> float:
+    value = float(token)
+    if not math.isfinite(value):
+        raise _NotFinite(token)
+    return value
 
 
 def _storable(value: Any) -> bool:

@@ -265,5 +265,11 @@ async def test_deep_or_unstorable_json_is_a_4xx_and_positions_are_not_cached() -
         r = await c.post("/api/v1/devices", content=b'{"device_id": "a\\u0000b", "kind": "ankle_tag"}',
                          headers={"content-type": "application/json"})
         assert (r.status_code, r.json()["error"]) == (422, "invalid_text")
+        r = await c.post("/api/v1/devices", content=b'{"device_id": "d", "kind": "ankle_tag", "report_interval_s": 1e999}',
+                         headers={"content-type": "application/json"})
+        assert (r.status_code, r.json()["error"]) == (400, "invalid_json")  # was a 500 rendering the error
+        r = await c.post("/api/v1/cases", content=b'{"n": ' + b"9" * 5000 + b"}",
+                         headers={"content-type": "application/json"})
+        assert r.status_code == 400
         assert (await c.get("/api/v1/devices")).headers["cache-control"] == "no-store"
         assert (await c.get("/readyz")).status_code == 200
