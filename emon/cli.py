@@ -28,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
         "simulate", help="run scenarios against a running emon (emon simulate --help)", add_help=False
     )
     sub.add_parser("migrate", help="apply database migrations and exit")
+    sub.add_parser("user", help="people: emon user add|list (emon user --help)", add_help=False)
+    sub.add_parser("token", help="API tokens: emon token issue|list|revoke (emon token --help)", add_help=False)
     keygen = sub.add_parser("keygen", help="write a new Ed25519 signing key (for EMON_SIGNING_KEY_FILE)")
     keygen.add_argument("-o", "--output", required=True, help="where to write the private key (not overwritten)")
     audit = sub.add_parser("audit", help="the audit log (emon audit verify)")
@@ -37,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="a trusted public (or private) key PEM; repeatable; default: EMON_SIGNING_KEY_FILE")
     if args and args[0] in ("check-ban", "simulate"):
         return _delegate(args[0], args[1:])
+    if args and args[0] in ("user", "token"):
+        from emon.access_cli import main as access_main
+
+        return access_main(args)
     ns = parser.parse_args(args)
     if ns.command == "keygen":
         return _keygen(ns.output)
