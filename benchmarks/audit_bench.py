@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.audit_bench [--records 2000] [--writers 1,4,8] [--instances 2]
 
-Appends one record per transaction (what an API read costs) from ``writers`` concurrent tasks spread
+Appends one record per call (what an API read costs; concurrent calls are group-committed) from ``writers`` concurrent tasks spread
 over ``instances`` connection pools (as several emon instances would), with a signing key and a
 checkpoint every 100 records; then verifies the whole chain. Prints records/s and latency per append,
 and verification speed. Runs on its own schema, dropped afterwards.
@@ -38,7 +38,7 @@ async def run(records: int, writers: list[int], instances: int) -> None:
         await dbs[0].migrate()
         logs = [AuditLog(db, key, checkpoint_every=100) for db in dbs]
         who = Principal("bench", Role.POLICE, frozenset({"police:a"}), "bench", "tok_bench")
-        print(f"audit appends, one record per transaction, {instances} pools, signing key, checkpoint every 100")
+        print(f"audit appends, one record per call, {instances} pools, signing key, checkpoint every 100")
         for n in writers:
             latencies: list[float] = []
 

@@ -10,8 +10,9 @@ the same transaction adds a checkpoint signed with the deployment's key. A failu
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,6 +31,7 @@ _COLUMNS = (
     "prev_hash, hash"
 )
 MAX_QUERY = 1000
+GROUP_MAX = 64  # callers whose entries are appended in one transaction, at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,11 +69,40 @@ class AuditLog:
         self.key = key
         self.checkpoint_every = checkpoint_every
         self.checkpoint_s = checkpoint_s
+        self._waiting: list[tuple[tuple[Entry, ...], asyncio.Future[list[Record]]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     async def record(self, *entries: Entry) -> list[Record]:
-        """Append ``entries`` to the chain in one transaction; return them as stored."""
+        """Append ``entries`` to the chain; return them as stored (or raise :class:`StorageError`).
+
+        Group commit: appends that arrive while another transaction is being written wait and are then
+        written together, in arrival order, under one lock of the head and one commit."""
         if not entries:
             return []
+        done: asyncio.Future[list[Record]] = asyncio.get_running_loop().create_future()
+        self._waiting.append((entries, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_waiting(), name="audit-append")
+        return await done
+
+    async def _write_waiting(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting[:GROUP_MAX], self._waiting[GROUP_MAX:]
+            try:
+                records = await self._append([e for entries, _ in batch for e in entries])
+            except Exception as exc:  # every waiting caller gets the failure, none is left hanging
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+                continue
+            i = 0
+            for entries, done in batch:
+                if not done.done():  # a caller that went away does not stop the others
+                    done.set_result(records[i : i + len(entries)])
+                i += len(entries)
+
+    async def _append(self, entries: Sequence[Entry]) -> list[Record]:
+        """Append ``entries`` to the chain in one transaction."""
         try:
             async with self.db.pool.connection() as conn, conn.transaction():
                 cur = await conn.execute(

@@ -250,7 +250,9 @@ async def test_concurrent_instances_append_one_chain(key_file: Path) -> None:
             await asyncio.gather(*(append(log, 25) for log in logs for _ in range(2)))
             verdict = await logs[0].verify({key_id(key.public_key()): key.public_key()})
             assert verdict.ok, verdict.problem
-            assert verdict.records >= 100 and verdict.checkpoints >= 14
+            # 100 records, seq 1..100 in one chain; a checkpoint whenever 7 or more were appended since the last
+            # (concurrent appends of one instance are group-committed, so a checkpoint may cover several).
+            assert verdict.records == 100 and verdict.checkpoints >= 5
         finally:
             for db in dbs:
                 await db.close()
