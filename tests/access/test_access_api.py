@@ -275,3 +275,14 @@ async def test_deep_or_unstorable_json_is_a_4xx_and_positions_are_not_cached() -
         assert r.status_code == 400
         assert (await c.get("/api/v1/devices")).headers["cache-control"] == "no-store"
         assert (await c.get("/readyz")).status_code == 200
+
+
+async def test_a_read_that_cannot_be_audited_is_not_served() -> None:
+    async with running_emon() as em:
+        await setup_case(em)
+        async with await psycopg.AsyncConnection.connect(PG_URL, autocommit=True) as conn:
+            await conn.execute(f"ALTER TABLE {em.settings.db_schema}.audit_log RENAME TO audit_log_gone")
+        async with em.client() as c:
+            r = await c.get("/api/v1/cases/case-a")
+            assert (r.status_code, r.json()["error"]) == (503, "storage_unavailable")
+            assert "case-a" not in r.text
