@@ -84,7 +84,8 @@ async def create_case(request: Request, g: Gate = Depends(WRITE)) -> dict[str, A
 async def list_cases(request: Request, g: Gate = Depends(READ)) -> list[dict[str, Any]]:
     """The cases of the caller's units (every case for an unscoped caller)."""
     rt = runtime(request)
-    cases = [c for c in await rt.cases.all() if g.sees(c)]
+    units = None if g.who.unscoped else g.who.units
+    cases = [c for c in await rt.cases.all(units=units) if g.sees(c)]
     await g.log_cases("case.list", [c.case_id for c in cases])
     return [case_document(c) for c in cases]
 

@@ -26,8 +26,8 @@ class CaseRecords:
         doc = case_document(case)
         async with self.db.pool.connection() as conn, conn.transaction():
             cur = await conn.execute(
-                "INSERT INTO cases (case_id, risk, offender_device, victim_device, document, status) "
-                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1",
+                "INSERT INTO cases (case_id, risk, offender_device, victim_device, document, status, units) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1",
                 (
                     case.case_id,
                     case.risk.value,
@@ -35,6 +35,7 @@ class CaseRecords:
                     case.victim_device,
                     Jsonb(doc),
                     case.status.value,
+                    list(case.units),
                 ),
             )
             if await cur.fetchone() is None:
@@ -47,7 +48,7 @@ class CaseRecords:
         async with self.db.pool.connection() as conn, conn.transaction():
             cur = await conn.execute(
                 "UPDATE cases SET risk = %s, offender_device = %s, victim_device = %s, document = %s, "
-                "status = %s, updated_at = now(), "
+                "status = %s, units = %s, updated_at = now(), "
                 "closed_at = CASE WHEN %s = 'closed' THEN coalesce(closed_at, now()) ELSE NULL END, "
                 "closed_by = CASE WHEN %s = 'closed' THEN %s ELSE NULL END "
                 "WHERE case_id = %s RETURNING 1",
@@ -57,6 +58,7 @@ class CaseRecords:
                     case.victim_device,
                     Jsonb(doc),
                     case.status.value,
+                    list(case.units),
                     case.status.value,
                     case.status.value,
                     who,
@@ -75,14 +77,20 @@ class CaseRecords:
             row = await cur.fetchone()
             return None if row is None else Case.model_validate(row[0])
 
-    async def all(self, status: CaseStatus | None = None) -> list[Case]:
+    async def all(self, status: CaseStatus | None = None, *, units: frozenset[str] | None = None) -> list[Case]:
+        """Every case (of ``status``), or only those naming one of ``units`` (None: no unit filter)."""
+        where: list[str] = ["true"]
+        args: list[Any] = []
+        if status is not None:
+            where.append("status = %s")
+            args.append(status.value)
+        if units is not None:
+            where.append("units && %s")
+            args.append(sorted(units))
         async with self.db.pool.connection() as conn:
-            if status is None:
-                cur = await conn.execute("SELECT document FROM cases ORDER BY case_id")
-            else:
-                cur = await conn.execute(
-                    "SELECT document FROM cases WHERE status = %s ORDER BY case_id", (status.value,)
-                )
+            cur = await conn.execute(
+                f"SELECT document FROM cases WHERE {' AND '.join(where)} ORDER BY case_id", args
+            )
             return [Case.model_validate(r[0]) for r in await cur.fetchall()]
 
     async def states(self) -> dict[str, dict[str, Any]]:
