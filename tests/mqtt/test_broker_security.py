@@ -14,6 +14,7 @@ import socket
 import ssl
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiomqtt
 import pytest
@@ -22,7 +23,7 @@ from emon.mqtt import wire
 from emon.mqtt.client import MqttClient, PublishRefused
 from emon.mqtt.endpoint import Endpoint
 from emon.mqtt.protocol import SessionOptions
-from tests.mqtt.broker import PrivateBroker, private_broker
+from tests.mqtt.broker import DEPLOY, PrivateBroker, prefixed_acl, private_broker
 
 pytestmark = pytest.mark.integration
 PREFIX = "acme"
@@ -211,3 +212,17 @@ async def test_client_certificates_work_when_the_broker_requires_them() -> None:
         bare = MqttClient(without, SessionOptions("emon-nocert", clean=True, session_expiry_s=0))
         with pytest.raises((OSError, wire.MqttError)):
             await bare._connection()
+
+
+def test_the_documented_sed_line_prefixes_the_acl_as_the_tests_do(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    if shutil.which("sed") is None:
+        pytest.skip("needs sed")
+    acl = DEPLOY / "acl"
+    script = r"s#^((topic|pattern)( (read|write|readwrite|deny))? )#\1acme/#"
+    assert script in (DEPLOY / "README.md").read_text()
+    out = subprocess.run(["sed", "-E", script, str(acl)], check=True, capture_output=True, text=True).stdout
+    assert out == prefixed_acl(acl.read_text(), "acme")
+    assert "pattern write acme/emon/v1/fix/%u" in out and "topic write acme/emon/v1/notify/+" in out
