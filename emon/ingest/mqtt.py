@@ -33,29 +33,13 @@ from emon.mqtt.endpoint import Endpoint
 from emon.mqtt.protocol import SessionOptions
 
 if TYPE_CHECKING:
-    from paho.mqtt.properties import Properties
-
     from emon.settings import Settings
 
-__all__ = ["AckToken", "Acker", "MqttIngest", "Sink", "ack_all", "connect_properties"]
+__all__ = ["AckToken", "Acker", "MqttIngest", "Sink", "ack_all"]
 
 KEEPALIVE_S = 30
 RECEIVE_MAXIMUM = wire.RECEIVE_MAXIMUM
 SESSION_NEVER_EXPIRES = wire.SESSION_NEVER_EXPIRES
-
-
-def connect_properties() -> Properties:
-    """paho CONNECT properties equal to ours (Session Expiry, Receive Maximum), for aiomqtt users.
-
-    The benchmark's ceiling subscriber (a bare aiomqtt client) uses it to stay comparable.
-    """
-    from paho.mqtt.packettypes import PacketTypes
-    from paho.mqtt.properties import Properties
-
-    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-    props.SessionExpiryInterval = SESSION_NEVER_EXPIRES
-    props.ReceiveMaximum = RECEIVE_MAXIMUM
-    return props
 
 
 class MqttIngest:
