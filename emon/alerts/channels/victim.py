@@ -63,6 +63,7 @@ class VictimChannel:
             raise DeliveryError(f"refusing to notify {device_id}: not a victim device")
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self.client.run(), name="mqtt-notify")
+            self._task.add_done_callback(_report_death)
         try:
             await self.client.publish(self.topic(device_id), body, qos=1, timeout_s=self.timeout_s)
         except (wire.MqttError, ValueError) as exc:
@@ -74,3 +75,10 @@ class VictimChannel:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+def _report_death(task: asyncio.Task[None]) -> None:
+    """The connection loop only ends when cancelled; anything else is a bug — say so (the next send
+    starts it again)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the notification MQTT connection died", exc_info=task.exception())
