@@ -161,7 +161,7 @@ class MqttClient:
                 )
             elif type(e) is Close:
                 log.log(
-                    logging.ERROR if e.refused_code is not None else logging.WARNING,
+                    logging.ERROR if e.needs_operator else logging.WARNING,
                     "MQTT connection to %s closed: %s", self.endpoint, e.reason,
                 )
                 self.connected.clear()

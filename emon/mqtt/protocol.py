@@ -66,11 +66,13 @@ class PublishAcked:
 class Close:
     """The session decided the connection is over: the transport must close the socket now.
 
-    ``refused_code`` is set when the broker refused the CONNECT (see :func:`connack_meaning`).
+    ``refused_code`` is set when the broker refused the CONNECT (see :func:`connack_meaning`);
+    ``needs_operator`` when retrying cannot help (bad credentials, a subscription the ACL refuses).
     """
 
     reason: str
     refused_code: int | None = None
+    needs_operator: bool = False
 
 
 Event = Publish | Ready | PublishAcked | Close
@@ -382,15 +384,16 @@ class Session:
         self._out += data
         self._last_sent = now
 
-    def _close(self, reason: str, refused_code: int | None = None) -> Close:
+    def _close(self, reason: str, refused_code: int | None = None, *, needs_operator: bool = False) -> Close:
         if not self._established:
             self._failures += 1
         self.state = State.DISCONNECTED
         self._deadline = None
         self._ping_sent_at = None
+        self._fatal_refusal = needs_operator
         if self.options.clean:
             self._subscribed = False
-        return Close(reason, refused_code)
+        return Close(reason, refused_code, needs_operator)
 
     def _control(self, p: wire.Packet, now: float) -> Event | None:
         if isinstance(p, wire.PubAck):
@@ -419,9 +422,9 @@ class Session:
         if p.code != 0:
             meaning, fatal = connack_meaning(self.options.version, p.code)
             detail = f" ({p.reason})" if p.reason else ""
-            close = self._close(f"broker refused the connection: {meaning} (0x{p.code:02x}){detail}", p.code)
-            self._fatal_refusal = fatal
-            return close
+            return self._close(
+                f"broker refused the connection: {meaning} (0x{p.code:02x}){detail}", p.code, needs_operator=fatal
+            )
         if p.server_keepalive is not None and p.server_keepalive > 0:
             self._keepalive_s = float(p.server_keepalive)
         self._window = p.receive_maximum
@@ -446,7 +449,9 @@ class Session:
         wanted = self.options.subscriptions
         refused = [f for (f, q), code in zip(wanted, p.codes, strict=False) if code >= 0x80 or code < q]
         if refused or len(p.codes) != len(wanted):
-            return self._close(f"subscription refused or downgraded: {refused} (codes {list(p.codes)})")
+            return self._close(
+                f"subscription refused or downgraded: {refused} (codes {list(p.codes)})", needs_operator=True
+            )
         self._subscribed = True
         return self._ready(subscribed=True, now=now)
 

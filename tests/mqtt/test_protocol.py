@@ -106,6 +106,7 @@ def test_connack_refusals_close_and_decide_the_wait(version: int, code: int, mea
     [event] = s.receive_data(connack(code=code, v5=version == wire.V5), 0.1)
     assert isinstance(event, Close)
     assert event.refused_code == code and meaning in event.reason and f"0x{code:02x}" in event.reason
+    assert event.needs_operator is fatal
     assert s.state is State.DISCONNECTED and s.data_to_send() == b""
     # Credentials or ACLs that are wrong need an operator, not a hammering: wait the cap at once.
     assert s.reconnect_delay(0.5) == (30.0 if fatal else 0.5)
@@ -166,7 +167,8 @@ def test_a_refused_downgraded_or_missing_subscription_closes(codes: list[int]) -
     [subscribe] = sent(s)
     assert isinstance(subscribe, OtherPacket)
     [event] = s.receive_data(suback(struct.unpack("!H", subscribe.body[:2])[0], codes), 0.0)
-    assert isinstance(event, Close) and "subscription refused" in event.reason
+    assert isinstance(event, Close) and "subscription refused" in event.reason and event.needs_operator
+    assert s.reconnect_delay(0.5) == s.options.reconnect_cap_s  # an ACL to fix, not a broker to hammer
 
 
 def test_no_suback_within_the_handshake_timeout_closes() -> None:
