@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import ssl
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Protocol
@@ -222,6 +223,9 @@ class MqttClient:
                 ),
                 CONNECT_TIMEOUT_S,
             )
+        except ssl.SSLCertVerificationError:
+            self.session.connect_failed(needs_operator=True)  # wrong CA or host name: an operator's job
+            raise
         except (OSError, TimeoutError):
             self.session.connect_failed()
             raise

@@ -178,6 +178,7 @@ class Session:
         self._reader = wire.PacketReader(options.version, options.max_packet_bytes)
         self._out = bytearray()
         self._inflight: dict[int, _Outgoing] = {}  # insertion order = publish order
+        self._orphans: set[int] = set()  # forgotten but on the wire: the broker counts them until PUBACK
         self._next_id = 1
         self._window = wire.RECEIVE_MAXIMUM  # the broker's Receive Maximum for our publishes
         self._unacked_on_wire = 0
@@ -207,6 +208,7 @@ class Session:
         self._last_received = now
         self._window = wire.RECEIVE_MAXIMUM
         self._unacked_on_wire = 0
+        self._orphans.clear()
         self._established = False
         self._fatal_refusal = False
         expiry = 0 if o.clean else o.session_expiry_s
@@ -234,10 +236,11 @@ class Session:
         if self.options.clean:
             self._subscribed = False
 
-    def connect_failed(self) -> None:
-        """The transport could not even open a connection (refused, unreachable, TLS handshake)."""
+    def connect_failed(self, *, needs_operator: bool = False) -> None:
+        """The transport could not even open a connection (refused, unreachable, TLS handshake);
+        ``needs_operator``: retrying cannot help (the broker's certificate does not verify)."""
         self._failures += 1
-        self._fatal_refusal = False
+        self._fatal_refusal = needs_operator
 
     def disconnect(self, now: float) -> None:
         """Say goodbye (DISCONNECT queued); the transport then closes the socket."""
@@ -330,10 +333,13 @@ class Session:
         return packet_id
 
     def forget(self, packet_id: int) -> None:
-        """Stop trying to deliver a publish (its sender gave up); a later PUBACK for it is ignored."""
+        """Stop trying to deliver a publish (its sender gave up); a later PUBACK for it is ignored.
+
+        If it is already on the wire, the broker counts it against its Receive Maximum until it
+        answers, so its packet id and window slot stay taken until then (or a new connection)."""
         item = self._inflight.pop(packet_id, None)
-        if item is not None and item.sent_on == self.generation:
-            self._unacked_on_wire -= 1
+        if item is not None and item.sent_on == self.generation and self.state is not State.DISCONNECTED:
+            self._orphans.add(packet_id)
 
     @property
     def in_flight(self) -> int:
@@ -399,7 +405,11 @@ class Session:
         if isinstance(p, wire.PubAck):
             item = self._inflight.pop(p.packet_id, None)
             if item is None:
-                return None  # forgotten, or a stray: nothing waits for it
+                if p.packet_id in self._orphans:  # forgotten: nobody waits, but its slot frees up
+                    self._orphans.discard(p.packet_id)
+                    self._unacked_on_wire -= 1
+                    self._send_waiting(now)
+                return None
             if item.sent_on == self.generation:
                 self._unacked_on_wire -= 1
             self._send_waiting(now)
@@ -487,10 +497,10 @@ class Session:
             self._unacked_on_wire += 1
 
     def _allocate_id(self) -> int:
-        if len(self._inflight) >= 0xFFFF - 1:
+        if len(self._inflight) + len(self._orphans) >= 0xFFFF - 1:
             raise wire.MqttError("65,534 publishes in flight: the broker is not acknowledging")
         while True:
             pid = self._next_id
             self._next_id = pid % 0xFFFF + 1
-            if pid not in self._inflight and pid != self._sub_id:
+            if pid not in self._inflight and pid not in self._orphans and pid != self._sub_id:
                 return pid

@@ -129,6 +129,7 @@ async def test_a_broker_certificate_from_another_ca_is_refused(broker: PrivateBr
     client = MqttClient(endpoint, SessionOptions("tag-1-x", clean=True, session_expiry_s=0))
     with pytest.raises(ssl.SSLCertVerificationError):
         await client._connection()
+    assert client.session.reconnect_delay(0.5) == client.session.options.reconnect_cap_s  # an operator's job
 
 
 # ----------------------------------------------------------------------------- publishing

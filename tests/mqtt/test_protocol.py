@@ -380,3 +380,18 @@ def test_disconnect_says_goodbye_only_when_connected() -> None:
     s = ready_session(0.0)
     s.disconnect(1.0)
     assert s.data_to_send() == wire.DISCONNECT_PACKET
+
+
+def test_a_forgotten_publish_keeps_its_window_slot_until_the_broker_answers() -> None:
+    s = Session(SessionOptions("emon"))
+    s.connect(0.0)
+    s.receive_data(connack(props=b"\x21\x00\x01"), 0.0)  # Receive Maximum 1
+    s.data_to_send()
+    first = s.publish("p/t", b"1", 1, 0.0)
+    second = s.publish("p/t", b"2", 1, 0.0)
+    assert [p.packet_id for p in sent(s) if isinstance(p, Publish)] == [first]
+    s.forget(first)  # its sender gave up, but the broker still counts it as in flight
+    third = s.publish("p/t", b"3", 1, 0.0)
+    assert third != first and s.data_to_send() == b""  # sending now would exceed the broker's maximum
+    assert s.receive_data(puback(first), 0.1) == []  # nobody waits for it; the slot frees up
+    assert [p.packet_id for p in sent(s) if isinstance(p, Publish)] == [second]
