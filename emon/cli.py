@@ -99,7 +99,11 @@ def serve(settings: Settings) -> int:
 
     from emon.api.app import create_app
 
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except ConfigError as exc:  # e.g. EMON_MQTT_CA_FILE readable but not a certificate
+        print(f"emon: configuration error: {exc}", file=sys.stderr)
+        return 2
     uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level=settings.log_level.lower(), timeout_graceful_shutdown=5)
     return 0
 

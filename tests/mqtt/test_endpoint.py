@@ -75,3 +75,16 @@ def test_bad_mqtt_security_settings_name_the_variable(env: dict[str, str], varia
     with pytest.raises(ConfigError) as err:
         Settings.from_env(env)
     assert err.value.variable == variable
+
+
+def test_serve_names_a_ca_file_that_is_not_a_certificate(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from emon.cli import main
+
+    bogus = tmp_path / "ca.crt"
+    bogus.write_text("not a certificate\n")
+    monkeypatch.setenv("EMON_MQTT_URL", "mqtts://emon@127.0.0.1:1")
+    monkeypatch.setenv("EMON_MQTT_CA_FILE", str(bogus))
+    assert main(["serve"]) == 2
+    assert "EMON_MQTT_CA_FILE" in capsys.readouterr().err
