@@ -149,7 +149,8 @@ class MqttClient:
                 try:
                     sink(e.topic, e.payload, token)
                 except Exception:  # the sink must not raise; if it does, keep the connection alive
-                    log.exception("MQTT sink failed on %r; the message stays unacknowledged", e.topic)
+                    fate = "stays unacknowledged (redelivered)" if token is not None else "is lost"
+                    log.exception("MQTT sink failed on %r; the message %s", e.topic, fate)
             elif type(e) is PublishAcked:
                 waiter = self._waiters.pop(e.packet_id, None)
                 if waiter is not None and not waiter[1].done():
