@@ -17,8 +17,18 @@ import sys
 import time
 
 import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
-from emon.ingest.mqtt import connect_properties
+from emon.mqtt import wire
+
+
+def connect_properties() -> Properties:
+    """paho CONNECT properties equal to emon's ingest (Session Expiry never, Receive Maximum 65,535)."""
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    props.SessionExpiryInterval = wire.SESSION_NEVER_EXPIRES
+    props.ReceiveMaximum = wire.RECEIVE_MAXIMUM
+    return props
 
 
 async def run(prefix: str, expect: int, idle_s: float, client_id: str) -> dict[str, float]:

@@ -37,8 +37,13 @@ def main(argv: list[str] | None = None) -> int:
     verify = audit_sub.add_parser("verify", help="check the hash chain and signed checkpoints; exit 1 if broken")
     verify.add_argument("--public-key", action="append", default=[],
                         help="a trusted public (or private) key PEM; repeatable; default: EMON_SIGNING_KEY_FILE")
+    sub.add_parser(
+        "mqtt-credentials", help="issue a device's MQTT password (emon mqtt-credentials --help)", add_help=False
+    )
     if args and args[0] in ("check-ban", "simulate"):
         return _delegate(args[0], args[1:])
+    if args and args[0] == "mqtt-credentials":
+        return mqtt_credentials(args[1:])
     if args and args[0] in ("user", "token"):
         from emon.access_cli import main as access_main
 
@@ -75,12 +80,47 @@ def _delegate(command: str, rest: list[str]) -> int:
     return int(simulate(rest))
 
 
+def mqtt_credentials(argv: list[str]) -> int:
+    """Issue (or re-issue) one MQTT account in a Mosquitto password file; print the password once."""
+    from pathlib import Path
+
+    from emon.errors import InvalidInput
+    from emon.mqtt.passwd import new_password, set_credentials
+
+    parser = argparse.ArgumentParser(
+        prog="emon mqtt-credentials",
+        description="Give a device (username = device id) or an OwnTracks user its own MQTT password. "
+        "The password is printed once and only its hash is stored; then reload Mosquitto (SIGHUP).",
+    )
+    parser.add_argument("username", help="the device id, the OwnTracks user, or emon's own account")
+    parser.add_argument("--password-file", required=True, type=Path, help="Mosquitto's password_file")
+    ns = parser.parse_args(argv)
+    password = new_password()
+    try:
+        replaced = set_credentials(ns.password_file, ns.username, password)
+    except InvalidInput as exc:
+        print(f"emon mqtt-credentials: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"emon mqtt-credentials: cannot write {ns.password_file}: {exc}", file=sys.stderr)
+        return 1
+    print(password)
+    action = "replaced (the old password no longer works after the reload)" if replaced else "added"
+    print(f"{ns.username}: {action} in {ns.password_file}; now reload the broker, e.g. "
+          "`systemctl reload mosquitto` or `kill -HUP $(pidof mosquitto)`", file=sys.stderr)
+    return 0
+
+
 def serve(settings: Settings) -> int:
     import uvicorn
 
     from emon.api.app import create_app
 
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except ConfigError as exc:  # e.g. EMON_MQTT_CA_FILE readable but not a certificate
+        print(f"emon: configuration error: {exc}", file=sys.stderr)
+        return 2
     uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level=settings.log_level.lower(), timeout_graceful_shutdown=5)
     return 0
 

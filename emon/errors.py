@@ -6,7 +6,7 @@
     │   ├── InvalidPayload     a device message that cannot be used (reason code + detail)
     │   └── InvalidOrder       an order / case document that fails validation (names the field)
     ├── NotFound               an API resource that does not exist
-    ├── MqttError              the broker broke the MQTT protocol (emon.ingest.mqtt_wire)
+    ├── MqttError              the broker broke the MQTT protocol (emon.mqtt.wire)
     │   └── MalformedPacket    a packet that cannot be decoded
     │       └── PacketTooLarge a packet over the configured maximum size
     ├── StorageError           PostgreSQL or Redis failed (library error chained as __cause__)

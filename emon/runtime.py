@@ -67,10 +67,7 @@ class Runtime:
             batch_max=settings.batch_max,
             batch_wait_s=settings.batch_wait_ms / 1000,
         )
-        host, port = settings.mqtt_host_port
-        self.mqtt = MqttIngest(
-            host, port, settings.mqtt_client_id, settings.mqtt_topic_prefix, self.pipeline.submit, settings.mqtt_protocol
-        )
+        self.mqtt = MqttIngest.from_settings(settings, self.pipeline.submit)
         self.alerts = AlertService(self.db, settings, self.hub, self.casebook, self.registry, self.live)
         self.pipeline.ack_handler = self.alerts.on_ack
         engine = Engine(EvalConfig(freshness_s=settings.freshness_s, stale_s=settings.stale_s))

@@ -49,6 +49,11 @@ class Settings:
     signing_key_file: str | None = None  # the deployment's Ed25519 key (emon keygen); signs audit checkpoints
     audit_checkpoint_every: int = 100  # sign a checkpoint at least every this many audit records
     audit_checkpoint_s: float = 60.0  # ... and when the last one is older than this
+    mqtt_ca_file: str | None = None
+    mqtt_cert_file: str | None = None
+    mqtt_key_file: str | None = None
+    mqtt_username: str | None = None
+    mqtt_password: Secret | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -58,7 +63,7 @@ class Settings:
         return settings
 
     def validate(self) -> None:
-        _check_url("EMON_MQTT_URL", self.mqtt_url, ("mqtt", "tcp"))
+        _check_url("EMON_MQTT_URL", self.mqtt_url, ("mqtt", "tcp", "mqtts", "ssl"))
         _check_url("EMON_DATABASE_URL", self.database_url, ("postgresql", "postgres"))
         _check_url("EMON_REDIS_URL", self.redis_url, ("redis", "rediss", "unix"))
         if self.webhook_url is not None:
@@ -81,11 +86,37 @@ class Settings:
             from emon.signing import load_private_key
 
             load_private_key(self.signing_key_file)  # fails fast, naming EMON_SIGNING_KEY_FILE
+        self._validate_mqtt_security()
+
+    def _validate_mqtt_security(self) -> None:
+        """TLS files exist and pair up, TLS is on when they are given, a password has a username."""
+        tls = urlsplit(self.mqtt_url).scheme in ("mqtts", "ssl")
+        for var, path in (
+            ("EMON_MQTT_CA_FILE", self.mqtt_ca_file),
+            ("EMON_MQTT_CERT_FILE", self.mqtt_cert_file),
+            ("EMON_MQTT_KEY_FILE", self.mqtt_key_file),
+        ):
+            if path is None:
+                continue
+            if not tls:
+                raise ConfigError(var, "is set, so EMON_MQTT_URL must be mqtts:// (TLS)")
+            if not os.access(path, os.R_OK):
+                raise ConfigError(var, f"cannot read {path!r}")
+        if (self.mqtt_cert_file is None) != (self.mqtt_key_file is None):
+            raise ConfigError("EMON_MQTT_KEY_FILE", "a client certificate and its key go together")
+        url_user = urlsplit(self.mqtt_url).username
+        if self.mqtt_password is not None and not (self.mqtt_username or url_user):
+            raise ConfigError("EMON_MQTT_PASSWORD", "needs a username (EMON_MQTT_USERNAME or in EMON_MQTT_URL)")
 
     @property
     def mqtt_host_port(self) -> tuple[str, int]:
         parts = urlsplit(self.mqtt_url)
-        return parts.hostname or "127.0.0.1", parts.port or 1883
+        return parts.hostname or "127.0.0.1", parts.port or (8883 if parts.scheme in ("mqtts", "ssl") else 1883)
+
+    def __repr__(self) -> str:
+        """Like the dataclass repr, but a password inside a URL (``//user:pass@``) is masked too."""
+        shown = ", ".join(f"{f.name}={_mask_url(getattr(self, f.name))!r}" for f in fields(self) if f.repr)
+        return f"Settings({shown})"
 
     def topic(self, suffix: str) -> str:
         """An MQTT topic under the optional prefix (tests run on their own prefix)."""
@@ -117,6 +148,12 @@ def _convert(var: str, raw: str, annotation: object) -> object:
     if "Secret" in kind:
         return Secret(raw)
     return raw
+
+
+def _mask_url(value: object) -> object:
+    if isinstance(value, str) and not isinstance(value, Secret) and "://" in value:
+        return re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1**********@", value)
+    return value
 
 
 def _check_url(var: str, url: str, schemes: tuple[str, ...]) -> None:

@@ -34,6 +34,7 @@ from emon.fix import DeviceEvent
 from emon.geofence.events import EvalEvent
 from emon.hub import Hub
 from emon.ingest.topics import DeviceRegistry
+from emon.mqtt.endpoint import Endpoint
 from emon.settings import Settings
 from emon.storage.postgres import Database
 
@@ -62,7 +63,9 @@ class AlertService:
         channel = f"{db.schema}_alert_outbox"
         host, port = settings.mqtt_host_port
         self.room = RoomChannel(hub)
-        self.victim = VictimChannel(host, port, settings.mqtt_topic_prefix, registry)
+        self.victim = VictimChannel(host, port, settings.mqtt_topic_prefix, registry,
+                                    endpoint=Endpoint.from_settings(settings),
+                                    client_id=f"{settings.mqtt_client_id}-notify", protocol=settings.mqtt_protocol)
         secret = None if settings.webhook_secret is None else str(settings.webhook_secret)
         self.dispatch = DispatchChannel(secret, timeout_s=self.config.dispatch_timeout_s)
         self.notifier = Notifier(self.config, settings.webhook_url, channel)

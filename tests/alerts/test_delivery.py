@@ -26,6 +26,7 @@ from emon.fix import EventType, Fix
 from emon.geofence.events import EvalEventType as E
 from tests.alerts.conftest import SECRET, Received, World
 from tests.alerts.helpers import OFFENDER, VICTIM, dev, prox
+from tests.harness import eventually
 
 pytestmark = pytest.mark.integration
 SCHEMA = xmlschema.XMLSchema(schema_path())
@@ -108,12 +109,21 @@ async def test_proximity_breach_reaches_victim_and_police_and_ack_stops_resends(
         assert inbox.empty()
 
 
+async def _recorded_as_sent(service: AlertService, alert_id: str) -> None:
+    async def sent() -> bool:
+        detail = await service.get_alert(alert_id)
+        return any(d["channel"] == "victim" and d["state"] == "sent" for d in detail["deliveries"])
+
+    await eventually(sent, within=5)
+
+
 async def test_unacknowledged_victim_warning_is_resent_then_escalates(world: World) -> None:
     service = world.service()
     async with victim_device(world) as inbox, delivering(service):
         now = datetime.now(UTC)
         await service.on_evaluation([prox(E.PROXIMITY_PRE_ALERT, now, 800.0, episode=now)], now, time.monotonic())
         first = await asyncio.wait_for(inbox.get(), 5)
+        await _recorded_as_sent(service, first["alert_id"])  # the device may see it before the worker commits
         await service.worker.deliver_due(now + timedelta(seconds=31))  # resend interval passed: same id again
         again = await asyncio.wait_for(inbox.get(), 5)
         assert again["notification_id"] == first["notification_id"]

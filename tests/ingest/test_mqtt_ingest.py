@@ -14,10 +14,11 @@ import aiomqtt
 import pytest
 
 from emon.fix import DeadLetter, DeviceEvent, Fix
-from emon.ingest import mqtt_wire as wire
 from emon.ingest.mqtt import AckToken, MqttIngest, ack_all
 from emon.ingest.pipeline import Pipeline
 from emon.ingest.topics import DeviceRegistry
+from emon.mqtt import wire
+from emon.mqtt.endpoint import Endpoint
 from tests.harness import eventually
 
 pytestmark = pytest.mark.integration
@@ -43,7 +44,7 @@ class Collector:
 async def ingesting(
     client_id: str, prefix: str, sink: Collector, port: int = 1883, protocol: str = "5"
 ) -> AsyncIterator[MqttIngest]:
-    ingest = MqttIngest("127.0.0.1", port, client_id, prefix, sink, protocol)
+    ingest = MqttIngest(Endpoint("127.0.0.1", port), client_id, prefix, sink, protocol)
     task = asyncio.create_task(ingest.run())
     try:
         await asyncio.wait_for(ingest.connected.wait(), 10)
@@ -170,11 +171,11 @@ async def test_broker_side_disconnect_mid_stream_reconnects_and_loses_nothing(id
             ack_all([token])
 
     async with ingesting(client_id, prefix, ack_as_stored) as ingest:  # type: ignore[arg-type]
-        first_conn = ingest._conn
+        first_conn = ingest.client._link
         sending = asyncio.create_task(publish_all(topic, payloads, pause_s=0.003))
         await eventually(lambda: _true(len(sink.messages) >= 100))
         await asyncio.to_thread(_takeover, client_id)
-        await eventually(lambda: _true(ingest.connected.is_set() and ingest._conn is not first_conn))
+        await eventually(lambda: _true(ingest.connected.is_set() and ingest.client._link is not first_conn))
         assert not sending.done()  # the takeover really happened mid-stream
         await sending
         await eventually(lambda: _true(set(sink.payloads()) == set(payloads)))
@@ -185,14 +186,14 @@ async def test_broker_side_disconnect_mid_stream_reconnects_and_loses_nothing(id
 async def test_keepalive_pings_keep_an_idle_connection_up(ids: tuple[str, str]) -> None:
     client_id, prefix = ids
     sink = Collector()
-    ingest = MqttIngest("127.0.0.1", 1883, client_id, prefix, sink)
-    ingest.keepalive_s = 1  # PINGREQ every 0.5 s; dead after 1.5 s of silence
+    # PINGREQ after 0.5 s of silence; the broker drops a client silent for 1.5 s.
+    ingest = MqttIngest(Endpoint("127.0.0.1", 1883), client_id, prefix, sink, keepalive_s=1)
     task = asyncio.create_task(ingest.run())
     try:
         await asyncio.wait_for(ingest.connected.wait(), 10)
-        conn = ingest._conn
+        conn = ingest.client._link
         await asyncio.sleep(3.5)
-        assert ingest._conn is conn and ingest.connected.is_set()  # no reconnect in between
+        assert ingest.client._link is conn and ingest.connected.is_set()  # no reconnect in between
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

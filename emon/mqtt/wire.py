@@ -1,9 +1,10 @@
-"""The MQTT wire format for a subscriber (3.1.1 and 5), sans I/O: bytes in, packets out, and back.
+"""The MQTT wire format (3.1.1 and 5), sans I/O: bytes in, packets out, and back.
 
-Only what emon's ingest needs: encoders for CONNECT, SUBSCRIBE, PUBACK, PINGREQ and DISCONNECT,
-and an incremental :class:`PacketReader` that decodes the packets a broker sends to a subscriber.
-It never touches a socket or a clock, so the transport (``emon.ingest.mqtt``) stays small and every
-byte-level case is a unit test.
+What emon's clients need: encoders for CONNECT (with username/password), SUBSCRIBE, PUBLISH (QoS 0
+and 1), PUBACK, PINGREQ and DISCONNECT, and an incremental :class:`PacketReader` that decodes what a
+broker sends to a client. It never touches a socket or a clock: the session rules live in
+:mod:`emon.mqtt.protocol`, the sockets in :mod:`emon.mqtt.client`, and every byte-level case is a
+unit test.
 
 Speed matters: at 20,000 messages/s the reader decodes every packet of a socket read in one pass,
 slicing by index; a PUBLISH costs one small slots object, one ``str`` and one ``bytes``.
@@ -57,13 +58,23 @@ class Publish(NamedTuple):
     packet_id: int  # 0 for QoS 0 (a real packet id is 1..65535)
     retain: bool = False
     dup: bool = False
-    topic_valid: bool = True  # False: the topic was not valid UTF-8 (or had U+0000) and was repaired
 
 
 @dataclass(frozen=True, slots=True)
 class ConnAck:
     session_present: bool
     code: int  # v3 return code / v5 reason code; 0 is success
+    receive_maximum: int = 65_535  # v5: QoS 1 publishes the broker takes in flight from us at once
+    server_keepalive: int | None = None  # v5: the broker overrides our keepalive (seconds)
+    reason: str = ""  # v5 Reason String, if the broker sent one
+
+
+@dataclass(frozen=True, slots=True)
+class PubAck:
+    """The broker's answer to one of our QoS 1 publishes; ``code`` >= 0x80 is a refusal (v5)."""
+
+    packet_id: int
+    code: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +102,7 @@ class OtherPacket:
     body: bytes
 
 
-Packet = Publish | ConnAck | SubAck | PingResp | Disconnect | OtherPacket
+Packet = Publish | ConnAck | PubAck | SubAck | PingResp | Disconnect | OtherPacket
 
 # ---------------------------------------------------------------------------------------------- encode
 
@@ -125,24 +136,41 @@ def encode_connect(
     version: int = V5,
     *,
     clean: bool = False,
+    session_expiry_s: int = SESSION_NEVER_EXPIRES,
     max_packet_bytes: int | None = None,
+    username: str | None = None,
+    password: str | None = None,
 ) -> bytes:
-    """CONNECT for a subscriber: a persistent session unless ``clean``; no will, no credentials.
+    """CONNECT: a persistent session unless ``clean``; optional username and password; no will.
 
-    v5 adds Session Expiry Interval 0xFFFFFFFF (the session never expires, like 3.1.1's
-    clean session 0), Receive Maximum 65,535 and, if given, Maximum Packet Size (bytes) so the
-    broker never sends us a packet the reader would refuse.
+    v5 adds Session Expiry Interval ``session_expiry_s`` (0xFFFFFFFF: never, like 3.1.1's clean
+    session 0; omitted when 0), Receive Maximum 65,535 and, if given, Maximum Packet Size (bytes) so
+    the broker never sends us a packet the reader would refuse.
     """
     if version not in (V311, V5):
         raise ValueError(f"unsupported protocol level {version}")
+    if password is not None and username is None and version == V311:
+        raise ValueError("MQTT 3.1.1 allows a password only with a username")
     flags = 0x02 if clean else 0x00
+    if username is not None:
+        flags |= 0x80
+    if password is not None:
+        flags |= 0x40
     body = _string("MQTT") + bytes((version, flags)) + _U16.pack(keepalive_s)
     if version == V5:
-        props = b"\x11" + SESSION_NEVER_EXPIRES.to_bytes(4, "big") + b"\x21" + _U16.pack(RECEIVE_MAXIMUM)
+        props = b""
+        if session_expiry_s:
+            props += b"\x11" + session_expiry_s.to_bytes(4, "big")
+        props += b"\x21" + _U16.pack(RECEIVE_MAXIMUM)
         if max_packet_bytes is not None:
             props += b"\x27" + max_packet_bytes.to_bytes(4, "big")
         body += encode_varint(len(props)) + props
-    return _packet(CONNECT << 4, body + _string(client_id))
+    body += _string(client_id)
+    if username is not None:
+        body += _string(username)
+    if password is not None:
+        body += _string(password)
+    return _packet(CONNECT << 4, body)
 
 
 def encode_subscribe(packet_id: int, topics: Sequence[str], version: int = V5, qos: int = 1) -> bytes:
@@ -153,6 +181,25 @@ def encode_subscribe(packet_id: int, topics: Sequence[str], version: int = V5, q
     for topic in topics:
         body += _string(topic) + bytes((qos,))
     return _packet((SUBSCRIBE << 4) | 0x02, body)  # flags 0010 are mandatory (§3.8.1)
+
+
+def encode_publish(
+    topic: str, payload: bytes, qos: int, packet_id: int, version: int = V5, *, dup: bool = False, retain: bool = False
+) -> bytes:
+    """PUBLISH at QoS 0 (``packet_id`` ignored) or 1; ``dup`` marks a resend of an unacknowledged one."""
+    if qos not in (0, 1):
+        raise ValueError("emon publishes at QoS 0 or 1 only")
+    if not topic or "+" in topic or "#" in topic or "\x00" in topic:
+        raise ValueError(f"not a topic name one may publish to: {topic!r}")
+    body = _string(topic)
+    if qos:
+        if not 0 < packet_id <= 0xFFFF:
+            raise ValueError(f"packet id {packet_id} outside 1..65535")
+        body += _U16.pack(packet_id)
+    if version == V5:
+        body += b"\x00"  # no properties
+    first = (PUBLISH << 4) | (qos << 1) | (0x08 if dup and qos else 0) | (0x01 if retain else 0)
+    return _packet(first, body + payload)
 
 
 def encode_puback(packet_id: int) -> bytes:
@@ -174,8 +221,8 @@ class PacketReader:
 
     Handles packets split over reads and many packets per read. A packet whose remaining length
     exceeds ``max_packet_bytes`` (or is malformed) raises :class:`MalformedPacket`; the reader is
-    then unusable and the connection must be dropped. An invalid UTF-8 topic never raises: it
-    is repaired with U+FFFD and flagged, so the message can be dead-lettered.
+    then unusable and the connection must be dropped. An invalid UTF-8 topic (or one holding U+0000)
+    never raises: it is repaired with U+FFFD, routes nowhere, and the message is dead-lettered.
     """
 
     __slots__ = ("_buf", "_need", "max_packet_bytes", "version")
@@ -290,19 +337,24 @@ def _publish(data: bytes, first: int, i: int, stop: int, v5: bool) -> Publish:
             raise MalformedPacket("PUBLISH properties longer than the packet")
     try:
         topic = raw_topic.decode()
-        valid = "\x00" not in topic  # U+0000 is forbidden in topics, and PostgreSQL text refuses it
     except UnicodeDecodeError:
-        topic, valid = raw_topic.decode("utf-8", "replace"), False
-    if not valid:
+        topic = raw_topic.decode("utf-8", "replace")
+    if "\x00" in topic:  # U+0000 is forbidden in topics, and PostgreSQL text refuses it
         topic = topic.replace("\x00", "\ufffd")
-    return Publish(topic, data[i:stop], qos, packet_id, bool(first & 0x01), bool(first & 0x08), valid)
+    return Publish(topic, data[i:stop], qos, packet_id, bool(first & 0x01), bool(first & 0x08))
 
 
 def _control(ptype: int, flags: int, body: bytes, v5: bool) -> Packet:
     if ptype == CONNACK:
         if len(body) < 2:
             raise MalformedPacket("CONNACK shorter than 2 bytes")
-        return ConnAck(bool(body[0] & 0x01), body[1])  # v5 properties follow; nothing we need
+        if not v5 or len(body) == 2:
+            return ConnAck(bool(body[0] & 0x01), body[1])
+        return _connack_v5(body)
+    if ptype == PUBACK:
+        if len(body) < 2:
+            raise MalformedPacket("PUBACK shorter than 2 bytes")
+        return PubAck((body[0] << 8) | body[1], body[2] if v5 and len(body) > 2 else 0)
     if ptype == SUBACK:
         if len(body) < 3:
             raise MalformedPacket("SUBACK without return codes")
@@ -316,3 +368,52 @@ def _control(ptype: int, flags: int, body: bytes, v5: bool) -> Packet:
     if ptype == DISCONNECT:
         return Disconnect(body[0] if v5 and body else 0)
     return OtherPacket(ptype, flags, body)
+
+
+def _connack_v5(body: bytes) -> ConnAck:
+    """A v5 CONNACK with its properties: the few that change how we behave, the rest skipped."""
+    plen, i = _varint_at(body, 2, len(body))
+    stop = i + plen
+    if stop > len(body):
+        raise MalformedPacket("CONNACK properties longer than the packet")
+    receive_maximum, server_keepalive, reason = 65_535, None, ""
+    while i < stop:
+        prop = body[i]
+        i += 1
+        size = _PROPERTY_SIZES.get(prop)
+        if size is None:
+            raise MalformedPacket(f"unknown CONNACK property 0x{prop:02x}")
+        if size == -1:  # UTF-8 string or binary data: 2-byte length prefix
+            if i + 2 > stop:
+                raise MalformedPacket("truncated CONNACK property")
+            n = (body[i] << 8) | body[i + 1]
+            value = body[i + 2 : i + 2 + n]
+            i += 2 + n
+            if prop == 0x1F:
+                reason = value.decode("utf-8", "replace")
+        elif size == -2:  # user property: two strings
+            for _ in range(2):
+                if i + 2 > stop:
+                    raise MalformedPacket("truncated CONNACK property")
+                i += 2 + ((body[i] << 8) | body[i + 1])
+        else:
+            if i + size > stop:
+                raise MalformedPacket("truncated CONNACK property")
+            number = int.from_bytes(body[i : i + size], "big")
+            i += size
+            if prop == 0x21:
+                if number == 0:
+                    raise MalformedPacket("CONNACK with Receive Maximum 0")
+                receive_maximum = number
+            elif prop == 0x13:
+                server_keepalive = number
+    if i != stop:
+        raise MalformedPacket("CONNACK properties overrun")
+    return ConnAck(bool(body[0] & 0x01), body[1], receive_maximum, server_keepalive, reason)
+
+
+# CONNACK property id → value size in bytes (-1: string/binary, -2: string pair), MQTT 5 §3.2.2.3.
+_PROPERTY_SIZES = {
+    0x11: 4, 0x21: 2, 0x24: 1, 0x25: 1, 0x27: 4, 0x12: -1, 0x22: 2, 0x1F: -1, 0x26: -2,
+    0x28: 1, 0x29: 1, 0x2A: 1, 0x13: 2, 0x1A: -1, 0x1C: -1, 0x15: -1, 0x16: -1,
+}

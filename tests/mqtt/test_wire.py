@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emon.ingest import mqtt_wire as wire
-from emon.ingest.mqtt_wire import ConnAck, Disconnect, OtherPacket, PacketReader, PingResp, Publish, SubAck
+from emon.mqtt import wire
+from emon.mqtt.wire import ConnAck, Disconnect, OtherPacket, PacketReader, PingResp, PubAck, Publish, SubAck
 
 
 def publish_packet(
@@ -23,7 +23,7 @@ def publish_packet(
     retain: bool = False,
     dup: bool = False,
 ) -> bytes:
-    """A tiny independent PUBLISH encoder (the broker's side, which emon never encodes)."""
+    """A tiny independent PUBLISH encoder (the broker's side), to check the reader against."""
     raw = topic.encode() if isinstance(topic, str) else topic
     body = struct.pack("!H", len(raw)) + raw
     if qos:
@@ -88,6 +88,18 @@ def test_varint_out_of_range() -> None:
             wire.encode_connect("e", 60, wire.V5, max_packet_bytes=1 << 24),
             b"\x10\x1b\x00\x04MQTT\x05\x00\x00\x3c\x0d\x11\xff\xff\xff\xff\x21\xff\xff\x27\x01\x00\x00\x00\x00\x01e",
         ),
+        (
+            wire.encode_connect("c", 30, wire.V311, clean=True, username="u", password="p"),
+            b"\x10\x13\x00\x04MQTT\x04\xc2\x00\x1e\x00\x01c\x00\x01u\x00\x01p",
+        ),
+        (
+            # a clean v5 session: no Session Expiry property (0 = ends with the connection)
+            wire.encode_connect("e", 30, wire.V5, clean=True, session_expiry_s=0),
+            b"\x10\x11\x00\x04MQTT\x05\x02\x00\x1e\x03\x21\xff\xff\x00\x01e",
+        ),
+        (wire.encode_publish("a/b", b"hi", 1, 7, wire.V5, dup=True), b"\x3a\x0a\x00\x03a/b\x00\x07\x00hi"),
+        (wire.encode_publish("a/b", b"hi", 1, 7, wire.V311), b"\x32\x09\x00\x03a/b\x00\x07hi"),
+        (wire.encode_publish("a/b", b"hi", 0, 0, wire.V311, dup=True), b"\x30\x07\x00\x03a/bhi"),  # no DUP at QoS 0
         (wire.encode_subscribe(1, ["a/+", "b/#"], wire.V311), b"\x82\x0e\x00\x01\x00\x03a/+\x01\x00\x03b/#\x01"),
         (wire.encode_subscribe(7, ["a/+"], wire.V5), b"\x82\x09\x00\x07\x00\x00\x03a/+\x01"),
         (wire.encode_puback(0x1234), b"\x40\x02\x12\x34"),
@@ -101,6 +113,21 @@ def test_encoders(packet: bytes, expected: bytes) -> None:
     assert packet == expected
 
 
+@pytest.mark.parametrize(
+    ("topic", "qos", "packet_id"),
+    [("a/+", 1, 1), ("a/#", 1, 1), ("", 1, 1), ("a\x00b", 1, 1), ("a", 2, 1), ("a", 1, 0), ("a", 1, 65536)],
+)
+def test_publish_encoder_refuses_what_no_broker_may_receive(topic: str, qos: int, packet_id: int) -> None:
+    with pytest.raises(ValueError):
+        wire.encode_publish(topic, b"x", qos, packet_id)
+
+
+def test_published_packets_decode_back() -> None:
+    for v in (wire.V311, wire.V5):
+        data = wire.encode_publish("t/é", b"\x00payload", 1, 513, v, dup=True, retain=True)
+        assert PacketReader(v).feed(data) == [Publish("t/é", b"\x00payload", 1, 513, retain=True, dup=True)]
+
+
 # ------------------------------------------------------------------------------------- decoding
 
 V5_PROPS = b"\x01\x01" + b"\x03\x00\x10application/json" + b"\x02\x00\x00\x00\x3c"  # format, type, expiry
@@ -112,7 +139,10 @@ V5_PROPS = b"\x01\x01" + b"\x03\x00\x10application/json" + b"\x02\x00\x00\x00\x3
         (wire.V311, b"\x20\x02\x01\x00", ConnAck(True, 0)),
         (wire.V311, b"\x20\x02\x00\x05", ConnAck(False, 5)),
         (wire.V5, b"\x20\x03\x00\x00\x00", ConnAck(False, 0)),
-        (wire.V5, b"\x20\x08\x01\x00\x05\x21\x00\x14\x25\x00", ConnAck(True, 0)),  # receive max, retain avail
+        (wire.V5, b"\x20\x08\x01\x00\x05\x21\x00\x14\x25\x00", ConnAck(True, 0, receive_maximum=20)),  # + retain avail
+        (wire.V5, b"\x20\x06\x00\x00\x03\x13\x00\x3c", ConnAck(False, 0, server_keepalive=60)),
+        (wire.V5, b"\x20\x0a\x00\x86\x07\x1f\x00\x04nope", ConnAck(False, 0x86, reason="nope")),
+        (wire.V5, b"\x20\x0c\x00\x00\x09\x26\x00\x01k\x00\x01v\x24\x01", ConnAck(False, 0)),  # user prop, max QoS
         (wire.V5, b"\x20\x03\x00\x87\x00", ConnAck(False, 0x87)),  # not authorized
         (wire.V311, b"\x90\x05\x00\x01\x01\x80\x00", SubAck(1, (1, 0x80, 0))),
         (wire.V5, b"\x90\x05\x00\x02\x00\x01\x01", SubAck(2, (1, 1))),
@@ -122,6 +152,10 @@ V5_PROPS = b"\x01\x01" + b"\x03\x00\x10application/json" + b"\x02\x00\x00\x00\x3
         (wire.V5, b"\xe0\x02\x8e\x00", Disconnect(0x8E)),  # session taken over
         (wire.V311, b"\xe0\x00", Disconnect(0)),
         (wire.V311, b"\x62\x02\x00\x09", OtherPacket(wire.PUBREL, 2, b"\x00\x09")),
+        (wire.V311, b"\x40\x02\x00\x09", PubAck(9, 0)),
+        (wire.V5, b"\x40\x02\x12\x34", PubAck(0x1234, 0)),
+        (wire.V5, b"\x40\x04\x00\x09\x87\x00", PubAck(9, 0x87)),  # not authorized (ACL)
+        (wire.V5, b"\x40\x03\x00\x09\x10", PubAck(9, 0x10)),  # no matching subscribers: accepted
         (wire.V5, publish_packet("t/a", b"{}", 1, 9), Publish("t/a", b"{}", 1, 9)),
         (wire.V5, publish_packet("t/a", b"{}", 1, 9, props=V5_PROPS), Publish("t/a", b"{}", 1, 9)),
         (wire.V311, publish_packet("t/a", b"{}", 1, 9, v5=False), Publish("t/a", b"{}", 1, 9)),
@@ -130,9 +164,9 @@ V5_PROPS = b"\x01\x01" + b"\x03\x00\x10application/json" + b"\x02\x00\x00\x00\x3
         (wire.V5, publish_packet("t", b"x", 1, 3, retain=True, dup=True), Publish("t", b"x", 1, 3, True, True)),
         (wire.V5, publish_packet("t", b"x", 2, 3), Publish("t", b"x", 2, 3)),
         (wire.V5, publish_packet("tøpic/é", b"x", 0), Publish("tøpic/é", b"x", 0, 0)),
-        # Not valid UTF-8 / U+0000: repaired and flagged, never an exception out of the reader.
-        (wire.V5, publish_packet(b"t/\xff\xfe", b"x", 1, 4), Publish("t/\ufffd\ufffd", b"x", 1, 4, topic_valid=False)),
-        (wire.V5, publish_packet(b"t/\x00", b"x", 1, 4), Publish("t/\ufffd", b"x", 1, 4, topic_valid=False)),
+        # Not valid UTF-8 / U+0000: repaired (so it routes nowhere), never an exception out of the reader.
+        (wire.V5, publish_packet(b"t/\xff\xfe", b"x", 1, 4), Publish("t/\ufffd\ufffd", b"x", 1, 4)),
+        (wire.V5, publish_packet(b"t/\x00", b"x", 1, 4), Publish("t/\ufffd", b"x", 1, 4)),
         # An empty topic (a topic alias we never allowed): delivered, routed nowhere → dead letter.
         (wire.V5, publish_packet("", b"x", 1, 5, props=b"\x23\x00\x01"), Publish("", b"x", 1, 5)),
     ],
@@ -155,6 +189,10 @@ def test_decode_one(version: int, data: bytes, expected: wire.Packet) -> None:
         (wire.V5, b"\x32\x04\x00\x09ab", "topic longer"),
         (wire.V5, b"\x32\x06\x00\x01t\x00\x01\x05", "properties longer"),
         (wire.V5, b"\x20\x01\x00", "CONNACK"),
+        (wire.V5, b"\x20\x05\x00\x00\x02\x21\x00", "truncated CONNACK property"),
+        (wire.V5, b"\x20\x05\x00\x00\x02\x7f\x00", "unknown CONNACK property"),
+        (wire.V5, b"\x20\x06\x00\x00\x03\x21\x00\x00", "Receive Maximum 0"),
+        (wire.V5, b"\x40\x01\x00", "PUBACK"),
         (wire.V5, b"\x90\x02\x00\x01", "SUBACK"),
     ],
 )
