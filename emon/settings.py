@@ -46,6 +46,9 @@ class Settings:
     webhook_url: str | None = None
     webhook_secret: Secret | None = None
     log_level: str = "INFO"
+    map_tile_url: str | None = None
+    map_tile_attribution: str = ""
+    session_hours: float = 12.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -72,6 +75,12 @@ class Settings:
             raise ConfigError("EMON_MQTT_PROTOCOL", "must be 5 or 3.1.1")
         if self.batch_max < 1:
             raise ConfigError("EMON_BATCH_MAX", "must be >= 1")
+        if self.map_tile_url is not None:
+            _check_url("EMON_MAP_TILE_URL", self.map_tile_url, ("https", "http"))
+            if not all(part in self.map_tile_url for part in ("{z}", "{x}", "{y}")):
+                raise ConfigError("EMON_MAP_TILE_URL", "must contain {z}, {x} and {y}")
+        if not 0 < self.session_hours <= 24 * 7:
+            raise ConfigError("EMON_SESSION_HOURS", "must be > 0 and at most 168")
 
     @property
     def mqtt_host_port(self) -> tuple[str, int]:
