@@ -143,14 +143,20 @@ async def sign_in(body: SignIn, request: Request, response: Response) -> dict[st
 
 
 @router.get("/session")
-async def current(request: Request, response: Response) -> dict[str, str]:
-    """Who this browser is signed in as, and the CSRF token for its state-changing requests."""
-    if not request.cookies.get(COOKIE):
-        raise _unauthorized("not signed in")
-    principal = await authenticate(request)
-    session: WebSession = request.state.session
+async def current(request: Request, response: Response) -> dict[str, str | bool]:
+    """Who this browser is signed in as, and the CSRF token for its state-changing requests;
+    ``{"signed_in": false}`` without a valid session (a page asks this before anything else)."""
     response.headers["Cache-Control"] = "no-store"
-    return {"name": principal.name, "role": principal.role.value, "csrf": session.csrf}
+    if not request.cookies.get(COOKIE) or request.headers.get("authorization"):
+        return {"signed_in": False}
+    try:
+        principal = await authenticate(request)
+    except HTTPException as exc:
+        if exc.status_code == status.HTTP_401_UNAUTHORIZED:
+            return {"signed_in": False}
+        raise
+    session: WebSession = request.state.session
+    return {"signed_in": True, "name": principal.name, "role": principal.role.value, "csrf": session.csrf}
 
 
 @router.delete("/session", status_code=status.HTTP_204_NO_CONTENT)

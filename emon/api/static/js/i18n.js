@@ -8,7 +8,7 @@ export const LABELS = {
     login_go: "Aanmelden", login_bad: "Token ongeldig of zonder toegang.", failed: "Mislukt", cancel: "Annuleren",
     nav_room: "Meldkamer", nav_feas: "Handhaafbaarheid", nav_cases: "Zaken", nav_docs: "API",
     fit: "Alles", ago: "geleden", home: "woning", by: "door", case: "Zaak", risk: "Risico",
-    r_low: "laag", r_medium: "midden", r_high: "hoog", map_grid: "Geen achtergrondkaart ingesteld (EMON_MAP_TILE_URL): raster van 1 km.",
+    r_low: "laag", r_medium: "midden", r_high: "hoog", map_grid: "Geen achtergrondkaart ingesteld (EMON_MAP_TILE_URL): eenvoudig raster.",
     // room
     title: "Meldkamer toezicht", conn_off: "Niet verbonden", conn_live: "Live", conn_wait: "Opnieuw verbinden…",
     queue: "Meldingen", tab_open: "Open", tab_resolved: "Afgehandeld", queue_empty: "Geen meldingen.",
@@ -85,7 +85,7 @@ export const LABELS = {
     login_go: "Sign in", login_bad: "Token invalid or not allowed.", failed: "Failed", cancel: "Cancel",
     nav_room: "Monitoring room", nav_feas: "Enforceability", nav_cases: "Cases", nav_docs: "API",
     fit: "Fit", ago: "ago", home: "residence", by: "by", case: "Case", risk: "Risk",
-    r_low: "low", r_medium: "medium", r_high: "high", map_grid: "No base map configured (EMON_MAP_TILE_URL): 1 km grid.",
+    r_low: "low", r_medium: "medium", r_high: "high", map_grid: "No base map configured (EMON_MAP_TILE_URL): plain grid.",
     title: "Monitoring room", conn_off: "Disconnected", conn_live: "Live", conn_wait: "Reconnecting…",
     queue: "Alerts", tab_open: "Open", tab_resolved: "Resolved", queue_empty: "No alerts.",
     no_case: "Select an alert", detail: "Details", detail_none: "No alert selected.",

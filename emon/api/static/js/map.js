@@ -69,13 +69,13 @@ export function geojson(data, style, label = true) {
 }
 
 /** A person's fix: accuracy circle (metres), dot and a label with the fix's age. */
-export function person(fix, { accStyle, dotColor, label, stale }) {
+export function person(fix, { accStyle, dotColor, label, stale, direction = "right" }) {
   const at = [fix.lat, fix.lon];
   const group = L.featureGroup([
     L.circle(at, { radius: Math.max(0, Number(fix.acc_m) || 0), ...accStyle }),
     L.circleMarker(at, { radius: 6, color: "#fff", weight: 2, fillColor: stale ? "#8b98a5" : dotColor, fillOpacity: 1 }),
   ]);
-  group.bindTooltip(label, { permanent: true, direction: "right", className: "map-label" });
+  group.bindTooltip(label, { permanent: true, direction, offset: [direction === "left" ? -8 : 8, 0], className: "map-label" });
   return group;
 }
 

