@@ -99,3 +99,73 @@ def test_breach_over_mqtt_appears_with_map_and_explanation_and_can_be_acknowledg
 
     assert "acknowledged" in server.run(states)
     assert js_errors(browser) == []
+
+
+def test_every_label_exists_in_dutch_and_english_and_the_dutch_view_has_no_english(
+    server: Server, browser: WebDriver
+) -> None:
+    server.run(lambda: _setup(server))
+    sign_in(browser, server.url, "room")
+    wait(browser, lambda d: "conn-live" in d.find_element(By.ID, "conn").get_attribute("class"))
+    server.run(lambda: _approach(server))
+    wait(browser, lambda d: len(_rows(d)) >= 1, timeout=8)
+    browser.find_elements(By.CSS_SELECTOR, "#queue .alert-row")[0].click()
+    wait(browser, lambda d: d.find_elements(By.ID, "explanation"))
+    vocab = browser.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "import('./static/js/i18n.js').then((m) => done(m.VOCABULARIES));"
+    )
+    for name, table in vocab.items():
+        assert set(table["nl"]) == set(table["en"]), (name, set(table["nl"]) ^ set(table["en"]))
+        assert all(str(v).strip() for lang in ("nl", "en") for v in table[lang].values()), name
+    # Every labelled element shows its Dutch label ...
+    shown = browser.execute_script(
+        "return [...document.querySelectorAll('[data-i18n]')].map((e) => [e.dataset.i18n, e.textContent]);"
+    )
+    labels = vocab["LABELS"]["nl"]
+    assert shown and all(text == labels[key] for key, text in shown), [(k, t) for k, t in shown if t != labels[k]]
+    # ... and no English word of the vocabularies (where it differs from the Dutch) is on the page.
+    body = browser.find_element(By.TAG_NAME, "body").text
+    english = {
+        str(v) for name, table in vocab.items() for k, v in table["en"].items()
+        if v != table["nl"][k] and len(str(v)) > 3 and "{" not in str(v) and name != "LABELS" or
+        (name == "LABELS" and v != table["nl"][k] and len(str(v)) > 5 and "{" not in str(v))
+    }  # fmt: skip
+    leaked = sorted(w for w in english if w in body)
+    assert leaked == []
+    # Switching to English shows the English labels, priorities and recipients.
+    browser.find_element(By.ID, "lang").click()
+    wait(browser, lambda d: "Monitoring room" in d.find_element(By.TAG_NAME, "body").text)
+    body = browser.find_element(By.TAG_NAME, "body").text
+    assert "CRITICAL" in body and "probation monitoring room" in body and "Contact ban: too close" in body
+    assert js_errors(browser) == []
+
+
+def test_sign_in_once_holds_across_tabs_and_sign_out_ends_it_everywhere(server: Server, browser: WebDriver) -> None:
+    sign_in(browser, server.url, "room")
+    wait(browser, lambda d: "bootstrap-admin" in d.find_element(By.ID, "who").text)
+    first = browser.current_window_handle
+    # The token is nowhere the page's scripts can read it: not in storage, not in a readable cookie.
+    stored = browser.execute_script(
+        "return JSON.stringify([document.cookie, {...localStorage}, {...sessionStorage}, location.href]);"
+    )
+    assert "test-admin-token" not in stored and "emon_session" not in stored
+    browser.switch_to.new_window("tab")
+    browser.get(f"{server.url}/room")
+    wait(browser, lambda d: "bootstrap-admin" in d.find_element(By.ID, "who").text)
+    assert not browser.execute_script("return document.getElementById('login').open")
+    # A state-changing call from the page carries the CSRF token; the same call without it is refused.
+    status = browser.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "fetch('api/v1/alerts/none/ack', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: '{}'})"
+        ".then((r) => done(r.status));"
+    )
+    assert status == 403
+    browser.find_element(By.ID, "logout").click()
+    wait(browser, lambda d: d.execute_script("return document.getElementById('login').open"))
+    browser.switch_to.window(first)
+    wait(browser, lambda d: d.execute_script("return document.getElementById('login').open"))
+    status = browser.execute_async_script(
+        "const done = arguments[arguments.length - 1]; fetch('api/v1/alerts').then((r) => done(r.status));"
+    )
+    assert status == 401
