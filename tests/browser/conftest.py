@@ -8,6 +8,7 @@ never tries to download anything. ``EMON_SCREENSHOTS=1`` writes screenshots to `
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import tempfile
@@ -53,12 +54,13 @@ async def _wrap(make: Callable[[], Awaitable[T]]) -> T:
     return await make()
 
 
-@pytest.fixture
-def server() -> Iterator[Server]:
+@contextlib.contextmanager
+def serving(**overrides: Any) -> Iterator[Server]:
+    """A real emon with ``overrides`` on its settings, on an event loop in a background thread."""
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="emon-under-test", daemon=True)
     thread.start()
-    settings = isolated_settings()
+    settings = isolated_settings(**overrides)
     emon = asyncio.run_coroutine_threadsafe(start(settings), loop).result(60)
     srv = Server(emon, loop)
     try:
@@ -69,6 +71,12 @@ def server() -> Iterator[Server]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    with serving() as srv:
+        yield srv
 
 
 def _options(profile: str) -> webdriver.ChromeOptions:

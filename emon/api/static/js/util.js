@@ -138,5 +138,10 @@ export function wireLogin({ ready, lost }) {
       if (who) { dialog.close(); ready(who); }
     } else if (!(await currentSession().catch(() => null))) { lost(); ask(""); }
   });
+  // A sign-out in another browser ends this session too: notice it within a minute even when idle
+  // (an open live stream is only checked when it connects).
+  setInterval(async () => {
+    if (!dialog.open && !(await currentSession().catch(() => true))) { lost(); ask(""); }
+  }, 60000);
   currentSession().then((who) => (who ? ready(who) : ask("")), () => ask(""));
 }
