@@ -25,7 +25,7 @@ class TileServer:
         paths = self.paths
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            def do_GET(self) -> None:
                 paths.append(self.path)
                 self.send_response(200)
                 self.send_header("Content-Type", "image/png")
@@ -33,7 +33,7 @@ class TileServer:
                 self.end_headers()
                 self.wfile.write(TILE)
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the API's name
+            def log_message(self, format: str, *args: object) -> None:
                 pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
