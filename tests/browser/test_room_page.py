@@ -51,7 +51,18 @@ async def _approach(server: Server) -> None:
 
 
 def _rows(driver: WebDriver) -> list[str]:
-    return [str(b.text) for b in driver.find_elements(By.CSS_SELECTOR, "#queue .alert-row")]
+    """The queue rows' texts, read in one go (the queue is re-rendered on every alert update)."""
+    texts: list[str] = driver.execute_script(
+        "return [...document.querySelectorAll('#queue .alert-row')].map((b) => b.innerText);"
+    )
+    return texts
+
+
+def _click_row(driver: WebDriver, words: str) -> None:
+    driver.execute_script(
+        "[...document.querySelectorAll('#queue .alert-row')].find((b) => b.innerText.includes(arguments[0])).click();",
+        words,
+    )
 
 
 @pytest.mark.timeout(90)
@@ -69,25 +80,24 @@ def test_breach_over_mqtt_appears_with_map_and_explanation_and_can_be_acknowledg
     assert arrived_s < 8
     cue = browser.find_element(By.ID, "cue")
     assert cue.is_displayed() and "Nieuwe kritieke melding" in cue.text  # visual cue of a new critical alert
-    row = next(r for r in browser.find_elements(By.CSS_SELECTOR, "#queue .alert-row") if "Contactverbod" in r.text)
-    assert "KRITIEK" in row.text and "enkelband tag-7" in row.text  # priority in Dutch, the device named
-    row.click()
+    row = next(r for r in _rows(browser) if "Contactverbod" in r)
+    assert "KRITIEK" in row and "enkelband tag-7" in row  # priority in Dutch, the device named
+    _click_row(browser, "Contactverbod")
     # The map is drawn: Leaflet panes, the zone as a path, people with their accuracy circles.
     wait(browser, lambda d: d.find_element(By.ID, "map").get_attribute("data-drawn") == "zaak-7")
     wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#map path.leaflet-interactive")) >= 4)
-    labels = " ".join(e.text for e in browser.find_elements(By.CSS_SELECTOR, "#map .map-label"))
+    labels = wait(browser, lambda d: " ".join(e.text for e in d.find_elements(By.CSS_SELECTOR, "#map .map-label")))
     assert "Dader" in labels and "Slachtoffer" in labels and "Woning slachtoffer" in labels
     # The explanation is sentences: the rule, the fixes with time/accuracy/age, the distance, the verdict.
-    text = browser.find_element(By.ID, "explanation").text
+    text = wait(browser, lambda d: d.find_element(By.ID, "explanation").text)
     assert "Regel: contactverbod van 300 m." in text
     assert "Dader (enkelband tag-7): positie van" in text and "nauwkeurigheid ±5 m" in text
     assert "Afstand tussen dader en slachtoffer" in text
     assert "Bewezen" in text or "Alleen mogelijk" in text
     assert "emon waarschuwde:" in text and "meldkamer reclassering" in text
-    raw = browser.find_element(By.CSS_SELECTOR, "#raw pre")
-    assert not raw.is_displayed()  # the raw JSON only behind its toggle
-    browser.find_element(By.CSS_SELECTOR, "#raw summary").click()
-    assert '"classification"' in raw.text
+    assert not wait(browser, lambda d: [d.find_element(By.CSS_SELECTOR, "#raw pre").is_displayed()])[0]
+    browser.execute_script("document.querySelector('#raw summary').click();")  # the raw JSON is behind a toggle
+    wait(browser, lambda d: '"classification"' in d.find_element(By.CSS_SELECTOR, "#raw pre").text)
     screenshot(browser, "room.png")
     # Keyboard acknowledge: "a" on the selected alert.
     browser.find_element(By.TAG_NAME, "body").send_keys("a")
@@ -109,7 +119,7 @@ def test_every_label_exists_in_dutch_and_english_and_the_dutch_view_has_no_engli
     wait(browser, lambda d: "conn-live" in d.find_element(By.ID, "conn").get_attribute("class"))
     server.run(lambda: _approach(server))
     wait(browser, lambda d: len(_rows(d)) >= 1, timeout=8)
-    browser.find_elements(By.CSS_SELECTOR, "#queue .alert-row")[0].click()
+    _click_row(browser, "")
     wait(browser, lambda d: d.find_elements(By.ID, "explanation"))
     vocab = browser.execute_async_script(
         "const done = arguments[arguments.length - 1];"
