@@ -4,6 +4,7 @@ ENFORCEABLE. Zones are drawn by clicking the map, coordinates typed in RD."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -79,3 +80,21 @@ def test_zones_are_drawn_on_the_map(server: Server, browser: WebDriver) -> None:
     browser.find_element(By.ID, "check").click()
     wait(browser, lambda d: "HANDHAAFBAAR" in _verdict(d))
     assert js_errors(browser) == []
+
+
+def test_a_suggested_smaller_circle_is_drawn(server: Server, browser: WebDriver) -> None:
+    sign_in(browser, server.url, "feasibility")
+    request = {
+        "residence": {"rd": {"x": 138400, "y": 456000}},
+        "order": {"exclusion_zones": [{"name": "School", "circle": {"rd": {"x": 136000, "y": 456000}, "radius_m": 1800}}]},
+        "protected_places": [{"name": "School", "position": {"rd": {"x": 136000, "y": 456000}}}],
+    }
+    browser.execute_script(
+        "document.getElementById('json').value = arguments[0];"
+        "document.getElementById('apply-json').click();",
+        json.dumps(request),
+    )
+    browser.find_element(By.ID, "check").click()
+    wait(browser, lambda d: "NIET HANDHAAFBAAR" in _verdict(d))
+    assert int(browser.find_element(By.ID, "map").get_attribute("data-suggested") or 0) >= 1
+    assert "Verklein zone 'School' tot een straal van 1.400 m" in browser.find_element(By.ID, "report").text

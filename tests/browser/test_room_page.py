@@ -180,3 +180,30 @@ def test_sign_in_once_holds_across_tabs_and_sign_out_ends_it_everywhere(server: 
         "const done = arguments[arguments.length - 1]; fetch('api/v1/alerts').then((r) => done(r.status));"
     )
     assert status == 401
+
+
+def test_queue_order_deadline_first_within_priority_and_grouped_by_episode(server: Server, browser: WebDriver) -> None:
+    browser.get(f"{server.url}/room")
+    now = 1_800_000_000_000  # ms; time is an argument of the ordering
+
+    def alert(aid: str, prio: str, age_s: int, state: str = "open", case: str = "c1", episode: str = "") -> dict[str, str]:
+        opened = datetime.fromtimestamp((now - age_s * 1000) / 1000, UTC).isoformat()
+        return {"alert_id": aid, "priority": prio, "state": state, "case_id": case,
+                "opened_at": opened, "episode": episode or aid}  # fmt: skip
+
+    alerts = [
+        alert("A", "critical", 10),  # 50 s left
+        alert("B", "critical", 30, case="c2"),  # 30 s left: runs out first
+        alert("C", "critical", 120, case="c3", episode="e3"),  # 60 s overdue: already escalated
+        alert("D", "high", 5),  # lower priority, whatever its deadline
+        alert("E", "critical", 40, state="acknowledged"),  # acknowledged: after everything open
+        alert("F", "normal", 1, case="c3", episode="e3"),  # same case and episode as C: grouped with it
+        alert("G", "low", 500),  # no deadline for low
+    ]
+    groups = browser.execute_async_script(
+        "const [alerts, now, done] = arguments;"
+        "import('./static/js/room/queue.js').then((q) => done("
+        "  q.ordered(alerts, {critical: 60, high: 300, normal: 1800, low: 0}, now).map((g) => g.map((a) => a.alert_id))));",
+        alerts, now,
+    )  # fmt: skip
+    assert groups == [["B"], ["A"], ["C", "F"], ["D"], ["G"], ["E"]]

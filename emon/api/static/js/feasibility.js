@@ -74,7 +74,9 @@ function drawResult() {
     const name = role === "guideline" ? t("guideline") : f.properties.name;
     resultLayer.addLayer(geojson({ ...f, properties: { ...f.properties, name } }, styleOf[role], role !== "exclusion_zone" && role !== "inclusion_zone"));
   }
-  $("map").dataset.guideline = st.report.geojson.features.some((f) => f.properties.role === "guideline") ? "1" : "";
+  const roles = st.report.geojson.features.map((f) => f.properties.role);
+  $("map").dataset.guideline = roles.includes("guideline") ? "1" : "";
+  $("map").dataset.suggested = String(roles.filter((r) => r === "suggested_zone").length);
 }
 
 async function check() {
