@@ -57,7 +57,7 @@ function renderReport() {
       el("p", {}, f.message[L]), figures(f.figures))))
     : el("p", {}, t("none"));
   const suggestions = r.suggestions.map((s) => el("li", {},
-    el("b", {}, `${s.kind} — ${s.zone} (${s.workable ? t("workable") : t("not_workable")})`),
+    el("b", {}, `${t(`k_${s.kind}`) === `k_${s.kind}` ? s.kind : t(`k_${s.kind}`)} — ${s.zone} (${s.workable ? t("workable") : t("not_workable")})`),
     el("p", {}, s.message[L]), figures(s.figures)));
   box.replaceChildren(
     el("h2", {}, t("report_for")), el("p", { class: "muted small" }, `${t("report_made")}: ${fmtTime(new Date().toISOString())}`),
