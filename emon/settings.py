@@ -54,6 +54,9 @@ class Settings:
     mqtt_key_file: str | None = None
     mqtt_username: str | None = None
     mqtt_password: Secret | None = None
+    map_tile_url: str | None = None
+    map_tile_attribution: str = ""
+    session_hours: float = 12.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -86,6 +89,12 @@ class Settings:
             from emon.signing import load_private_key
 
             load_private_key(self.signing_key_file)  # fails fast, naming EMON_SIGNING_KEY_FILE
+        if self.map_tile_url is not None:
+            _check_url("EMON_MAP_TILE_URL", self.map_tile_url, ("https", "http"))
+            if not all(part in self.map_tile_url for part in ("{z}", "{x}", "{y}")):
+                raise ConfigError("EMON_MAP_TILE_URL", "must contain {z}, {x} and {y}")
+        if not 0 < self.session_hours <= 24 * 7:
+            raise ConfigError("EMON_SESSION_HOURS", "must be > 0 and at most 168")
         self._validate_mqtt_security()
 
     def _validate_mqtt_security(self) -> None:

@@ -4,6 +4,7 @@ victim and entering an exclusion zone)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -41,6 +42,11 @@ def test_demo_runs_on_embedded_servers_and_raises_live_alerts(tmp_path: Path) ->
                 break
         output = "".join(lines)
         assert "scenario demo: PASS" in output, output[-4000:]
+        assert f"Monitoring room: http://127.0.0.1:{port}/room" in output
+        assert "MQTT broker:  mqtt://127.0.0.1:" in output  # the embedded broker, so simulate can find it
+        assert "HTTP Request:" not in output  # quiet by default: no line per API poll
+        state = json.loads((tmp_path / ".emon" / "demo.json").read_text())
+        assert state["api"] == f"http://127.0.0.1:{port}" and state["mqtt"].startswith("mqtt://127.0.0.1:")
         token = (tmp_path / ".emon" / "admin-token").read_text().strip()
         headers = {"Authorization": f"Bearer {token}"}
         alerts = httpx.get(f"http://127.0.0.1:{port}/api/v1/alerts", headers=headers, timeout=10).json()

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from emon import __version__
-from emon.api import alerts, audit, cases, devices, room, stream, system, users
+from emon.api import alerts, audit, cases, devices, pages, room, session, stream, system, users
 from emon.api.auth import Role, require
 from emon.api.limits import BodyLimit, JsonLimits, NoStore
 from emon.errors import InvalidInput, NotFound, StorageError
@@ -34,18 +34,22 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         version=__version__,
         summary="Electronic monitoring and proximity alerts",
         lifespan=lifespan,
+        docs_url=None,  # served by emon.api.pages from local files (works offline)
+        redoc_url=None,
     )
     app.add_middleware(NoStore)
     app.add_middleware(JsonLimits)
     app.add_middleware(BodyLimit)  # the last added is the outermost: size first, then JSON shape
     app.state.rt = rt
-    app.state.auth = rt.auth
+    app.state.auth = session.CookieOrBearer(rt.auth)
     app.include_router(system.router)
     for module in (system.api, devices.router, cases.router, alerts.router, stream.router, room.router):
         app.include_router(module, prefix="/api/v1")
     for module in (users.router, audit.router):
         app.include_router(module, prefix="/api/v1")
-    app.include_router(room.page_router)
+    app.include_router(pages.page_router)
+    app.include_router(pages.api, prefix="/api/v1")
+    app.include_router(session.router, prefix="/api/v1")
     app.include_router(make_router(require(Role.PROSECUTOR, Role.PROBATION)), prefix="/api/v1")
     _add_error_handlers(app)
     return app

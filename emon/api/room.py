@@ -1,23 +1,21 @@
-"""The monitoring room: one case's map data, and the room's static page.
+"""The monitoring room: one case's map data.
 
 ``GET /cases/{case_id}/map`` (under /api/v1) returns what the map of one case draws: the case, its
 zones as GeoJSON (circles as geodesic polygons, lon/lat), the offender's latest fix and — only while
 an alert concerning the victim's safety is unresolved, and with a purpose — the victim's latest fix,
 as the live stream does (emon/privacy.py). Scoped by unit and audited like every case read.
 
-``page_router`` serves ``GET /room`` and a fixed list of files under ``/static/room/``; the page
-itself holds no data and needs no token, every data call it makes carries the bearer token.
+The page itself is served by :mod:`emon.api.pages`; it holds no data, every data call it makes is
+authenticated (session cookie or bearer token).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any, Protocol
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, Depends, Request
 
 from emon.access import VICTIM_POSITION_PURPOSES, Role
 from emon.api.deps import runtime
@@ -28,26 +26,9 @@ from emon.order import Zone
 from emon.privacy import UNRESOLVED, alert_for_viewer, victim_visible
 
 router = APIRouter()
-page_router = APIRouter()
 ROOM = gate(Role.PROBATION, Role.POLICE)
 
-STATIC_DIR = Path(__file__).parent / "static"
 CIRCLE_SEGMENTS = 96  # enough for a screen: chord error r * (1 - cos(pi/96)) ~= 0.05 % of r
-# The only files served: name -> media type. Nothing else under static/ is reachable.
-STATIC_FILES: Mapping[str, str] = {
-    "room.js": "text/javascript; charset=utf-8",
-    "room.css": "text/css; charset=utf-8",
-}
-PAGE_HEADERS: Mapping[str, str] = {
-    # Everything is local: the policy forbids any other origin, inline script and framing.
-    "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-cache",
-}
 
 
 class LiveSource(Protocol):
@@ -123,18 +104,3 @@ async def case_map(
     if opens and not show_victim:
         view["victim_withheld"] = "purpose_required"
     return view
-
-
-@page_router.get("/room", include_in_schema=False)
-async def room_page() -> FileResponse:
-    """The monitoring-room page (static; no data in it)."""
-    return FileResponse(STATIC_DIR / "room.html", media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
-
-
-@page_router.get("/static/room/{name}", include_in_schema=False)
-async def room_asset(name: str) -> FileResponse:
-    """One of the page's files; any name not in :data:`STATIC_FILES` is a 404."""
-    media_type = STATIC_FILES.get(name)
-    if media_type is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
-    return FileResponse(STATIC_DIR / name, media_type=media_type, headers=PAGE_HEADERS)

@@ -18,7 +18,7 @@ from typing import NoReturn
 from emon.errors import ConfigError, InvalidOrder
 from emon.feasibility.checker import Report, check
 from emon.feasibility.findings import Severity
-from emon.feasibility.messages import number
+from emon.feasibility.messages import figure
 from emon.feasibility.request import parse_request
 from emon.feasibility.settings import FeasibilitySettings
 
@@ -141,7 +141,7 @@ def _indented(*paragraphs: str) -> list[str]:
 
 
 def _figures(figures: Mapping[str, float], lang: str) -> str:
-    return ", ".join(f"{k} = {number(v, lang, 1)}" for k, v in figures.items())
+    return ", ".join(f"{k} = {figure(k, v, lang)}" for k, v in figures.items())
 
 
 def _read(path: str) -> str:

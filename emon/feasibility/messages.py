@@ -195,6 +195,20 @@ def _show(name: str, value: Value, lang: str) -> str:
     return number(value, lang, 1)
 
 
+NO_CIRCLE: Mapping[str, str] = {"nl": "geen vaste cirkel mogelijk", "en": "no fixed circle is possible"}
+
+
+def figure(name: str, value: float, lang: str) -> str:
+    """One figure of a finding or suggestion as a person reads it (number with the language's separators).
+
+    A radius that would be zero or negative (the centre lies within the guideline distance of the
+    residence) is never shown as a number: it reads "no fixed circle is possible".
+    """
+    if name.endswith("radius_m") and value <= 0:
+        return NO_CIRCLE[lang]
+    return number(value, lang, 1)
+
+
 def number(value: float, lang: str, decimals: int) -> str:
     """``value`` rounded to ``decimals`` (trailing ``,0`` dropped), with the language's separators."""
     text = f"{value:,.{decimals}f}"

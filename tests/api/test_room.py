@@ -15,7 +15,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from emon.api import room, stream
+from emon.api import pages, room, stream
 from emon.api.auth import Authenticator, Principal, Role, token_hash
 from emon.api.stream import StreamFilter, event_stream, sse_event
 from emon.audit import MemoryAuditLog
@@ -235,10 +235,10 @@ class Served:
 
 
 def make_app() -> Served:
-    app = FastAPI()
+    app = FastAPI(docs_url=None, redoc_url=None)
     app.include_router(stream.router, prefix="/api/v1")
     app.include_router(room.router, prefix="/api/v1")
-    app.include_router(room.page_router)
+    app.include_router(pages.page_router)
     hub, alerts, live = Hub(), FakeAlerts(), FakeLive(FIXES)
     app.state.auth = Authenticator(FakeTokens(TOKENS), admin_token=None)
     app.state.rt = SimpleNamespace(hub=hub, live=live, casebook=CaseBook([CASE_1, CASE_2]), alerts=alerts,
@@ -413,38 +413,39 @@ def test_map_view_filters_resolved_alerts() -> None:
 URL_RE = re.compile(r"(?i)\b(?:https?|wss?|ftp):|(?:src|href|action)\s*=\s*[\"']?//|url\(\s*[\"']?//|@import")
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in room.STATIC_DIR.iterdir() if p.is_file()))
-def test_static_files_name_no_other_host(name: str) -> None:
-    text = (room.STATIC_DIR / name).read_text(encoding="utf-8")
+OWN_FILES = sorted(p for p in pages.STATIC_FILES if not p.startswith("vendor/"))
+
+
+@pytest.mark.parametrize("name", [*OWN_FILES, *(f"{n}" for n in pages.PAGES.values())])
+def test_own_static_files_name_no_other_host(name: str) -> None:
+    text = (pages.STATIC_DIR / name).read_text(encoding="utf-8")
     assert not URL_RE.search(text), URL_RE.search(text)
 
 
-async def test_page_and_its_assets_are_served_locally(asgi: Served) -> None:
+def test_vendor_files_are_kept_with_their_licences() -> None:
+    vendor = pages.STATIC_DIR / "vendor"
+    for lib in ("leaflet", "swagger-ui"):
+        assert (vendor / lib / "LICENSE").is_file(), lib
+    assert "leaflet/leaflet.js" in "".join(k for k in pages.STATIC_FILES if k.startswith("vendor/"))
+
+
+@pytest.mark.parametrize("page", sorted(pages.PAGES))
+async def test_pages_and_their_assets_are_served_locally(asgi: Served, page: str) -> None:
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=asgi.app), base_url=asgi.base_url
     ) as client:
-        page = await client.get("/room")
-        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-        assert "default-src 'none'" in page.headers["content-security-policy"]
-        refs = re.findall(r"(?:src|href)=\"([^\"]+)\"", page.text)
-        assert sorted(refs) == ["data:,", "static/room/room.css", "static/room/room.js"]
+        resp = await client.get(page)
+        assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/html")
+        csp = resp.headers["content-security-policy"]
+        assert "default-src 'none'" in csp and "script-src 'self';" in csp and "connect-src 'self';" in csp
+        refs = re.findall(r"(?:src|href)=\"([^\"]+)\"", resp.text)
+        assert refs
         for ref in refs:
-            if ref.startswith("data:"):
-                continue
+            if ref.startswith("data:") or not ref.startswith("static/"):
+                continue  # data: icon; links to the other pages
             asset = await client.get("/" + ref)
             assert asset.status_code == 200, ref
-            assert not URL_RE.search(asset.text)
             assert asset.headers["x-content-type-options"] == "nosniff"
-        assert (
-            (await client.get("/static/room/room.js")).headers["content-type"].startswith("text/javascript")
-        )
-        for bad in ("room.html", "..%2Froom.py", "%2e%2e/stream.py", "nope.js"):
-            assert (await client.get(f"/static/room/{bad}")).status_code == 404, bad
-
-
-def test_every_served_asset_exists() -> None:
-    assert all((room.STATIC_DIR / name).is_file() for name in room.STATIC_FILES)
-    assert (room.STATIC_DIR / "room.html").is_file()
 
 
 async def test_stream_is_scoped_needs_a_purpose_for_the_victim_and_is_audited(served: Served) -> None:
@@ -484,3 +485,34 @@ async def test_a_battery_alert_does_not_open_the_victim_on_the_stream(served: Se
         kinds = [(await sse.event()) for _ in range(3)]
         assert [k for k, _ in kinds] == ["alert", "alert", "position"]
         assert '"role":"victim"' in kinds[2][1]
+async def test_only_listed_static_files_are_reachable(asgi: Served) -> None:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=asgi.app), base_url=asgi.base_url
+    ) as client:
+        ok = await client.get("/static/js/room/main.js")
+        assert ok.status_code == 200 and ok.headers["content-type"].startswith("text/javascript")
+        for bad in ("room.html", "..%2Fpages.py", "%2e%2e/stream.py", "nope.js", "js/../../pages.py", "vendor/README.md"):
+            assert (await client.get(f"/static/{bad}")).status_code == 404, bad
+
+
+def test_tile_server_origin_joins_img_src_only() -> None:
+    from emon.settings import Settings
+
+    headers = pages.page_headers(Settings(map_tile_url="https://tiles.example.nl/brt/{z}/{x}/{y}.png"))
+    csp = headers["Content-Security-Policy"]
+    assert "img-src 'self' data: https://tiles.example.nl;" in csp
+    assert csp.count("tiles.example.nl") == 1 and "connect-src 'self';" in csp
+    assert "tiles" not in pages.page_headers(Settings())["Content-Security-Policy"]
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [("ftp://x/{z}/{x}/{y}", "scheme"), ("https://tiles.example.nl/{z}/{x}.png", "{z}, {x} and {y}")],
+)
+def test_bad_tile_url_names_the_variable(url: str, problem: str) -> None:
+    from emon.errors import ConfigError
+    from emon.settings import Settings
+
+    with pytest.raises(ConfigError) as err:
+        Settings.from_env({"EMON_MAP_TILE_URL": url})
+    assert err.value.variable == "EMON_MAP_TILE_URL" and problem in str(err.value)
