@@ -86,5 +86,5 @@ async def test_roles_apply_through_the_cookie(emon: Running) -> None:
         token = (await admin.post("/api/v1/tokens", json={"name": "om", "role": "prosecutor"})).json()["token"]
     async with browser(emon) as c:
         await sign_in(c, token)
-        assert (await c.get("/api/v1/alerts")).status_code == 403
+        assert (await c.get("/api/v1/devices")).status_code == 403
         assert (await c.get("/api/v1/session")).json()["role"] == "prosecutor"
