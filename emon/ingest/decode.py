@@ -25,6 +25,7 @@ from emon.fix import DeadLetter, DeviceEvent, EventType, Fix, FixSource
 
 MAX_BATCH = 10_000  # fixes in one buffered upload
 MAX_PAST = timedelta(days=366)
+_RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d{1,9})?([Zz]|[+-]\d\d:\d\d)?\Z", re.ASCII)
 
 
 @dataclass(slots=True)
@@ -134,6 +135,8 @@ def parse_ts(value: Any, now: datetime, limits: Limits) -> datetime:
         except (OverflowError, OSError, ValueError) as exc:
             raise InvalidPayload("bad_timestamp", f"ts {value!r} out of range") from exc
     elif isinstance(value, str) and len(value) <= 64:
+        if not _RFC3339.match(value):  # fromisoformat alone is lax (it lets a NUL through, for one)
+            raise InvalidPayload("bad_timestamp", f"ts {value[:40]!r} is not RFC 3339")
         try:
             ts = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError as exc:
