@@ -159,7 +159,11 @@ def _number(obj: dict[str, Any], key: str, *, required: bool, reason: str = "bad
         if required:
             raise InvalidPayload("missing_field", f"{key} is required")
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidPayload(reason, f"{key} must be a finite number")
+    if isinstance(value, int) and not -_INT_RANGE <= value < _INT_RANGE:
+        raise InvalidPayload(reason, f"{key} is out of range")  # float() of it would overflow
+    if not math.isfinite(value):
         raise InvalidPayload(reason, f"{key} must be a finite number")
     return float(value)
 
@@ -255,6 +259,9 @@ def decode_fixes(topic: str, device_id: str, payload: bytes, now: datetime, limi
         out.dead.append(DeadLetter(topic, exc.reason, exc.detail, payload, device_id))
         return out
     items = doc if isinstance(doc, list) else [doc]
+    if not items:
+        out.dead.append(DeadLetter(topic, "empty_batch", "an empty array of fixes", payload, device_id))
+        return out
     if len(items) > MAX_BATCH:
         out.dead.append(
             DeadLetter(topic, "oversized", f"{len(items)} fixes > {MAX_BATCH}", payload, device_id)
