@@ -271,9 +271,9 @@ def decode_fixes(topic: str, device_id: str, payload: bytes, now: datetime, limi
         try:
             out.fixes.append(fix_from_contract(device_id, item, now, limits))
         except InvalidPayload as exc:
-            element = msgspec.json.encode(item) if isinstance(doc, list) else payload
+            # The dead-letter row keeps the message (truncated) once; an element is named by its index.
             where = f"[{index}] " if isinstance(doc, list) else ""
-            out.dead.append(DeadLetter(topic, exc.reason, where + exc.detail, element, device_id))
+            out.dead.append(DeadLetter(topic, exc.reason, where + exc.detail, payload, device_id))
     return out
 
 
