@@ -172,6 +172,30 @@ class Traffic:
         return self._kinds[n % len(self._kinds)]()
 
 
+class Sampler:
+    """Every 0.5 s: emon's RSS and how many messages wait in its pipeline (the peaks are reported)."""
+
+    def __init__(self, proc: psutil.Process, port: int) -> None:
+        self.proc, self.port = proc, port
+        self.max_rss = 0
+        self.max_waiting = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        with httpx.Client() as c:
+            while not self._stop.wait(0.5):
+                with contextlib.suppress(httpx.HTTPError, psutil.Error):
+                    self.max_rss = max(self.max_rss, self.proc.memory_info().rss)
+                    m = parse_prometheus(c.get(f"http://127.0.0.1:{self.port}/metrics", timeout=5).text)
+                    self.max_waiting = max(self.max_waiting, m.get("emon_ingest_waiting_messages", 0.0))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
 def scalar(schema: str, query: str) -> float:
     with psycopg.connect(PG_URL, options=f"-c search_path={schema},public") as conn:
         row = conn.execute(query.encode()).fetchone()
@@ -229,6 +253,7 @@ async def main() -> None:
 
         messages = args.hostile + args.hostile // every
         t_start = time.monotonic()
+        sampler = Sampler(proc, port)
         send_s = await asyncio.to_thread(pub.run, args.rate, messages, flood)
         await asyncio.to_thread(pub.wait_acked, 30)
         valid_flood = traffic.valid_sent
@@ -236,6 +261,7 @@ async def main() -> None:
             wait_until, lambda: scalar(schema, "SELECT count(*) FROM fixes") >= valid_flood, 120
         )
         samples = await metrics_of(port)
+        sampler.stop()
         flood_s = time.monotonic() - t_start
         rows = scalar(schema, "SELECT count(*) FROM dead_letters")
         table_bytes = scalar(schema, "SELECT pg_total_relation_size('dead_letters')")
@@ -252,6 +278,7 @@ async def main() -> None:
               f"rows written {total(samples, 'emon_dead_letters_stored_total'):,.0f}, "
               f"messages only counted (over budget) {total(samples, 'emon_dead_letters_over_budget_total'):,.0f}, "
               f"rejected elements {total(samples, 'emon_rejected_total'):,.0f}")
+        print(f"  peak messages waiting in emon {sampler.max_waiting:,.0f}, peak RSS {sampler.max_rss / 1e6:.0f} MB")
         print(f"  emon RSS {rss_before / 1e6:.0f} MB → {rss_after / 1e6:.0f} MB; still running: "
               f"{em.proc.poll() is None}; /readyz stalled gauge {samples.get('emon_ingest_stalled', -1):.0f}")
 

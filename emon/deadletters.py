@@ -18,6 +18,7 @@ from emon.fix import DeadLetter
 
 MAX_REASONS = 5  # reasons kept per row (the count of bad elements is kept in full)
 ROW_OVERHEAD_BYTES = 200  # what a row costs beyond its payload and texts (header, index entries)
+DETAIL_ESTIMATE_BYTES = 300  # the budget's estimate of a row's detail text, before the row is built
 
 
 def clean_text(value: str, limit: int = 10_000) -> str:
@@ -62,16 +63,26 @@ class DeadLetterRow:
 
     @property
     def size(self) -> int:
-        """Bytes this row costs, as the budget counts them."""
+        """Bytes this row costs in the table, as the periodic measurement counts them."""
         return len(self.payload) + len(self.detail) + len(self.topic) + ROW_OVERHEAD_BYTES
 
 
-def row_for(topic: str, payload: bytes, letters: Sequence[DeadLetter], payload_bytes: int) -> DeadLetterRow:
-    """One row for one message, whatever the number of its bad elements. Texts are made storable
-    (no NUL, no lone surrogate), whatever a hostile topic or payload held."""
+def estimated_size(topic: str, payload: bytes, payload_bytes: int) -> int:
+    """What a message's row will cost, known before building it (no hashing for a message that is
+    over budget anyway)."""
+    return min(len(payload), payload_bytes) + len(topic) + DETAIL_ESTIMATE_BYTES + ROW_OVERHEAD_BYTES
+
+
+def row_for(
+    topic: str, payload: bytes, letters: Sequence[DeadLetter], payload_bytes: int, more: int = 0
+) -> DeadLetterRow:
+    """One row for one message, whatever the number of its bad elements (``letters`` and ``more``
+    not listed). Texts are made storable (no NUL, no lone surrogate), whatever a hostile topic or
+    payload held."""
     first = letters[0]
     head = letters[:MAX_REASONS]
-    more = len(letters) - len(head)
+    total = len(letters) + more
+    more = total - len(head)
     detail = "\n".join(f"{d.reason}: {d.detail}" if d.detail else d.reason for d in head)
     if more:
         detail += f"\n… and {more} more"
@@ -81,7 +92,7 @@ def row_for(topic: str, payload: bytes, letters: Sequence[DeadLetter], payload_b
         reason=clean_text(first.reason, 64),
         reasons=tuple(clean_text(d.reason, 64) for d in head),
         detail=clean_text(detail, 4_000),
-        bad_elements=len(letters),
+        bad_elements=total,
         payload=payload[:payload_bytes],
         payload_len=len(payload),
         payload_sha256=hashlib.sha256(payload).digest(),
@@ -103,11 +114,11 @@ class DeadLetterBudget:
     def full(self) -> bool:
         return self.total_bytes >= self.policy.max_total_bytes
 
-    def admit(self, row: DeadLetterRow, now: float) -> bool:
-        """True if the row may be written now (and count it); False: count the message only."""
+    def admit(self, size: int, now: float) -> bool:
+        """True if a row of ``size`` bytes may be written now (and count it); False: count the
+        message only."""
         if now - self._window_start >= 60.0:
             self._window_start, self._rows, self._bytes = now, 0, 0
-        size = row.size
         if self.full or self._rows >= self.policy.rows_per_min or self._bytes + size > self.policy.bytes_per_min:
             return False
         self._rows += 1

@@ -19,7 +19,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from emon.deadletters import clean_text
+from emon.deadletters import MAX_REASONS, clean_text
 from emon.errors import InvalidPayload
 from emon.fix import DeadLetter, DeviceEvent, EventType, Fix, FixSource
 
@@ -32,7 +32,8 @@ _RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d{1,9})?([Zz]|[+-]
 class Decoded:
     fixes: list[Fix] = field(default_factory=list)
     events: list[DeviceEvent] = field(default_factory=list)
-    dead: list[DeadLetter] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)  # the first MAX_REASONS of a message
+    more_dead: dict[str, int] = field(default_factory=dict)  # further bad elements, counted by reason
     seen: dict[str, datetime] = field(default_factory=dict)  # device → when last heard from
 
 
@@ -66,6 +67,10 @@ def prescan(payload: bytes, limits: Limits) -> None:
     size = len(payload)
     if size > limits.max_payload_bytes:
         raise InvalidPayload("oversized", f"{size} bytes > {limits.max_payload_bytes}")
+    head = payload[: 4 * limits.max_depth + 4]
+    rest = head.lstrip(b" \t\r\n[{")
+    if head.count(b"[", 0, len(head) - len(rest)) + head.count(b"{", 0, len(head) - len(rest)) > limits.max_depth:
+        raise InvalidPayload("too_deep", f"JSON nesting depth > {limits.max_depth}")  # the usual attack, at once
     openers = payload.count(b"[") + payload.count(b"{")
     if openers <= limits.max_depth and size <= limits.max_string:
         return  # too few brackets to nest too deep, too short to hold a string too long
@@ -271,9 +276,13 @@ def decode_fixes(topic: str, device_id: str, payload: bytes, now: datetime, limi
         try:
             out.fixes.append(fix_from_contract(device_id, item, now, limits))
         except InvalidPayload as exc:
-            # The dead-letter row keeps the message (truncated) once; an element is named by its index.
-            where = f"[{index}] " if isinstance(doc, list) else ""
-            out.dead.append(DeadLetter(topic, exc.reason, where + exc.detail, payload, device_id))
+            # The dead-letter row keeps the message (truncated) once, the first reasons and a count: past
+            # those, a bad element costs a dict update, so 6,000 of them in one message stay cheap.
+            if len(out.dead) < MAX_REASONS:
+                where = f"[{index}] " if isinstance(doc, list) else ""
+                out.dead.append(DeadLetter(topic, exc.reason, where + exc.detail, payload, device_id))
+            else:
+                out.more_dead[exc.reason] = out.more_dead.get(exc.reason, 0) + 1
     return out
 
 

@@ -30,7 +30,7 @@ from typing import NamedTuple, Protocol
 
 from emon import metrics
 from emon.backoff import Backoff
-from emon.deadletters import DeadLetterBudget, DeadLetterPolicy, DeadLetterRow, row_for
+from emon.deadletters import DeadLetterBudget, DeadLetterPolicy, DeadLetterRow, estimated_size, row_for
 from emon.fix import DeadLetter, DeviceEvent, Fix
 from emon.ingest.decode import Decoded, Limits, decode_event, decode_fixes, decode_owntracks
 from emon.ingest.mqtt import AckToken, ack_all
@@ -267,17 +267,22 @@ class Pipeline:
     def _part(self, msg: RawMessage, decoded: Decoded, now_mono: float) -> Part:
         part = Part(msg, decoded.fixes, decoded.events)
         if decoded.dead:
+            counts = dict(decoded.more_dead)
             for letter in decoded.dead:
-                metrics.REJECTED.labels(letter.reason).inc()
-            part.dead = self._admit(row_for(msg.topic, msg.payload, decoded.dead, self.budget.policy.payload_bytes), now_mono)
+                counts[letter.reason] = counts.get(letter.reason, 0) + 1
+            for reason, n in counts.items():
+                metrics.REJECTED.labels(reason).inc(n)
+            if self._admit(msg, decoded.dead[0].reason, now_mono):
+                more = sum(decoded.more_dead.values())
+                part.dead = row_for(msg.topic, msg.payload, decoded.dead, self.budget.policy.payload_bytes, more)
         return part
 
-    def _admit(self, row: DeadLetterRow, now_mono: float) -> DeadLetterRow | None:
-        """The row if the dead-letter budget has room for it; otherwise the message is only counted."""
-        if self.budget.admit(row, now_mono):
-            return row
-        metrics.DEAD_LETTERS_OVER_BUDGET.labels(row.reason).inc()
-        return None
+    def _admit(self, msg: RawMessage, reason: str, now_mono: float) -> bool:
+        """True if the dead-letter budget has room for this message's row; otherwise it is only counted."""
+        if self.budget.admit(estimated_size(msg.topic, msg.payload, self.budget.policy.payload_bytes), now_mono):
+            return True
+        metrics.DEAD_LETTERS_OVER_BUDGET.labels(reason).inc()
+        return False
 
     async def _store(
         self, parts: list[Part], seen: dict[str, datetime], tokens: list[AckToken]
@@ -363,9 +368,8 @@ class Pipeline:
         part.fixes, part.events = [], []
         letter = DeadLetter(part.msg.topic, "storage_refused", why[:500], part.msg.payload, device)
         metrics.REJECTED.labels("storage_refused").inc()
-        part.dead = self._admit(
-            row_for(part.msg.topic, part.msg.payload, [letter], self.budget.policy.payload_bytes), time.monotonic()
-        )
+        admitted = self._admit(part.msg, "storage_refused", time.monotonic())
+        part.dead = row_for(part.msg.topic, part.msg.payload, [letter], self.budget.policy.payload_bytes) if admitted else None
 
     async def maintain_dead_letters(self, interval_s: float = 60.0) -> None:
         """Every ``interval_s``: delete dead letters past retention, and measure the table for the

@@ -4,7 +4,6 @@ leaves the decoder (table-driven: bytes in → fixes, events and reasons out).""
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, datetime
 
 import pytest
@@ -57,14 +56,15 @@ def test_brackets_and_quotes_inside_strings_are_not_structure() -> None:
     assert reasons_for_fix(raw, lim) == (0, ["too_deep"])
 
 
-def test_a_large_valid_batch_passes_the_prescan_quickly() -> None:
-    batch = json.dumps([{**GOOD, "seq": i} for i in range(1_500)]).encode()  # ≈ 110 KB
-    start = time.perf_counter()
-    for _ in range(20):
-        prescan(batch, LIM)
-    per_call = (time.perf_counter() - start) / 20
+def test_a_large_valid_batch_passes_the_limits() -> None:
+    batch = json.dumps([{**GOOD, "seq": i} for i in range(1_500)]).encode()  # ≈ 110 KB, depth 2
+    prescan(batch, LIM)
     assert reasons_for_fix(batch) == (1_500, [])
-    assert per_call < 0.01  # C-speed scans: ≈ 1 ms for 1,500 fixes on the test machine
+
+
+def test_bad_elements_past_the_first_five_are_counted_not_listed() -> None:
+    out = decode_fixes("emon/v1/fix/tag-1", "tag-1", json.dumps([{"lat": 99}] * 6_000 + [GOOD]).encode(), NOW, LIM)
+    assert len(out.fixes) == 1 and len(out.dead) == 5 and out.more_dead == {"missing_field": 5_995}
 
 
 def test_the_issues_event_poison_keeps_the_event_and_records_the_message() -> None:
