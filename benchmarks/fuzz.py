@@ -14,8 +14,11 @@ Phase 2 (mixed): ``--valid-rate`` valid fixes/s with ``--poison-rate`` poison me
 for ``--mixed-s`` seconds: the latency publish → stored of the valid fixes (``received_at − ts`` from
 the rows; ``ts`` is the publish time), p50/p99/max and the share stored within a second.
 
-Runs on the shared servers (127.0.0.1: PostgreSQL 5432, Redis 6379, Mosquitto 1883) on its own schema,
-topic prefix, Redis prefix and MQTT client id; every wait is bounded; the schema is dropped at the end.
+Runs on the shared PostgreSQL (5432) and Redis (6379) on its own schema and Redis prefix, and on a
+private Mosquitto (its own port, ``max_queued_messages 1000000``: Mosquitto's default of 1,000 queued
+beyond the in-flight window drops QoS 1 messages whenever emon falls behind a flood, which is a broker
+setting, not something emon can undo; ``--shared-broker`` uses 127.0.0.1:1883 instead). Every wait is
+bounded; the schema is dropped and the broker stopped at the end.
 """
 
 from __future__ import annotations
@@ -29,11 +32,12 @@ import os
 import random
 import select
 import socket
+import subprocess
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import aiomqtt
@@ -196,6 +200,31 @@ class Sampler:
         self._thread.join(5)
 
 
+@contextlib.contextmanager
+def private_broker() -> Iterator[int]:
+    """A Mosquitto on a free port with queues sized to ride out a flood; stopped on exit."""
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="emon-fuzz-mqtt-") as tmp:
+        conf = Path(tmp) / "mosquitto.conf"
+        conf.write_text(
+            f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+            "max_queued_messages 1000000\nmax_inflight_messages 0\n"
+        )
+        proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError("private mosquitto did not start")
+                time.sleep(0.05)
+            yield port
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
 def scalar(schema: str, query: str) -> float:
     with psycopg.connect(PG_URL, options=f"-c search_path={schema},public") as conn:
         row = conn.execute(query.encode()).fetchone()
@@ -228,11 +257,19 @@ async def main() -> None:
     ap.add_argument("--valid-rate", type=float, default=2_000)
     ap.add_argument("--poison-rate", type=float, default=10)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--shared-broker", action="store_true", help="use the broker on 127.0.0.1:1883")
     args = ap.parse_args()
+    with contextlib.ExitStack() as stack:
+        broker_port = 1883 if args.shared_broker else stack.enter_context(private_broker())
+        await run(args, broker_port)
+
+
+async def run(args: argparse.Namespace, broker_port: int) -> None:
 
     tag = uuid.uuid4().hex[:8]
     port = free_port()
     env = emon_env(tag, port, 1000, 20)
+    env["EMON_MQTT_URL"] = f"mqtt://127.0.0.1:{broker_port}"
     schema, prefix = env["EMON_DB_SCHEMA"], env["EMON_MQTT_TOPIC_PREFIX"]
     rows_per_min = int(env.get("EMON_DEAD_LETTER_ROWS_PER_MIN", "1000"))
     await asyncio.to_thread(prepare_schema, env, N_DEVICES, [])
@@ -245,7 +282,7 @@ async def main() -> None:
         print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; emon pid {em.proc.pid}")
 
         # Phase 1: the flood.
-        pub = Publisher()
+        pub = Publisher(port=broker_port)
         every = 40
 
         def flood(n: int) -> Message:
@@ -313,8 +350,9 @@ async def main() -> None:
         await drop_schema(PG_URL, schema)
         clear_redis(env["EMON_REDIS_PREFIX"])
         # Remove emon's persistent session from the shared broker.
-        async with aiomqtt.Client("127.0.0.1", 1883, identifier=env["EMON_MQTT_CLIENT_ID"], clean_session=True):
-            pass
+        if broker_port == 1883:
+            async with aiomqtt.Client("127.0.0.1", 1883, identifier=env["EMON_MQTT_CLIENT_ID"], clean_session=True):
+                pass
 
 
 if __name__ == "__main__":
