@@ -234,7 +234,7 @@ class Pipeline:
             if kind is not None:
                 kinds[kind] = kinds.get(kind, 0) + 1
                 if kind is not MessageKind.EVENT:
-                    fixes_received += len(part.fixes) + len(part.dead)
+                    fixes_received += len(part.fixes) + len(part.dead) + sum(part.more_dead.values())
             if device_id is not None:
                 seen[device_id] = now
             parts.append(self._part(msg, part, time.monotonic()))

@@ -26,11 +26,10 @@ class ContentRefused(StorageError):
 
 def translate(exc: Exception, what: str) -> StorageError:
     """The one map from driver errors to emon's: content refusals (SQLSTATE classes 22 data exception
-    and 23 integrity violation, or a value the driver cannot encode) versus everything else, which
-    is treated as infrastructure (connection lost, timeout, server shutting down) and retried."""
-    content = isinstance(exc, psycopg.DataError | psycopg.IntegrityError) or (
-        isinstance(exc, ValueError | OverflowError) and not isinstance(exc, psycopg.Error)
-    )
+    and 23 integrity violation, or text the driver cannot encode) versus everything else, which is
+    treated as infrastructure (connection lost, timeout, server shutting down) and retried — as is a
+    bug, which then shows as a stalled pipeline rather than as valid messages dead-lettered."""
+    content = isinstance(exc, psycopg.DataError | psycopg.IntegrityError | UnicodeError)
     message = f"{what}: {type(exc).__name__}: {exc}"
     return ContentRefused(message) if content else StorageError(message)
 
