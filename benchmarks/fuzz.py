@@ -309,6 +309,8 @@ async def run(args: argparse.Namespace, broker_port: int) -> None:
               f"sent in {send_s:.1f} s, {pub.acked:,} PUBACKed by the broker")
         print(f"  valid fixes stored: {int(scalar(schema, 'SELECT count(*) FROM fixes')):,} of {valid_flood:,}"
               f"{'' if stored_all else '  (NOT ALL within 120 s)'}")
+        flood_lat = scalar(schema, "SELECT percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM received_at - ts)) FROM fixes")
+        print(f"  valid fixes publish → stored p99 {flood_lat * 1000:,.0f} ms (behind the hostile backlog)")
         print(f"  dead-letter rows: {int(rows):,} (bound: ≤ 1 per message and ≤ {rows_per_min:,}/min × "
               f"{minutes} min = {bound:,}); table {table_bytes / 1e6:.2f} MB")
         print(f"  messages received by emon {total(samples, 'emon_messages_received_total'):,.0f}; "
