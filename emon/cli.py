@@ -6,9 +6,15 @@ import argparse
 import asyncio
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 from emon.errors import ConfigError
 from emon.settings import Settings
+
+if TYPE_CHECKING:
+    import uvicorn
+
+    from emon.runtime import Runtime
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,8 +127,15 @@ def serve(settings: Settings) -> int:
     except ConfigError as exc:  # e.g. EMON_MQTT_CA_FILE readable but not a certificate
         print(f"emon: configuration error: {exc}", file=sys.stderr)
         return 2
-    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level=settings.log_level.lower(), timeout_graceful_shutdown=5)
-    return 0
+    config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_level=settings.log_level.lower(), timeout_graceful_shutdown=5)
+    return run_server(uvicorn.Server(config), app.state.rt)
+
+
+def run_server(server: uvicorn.Server, rt: Runtime) -> int:
+    """Run until stopped; exit 1 if a background task died (so a supervisor restarts emon)."""
+    rt.on_fatal = lambda _name: setattr(server, "should_exit", True)
+    server.run()
+    return 1 if rt.fatal is not None else 0
 
 
 async def _migrate(settings: Settings) -> int:

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from emon import metrics
 from emon.alerts.service import AlertService
 from emon.api.auth import Authenticator
 from emon.case import Case, CaseStatus
 from emon.casebook import CaseBook
+from emon.deadletters import DeadLetterPolicy
 from emon.evaluation import Evaluation
 from emon.geofence.config import EvalConfig
 from emon.geofence.engine import Engine
@@ -63,9 +65,23 @@ class Runtime:
             self.live,
             self.registry,
             prefix=settings.mqtt_topic_prefix,
-            limits=Limits(settings.max_payload_bytes, timedelta(seconds=settings.max_future_s)),
+            limits=Limits(
+                settings.max_payload_bytes,
+                timedelta(seconds=settings.max_future_s),
+                max_depth=settings.max_json_depth,
+                max_elements=settings.max_json_elements,
+                max_string=settings.max_json_string,
+            ),
             batch_max=settings.batch_max,
             batch_wait_s=settings.batch_wait_ms / 1000,
+            dead_letters=DeadLetterPolicy(
+                payload_bytes=settings.dead_letter_payload_bytes,
+                rows_per_min=settings.dead_letter_rows_per_min,
+                bytes_per_min=settings.dead_letter_bytes_per_min,
+                max_total_bytes=int(settings.dead_letter_max_mb * 1024 * 1024),
+                retention_s=settings.dead_letter_retention_days * 86_400,
+            ),
+            stall_s=settings.stall_s,
         )
         self.mqtt = MqttIngest.from_settings(settings, self.pipeline.submit)
         self.alerts = AlertService(self.db, settings, self.hub, self.casebook, self.registry, self.live)
@@ -74,6 +90,11 @@ class Runtime:
         self.evaluation = Evaluation(engine, self.cases, self.casebook, self.hub, alerts=self.alerts)
         self.pipeline.consumers.append(self.evaluation)
         self.tasks: dict[str, asyncio.Task[None]] = {}
+        # A background task that dies ends the process (non-zero exit, so a supervisor restarts it):
+        # ``on_fatal`` is how the server is told to stop; ``fatal`` names the task that died.
+        self.on_fatal: Callable[[str], None] | None = None
+        self.fatal: str | None = None
+        self._closing = False
 
     async def open(self) -> None:
         await self.db.open()
@@ -89,6 +110,7 @@ class Runtime:
         self.spawn("alert-delivery", self.alerts.run_delivery())
         self.spawn("fix-partitions", maintain_partitions(self.db))
         self.spawn("ingest-pipeline", self.pipeline.run())
+        self.spawn("dead-letter-maintenance", self.pipeline.maintain_dead_letters())
         self.spawn("mqtt-ingest", self.mqtt.run())
 
     async def case_changed(self, case: Case) -> None:
@@ -100,16 +122,30 @@ class Runtime:
         task = asyncio.create_task(coro, name=name)
         task.add_done_callback(self._task_done)
         self.tasks[name] = task
+        metrics.TASK_UP.labels(name).set(1)
 
-    @staticmethod
-    def _task_done(task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            log.critical("background task %s died", task.get_name(), exc_info=task.exception())
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        """Every background loop runs until the runtime closes: one that ends before (with an error, or
+        returning, or cancelled by someone else) leaves the service half-alive, so it ends the process."""
+        metrics.TASK_UP.labels(task.get_name()).set(0)
+        if self._closing:
+            return
+        error = None if task.cancelled() else task.exception()
+        log.critical("background task %s ended; stopping emon", task.get_name(), exc_info=error)
+        if self.fatal is None:
+            self.fatal = task.get_name()
+            if self.on_fatal is not None:
+                self.on_fatal(task.get_name())
+
+    def dead_tasks(self) -> list[str]:
+        """Names of background tasks that have ended while the runtime is open."""
+        return sorted(name for name, task in self.tasks.items() if task.done())
 
     async def wait_connected(self, within_s: float = 10.0) -> None:
         await asyncio.wait_for(self.mqtt.connected.wait(), within_s)
 
     async def close(self) -> None:
+        self._closing = True
         for task in self.tasks.values():
             task.cancel()
         if self.tasks:

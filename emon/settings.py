@@ -57,6 +57,15 @@ class Settings:
     map_tile_url: str | None = None
     map_tile_attribution: str = ""
     session_hours: float = 12.0
+    stall_s: float = 30.0
+    max_json_depth: int = 8
+    max_json_elements: int = 50_000
+    max_json_string: int = 1_024
+    dead_letter_payload_bytes: int = 2_048
+    dead_letter_rows_per_min: int = 1_000
+    dead_letter_bytes_per_min: int = 4_000_000
+    dead_letter_max_mb: float = 256.0
+    dead_letter_retention_days: float = 30.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -95,6 +104,12 @@ class Settings:
                 raise ConfigError("EMON_MAP_TILE_URL", "must contain {z}, {x} and {y}")
         if not 0 < self.session_hours <= 24 * 7:
             raise ConfigError("EMON_SESSION_HOURS", "must be > 0 and at most 168")
+        for name in ("stall_s", "max_json_depth", "max_json_elements", "max_json_string", "dead_letter_rows_per_min",
+                     "dead_letter_bytes_per_min", "dead_letter_max_mb", "dead_letter_retention_days"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"EMON_{name.upper()}", "must be > 0")
+        if self.dead_letter_payload_bytes < 0:
+            raise ConfigError("EMON_DEAD_LETTER_PAYLOAD_BYTES", "must be >= 0")
         self._validate_mqtt_security()
 
     def _validate_mqtt_security(self) -> None:

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 
+from emon import metrics
 from emon.api.auth import Principal, Role, new_token, require, token_hash
 from emon.api.deps import runtime
+
+if TYPE_CHECKING:
+    from emon.ingest.pipeline import Health
+    from emon.runtime import Runtime
 
 router = APIRouter(tags=["system"])
 api = APIRouter(tags=["system"])
@@ -24,8 +30,11 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(request: Request) -> Response:
-    """Ready when PostgreSQL, Redis and the MQTT broker are reachable and every loop is running."""
+    """Ready when PostgreSQL, Redis and the MQTT broker are reachable, every background loop is
+    running and the ingest pipeline is moving (no message has waited longer than ``EMON_STALL_S``
+    without a batch being committed in that time)."""
     rt = runtime(request)
+    health = _refresh(rt)
     checks: dict[str, bool] = {}
     try:
         async with rt.db.pool.connection(timeout=2) as conn:
@@ -38,18 +47,40 @@ async def readyz(request: Request) -> Response:
     except Exception:
         checks["redis"] = False
     checks["mqtt"] = rt.mqtt.connected.is_set()
-    checks["loops"] = all(not t.done() for t in rt.tasks.values())
+    dead = rt.dead_tasks()
+    checks["loops"] = not dead
+    checks["ingest"] = not health.stalled
     ok = all(checks.values())
     body: dict[str, Any] = {
         "status": "ready" if ok else "not ready",
         "checks": checks,
-        "queue": rt.pipeline.pending,
+        "queue": health.waiting,
+        "ingest": {
+            "waiting": health.waiting,
+            "oldest_wait_s": round(health.oldest_wait_s, 3),
+            "since_commit_s": round(health.since_commit_s, 3),
+            "stalled": health.stalled,
+            "stall_s": rt.pipeline.stall_s,
+        },
+        "dead_tasks": dead,
     }
     return JSONResponse(body, status_code=200 if ok else 503)
 
 
+def _refresh(rt: Runtime) -> Health:
+    """Set the gauges that describe progress from the pipeline's state now (at scrape time)."""
+    health = rt.pipeline.health(time.monotonic())
+    metrics.INGEST_WAITING.set(health.waiting)
+    metrics.QUEUE_DEPTH.set(health.waiting)
+    metrics.INGEST_OLDEST_WAIT.set(health.oldest_wait_s)
+    metrics.INGEST_SINCE_COMMIT.set(health.since_commit_s)
+    metrics.INGEST_STALLED.set(int(health.stalled))
+    return health
+
+
 @router.get("/metrics")
-async def metrics() -> Response:
+async def metrics_endpoint(request: Request) -> Response:
+    _refresh(runtime(request))
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -1,8 +1,15 @@
 """The ingest pipeline: raw messages in, batched decode → store → live state → consumers.
 
 The MQTT receive loop only appends raw bytes to a queue (microseconds); everything else happens
-here, one batch at a time: one COPY to PostgreSQL, one pipelined Redis round trip. A failing store
-is retried with capped backoff and the batch is kept: a valid fix is never dropped.
+here, one batch at a time: one PostgreSQL transaction, one pipelined Redis round trip. A failing
+store is retried with capped backoff and the batch is kept: a valid fix is never dropped.
+
+A bad message costs one dead letter, never the line: decoding refuses hostile input before it reaches
+PostgreSQL (:mod:`emon.ingest.decode`), and should PostgreSQL still refuse a batch's *content*
+(:class:`~emon.storage.postgres.ContentRefused`), the batch is split in halves until the message that
+brought the refused rows is found; it is dead-lettered and the rest stored. Only infrastructure errors
+(connection lost, timeout) are retried. Dead letters are one row per message, within a global budget
+(:mod:`emon.deadletters`).
 
 QoS 1 messages carry an ack token; the batch's tokens are acknowledged to the broker right after
 its rows (fixes, events, dead letters) are committed to PostgreSQL, and before Redis, evaluation
@@ -17,17 +24,19 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple, Protocol
 
 from emon import metrics
 from emon.backoff import Backoff
-from emon.errors import EmonError
+from emon.deadletters import DeadLetterBudget, DeadLetterPolicy, DeadLetterRow, estimated_size, row_for
 from emon.fix import DeadLetter, DeviceEvent, Fix
 from emon.ingest.decode import Decoded, Limits, decode_event, decode_fixes, decode_owntracks
 from emon.ingest.mqtt import AckToken, ack_all
 from emon.ingest.topics import DeviceRegistry, MessageKind, route
 from emon.storage.live import LiveState
+from emon.storage.postgres import ContentRefused
 from emon.storage.records import Records
 
 log = logging.getLogger(__name__)
@@ -71,6 +80,25 @@ class Stored(NamedTuple):
 AckHandler = Callable[[str, bytes, datetime], Awaitable[None]]
 
 
+@dataclass(slots=True)
+class Part:
+    """One message's share of a batch: what it decoded to, and the dead-letter row that records it."""
+
+    msg: RawMessage
+    fixes: list[Fix] = field(default_factory=list)
+    events: list[DeviceEvent] = field(default_factory=list)
+    dead: DeadLetterRow | None = None
+
+
+class Health(NamedTuple):
+    """The pipeline's progress as readiness and the metrics report it (seconds, monotonic clock)."""
+
+    waiting: int  # messages received and not yet committed (queued or in the batch being stored)
+    oldest_wait_s: float  # how long the oldest of them has waited
+    since_commit_s: float  # since the last batch was committed (or the pipeline started)
+    stalled: bool  # messages have waited longer than the stall limit and nothing was committed since
+
+
 class Pipeline:
     def __init__(
         self,
@@ -82,6 +110,8 @@ class Pipeline:
         limits: Limits | None = None,
         batch_max: int = 1000,
         batch_wait_s: float = 0.02,
+        dead_letters: DeadLetterPolicy | None = None,
+        stall_s: float = 30.0,
     ) -> None:
         self.records = records
         self.live = live
@@ -90,10 +120,14 @@ class Pipeline:
         self.limits = limits or Limits()
         self.batch_max = batch_max
         self.batch_wait_s = batch_wait_s
+        self.budget = DeadLetterBudget(dead_letters or DeadLetterPolicy())
+        self.stall_s = stall_s
         self.consumers: list[BatchConsumer] = []
         self.ack_handler: AckHandler | None = None
         self._queue: deque[RawMessage] = deque()
         self._wakeup = asyncio.Event()
+        self._storing: list[RawMessage] = []  # the batch being stored (popped from the queue)
+        self._last_commit = time.monotonic()
 
     def submit(self, topic: str, payload: bytes, ack: AckToken | None = None) -> None:
         """Called by the receive loop for every message; never blocks, never raises.
@@ -107,7 +141,18 @@ class Pipeline:
 
     @property
     def pending(self) -> int:
-        return len(self._queue)
+        """Messages received and not yet committed (queued, or in the batch being stored)."""
+        return len(self._queue) + len(self._storing)
+
+    def health(self, now: float) -> Health:
+        """Progress at monotonic time ``now``: stalled when a message has waited more than ``stall_s``
+        and no batch was committed in the last ``stall_s`` seconds (a slow but moving pipeline is
+        not stalled; a stuck store is, even while the queue is empty)."""
+        oldest = self._storing[0] if self._storing else (self._queue[0] if self._queue else None)
+        oldest_wait = 0.0 if oldest is None else max(0.0, now - oldest.received_mono)
+        since_commit = max(0.0, now - self._last_commit)
+        stalled = oldest_wait > self.stall_s and since_commit > self.stall_s
+        return Health(self.pending, oldest_wait, since_commit, stalled)
 
     async def run(self) -> None:
         """Two stages: storing batch N+1 overlaps with evaluating and alerting batch N (their database
@@ -121,9 +166,7 @@ class Pipeline:
                     await self._wakeup.wait()
                 if len(self._queue) < self.batch_max:
                     await asyncio.sleep(self.batch_wait_s)
-                metrics.QUEUE_DEPTH.set(len(self._queue))
                 batch = [self._queue.popleft() for _ in range(min(self.batch_max, len(self._queue)))]
-                metrics.QUEUE_DEPTH.set(len(self._queue))
                 await handoff.put(await self.store(batch))
                 if consumer.done():
                     consumer.result()  # a consumer loop that died takes the pipeline down loudly
@@ -140,10 +183,16 @@ class Pipeline:
 
     async def store(self, batch: list[RawMessage]) -> Stored:
         """Decode and store one batch (retrying storage until it succeeds), then acknowledge it."""
-        now = datetime.now(UTC)
-        decoded, acks = self.decode(batch, now)
-        tokens = [m.ack for m in batch if m.ack is not None]
-        stored_fixes, stored_events, stored_at = await self._store(decoded, tokens)
+        self._storing = batch
+        metrics.QUEUE_DEPTH.set(self.pending)
+        try:
+            now = datetime.now(UTC)
+            parts, acks, seen = self.decode(batch, now)
+            tokens = [m.ack for m in batch if m.ack is not None]
+            stored_fixes, stored_events, stored_at = await self._store(parts, seen, tokens)
+        finally:
+            self._storing = []
+            metrics.QUEUE_DEPTH.set(self.pending)
         done = datetime.now(UTC)
         for f in stored_fixes:
             metrics.INGEST_LAG.observe(max(0.0, (done - f.ts).total_seconds()))
@@ -164,94 +213,181 @@ class Pipeline:
                     type(consumer).__name__,
                 )
 
-    def decode(self, batch: list[RawMessage], now: datetime) -> tuple[Decoded, list[tuple[str, bytes]]]:
-        out = Decoded()
+    def decode(
+        self, batch: list[RawMessage], now: datetime
+    ) -> tuple[list[Part], list[tuple[str, bytes]], dict[str, datetime]]:
+        """Every message → one :class:`Part`; no exception escapes (an unexpected one dead-letters the
+        message as ``internal_error``)."""
+        parts: list[Part] = []
         acks: list[tuple[str, bytes]] = []
+        seen: dict[str, datetime] = {}
         # Counted per batch, not per message: a labelled counter costs a dict lookup and a lock.
         kinds: dict[MessageKind, int] = {}
         fixes_received = 0
-        registry, prefix, limits = self.registry, self.prefix, self.limits
         for msg in batch:
-            r = route(msg.topic, prefix, registry)
-            if r is None:
-                self._dead(out, DeadLetter(msg.topic, "unknown_topic", "", msg.payload))
-                continue
-            kinds[r.kind] = kinds.get(r.kind, 0) + 1
-            if r.device_id is None or r.device_id not in registry:
-                self._dead(
-                    out,
-                    DeadLetter(
-                        msg.topic, "unknown_device", r.device_id or r.topic_key, msg.payload, r.device_id
-                    ),
-                )
-                continue
-            if r.kind is MessageKind.ACK:
-                acks.append((r.device_id, msg.payload))
-                continue
-            if r.kind is MessageKind.FIX:
-                part = decode_fixes(msg.topic, r.device_id, msg.payload, now, limits)
-            elif r.kind is MessageKind.EVENT:
-                part = decode_event(msg.topic, r.device_id, msg.payload, now, limits)
-            else:
-                part = decode_owntracks(msg.topic, r.device_id, msg.payload, now, limits)
-            if r.kind is not MessageKind.EVENT:
-                fixes_received += len(part.fixes) + len(part.dead)
-            out.seen[r.device_id] = now
-            out.fixes.extend(part.fixes)
-            out.events.extend(part.events)
-            for d in part.dead:
-                self._dead(out, d)
+            try:
+                kind, device_id, part = self._decode_one(msg, now, acks)
+            except Exception as exc:  # a bug, not the message's fault: still, one message only
+                log.exception("decoding a message on %r failed", msg.topic[:200])
+                kind, device_id = None, None
+                part = Decoded(dead=[DeadLetter(msg.topic, "internal_error", f"{type(exc).__name__}", msg.payload)])
+            if kind is not None:
+                kinds[kind] = kinds.get(kind, 0) + 1
+                if kind is not MessageKind.EVENT:
+                    fixes_received += len(part.fixes) + len(part.dead) + sum(part.more_dead.values())
+            if device_id is not None:
+                seen[device_id] = now
+            parts.append(self._part(msg, part, time.monotonic()))
         for kind, n in kinds.items():
             metrics.MESSAGES_RECEIVED.labels(kind.value).inc(n)
         if fixes_received:
             metrics.FIXES_RECEIVED.inc(fixes_received)
-        return out, acks
+        return parts, acks, seen
 
-    @staticmethod
-    def _dead(out: Decoded, letter: DeadLetter) -> None:
-        metrics.REJECTED.labels(letter.reason).inc()
-        out.dead.append(letter)
+    def _decode_one(
+        self, msg: RawMessage, now: datetime, acks: list[tuple[str, bytes]]
+    ) -> tuple[MessageKind | None, str | None, Decoded]:
+        r = route(msg.topic, self.prefix, self.registry)
+        if r is None:
+            return None, None, Decoded(dead=[DeadLetter(msg.topic, "unknown_topic", "", msg.payload)])
+        if r.device_id is None or r.device_id not in self.registry:
+            letter = DeadLetter(msg.topic, "unknown_device", r.device_id or r.topic_key, msg.payload, r.device_id)
+            return r.kind, None, Decoded(dead=[letter])
+        if r.kind is MessageKind.ACK:
+            acks.append((r.device_id, msg.payload))
+            return r.kind, r.device_id, Decoded()
+        if r.kind is MessageKind.FIX:
+            part = decode_fixes(msg.topic, r.device_id, msg.payload, now, self.limits)
+        elif r.kind is MessageKind.EVENT:
+            part = decode_event(msg.topic, r.device_id, msg.payload, now, self.limits)
+        else:
+            part = decode_owntracks(msg.topic, r.device_id, msg.payload, now, self.limits)
+        return r.kind, r.device_id, part
+
+    def _part(self, msg: RawMessage, decoded: Decoded, now_mono: float) -> Part:
+        part = Part(msg, decoded.fixes, decoded.events)
+        if decoded.dead:
+            counts = dict(decoded.more_dead)
+            for letter in decoded.dead:
+                counts[letter.reason] = counts.get(letter.reason, 0) + 1
+            for reason, n in counts.items():
+                metrics.REJECTED.labels(reason).inc(n)
+            if self._admit(msg, decoded.dead[0].reason, now_mono):
+                more = sum(decoded.more_dead.values())
+                part.dead = row_for(msg.topic, msg.payload, decoded.dead, self.budget.policy.payload_bytes, more)
+        return part
+
+    def _admit(self, msg: RawMessage, reason: str, now_mono: float) -> bool:
+        """True if the dead-letter budget has room for this message's row; otherwise it is only counted."""
+        if self.budget.admit(estimated_size(msg.topic, msg.payload, self.budget.policy.payload_bytes), now_mono):
+            return True
+        metrics.DEAD_LETTERS_OVER_BUDGET.labels(reason).inc()
+        return False
 
     async def _store(
-        self, decoded: Decoded, tokens: list[AckToken]
+        self, parts: list[Part], seen: dict[str, datetime], tokens: list[AckToken]
     ) -> tuple[list[Fix], list[DeviceEvent], datetime]:
-        """Store a batch in PostgreSQL (retried until it succeeds), acknowledge it, update Redis."""
-        backoff = Backoff(0.1, 10.0)
-        # Each step is kept once it has committed: a retry of a later step must not insert the fixes
-        # again, or they would come back as "duplicates" and never be evaluated.
-        new_fixes: list[Fix] | None = None
-        new_events: list[DeviceEvent] | None = None
-        while True:
+        """Store a batch in PostgreSQL (retried until it succeeds, the message whose content PostgreSQL
+        refuses isolated), acknowledge it, update Redis."""
+        backoff = Backoff(0.1, 2.0)
+        # Parts are removed from ``todo`` once committed: a retry after a partial isolation must not
+        # insert their fixes again, or they would come back as "duplicates" and never be evaluated.
+        todo = list(parts)
+        new_fixes: list[Fix] = []
+        new_events: list[DeviceEvent] = []
+        stored_at: datetime | None = None
+        while todo:
             try:
-                await self.records.insert_dead_letters(decoded.dead)
-                decoded.dead = []
-                if new_fixes is None:
-                    new_fixes = await self.records.insert_fixes(decoded.fixes)
-                if new_events is None:
-                    new_events = await self.records.insert_events(decoded.events)
-                stored_at = await self.records.clock()
+                stored_at = await self._store_isolating(todo, new_fixes, new_events) or stored_at
                 break
-            except (EmonError, OSError) as exc:
+            except Exception as exc:  # infrastructure (or a bug): never lose the batch, retry
                 metrics.STORAGE_ERRORS.labels("postgres").inc()
                 log.error("storing batch failed, retrying: %s", exc)
-            except Exception as exc:  # a psycopg pool error or the like: never lose the batch
-                metrics.STORAGE_ERRORS.labels("postgres").inc()
-                log.exception("storing batch failed, retrying: %s", exc)
             await asyncio.sleep(backoff.next_wait())
-        # Committed (each insert is its own transaction, all three succeeded): now, and only now,
-        # the broker may forget these messages. Redis below is a cache and may fail without harm.
+        self._last_commit = time.monotonic()
+        # Committed: now, and only now, the broker may forget these messages. Redis below is a cache
+        # and may fail without harm.
         ack_all(tokens)
+        metrics.DEAD_LETTERS_STORED.inc(sum(p.dead is not None for p in parts))
         metrics.FIXES_ACCEPTED.inc(len(new_fixes))
-        metrics.FIXES_DUPLICATE.inc(len(decoded.fixes) - len(new_fixes))
+        metrics.FIXES_DUPLICATE.inc(sum(len(p.fixes) for p in parts) - len(new_fixes))
         for e in new_events:
             metrics.EVENTS_ACCEPTED.labels(e.type.value).inc()
         try:
             await self.live.set_latest(new_fixes)
-            await self.live.mark_seen(decoded.seen)
+            await self.live.mark_seen(seen)
         except Exception as exc:  # Redis is a cache of PostgreSQL: degrade, don't stop
             metrics.STORAGE_ERRORS.labels("redis").inc()
             log.error("updating live state in Redis failed: %s", exc)
+        if stored_at is None:  # nothing to store at all: PostgreSQL's clock is not needed
+            stored_at = datetime.now(UTC)
         return new_fixes, new_events, stored_at
+
+    async def _store_isolating(
+        self, todo: list[Part], new_fixes: list[Fix], new_events: list[DeviceEvent]
+    ) -> datetime | None:
+        """Store ``todo`` in one transaction; if PostgreSQL refuses its content, halve it until the
+        refused message is alone, dead-letter that message and store the others. Committed parts
+        are removed from ``todo`` and their new rows appended, so an infrastructure error part way
+        through loses nothing and repeats nothing. Returns PostgreSQL's clock after the last commit."""
+        stack = [list(todo)]
+        stored_at: datetime | None = None
+        while stack:
+            group = stack.pop()
+            try:
+                fixes, events, at = await self.records.store_batch(
+                    [f for p in group for f in p.fixes],
+                    [e for p in group for e in p.events],
+                    [p.dead for p in group if p.dead is not None],
+                )
+            except ContentRefused as exc:
+                metrics.STORAGE_REFUSED.inc()
+                if len(group) > 1:
+                    half = len(group) // 2
+                    stack.extend([group[half:], group[:half]])  # first half first: keeps the order
+                    continue
+                log.warning("PostgreSQL refused a message on %r: %s", group[0].msg.topic[:200], exc)
+                self._refuse(group[0], str(exc))
+                stack.append(group)  # once more, as a dead letter only
+                continue
+            new_fixes.extend(fixes)
+            new_events.extend(events)
+            stored_at = at
+            done = {id(p) for p in group}
+            todo[:] = [p for p in todo if id(p) not in done]
+        return stored_at
+
+    def _refuse(self, part: Part, why: str) -> None:
+        """Turn a message whose content PostgreSQL refused into a dead letter (its rows dropped)."""
+        if part.dead is not None and part.dead.reason == "storage_refused":
+            # Even its dead letter was refused (cannot happen: its texts are cleaned): count it only.
+            part.dead = None
+            metrics.DEAD_LETTERS_OVER_BUDGET.labels("storage_refused").inc()
+            return
+        device = part.fixes[0].device_id if part.fixes else (part.events[0].device_id if part.events else None)
+        part.fixes, part.events = [], []
+        letter = DeadLetter(part.msg.topic, "storage_refused", why[:500], part.msg.payload, device)
+        metrics.REJECTED.labels("storage_refused").inc()
+        admitted = self._admit(part.msg, "storage_refused", time.monotonic())
+        part.dead = row_for(part.msg.topic, part.msg.payload, [letter], self.budget.policy.payload_bytes) if admitted else None
+
+    async def maintain_dead_letters(self, interval_s: float = 60.0) -> None:
+        """Every ``interval_s``: delete dead letters past retention, and measure the table for the
+        budget's total-size cap."""
+        while True:
+            try:
+                cutoff = datetime.now(UTC) - timedelta(seconds=self.budget.policy.retention_s)
+                deleted = await self.records.prune_dead_letters(cutoff)
+                rows, size = await self.records.dead_letter_totals()
+                self.budget.total_bytes = size
+                metrics.DEAD_LETTER_ROWS.set(rows)
+                metrics.DEAD_LETTER_BYTES.set(size)
+                if deleted:
+                    log.info("deleted %d dead letters older than %s", deleted, cutoff.isoformat())
+            except Exception as exc:
+                metrics.STORAGE_ERRORS.labels("postgres").inc()
+                log.error("dead-letter maintenance failed (retried): %s", exc)
+            await asyncio.sleep(interval_s)
 
 
 async def _isolated(awaitable: Awaitable[None], what: str) -> None:

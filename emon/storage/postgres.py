@@ -19,6 +19,21 @@ Migration = Callable[[AsyncConnection[tuple[Any, ...]]], Awaitable[None]]
 _LOCK_ID = 0x656D6F6E  # "emon": one migrator at a time
 
 
+class ContentRefused(StorageError):
+    """PostgreSQL (or the driver, adapting a value) refused what was to be stored, not the connection:
+    retrying the same rows cannot help; the message that brought them must be isolated."""
+
+
+def translate(exc: Exception, what: str) -> StorageError:
+    """The one map from driver errors to emon's: content refusals (SQLSTATE classes 22 data exception
+    and 23 integrity violation, or text the driver cannot encode) versus everything else, which is
+    treated as infrastructure (connection lost, timeout, server shutting down) and retried — as is a
+    bug, which then shows as a stalled pipeline rather than as valid messages dead-lettered."""
+    content = isinstance(exc, psycopg.DataError | psycopg.IntegrityError | UnicodeError)
+    message = f"{what}: {type(exc).__name__}: {exc}"
+    return ContentRefused(message) if content else StorageError(message)
+
+
 class Database:
     """A pool of connections whose ``search_path`` is the emon schema (tests use their own)."""
 

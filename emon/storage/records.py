@@ -10,10 +10,11 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from emon.access import Role
+from emon.deadletters import ROW_OVERHEAD_BYTES, DeadLetterRow
 from emon.device import Device, DeviceKind
 from emon.errors import StorageError
-from emon.fix import DeadLetter, DeviceEvent, EventType, Fix, FixSource
-from emon.storage.postgres import Database
+from emon.fix import DeviceEvent, EventType, Fix, FixSource
+from emon.storage.postgres import Database, translate
 from emon.storage.users import UserRecords
 
 _FIX_COLUMNS = "device_id, ts, seq, lat, lon, acc_m, batt, src, speed_mps, heading_deg"
@@ -43,46 +44,57 @@ class Records:
             )
             return [Device(r[0], DeviceKind(r[1]), r[2], r[3]) for r in await cur.fetchall()]
 
+    # one batch ---------------------------------------------------------------------------
+    async def store_batch(
+        self, fixes: Sequence[Fix], events: Sequence[DeviceEvent], dead: Sequence[DeadLetterRow]
+    ) -> tuple[list[Fix], list[DeviceEvent], datetime]:
+        """Store a batch's fixes, events and dead letters in one transaction; return the new fixes and
+        events (duplicates skipped) and PostgreSQL's clock at the end of the transaction, which is later
+        than every row stored by it or before it and earlier than every row stored after it.
+
+        Raises :class:`~emon.storage.postgres.ContentRefused` when a row's content was refused (nothing
+        of the batch is stored), :class:`StorageError` for anything else (retry)."""
+        try:
+            async with self.db.pool.connection() as conn, conn.transaction():
+                await _copy_dead_letters(conn, dead)
+                new_fixes = await _insert_fixes(conn, fixes)
+                new_events = await _insert_events(conn, events)
+                cur = await conn.execute("SELECT clock_timestamp()")
+                row = await cur.fetchone()
+                assert row is not None
+                stored_at: datetime = row[0]
+        except Exception as exc:
+            raise translate(exc, f"storing {len(fixes)} fixes, {len(events)} events, {len(dead)} dead letters") from exc
+        return new_fixes, new_events, stored_at
+
+    async def dead_letter_totals(self) -> tuple[int, int]:
+        """Rows in the dead-letter table and the bytes they cost, as the budget counts them."""
+        async with self.db.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT count(*), coalesce(sum(octet_length(payload) + octet_length(detail) "
+                "+ octet_length(topic) + %s), 0) FROM dead_letters",
+                (ROW_OVERHEAD_BYTES,),
+            )
+            row = await cur.fetchone()
+            assert row is not None
+            return int(row[0]), int(row[1])
+
+    async def prune_dead_letters(self, older_than: datetime) -> int:
+        """Delete dead letters received before ``older_than`` (UTC); return how many."""
+        async with self.db.pool.connection() as conn:
+            cur = await conn.execute("DELETE FROM dead_letters WHERE received_at < %s", (older_than,))
+            return cur.rowcount
+
     # fixes ---------------------------------------------------------------------------------
     async def insert_fixes(self, fixes: Sequence[Fix]) -> list[Fix]:
-        """Store a batch; return the fixes that were new (duplicates on (device, ts, seq) are skipped)."""
+        """Store fixes on their own; return the new ones (duplicates on (device, ts, seq) are skipped)."""
         if not fixes:
             return []
         try:
             async with self.db.pool.connection() as conn, conn.transaction():
-                await conn.execute(
-                    "CREATE TEMP TABLE IF NOT EXISTS fix_stage (LIKE fixes INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-                )
-                async with conn.cursor().copy(f"COPY fix_stage ({_FIX_COLUMNS}) FROM STDIN") as copy:
-                    for f in fixes:
-                        await copy.write_row(
-                            (
-                                f.device_id,
-                                f.ts,
-                                -1 if f.seq is None else f.seq,
-                                f.lat,
-                                f.lon,
-                                f.acc_m,
-                                f.batt,
-                                None if f.src is None else f.src.value,
-                                f.speed_mps,
-                                f.heading_deg,
-                            )
-                        )
-                cur = await conn.execute(
-                    f"INSERT INTO fixes ({_FIX_COLUMNS}) SELECT DISTINCT ON (device_id, ts, seq) {_FIX_COLUMNS} "
-                    "FROM fix_stage ON CONFLICT DO NOTHING RETURNING device_id, ts, seq"
-                )
-                new = {(r[0], r[1], r[2]) for r in await cur.fetchall()}
+                return await _insert_fixes(conn, fixes)
         except psycopg.Error as exc:
             raise StorageError(f"storing {len(fixes)} fixes failed: {exc}") from exc
-        out, seen = [], set()
-        for f in fixes:
-            key = f.key
-            if key in new and key not in seen:
-                seen.add(key)
-                out.append(f)
-        return out
 
     async def track(self, device_id: str, start: datetime, end: datetime, limit: int) -> list[Fix]:
         async with self.db.pool.connection() as conn:
@@ -92,16 +104,6 @@ class Records:
                 (device_id, start, end, limit),
             )
             return [_fix_from_row(r) for r in await cur.fetchall()]
-
-    async def clock(self) -> datetime:
-        """PostgreSQL's clock now (UTC): later than every row committed before this call, earlier than
-        every row stored after it. The pipeline stamps each stored batch with it (the evaluation
-        watermark), so the database's own clock decides what was stored before what."""
-        async with self.db.pool.connection() as conn:
-            cur = await conn.execute("SELECT clock_timestamp()")
-            row = await cur.fetchone()
-            assert row is not None
-            return row[0]  # type: ignore[no-any-return]
 
     async def received_after(self, since: datetime) -> tuple[list[Fix], list[DeviceEvent], datetime | None]:
         """Fixes and device events stored after ``since`` (UTC), oldest fix time first, and the latest
@@ -131,44 +133,111 @@ class Records:
             row = await cur.fetchone()
             return int(row[0]) if row else 0
 
-    # events and dead letters ---------------------------------------------------------------
-    async def insert_events(self, events: Sequence[DeviceEvent]) -> list[DeviceEvent]:
-        """Store device events; return those that were new."""
-        out: list[DeviceEvent] = []
-        if not events:
-            return out
-        async with self.db.pool.connection() as conn, conn.transaction():
-            for e in events:
-                cur = await conn.execute(
-                    "INSERT INTO device_events (device_id, ts, type, data) VALUES (%s, %s, %s, %s) "
-                    "ON CONFLICT DO NOTHING RETURNING 1",
-                    (e.device_id, e.ts, e.type.value, Jsonb(e.data)),
-                )
-                if await cur.fetchone() is not None:
-                    out.append(e)
-        return out
-
-    async def insert_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
-        if not letters:
-            return
-        async with self.db.pool.connection() as conn, conn.transaction(), conn.cursor().copy(
-            "COPY dead_letters (topic, device_id, reason, detail, payload) FROM STDIN"
-        ) as cp:
-            for d in letters:
-                await cp.write_row((d.topic, d.device_id, d.reason, d.detail, d.payload))
-
-    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+    # dead letters --------------------------------------------------------------------------
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetterRow]:
+        """The latest dead letters, newest first."""
         async with self.db.pool.connection() as conn:
             cur = await conn.execute(
-                "SELECT topic, reason, detail, payload, device_id FROM dead_letters ORDER BY id DESC LIMIT %s",
+                "SELECT topic, device_id, reason, reasons, detail, bad_elements, payload, payload_len, "
+                "payload_sha256 FROM dead_letters ORDER BY id DESC LIMIT %s",
                 (limit,),
             )
-            return [DeadLetter(r[0], r[1], r[2], bytes(r[3]), r[4]) for r in await cur.fetchall()]
+            return [
+                DeadLetterRow(
+                    topic=r[0],
+                    device_id=r[1],
+                    reason=r[2],
+                    reasons=tuple(r[3] or (r[2],)),
+                    detail=r[4],
+                    bad_elements=int(r[5]),
+                    payload=bytes(r[6]),
+                    payload_len=int(r[7] if r[7] is not None else len(r[6])),
+                    payload_sha256=bytes(r[8] or b""),
+                )
+                for r in await cur.fetchall()
+            ]
 
     # tokens --------------------------------------------------------------------------------
     async def add_token(self, token_sha256: str, name: str, role: Role) -> None:
         """Kept for the deprecated ``POST /tokens`` route; tokens live in :mod:`emon.storage.users`."""
         await UserRecords(self.db).add_legacy_token(token_sha256, name, role)
+
+
+Conn = psycopg.AsyncConnection[tuple[Any, ...]]
+
+
+async def _insert_fixes(conn: Conn, fixes: Sequence[Fix]) -> list[Fix]:
+    """COPY into a staging table, then one de-duplicating INSERT; the new fixes, in input order."""
+    if not fixes:
+        return []
+    await conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS fix_stage (LIKE fixes INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    )
+    async with conn.cursor().copy(f"COPY fix_stage ({_FIX_COLUMNS}) FROM STDIN") as copy:
+        for f in fixes:
+            await copy.write_row(
+                (
+                    f.device_id,
+                    f.ts,
+                    -1 if f.seq is None else f.seq,
+                    f.lat,
+                    f.lon,
+                    f.acc_m,
+                    f.batt,
+                    None if f.src is None else f.src.value,
+                    f.speed_mps,
+                    f.heading_deg,
+                )
+            )
+    cur = await conn.execute(
+        f"INSERT INTO fixes ({_FIX_COLUMNS}) SELECT DISTINCT ON (device_id, ts, seq) {_FIX_COLUMNS} "
+        "FROM fix_stage ON CONFLICT DO NOTHING RETURNING device_id, ts, seq"
+    )
+    new = {(r[0], r[1], r[2]) for r in await cur.fetchall()}
+    out, seen = [], set()
+    for f in fixes:
+        key = f.key
+        if key in new and key not in seen:
+            seen.add(key)
+            out.append(f)
+    return out
+
+
+async def _insert_events(conn: Conn, events: Sequence[DeviceEvent]) -> list[DeviceEvent]:
+    """Insert device events (duplicates on (device, ts, type) skipped); the new ones."""
+    out: list[DeviceEvent] = []
+    for e in events:
+        cur = await conn.execute(
+            "INSERT INTO device_events (device_id, ts, type, data) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT DO NOTHING RETURNING 1",
+            (e.device_id, e.ts, e.type.value, Jsonb(e.data)),
+        )
+        if await cur.fetchone() is not None:
+            out.append(e)
+    return out
+
+
+async def _copy_dead_letters(conn: Conn, rows: Sequence[DeadLetterRow]) -> None:
+    if not rows:
+        return
+    async with conn.cursor().copy(
+        "COPY dead_letters (topic, device_id, reason, reasons, detail, bad_elements, payload, payload_len, "
+        "payload_sha256) FROM STDIN"
+    ) as cp:
+        for d in rows:
+            await cp.write_row(
+                (
+                    d.topic,
+                    d.device_id,
+                    d.reason,
+                    list(d.reasons),
+                    d.detail,
+                    d.bad_elements,
+                    d.payload,
+                    d.payload_len,
+                    d.payload_sha256,
+                )
+            )
 
 
 def _fix_from_row(r: tuple[Any, ...]) -> Fix:

@@ -76,7 +76,7 @@ def test_fix_fields_are_carried_in_utc() -> None:
 def test_a_bad_element_of_a_batch_is_kept_raw_with_its_index() -> None:
     out = decode_fixes(TOPIC, "tag-1", json.dumps([GOOD, {**GOOD, "lat": 95}]).encode(), NOW, LIM)
     (dead,) = out.dead
-    assert dead.detail.startswith("[1] ") and json.loads(dead.payload)["lat"] == 95
+    assert dead.detail.startswith("[1] ") and "95" in dead.detail
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 import aiomqtt
 import pytest
 
-from emon.fix import DeadLetter, DeviceEvent, Fix
+from emon.deadletters import DeadLetterRow
+from emon.fix import DeviceEvent, Fix
 from emon.ingest.mqtt import AckToken, MqttIngest, ack_all
 from emon.ingest.pipeline import Pipeline
 from emon.ingest.topics import DeviceRegistry
@@ -227,20 +228,14 @@ class FlakyRecords:
         self.failures = failures
         self.committed: list[int] = []  # len(acked) at each commit
 
-    async def insert_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
+    async def store_batch(
+        self, fixes: Sequence[Fix], events: Sequence[DeviceEvent], dead: Sequence[DeadLetterRow]
+    ) -> tuple[list[Fix], list[DeviceEvent], datetime]:
         if self.failures:
             self.failures -= 1
             raise OSError("connection refused")
         self.committed.append(len(self.acked))
-
-    async def insert_fixes(self, fixes: Sequence[Fix]) -> list[Fix]:
-        return list(fixes)
-
-    async def insert_events(self, events: Sequence[DeviceEvent]) -> list[DeviceEvent]:
-        return list(events)
-
-    async def clock(self) -> datetime:
-        return datetime.now().astimezone()
+        return list(fixes), list(events), datetime.now().astimezone()
 
 
 class NullLive:
@@ -281,28 +276,21 @@ async def test_pipeline_acks_a_batch_only_after_it_is_committed() -> None:
 
 
 class EventsFailOnce:
-    """Fixes commit; then the events insert fails once. A second fixes insert would find duplicates."""
+    """The first transaction fails (nothing committed); the retry must still hand its fixes on."""
 
     def __init__(self) -> None:
         self.stored: set[tuple[str, datetime, int]] = set()
-        self.event_failures = 1
+        self.failures = 1
 
-    async def insert_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
-        pass
-
-    async def insert_fixes(self, fixes: Sequence[Fix]) -> list[Fix]:
+    async def store_batch(
+        self, fixes: Sequence[Fix], events: Sequence[DeviceEvent], dead: Sequence[DeadLetterRow]
+    ) -> tuple[list[Fix], list[DeviceEvent], datetime]:
+        if self.failures:
+            self.failures -= 1
+            raise OSError("connection reset")
         new = [f for f in fixes if f.key not in self.stored]
         self.stored.update(f.key for f in new)
-        return new
-
-    async def insert_events(self, events: Sequence[DeviceEvent]) -> list[DeviceEvent]:
-        if self.event_failures:
-            self.event_failures -= 1
-            raise OSError("connection reset")
-        return list(events)
-
-    async def clock(self) -> datetime:
-        return datetime.now().astimezone()
+        return new, list(events), datetime.now().astimezone()
 
 
 class RecordingConsumer:
