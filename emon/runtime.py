@@ -62,7 +62,8 @@ class Runtime:
         self.alerts = AlertService(self.db, settings, self.hub, self.casebook, self.registry, self.live)
         self.pipeline.ack_handler = self.alerts.on_ack
         engine = Engine(EvalConfig(freshness_s=settings.freshness_s, stale_s=settings.stale_s))
-        self.evaluation = Evaluation(engine, self.cases, self.casebook, self.hub, alerts=self.alerts)
+        self.evaluation = Evaluation(engine, self.cases, self.casebook, self.hub, alerts=self.alerts,
+                                     snapshot_s=settings.evidence_snapshot_s)
         self.pipeline.consumers.append(self.evaluation)
         self.tasks: dict[str, asyncio.Task[None]] = {}
 
@@ -82,10 +83,10 @@ class Runtime:
         self.spawn("ingest-pipeline", self.pipeline.run())
         self.spawn("mqtt-ingest", self.mqtt.run())
 
-    async def case_changed(self, case: Case) -> None:
-        """A case was created, replaced or closed: update everything that holds it in memory."""
+    async def case_changed(self, case: Case, version: int | None = None) -> None:
+        """A case was created, replaced or closed (as order ``version``): update everything that holds it in memory."""
         self.casebook.put(case)
-        await self.evaluation.case_changed(case)
+        await self.evaluation.case_changed(case, version)
 
     def spawn(self, name: str, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro, name=name)

@@ -46,6 +46,13 @@ class Settings:
     webhook_url: str | None = None
     webhook_secret: Secret | None = None
     log_level: str = "INFO"
+    # Evidence packs, order versions and retention (docs/evidence.md).
+    signing_key_file: str | None = None
+    evidence_before_s: float = 600.0
+    evidence_after_s: float = 600.0
+    evidence_snapshot_s: float = 300.0
+    retention_days: float = 0.0
+    retention_check_s: float = 3600.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -72,6 +79,14 @@ class Settings:
             raise ConfigError("EMON_MQTT_PROTOCOL", "must be 5 or 3.1.1")
         if self.batch_max < 1:
             raise ConfigError("EMON_BATCH_MAX", "must be >= 1")
+        for var, value in (("EMON_EVIDENCE_BEFORE_S", self.evidence_before_s),
+                           ("EMON_EVIDENCE_AFTER_S", self.evidence_after_s),
+                           ("EMON_RETENTION_DAYS", self.retention_days)):
+            if value < 0:
+                raise ConfigError(var, "must be >= 0")
+        if self.evidence_snapshot_s <= 0 or self.retention_check_s <= 0:
+            raise ConfigError("EMON_EVIDENCE_SNAPSHOT_S" if self.evidence_snapshot_s <= 0 else "EMON_RETENTION_CHECK_S",
+                              "must be > 0")
 
     @property
     def mqtt_host_port(self) -> tuple[str, int]:

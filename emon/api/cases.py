@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 
 from emon.api.auth import Principal, Role, require
 from emon.api.deps import runtime
@@ -66,12 +66,15 @@ async def _existing(rt: Runtime, case_id: str) -> Case:
 
 
 @router.post("/cases", status_code=status.HTTP_201_CREATED)
-async def create_case(request: Request, who: Principal = Depends(WRITE)) -> dict[str, Any]:
+async def create_case(
+    request: Request, who: Principal = Depends(WRITE), reason: str | None = Query(None, max_length=2000)
+) -> dict[str, Any]:
     rt = runtime(request)
     case = await _valid_case(rt, request)
-    if not await rt.cases.add(case, who.name):
+    version = await rt.cases.add(case, who.name, reason)
+    if not version:
         raise HTTPException(status.HTTP_409_CONFLICT, "case_id exists")
-    await rt.case_changed(case)
+    await rt.case_changed(case, version)
     return case_document(case)
 
 
@@ -87,26 +90,32 @@ async def get_case(case_id: str, request: Request, _: Principal = Depends(READ))
 
 
 @router.put("/cases/{case_id}")
-async def replace_case(case_id: str, request: Request, who: Principal = Depends(WRITE)) -> dict[str, Any]:
+async def replace_case(
+    case_id: str, request: Request, who: Principal = Depends(WRITE), reason: str | None = Query(None, max_length=2000)
+) -> dict[str, Any]:
+    """Replace the case's document: a new order version, recorded with who, when and ``reason``."""
     rt = runtime(request)
     case = await _valid_case(rt, request)
     if case.case_id != case_id:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, "case_id in the body differs from the path"
         )
-    if not await rt.cases.replace(case, who.name):
+    version = await rt.cases.replace(case, who.name, reason)
+    if not version:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such case")
-    await rt.case_changed(case)
+    await rt.case_changed(case, version)
     return case_document(case)
 
 
 @router.post("/cases/{case_id}/close")
-async def close_case(case_id: str, request: Request, who: Principal = Depends(WRITE)) -> dict[str, Any]:
+async def close_case(
+    case_id: str, request: Request, who: Principal = Depends(WRITE), reason: str | None = Query(None, max_length=2000)
+) -> dict[str, Any]:
     rt = runtime(request)
     case = await _existing(rt, case_id)
     closed = case.model_copy(update={"status": CaseStatus.CLOSED})
-    await rt.cases.replace(closed, who.name)
-    await rt.case_changed(closed)
+    version = await rt.cases.replace(closed, who.name, reason)
+    await rt.case_changed(closed, version)
     return case_document(closed)
 
 
