@@ -11,6 +11,15 @@ from emon.errors import ConfigError
 from emon.settings import Settings
 
 
+EVIDENCE_COMMANDS = {
+    "evidence": "write an alert's signed evidence pack (ALERT_ID -o pack.zip), or check one (verify pack.zip)",
+    "replay": "re-evaluate an evidence pack and compare with the decisions on record",
+    "export": "write a case in the open export format (CASE_ID -o DIR)",
+    "import": "import an exported case (DIR) into this emon",
+    "retention": "remove the positions of cases closed longer than EMON_RETENTION_DAYS (not legal holds)",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="emon", description="Electronic monitoring and proximity alerts.")
@@ -28,6 +37,12 @@ def main(argv: list[str] | None = None) -> int:
         "simulate", help="run scenarios against a running emon (emon simulate --help)", add_help=False
     )
     sub.add_parser("migrate", help="apply database migrations and exit")
+    for name, text in EVIDENCE_COMMANDS.items():
+        sub.add_parser(name, help=text, add_help=False)
+    if args and args[0] in EVIDENCE_COMMANDS:
+        from emon.evidence.cli import main as evidence_main
+
+        return evidence_main(args[0], args[1:])
     if args and args[0] in ("check-ban", "simulate"):
         return _delegate(args[0], args[1:])
     ns = parser.parse_args(args)

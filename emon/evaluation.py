@@ -183,7 +183,8 @@ class Evaluation:
         changed = {case_id: self.engine.snapshot(case_id) for case_id in changed_ids}
         touched = sorted(set(changed_ids) | {e.case_id for e in decided} | set(extra))
         step = None
-        if touched:
+        # Every tick is journaled (even when it changed nothing): replay then ticks at the same times.
+        if touched or kind == "tick":
             devices = {d for c in touched for d in self._devices(c)}
             keys = tuple(f.key for f in fixes if f.device_id in devices)
             step = JournalStep(kind, now, tuple(touched), keys, dict(detail or {}))
