@@ -129,3 +129,80 @@ def test_a_rewritten_zip_with_a_changed_file_names_that_file(tmp_path: Path) -> 
     with pytest.raises(PackDamaged) as err:
         verify_pack(pack, trusted_public_key=signing.public_pem(other))
     assert err.value.file == PUBLIC_KEY
+
+
+def resign(pack: bytes, key_file: Path, change: dict[str, bytes]) -> bytes:
+    """``pack`` with files replaced by ``change`` and a new manifest signed with the deployment's key
+    (what an insider with the key could do): it verifies, so only the replay can tell."""
+    import hashlib
+    from datetime import UTC, datetime
+
+    from emon.evidence import signing
+    from emon.evidence.pack import MANIFEST, SIGNATURE, dumps
+
+    members = {**read_pack(pack), **change}
+    manifest = json.loads(members[MANIFEST])
+    manifest["files"] = {n: hashlib.sha256(b).hexdigest() for n, b in members.items() if n not in (MANIFEST, SIGNATURE)}
+    body = dumps(manifest)
+    members[MANIFEST], members[SIGNATURE] = body, signing.sign(signing.load_private_key(key_file), body)
+    return zip_bytes(members, datetime.now(UTC))
+
+
+@pytest.mark.timeout(90)
+async def test_a_pack_starting_mid_stream_replays_and_a_forged_fix_shows_in_the_replay(tmp_path: Path) -> None:
+    """The starting state is a snapshot taken while the offender was already being tracked (not the
+    case's creation); the victim's earlier position is in that state but not in the pack's fixes. A fix
+    moved away from the victim (re-signed) makes the replay fail and say which decision differs."""
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    from emon.geo import destination
+    from tests.evidence.helpers import VICTIM_AT
+    from tests.harness import publish
+
+    key = write_key(tmp_path)
+    async with running_emon(signing_key_file=str(key), evidence_snapshot_s=0.01, evidence_before_s=0) as em:
+        await setup_case(em)
+
+        async def fix(device: str, ts: datetime, distance_m: float, acc: float, seq: int) -> None:
+            lat, lon = destination(*VICTIM_AT, 0, distance_m)
+            body = {"ts": ts.isoformat(), "lat": lat, "lon": lon, "acc": acc, "seq": seq}
+            await publish(em.topic(f"emon/v1/fix/{device}"), json.dumps(body))
+
+        r1 = datetime.now(UTC)
+        await fix(VICTIM, r1 - timedelta(seconds=20), 0, 12.3, 0)
+        for i, d in enumerate([900, 700, 500]):
+            await fix(OFFENDER, r1 - timedelta(seconds=15 - 5 * i), d, 5.7, i)
+        await asyncio.sleep(3.0)
+        r2 = datetime.now(UTC)
+        await fix(VICTIM, r2 - timedelta(seconds=1.2), 0, 12.3, 1)
+        for i, d in enumerate([250, 220, 200, 150]):
+            await fix(OFFENDER, r2 - timedelta(seconds=1 - 0.25 * i), d, 5.7, 10 + i)
+        alert = await breach_alert(em)
+        async with em.client() as c:
+            r = await c.get(f"/api/v1/alerts/{alert['alert_id']}/evidence")
+        assert r.status_code == 200, r.text
+        files = verify_pack(r.content)
+        start = json.loads(files["start_state.json"])
+        assert datetime.fromisoformat(start["at"]) > r1 and start["order_version"] == 2
+        assert VICTIM in start["state"]["devices"] and OFFENDER in start["state"]["devices"]
+        rows = files["fixes.csv"].decode().splitlines()[1:]
+        victim_rows = [row for row in rows if row.startswith(f"{VICTIM},")]
+        assert len(victim_rows) == 1 and ",1," in victim_rows[0]  # only the window's victim fix
+        result = replay(files)
+        assert result.same and "proximity_breach" in [e["type"] for e in result.recorded]
+
+        # Forge: the first breach fix 2 km away instead of 250 m, re-signed with the key.
+        lat, lon = destination(*VICTIM_AT, 0, 2000)
+        forged_rows = []
+        for row in files["fixes.csv"].decode().splitlines():
+            cells = row.split(",")
+            if cells[0] == OFFENDER and cells[3] == "10":
+                cells[4], cells[5] = repr(lat), repr(lon)
+            forged_rows.append(",".join(cells))
+        forged = tmp_path / "forged.zip"
+        forged.write_bytes(resign(r.content, key, {"fixes.csv": ("\n".join(forged_rows) + "\n").encode()}))
+        assert verify_pack(forged.read_bytes())
+        out = emon_cli(em.settings, "replay", str(forged))
+        assert out.returncode == 1, out.stdout + out.stderr
+        assert "replay differs from the record" in out.stdout and "proximity_breach" in out.stdout, out.stdout
