@@ -10,7 +10,6 @@ import sys
 from emon.errors import ConfigError
 from emon.settings import Settings
 
-
 EVIDENCE_COMMANDS = {
     "evidence": "write an alert's signed evidence pack (ALERT_ID -o pack.zip), or check one (verify pack.zip)",
     "replay": "re-evaluate an evidence pack and compare with the decisions on record",

@@ -82,6 +82,10 @@ class Runtime:
         self.spawn("fix-partitions", maintain_partitions(self.db))
         self.spawn("ingest-pipeline", self.pipeline.run())
         self.spawn("mqtt-ingest", self.mqtt.run())
+        if self.settings.retention_days > 0:
+            from emon.export.retention import run_retention
+
+            self.spawn("retention", run_retention(self.db, self.settings.retention_days, self.settings.retention_check_s))
 
     async def case_changed(self, case: Case, version: int | None = None) -> None:
         """A case was created, replaced or closed (as order ``version``): update everything that holds it in memory."""

@@ -9,12 +9,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
-from emon.errors import ConfigError, EmonError, NotFound
+from emon.errors import ConfigError, InvalidInput, NotFound
 from emon.evidence.errors import EvidenceError, PackDamaged
+from emon.export.retention import Removed
 from emon.settings import Settings
+from emon.storage.postgres import Database
+
+T = TypeVar("T")
 
 
 def main(command: str, argv: list[str]) -> int:
@@ -26,13 +32,13 @@ def main(command: str, argv: list[str]) -> int:
             return _replay(argv)
         settings = Settings.from_env()
         if command == "evidence":
-            return asyncio.run(_pack(settings, argv))
+            return _pack(settings, argv)
         if command == "export":
-            return asyncio.run(_export(settings, argv))
+            return _export(settings, argv)
         if command == "import":
-            return asyncio.run(_import(settings, argv))
+            return _import(settings, argv)
         if command == "retention":
-            return asyncio.run(_retention(settings, argv))
+            return _retention(settings, argv)
     except ConfigError as exc:
         print(f"emon: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -83,68 +89,72 @@ def _replay(argv: list[str]) -> int:
     return 0 if result.same else 1
 
 
-async def _pack(settings: Settings, argv: list[str]) -> int:
+def _pack(settings: Settings, argv: list[str]) -> int:
     from emon.evidence.collect import evidence_pack
-    from emon.storage.postgres import Database
 
     p = argparse.ArgumentParser(prog="emon evidence", description="write the signed evidence pack of an alert")
     p.add_argument("alert_id")
     p.add_argument("-o", "--output", required=True)
     ns = p.parse_args(argv)
-    db = Database(settings.database_url, settings.db_schema)
-    await db.open()
-    try:
-        blob = await evidence_pack(db, ns.alert_id, datetime.now(UTC), key_file=settings.signing_key_file,
+
+    async def run(db: Database) -> bytes:
+        return await evidence_pack(db, ns.alert_id, datetime.now(UTC), key_file=settings.signing_key_file,
                                    before_s=settings.evidence_before_s, after_s=settings.evidence_after_s)
-    finally:
-        await db.close()
+
+    blob = asyncio.run(_with_db(settings, run))
     Path(ns.output).write_bytes(blob)
     print(f"wrote {ns.output} ({len(blob)} bytes)")
     return 0
 
 
-async def _export(settings: Settings, argv: list[str]) -> int:
-    from emon.export.case_export import export_case
-    from emon.storage.postgres import Database
+def _export(settings: Settings, argv: list[str]) -> int:
+    from emon.export.case_export import export_files, write_export
 
     p = argparse.ArgumentParser(prog="emon export", description="write a case in the open export format")
     p.add_argument("case_id")
     p.add_argument("-o", "--output", required=True, help="directory (created)")
     ns = p.parse_args(argv)
-    db = Database(settings.database_url, settings.db_schema)
-    await db.open()
-    try:
-        written = await export_case(db, ns.case_id, Path(ns.output))
-    finally:
-        await db.close()
+
+    async def run(db: Database) -> dict[str, bytes]:
+        return await export_files(db, ns.case_id)
+
+    written = write_export(Path(ns.output), asyncio.run(_with_db(settings, run)))
     print(f"wrote {len(written)} files to {ns.output}")
     return 0
 
 
-async def _import(settings: Settings, argv: list[str]) -> int:
-    from emon.export.case_export import import_case
-    from emon.storage.postgres import Database
+def _import(settings: Settings, argv: list[str]) -> int:
+    from emon.export.case_export import import_files, read_export
 
     p = argparse.ArgumentParser(prog="emon import", description="import an exported case into this emon")
     p.add_argument("directory")
     ns = p.parse_args(argv)
-    db = Database(settings.database_url, settings.db_schema)
-    await db.open()
     try:
-        await db.migrate()
-        case_id = await import_case(db, Path(ns.directory))
-    except EmonError as exc:
+        files = read_export(Path(ns.directory))
+
+        async def run(db: Database) -> str:
+            await db.migrate()
+            return await import_files(db, files)
+
+        case_id = asyncio.run(_with_db(settings, run))
+    except InvalidInput as exc:
         print(f"emon import: {exc}", file=sys.stderr)
         return 2
-    finally:
-        await db.close()
     print(f"imported case {case_id}")
     return 0
 
 
-async def _retention(settings: Settings, argv: list[str]) -> int:
+async def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    db = Database(settings.database_url, settings.db_schema)
+    await db.open()
+    try:
+        return await work(db)
+    finally:
+        await db.close()
+
+
+def _retention(settings: Settings, argv: list[str]) -> int:
     from emon.export.retention import apply_retention
-    from emon.storage.postgres import Database
 
     p = argparse.ArgumentParser(prog="emon retention", description="remove positions of long-closed cases")
     p.add_argument("--days", type=float, default=settings.retention_days,
@@ -153,12 +163,10 @@ async def _retention(settings: Settings, argv: list[str]) -> int:
     if ns.days <= 0:
         print("emon retention: no period set (EMON_RETENTION_DAYS or --days): nothing removed", file=sys.stderr)
         return 2
-    db = Database(settings.database_url, settings.db_schema)
-    await db.open()
-    try:
-        removed = await apply_retention(db, datetime.now(UTC), ns.days)
-    finally:
-        await db.close()
+    async def run(db: Database) -> list[Removed]:
+        return await apply_retention(db, datetime.now(UTC), ns.days)
+
+    removed = asyncio.run(_with_db(settings, run))
     for r in removed:
         print(f"case {r.case_id}: {r.fixes} fixes, {r.snapshots} state snapshots removed")
     print(f"{len(removed)} cases past retention")

@@ -20,7 +20,7 @@ from psycopg.rows import dict_row
 from emon import __version__
 from emon.errors import NotFound
 from emon.evidence.errors import EvidenceError
-from emon.evidence.pack import PackData, StoredFix, build_pack, pack_files
+from emon.evidence.pack import PackData, StoredFix, build_pack, jsonable, pack_files
 from emon.evidence.replay import describe, replay
 from emon.evidence.signing import load_private_key
 from emon.fix import Fix, FixSource
@@ -41,20 +41,6 @@ def engine_fingerprint() -> dict[str, str]:
         if entry.name.endswith(".py"):
             digest.update(entry.name.encode() + b"\0" + entry.read_bytes())
     return {"emon_version": __version__, "geofence_sha256": digest.hexdigest()}
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, bytes | memoryview):
-        return bytes(value).decode("utf-8", errors="replace")
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 async def collect(
@@ -79,7 +65,7 @@ async def collect(
         await cur.execute(
             "SELECT at, actor, action, state, detail FROM alert_history WHERE alert_id = %s ORDER BY id", (alert_id,)
         )
-        history = [_jsonable(r) for r in await cur.fetchall()]
+        history = [jsonable(r) for r in await cur.fetchall()]
         deliveries = await _deliveries(cur, alert_id)
 
         end = alert["ended_at"] or alert["resolved_at"] or now
@@ -134,7 +120,7 @@ async def collect(
             "AND ts >= %s AND ts <= %s ORDER BY ts, device_id, type",
             (list(roles), window_start, window_end),
         )
-        events = [{**_jsonable(r), "role": roles[r["device_id"]]} for r in await cur.fetchall()]
+        events = [{**jsonable(r), "role": roles[r["device_id"]]} for r in await cur.fetchall()]
         after_at = window_start if snap is not None else want
         await cur.execute(
             "SELECT id, order_version, explanation FROM eval_events WHERE case_id = %s AND decided_at > %s "
@@ -148,12 +134,12 @@ async def collect(
             "WHERE case_id = %s AND version = ANY (%s) ORDER BY version",
             (case_id, [v for v in wanted if v is not None]),
         )
-        versions = [_jsonable(r) for r in await cur.fetchall()]
+        versions = [jsonable(r) for r in await cur.fetchall()]
 
     if start and devices["victim_device"]:
         start = _without_old_victim_positions(start, devices["victim_device"], window_start)
     data = PackData(
-        alert=_jsonable(dict(alert)), alert_history=history, deliveries=deliveries, case_id=case_id,
+        alert=jsonable(dict(alert)), alert_history=history, deliveries=deliveries, case_id=case_id,
         window_start=window_start, window_end=window_end, start=start, order_versions=versions, journal=journal,
         fixes=fixes, events=events, decisions=decisions, engine=engine_fingerprint(), notes=notes,
     )
@@ -213,14 +199,14 @@ async def _deliveries(cur: Any, alert_id: str) -> list[dict[str, Any]]:
     out = []
     for r in rows:
         body = bytes(r["body"])
-        item = _jsonable({k: v for k, v in r.items() if k != "body"})
+        item = jsonable({k: v for k, v in r.items() if k != "body"})
         try:
             item["body"] = body.decode("utf-8")
         except UnicodeDecodeError:
             item["body_base64"] = base64.b64encode(body).decode()
         if r["channel"] == "dispatch":
             item["target"] = "webhook"
-        item["attempts_log"] = [_jsonable({k: v for k, v in a.items() if k != "delivery_id"})
+        item["attempts_log"] = [jsonable({k: v for k, v in a.items() if k != "delivery_id"})
                                 for a in attempts if a["delivery_id"] == r["delivery_id"]]
         out.append(item)
     return out

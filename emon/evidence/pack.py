@@ -11,6 +11,7 @@ import csv
 import hashlib
 import io
 import json
+import uuid
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -67,6 +68,21 @@ class PackData:
     decisions: list[dict[str, Any]]
     engine: dict[str, Any]
     notes: list[str]
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with datetimes as ISO 8601, UUIDs as strings and bytes as UTF-8 text (JSON-ready)."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, bytes | memoryview):
+        return bytes(value).decode("utf-8", errors="replace")
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
 
 
 def dumps(value: Any) -> bytes:

@@ -15,7 +15,16 @@ from emon.evidence.errors import PackDamaged
 from emon.evidence.pack import zip_bytes
 from emon.evidence.replay import replay
 from emon.evidence.verify import read_pack, verify_pack
-from tests.evidence.helpers import OFFENDER, VICTIM, breach_alert, emon_cli, setup_case, token, walk_in, write_key
+from tests.evidence.helpers import (
+    OFFENDER,
+    VICTIM,
+    breach_alert,
+    emon_cli,
+    setup_case,
+    token,
+    walk_in,
+    write_key,
+)
 from tests.harness import running_emon
 
 pytestmark = pytest.mark.integration
@@ -66,7 +75,7 @@ async def test_a_real_breach_packs_verifies_detects_one_byte_and_replays(tmp_pat
         # Fixes as stored: exact accuracy (not float32-rounded), device and received time.
         fixes = files["fixes.csv"].decode().splitlines()
         assert fixes[0].startswith("device_id,role,ts,seq,lat,lon,acc_m")
-        assert any(f",{OFFENDER}," in f"," + line and ",5.7," in line for line in fixes[1:])
+        assert any(line.startswith(f"{OFFENDER},offender,") and ",5.7," in line for line in fixes[1:])
         assert any(line.startswith(f"{VICTIM},victim,") and ",12.3," in line for line in fixes[1:])
         summary = files["summary.html"].decode()
         assert "Bewijspakket" in summary and "Evidence pack" in summary
