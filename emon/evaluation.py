@@ -66,6 +66,10 @@ class Evaluation:
         self._lock = asyncio.Lock()  # batches and ticks take turns: one writer of the engine state
         self._versions: dict[str, int] = {}
         self._snapshot_at: dict[str, datetime] = {}
+        # PostgreSQL's clock after the previous batch was stored: a batch's fixes are exactly those
+        # received after it up to the batch's own ``stored_at`` (the watermark's guarantee), so the
+        # journal names that range instead of every fix. None until recovery has read the watermark.
+        self._stored_after: datetime | None = None
 
     async def load(self, open_cases: Sequence[Case], now: datetime | None = None) -> None:
         """Restore every open case with the state persisted before a restart (journaled as a start,
@@ -91,6 +95,7 @@ class Evaluation:
         since = await self.cases.watermark()
         if since is None:
             return 0
+        self._stored_after = since
         fixes, events, through = await records.received_after(since)
         if fixes or events:
             log.warning("evaluating %d fixes and %d events stored but not evaluated before a restart",
@@ -140,7 +145,8 @@ class Evaluation:
             # Batches are consumed in the order they were stored, and each is stamped with the
             # database clock between its rows and the next batch's: everything stored after the
             # watermark is exactly what has not been evaluated yet.
-            await self._persist(decided, now, kind="batch", fixes=fixes, watermark=stored_at)
+            await self._persist(decided, now, kind="batch", fixes=fixes, watermark=stored_at,
+                                stored=self._stored_range(stored_at))
         self._publish_positions(fixes)
 
     async def tick(self, now: datetime) -> None:
@@ -160,6 +166,10 @@ class Evaluation:
             except Exception:
                 log.exception("evaluation tick failed")
 
+    def _stored_range(self, stored_at: datetime | None) -> tuple[datetime, datetime] | None:
+        after, self._stored_after = self._stored_after, stored_at
+        return None if after is None or stored_at is None else (after, stored_at)
+
     def _stamp(self, events: list[EvalEvent]) -> list[EvalEvent]:
         """The decisions with the order version each was made under (``detail.order_version``)."""
         return [replace(e, detail={**e.detail, "order_version": self._versions.get(e.case_id)}) for e in events]
@@ -175,19 +185,26 @@ class Evaluation:
         extra: Collection[str] = (),
         detail: Mapping[str, object] | None = None,
         force: Collection[str] = (),
+        stored: tuple[datetime, datetime] | None = None,
     ) -> None:
         """Persist changed states and ``decided`` with the journal step that made them (``kind`` at
         decision time ``now``; ``extra`` cases are journaled even when unchanged, ``force`` cases are
-        snapshotted whatever the snapshot interval)."""
+        snapshotted whatever the snapshot interval). A batch's fixes are journaled as the ``stored``
+        range of receiving times when known, else one key per fix."""
         changed_ids = self.engine.changed()
         changed = {case_id: self.engine.snapshot(case_id) for case_id in changed_ids}
         touched = sorted(set(changed_ids) | {e.case_id for e in decided} | set(extra))
         step = None
         # Every tick is journaled (even when it changed nothing): replay then ticks at the same times.
         if touched or kind == "tick":
-            devices = {d for c in touched for d in self._devices(c)}
-            keys = tuple(f.key for f in fixes if f.device_id in devices)
-            step = JournalStep(kind, now, tuple(touched), keys, dict(detail or {}))
+            info = dict(detail or {})
+            keys: tuple[tuple[str, datetime, int], ...] = ()
+            if stored is not None:
+                info["stored_after"], info["stored_through"] = stored[0].isoformat(), stored[1].isoformat()
+            else:
+                devices = {d for c in touched for d in self._devices(c)}
+                keys = tuple(f.key for f in fixes if f.device_id in devices)
+            step = JournalStep(kind, now, tuple(touched), keys, info)
         snapshot = [
             c for c in changed_ids
             if c in force or c not in self._snapshot_at

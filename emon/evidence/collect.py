@@ -103,8 +103,12 @@ async def collect(
                 "AND (kind = 'tick' OR %s = ANY (case_ids)) ORDER BY n",
                 (after_n, window_end, case_id),
             )
-            for r in await cur.fetchall():
+            rows = await cur.fetchall()
+            ranged = await _stored_keys(cur, list(roles), [r["detail"] for r in rows if "stored_through" in r["detail"]])
+            for r in rows:
                 keys = [k for k in r["fixes"] if k[0] in roles]
+                if "stored_through" in r["detail"]:
+                    keys = ranged.get(r["detail"]["stored_through"], [])
                 if r["kind"] == "batch" and not keys:
                     continue
                 journal.append({"n": r["n"], "kind": r["kind"], "now": r["now"].isoformat(), "fixes": keys,
@@ -147,6 +151,28 @@ async def collect(
         # Replayed once here, so the pack says whether its own decisions can be reached again.
         data = replace(data, notes=[*notes, "at packing: " + describe(replay(pack_files(data, now)))])
     return data
+
+
+async def _stored_keys(cur: Any, devices: list[str], ranges: list[dict[str, Any]]) -> dict[str, list[list[Any]]]:
+    """The (device, ts, seq) keys of batches journaled as ranges of receiving times (``stored_after``,
+    ``stored_through``], by ``stored_through``: every fix of ``devices`` received in the range, in the
+    engine's batch order. One query for the whole window (fixes have no index on receiving time)."""
+    if not ranges:
+        return {}
+    bounds = sorted((datetime.fromisoformat(r["stored_after"]), datetime.fromisoformat(r["stored_through"]), r)
+                    for r in ranges)
+    await cur.execute(
+        "SELECT device_id, ts, seq, received_at FROM fixes WHERE device_id = ANY (%s) AND received_at > %s "
+        "AND received_at <= %s ORDER BY ts, device_id, seq",
+        (devices, bounds[0][0], max(b[1] for b in bounds)),
+    )
+    out: dict[str, list[list[Any]]] = {}
+    for f in await cur.fetchall():
+        for after, through, r in bounds:
+            if after < f["received_at"] <= through:
+                out.setdefault(r["stored_through"], []).append([f["device_id"], f["ts"].isoformat(), int(f["seq"])])
+                break
+    return out
 
 
 def _without_old_victim_positions(start: dict[str, Any], victim: str, window_start: datetime) -> dict[str, Any]:

@@ -84,6 +84,10 @@ async def test_a_real_breach_packs_verifies_detects_one_byte_and_replays(tmp_pat
         manifest = json.loads(files["manifest.json"])
         assert any("at packing: replay reached the same" in n for n in manifest["notes"]), manifest["notes"]
 
+        # The journal names each batch by its range of receiving times; the pack resolves it into fixes.
+        journal = json.loads(files["journal.json"])
+        batches = [step for step in journal if step["kind"] == "batch"]
+        assert batches and all("stored_through" in step["detail"] and step["fixes"] for step in batches)
         # Replay through the real engine reaches the same decisions.
         result = replay(files)
         assert result.same and len(result.recorded) == len(decisions) >= 3
@@ -167,7 +171,7 @@ async def test_a_pack_starting_mid_stream_replays_and_a_forged_fix_shows_in_the_
 
     from emon.geo import destination
     from tests.evidence.helpers import VICTIM_AT
-    from tests.harness import publish
+    from tests.harness import eventually, publish
 
     key = write_key(tmp_path)
     async with running_emon(signing_key_file=str(key), evidence_snapshot_s=0.01, evidence_before_s=0) as em:
@@ -182,7 +186,15 @@ async def test_a_pack_starting_mid_stream_replays_and_a_forged_fix_shows_in_the_
         await fix(VICTIM, r1 - timedelta(seconds=20), 0, 12.3, 0)
         for i, d in enumerate([900, 700, 500]):
             await fix(OFFENDER, r1 - timedelta(seconds=15 - 5 * i), d, 5.7, i)
-        await asyncio.sleep(3.0)
+
+
+        async def pre_alerted() -> bool:
+            async with em.client() as c:
+                decided = (await c.get("/api/v1/cases/case-e/evaluations")).json()
+            return "proximity_pre_alert" in [d["type"] for d in decided]
+
+        await eventually(pre_alerted)  # phase 1 evaluated (the machine may be slow)
+        await asyncio.sleep(2.0)
         r2 = datetime.now(UTC)
         await fix(VICTIM, r2 - timedelta(seconds=1.2), 0, 12.3, 1)
         for i, d in enumerate([250, 220, 200, 150]):
@@ -197,7 +209,7 @@ async def test_a_pack_starting_mid_stream_replays_and_a_forged_fix_shows_in_the_
         assert VICTIM in start["state"]["devices"] and OFFENDER in start["state"]["devices"]
         rows = files["fixes.csv"].decode().splitlines()[1:]
         victim_rows = [row for row in rows if row.startswith(f"{VICTIM},")]
-        assert len(victim_rows) == 1 and ",1," in victim_rows[0]  # only the window's victim fix
+        assert len(victim_rows) == 1 and ",1," in victim_rows[0], (start["at"], r1, r2, rows)  # the window's only
         result = replay(files)
         assert result.same and "proximity_breach" in [e["type"] for e in result.recorded]
 
