@@ -199,12 +199,18 @@ class Evaluation:
         if touched or kind == "tick":
             info = dict(detail or {})
             keys: tuple[tuple[str, datetime, int], ...] = ()
+            cases = tuple(touched)
             if stored is not None:
+                # A batch named by its range applies to every case (the pack picks its case's fixes), as a
+                # tick does: no list of thousands of case ids per row, no index entries on the hot path.
                 info["stored_after"], info["stored_through"] = stored[0].isoformat(), stored[1].isoformat()
+                cases = ()
+            elif kind == "tick":
+                cases = ()
             else:
                 devices = {d for c in touched for d in self._devices(c)}
                 keys = tuple(f.key for f in fixes if f.device_id in devices)
-            step = JournalStep(kind, now, tuple(touched), keys, info)
+            step = JournalStep(kind, now, cases, keys, info)
         snapshot = [
             c for c in changed_ids
             if c in force or c not in self._snapshot_at

@@ -8,6 +8,7 @@ time of the pack while it goes on). Everything the pack holds is what the record
 from __future__ import annotations
 
 import base64
+import bisect
 import hashlib
 import uuid
 from dataclasses import replace
@@ -100,7 +101,7 @@ async def collect(
         if after_n is not None:
             await cur.execute(
                 "SELECT n, kind, now, fixes, detail FROM eval_journal WHERE n > %s AND now <= %s "
-                "AND (kind = 'tick' OR %s = ANY (case_ids)) ORDER BY n",
+                "AND (case_ids = '{}' OR %s = ANY (case_ids)) ORDER BY n",
                 (after_n, window_end, case_id),
             )
             rows = await cur.fetchall()
@@ -159,19 +160,20 @@ async def _stored_keys(cur: Any, devices: list[str], ranges: list[dict[str, Any]
     engine's batch order. One query for the whole window (fixes have no index on receiving time)."""
     if not ranges:
         return {}
-    bounds = sorted((datetime.fromisoformat(r["stored_after"]), datetime.fromisoformat(r["stored_through"]), r)
-                    for r in ranges)
+    bounds = sorted(((datetime.fromisoformat(r["stored_after"]), datetime.fromisoformat(r["stored_through"]), r)
+                     for r in ranges), key=lambda b: (b[0], b[1]))
     await cur.execute(
         "SELECT device_id, ts, seq, received_at FROM fixes WHERE device_id = ANY (%s) AND received_at > %s "
         "AND received_at <= %s ORDER BY ts, device_id, seq",
         (devices, bounds[0][0], max(b[1] for b in bounds)),
     )
     out: dict[str, list[list[Any]]] = {}
+    ends = [b[1] for b in bounds]
     for f in await cur.fetchall():
-        for after, through, r in bounds:
-            if after < f["received_at"] <= through:
-                out.setdefault(r["stored_through"], []).append([f["device_id"], f["ts"].isoformat(), int(f["seq"])])
-                break
+        i = bisect.bisect_left(ends, f["received_at"])  # the first range ending at or after it
+        if i < len(bounds) and bounds[i][0] < f["received_at"]:
+            key = [f["device_id"], f["ts"].isoformat(), int(f["seq"])]
+            out.setdefault(bounds[i][2]["stored_through"], []).append(key)
     return out
 
 

@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS eval_journal (
     n        bigserial PRIMARY KEY,
     kind     text NOT NULL CHECK (kind IN ('batch', 'tick', 'case', 'start')),
     now      timestamptz NOT NULL,
-    case_ids text[] NOT NULL,
+    case_ids text[] NOT NULL,                -- the cases a case change or start concerns; '{}': all (batch, tick)
     fixes    jsonb NOT NULL DEFAULT '[]',     -- [[device_id, ts, seq], ...] (batch)
     detail   jsonb NOT NULL DEFAULT '{}'      -- {"version": n} (case), {"config": {...}} (start)
 );
