@@ -82,6 +82,12 @@ class Runtime:
         self.spawn("fix-partitions", maintain_partitions(self.db))
         self.spawn("ingest-pipeline", self.pipeline.run())
         self.spawn("mqtt-ingest", self.mqtt.run())
+        from emon.evidence.compaction import run_compaction
+
+        s = self.settings
+        self.spawn("evidence-compaction", run_compaction(
+            self.db, dense_days=s.evidence_dense_days, before_s=s.evidence_before_s, after_s=s.evidence_after_s,
+            interval_s=s.retention_check_s))
         if self.settings.retention_days > 0:
             from emon.export.retention import run_retention
 

@@ -51,6 +51,7 @@ class Settings:
     evidence_before_s: float = 600.0
     evidence_after_s: float = 600.0
     evidence_snapshot_s: float = 300.0
+    evidence_dense_days: float = 2.0
     retention_days: float = 0.0
     retention_check_s: float = 3600.0
 
@@ -81,7 +82,8 @@ class Settings:
             raise ConfigError("EMON_BATCH_MAX", "must be >= 1")
         for var, value in (("EMON_EVIDENCE_BEFORE_S", self.evidence_before_s),
                            ("EMON_EVIDENCE_AFTER_S", self.evidence_after_s),
-                           ("EMON_RETENTION_DAYS", self.retention_days)):
+                           ("EMON_RETENTION_DAYS", self.retention_days),
+                           ("EMON_EVIDENCE_DENSE_DAYS", self.evidence_dense_days)):
             if value < 0:
                 raise ConfigError(var, "must be >= 0")
         if self.evidence_snapshot_s <= 0 or self.retention_check_s <= 0:

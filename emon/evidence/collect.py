@@ -98,13 +98,19 @@ async def collect(
             window_start, after_n = snap["at"], snap["n"]
 
         journal: list[dict[str, Any]] = []
+        last_n = after_n
         if after_n is not None:
+            # Steps are in execution order (n); their decision times are nearly but not strictly ordered (a
+            # batch is stamped when decoded, a tick when it runs), so the window ends at the last step whose
+            # time is within it, and takes every step before that one.
             await cur.execute(
                 "SELECT n, kind, now, fixes, detail FROM eval_journal WHERE n > %s AND now <= %s "
                 "AND (case_ids = '{}' OR %s = ANY (case_ids)) ORDER BY n",
-                (after_n, window_end, case_id),
+                (after_n, window_end + timedelta(minutes=1), case_id),
             )
             rows = await cur.fetchall()
+            last_n = max((r["n"] for r in rows if r["now"] <= window_end), default=after_n)
+            rows = [r for r in rows if r["n"] <= last_n]
             ranged = await _stored_keys(cur, list(roles), [r["detail"] for r in rows if "stored_through" in r["detail"]])
             for r in rows:
                 keys = [k for k in r["fixes"] if k[0] in roles]
@@ -126,13 +132,14 @@ async def collect(
             (list(roles), window_start, window_end),
         )
         events = [{**jsonable(r), "role": roles[r["device_id"]]} for r in await cur.fetchall()]
-        after_at = window_start if snap is not None else want
-        await cur.execute(
-            "SELECT id, order_version, explanation FROM eval_events WHERE case_id = %s AND decided_at > %s "
-            "AND decided_at <= %s ORDER BY id",
-            (case_id, after_at, window_end),
-        )
-        decisions = [dict(r) for r in await cur.fetchall()]
+        decisions: list[dict[str, Any]] = []
+        if after_n is not None:
+            await cur.execute(
+                "SELECT id, order_version, explanation FROM eval_events WHERE case_id = %s AND journal_n > %s "
+                "AND journal_n <= %s ORDER BY id",
+                (case_id, after_n, last_n),
+            )
+            decisions = [dict(r) for r in await cur.fetchall()]
         wanted = {start.get("order_version")} | {s["detail"].get("version") for s in journal if s["kind"] == "case"}
         await cur.execute(
             "SELECT case_id, version, changed_at, changed_by, action, reason, document FROM case_history "

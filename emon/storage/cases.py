@@ -154,6 +154,7 @@ class CaseRecords:
             return
         async with self.db.pool.connection() as conn, conn.transaction():
             cur = conn.cursor()
+            n: int | None = None
             if step is not None:
                 await cur.execute(
                     "INSERT INTO eval_journal (kind, now, case_ids, fixes, detail) VALUES (%s, %s, %s, %s, %s) "
@@ -194,7 +195,7 @@ class CaseRecords:
             if events:
                 await cur.executemany(
                     "INSERT INTO eval_events (case_id, type, rule, at, episode, decided_at, live, explanation, "
-                    "order_version) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                    "order_version, journal_n) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
                     [
                         (
                             e.case_id,
@@ -206,6 +207,7 @@ class CaseRecords:
                             e.live,
                             Jsonb(e.explain()),
                             e.detail.get("order_version"),
+                            n,
                         )
                         for e in events
                     ],

@@ -194,6 +194,12 @@ async def test_a_pack_starting_mid_stream_replays_and_a_forged_fix_shows_in_the_
             return "proximity_pre_alert" in [d["type"] for d in decided]
 
         await eventually(pre_alerted)  # phase 1 evaluated (the machine may be slow)
+        # An order change now (version 3) snapshots the state: the pack will start from it.
+        from tests.evidence.helpers import case_doc
+
+        async with em.client() as c:
+            r = await c.put("/api/v1/cases/case-e", json=case_doc("case-e", 300), params={"reason": "address corrected"})
+            assert r.status_code == 200
         await asyncio.sleep(2.0)
         r2 = datetime.now(UTC)
         await fix(VICTIM, r2 - timedelta(seconds=1.2), 0, 12.3, 1)
@@ -205,13 +211,26 @@ async def test_a_pack_starting_mid_stream_replays_and_a_forged_fix_shows_in_the_
         assert r.status_code == 200, r.text
         files = verify_pack(r.content)
         start = json.loads(files["start_state.json"])
-        assert datetime.fromisoformat(start["at"]) > r1 and start["order_version"] == 2
+        assert datetime.fromisoformat(start["at"]) > r1 and start["order_version"] == 3
         assert VICTIM in start["state"]["devices"] and OFFENDER in start["state"]["devices"]
         rows = files["fixes.csv"].decode().splitlines()[1:]
         victim_rows = [row for row in rows if row.startswith(f"{VICTIM},")]
         assert len(victim_rows) == 1 and ",1," in victim_rows[0], (start["at"], r1, r2, rows)  # the window's only
         result = replay(files)
         assert result.same and "proximity_breach" in [e["type"] for e in result.recorded]
+
+        # Days later, compaction keeps only what this alert's pack needs: the pack is the same and replays.
+        from emon.evidence.compaction import compact
+
+        s = em.settings
+        removed = await compact(em.runtime.db, datetime.now(UTC) + timedelta(days=3), dense_days=2,
+                                before_s=s.evidence_before_s, after_s=s.evidence_after_s)
+        assert removed[0] > 0 and removed[1] > 0, removed
+        async with em.client() as c:
+            again = verify_pack((await c.get(f"/api/v1/alerts/{alert['alert_id']}/evidence")).content)
+        assert json.loads(again["start_state.json"])["n"] == start["n"]
+        assert json.loads(again["decisions.json"]) == json.loads(files["decisions.json"])
+        assert replay(again).same
 
         # Forge: the first breach fix 2 km away instead of 250 m, re-signed with the key.
         lat, lon = destination(*VICTIM_AT, 0, 2000)

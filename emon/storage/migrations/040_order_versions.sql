@@ -19,6 +19,8 @@ ALTER TABLE cases ADD COLUMN IF NOT EXISTS legal_hold_by text;
 ALTER TABLE cases ADD COLUMN IF NOT EXISTS legal_hold_at timestamptz;
 
 ALTER TABLE eval_events ADD COLUMN IF NOT EXISTS order_version integer;
+-- The journal step that made the decision (below): a pack takes exactly the decisions of its steps.
+ALTER TABLE eval_events ADD COLUMN IF NOT EXISTS journal_n bigint;
 
 -- An alert names the order version in force when it opened. The evaluation edge stamps the version on
 -- each decision (explanation.detail.order_version); alerts from device events (tamper, panic, silence)
