@@ -229,7 +229,8 @@ async def test_a_pack_starting_mid_stream_replays_and_a_forged_fix_shows_in_the_
         async with em.client() as c:
             again = verify_pack((await c.get(f"/api/v1/alerts/{alert['alert_id']}/evidence")).content)
         assert json.loads(again["start_state.json"])["n"] == start["n"]
-        assert json.loads(again["decisions.json"]) == json.loads(files["decisions.json"])
+        earlier = json.loads(files["decisions.json"])  # the alert is still open: later decisions may follow
+        assert json.loads(again["decisions.json"])[: len(earlier)] == earlier
         assert replay(again).same
 
         # Forge: the first breach fix 2 km away instead of 250 m, re-signed with the key.
