@@ -247,3 +247,14 @@ async def test_a_pack_starting_mid_stream_replays_and_a_forged_fix_shows_in_the_
         out = emon_cli(em.settings, "replay", str(forged))
         assert out.returncode == 1, out.stdout + out.stderr
         assert "replay differs from the record" in out.stdout and "proximity_breach" in out.stdout, out.stdout
+
+
+@pytest.mark.timeout(60)
+async def test_unknown_alerts_are_404_and_no_key_is_a_clear_503(tmp_path: Path) -> None:
+    key = write_key(tmp_path)
+    async with running_emon(signing_key_file=str(key)) as em, em.client() as c:
+        assert (await c.get("/api/v1/alerts/0b6f2f0e-7a4b-4b8e-9a53-111111111111/evidence")).status_code == 404
+        assert (await c.get("/api/v1/alerts/not-a-uuid/evidence")).status_code == 404
+    async with running_emon() as em, em.client() as c:
+        r = await c.get("/api/v1/alerts/0b6f2f0e-7a4b-4b8e-9a53-111111111111/evidence")
+        assert r.status_code == 503 and "EMON_SIGNING_KEY_FILE" in r.text
