@@ -7,6 +7,7 @@ time of the pack while it goes on). Everything the pack holds is what the record
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import bisect
 import hashlib
@@ -16,6 +17,7 @@ from datetime import datetime, timedelta
 from importlib import resources
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from psycopg.rows import dict_row
 
 from emon import __version__
@@ -150,15 +152,19 @@ async def collect(
 
     if start and devices["victim_device"]:
         start = _without_old_victim_positions(start, devices["victim_device"], window_start)
-    data = PackData(
+    return PackData(
         alert=jsonable(dict(alert)), alert_history=history, deliveries=deliveries, case_id=case_id,
         window_start=window_start, window_end=window_end, start=start, order_versions=versions, journal=journal,
         fixes=fixes, events=events, decisions=decisions, engine=engine_fingerprint(), notes=notes,
     )
-    if start:
-        # Replayed once here, so the pack says whether its own decisions can be reached again.
-        data = replace(data, notes=[*notes, "at packing: " + describe(replay(pack_files(data, now)))])
-    return data
+
+
+def finish_pack(data: PackData, key: Ed25519PrivateKey, now: datetime) -> bytes:
+    """Replay ``data`` once — so the pack says whether its own decisions can be reached again — and build
+    the signed zip (pure CPU work: the API runs it in a worker thread, off the event loop)."""
+    if data.start:
+        data = replace(data, notes=[*data.notes, "at packing: " + describe(replay(pack_files(data, now)))])
+    return build_pack(data, key, now)
 
 
 async def _stored_keys(cur: Any, devices: list[str], ranges: list[dict[str, Any]]) -> dict[str, list[list[Any]]]:
@@ -255,4 +261,4 @@ async def evidence_pack(
         raise EvidenceError("EMON_SIGNING_KEY_FILE is not set: evidence packs cannot be signed")
     key = load_private_key(key_file)
     data = await collect(db, alert_id, now, before_s=before_s, after_s=after_s)
-    return build_pack(data, key, now)
+    return await asyncio.to_thread(finish_pack, data, key, now)

@@ -3,6 +3,7 @@ and records what it removed; order versions are listed with who, when and why.""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -79,9 +80,10 @@ async def test_retention_removes_old_positions_but_not_held_cases() -> None:
         # Run again: nothing left to remove, nothing recorded twice.
         assert await apply_retention(em.runtime.db, later, 30) == []
 
-        # The hold released: the next run removes case-2's positions too.
+        # The hold released: the next run removes case-2's positions too (closed > 0.9 s ago by then).
         async with em.client(prosecutor) as c:
             assert (await c.put("/api/v1/cases/case-2/legal-hold", json={"hold": False})).status_code == 200
+        await asyncio.sleep(1.0)
         out = emon_cli(em.settings, "retention", "--days", "0.00001")
         assert out.returncode == 0 and "case case-2: 6 fixes" in out.stdout, out.stdout + out.stderr
 
