@@ -17,6 +17,8 @@ from emon.api.auth import Authenticator
 from emon.case import Case, CaseStatus
 from emon.casebook import CaseBook
 from emon.evaluation import Evaluation
+from emon.evidence.compaction import run_compaction
+from emon.export.retention import run_retention
 from emon.geofence.config import EvalConfig
 from emon.geofence.engine import Engine
 from emon.hub import Hub
@@ -82,16 +84,12 @@ class Runtime:
         self.spawn("fix-partitions", maintain_partitions(self.db))
         self.spawn("ingest-pipeline", self.pipeline.run())
         self.spawn("mqtt-ingest", self.mqtt.run())
-        from emon.evidence.compaction import run_compaction
-
         s = self.settings
         self.spawn("evidence-compaction", run_compaction(
             self.db, dense_days=s.evidence_dense_days, before_s=s.evidence_before_s, after_s=s.evidence_after_s,
             interval_s=s.retention_check_s))
-        if self.settings.retention_days > 0:
-            from emon.export.retention import run_retention
-
-            self.spawn("retention", run_retention(self.db, self.settings.retention_days, self.settings.retention_check_s))
+        if s.retention_days > 0:
+            self.spawn("retention", run_retention(self.db, s.retention_days, s.retention_check_s))
 
     async def case_changed(self, case: Case, version: int | None = None) -> None:
         """A case was created, replaced or closed (as order ``version``): update everything that holds it in memory."""

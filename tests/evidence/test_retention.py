@@ -107,3 +107,16 @@ async def test_versions_list_who_when_and_why_and_decisions_carry_the_version() 
         assert await count(em, "SELECT count(*) FROM eval_events WHERE case_id = 'case-3' AND "
                                "(order_version IS DISTINCT FROM 1 OR "
                                "(explanation -> 'detail' ->> 'order_version')::int IS DISTINCT FROM 1)") == 0
+
+
+@pytest.mark.timeout(60)
+async def test_the_retention_setting_removes_positions_while_emon_runs() -> None:
+    async with running_emon(retention_days=0.00001, retention_check_s=0.2) as em:  # 0.86 s after closing
+        probation = await token(em, "probation")
+        await closed_case_with_fixes(em, 4, probation)
+
+        async def removed() -> bool:
+            return await count(em, "SELECT count(*) FROM fixes WHERE device_id = ANY (%s)", ["tag-4", "victim-4"]) == 0
+
+        await eventually(removed, within=10)
+        assert [r["fixes"] for r in await retention_logged(em.runtime.db, "case-4")] == [6]
