@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -99,3 +99,19 @@ def test_evidence_settings_fail_naming_the_variable() -> None:
         Settings.from_env({"EMON_EVIDENCE_SNAPSHOT_S": "0"})
     s = Settings.from_env({"EMON_SIGNING_KEY_FILE": "/etc/emon/signing.pem", "EMON_RETENTION_DAYS": "90"})
     assert s.signing_key_file == "/etc/emon/signing.pem" and s.retention_days == 90.0
+
+
+def test_the_starting_state_keeps_the_victims_fixes_only_from_stale_s_before_the_window() -> None:
+    from emon.evidence.collect import _without_old_victim_positions
+
+    def rec(minutes_before: float) -> list[object]:
+        return [(T - timedelta(minutes=minutes_before)).isoformat(), 52.0, 5.0, 10.0]
+
+    start = {"config": {"stale_s": 600.0}, "state": {"devices": {
+        "vic": {"last": rec(2), "ref": rec(12), "history": [rec(30), rec(12), rec(9), rec(2)]},
+        "tag": {"last": rec(30), "ref": rec(30), "history": [rec(30)]},
+    }}}
+    pruned = _without_old_victim_positions(start, "vic", T)
+    assert pruned["state"]["devices"]["vic"] == {"last": rec(2), "ref": None, "history": [rec(9), rec(2)]}
+    assert pruned["state"]["devices"]["tag"] == start["state"]["devices"]["tag"]  # the offender's memory stays
+    assert start["state"]["devices"]["vic"]["ref"] == rec(12)  # the input is not changed
