@@ -145,18 +145,25 @@ class Evaluation:
             # Batches are consumed in the order they were stored, and each is stamped with the
             # database clock between its rows and the next batch's: everything stored after the
             # watermark is exactly what has not been evaluated yet.
-            await self._persist(decided, now, kind="batch", fixes=fixes, watermark=stored_at,
-                                stored=self._stored_range(stored_at))
+            stored = None if self._stored_after is None or stored_at is None else (self._stored_after, stored_at)
+            await self._persist(decided, now, kind="batch", fixes=fixes, watermark=stored_at, stored=stored)
+            # Moved on only once the step is on record: a failed write leaves the next range starting here,
+            # so its fixes are not lost from the journal (they are in the next batch's range).
+            self._stored_after = stored_at
         self._publish_positions(fixes)
 
     async def tick(self, now: datetime) -> None:
-        async with self._lock:
-            decided = self._stamp(self.engine.tick(now))
-            if self.alerts is not None and decided:
-                await self.alerts.on_evaluation(decided, now, time.monotonic())
-            await self._persist(decided, now, kind="tick")
-        if self.alerts is not None:
-            await self.alerts.tick(now)
+        try:
+            async with self._lock:
+                decided = self._stamp(self.engine.tick(now))
+                if self.alerts is not None and decided:
+                    await self.alerts.on_evaluation(decided, now, time.monotonic())
+                await self._persist(decided, now, kind="tick")
+        finally:
+            # Every tick is journaled, even an empty one: a failed journal write must not hold alerting's
+            # own tick (silence, escalation).
+            if self.alerts is not None:
+                await self.alerts.tick(now)
 
     async def run_ticks(self, interval_s: float) -> None:
         while True:
@@ -165,10 +172,6 @@ class Evaluation:
                 await self.tick(datetime.now(UTC))
             except Exception:
                 log.exception("evaluation tick failed")
-
-    def _stored_range(self, stored_at: datetime | None) -> tuple[datetime, datetime] | None:
-        after, self._stored_after = self._stored_after, stored_at
-        return None if after is None or stored_at is None else (after, stored_at)
 
     def _stamp(self, events: list[EvalEvent]) -> list[EvalEvent]:
         """The decisions with the order version each was made under (``detail.order_version``)."""

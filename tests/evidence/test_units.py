@@ -115,3 +115,43 @@ def test_the_starting_state_keeps_the_victims_fixes_only_from_stale_s_before_the
     assert pruned["state"]["devices"]["vic"] == {"last": rec(2), "ref": None, "history": [rec(9), rec(2)]}
     assert pruned["state"]["devices"]["tag"] == start["state"]["devices"]["tag"]  # the offender's memory stays
     assert start["state"]["devices"]["vic"]["ref"] == rec(12)  # the input is not changed
+
+
+class JournalRecords:
+    """CaseRecords' save_evaluation that fails when told to and keeps the journal steps it stored."""
+
+    def __init__(self) -> None:
+        self.fail = False
+        self.steps: list[object] = []
+
+    async def save_evaluation(self, states: object, events: object, **kw: object) -> None:
+        if self.fail:
+            import psycopg
+
+            raise psycopg.OperationalError("connection lost")
+        self.steps.append(kw["step"])
+
+
+async def test_a_failed_journal_write_leaves_its_fixes_in_the_next_batchs_range() -> None:
+    from emon.case import Case
+    from emon.casebook import CaseBook
+    from emon.evaluation import Evaluation
+    from emon.geofence import Engine
+    from emon.hub import Hub
+    from emon.storage.cases import JournalStep
+
+    case = Case.model_validate({"case_id": "c", "risk": "high", "offender_device": "tag",
+                                "residence": {"lat": 52.1, "lon": 5.1}, "order": {"contact_ban_m": 500}})
+    records = JournalRecords()
+    evaluation = Evaluation(Engine(), records, CaseBook([case]), Hub())  # type: ignore[arg-type]
+    evaluation.engine.add_case(case)
+    evaluation._stored_after = T  # as recovery sets it from the watermark
+    t1, t2 = T + timedelta(seconds=1), T + timedelta(seconds=2)
+    records.fail = True
+    with pytest.raises(Exception, match="connection lost"):
+        await evaluation.consume([Fix("tag", T, 52.0, 5.0, 8.0)], [], t1, 0.0, stored_at=t1)
+    records.fail = False
+    await evaluation.consume([Fix("tag", t1, 52.0, 5.0, 8.0)], [], t2, 0.0, stored_at=t2)
+    [step] = records.steps
+    assert isinstance(step, JournalStep) and step.kind == "batch" and step.case_ids == ()
+    assert (step.detail["stored_after"], step.detail["stored_through"]) == (T.isoformat(), t2.isoformat())
