@@ -14,7 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from emon.errors import ConfigError, InvalidInput, NotFound
+import psycopg
+
+from emon.errors import ConfigError, InvalidInput, NotFound, StorageError
 from emon.evidence.errors import EvidenceError, PackDamaged
 from emon.export.retention import Removed
 from emon.settings import Settings
@@ -42,8 +44,12 @@ def main(command: str, argv: list[str]) -> int:
     except ConfigError as exc:
         print(f"emon: configuration error: {exc}", file=sys.stderr)
         return 2
-    except (EvidenceError, NotFound, OSError) as exc:
+    except (EvidenceError, NotFound, StorageError, OSError) as exc:
         print(f"emon {command}: {exc}", file=sys.stderr)
+        return 2
+    except psycopg.Error as exc:
+        print(f"emon {command}: database error ({exc}); is EMON_DB_SCHEMA right, and migrated (emon migrate)?",
+              file=sys.stderr)
         return 2
     print(f"emon: unknown command {command}", file=sys.stderr)
     return 2
@@ -96,6 +102,8 @@ def _pack(settings: Settings, argv: list[str]) -> int:
     p.add_argument("alert_id")
     p.add_argument("-o", "--output", required=True)
     ns = p.parse_args(argv)
+    if not settings.signing_key_file:
+        raise EvidenceError("EMON_SIGNING_KEY_FILE is not set: evidence packs cannot be signed")
 
     async def run(db: Database) -> bytes:
         return await evidence_pack(db, ns.alert_id, datetime.now(UTC), key_file=settings.signing_key_file,
