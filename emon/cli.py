@@ -15,6 +15,13 @@ if TYPE_CHECKING:
     import uvicorn
 
     from emon.runtime import Runtime
+EVIDENCE_COMMANDS = {
+    "evidence": "write an alert's signed evidence pack (ALERT_ID -o pack.zip), or check one (verify pack.zip)",
+    "replay": "re-evaluate an evidence pack and compare with the decisions on record",
+    "export": "write a case in the open export format (CASE_ID -o DIR)",
+    "import": "import an exported case (DIR) into this emon",
+    "retention": "remove the positions of cases closed longer than EMON_RETENTION_DAYS (not legal holds)",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,6 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser(
         "mqtt-credentials", help="issue a device's MQTT password (emon mqtt-credentials --help)", add_help=False
     )
+    for name, text in EVIDENCE_COMMANDS.items():
+        sub.add_parser(name, help=text, add_help=False)
+    if args and args[0] in EVIDENCE_COMMANDS:
+        from emon.evidence.cli import main as evidence_main
+
+        return evidence_main(args[0], args[1:])
     if args and args[0] in ("check-ban", "simulate"):
         return _delegate(args[0], args[1:])
     if args and args[0] == "mqtt-credentials":

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -25,7 +26,7 @@ from emon.fix import DeviceEvent, Fix
 from emon.geofence.engine import Engine
 from emon.geofence.events import EvalEvent
 from emon.hub import Hub
-from emon.storage.cases import CaseRecords
+from emon.storage.cases import CaseRecords, JournalStep
 from emon.storage.live import fix_to_json
 from emon.storage.records import Records
 
@@ -39,24 +40,51 @@ class AlertSink(Protocol):
 
 
 class Evaluation:
-    """A pipeline consumer: evaluates every newly stored fix of every open case."""
+    """A pipeline consumer: evaluates every newly stored fix of every open case.
+
+    Every decision is stamped with the order version in force (``detail.order_version``), and every
+    step that changes a case is journaled with its decision time and fixes; the state of a case is
+    snapshotted at most every ``snapshot_s`` seconds (decision time) and at every case change and
+    start. Snapshot + journal = the decisions, replayable (see ``emon.evidence``).
+    """
 
     def __init__(
-        self, engine: Engine, cases: CaseRecords, casebook: CaseBook, hub: Hub, alerts: AlertSink | None = None
+        self,
+        engine: Engine,
+        cases: CaseRecords,
+        casebook: CaseBook,
+        hub: Hub,
+        alerts: AlertSink | None = None,
+        snapshot_s: float = 300.0,
     ) -> None:
         self.engine = engine
         self.casebook = casebook
         self.cases = cases
         self.hub = hub
         self.alerts = alerts
+        self.snapshot_s = snapshot_s
         self._lock = asyncio.Lock()  # batches and ticks take turns: one writer of the engine state
+        self._versions: dict[str, int] = {}
+        self._snapshot_at: dict[str, datetime] = {}
+        # PostgreSQL's clock after the previous batch was stored: a batch's fixes are exactly those
+        # received after it up to the batch's own ``stored_at`` (the watermark's guarantee), so the
+        # journal names that range instead of every fix. None until recovery has read the watermark.
+        self._stored_after: datetime | None = None
 
-    async def load(self, open_cases: Sequence[Case]) -> None:
-        """Restore every open case with the state persisted before a restart."""
+    async def load(self, open_cases: Sequence[Case], now: datetime | None = None) -> None:
+        """Restore every open case with the state persisted before a restart (journaled as a start,
+        with the engine settings, and snapshotted)."""
         states = await self.cases.states()
+        self._versions = await self.cases.current_versions()
         for case in open_cases:
             self.engine.add_case(case, states.get(case.case_id))
-        self.engine.changed()
+        ids = [c.case_id for c in open_cases]
+        config = {"config": asdict(self.engine.config)}
+        await self._persist([], now or datetime.now(UTC), kind="start", extra=ids, detail=config, force=ids)
+
+    def version_of(self, case_id: str) -> int | None:
+        """The order version the engine evaluates ``case_id`` with."""
+        return self._versions.get(case_id)
 
     async def recover(self, records: Records, now: datetime) -> int:
         """Evaluate what was stored after the last persisted evaluation (a crash between storing a
@@ -67,6 +95,7 @@ class Evaluation:
         since = await self.cases.watermark()
         if since is None:
             return 0
+        self._stored_after = since
         fixes, events, through = await records.received_after(since)
         if fixes or events:
             log.warning("evaluating %d fixes and %d events stored but not evaluated before a restart",
@@ -74,10 +103,18 @@ class Evaluation:
             await self.consume(fixes, events, now, time.monotonic(), through)
         return len(fixes) + len(events)
 
-    async def case_changed(self, case: Case) -> None:
+    async def case_changed(self, case: Case, version: int | None = None, now: datetime | None = None) -> None:
+        """``case`` was created, replaced or closed; ``version`` is its new order version (read from
+        PostgreSQL when not given)."""
         async with self._lock:
+            if version is None:
+                version = await self.cases.current_version(case.case_id)
+            if version is not None:
+                self._versions[case.case_id] = version
             self.engine.add_case(case)
-            await self._persist([])
+            ids = [case.case_id]
+            detail = {"version": version, "status": case.status.value}
+            await self._persist([], now or datetime.now(UTC), kind="case", extra=ids, detail=detail, force=ids)
 
     async def consume(
         self,
@@ -97,7 +134,7 @@ class Evaluation:
         """
         async with self._lock:
             started = time.perf_counter()
-            decided = self.engine.evaluate_batch(fixes, now) if fixes else []
+            decided = self._stamp(self.engine.evaluate_batch(fixes, now)) if fixes else []
             metrics.EVALUATION_SECONDS.observe(time.perf_counter() - started)
             if self.alerts is not None:
                 alerts = self.alerts
@@ -108,17 +145,25 @@ class Evaluation:
             # Batches are consumed in the order they were stored, and each is stamped with the
             # database clock between its rows and the next batch's: everything stored after the
             # watermark is exactly what has not been evaluated yet.
-            await self._persist(decided, watermark=stored_at)
+            stored = None if self._stored_after is None or stored_at is None else (self._stored_after, stored_at)
+            await self._persist(decided, now, kind="batch", fixes=fixes, watermark=stored_at, stored=stored)
+            # Moved on only once the step is on record: a failed write leaves the next range starting here,
+            # so its fixes are not lost from the journal (they are in the next batch's range).
+            self._stored_after = stored_at
         self._publish_positions(fixes)
 
     async def tick(self, now: datetime) -> None:
-        async with self._lock:
-            decided = self.engine.tick(now)
-            if self.alerts is not None and decided:
-                await self.alerts.on_evaluation(decided, now, time.monotonic())
-            await self._persist(decided)
-        if self.alerts is not None:
-            await self.alerts.tick(now)
+        try:
+            async with self._lock:
+                decided = self._stamp(self.engine.tick(now))
+                if self.alerts is not None and decided:
+                    await self.alerts.on_evaluation(decided, now, time.monotonic())
+                await self._persist(decided, now, kind="tick")
+        finally:
+            # Every tick is journaled, even an empty one: a failed journal write must not hold alerting's
+            # own tick (silence, escalation).
+            if self.alerts is not None:
+                await self.alerts.tick(now)
 
     async def run_ticks(self, interval_s: float) -> None:
         while True:
@@ -128,9 +173,64 @@ class Evaluation:
             except Exception:
                 log.exception("evaluation tick failed")
 
-    async def _persist(self, decided: Sequence[EvalEvent], *, watermark: datetime | None = None) -> None:
-        changed = {case_id: self.engine.snapshot(case_id) for case_id in self.engine.changed()}
-        await self.cases.save_evaluation(changed, decided, watermark=watermark)
+    def _stamp(self, events: list[EvalEvent]) -> list[EvalEvent]:
+        """The decisions with the order version each was made under (``detail.order_version``)."""
+        return [replace(e, detail={**e.detail, "order_version": self._versions.get(e.case_id)}) for e in events]
+
+    async def _persist(
+        self,
+        decided: Sequence[EvalEvent],
+        now: datetime,
+        *,
+        kind: str,
+        fixes: Sequence[Fix] = (),
+        watermark: datetime | None = None,
+        extra: Collection[str] = (),
+        detail: Mapping[str, object] | None = None,
+        force: Collection[str] = (),
+        stored: tuple[datetime, datetime] | None = None,
+    ) -> None:
+        """Persist changed states and ``decided`` with the journal step that made them (``kind`` at
+        decision time ``now``; ``extra`` cases are journaled even when unchanged, ``force`` cases are
+        snapshotted whatever the snapshot interval). A batch's fixes are journaled as the ``stored``
+        range of receiving times when known, else one key per fix."""
+        changed_ids = self.engine.changed()
+        changed = {case_id: self.engine.snapshot(case_id) for case_id in changed_ids}
+        touched = sorted(set(changed_ids) | {e.case_id for e in decided} | set(extra))
+        step = None
+        # Every tick is journaled (even when it changed nothing): replay then ticks at the same times.
+        if touched or kind == "tick":
+            info = dict(detail or {})
+            keys: tuple[tuple[str, datetime, int], ...] = ()
+            cases = tuple(touched)
+            if stored is not None:
+                # A batch named by its range applies to every case (the pack picks its case's fixes), as a
+                # tick does: no list of thousands of case ids per row, no index entries on the hot path.
+                info["stored_after"], info["stored_through"] = stored[0].isoformat(), stored[1].isoformat()
+                cases = ()
+            elif kind == "tick":
+                cases = ()
+            else:
+                devices = {d for c in touched for d in self._devices(c)}
+                keys = tuple(f.key for f in fixes if f.device_id in devices)
+            step = JournalStep(kind, now, cases, keys, info)
+        snapshot = [
+            c for c in changed_ids
+            if c in force or c not in self._snapshot_at
+            or (now - self._snapshot_at[c]).total_seconds() >= self.snapshot_s
+        ]
+        await self.cases.save_evaluation(
+            changed, decided, watermark=watermark, step=step, snapshot=snapshot, versions=self._versions,
+            config=asdict(self.engine.config),
+        )
+        for c in snapshot:
+            self._snapshot_at[c] = now
+
+    def _devices(self, case_id: str) -> tuple[str, ...]:
+        case = self.casebook.get(case_id)
+        if case is None:
+            return ()
+        return tuple(d for d in (case.offender_device, case.victim_device) if d is not None)
 
     def _publish_positions(self, fixes: Sequence[Fix]) -> None:
         if self.hub.subscriber_count == 0:

@@ -19,6 +19,8 @@ from emon.case import Case, CaseStatus
 from emon.casebook import CaseBook
 from emon.deadletters import DeadLetterPolicy
 from emon.evaluation import Evaluation
+from emon.evidence.compaction import run_compaction
+from emon.export.retention import run_retention
 from emon.geofence.config import EvalConfig
 from emon.geofence.engine import Engine
 from emon.hub import Hub
@@ -87,7 +89,8 @@ class Runtime:
         self.alerts = AlertService(self.db, settings, self.hub, self.casebook, self.registry, self.live)
         self.pipeline.ack_handler = self.alerts.on_ack
         engine = Engine(EvalConfig(freshness_s=settings.freshness_s, stale_s=settings.stale_s))
-        self.evaluation = Evaluation(engine, self.cases, self.casebook, self.hub, alerts=self.alerts)
+        self.evaluation = Evaluation(engine, self.cases, self.casebook, self.hub, alerts=self.alerts,
+                                     snapshot_s=settings.evidence_snapshot_s)
         self.pipeline.consumers.append(self.evaluation)
         self.tasks: dict[str, asyncio.Task[None]] = {}
         # A background task that dies ends the process (non-zero exit, so a supervisor restarts it):
@@ -112,11 +115,17 @@ class Runtime:
         self.spawn("ingest-pipeline", self.pipeline.run())
         self.spawn("dead-letter-maintenance", self.pipeline.maintain_dead_letters())
         self.spawn("mqtt-ingest", self.mqtt.run())
+        s = self.settings
+        self.spawn("evidence-compaction", run_compaction(
+            self.db, dense_days=s.evidence_dense_days, before_s=s.evidence_before_s, after_s=s.evidence_after_s,
+            interval_s=s.retention_check_s))
+        if s.retention_days > 0:
+            self.spawn("retention", run_retention(self.db, s.retention_days, s.retention_check_s))
 
-    async def case_changed(self, case: Case) -> None:
-        """A case was created, replaced or closed: update everything that holds it in memory."""
+    async def case_changed(self, case: Case, version: int | None = None) -> None:
+        """A case was created, replaced or closed (as order ``version``): update everything that holds it in memory."""
         self.casebook.put(case)
-        await self.evaluation.case_changed(case)
+        await self.evaluation.case_changed(case, version)
 
     def spawn(self, name: str, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro, name=name)

@@ -66,6 +66,13 @@ class Settings:
     dead_letter_bytes_per_min: int = 4_000_000
     dead_letter_max_mb: float = 256.0
     dead_letter_retention_days: float = 30.0
+    # Evidence packs, order versions and retention (docs/evidence.md).
+    evidence_before_s: float = 600.0
+    evidence_after_s: float = 600.0
+    evidence_snapshot_s: float = 300.0
+    evidence_dense_days: float = 2.0
+    retention_days: float = 0.0
+    retention_check_s: float = 3600.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -110,6 +117,15 @@ class Settings:
                 raise ConfigError(f"EMON_{name.upper()}", "must be > 0")
         if self.dead_letter_payload_bytes < 0:
             raise ConfigError("EMON_DEAD_LETTER_PAYLOAD_BYTES", "must be >= 0")
+        for var, value in (("EMON_EVIDENCE_BEFORE_S", self.evidence_before_s),
+                           ("EMON_EVIDENCE_AFTER_S", self.evidence_after_s),
+                           ("EMON_RETENTION_DAYS", self.retention_days),
+                           ("EMON_EVIDENCE_DENSE_DAYS", self.evidence_dense_days)):
+            if value < 0:
+                raise ConfigError(var, "must be >= 0")
+        if self.evidence_snapshot_s <= 0 or self.retention_check_s <= 0:
+            raise ConfigError("EMON_EVIDENCE_SNAPSHOT_S" if self.evidence_snapshot_s <= 0 else "EMON_RETENTION_CHECK_S",
+                              "must be > 0")
         self._validate_mqtt_security()
 
     def _validate_mqtt_security(self) -> None:

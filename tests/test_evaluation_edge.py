@@ -26,7 +26,8 @@ class FakeCaseRecords:
         self.saved: list[tuple[int, datetime | None]] = []
 
     async def save_evaluation(
-        self, states: dict[str, Any], events: Sequence[EvalEvent], *, watermark: datetime | None = None
+        self, states: dict[str, Any], events: Sequence[EvalEvent], *, watermark: datetime | None = None,
+        **journal: Any,
     ) -> None:
         self.saved.append((len(events), watermark))
 

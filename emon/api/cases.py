@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 
 from emon.access import Role
 from emon.api.deps import runtime
@@ -69,14 +69,17 @@ async def _writable(g: Gate, case: Case, action: str) -> None:
 
 
 @router.post("/cases", status_code=status.HTTP_201_CREATED)
-async def create_case(request: Request, g: Gate = Depends(WRITE)) -> dict[str, Any]:
+async def create_case(
+    request: Request, g: Gate = Depends(WRITE), reason: str | None = Query(None, max_length=2000)
+) -> dict[str, Any]:
     rt = runtime(request)
     case = await _valid_case(rt, request)
     await _writable(g, case, "case.create")
-    if not await rt.cases.add(case, g.who.name):
+    version = await rt.cases.add(case, g.who.name, reason)
+    if not version:
         raise HTTPException(status.HTTP_409_CONFLICT, "case_id exists")
     await g.log("case.create", case_id=case.case_id)
-    await rt.case_changed(case)
+    await rt.case_changed(case, version)
     return case_document(case)
 
 
@@ -98,7 +101,10 @@ async def get_case(case_id: str, request: Request, g: Gate = Depends(READ)) -> d
 
 
 @router.put("/cases/{case_id}")
-async def replace_case(case_id: str, request: Request, g: Gate = Depends(WRITE)) -> dict[str, Any]:
+async def replace_case(
+    case_id: str, request: Request, g: Gate = Depends(WRITE), reason: str | None = Query(None, max_length=2000)
+) -> dict[str, Any]:
+    """Replace the case's document: a new order version, recorded with who, when and ``reason``."""
     rt = runtime(request)
     await g.case(await rt.cases.get(case_id), case_id, "case.update")
     case = await _valid_case(rt, request)
@@ -107,21 +113,24 @@ async def replace_case(case_id: str, request: Request, g: Gate = Depends(WRITE))
             status.HTTP_422_UNPROCESSABLE_CONTENT, "case_id in the body differs from the path"
         )
     await _writable(g, case, "case.update")
-    if not await rt.cases.replace(case, g.who.name):
+    version = await rt.cases.replace(case, g.who.name, reason)
+    if not version:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such case")
     await g.log("case.update", case_id=case_id)
-    await rt.case_changed(case)
+    await rt.case_changed(case, version)
     return case_document(case)
 
 
 @router.post("/cases/{case_id}/close")
-async def close_case(case_id: str, request: Request, g: Gate = Depends(WRITE)) -> dict[str, Any]:
+async def close_case(
+    case_id: str, request: Request, g: Gate = Depends(WRITE), reason: str | None = Query(None, max_length=2000)
+) -> dict[str, Any]:
     rt = runtime(request)
     case = await g.case(await rt.cases.get(case_id), case_id, "case.close")
     closed = case.model_copy(update={"status": CaseStatus.CLOSED})
-    await rt.cases.replace(closed, g.who.name)
+    version = await rt.cases.replace(closed, g.who.name, reason)
     await g.log("case.close", case_id=case_id)
-    await rt.case_changed(closed)
+    await rt.case_changed(closed, version)
     return case_document(closed)
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -17,12 +18,49 @@ def case_document(case: Case) -> dict[str, Any]:
     return case.model_dump(mode="json", exclude_none=True)
 
 
+@dataclass(frozen=True, slots=True)
+class JournalStep:
+    """One evaluation step for the journal: ``kind`` batch / tick / case / start, at decision time ``now``
+    (UTC), the cases whose state it changed, the fixes it evaluated as (device, ts, seq or -1) keys, and
+    ``detail`` ({"version": n} for a case change, {"config": ...} for a start)."""
+
+    kind: str
+    now: datetime
+    case_ids: tuple[str, ...]
+    fixes: tuple[tuple[str, datetime, int], ...] = ()
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderVersion:
+    """One version of a case's document: who changed it, when (UTC), what they did and why."""
+
+    case_id: str
+    version: int
+    changed_at: datetime
+    changed_by: str
+    action: str
+    reason: str | None
+    document: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "case_id": self.case_id,
+            "version": self.version,
+            "changed_at": self.changed_at.isoformat(),
+            "changed_by": self.changed_by,
+            "action": self.action,
+            "reason": self.reason,
+            "document": self.document,
+        }
+
+
 class CaseRecords:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def add(self, case: Case, who: str) -> bool:
-        """Create a case; False if the id exists."""
+    async def add(self, case: Case, who: str, reason: str | None = None) -> int | None:
+        """Create a case as order version 1 (returned); None if the id exists."""
         doc = case_document(case)
         async with self.db.pool.connection() as conn, conn.transaction():
             cur = await conn.execute(
@@ -39,19 +77,20 @@ class CaseRecords:
                 ),
             )
             if await cur.fetchone() is None:
-                return False
-            await self._history(conn, case.case_id, who, "create", doc)
-            return True
+                return None
+            await self._history(conn, case.case_id, who, "create", doc, 1, reason)
+            return 1
 
-    async def replace(self, case: Case, who: str) -> bool:
+    async def replace(self, case: Case, who: str, reason: str | None = None) -> int | None:
+        """Replace a case's document (a new order version, returned with who and ``reason``); None if unknown."""
         doc = case_document(case)
         async with self.db.pool.connection() as conn, conn.transaction():
             cur = await conn.execute(
                 "UPDATE cases SET risk = %s, offender_device = %s, victim_device = %s, document = %s, "
-                "status = %s, units = %s, updated_at = now(), "
+                "status = %s, units = %s, updated_at = now(), version = version + 1, "
                 "closed_at = CASE WHEN %s = 'closed' THEN coalesce(closed_at, now()) ELSE NULL END, "
                 "closed_by = CASE WHEN %s = 'closed' THEN %s ELSE NULL END "
-                "WHERE case_id = %s RETURNING 1",
+                "WHERE case_id = %s RETURNING version",
                 (
                     case.risk.value,
                     case.offender_device,
@@ -65,11 +104,13 @@ class CaseRecords:
                     case.case_id,
                 ),
             )
-            if await cur.fetchone() is None:
-                return False
+            row = await cur.fetchone()
+            if row is None:
+                return None
+            version = int(row[0])
             action = "close" if case.status is CaseStatus.CLOSED else "update"
-            await self._history(conn, case.case_id, who, action, doc)
-            return True
+            await self._history(conn, case.case_id, who, action, doc, version, reason)
+            return version
 
     async def get(self, case_id: str) -> Case | None:
         async with self.db.pool.connection() as conn:
@@ -99,17 +140,54 @@ class CaseRecords:
             return {str(r[0]): dict(r[1]) for r in await cur.fetchall()}
 
     async def save_evaluation(
-        self, states: dict[str, dict[str, Any]], events: Sequence[EvalEvent], *, watermark: datetime | None = None
+        self,
+        states: dict[str, dict[str, Any]],
+        events: Sequence[EvalEvent],
+        *,
+        watermark: datetime | None = None,
+        step: JournalStep | None = None,
+        snapshot: Collection[str] = (),
+        versions: dict[str, int] | None = None,
+        config: dict[str, Any] | None = None,
     ) -> None:
         """Store changed evaluation states and the decisions made, in one transaction.
 
         ``watermark``: also record that everything stored up to this time (PostgreSQL's clock) has
         been evaluated and handed to alerting (see :meth:`watermark`); it never moves back.
+        ``step``: the evaluation step that made them, appended to the journal; the states of the cases
+        in ``snapshot`` are also kept as snapshots after that step (with their order version in
+        ``versions`` and the engine ``config``), the starting points of a replay.
         """
-        if not states and not events and watermark is None:
+        if not states and not events and watermark is None and step is None:
             return
         async with self.db.pool.connection() as conn, conn.transaction():
             cur = conn.cursor()
+            n: int | None = None
+            if step is not None:
+                await cur.execute(
+                    "INSERT INTO eval_journal (kind, now, case_ids, fixes, detail) VALUES (%s, %s, %s, %s, %s) "
+                    "RETURNING n",
+                    (
+                        step.kind,
+                        step.now,
+                        list(step.case_ids),
+                        Jsonb([[d, t.isoformat(), q] for d, t, q in step.fixes]),
+                        Jsonb(step.detail),
+                    ),
+                )
+                row = await cur.fetchone()
+                assert row is not None
+                n = int(row[0])
+                taken = [c for c in snapshot if c in states]
+                if taken:
+                    await cur.executemany(
+                        "INSERT INTO eval_snapshots (case_id, n, at, order_version, config, state) "
+                        "VALUES (%s, %s, %s, %s, %s, %s)",
+                        [
+                            (c, n, step.now, (versions or {}).get(c), Jsonb(config or {}), Jsonb(states[c]))
+                            for c in taken
+                        ],
+                    )
             if watermark is not None:
                 await cur.execute(
                     "INSERT INTO eval_watermark (id, through) VALUES (1, %s) ON CONFLICT (id) "
@@ -124,8 +202,8 @@ class CaseRecords:
                 )
             if events:
                 await cur.executemany(
-                    "INSERT INTO eval_events (case_id, type, rule, at, episode, decided_at, live, explanation) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                    "INSERT INTO eval_events (case_id, type, rule, at, episode, decided_at, live, explanation, "
+                    "order_version, journal_n) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
                     [
                         (
                             e.case_id,
@@ -136,6 +214,8 @@ class CaseRecords:
                             e.decided_at,
                             e.live,
                             Jsonb(e.explain()),
+                            e.detail.get("order_version"),
+                            n,
                         )
                         for e in events
                     ],
@@ -156,9 +236,59 @@ class CaseRecords:
             )
             return [dict(r[0]) for r in await cur.fetchall()]
 
+    # -- order versions and legal hold ------------------------------------------------------
+
+    async def current_versions(self) -> dict[str, int]:
+        """The order version in force of every case."""
+        async with self.db.pool.connection() as conn:
+            cur = await conn.execute("SELECT case_id, version FROM cases")
+            return {str(r[0]): int(r[1]) for r in await cur.fetchall()}
+
+    async def current_version(self, case_id: str) -> int | None:
+        async with self.db.pool.connection() as conn:
+            cur = await conn.execute("SELECT version FROM cases WHERE case_id = %s", (case_id,))
+            row = await cur.fetchone()
+            return None if row is None else int(row[0])
+
+    async def versions(self, case_id: str) -> list[OrderVersion]:
+        """Every version of a case's document, oldest first (empty if the case is unknown)."""
+        async with self.db.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT case_id, version, changed_at, changed_by, action, reason, document FROM case_history "
+                "WHERE case_id = %s ORDER BY version",
+                (case_id,),
+            )
+            return [OrderVersion(r[0], int(r[1]), r[2], r[3], r[4], r[5], dict(r[6])) for r in await cur.fetchall()]
+
+    async def set_legal_hold(self, case_id: str, hold: bool, who: str, reason: str | None) -> bool:
+        """Mark (or unmark) a case as evidence in proceedings; False if the case is unknown."""
+        async with self.db.pool.connection() as conn, conn.transaction():
+            cur = await conn.execute(
+                "UPDATE cases SET legal_hold = %s, legal_hold_reason = %s, legal_hold_by = %s, legal_hold_at = now() "
+                "WHERE case_id = %s RETURNING 1",
+                (hold, reason, who, case_id),
+            )
+            return await cur.fetchone() is not None
+
+    async def legal_hold(self, case_id: str) -> dict[str, Any] | None:
+        """{"legal_hold", "reason", "by", "at"} of a case; None if the case is unknown."""
+        async with self.db.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT legal_hold, legal_hold_reason, legal_hold_by, legal_hold_at FROM cases WHERE case_id = %s",
+                (case_id,),
+            )
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        return {"legal_hold": bool(row[0]), "reason": row[1], "by": row[2],
+                "at": None if row[3] is None else row[3].isoformat()}
+
     @staticmethod
-    async def _history(conn: Any, case_id: str, who: str, action: str, doc: dict[str, Any]) -> None:
+    async def _history(
+        conn: Any, case_id: str, who: str, action: str, doc: dict[str, Any], version: int, reason: str | None
+    ) -> None:
         await conn.execute(
-            "INSERT INTO case_history (case_id, changed_by, action, document) VALUES (%s, %s, %s, %s)",
-            (case_id, who, action, Jsonb(doc)),
+            "INSERT INTO case_history (case_id, changed_by, action, document, version, reason) "
+            "VALUES (%s, %s, %s, %s, %s, %s)",
+            (case_id, who, action, Jsonb(doc), version, reason),
         )

@@ -1,0 +1,181 @@
+"""``emon evidence``, ``emon replay``, ``emon export``, ``emon import`` and ``emon retention``.
+
+Exit codes: 0 done (pack intact, replay identical); 1 the check failed (a damaged pack names the file, a
+replay shows the differences); 2 bad usage, configuration or input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+import psycopg
+
+from emon.errors import ConfigError, InvalidInput, NotFound, StorageError
+from emon.evidence.errors import EvidenceError, PackDamaged
+from emon.export.retention import Removed
+from emon.settings import Settings
+from emon.storage.postgres import Database
+
+T = TypeVar("T")
+
+
+def main(command: str, argv: list[str]) -> int:
+    """Run one of the commands (``command`` as typed after ``emon``)."""
+    try:
+        if command == "evidence" and argv[:1] == ["verify"]:
+            return _verify(argv[1:])
+        if command == "replay":
+            return _replay(argv)
+        settings = Settings.from_env()
+        if command == "evidence":
+            return _pack(settings, argv)
+        if command == "export":
+            return _export(settings, argv)
+        if command == "import":
+            return _import(settings, argv)
+        if command == "retention":
+            return _retention(settings, argv)
+    except ConfigError as exc:
+        print(f"emon: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except (EvidenceError, NotFound, StorageError, OSError) as exc:
+        print(f"emon {command}: {exc}", file=sys.stderr)
+        return 2
+    except psycopg.Error as exc:
+        print(f"emon {command}: database error ({exc}); is EMON_DB_SCHEMA right, and migrated (emon migrate)?",
+              file=sys.stderr)
+        return 2
+    print(f"emon: unknown command {command}", file=sys.stderr)
+    return 2
+
+
+def _verify(argv: list[str]) -> int:
+    from emon.evidence.verify import verify_pack
+
+    p = argparse.ArgumentParser(prog="emon evidence verify", description="check a pack's signature and files")
+    p.add_argument("pack")
+    p.add_argument("--public-key", help="the deployment's published public key (PEM); default: the pack's own")
+    ns = p.parse_args(argv)
+    trusted = Path(ns.public_key).read_bytes() if ns.public_key else None
+    try:
+        files = verify_pack(Path(ns.pack).read_bytes(), trusted)
+    except PackDamaged as exc:
+        print(f"DAMAGED {exc.file}: {exc.problem}")
+        return 1
+    print(f"OK: signature and {len(files) - 2} files intact")
+    return 0
+
+
+def _replay(argv: list[str]) -> int:
+    from emon.evidence.collect import engine_fingerprint
+    from emon.evidence.replay import describe, replay
+    from emon.evidence.verify import verify_pack
+
+    p = argparse.ArgumentParser(prog="emon replay", description="re-evaluate a pack and compare its decisions")
+    p.add_argument("pack")
+    ns = p.parse_args(argv)
+    try:
+        files = verify_pack(Path(ns.pack).read_bytes())
+    except PackDamaged as exc:
+        print(f"DAMAGED {exc.file}: {exc.problem} (not replayed)")
+        return 1
+    import json
+
+    recorded_engine = json.loads(files["engine.json"])
+    if recorded_engine != engine_fingerprint():
+        print(f"note: the pack was decided by engine {recorded_engine}, this is {engine_fingerprint()}")
+    result = replay(files)
+    print(describe(result))
+    return 0 if result.same else 1
+
+
+def _pack(settings: Settings, argv: list[str]) -> int:
+    from emon.evidence.collect import evidence_pack
+
+    p = argparse.ArgumentParser(prog="emon evidence", description="write the signed evidence pack of an alert")
+    p.add_argument("alert_id")
+    p.add_argument("-o", "--output", required=True)
+    ns = p.parse_args(argv)
+    if not settings.signing_key_file:
+        raise EvidenceError("EMON_SIGNING_KEY_FILE is not set: evidence packs cannot be signed")
+
+    async def run(db: Database) -> bytes:
+        return await evidence_pack(db, ns.alert_id, datetime.now(UTC), key_file=settings.signing_key_file,
+                                   before_s=settings.evidence_before_s, after_s=settings.evidence_after_s)
+
+    blob = asyncio.run(_with_db(settings, run))
+    Path(ns.output).write_bytes(blob)
+    print(f"wrote {ns.output} ({len(blob)} bytes)")
+    return 0
+
+
+def _export(settings: Settings, argv: list[str]) -> int:
+    from emon.export.case_export import export_files, write_export
+
+    p = argparse.ArgumentParser(prog="emon export", description="write a case in the open export format")
+    p.add_argument("case_id")
+    p.add_argument("-o", "--output", required=True, help="directory (created)")
+    ns = p.parse_args(argv)
+
+    async def run(db: Database) -> dict[str, bytes]:
+        return await export_files(db, ns.case_id)
+
+    written = write_export(Path(ns.output), asyncio.run(_with_db(settings, run)))
+    print(f"wrote {len(written)} files to {ns.output}")
+    return 0
+
+
+def _import(settings: Settings, argv: list[str]) -> int:
+    from emon.export.case_export import import_files, read_export
+
+    p = argparse.ArgumentParser(prog="emon import", description="import an exported case into this emon")
+    p.add_argument("directory")
+    ns = p.parse_args(argv)
+    try:
+        files = read_export(Path(ns.directory))
+
+        async def run(db: Database) -> str:
+            await db.migrate()
+            return await import_files(db, files)
+
+        case_id = asyncio.run(_with_db(settings, run))
+    except InvalidInput as exc:
+        print(f"emon import: {exc}", file=sys.stderr)
+        return 2
+    print(f"imported case {case_id}")
+    return 0
+
+
+async def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    db = Database(settings.database_url, settings.db_schema)
+    await db.open()
+    try:
+        return await work(db)
+    finally:
+        await db.close()
+
+
+def _retention(settings: Settings, argv: list[str]) -> int:
+    from emon.export.retention import apply_retention
+
+    p = argparse.ArgumentParser(prog="emon retention", description="remove positions of long-closed cases")
+    p.add_argument("--days", type=float, default=settings.retention_days,
+                   help="closed longer than this (default EMON_RETENTION_DAYS)")
+    ns = p.parse_args(argv)
+    if ns.days <= 0:
+        print("emon retention: no period set (EMON_RETENTION_DAYS or --days): nothing removed", file=sys.stderr)
+        return 2
+    async def run(db: Database) -> list[Removed]:
+        return await apply_retention(db, datetime.now(UTC), ns.days)
+
+    removed = asyncio.run(_with_db(settings, run))
+    for r in removed:
+        print(f"case {r.case_id}: {r.fixes} fixes, {r.snapshots} state snapshots removed")
+    print(f"{len(removed)} cases past retention")
+    return 0

@@ -1,0 +1,157 @@
+"""The pure parts of evidence: the key loader, the replay comparison, the summary and map, settings."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, generate_private_key
+
+from emon.errors import ConfigError
+from emon.evidence import signing
+from emon.evidence.errors import EvidenceError, PackDamaged
+from emon.evidence.pack import PackData, StoredFix, pack_files
+from emon.evidence.replay import compare, describe
+from emon.evidence.verify import verify_pack
+from emon.fix import Fix
+from emon.settings import Settings
+
+T = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+
+
+def test_the_key_loader_takes_pem_pkcs8_and_raw_and_says_why_not(tmp_path: Path) -> None:
+    pem = tmp_path / "k.pem"
+    pem.write_bytes(signing.new_private_key_pem())
+    key = signing.load_private_key(pem)
+    assert signing.verify(signing.public_pem(key), b"x", signing.sign(key, b"x"))
+    assert not signing.verify(signing.public_pem(key), b"y", signing.sign(key, b"x"))
+    raw = tmp_path / "k.raw"
+    raw.write_bytes(key.private_bytes_raw())
+    assert signing.public_pem(signing.load_private_key(raw)) == signing.public_pem(key)
+    ec = tmp_path / "ec.pem"
+    ec.write_bytes(generate_private_key(SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a key")
+    for path, problem in ((ec, "not an Ed25519"), (garbage, "not an unencrypted PEM"), (tmp_path / "no", "cannot read")):
+        with pytest.raises(EvidenceError, match=problem):
+            signing.load_private_key(path)
+
+
+def decision(type_: str, at: str, distance: float) -> dict[str, object]:
+    return {"type": type_, "rule": "proximity", "at": at, "episode": "e", "distance_m": distance}
+
+
+@pytest.mark.parametrize(
+    ("recorded", "replayed", "same", "shown"),
+    [
+        ([decision("proximity_breach", "t1", 50.0)], [decision("proximity_breach", "t1", 50.0)], True, "same 1"),
+        ([decision("proximity_breach", "t1", 50.0)], [], False, "missing  proximity_breach"),
+        ([], [decision("proximity_breach", "t1", 50.0)], False, "extra    proximity_breach"),
+        ([decision("proximity_breach", "t1", 50.0)], [decision("proximity_breach", "t1", 60.0)], False,
+         "distance_m: recorded 50.0, replayed 60.0"),
+        # The record keeps the first of two equal keys (ON CONFLICT DO NOTHING); so does the comparison.
+        ([decision("breach_update", "t2", 40.0)],
+         [decision("breach_update", "t2", 40.0), decision("breach_update", "t2", 30.0)], True, "same 1"),
+    ],
+)
+def test_replay_comparison(recorded: list[dict[str, object]], replayed: list[dict[str, object]], same: bool,
+                           shown: str) -> None:
+    result = compare(recorded, replayed)  # type: ignore[arg-type]
+    assert result.same is same
+    assert shown in describe(result)
+
+
+def test_the_summary_is_in_dutch_and_english_and_the_map_has_zones_and_tracks() -> None:
+    fixes = [StoredFix(Fix("tag", T, 52.0 + i / 1000, 5.0, 7.5, seq=i), T, "offender") for i in range(3)]
+    doc = {"order": {"exclusion_zones": [{"name": "<school>", "circle": {"lat": 52.0, "lon": 5.0, "radius_m": 100}}]}}
+    data = PackData(
+        alert={"alert_id": "a-1", "type": "exclusion_breach"}, alert_history=[
+            {"at": T.isoformat(), "actor": "officer <b>", "action": "acknowledge", "state": "acknowledged"}],
+        deliveries=[], case_id="c-1", window_start=T, window_end=T, start={"order_version": 1, "config": {}},
+        order_versions=[{"version": 1, "document": doc}], journal=[], fixes=fixes, events=[], decisions=[],
+        engine={}, notes=[],
+    )
+    files = pack_files(data, T)
+    html = files["summary.html"].decode()
+    assert "Bewijspakket" in html and "Evidence pack" in html and "officer &lt;b&gt;" in html
+    import json
+
+    features = json.loads(files["map.geojson"])["features"]
+    kinds = [f["properties"]["kind"] for f in features]
+    assert kinds == ["exclusion", "track", "fix", "fix", "fix"]
+    assert features[0]["geometry"]["type"] == "Polygon" and features[0]["properties"]["radius_m"] == 100
+    assert "5.0,7.5," in files["fixes.csv"].decode()
+
+
+def test_a_file_that_is_not_a_pack_is_damaged_not_a_crash() -> None:
+    with pytest.raises(PackDamaged) as err:
+        verify_pack(b"PK\x03\x04 not really")
+    assert err.value.file == "(zip)"
+
+
+def test_evidence_settings_fail_naming_the_variable() -> None:
+    with pytest.raises(ConfigError, match="EMON_RETENTION_DAYS"):
+        Settings.from_env({"EMON_RETENTION_DAYS": "-1"})
+    with pytest.raises(ConfigError, match="EMON_EVIDENCE_SNAPSHOT_S"):
+        Settings.from_env({"EMON_EVIDENCE_SNAPSHOT_S": "0"})
+    s = Settings.from_env({"EMON_SIGNING_KEY_FILE": "/etc/emon/signing.pem", "EMON_RETENTION_DAYS": "90"})
+    assert s.signing_key_file == "/etc/emon/signing.pem" and s.retention_days == 90.0
+
+
+def test_the_starting_state_keeps_the_victims_fixes_only_from_stale_s_before_the_window() -> None:
+    from emon.evidence.collect import _without_old_victim_positions
+
+    def rec(minutes_before: float) -> list[object]:
+        return [(T - timedelta(minutes=minutes_before)).isoformat(), 52.0, 5.0, 10.0]
+
+    start = {"config": {"stale_s": 600.0}, "state": {"devices": {
+        "vic": {"last": rec(2), "ref": rec(12), "history": [rec(30), rec(12), rec(9), rec(2)]},
+        "tag": {"last": rec(30), "ref": rec(30), "history": [rec(30)]},
+    }}}
+    pruned = _without_old_victim_positions(start, "vic", T)
+    assert pruned["state"]["devices"]["vic"] == {"last": rec(2), "ref": None, "history": [rec(9), rec(2)]}
+    assert pruned["state"]["devices"]["tag"] == start["state"]["devices"]["tag"]  # the offender's memory stays
+    assert start["state"]["devices"]["vic"]["ref"] == rec(12)  # the input is not changed
+
+
+class JournalRecords:
+    """CaseRecords' save_evaluation that fails when told to and keeps the journal steps it stored."""
+
+    def __init__(self) -> None:
+        self.fail = False
+        self.steps: list[object] = []
+
+    async def save_evaluation(self, states: object, events: object, **kw: object) -> None:
+        if self.fail:
+            import psycopg
+
+            raise psycopg.OperationalError("connection lost")
+        self.steps.append(kw["step"])
+
+
+async def test_a_failed_journal_write_leaves_its_fixes_in_the_next_batchs_range() -> None:
+    from emon.case import Case
+    from emon.casebook import CaseBook
+    from emon.evaluation import Evaluation
+    from emon.geofence import Engine
+    from emon.hub import Hub
+    from emon.storage.cases import JournalStep
+
+    case = Case.model_validate({"case_id": "c", "risk": "high", "offender_device": "tag",
+                                "residence": {"lat": 52.1, "lon": 5.1}, "order": {"contact_ban_m": 500}})
+    records = JournalRecords()
+    evaluation = Evaluation(Engine(), records, CaseBook([case]), Hub())  # type: ignore[arg-type]
+    evaluation.engine.add_case(case)
+    evaluation._stored_after = T  # as recovery sets it from the watermark
+    t1, t2 = T + timedelta(seconds=1), T + timedelta(seconds=2)
+    records.fail = True
+    with pytest.raises(Exception, match="connection lost"):
+        await evaluation.consume([Fix("tag", T, 52.0, 5.0, 8.0)], [], t1, 0.0, stored_at=t1)
+    records.fail = False
+    await evaluation.consume([Fix("tag", t1, 52.0, 5.0, 8.0)], [], t2, 0.0, stored_at=t2)
+    [step] = records.steps
+    assert isinstance(step, JournalStep) and step.kind == "batch" and step.case_ids == ()
+    assert (step.detail["stored_after"], step.detail["stored_through"]) == (T.isoformat(), t2.isoformat())
