@@ -130,6 +130,7 @@ class Zone(Strict):
     confirm_s: float | None = Field(default=None, ge=0, le=3600)
     clear_s: float | None = Field(default=None, ge=0, le=3600)
     clear_margin_m: float | None = Field(default=None, ge=0, le=5000)
+    protects_victim: bool = False  # a confirmed breach warns the victim at every risk level
 
     _utc = field_validator("valid_from", "valid_until")(_aware_utc)
 
@@ -176,6 +177,9 @@ class Order(Strict):
     prealert: PreAlert = PreAlert()
     valid_from: datetime | None = None
     valid_until: datetime | None = None
+    # The victim's choice: "all" (default) warns the victim of every confirmed violation of a rule that
+    # protects them; "none" sends the victim no warnings at all (the room and police are still told).
+    victim_notifications: Literal["all", "none"] = "all"
 
     _utc = field_validator("valid_from", "valid_until")(_aware_utc)
 

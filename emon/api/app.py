@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from emon import __version__
 from emon.api import alerts, cases, devices, room, stream, system
+from emon.api import tasks as room_tasks
 from emon.api.auth import Role, require
 from emon.api.limits import BodyLimit
 from emon.errors import InvalidInput, NotFound, StorageError
@@ -41,6 +42,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(system.router)
     for module in (system.api, devices.router, cases.router, alerts.router, stream.router, room.router):
         app.include_router(module, prefix="/api/v1")
+    app.include_router(room_tasks.router, prefix="/api/v1")
     app.include_router(room.page_router)
     app.include_router(make_router(require(Role.PROSECUTOR, Role.PROBATION)), prefix="/api/v1")
     _add_error_handlers(app)

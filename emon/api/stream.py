@@ -37,7 +37,7 @@ router = APIRouter()
 
 HEARTBEAT_S = 15.0  # below the idle timeouts of common reverse proxies (30-60 s)
 RETRY_MS = 3000  # the reconnect delay a browser EventSource would use; our page has its own backoff
-FORWARDED_KINDS = frozenset({"alert", "position", "gap"})
+FORWARDED_KINDS = frozenset({"alert", "position", "gap", "task"})
 UNRESOLVED = frozenset({AlertState.OPEN, AlertState.ACKNOWLEDGED})  # str enum: matches the JSON "state"
 
 
