@@ -32,9 +32,10 @@ from emon.alerts.types import NEVER_DEBOUNCED, AlertState, AlertType, Recipient
 from emon.case import Risk
 from emon.casebook import CaseBook
 from emon.errors import InvalidInput, NotFound
-from emon.fix import DeviceEvent
+from emon.fix import DeviceEvent, EventType
 from emon.geofence.events import EvalEvent, EvalEventType
 from emon.hub import Hub
+from emon.ingest.decode import OWNTRACKS_BATTERY_CRITICAL_PCT, OWNTRACKS_BATTERY_LOW_PCT
 from emon.ingest.topics import DeviceRegistry
 from emon.settings import Settings
 from emon.storage.postgres import Database
@@ -146,6 +147,8 @@ class AlertService:
                 prev = await st.get(conn, alert_id_for(case.case_id, rule, ev.ts), lock=True)
                 if prev is None and alert_type not in NEVER_DEBOUNCED:
                     prev = await st.open_for_rule(conn, case.case_id, rule, lock=True)
+                if prev is None and await self._battery_reported_before(conn, case.case_id, rule, ev):
+                    continue
                 suppressed = await self._suppressed(conn, case.case_id, alert_type, now)
                 change = lc.on_device_event(prev, ev, case, kind, self.routing, self.config,
                                             suppressed=suppressed, now=now)
@@ -165,6 +168,17 @@ class AlertService:
         if raw is None:
             return None
         return Position(float(raw["lat"]), float(raw["lon"]), float(raw["acc_m"]), datetime.fromisoformat(raw["ts"]))
+
+    async def _battery_reported_before(self, conn: st.Conn, case_id: str, rule: str, ev: DeviceEvent) -> bool:
+        """An OwnTracks phone reports its low battery with every fix, not once: after its alert was resolved
+        a new one opens only once the phone was seen recharged above the threshold in between."""
+        if ev.data.get("source") != "owntracks" or ev.type not in (EventType.BATTERY_LOW, EventType.BATTERY_CRITICAL):
+            return False
+        last = await st.last_for_rule(conn, case_id, rule)
+        if last is None:
+            return False
+        threshold = OWNTRACKS_BATTERY_LOW_PCT if ev.type is EventType.BATTERY_LOW else OWNTRACKS_BATTERY_CRITICAL_PCT
+        return not await st.battery_above_since(conn, ev.device_id, last.opened_at, threshold)
 
     async def _batch(self, items: Sequence[T], one: Callable[[st.Conn, T], Awaitable[list[Change]]], now: datetime,
                      received_mono: float, stage: str) -> None:

@@ -100,6 +100,20 @@ async def open_for_rule(conn: Conn, case_id: str, rule: str, *, lock: bool = Fal
     return found[0] if found else None
 
 
+async def last_for_rule(conn: Conn, case_id: str, rule: str) -> Alert | None:
+    """The newest alert of (case, rule) in any state."""
+    found = await _alerts(conn, "case_id = %s AND rule = %s", [case_id, rule], "ORDER BY opened_at DESC LIMIT 1")
+    return found[0] if found else None
+
+
+async def battery_above_since(conn: Conn, device_id: str, since: datetime, pct: float) -> bool:
+    """True when a fix of ``device_id`` after ``since`` reported a battery above ``pct`` percent (recharged)."""
+    cur = await conn.execute(
+        "SELECT 1 FROM fixes WHERE device_id = %s AND ts > %s AND batt > %s LIMIT 1", (device_id, since, pct)
+    )
+    return await cur.fetchone() is not None
+
+
 async def open_by_rule(conn: Conn, types: Collection[AlertType]) -> dict[tuple[str, str], Alert]:
     """The newest unresolved alert of each (case, rule) among alerts of ``types``, in one query (unlocked:
     re-read with :func:`get` and ``lock=True`` before changing one)."""
