@@ -60,9 +60,10 @@ def victim_policy(recipients: frozenset[Recipient], alert_type: AlertType, rule:
                   ) -> frozenset[Recipient]:
     """The routing matrix's recipients with the victim's rules applied: a confirmed breach of a rule that
     protects the victim (the contact ban, a ``protects_victim`` zone) warns the victim at every risk
-    level; a victim who opted out (``victim_notifications: "none"``), or a closed case, warns nobody's
-    device. The matrix (and ``EMON_ROUTING_FILE``) still decides for every other rule."""
-    if case.closed or not case.victim_notifications:
+    level. A victim who opted out (``victim_notifications: "none"``) gets nothing on their device but the
+    confirmation of their own panic alarm; a closed case warns no device at all. The matrix (and
+    ``EMON_ROUTING_FILE``) still decides for every other rule."""
+    if case.closed or (not case.victim_notifications and alert_type is not AlertType.PANIC):
         return recipients - {Recipient.VICTIM}
     if alert_type in _VICTIM_WARNED and rule in case.victim_rules:
         return recipients | {Recipient.VICTIM}
