@@ -15,13 +15,17 @@ from typing import Any
 import aiomqtt
 import pytest
 
+from emon.alerts import store as st
 from emon.alerts.commands import LocateRequest, commands_for
 from emon.alerts.service import locate_request_of
 from emon.device import Device, DeviceKind
 from emon.geofence.events import Classification, EvalEvent, EvalEventType
+from emon.geofence.events import EvalEventType as E
 from simulators.driver import DevicePlayer
 from simulators.scenario import load_scenario
 from simulators.stream import REPLY_SEQ_BASE, obey
+from tests.alerts.conftest import World
+from tests.alerts.helpers import OFFENDER, VICTIM, prox
 from tests.harness import Running, eventually, running_emon
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -166,8 +170,6 @@ async def test_locate_request_reaches_the_tag_and_the_owntracks_phone_without_re
         assert got[phone_topic][0] == {"_type": "cmd", "action": "reportLocation"}
         assert got[phone_topic][1]["configuration"]["monitoring"] == 2
         # Recorded: every command with its reason (never sent) and its attempts; the end of move mode waits.
-        from emon.alerts import store as st
-
         async with em.runtime.db.pool.connection() as conn:
             rows = await st.commands(conn, "case-7")
         assert sorted((r.msg_type, r.state) for r in rows) == [
@@ -219,3 +221,21 @@ async def test_simulated_devices_obey_locate_now_and_pursuit_and_their_fixes_arr
 
 async def _at_least(count: Any, n: int) -> bool:
     return bool(await count >= n)
+
+
+@pytest.mark.integration
+async def test_a_stale_counterpart_asks_both_devices_for_a_fresh_fix_once(world: World) -> None:
+    service = world.service()
+    now = datetime.now(UTC)
+    unknown = prox(E.PROXIMITY_UNKNOWN, now, None, episode=now, classification=Classification.POSSIBLE)
+    await service.on_evaluation([unknown], now, time.monotonic())
+    await service.on_evaluation([unknown], now, time.monotonic())  # replayed: nothing new
+    async with world.db.pool.connection() as conn:
+        rows = await st.commands(conn, "case-1")
+    assert sorted((r.target, r.msg_type, r.reason) for r in rows) == [
+        (f"emon/v1/cmd/{OFFENDER}", "locate", "proximity_unknown"),
+        (f"emon/v1/cmd/{VICTIM}", "locate", "proximity_unknown")]
+    assert all("every_s" not in json.loads(r.body) for r in rows)  # once, not a pursuit
+    [alert] = await service.open_alerts("case-1")
+    assert {r.alert_id for r in rows} == {alert["alert_id"]}
+    await service.close()
