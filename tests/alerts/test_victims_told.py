@@ -26,7 +26,7 @@ from emon.geofence.events import EvalEventType as E
 from tests.alerts.conftest import World
 from tests.alerts.helpers import OFFENDER, VICTIM, dev, prox, s
 from tests.alerts.test_commands import listening
-from tests.alerts.test_delivery import delivering, victim_device
+from tests.alerts.test_delivery import deliver_when_free, delivering, victim_device
 
 V = Recipient.VICTIM
 HOME = "exclusion:woning"  # protects the victim
@@ -144,10 +144,7 @@ async def test_warnings_stop_being_resent_once_resolved_or_closed(world: World, 
         now = datetime.now(UTC)
         await service.on_evaluation([prox(E.PROXIMITY_BREACH, now, 120.0, episode=now)], now, time.monotonic())
         first = await asyncio.wait_for(inbox.get(), 5)
-        for _ in range(100):  # the worker may still hold the row (SKIP LOCKED) until its pass commits
-            if await service.worker.deliver_due(now + timedelta(seconds=31)):  # not acknowledged: re-sent
-                break
-            await asyncio.sleep(0.05)
+        await deliver_when_free(service, now + timedelta(seconds=31))  # not acknowledged: re-sent
         again = await asyncio.wait_for(inbox.get(), 5)
         assert again["notification_id"] == first["notification_id"]
         if how == "resolved":
