@@ -237,9 +237,11 @@ class AlertService:
             case.victim_device is None or case.victim_owntracks_topic is not None
         ):
             why = "no victim device" if case.victim_device is None else "OwnTracks phone: warning may not be shown"
+            # One call per notification round: a worse round (pre-alert → breach) is news for the victim.
             out.append(new_task(TaskKind.INFORM_VICTIM, alert.case_id, alert.alert_id, alert.priority, now,
                                 self.config.task_inform_victim_s,
-                                {"reason": why, "alert_type": alert.type.value, "round": alert.notify_seq}))
+                                {"reason": why, "alert_type": alert.type.value, "round": alert.notify_seq},
+                                subject=f"{alert.alert_id}|{alert.notify_seq}"))
         if change.action == "opened" and alert.type is AlertType.POSSIBLE_BREACH and not alert.suppressed:
             out.append(new_task(TaskKind.CHECK_POSSIBLE, alert.case_id, alert.alert_id, alert.priority, now,
                                 self.config.task_check_s, {"alert_type": alert.type.value, "rule": alert.rule}))

@@ -77,9 +77,10 @@ class Task:
 
 
 def new_task(kind: TaskKind, case_id: str, alert_id: str | None, priority: Priority, now: datetime,
-             deadline_s: float, detail: dict[str, Any] | None = None) -> Task:
-    """An open task due ``deadline_s`` seconds from ``now``; its id follows from (kind, alert or case)."""
-    return Task(task_id_for(kind, alert_id or case_id), kind, case_id, alert_id, TITLES[kind], priority,
+             deadline_s: float, detail: dict[str, Any] | None = None, *, subject: str | None = None) -> Task:
+    """An open task due ``deadline_s`` seconds from ``now``; its id follows from (kind, ``subject``), by
+    default the alert (or the case): one task per subject, however often it is decided."""
+    return Task(task_id_for(kind, subject or alert_id or case_id), kind, case_id, alert_id, TITLES[kind], priority,
                 TaskState.OPEN, now, now + timedelta(seconds=deadline_s), detail=detail or {})
 
 

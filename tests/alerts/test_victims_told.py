@@ -192,3 +192,25 @@ async def test_owntracks_phone_gets_the_warning_as_a_command_it_shows_and_the_ro
 
         row = await eventually(delivered, within=5)
         assert not row.requires_ack and row.attempts == 1  # sent once: the app cannot acknowledge
+
+
+@pytest_integration
+async def test_a_victim_without_device_gets_one_call_task_per_warning_round(world: World) -> None:
+    world.casebook.put(world.casebook.all()[0].model_copy(update={"risk": Risk.MEDIUM, "victim_device": None}))
+    service = world.service()
+    now = datetime.now(UTC)
+    pre = prox(E.PROXIMITY_PRE_ALERT, now, 800.0, episode=now)
+    await service.on_evaluation([pre, pre], now, time.monotonic())  # a replay: still one task
+    tasks = await service.tasks.list(case_id="case-1")
+    assert [(t["kind"], t["priority"], t["detail"]["alert_type"]) for t in tasks] == [
+        ("inform_victim", "high", "proximity_pre_alert")]
+    later = now + timedelta(seconds=30)
+    await service.on_evaluation([prox(E.PROXIMITY_BREACH, later, 150.0, episode=now)], later, time.monotonic())
+    tasks = await service.tasks.list(case_id="case-1")
+    assert sorted((t["detail"]["alert_type"], t["detail"]["round"]) for t in tasks) == [
+        ("proximity_breach", 2), ("proximity_pre_alert", 1)]
+    assert {t["alert_id"] for t in tasks} == {tasks[0]["alert_id"]}
+    detail = await service.get_alert(tasks[0]["alert_id"])
+    assert [h["detail"]["reason"] for h in detail["history"] if h["action"] == "victim_not_notified"] == [
+        "no victim device", "no victim device"]
+    await service.close()
