@@ -14,21 +14,21 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
+from emon.alerts import followups, metrics
 from emon.alerts import lifecycle as lc
-from emon.alerts import metrics
 from emon.alerts import store as st
 from emon.alerts.channels.command import CommandChannel
 from emon.alerts.channels.dispatch import DispatchChannel
 from emon.alerts.channels.room import RoomChannel
 from emon.alerts.channels.victim import VictimChannel
-from emon.alerts.commands import LocateRequest, commands_for, pursuit_until
+from emon.alerts.commands import LocateRequest, commands_for
 from emon.alerts.config import AlertConfig
 from emon.alerts.model import Alert, CaseInfo, Change, Position, alert_id_for
 from emon.alerts.notifier import Notifier
 from emon.alerts.outbox import OutboxWorker
 from emon.alerts.routing import Routing
 from emon.alerts.silence import find_silence, heard_since
-from emon.alerts.types import NEVER_DEBOUNCED, AlertState, AlertType, Recipient
+from emon.alerts.types import NEVER_DEBOUNCED, AlertState, AlertType
 from emon.case import Risk
 from emon.casebook import CaseBook
 from emon.errors import InvalidInput, NotFound
@@ -39,14 +39,12 @@ from emon.ingest.decode import OWNTRACKS_BATTERY_CRITICAL_PCT, OWNTRACKS_BATTERY
 from emon.ingest.topics import DeviceRegistry
 from emon.settings import Settings
 from emon.storage.postgres import Database
-from emon.tasks.model import Task, TaskKind, new_task
+from emon.tasks.model import Task
 from emon.tasks.service import TaskService
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _SILENCE_TYPES = (AlertType.NO_COMMUNICATION, AlertType.NO_FIX)
-# Opening one of these asks both devices of the case for a fresh fix: the decision hangs on uncertainty.
-_LOCATE_ON_OPEN = frozenset({AlertType.PROXIMITY_UNKNOWN, AlertType.POSSIBLE_BREACH})
 
 
 class SeenSource(Protocol):
@@ -122,7 +120,7 @@ class AlertService:
         A ``locate_request`` becomes device commands, never an alert."""
         async def one(conn: st.Conn, ev: EvalEvent) -> list[Change]:
             if ev.type is EvalEventType.LOCATE_REQUEST:
-                await self._locate(conn, locate_request_of(ev), now)
+                await self._locate(conn, followups.locate_request_of(ev), now)
                 return []
             case = self._case(ev.case_id)
             prev = await st.get(conn, alert_id_for(ev.case_id, ev.rule, ev.episode), lock=True)
@@ -213,39 +211,16 @@ class AlertService:
         metrics.ALERT_CHANGES.labels(alert.type.value, alert.state.value, change.action).inc()
         if alert.state is AlertState.RESOLVED:
             await st.cancel_victim_deliveries(conn, now, alert_id=alert.alert_id)
-        created = [t for t in [await self.tasks.create(conn, t, now) for t in self._tasks_for(change, case, now)] if t]
+        planned = followups.tasks_for(change, case, self.config, now)
+        created = [t for t in [await self.tasks.create(conn, t, now) for t in planned] if t]
         if tasks is None:
             self.tasks.published(created)
         else:
             tasks.extend(created)
-        if change.action == "opened" and not case.closed:
-            devices = tuple(d for d in (case.offender_device, case.victim_device) if d)
-            if alert.type is AlertType.PANIC:
-                await self._locate(conn, LocateRequest(
-                    case.case_id, devices, "panic", f"alert:{alert.alert_id}", self.config.locate_every_s,
-                    pursuit_until(now, self.config.pursuit_s), alert_id=alert.alert_id), now)
-            elif alert.type in _LOCATE_ON_OPEN:
-                await self._locate(conn, LocateRequest(case.case_id, devices, alert.type.value,
-                                                       f"alert:{alert.alert_id}", alert_id=alert.alert_id), now)
+        request = followups.locate_for(change, case, self.config, now)
+        if request is not None:
+            await self._locate(conn, request, now)
         return alert
-
-    def _tasks_for(self, change: Change, case: CaseInfo, now: datetime) -> list[Task]:
-        """Room tasks a change asks for: call a victim the warning cannot reach (no device, or an OwnTracks
-        phone that may not show it), and check a possible breach."""
-        alert, out = change.alert, []
-        if Recipient.VICTIM in change.notify and not case.closed and (
-            case.victim_device is None or case.victim_owntracks_topic is not None
-        ):
-            why = "no victim device" if case.victim_device is None else "OwnTracks phone: warning may not be shown"
-            # One call per notification round: a worse round (pre-alert → breach) is news for the victim.
-            out.append(new_task(TaskKind.INFORM_VICTIM, alert.case_id, alert.alert_id, alert.priority, now,
-                                self.config.task_inform_victim_s,
-                                {"reason": why, "alert_type": alert.type.value, "round": alert.notify_seq},
-                                subject=f"{alert.alert_id}|{alert.notify_seq}"))
-        if change.action == "opened" and alert.type is AlertType.POSSIBLE_BREACH and not alert.suppressed:
-            out.append(new_task(TaskKind.CHECK_POSSIBLE, alert.case_id, alert.alert_id, alert.priority, now,
-                                self.config.task_check_s, {"alert_type": alert.type.value, "rule": alert.rule}))
-        return out
 
     async def _locate(self, conn: st.Conn, request: LocateRequest, now: datetime) -> int:
         """Queue the commands of a locate request (idempotent per origin). A later pursuit drops the
@@ -426,23 +401,6 @@ class AlertService:
             sid = await st.add_suppression(conn, case_id, types, reason, until, who, now)
         return {"id": sid, "case_id": case_id, "reason": reason, "until": until.isoformat(), "types": types,
                 "created_by": who, "created_at": now.isoformat(), "never_suppressed": [AlertType.PANIC.value]}
-
-
-def locate_request_of(ev: EvalEvent) -> LocateRequest:
-    """An engine ``locate_request`` event (``detail``: ``devices``, ``reason``, ``every_s``, ``until``) as a
-    request; a malformed detail raises ValueError (the batch's savepoint records and skips it)."""
-    detail = ev.detail
-    devices = detail.get("devices")
-    if not isinstance(devices, list) or not all(isinstance(d, str) for d in devices):
-        raise ValueError(f"locate_request of {ev.case_id}: devices must be a list of device ids")
-    every = detail.get("every_s")
-    until_raw = detail.get("until")
-    until = None if until_raw is None else datetime.fromisoformat(str(until_raw).replace("Z", "+00:00"))
-    if until is not None and until.tzinfo is None:
-        raise ValueError(f"locate_request of {ev.case_id}: until needs a UTC offset")
-    return LocateRequest(ev.case_id, tuple(devices), str(detail.get("reason", "")),
-                         f"eval:{ev.case_id}|{ev.rule}|{ev.at.isoformat()}",
-                         None if every is None else int(every), until)
 
 
 def _uuid(alert_id: str) -> str:

@@ -17,7 +17,7 @@ import pytest
 
 from emon.alerts import store as st
 from emon.alerts.commands import LocateRequest, commands_for
-from emon.alerts.service import locate_request_of
+from emon.alerts.followups import locate_request_of
 from emon.device import Device, DeviceKind
 from emon.geofence.events import Classification, EvalEvent, EvalEventType
 from emon.geofence.events import EvalEventType as E
