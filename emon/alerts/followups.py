@@ -55,13 +55,16 @@ def locate_for(change: Change, case: CaseInfo, config: AlertConfig, now: datetim
     return None
 
 
-def locate_request_of(ev: EvalEvent) -> LocateRequest:
+def locate_request_of(ev: EvalEvent, case: CaseInfo) -> LocateRequest:
     """An engine ``locate_request`` event (``detail``: ``devices``, ``reason``, ``every_s``, ``until``) as a
-    request; a malformed detail raises ValueError (the batch's savepoint records and skips it)."""
+    request to those of the listed devices that belong to the case (never another case's device); a
+    malformed detail raises ValueError (the batch's savepoint records and skips it)."""
     detail = ev.detail
-    devices = detail.get("devices")
-    if not isinstance(devices, list) or not all(isinstance(d, str) for d in devices):
+    listed = detail.get("devices")
+    if not isinstance(listed, list) or not all(isinstance(d, str) for d in listed):
         raise ValueError(f"locate_request of {ev.case_id}: devices must be a list of device ids")
+    own = {case.offender_device, case.victim_device} - {None}
+    devices = [d for d in listed if d in own and not case.closed]
     every = detail.get("every_s")
     until_raw = detail.get("until")
     until = None if until_raw is None else datetime.fromisoformat(str(until_raw).replace("Z", "+00:00"))

@@ -120,7 +120,7 @@ class AlertService:
         A ``locate_request`` becomes device commands, never an alert."""
         async def one(conn: st.Conn, ev: EvalEvent) -> list[Change]:
             if ev.type is EvalEventType.LOCATE_REQUEST:
-                await self._locate(conn, followups.locate_request_of(ev), now)
+                await self._locate(conn, followups.locate_request_of(ev, self._case(ev.case_id)), now)
                 return []
             case = self._case(ev.case_id)
             prev = await st.get(conn, alert_id_for(ev.case_id, ev.rule, ev.episode), lock=True)

@@ -18,6 +18,8 @@ import pytest
 from emon.alerts import store as st
 from emon.alerts.commands import LocateRequest, commands_for
 from emon.alerts.followups import locate_request_of
+from emon.alerts.model import CaseInfo
+from emon.case import Risk
 from emon.device import Device, DeviceKind
 from emon.geofence.events import Classification, EvalEvent, EvalEventType
 from emon.geofence.events import EvalEventType as E
@@ -100,7 +102,15 @@ def test_simulated_devices_ignore_what_is_not_a_command(payload: bytes) -> None:
 def test_a_malformed_locate_request_is_refused() -> None:
     ev = _locate_event("c", {"devices": "tag-7"}, NOW)
     with pytest.raises(ValueError, match="devices"):
-        locate_request_of(ev)
+        locate_request_of(ev, CaseInfo("c", Risk.HIGH, "tag-7", "phone-7"))
+
+
+def test_a_locate_request_reaches_only_the_devices_of_its_case() -> None:
+    ev = _locate_event("c", {"devices": ["tag-7", "tag-of-another-case", "phone-7"], "reason": "r", "every_s": 5,
+                             "until": "2026-03-01T12:05:00Z"}, NOW)
+    request = locate_request_of(ev, CaseInfo("c", Risk.HIGH, "tag-7", "phone-7"))
+    assert (request.devices, request.every_s, request.until) == (("tag-7", "phone-7"), 5, NOW + timedelta(minutes=5))
+    assert locate_request_of(ev, CaseInfo("c", Risk.HIGH, closed=True)).devices == ()
 
 
 # -- through the real servers -------------------------------------------------------------------
