@@ -2,7 +2,8 @@
 
 * A warning for the victim that cannot reach them (no device), or may not be shown (an OwnTracks phone:
   the Android app ignores the ``action`` command, no app acknowledges), becomes a room task "inform the
-  victim by phone" — one per notification round, so a worse round is a new call.
+  victim by phone" — one per alert and type, so a worse ring (pre-alert → breach) is a new call, while a
+  "closer" re-notification of the same breach is not (the room is already calling about it).
 * A ``possible_breach`` that opens becomes a low-priority task "obtain a fresh fix / check".
 * Uncertainty that a fresh fix resolves asks both devices of the case for one: a panic (pursuit mode for
   ``pursuit_s``), a stale counterpart (``proximity_unknown``) and a possible breach (once).
@@ -33,7 +34,7 @@ def tasks_for(change: Change, case: CaseInfo, config: AlertConfig, now: datetime
         out.append(new_task(TaskKind.INFORM_VICTIM, alert.case_id, alert.alert_id, alert.priority, now,
                             config.task_inform_victim_s,
                             {"reason": why, "alert_type": alert.type.value, "round": alert.notify_seq},
-                            subject=f"{alert.alert_id}|{alert.notify_seq}"))
+                            subject=f"{alert.alert_id}|{alert.type.value}"))
     if change.action == "opened" and alert.type is AlertType.POSSIBLE_BREACH and not alert.suppressed:
         out.append(new_task(TaskKind.CHECK_POSSIBLE, alert.case_id, alert.alert_id, alert.priority, now,
                             config.task_check_s, {"alert_type": alert.type.value, "rule": alert.rule}))

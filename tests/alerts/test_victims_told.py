@@ -195,7 +195,7 @@ async def test_owntracks_phone_gets_the_warning_as_a_command_it_shows_and_the_ro
 
 
 @pytest_integration
-async def test_a_victim_without_device_gets_one_call_task_per_warning_round(world: World) -> None:
+async def test_a_victim_without_device_gets_one_call_task_per_alert_type(world: World) -> None:
     world.casebook.put(world.casebook.all()[0].model_copy(update={"risk": Risk.MEDIUM, "victim_device": None}))
     service = world.service()
     now = datetime.now(UTC)
@@ -210,7 +210,11 @@ async def test_a_victim_without_device_gets_one_call_task_per_warning_round(worl
     assert sorted((t["detail"]["alert_type"], t["detail"]["round"]) for t in tasks) == [
         ("proximity_breach", 2), ("proximity_pre_alert", 1)]
     assert {t["alert_id"] for t in tasks} == {tasks[0]["alert_id"]}
+    closer = now + timedelta(seconds=40)  # 110 m closer: the victim is re-notified, the room already calls
+    await service.on_evaluation([prox(E.BREACH_UPDATE, closer, 40.0, episode=now)], closer, time.monotonic())
+    assert len(await service.tasks.list(case_id="case-1")) == 2
     detail = await service.get_alert(tasks[0]["alert_id"])
+    assert [h["action"] for h in detail["history"]].count("closer") == 1
     assert [h["detail"]["reason"] for h in detail["history"] if h["action"] == "victim_not_notified"] == [
-        "no victim device", "no victim device"]
+        "no victim device"] * 3
     await service.close()
