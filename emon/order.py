@@ -130,7 +130,9 @@ class Zone(Strict):
     confirm_s: float | None = Field(default=None, ge=0, le=3600)
     clear_s: float | None = Field(default=None, ge=0, le=3600)
     clear_margin_m: float | None = Field(default=None, ge=0, le=5000)
-    protects_victim: bool = False  # an alert of this zone concerns the victim's safety (emon/privacy.py)
+    # A breach of this zone concerns the victim's safety: it warns the victim at every risk level, and
+    # opens the victim's position to the room while its alert is open (emon/privacy.py).
+    protects_victim: bool = False
 
     _utc = field_validator("valid_from", "valid_until")(_aware_utc)
 
@@ -177,6 +179,9 @@ class Order(Strict):
     prealert: PreAlert = PreAlert()
     valid_from: datetime | None = None
     valid_until: datetime | None = None
+    # The victim's choice: "all" (default) warns the victim of every confirmed violation of a rule that
+    # protects them; "none" sends the victim no warnings at all (the room and police are still told).
+    victim_notifications: Literal["all", "none"] = "all"
 
     _utc = field_validator("valid_from", "valid_until")(_aware_utc)
 

@@ -34,7 +34,7 @@ ALWAYS_OPENS = frozenset(
 OPENS_IF_PROTECTING = frozenset(
     {AlertType.EXCLUSION_BREACH, AlertType.RETROSPECTIVE_VIOLATION, AlertType.CROSSING_SUSPECTED}
 )
-FORWARDED_KINDS = frozenset({"alert", "position", "gap"})
+FORWARDED_KINDS = frozenset({"alert", "position", "gap", "task"})
 
 
 def concerns_victim_safety(alert: Mapping[str, Any], case: Case | None) -> bool:

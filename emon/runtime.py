@@ -126,6 +126,8 @@ class Runtime:
         """A case was created, replaced or closed (as order ``version``): update everything that holds it in memory."""
         self.casebook.put(case)
         await self.evaluation.case_changed(case, version)
+        if case.status is CaseStatus.CLOSED:
+            await self.alerts.case_closed(case.case_id, datetime.now(UTC))
 
     def spawn(self, name: str, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro, name=name)

@@ -200,3 +200,71 @@ def ack_payload(notify: bytes, now: datetime) -> bytes | None:
     if not isinstance(nid, str) or not isinstance(aid, str):
         return None
     return encode({"notification_id": nid, "alert_id": aid, "ts": rfc3339(now)})
+
+
+REPLY_SEQ_BASE = 1_000_000_000  # seq of fixes sent in answer to a command: never collides with the script's
+
+
+def command_reply(
+    spec: DeviceSpec, scenario: Scenario, *, at_s: float, ts: datetime, seq: int, prefix: str = ""
+) -> Action:
+    """The fix a device publishes when emon asks for one (``emon/v1/cmd`` locate, or OwnTracks
+    ``reportLocation``): where it truly is at scenario second ``at_s``, measured at real time ``ts``,
+    with the scenario's noise. Deterministic from (seed, device, seq)."""
+    b = spec.behaviour
+    rng = random.Random(f"{scenario.seed}:{spec.device_id}:reply:{seq}")
+    pos = Track(b.route).at(at_s)
+    r = read(pos, b.noise, rng)
+    batt = _battery_pct(b.battery, at_s)
+    if spec.owntracks_topic is not None:
+        ot: dict[str, Any] = {"_type": "location", "tid": spec.device_id[-2:], "lat": round(r.lat, 7),
+                              "lon": round(r.lon, 7), "tst": int(ts.timestamp()), "acc": round(r.acc_m),
+                              "batt": batt, "t": "r"}  # OwnTracks marks a reply to reportLocation with t=r
+        return Action(at_s, spec.device_id, topics.owntracks_topic(spec.owntracks_topic, prefix), encode(ot),
+                      "owntracks")
+    fix = {"ts": rfc3339(ts), "lat": round(r.lat, 7), "lon": round(r.lon, 7), "acc": r.acc_m,
+           "seq": REPLY_SEQ_BASE + seq, "batt": batt, "src": r.src}
+    return Action(at_s, spec.device_id, topics.fix_topic(spec.device_id, prefix), encode(fix), "fix")
+
+
+@dataclass(frozen=True, slots=True)
+class Obey:
+    """What a device does with one command: report once now, and (pursuit) every ``every_s`` real
+    seconds until ``until``; ``stop`` ends a running pursuit (OwnTracks back to its usual mode)."""
+
+    report_now: bool = False
+    every_s: float | None = None
+    until: datetime | None = None
+    stop: bool = False
+
+
+def obey(payload: bytes, owntracks: bool) -> Obey | None:
+    """Read a command as the device contract defines it (docs/device-contract.md); None if it is not one."""
+    try:
+        msg = json.loads(payload)
+    except ValueError:
+        return None
+    if not isinstance(msg, dict):
+        return None
+    if owntracks:
+        if msg.get("_type") != "cmd":
+            return None
+        if msg.get("action") == "reportLocation":
+            return Obey(report_now=True)
+        config = msg.get("configuration")
+        if msg.get("action") == "setConfiguration" and isinstance(config, dict):
+            if config.get("monitoring") == 2:
+                every = config.get("locatorInterval")
+                return Obey(every_s=float(every) if isinstance(every, int | float) and every > 0 else 30.0)
+            return Obey(stop=True)
+        return None
+    if msg.get("cmd") != "locate":
+        return None
+    every, until = msg.get("every_s"), msg.get("until")
+    if isinstance(every, int | float) and every > 0 and isinstance(until, str):
+        try:
+            end = datetime.fromisoformat(until.replace("Z", "+00:00"))
+        except ValueError:
+            return Obey(report_now=True)
+        return Obey(report_now=True, every_s=float(every), until=end)
+    return Obey(report_now=True)

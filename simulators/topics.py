@@ -26,3 +26,10 @@ def ack_topic(device_id: str, prefix: str = "") -> str:
 def owntracks_topic(topic: str, prefix: str = "") -> str:
     """``owntracks/{user}/{device}`` under the prefix."""
     return _join(prefix, topic)
+
+
+def cmd_topic(device_id: str, owntracks_topic: str | None, prefix: str = "") -> str:
+    """Where emon sends a device its commands: ``emon/v1/cmd/{id}``, or ``owntracks/{user}/{device}/cmd``."""
+    if owntracks_topic is not None:
+        return _join(prefix, f"{owntracks_topic}/cmd")
+    return _join(prefix, f"emon/v1/cmd/{device_id}")

@@ -58,9 +58,13 @@ _EVENTS = {
 
 def build_cap(
     alert: Alert, *, identifier: str, sender: str, sent: datetime, msg_type: MsgType,
-    references: tuple[CapRef, ...] = (), note: str | None = None,
+    references: tuple[CapRef, ...] = (), note: str | None = None, fresh_s: float = 120.0,
 ) -> bytes:
-    """A CAP 1.2 ``alert`` document (UTF-8 XML) for one alert message to dispatch."""
+    """A CAP 1.2 ``alert`` document (UTF-8 XML) for one alert message to dispatch.
+
+    Each known position goes in as an ``area`` circle (radius = its accuracy) with its age at ``sent``;
+    a panic also states, per device, when no fix is fresh (older than ``fresh_s`` seconds) or none is
+    known at all, so dispatch never mistakes an old position for a current one."""
     root = ET.Element(f"{{{NS}}}alert")
 
     def sub(parent: ET.Element, tag: str, text: str) -> ET.Element:
@@ -98,7 +102,7 @@ def build_cap(
     sub(info, "effective", cap_time(alert.opened_at))
     sub(info, "senderName", "emon elektronische monitoring")
     sub(info, "headline", f"{alert.type.value} — zaak {alert.case_id} — risico {alert.risk.value}")
-    sub(info, "description", _description(alert))
+    sub(info, "description", _description(alert, sent, fresh_s))
     params: list[tuple[str, str]] = [
         ("case_id", alert.case_id), ("risk", alert.risk.value), ("alert_id", alert.alert_id),
         ("alert_type", alert.type.value), ("priority", alert.priority.value), ("state", alert.state.value),
@@ -111,6 +115,10 @@ def build_cap(
     for name, pos in (("offender_position", alert.offender_position), ("victim_position", alert.victim_position)):
         if pos is not None:
             params.append((name, f"{pos.lat:.6f},{pos.lon:.6f} acc_m={pos.acc_m:.0f} ts={cap_time(pos.ts)}"))
+            params.append((f"{name}_age_s", f"{_age_s(pos, sent):.0f}"))
+            params.append((f"{name}_fresh", str(_age_s(pos, sent) <= fresh_s).lower()))
+        elif alert.type is AlertType.PANIC:
+            params.append((f"{name}_fresh", "false"))
     for name, value in params:
         p = ET.SubElement(info, f"{{{NS}}}parameter")
         sub(p, "valueName", name)
@@ -118,7 +126,7 @@ def build_cap(
     for label, pos in (("Verdachte (offender)", alert.offender_position), ("Slachtoffer (victim)", alert.victim_position)):
         if pos is not None:
             area = ET.SubElement(info, f"{{{NS}}}area")
-            sub(area, "areaDesc", f"{label} {cap_time(pos.ts)}")
+            sub(area, "areaDesc", f"{label} {cap_time(pos.ts)}, {_age_s(pos, sent):.0f} s oud (old)")
             sub(area, "circle", circle(pos))
     ET.register_namespace("", NS)
     document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
@@ -129,8 +137,25 @@ def circle(pos: Position) -> str:
     return f"{pos.lat:.6f},{pos.lon:.6f} {max(pos.acc_m, 10.0) / 1000:.3f}"
 
 
-def _description(alert: Alert) -> str:
+def _age_s(pos: Position, sent: datetime) -> float:
+    return max(0.0, (sent - pos.ts).total_seconds())
+
+
+def _position_text(label: str, pos: Position | None, sent: datetime, fresh_s: float) -> str:
+    if pos is None:
+        return f"Geen positie van {label} bekend (no position known); nieuwe positie opgevraagd (locate requested)."
+    age = _age_s(pos, sent)
+    if age > fresh_s:
+        return (f"Geen verse positie van {label} (no fresh fix): laatste {age:.0f} s oud, nauwkeurigheid "
+                f"{pos.acc_m:.0f} m; nieuwe positie opgevraagd (locate requested).")
+    return f"Positie {label}: {age:.0f} s oud, nauwkeurigheid {pos.acc_m:.0f} m."
+
+
+def _description(alert: Alert, sent: datetime, fresh_s: float) -> str:
     parts = [f"Melding {alert.type.value} in zaak {alert.case_id} (risico {alert.risk.value})."]
+    if alert.type is AlertType.PANIC:
+        parts.append(_position_text("het slachtoffer (victim)", alert.victim_position, sent, fresh_s))
+        parts.append(_position_text("de verdachte (offender)", alert.offender_position, sent, fresh_s))
     if alert.closest_m is not None:
         parts.append(f"Kleinste afstand {alert.closest_m:.0f} m.")
     if alert.late:

@@ -33,6 +33,11 @@ class AlertConfig:
     poll_s: float = 1.0
     batch_size: int = 20
     sender: str = "emon@emon.local"
+    locate_every_s: int = 30  # pursuit mode: ask for a fix every … s
+    pursuit_s: float = 600.0  # pursuit mode lasts … s after a panic
+    task_inform_victim_s: float = 300.0  # deadline of "inform the victim by phone"
+    task_check_s: float = 900.0  # deadline of "obtain a fresh fix / check" (possible breach)
+    task_escalate_s: float = 300.0  # an overdue task escalates again every … s
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AlertConfig:
@@ -54,6 +59,10 @@ class AlertConfig:
             raise ConfigError("EMON_ALERT_VICTIM_RESEND_S", "must be > 0")
         if self.batch_size < 1:
             raise ConfigError("EMON_ALERT_BATCH_SIZE", "must be >= 1")
+        if self.locate_every_s < 1:
+            raise ConfigError("EMON_ALERT_LOCATE_EVERY_S", "must be >= 1")
+        if self.task_escalate_s <= 0:
+            raise ConfigError("EMON_ALERT_TASK_ESCALATE_S", "must be > 0")
         if self.silence_factor < 1:
             raise ConfigError("EMON_ALERT_SILENCE_FACTOR", "must be >= 1")
 

@@ -52,6 +52,22 @@ _DEVICE_TYPES: dict[EventType, AlertType] = {
     EventType.POWER_OFF: AlertType.NO_COMMUNICATION,
 }
 _PRIORITY_ORDER = [Priority.LOW, Priority.NORMAL, Priority.HIGH, Priority.CRITICAL]
+# Confirmed violations the victim is warned of, at every risk level, when the rule protects them.
+_VICTIM_WARNED = frozenset({AlertType.PROXIMITY_BREACH, AlertType.EXCLUSION_BREACH})
+
+
+def victim_policy(recipients: frozenset[Recipient], alert_type: AlertType, rule: str, case: CaseInfo
+                  ) -> frozenset[Recipient]:
+    """The routing matrix's recipients with the victim's rules applied: a confirmed breach of a rule that
+    protects the victim (the contact ban, a ``protects_victim`` zone) warns the victim at every risk
+    level. A victim who opted out (``victim_notifications: "none"``) gets nothing on their device but the
+    confirmation of their own panic alarm; a closed case warns no device at all. The matrix (and
+    ``EMON_ROUTING_FILE``) still decides for every other rule."""
+    if case.closed or (not case.victim_notifications and alert_type is not AlertType.PANIC):
+        return recipients - {Recipient.VICTIM}
+    if alert_type in _VICTIM_WARNED and rule in case.victim_rules:
+        return recipients | {Recipient.VICTIM}
+    return recipients
 
 
 def alert_type_of(ev: EvalEvent, prev: Alert | None) -> AlertType | None:
@@ -115,7 +131,8 @@ def _new(
     route = routing.route(alert_type, case.risk, device_kind)
     return Alert(
         alert_id=alert_id_for(case.case_id, rule, episode), case_id=case.case_id, type=alert_type, rule=rule,
-        episode=episode, state=AlertState.OPEN, priority=route.priority, recipients=route.recipients,
+        episode=episode, state=AlertState.OPEN, priority=route.priority,
+        recipients=victim_policy(route.recipients, alert_type, rule, case),
         risk=case.risk, opened_at=now, updated_at=now, device_id=device_id, late=late, live=live,
         suppressed=suppressed and alert_type not in NEVER_SUPPRESSED, explanation=explanation or {},
     )
@@ -150,7 +167,8 @@ def on_evaluation(
     if SEVERITY_RANK.get(alert_type, 0) > SEVERITY_RANK.get(prev.type, 0):
         route = routing.route(alert_type, case.risk)
         alert = replace(
-            alert, type=alert_type, recipients=prev.recipients | route.recipients,
+            alert, type=alert_type,
+            recipients=victim_policy(prev.recipients | route.recipients, alert_type, prev.rule, case),
             priority=_max_priority(prev.priority, route.priority), state=AlertState.OPEN,
             resolved_at=None, resolved_by=None, ended_at=None,
             late=prev.late and late, live=prev.live or ev.live,
@@ -203,6 +221,23 @@ def on_device_event(
     )
     notify = deliverable(alert, alert.recipients)
     return Change(_notified(alert, notify, None), "opened", detail=detail, notify=notify)
+
+
+def with_positions(alert: Alert, offender: Position | None, victim: Position | None, now: datetime,
+                   fresh_s: float) -> Alert:
+    """A panic alert with both devices' latest fixes (degrees, metres, UTC) and their ages at ``now``:
+    ``explanation["positions"]`` says per device how old its fix is and whether it is fresh (at most
+    ``fresh_s`` seconds old), or that there is none."""
+    def facts(pos: Position | None) -> dict[str, Any] | None:
+        if pos is None:
+            return None
+        age = max(0.0, (now - pos.ts).total_seconds())
+        return {**pos.to_json(), "age_s": round(age, 1), "fresh": age <= fresh_s}
+
+    positions = {"victim": facts(victim), "offender": facts(offender), "fresh_limit_s": fresh_s}
+    return replace(alert, offender_position=offender or alert.offender_position,
+                   victim_position=victim or alert.victim_position,
+                   explanation={**alert.explanation, "positions": positions})
 
 
 def on_silence(

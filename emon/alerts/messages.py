@@ -63,3 +63,18 @@ def victim_notification(alert: Alert, notification_id: str, ts: datetime) -> dic
         "message": dict(message),
         "action": dict(action),
     }
+
+
+def owntracks_warning(alert: Alert, notification_id: str) -> dict[str, Any]:
+    """The same warning as an OwnTracks remote command the app can show: ``action: "action"`` with a
+    ``notification`` (shown as a notification by the iOS app) and ``content`` (the iOS app's Featured
+    Content tab). The Android app does not act on ``action``; the room's inform-the-victim task is the
+    fallback (docs/device-contract.md). No positions, no distances, like every victim message."""
+    message, action, _ = _MESSAGES.get(alert.type, _GENERIC)
+    text = f"{message['nl']} {action['nl']}"
+    return {
+        "_type": "cmd",
+        "action": "action",
+        "notification": text,
+        "content": f"{text}\n\n{message['en']} {action['en']}\n\n(emon {notification_id})",
+    }

@@ -25,12 +25,23 @@ def delivery_id_for(alert_id: str, recipient: str, seq: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class CaseInfo:
-    """What alerting needs to know of a case."""
+    """What alerting needs to know of a case.
+
+    ``victim_rules`` are the rules that protect the victim (``proximity`` under a contact ban,
+    ``exclusion:<zone>`` for zones marked ``protects_victim``); ``victim_notifications`` is False when
+    the victim opted out of warnings; ``victim_owntracks_topic`` is set when the victim's device is
+    an OwnTracks phone; ``closed`` when the case is closed (or unknown): nobody is warned any more.
+    """
 
     case_id: str
     risk: Risk
     offender_device: str | None = None
     victim_device: str | None = None
+    victim_rules: frozenset[str] = frozenset()
+    victim_notifications: bool = True
+    victim_owntracks_topic: str | None = None
+    offender_owntracks_topic: str | None = None
+    closed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,16 +12,18 @@ from datetime import datetime
 from emon.alerts import store as st
 from emon.alerts.cap import CapRef, MsgType, build_cap
 from emon.alerts.config import AlertConfig
-from emon.alerts.messages import victim_notification
+from emon.alerts.messages import owntracks_warning, victim_notification
 from emon.alerts.model import CaseInfo, Change, delivery_id_for
 from emon.alerts.types import Recipient
 
 
 class Notifier:
-    def __init__(self, config: AlertConfig, webhook_url: str | None, notify_channel: str) -> None:
+    def __init__(self, config: AlertConfig, webhook_url: str | None, notify_channel: str, *,
+                 fresh_s: float = 120.0) -> None:
         self.config = config
         self.webhook_url = webhook_url
         self.notify_channel = notify_channel
+        self.fresh_s = fresh_s  # a position older than this is "not fresh" in a CAP message
 
     async def enqueue(self, conn: st.Conn, change: Change, case: CaseInfo, now: datetime) -> int:
         """Queue the notifications a change asks for; return how many rows were added."""
@@ -30,6 +32,14 @@ class Notifier:
         if Recipient.VICTIM in change.notify:
             if case.victim_device is None:
                 await st.add_history(conn, alert, "system", "victim_not_notified", {"reason": "no victim device"}, now)
+            elif case.victim_owntracks_topic is not None:
+                # The OwnTracks app cannot acknowledge: sent once as a remote command it can show.
+                nid = delivery_id_for(alert.alert_id, Recipient.VICTIM, alert.notify_seq)
+                body = json.dumps(owntracks_warning(alert, nid), ensure_ascii=False).encode()
+                added += await st.add_delivery(
+                    conn, st.Delivery(nid, alert.alert_id, "command", f"{case.victim_owntracks_topic}/cmd",
+                                      "owntracks_warning", body, case_id=alert.case_id), now, self.notify_channel,
+                )
             else:
                 nid = delivery_id_for(alert.alert_id, Recipient.VICTIM, alert.notify_seq)
                 body = json.dumps(victim_notification(alert, nid, now), ensure_ascii=False).encode()
@@ -59,7 +69,7 @@ class Notifier:
         refs = tuple(CapRef(self.config.sender, d, sent) for d, sent in previous)
         note = change.detail.get("reason") if change.action == "escalated" else None
         body = build_cap(alert, identifier=did, sender=self.config.sender, sent=now, msg_type=msg_type,
-                         references=refs, note=note)
+                         references=refs, note=note, fresh_s=self.fresh_s)
         return int(await st.add_delivery(
             conn, st.Delivery(did, alert.alert_id, "dispatch", self.webhook_url, msg_type.value, body),
             now, self.notify_channel,

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -22,8 +22,6 @@ import psycopg
 from emon.alerts import metrics
 from emon.alerts import store as st
 from emon.alerts.channels import DeliveryError
-from emon.alerts.channels.dispatch import DispatchChannel
-from emon.alerts.channels.victim import VictimChannel
 from emon.alerts.config import AlertConfig
 from emon.backoff import Backoff
 from emon.storage.postgres import Database
@@ -32,6 +30,8 @@ log = logging.getLogger(__name__)
 
 # Called inside the worker's transaction when a delivery first crosses the failure alarm threshold.
 FailingHook = Callable[[st.Conn, st.Delivery, str, datetime], Awaitable[None]]
+# One sender per channel name ("victim", "dispatch", "command"): sends one stored row, raises DeliveryError.
+Sender = Callable[[st.Delivery, datetime], Awaitable[None]]
 
 
 def backoff_s(attempts: int, base_s: float, max_s: float) -> float:
@@ -43,12 +43,11 @@ def backoff_s(attempts: int, base_s: float, max_s: float) -> float:
 
 
 class OutboxWorker:
-    def __init__(self, db: Database, config: AlertConfig, victim: VictimChannel, dispatch: DispatchChannel,
+    def __init__(self, db: Database, config: AlertConfig, senders: Mapping[str, Sender],
                  on_failing: FailingHook, notify_channel: str) -> None:
         self.db = db
         self.config = config
-        self.victim = victim
-        self.dispatch = dispatch
+        self.senders = dict(senders)
         self.on_failing = on_failing
         self.notify_channel = notify_channel
         self.wake = asyncio.Event()
@@ -67,10 +66,10 @@ class OutboxWorker:
         metrics.DELIVERY_ATTEMPTS.labels(d.channel).inc()
         started = time.monotonic()
         try:
-            if d.channel == "victim":
-                await self.victim.send(d.target, d.body)
-            else:
-                await self.dispatch.send(d.target, d.delivery_id, d.body, now)
+            sender = self.senders.get(d.channel)
+            if sender is None:
+                raise DeliveryError(f"no channel {d.channel!r}")
+            await sender(d, now)
         except DeliveryError as exc:
             return str(exc), time.monotonic() - started
         return None, time.monotonic() - started

@@ -14,14 +14,16 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
+from emon.alerts import followups, metrics
 from emon.alerts import lifecycle as lc
-from emon.alerts import metrics
 from emon.alerts import store as st
+from emon.alerts.channels.command import CommandChannel
 from emon.alerts.channels.dispatch import DispatchChannel
 from emon.alerts.channels.room import RoomChannel
 from emon.alerts.channels.victim import VictimChannel
+from emon.alerts.commands import LocateRequest, commands_for
 from emon.alerts.config import AlertConfig
-from emon.alerts.model import Alert, CaseInfo, Change, alert_id_for
+from emon.alerts.model import Alert, CaseInfo, Change, Position, alert_id_for
 from emon.alerts.notifier import Notifier
 from emon.alerts.outbox import OutboxWorker
 from emon.alerts.routing import Routing
@@ -30,13 +32,16 @@ from emon.alerts.types import NEVER_DEBOUNCED, AlertState, AlertType
 from emon.case import Risk
 from emon.casebook import CaseBook
 from emon.errors import InvalidInput, NotFound
-from emon.fix import DeviceEvent
-from emon.geofence.events import EvalEvent
+from emon.fix import DeviceEvent, EventType
+from emon.geofence.events import EvalEvent, EvalEventType
 from emon.hub import Hub
+from emon.ingest.decode import OWNTRACKS_BATTERY_CRITICAL_PCT, OWNTRACKS_BATTERY_LOW_PCT
 from emon.ingest.topics import DeviceRegistry
 from emon.mqtt.endpoint import Endpoint
 from emon.settings import Settings
 from emon.storage.postgres import Database
+from emon.tasks.model import Task
+from emon.tasks.service import TaskService
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -48,6 +53,7 @@ class SeenSource(Protocol):
 
     async def last_seen(self) -> dict[str, datetime]: ...
     async def latest_times(self) -> dict[str, datetime]: ...
+    async def latest(self, device_id: str) -> dict[str, Any] | None: ...
 
 
 class AlertService:
@@ -68,14 +74,22 @@ class AlertService:
                                     client_id=f"{settings.mqtt_client_id}-notify", protocol=settings.mqtt_protocol)
         secret = None if settings.webhook_secret is None else str(settings.webhook_secret)
         self.dispatch = DispatchChannel(secret, timeout_s=self.config.dispatch_timeout_s)
-        self.notifier = Notifier(self.config, settings.webhook_url, channel)
-        self.worker = OutboxWorker(db, self.config, self.victim, self.dispatch, self._delivery_failing, channel)
+        self.commands = CommandChannel(host, port, settings.mqtt_topic_prefix)
+        self.notifier = Notifier(self.config, settings.webhook_url, channel, fresh_s=settings.freshness_s)
+        self.tasks = TaskService(db, hub, escalate_s=self.config.task_escalate_s)
+        senders = {
+            "victim": lambda d, now: self.victim.send(d.target, d.body),
+            "dispatch": lambda d, now: self.dispatch.send(d.target, d.delivery_id, d.body, now),
+            "command": lambda d, now: self.commands.send(d.target, d.body),
+        }
+        self.worker = OutboxWorker(db, self.config, senders, self._delivery_failing, channel)
 
     async def open(self) -> None:
         """Nothing to pre-connect: channels connect on first use and after every failure."""
 
     async def close(self) -> None:
         await self.victim.close()
+        await self.commands.close()
         await self.dispatch.close()
 
     async def run_delivery(self) -> None:
@@ -88,13 +102,29 @@ class AlertService:
 
     def _case(self, case_id: str) -> CaseInfo:
         case = self.casebook.get(case_id)
-        if case is None:  # a closed or unknown case still gets its alert, at the cautious risk
-            return CaseInfo(case_id, Risk.HIGH)
-        return CaseInfo(case.case_id, case.risk, case.offender_device, case.victim_device)
+        if case is None:  # a closed or unknown case still gets its alert, at the cautious risk; nobody's device
+            return CaseInfo(case_id, Risk.HIGH, closed=True)
+        order = case.order
+        rules = {f"exclusion:{z.name}" for z in order.exclusion_zones if z.protects_victim}
+        if order.contact_ban_m is not None:
+            rules.add("proximity")
+
+        def topic(device_id: str | None) -> str | None:
+            device = self.registry.by_id.get(device_id) if device_id else None
+            return None if device is None else device.owntracks_topic
+
+        return CaseInfo(case.case_id, case.risk, case.offender_device, case.victim_device,
+                        victim_rules=frozenset(rules), victim_notifications=order.victim_notifications != "none",
+                        victim_owntracks_topic=topic(case.victim_device),
+                        offender_owntracks_topic=topic(case.offender_device))
 
     async def on_evaluation(self, events: Sequence[EvalEvent], now: datetime, received_mono: float) -> None:
-        """Decide and store the alerts of a batch of evaluation events (one transaction, one savepoint each)."""
+        """Decide and store the alerts of a batch of evaluation events (one transaction, one savepoint each).
+        A ``locate_request`` becomes device commands, never an alert."""
         async def one(conn: st.Conn, ev: EvalEvent) -> list[Change]:
+            if ev.type is EvalEventType.LOCATE_REQUEST:
+                await self._locate(conn, followups.locate_request_of(ev, self._case(ev.case_id)), now)
+                return []
             case = self._case(ev.case_id)
             prev = await st.get(conn, alert_id_for(ev.case_id, ev.rule, ev.episode), lock=True)
             suppressed = await self._suppressed(conn, ev.case_id, lc.alert_type_of(ev, prev), now)
@@ -118,39 +148,100 @@ class AlertService:
                 prev = await st.get(conn, alert_id_for(case.case_id, rule, ev.ts), lock=True)
                 if prev is None and alert_type not in NEVER_DEBOUNCED:
                     prev = await st.open_for_rule(conn, case.case_id, rule, lock=True)
+                if prev is None and await self._battery_reported_before(conn, case.case_id, rule, ev):
+                    continue
                 suppressed = await self._suppressed(conn, case.case_id, alert_type, now)
                 change = lc.on_device_event(prev, ev, case, kind, self.routing, self.config,
                                             suppressed=suppressed, now=now)
+                if change and alert_type is AlertType.PANIC:
+                    offender, victim = await self._latest(case.offender_device), await self._latest(case.victim_device)
+                    change = replace(change, alert=lc.with_positions(change.alert, offender, victim, now,
+                                                                     self.settings.freshness_s))
                 if change:
                     out.append(change)
             return out
 
         await self._batch(events, one, now, received_mono, "device_event")
 
+    async def _latest(self, device_id: str | None) -> Position | None:
+        """The latest fix of a device (Redis), as a position; None when none is known."""
+        raw = await self.live.latest(device_id) if device_id else None
+        if raw is None:
+            return None
+        return Position(float(raw["lat"]), float(raw["lon"]), float(raw["acc_m"]), datetime.fromisoformat(raw["ts"]))
+
+    async def _battery_reported_before(self, conn: st.Conn, case_id: str, rule: str, ev: DeviceEvent) -> bool:
+        """An OwnTracks phone reports its low battery with every fix, not once: after its alert was resolved
+        a new one opens only once the phone was seen recharged above the threshold in between."""
+        if ev.data.get("source") != "owntracks" or ev.type not in (EventType.BATTERY_LOW, EventType.BATTERY_CRITICAL):
+            return False
+        last = await st.last_for_rule(conn, case_id, rule)
+        if last is None:
+            return False
+        threshold = OWNTRACKS_BATTERY_LOW_PCT if ev.type is EventType.BATTERY_LOW else OWNTRACKS_BATTERY_CRITICAL_PCT
+        return not await st.battery_above_since(conn, ev.device_id, last.episode, threshold)
+
     async def _batch(self, items: Sequence[T], one: Callable[[st.Conn, T], Awaitable[list[Change]]], now: datetime,
                      received_mono: float, stage: str) -> None:
         decided: list[Alert] = []
+        tasks: list[Task] = []
         async with self.db.pool.connection() as conn, conn.transaction():
             for item in items:
                 try:
                     async with conn.transaction():  # a savepoint: one bad input cannot sink the batch
                         for change in await one(conn, item):
-                            decided.append(await self._store(conn, change, now))
+                            decided.append(await self._store(conn, change, now, tasks))
                 except Exception:
                     metrics.HANDLER_ERRORS.labels(stage).inc()
                     log.exception("alerting failed for one %s input; the rest of the batch goes on", stage)
         if decided:
             metrics.FIX_TO_ALERT.observe(max(0.0, time.monotonic() - received_mono))
         self._after_commit(decided)
+        self.tasks.published(tasks)
+        self.worker.wake.set()  # commands may have been queued without an alert change
 
     async def _suppressed(self, conn: st.Conn, case_id: str, alert_type: AlertType | None, now: datetime) -> bool:
         return alert_type is not None and await st.is_suppressed(conn, case_id, alert_type, now)
 
-    async def _store(self, conn: st.Conn, change: Change, now: datetime) -> Alert:
+    async def _store(self, conn: st.Conn, change: Change, now: datetime, tasks: list[Task] | None = None) -> Alert:
+        """Save a change with its outbox rows, and what follows from it in the same transaction: locate
+        requests, room tasks (published after commit when ``tasks`` is given, else at once), and the end
+        of victim re-sends once the alert is resolved."""
+        alert = change.alert
+        case = self._case(alert.case_id)
         await st.save(conn, change, now)
-        await self.notifier.enqueue(conn, change, self._case(change.alert.case_id), now)
-        metrics.ALERT_CHANGES.labels(change.alert.type.value, change.alert.state.value, change.action).inc()
-        return change.alert
+        await self.notifier.enqueue(conn, change, case, now)
+        metrics.ALERT_CHANGES.labels(alert.type.value, alert.state.value, change.action).inc()
+        if alert.state is AlertState.RESOLVED:
+            await st.cancel_victim_deliveries(conn, now, alert_id=alert.alert_id)
+        planned = followups.tasks_for(change, case, self.config, now)
+        created = [t for t in [await self.tasks.create(conn, t, now) for t in planned] if t]
+        if tasks is None:
+            self.tasks.published(created)
+        else:
+            tasks.extend(created)
+        request = followups.locate_for(change, case, self.config, now)
+        if request is not None:
+            await self._locate(conn, request, now)
+        return alert
+
+    async def _locate(self, conn: st.Conn, request: LocateRequest, now: datetime) -> int:
+        """Queue the commands of a locate request (idempotent per origin). A later pursuit drops the
+        earlier one's pending end, so a phone is not put back into its usual mode too early."""
+        added = 0
+        for cmd in commands_for(request, self.registry.by_id, now):
+            if cmd.kind == "owntracks_restore":
+                await st.cancel_commands(conn, cmd.topic, cmd.kind, cmd.not_before, now)
+            added += await st.add_delivery(conn, st.Delivery(
+                cmd.command_id, request.alert_id, "command", cmd.topic, cmd.kind, cmd.body,
+                next_attempt_at=cmd.not_before, case_id=cmd.case_id, reason=request.reason,
+            ), now, self.notifier.notify_channel)
+        return added
+
+    async def case_closed(self, case_id: str, now: datetime) -> int:
+        """A case was closed: stop re-sending its victim warnings; returns how many were cancelled."""
+        async with self.db.pool.connection() as conn, conn.transaction():
+            return await st.cancel_victim_deliveries(conn, now, case_id=case_id)
 
     def _after_commit(self, alerts: Sequence[Alert]) -> None:
         for alert in alerts:
@@ -196,7 +287,7 @@ class AlertService:
             before = now - timedelta(seconds=self.config.victim_ack_deadline_s)
             for d in await st.overdue_victim_deliveries(conn, before):
                 await st.mark_delivery_escalated(conn, d.delivery_id)
-                target = await st.get(conn, d.alert_id, lock=True)
+                target = None if d.alert_id is None else await st.get(conn, d.alert_id, lock=True)
                 if target is None:
                     continue
                 change = lc.escalate(target, "victim device did not acknowledge the warning", now) or Change(
@@ -204,6 +295,7 @@ class AlertService:
                 changed.append(await self._store(conn, change, now))
             changed += await self._silence(conn, now)
         self._after_commit(changed)
+        await self.tasks.tick(now)
         await self._gauges()
 
     async def _decide_locked(self, conn: st.Conn, snapshot: Alert, decide: Callable[[Alert], Change | None],
@@ -247,14 +339,14 @@ class AlertService:
     async def _gauges(self) -> None:
         async with self.db.pool.connection() as conn:
             depth, counts = await st.outbox_depth(conn), await st.open_counts(conn)
-        for channel in ("victim", "dispatch"):
+        for channel in ("victim", "dispatch", "command"):
             metrics.OUTBOX_DEPTH.labels(channel).set(depth.get(channel, 0))
         for t in AlertType:
             for s in (AlertState.OPEN, AlertState.ACKNOWLEDGED):
                 metrics.ALERTS_OPEN.labels(t.value, s.value).set(counts.get((t.value, s.value), 0))
 
     async def _delivery_failing(self, conn: st.Conn, d: st.Delivery, error: str, now: datetime) -> None:
-        alert = await st.get(conn, d.alert_id, lock=True)
+        alert = None if d.alert_id is None else await st.get(conn, d.alert_id, lock=True)
         detail = {"delivery_id": d.delivery_id, "channel": d.channel, "attempts": d.attempts + 1, "error": error}
         change = alert and lc.mark_delivery_failing(alert, detail, now)
         if change:

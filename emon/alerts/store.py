@@ -32,9 +32,9 @@ class Delivery:
     """One outbox row: one notification to one recipient, sent until delivered (or acknowledged)."""
 
     delivery_id: str
-    alert_id: str
-    channel: str  # "victim" | "dispatch"
-    target: str
+    alert_id: str | None  # None: a device command that no alert asked for
+    channel: str  # "victim" | "dispatch" | "command"
+    target: str  # victim device id, webhook URL, or (command) the topic without prefix
     msg_type: str
     body: bytes
     state: str = "pending"
@@ -44,6 +44,8 @@ class Delivery:
     next_attempt_at: datetime | None = None
     first_sent_at: datetime | None = None
     failing: bool = False
+    case_id: str | None = None
+    reason: str | None = None
 
 
 def _alert_params(a: Alert) -> dict[str, Any]:
@@ -98,6 +100,20 @@ async def open_for_rule(conn: Conn, case_id: str, rule: str, *, lock: bool = Fal
     return found[0] if found else None
 
 
+async def last_for_rule(conn: Conn, case_id: str, rule: str) -> Alert | None:
+    """The newest alert of (case, rule) in any state."""
+    found = await _alerts(conn, "case_id = %s AND rule = %s", [case_id, rule], "ORDER BY opened_at DESC LIMIT 1")
+    return found[0] if found else None
+
+
+async def battery_above_since(conn: Conn, device_id: str, since: datetime, pct: float) -> bool:
+    """True when a fix of ``device_id`` after ``since`` reported a battery above ``pct`` percent (recharged)."""
+    cur = await conn.execute(
+        "SELECT 1 FROM fixes WHERE device_id = %s AND ts > %s AND batt > %s LIMIT 1", (device_id, since, pct)
+    )
+    return await cur.fetchone() is not None
+
+
 async def open_by_rule(conn: Conn, types: Collection[AlertType]) -> dict[tuple[str, str], Alert]:
     """The newest unresolved alert of each (case, rule) among alerts of ``types``, in one query (unlocked:
     re-read with :func:`get` and ``lock=True`` before changing one)."""
@@ -143,12 +159,14 @@ async def add_history(conn: Conn, alert: Alert, actor: str, action: str, detail:
 
 
 async def add_delivery(conn: Conn, d: Delivery, now: datetime, channel_name: str) -> bool:
-    """Queue a delivery (idempotent on its id) and NOTIFY the workers at commit."""
+    """Queue a delivery (idempotent on its id) and NOTIFY the workers at commit. It is due at
+    ``d.next_attempt_at`` when set (a pursuit's end), else now."""
     cur = await conn.execute(
         "INSERT INTO alert_outbox (delivery_id, alert_id, channel, target, msg_type, body, state, requires_ack,"
-        " created_at, next_attempt_at) VALUES (%s, %s, %s, %s, %s, %s, 'pending', %s, %s, %s)"
+        " created_at, next_attempt_at, case_id, reason) VALUES (%s, %s, %s, %s, %s, %s, 'pending', %s, %s, %s, %s, %s)"
         " ON CONFLICT (delivery_id) DO NOTHING",
-        (d.delivery_id, d.alert_id, d.channel, d.target, d.msg_type, d.body, d.requires_ack, now, now),
+        (d.delivery_id, d.alert_id, d.channel, d.target, d.msg_type, d.body, d.requires_ack, now,
+         d.next_attempt_at or now, d.case_id, d.reason),
     )
     if cur.rowcount:
         await conn.execute(sql.SQL("NOTIFY {}").format(sql.Identifier(channel_name)))
@@ -157,10 +175,12 @@ async def add_delivery(conn: Conn, d: Delivery, now: datetime, channel_name: str
 
 def _delivery(r: dict[str, Any]) -> Delivery:
     return Delivery(
-        delivery_id=str(r["delivery_id"]), alert_id=str(r["alert_id"]), channel=r["channel"], target=r["target"],
+        delivery_id=str(r["delivery_id"]), alert_id=None if r["alert_id"] is None else str(r["alert_id"]),
+        channel=r["channel"], target=r["target"],
         msg_type=r["msg_type"], body=bytes(r["body"]), state=r["state"], requires_ack=r["requires_ack"],
         attempts=r["attempts"], created_at=r["created_at"], next_attempt_at=r["next_attempt_at"],
-        first_sent_at=r["first_sent_at"], failing=r["failing"],
+        first_sent_at=r["first_sent_at"], failing=r["failing"], case_id=r.get("case_id"),
+        reason=r.get("reason"),
     )
 
 
@@ -202,6 +222,42 @@ async def mark_acked(conn: Conn, device_id: str, notification_id: str | None, al
         (now, device_id, notification_id or "", alert_id or ""),
     )
     return sorted({str(r[0]) for r in await cur.fetchall()})
+
+
+async def cancel_victim_deliveries(conn: Conn, now: datetime, *, alert_id: str | None = None,
+                                   case_id: str | None = None) -> int:
+    """Stop re-sending the victim warnings of one alert (resolved) or of every alert of a case (closed)."""
+    if alert_id is not None:
+        where, param = "alert_id = %s", alert_id
+    else:
+        where, param = "alert_id IN (SELECT alert_id FROM alerts WHERE case_id = %s)", str(case_id)
+    cur = await conn.execute(
+        f"UPDATE alert_outbox SET state = 'cancelled', cancelled_at = %s WHERE channel = 'victim'"
+        f" AND state IN ('pending', 'sent') AND {where}".encode(),
+        (now, param),
+    )
+    return cur.rowcount
+
+
+async def cancel_commands(conn: Conn, target: str, msg_type: str, due_before: datetime, now: datetime) -> int:
+    """Drop pending commands of one kind on one topic due before ``due_before`` (an earlier pursuit's
+    end, superseded by a later one)."""
+    cur = await conn.execute(
+        "UPDATE alert_outbox SET state = 'cancelled', cancelled_at = %s WHERE channel = 'command' AND target = %s"
+        " AND msg_type = %s AND state = 'pending' AND next_attempt_at < %s",
+        (now, target, msg_type, due_before),
+    )
+    return cur.rowcount
+
+
+async def commands(conn: Conn, case_id: str) -> list[Delivery]:
+    """The device commands queued for a case, oldest first (with their state)."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT * FROM alert_outbox WHERE channel = 'command' AND case_id = %s ORDER BY created_at, next_attempt_at",
+            (case_id,),
+        )
+        return [_delivery(r) for r in await cur.fetchall()]
 
 
 async def overdue_victim_deliveries(conn: Conn, before: datetime) -> list[Delivery]:

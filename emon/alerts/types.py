@@ -22,6 +22,7 @@ class AlertType(StrEnum):
     NO_COMMUNICATION = "no_communication"
     PANIC = "panic"
     ORDER_EXPIRING = "order_expiring"
+    POSSIBLE_BREACH = "possible_breach"
 
 
 class Priority(StrEnum):

@@ -36,6 +36,7 @@ class EvalEventType(StrEnum):
     PROXIMITY_PRE_ALERT_ENDED = "proximity_pre_alert_ended"
     PROXIMITY_BREACH_ENDED = "proximity_breach_ended"
     PROXIMITY_KNOWN = "proximity_known"  # positions fresh again after proximity_unknown
+    LOCATE_REQUEST = "locate_request"
 
 
 @dataclass(frozen=True, slots=True)

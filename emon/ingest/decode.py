@@ -27,6 +27,9 @@ from emon.fix import DeadLetter, DeviceEvent, EventType, Fix, FixSource
 MAX_BATCH = 10_000  # fixes in one buffered upload
 MAX_PAST = timedelta(days=366)
 _RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d{1,9})?([Zz]|[+-]\d\d:\d\d)?\Z", re.ASCII)
+# OwnTracks phones report no battery events, only ``batt`` (percent): at or below these it becomes one.
+OWNTRACKS_BATTERY_LOW_PCT = 20.0
+OWNTRACKS_BATTERY_CRITICAL_PCT = 10.0
 
 
 @dataclass(slots=True)
@@ -333,7 +336,12 @@ def decode_owntracks(topic: str, device_id: str, payload: bytes, now: datetime, 
         doc = decode_object(payload, limits, "an OwnTracks message")
         kind = doc.get("_type")
         if kind == "location":
-            out.fixes.append(fix_from_owntracks(device_id, doc, now, limits))
+            fix = fix_from_owntracks(device_id, doc, now, limits)
+            out.fixes.append(fix)
+            if fix.batt is not None and fix.batt <= OWNTRACKS_BATTERY_LOW_PCT:
+                low = fix.batt > OWNTRACKS_BATTERY_CRITICAL_PCT
+                kind_ = EventType.BATTERY_LOW if low else EventType.BATTERY_CRITICAL
+                out.events.append(DeviceEvent(device_id, fix.ts, kind_, {"batt": fix.batt, "source": "owntracks"}))
         elif kind == "lwt":
             out.events.append(DeviceEvent(device_id, now, EventType.CONNECTION_LOST, {"source": "owntracks"}))
         else:
