@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, generate_private_key
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from emon.errors import ConfigError
 from emon.evidence import signing
@@ -92,13 +93,21 @@ def test_a_file_that_is_not_a_pack_is_damaged_not_a_crash() -> None:
     assert err.value.file == "(zip)"
 
 
-def test_evidence_settings_fail_naming_the_variable() -> None:
+def test_evidence_settings_fail_naming_the_variable(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="EMON_RETENTION_DAYS"):
         Settings.from_env({"EMON_RETENTION_DAYS": "-1"})
     with pytest.raises(ConfigError, match="EMON_EVIDENCE_SNAPSHOT_S"):
         Settings.from_env({"EMON_EVIDENCE_SNAPSHOT_S": "0"})
-    s = Settings.from_env({"EMON_SIGNING_KEY_FILE": "/etc/emon/signing.pem", "EMON_RETENTION_DAYS": "90"})
-    assert s.signing_key_file == "/etc/emon/signing.pem" and s.retention_days == 90.0
+    with pytest.raises(ConfigError, match="EMON_SIGNING_KEY_FILE"):
+        Settings.from_env({"EMON_SIGNING_KEY_FILE": str(tmp_path / "missing.pem")})
+    key = tmp_path / "signing.pem"
+    key.write_bytes(
+        Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    s = Settings.from_env({"EMON_SIGNING_KEY_FILE": str(key), "EMON_RETENTION_DAYS": "90"})
+    assert s.signing_key_file == str(key) and s.retention_days == 90.0
 
 
 def test_the_starting_state_keeps_the_victims_fixes_only_from_stale_s_before_the_window() -> None:
