@@ -29,14 +29,16 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.safety_families import COMPLIANT, VIOLATIONS, PersonDay, Violation
+from benchmarks.safety_families import COMPLIANT, FRAME, VIOLATIONS, PersonDay, Violation
+from benchmarks.safety_tracks import observe
 from emon.alerts.config import AlertConfig
 from emon.alerts.lifecycle import on_evaluation
 from emon.alerts.model import Alert, CaseInfo, alert_id_for
 from emon.alerts.routing import Routing
-from emon.alerts.types import AlertState, AlertType, Recipient
+from emon.alerts.types import AlertState, Recipient
+from emon.fix import Fix
 from emon.geofence import Engine
-from emon.geofence.events import EvalEvent
+from emon.geofence.events import EvalEvent, EvalEventType
 
 STEP_S = 30.0
 BREACH_TYPES = frozenset({
@@ -68,9 +70,55 @@ class Outcome:
     alerts: list[Received]
     events: Counter[str]
     fixes: int
+    locate_requests: int = 0
 
 
-def run_day(pd: PersonDay, routing: Routing, config: AlertConfig) -> Outcome:
+class Pursuit:
+    """Devices that obey LOCATE_REQUEST: a fix 5–20 s after the request, then every ``every_s``
+    until ``until`` — with the same noise — unless the device is offline (muted) then."""
+
+    def __init__(self, pd: PersonDay, rng: np.random.Generator) -> None:
+        self.pd, self.rng = pd, rng
+        self.until: dict[str, float] = {}
+        self.next_t: dict[str, float] = {}
+        self.requests = 0
+        self.fixes = 0
+        self.every = 15.0
+
+    def obey(self, events: list[EvalEvent], now: datetime) -> None:
+        for ev in events:
+            if ev.type is not EvalEventType.LOCATE_REQUEST:
+                continue
+            self.requests += 1
+            until = (datetime.fromisoformat(ev.detail["until"]) - self.pd.t0).total_seconds()
+            t_now = (now - self.pd.t0).total_seconds()
+            for dev in ev.detail["devices"]:
+                if dev not in self.pd.tracks:
+                    continue
+                if self.until.get(dev, -1.0) < t_now:
+                    self.next_t[dev] = t_now + float(self.rng.uniform(5, 20))
+                self.until[dev] = max(self.until.get(dev, -1.0), until)
+                self.every = float(ev.detail["every_s"])
+
+    def due(self, now: datetime) -> list[Fix]:
+        t_now = (now - self.pd.t0).total_seconds()
+        out: list[Fix] = []
+        for dev, until in self.until.items():
+            track = self.pd.tracks[dev]
+            while self.next_t.get(dev, 1e18) <= min(t_now, until):
+                t = self.next_t[dev]
+                self.next_t[dev] = t + self.every
+                if t > track.now_s or any(a <= t < b for a, b in self.pd.mute.get(dev, ())):
+                    continue
+                obs = observe(track, np.array([t]), self.rng, gaps_per_day=0)
+                lat, lon = FRAME.latlon(obs.x, obs.y)
+                ts = self.pd.t0 + timedelta(seconds=t)
+                out.append(Fix(dev, ts, float(lat[0]), float(lon[0]), float(obs.acc[0])))
+        self.fixes += len(out)
+        return out
+
+
+def run_day(pd: PersonDay, routing: Routing, config: AlertConfig, rng: np.random.Generator) -> Outcome:
     """Feed one person-day through engine + lifecycle; return the alerts as finally received."""
     engine = Engine()
     engine.add_case(pd.case)
@@ -95,16 +143,22 @@ def run_day(pd: PersonDay, routing: Routing, config: AlertConfig) -> Outcome:
             rec.notified |= set(change.notify)
             alerts[aid] = rec
 
+    pursuit = Pursuit(pd, rng)
     while now < pd.end:
         now = now + step
         batch = []
         while i < len(fixes) and fixes[i][0] <= now:
             batch.append(fixes[i][1])
             i += 1
+        batch += pursuit.due(now)
         if batch:
-            apply(engine.evaluate_batch(batch, now), now)
-        apply(engine.tick(now), now)
-    return Outcome(pd.family, pd.truth, list(alerts.values()), counts, len(fixes))
+            events = engine.evaluate_batch(batch, now)
+            pursuit.obey(events, now)
+            apply(events, now)
+        events = engine.tick(now)
+        pursuit.obey(events, now)
+        apply(events, now)
+    return Outcome(pd.family, pd.truth, list(alerts.values()), counts, len(fixes) + pursuit.fixes, pursuit.requests)
 
 
 def _kind(alert: Alert) -> str:
@@ -167,6 +221,7 @@ def score(outcomes: list[Outcome], *, unknown_ok: bool = False) -> dict[str, Any
     return {
         "person_days": days,
         "fixes": sum(o.fixes for o in outcomes),
+        "locate_requests_per_day": round(sum(o.locate_requests for o in outcomes) / max(days, 1), 1),
         "violations": n_viol,
         "missed": missed,
         "missed_by_how": dict(missed_how),
@@ -200,7 +255,7 @@ def main() -> None:
                 continue
             t = time.perf_counter()
             rng = np.random.default_rng([args.seed, zlib.crc32(name.encode())])
-            outs = [run_day(build(i, rng), routing, config) for i in range(n)]
+            outs = [run_day(build(i, rng), routing, config, rng) for i in range(n)]
             fig = score(outs, unknown_ok=name == "v_victim_silent")
             fig["seconds"] = round(time.perf_counter() - t, 1)
             report[name] = fig

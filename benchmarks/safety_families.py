@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -59,6 +59,9 @@ class PersonDay:
     truth: list[Violation]
     t0: datetime
     end: datetime
+    # For devices that obey locate-now: their true tracks, and when they cannot answer (offline).
+    tracks: dict[str, Track] = field(default_factory=dict)
+    mute: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
 
 
 def _case(case_id: str, order: dict[str, Any], *, victim: bool = False) -> Case:
@@ -95,7 +98,8 @@ def _grid(track: Track) -> F64:
 
 
 def exclusion_truth(track: Track, fix_t: F64, radius: float, t0: datetime) -> list[Violation]:
-    """Dwell ≥ 20 m inside for ≥ 60 s, or any ≥ 20 m-deep passage with no fix taken inside."""
+    """Dwell ≥ 20 m inside for ≥ 60 s, or any ≥ 20 m-deep passage with no fix taken inside
+    (``fix_t``: times of the fixes that could show it, accuracy ≤ 100 m)."""
     g = _grid(track)
     x, y = track.at(g)
     deep = np.hypot(x, y) < radius - DEPTH_M
@@ -169,7 +173,7 @@ def exclusion_day(i: int, rng: np.random.Generator, *, walk: bool = False) -> Pe
     obs = observe(tr, fix_times(tr, rng), rng)
     case = _case(f"ex{'w' if walk else ''}-{i}", {"exclusion_zones": [_circle("zone", radius)]})
     return PersonDay("exclusion_edge_walk" if walk else "exclusion_daily", case, _fixes(OFFENDER, obs, t0),
-                     exclusion_truth(tr, obs.t, radius, t0), t0, t0 + timedelta(days=1, hours=1))
+                     exclusion_truth(tr, obs.t[obs.acc <= 100], radius, t0), t0, t0 + timedelta(days=1, hours=1), {OFFENDER: tr})
 
 
 def proximity_truth(off: Track, vic: Track, t0: datetime) -> list[Violation]:
@@ -208,7 +212,8 @@ def contact_ban_day(i: int, rng: np.random.Generator) -> PersonDay:
     vic.go(vh, float(rng.uniform(1.2, 8)), "urban").until(86400, "indoor")
     case = _case(f"ban-{i}", {"contact_ban_m": BAN_M}, victim=True)
     fixes = _fixes(OFFENDER, observe(off, fix_times(off, rng), rng), t0) + _fixes(VICTIM, _victim_obs(vic, rng), t0)
-    return PersonDay("contact_ban", case, fixes, proximity_truth(off, vic, t0), t0, t0 + timedelta(days=1, hours=1))
+    return PersonDay("contact_ban", case, fixes, proximity_truth(off, vic, t0), t0, t0 + timedelta(days=1, hours=1),
+                     {OFFENDER: off, VICTIM: vic})
 
 
 def curfew_truth(tr: Track, t0: datetime, radius: float, d: date) -> list[Violation]:
@@ -245,7 +250,7 @@ def curfew_night(i: int, rng: np.random.Generator, *, broken: bool = False) -> P
     obs = observe(tr, fix_times(tr, rng), rng)
     case = _case(f"cur{'b' if broken else ''}-{i}", {"inclusion_zones": [_circle("home", radius, schedule=CURFEW)]})
     return PersonDay("curfew_broken" if broken else "curfew_night", case, _fixes(OFFENDER, obs, t0),
-                     curfew_truth(tr, t0, radius, d), t0, t0 + timedelta(hours=25))
+                     curfew_truth(tr, t0, radius, d), t0, t0 + timedelta(hours=25), {OFFENDER: tr})
 
 
 # -- violation sets ----------------------------------------------------------------------------
@@ -262,8 +267,8 @@ def enter_run(i: int, rng: np.random.Generator) -> PersonDay:
     tr.go(_at(radius + 100, th), 1.4, "urban").go(_at(3000, th), 8, "urban").stay(1800, "urban")
     obs = observe(tr, fix_times(tr, rng), rng, gaps_per_day=0)
     case = _case(f"enter-{i}", {"exclusion_zones": [_circle("zone", radius)]})
-    return PersonDay("v_enter", case, _fixes(OFFENDER, obs, t0), exclusion_truth(tr, obs.t, radius, t0),
-                     t0, t0 + timedelta(hours=3))
+    return PersonDay("v_enter", case, _fixes(OFFENDER, obs, t0), exclusion_truth(tr, obs.t[obs.acc <= 100], radius, t0),
+                     t0, t0 + timedelta(hours=3), {OFFENDER: tr})
 
 
 def crossing_run(i: int, rng: np.random.Generator) -> PersonDay:
@@ -295,10 +300,10 @@ def crossing_run(i: int, rng: np.random.Generator) -> PersonDay:
         extra = Observed(np.array([tm]), mx + rng.normal(0, sig), my + rng.normal(0, sig), np.array([acc]),
                          np.array([tm + 2]), np.array([1], dtype=np.int8))
         obs = Observed(*(np.concatenate([getattr(obs, f), getattr(extra, f)]) for f in
-                         ("t", "x", "y", "acc", "arrival", "kind")))  # type: ignore[arg-type]
+                         ("t", "x", "y", "acc", "arrival", "kind")))
     case = _case(f"cross-{i}", {"exclusion_zones": [_circle("zone", radius)]})
-    return PersonDay("v_crossing", case, _fixes(OFFENDER, obs, t0), exclusion_truth(tr, obs.t, radius, t0),
-                     t0, t0 + timedelta(hours=2))
+    return PersonDay("v_crossing", case, _fixes(OFFENDER, obs, t0), exclusion_truth(tr, obs.t[obs.acc <= 100], radius, t0),
+                     t0, t0 + timedelta(hours=2), {OFFENDER: tr})
 
 
 def offline_run(i: int, rng: np.random.Generator) -> PersonDay:
@@ -316,8 +321,8 @@ def offline_run(i: int, rng: np.random.Generator) -> PersonDay:
     obs = observe(tr, fix_times(tr, rng), rng, gaps_per_day=0)
     obs = late_upload(obs, t_off, t_on, t_on + float(rng.uniform(600, 3600)))
     case = _case(f"offline-{i}", {"exclusion_zones": [_circle("zone", radius)]})
-    return PersonDay("v_offline_late", case, _fixes(OFFENDER, obs, t0), exclusion_truth(tr, obs.t, radius, t0),
-                     t0, t0 + timedelta(hours=3))
+    return PersonDay("v_offline_late", case, _fixes(OFFENDER, obs, t0), exclusion_truth(tr, obs.t[obs.acc <= 100], radius, t0),
+                     t0, t0 + timedelta(hours=3), {OFFENDER: tr}, {OFFENDER: [(t_off, t_on)]})
 
 
 def linger_run(i: int, rng: np.random.Generator, *, silent_victim: bool = False) -> PersonDay:
@@ -337,8 +342,9 @@ def linger_run(i: int, rng: np.random.Generator, *, silent_victim: bool = False)
         v_obs = drop(v_obs, v_obs.t < 3600 - 2400)
     case = _case(f"{'silent' if silent_victim else 'linger'}-{i}", {"contact_ban_m": BAN_M}, victim=True)
     fixes = _fixes(OFFENDER, o_obs, t0) + _fixes(VICTIM, v_obs, t0)
+    mute = {VICTIM: [(3600.0 - 2400.0, 1e9)]} if silent_victim else {}
     return PersonDay("v_victim_silent" if silent_victim else "v_linger", case, fixes,
-                     proximity_truth(off, vic, t0), t0, t0 + timedelta(hours=3))
+                     proximity_truth(off, vic, t0), t0, t0 + timedelta(hours=3), {OFFENDER: off, VICTIM: vic}, mute)
 
 
 Builder = Callable[[int, np.random.Generator], PersonDay]

@@ -130,6 +130,8 @@ class Zone(Strict):
     confirm_s: float | None = Field(default=None, ge=0, le=3600)
     clear_s: float | None = Field(default=None, ge=0, le=3600)
     clear_margin_m: float | None = Field(default=None, ge=0, le=5000)
+    # Inclusion zones (curfews): seconds after each scheduled window starts before it is enforced.
+    grace_s: float | None = Field(default=None, ge=0, le=7200)
 
     _utc = field_validator("valid_from", "valid_until")(_aware_utc)
 

@@ -15,6 +15,7 @@ from emon.case import Case
 from emon.geo import geodesic_m, geojson_to_shape
 from emon.geofence.config import EvalConfig
 from emon.geofence.episode import Limits
+from emon.geofence.evidence import threshold
 from emon.geofence.measure import project
 from emon.geofence.schedule import active_since
 from emon.order import Kind, Order, Zone
@@ -43,6 +44,7 @@ class ZoneRule:
     limits: Limits
     clear_margin_m: float
     always: bool  # no schedule and no validity anywhere: skip the schedule check
+    grace_s: float = 0.0  # inclusion zones: enforced only from this long after each window starts
 
     def active_since(self, order: Order, when: datetime) -> datetime | None:
         """Start (UTC) of the current enforcement interval, or None if not enforced at ``when``."""
@@ -54,7 +56,10 @@ class ZoneRule:
         ]
         if starts[0] is None or starts[1] is None:
             return None
-        return max(starts[0], starts[1])
+        since = max(starts[0], starts[1])
+        if self.grace_s and since.year > 1 and (when - since).total_seconds() < self.grace_s:
+            return None  # the curfew's grace period: not yet enforced
+        return since
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +106,10 @@ def _limits(
         clear_s=config.clear_s if clear_s is None else clear_s,
         update_distance_m=config.update_distance_m,
         update_move_m=config.update_move_m,
+        tau_s=config.tau_s,
+        prove_llr=threshold(config.alpha),
+        possible_llr=config.possible_llr,
+        possible_after_s=config.possible_after_s,
     )
 
 
@@ -154,6 +163,7 @@ def compile_case(case: Case, config: EvalConfig) -> CompiledCase:
                 and zone.schedule is None
                 and zone.valid_from is None
                 and zone.valid_until is None,
+                grace_s=0.0 if exclusion or zone.grace_s is None else zone.grace_s,
             )
         )
     polygons = np.array(polys, dtype=object)

@@ -86,6 +86,16 @@ class RuleState:
     ref_d: float | None = None  # distance of the device's last plausible fix (crossing check)
     retro_start: datetime | None = None  # last out-of-order retrospective episode
     retro_last: datetime | None = None
+    # Evidence (emon.geofence.evidence): the accumulated log-likelihood ratio since pending_since,
+    # and the time of the last fix that counted (for the correlation weight).
+    llr: float = 0.0
+    llr_ts: datetime | None = None
+    retro_llr: float = 0.0  # the same over out-of-order (late) fixes, in their fix-time order
+    retro_ts: datetime | None = None
+    possible: Episode | None = None  # the visible possible state
+    undecided_since: datetime | None = None  # a decision hangs on a stale counterpart since
+    cross_ref: FixRecord | None = None  # last accurate fix clear of the zone (crossing check)
+    cross_ref_d: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -98,6 +108,14 @@ class RuleState:
             "ref_d": self.ref_d,
             "retro_start": _ts(self.retro_start),
             "retro_last": _ts(self.retro_last),
+            "llr": self.llr,
+            "llr_ts": _ts(self.llr_ts),
+            "retro_llr": self.retro_llr,
+            "retro_ts": _ts(self.retro_ts),
+            "possible": None if self.possible is None else self.possible.to_dict(),
+            "undecided_since": _ts(self.undecided_since),
+            "cross_ref": None if self.cross_ref is None else self.cross_ref.to_list(),
+            "cross_ref_d": self.cross_ref_d,
         }
 
     @classmethod
@@ -112,6 +130,15 @@ class RuleState:
             ref_d=d["ref_d"],
             retro_start=_dt(d["retro_start"]),
             retro_last=_dt(d["retro_last"]),
+            # Added later: a state saved before has none of these (and starts them afresh).
+            llr=float(d.get("llr", 0.0)),
+            llr_ts=_dt(d.get("llr_ts")),
+            retro_llr=float(d.get("retro_llr", 0.0)),
+            retro_ts=_dt(d.get("retro_ts")),
+            possible=None if d.get("possible") is None else Episode.from_dict(d["possible"]),
+            undecided_since=_dt(d.get("undecided_since")),
+            cross_ref=None if d.get("cross_ref") is None else FixRecord.from_list(d["cross_ref"]),
+            cross_ref_d=d.get("cross_ref_d"),
         )
 
 
@@ -170,6 +197,7 @@ class CaseState:
     unknown_since: datetime | None = None
     first_seen: datetime | None = None
     reminders: set[str] = field(default_factory=set)
+    locate_until: dict[str, datetime] = field(default_factory=dict)  # locate-now asked of a device until
 
     def rule(self, name: str) -> RuleState:
         rs = self.rules.get(name)
@@ -193,6 +221,7 @@ class CaseState:
             "unknown_since": _ts(self.unknown_since),
             "first_seen": _ts(self.first_seen),
             "reminders": sorted(self.reminders),
+            "locate_until": {k: v.isoformat() for k, v in sorted(self.locate_until.items())},
         }
 
     @classmethod
@@ -206,4 +235,5 @@ class CaseState:
             unknown_since=_dt(d["unknown_since"]),
             first_seen=_dt(d["first_seen"]),
             reminders=set(d["reminders"]),
+            locate_until={k: datetime.fromisoformat(v) for k, v in d.get("locate_until", {}).items()},
         )

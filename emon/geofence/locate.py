@@ -1,0 +1,78 @@
+"""Locate-now: when a decision hangs on uncertainty, ask the devices concerned for fresh fixes.
+
+The engine only emits LOCATE_REQUEST events (detail ``{"devices", "reason", "every_s",
+"until"}``); alerting turns them into device commands and never into an alert. One request per
+device at a time: a device already asked is asked again only when half of its window has passed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from emon.geofence.config import EvalConfig
+from emon.geofence.events import Classification, EvalEvent, EvalEventType
+from emon.geofence.report import Context, simple_event
+from emon.geofence.rules import PROXIMITY, CompiledCase
+from emon.geofence.state import CaseState
+
+LOCATE = "locate"
+
+_PRE = frozenset({EvalEventType.EXCLUSION_PRE_ALERT, EvalEventType.PROXIMITY_PRE_ALERT})
+
+
+def _needs(
+    state: CaseState, cc: CompiledCase, events: Sequence[EvalEvent], lean: float
+) -> list[tuple[str, list[str]]]:
+    """(reason, devices) for every rule whose decision hangs on uncertainty now."""
+    case = cc.case
+    both = [d for d in (case.offender_device, case.victim_device) if d is not None]
+    out: list[tuple[str, list[str]]] = []
+    for name, rs in state.rules.items():
+        if rs.breach is not None or not rs.active:
+            continue
+        devices = both if name == PROXIMITY else [case.offender_device]
+        if rs.possible is not None or rs.llr >= lean:
+            out.append(("possible_breach", devices))
+        elif rs.undecided_since is not None:
+            out.append(("stale_counterpart", devices))
+    for ev in events:
+        if ev.type in _PRE and ev.live:
+            out.append(("pre_alert", both if ev.rule == PROXIMITY else [case.offender_device]))
+    return out
+
+
+def locate_requests(
+    state: CaseState, cc: CompiledCase, events: Sequence[EvalEvent], now: datetime, config: EvalConfig
+) -> list[EvalEvent]:
+    """LOCATE_REQUEST events for the uncertainty left after ``events`` (mutates the rate limit)."""
+    out: list[EvalEvent] = []
+    until = now + timedelta(seconds=config.locate_for_s)
+    half = timedelta(seconds=config.locate_for_s / 2)
+    if any(u <= now for u in state.locate_until.values()):
+        state.locate_until = {d: u for d, u in state.locate_until.items() if u > now}
+    for reason, devices in _needs(state, cc, events, config.possible_llr / 2):
+        ask = [d for d in devices if (u := state.locate_until.get(d)) is None or now >= u - half]
+        if not ask:
+            continue
+        for d in ask:
+            state.locate_until[d] = until
+        detail = {
+            "devices": ask,
+            "reason": reason,
+            "every_s": int(config.locate_every_s),
+            "until": until.isoformat(),
+        }
+        ctx = Context(cc.case_id, LOCATE, LOCATE, now, (), detail)
+        out.append(
+            simple_event(
+                EvalEventType.LOCATE_REQUEST,
+                ctx,
+                at=now,
+                episode=now,
+                classification=Classification.POSSIBLE,
+                distance_m=None,
+                live=True,
+            )
+        )
+    return out
