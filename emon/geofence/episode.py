@@ -89,8 +89,8 @@ def step_breach(rs: RuleState, r: Reading, lim: Limits) -> list[Step]:
         # Only accumulated evidence opens a violation (docs/safety.md): every counted fix adds its
         # weighted log-likelihood ratio; the sum never goes below 0 (a repeated Wald test). The
         # episode starts at the fix that began the run of evidence (a deterministic id).
-        if not r.counts:
-            return []
+        if not r.counts or r.llr == 0.0:
+            return []  # no evidence either way (e.g. undecided by a stale counterpart)
         # The first fix of a run counts in full: the fixes before it spoke for the other side, so
         # a correlated error would have had to flip sign.
         dt = None if rs.llr_ts is None or rs.llr <= 0 else (r.ts - rs.llr_ts).total_seconds()

@@ -34,8 +34,8 @@ def _needs(
         devices = both if name == PROXIMITY else [case.offender_device]
         if rs.possible is not None or rs.llr >= lean:
             out.append(("possible_breach", devices))
-        elif rs.undecided_since is not None:
-            out.append(("stale_counterpart", devices))
+        elif rs.stale_device is not None:
+            out.append(("stale_counterpart", [rs.stale_device]))
     for ev in events:
         if ev.type in _PRE and ev.live:
             out.append(("pre_alert", both if ev.rule == PROXIMITY else [case.offender_device]))

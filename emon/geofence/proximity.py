@@ -71,7 +71,7 @@ def pair_evidence(
     since the older fix is not Gaussian: it is bounded by ``counterpart_speed_mps`` × age, so it
     makes an interval of distances. Evidence of a breach counts only if it holds at the far end
     of that interval, evidence of compliance only if it holds at the near end; in between the
-    decision hangs on the old fix (reported as ``why`` when the pair is within the pre-alert ring).
+    decision hangs on the old fix (``why``).
     """
     sig = math.hypot(sigma_m(rec.acc), sigma_m(other.acc))
     move = config.counterpart_speed_mps * age
@@ -82,8 +82,6 @@ def pair_evidence(
     clear = llr(lawful - move, sig, config.depth_m, config.llr_cap)
     if clear < 0 or move == 0:
         return clear, None
-    if dist > prox.prealert_enter_m:
-        return 0.0, None
     return 0.0, f"counterpart fix {age:.0f} s old ({move:.0f} m of possible movement at {dist:.0f} m apart)"
 
 
@@ -155,6 +153,10 @@ def evaluate_proximity(
         cls = Classification.POSSIBLE
     counts = rec.acc <= config.max_acc_m and other.acc <= config.max_acc_m
     evidence_llr, stale_why = pair_evidence(rec, other, dist, age, prox, config)
+    rs = state.rule(PROXIMITY)
+    rs.stale_device = other_id if stale_why is not None and live else None
+    if dist > prox.prealert_enter_m:
+        stale_why = None  # far apart: ask for a fresh fix, but nothing for the room to look at
     if jump:
         evidence_llr = min(evidence_llr, 0.0)
     offender = rec if device_id == cc.case.offender_device else other
@@ -178,7 +180,6 @@ def evaluate_proximity(
     if jump:
         detail["implausible_jump"] = True
     ctx = Context(cc.case_id, PROXIMITY, PROXIMITY, now, ev, detail)
-    rs = state.rule(PROXIMITY)
     rs.active = True
     ring = (dist <= prox.prealert_enter_m, dist > prox.prealert_exit_m)
     out += rule_events(ctx, rs, r, prox.limits, ring)

@@ -96,6 +96,7 @@ class RuleState:
     undecided_since: datetime | None = None  # a decision hangs on a stale counterpart since
     cross_ref: FixRecord | None = None  # last accurate fix clear of the zone (crossing check)
     cross_ref_d: float | None = None
+    stale_device: str | None = None  # proximity: the decision hangs on this device's old fix
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -116,6 +117,7 @@ class RuleState:
             "undecided_since": _ts(self.undecided_since),
             "cross_ref": None if self.cross_ref is None else self.cross_ref.to_list(),
             "cross_ref_d": self.cross_ref_d,
+            "stale_device": self.stale_device,
         }
 
     @classmethod
@@ -139,6 +141,7 @@ class RuleState:
             undecided_since=_dt(d.get("undecided_since")),
             cross_ref=None if d.get("cross_ref") is None else FixRecord.from_list(d["cross_ref"]),
             cross_ref_d=d.get("cross_ref_d"),
+            stale_device=d.get("stale_device"),
         )
 
 
