@@ -159,7 +159,9 @@ def on_evaluation(
             resolved_at=None, resolved_by=None, ended_at=None,
             late=prev.late and late, live=prev.live or ev.live,
         )
-        notify = deliverable(alert, alert.recipients)
+        # A possible state is for the room: rising into it tells only its own route's recipients.
+        told = route.recipients if alert_type is AlertType.POSSIBLE_BREACH else alert.recipients
+        notify = deliverable(alert, told)
         return Change(_notified(alert, notify, closest), "worsened", detail=explanation, notify=notify)
     if not prev.is_open:
         return Change(alert, "updated_after_resolve", detail=explanation)

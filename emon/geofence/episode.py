@@ -45,6 +45,7 @@ class Reading:
     clear_ok: bool
     live: bool
     llr: float = 0.0  # evidence of this fix (emon.geofence.evidence.llr), before the correlation weight
+    acc_m: float = 0.0  # the fix's accuracy (for the correlation weight)
     stale_why: str | None = None  # the decision hangs on a stale counterpart (why, for people)
 
 
@@ -61,6 +62,7 @@ class Limits:
     prove_llr: float = 6.9  # log(1/alpha)
     possible_llr: float = 2.3
     possible_after_s: float = 120.0
+    independent_m: float = 25.0  # moved further than this (or the accuracy): an independent error
 
 
 def _open(r: Reading, start: datetime) -> Episode:
@@ -93,9 +95,15 @@ def step_breach(rs: RuleState, r: Reading, lim: Limits) -> list[Step]:
             return []  # no evidence either way (e.g. undecided by a stale counterpart)
         # The first fix of a run counts in full: the fixes before it spoke for the other side, so
         # a correlated error would have had to flip sign.
+        # A fix that moved further than its accuracy since the last counted one sees another
+        # multipath environment: its error is taken as independent whatever the time between.
         dt = None if rs.llr_ts is None or rs.llr <= 0 else (r.ts - rs.llr_ts).total_seconds()
+        lat, lon = rs.llr_lat, rs.llr_lon
+        if dt is not None and lat is not None and lon is not None:
+            moved = geodesic_m(lat, lon, r.lat, r.lon)
+            dt = None if moved > max(r.acc_m, lim.independent_m) else dt
         total = rs.llr + weight(dt, lim.tau_s) * r.llr
-        rs.llr_ts = r.ts
+        rs.llr_ts, rs.llr_lat, rs.llr_lon = r.ts, r.lat, r.lon
         if total <= 0.0:
             rs.llr, rs.pending_since, rs.pending_count = 0.0, None, 0
             return []

@@ -143,10 +143,10 @@ def _retro_proven(rs: RuleState, rec: FixRecord, value: float, prove: float, con
     A late fix still showing the violation just proven (within ``freshness_s`` of it) extends
     that retrospective episode instead of starting a new test."""
     window = timedelta(seconds=config.freshness_s)
-    if value > 0 and rs.retro_start is not None and rs.retro_last is not None:
-        if rs.retro_start <= rec.ts <= rs.retro_last + window:
-            rs.retro_last = max(rs.retro_last, rec.ts)
-            return False
+    start, last = rs.retro_start, rs.retro_last
+    if value > 0 and start is not None and last is not None and start <= rec.ts <= last + window:
+        rs.retro_last = max(last, rec.ts)
+        return False
     dt = None if rs.retro_ts is None else (rec.ts - rs.retro_ts).total_seconds()
     if dt is not None and not 0 <= dt <= config.stale_s:
         rs.retro_llr, dt = 0.0, None  # another stretch of late fixes

@@ -172,6 +172,7 @@ def evaluate_proximity(
         clear_ok=margin_clear(PROXIMITY, dist, acc_sum, prox.clear_margin_m, prox.ban_m),
         live=live,
         llr=evidence_llr,
+        acc_m=offender.acc,
         stale_why=stale_why,
     )
     detail: dict[str, Any] = {"acc_sum_m": round(acc_sum, 1), "counterpart_age_s": age, "ban_m": prox.ban_m}

@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 from shapely.geometry.base import BaseGeometry
 
 from emon.case import Case
-from emon.geo import geodesic_m, geojson_to_shape
+from emon.geo import frame_centre, geodesic_m, geojson_to_shape
 from emon.geofence.config import EvalConfig
 from emon.geofence.episode import Limits
 from emon.geofence.evidence import threshold
@@ -113,6 +113,21 @@ def _limits(
     )
 
 
+# RFC 7946: polygon edges are straight in lon/lat. Densified to this many degrees before the
+# projection, a long edge keeps that meaning (near the poles a parallel is far from a geodesic).
+DENSIFY_DEG = 0.05
+
+
+def metric_polygon(shape: BaseGeometry, lat0: float, lon0: float) -> BaseGeometry:
+    """A lon/lat (Multi)Polygon in the AEQD frame at (lat0, lon0), metres. The halves of a zone
+    split at the antimeridian (RFC 7946) meet again there: they are merged into one area, so the
+    seam is not mistaken for an edge of the zone."""
+    projected = project(shapely.segmentize(shape, DENSIFY_DEG), lat0, lon0)
+    parts = shapely.get_parts(shapely.make_valid(shapely.set_precision(projected, 1e-3)))
+    polys = [p for p in parts if p.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(polys) if len(polys) > 1 else polys[0]
+
+
 def compile_case(case: Case, config: EvalConfig) -> CompiledCase:
     """Compile ``case``: circles as centre+radius arrays, polygons projected into metric frames."""
     order = case.order
@@ -136,13 +151,13 @@ def compile_case(case: Case, config: EvalConfig) -> CompiledCase:
         else:
             assert zone.geometry is not None  # Zone guarantees exactly one shape
             shape = geojson_to_shape(zone.geometry)
-            lon0, lat0 = shapely.get_coordinates(shape).mean(axis=0)
-            if geodesic_m(res.lat, res.lon, float(lat0), float(lon0)) > config.frame_radius_m:
+            lat0, lon0 = frame_centre(shape)
+            if geodesic_m(res.lat, res.lon, lat0, lon0) > config.frame_radius_m:
                 # Far from the residence: a frame of its own keeps AEQD distortion negligible.
-                frames.append((float(lat0), float(lon0)))
+                frames.append((lat0, lon0))
                 frame = len(frames) - 1
             index = len(polys)
-            polys.append(project(shape, *frames[frame]))
+            polys.append(metric_polygon(shape, *frames[frame]))
         exclusion = kind == "exclusion"
         enter = order.prealert.exclusion_enter_m if zone.prealert_m is None else zone.prealert_m
         # A per-zone ring keeps the order's enter->exit hysteresis gap.

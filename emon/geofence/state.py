@@ -90,6 +90,8 @@ class RuleState:
     # and the time of the last fix that counted (for the correlation weight).
     llr: float = 0.0
     llr_ts: datetime | None = None
+    llr_lat: float | None = None  # where that fix was (a fix far from it has an independent error)
+    llr_lon: float | None = None
     retro_llr: float = 0.0  # the same over out-of-order (late) fixes, in their fix-time order
     retro_ts: datetime | None = None
     possible: Episode | None = None  # the visible possible state
@@ -111,6 +113,8 @@ class RuleState:
             "retro_last": _ts(self.retro_last),
             "llr": self.llr,
             "llr_ts": _ts(self.llr_ts),
+            "llr_lat": self.llr_lat,
+            "llr_lon": self.llr_lon,
             "retro_llr": self.retro_llr,
             "retro_ts": _ts(self.retro_ts),
             "possible": None if self.possible is None else self.possible.to_dict(),
@@ -135,6 +139,8 @@ class RuleState:
             # Added later: a state saved before has none of these (and starts them afresh).
             llr=float(d.get("llr", 0.0)),
             llr_ts=_dt(d.get("llr_ts")),
+            llr_lat=d.get("llr_lat"),
+            llr_lon=d.get("llr_lon"),
             retro_llr=float(d.get("retro_llr", 0.0)),
             retro_ts=_dt(d.get("retro_ts")),
             possible=None if d.get("possible") is None else Episode.from_dict(d["possible"]),

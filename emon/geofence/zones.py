@@ -81,6 +81,7 @@ def evaluate_zones(
             clear_ok=margin_clear(z.kind, d, rec.acc, z.clear_margin_m),
             live=live,
             llr=evidence_llr,
+            acc_m=rec.acc,
         )
         ring = None
         if exclusion:

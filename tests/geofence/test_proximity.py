@@ -23,7 +23,7 @@ def pair(offender_east: list[float], every_s: float = 20.0) -> list[Step]:
 TABLE = [
     (
         "approach and retreat",
-        pair([2000, 1200, 900, 600, 300, 250, 200, 100, 300, 700, 1100, 1500, 1800, 2000, 2100]),
+        pair([2000, 1200, 900, 600, 300, 250, 100, 300, 700, 1100, 1500, 1800, 2000, 2100]),
         [
             "proximity_pre_alert",
             "possible_breach",
