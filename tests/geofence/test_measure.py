@@ -100,7 +100,7 @@ def test_antimeridian_entry_and_proximity_in_northern_norway_latitudes() -> None
     fixes = build_fixes(steps, origin=origin)
     events = run_live(engine_for(case), fixes)
     assert types(events)[:3] == ["exclusion_pre_alert", "possible_breach", "exclusion_breach"]
-    breach = [e for e in events if e.type.value == "exclusion_breach"][0]
+    breach = next(e for e in events if e.type.value == "exclusion_breach")
     fix = next(f for f in fixes if f.ts == breach.at)
     _, _, centre = GEOD.inv(179.99, 70.0, fix.lon, fix.lat)
     assert breach.distance_m == pytest.approx(centre - 500, abs=0.5)

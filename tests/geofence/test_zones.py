@@ -139,7 +139,7 @@ def test_polygon_zone_entry() -> None:
         build_fixes(walk([600, 350, 250, 150, 60, 50, 40, 30, 0, 200, 260, 300, 330, 350, 500, 520, 540])),
     )
     assert types(events) == ENTRY_EXIT
-    assert [e for e in events if e.type.value == "exclusion_breach"][0].distance_m == pytest.approx(-70, abs=0.6)  # 32-gon chord error <= 0.5 m
+    assert next(e for e in events if e.type.value == "exclusion_breach").distance_m == pytest.approx(-70, abs=0.6)  # 32-gon chord error <= 0.5 m
 
 
 def test_zone_outside_validity_is_not_enforced() -> None:
