@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.safety_families import COMPLIANT, FRAME, VIOLATIONS, PersonDay, Violation
-from benchmarks.safety_tracks import observe
+from benchmarks.safety_tracks import Sampler
 from emon.alerts.config import AlertConfig
 from emon.alerts.lifecycle import on_evaluation
 from emon.alerts.model import Alert, CaseInfo, alert_id_for
@@ -79,6 +79,7 @@ class Pursuit:
 
     def __init__(self, pd: PersonDay, rng: np.random.Generator) -> None:
         self.pd, self.rng = pd, rng
+        self.samplers = {dev: Sampler(track) for dev, track in pd.tracks.items()}
         self.until: dict[str, float] = {}
         self.next_t: dict[str, float] = {}
         self.requests = 0
@@ -102,18 +103,22 @@ class Pursuit:
 
     def due(self, now: datetime) -> list[Fix]:
         t_now = (now - self.pd.t0).total_seconds()
-        out: list[Fix] = []
+        todo: list[tuple[str, float, float, float, float]] = []
         for dev, until in self.until.items():
-            track = self.pd.tracks[dev]
+            end = self.pd.tracks[dev].now_s
             while self.next_t.get(dev, 1e18) <= min(t_now, until):
                 t = self.next_t[dev]
                 self.next_t[dev] = t + self.every
-                if t > track.now_s or any(a <= t < b for a, b in self.pd.mute.get(dev, ())):
+                if t > end or any(a <= t < b for a, b in self.pd.mute.get(dev, ())):
                     continue
-                obs = observe(track, np.array([t]), self.rng, gaps_per_day=0)
-                lat, lon = FRAME.latlon(obs.x, obs.y)
-                ts = self.pd.t0 + timedelta(seconds=t)
-                out.append(Fix(dev, ts, float(lat[0]), float(lon[0]), float(obs.acc[0])))
+                todo.append((dev, t, *self.samplers[dev].one(t, self.rng)))
+        if not todo:
+            return []
+        lat, lon = FRAME.latlon(np.array([d[2] for d in todo]), np.array([d[3] for d in todo]))
+        out = [
+            Fix(dev, self.pd.t0 + timedelta(seconds=t), float(lat[i]), float(lon[i]), acc)
+            for i, (dev, t, _, _, acc) in enumerate(todo)
+        ]
         self.fixes += len(out)
         return out
 

@@ -147,6 +147,28 @@ def observe(track: Track, ts: F64, rng: np.random.Generator, *, gaps_per_day: fl
     return Observed(ts, tx + ex, ty + ey, np.round(acc, 1), arrival, kind)
 
 
+class Sampler:
+    """:func:`observe` for one fix at a time, cheaply (for devices answering locate-now)."""
+
+    def __init__(self, track: Track) -> None:
+        self.t, self.x, self.y = track.arrays()
+        self.env = track.env
+
+    def one(self, t: float, rng: np.random.Generator) -> tuple[float, float, float]:
+        """(x, y, acc) of one noisy fix at ``t`` seconds: the noise model of :func:`observe`."""
+        leg = min(max(int(np.searchsorted(self.t, t, side="right")) - 1, 0), len(self.env) - 1)
+        tx, ty = float(np.interp(t, self.t, self.x)), float(np.interp(t, self.t, self.y))
+        lo, hi = ACC_RANGE[self.env[leg]]
+        u, acc, ex, ey, r, a = rng.random(), rng.uniform(lo, hi), *rng.normal(0, 1, 2), *rng.random(2)
+        if u < HONEST_OUTLIER_RATE + DISHONEST_OUTLIER_RATE:
+            r, a = 100 + 300 * r, 2 * math.pi * a
+            honest = u < HONEST_OUTLIER_RATE
+            acc = r * float(rng.uniform(1.0, 1.5)) if honest else 10.0
+            return tx + r * math.sin(a), ty + r * math.cos(a), round(acc, 1)
+        s = acc * SIGMA_PER_ACC
+        return tx + ex * s, ty + ey * s, round(acc, 1)
+
+
 def late_upload(obs: Observed, t_from: float, t_to: float, upload_at: float) -> Observed:
     """The fixes taken in [t_from, t_to) arrive at ``upload_at`` (offline, buffered)."""
     inside = (obs.t >= t_from) & (obs.t < t_to)

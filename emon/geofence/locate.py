@@ -1,8 +1,10 @@
 """Locate-now: when a decision hangs on uncertainty, ask the devices concerned for fresh fixes.
 
 The engine only emits LOCATE_REQUEST events (detail ``{"devices", "reason", "every_s",
-"until"}``); alerting turns them into device commands and never into an alert. One request per
-device at a time: a device already asked is asked again only when half of its window has passed.
+"until"}``); alerting turns them into device commands and never into an alert. A device asked is
+asked again no sooner than ``locate_again_s`` later (rate-limited in the engine state).
+A stale counterpart asks for a short burst (``locate_stale_for_s``), uncertainty about a breach for
+pursuit (``locate_for_s``).
 """
 
 from __future__ import annotations
@@ -47,16 +49,17 @@ def locate_requests(
 ) -> list[EvalEvent]:
     """LOCATE_REQUEST events for the uncertainty left after ``events`` (mutates the rate limit)."""
     out: list[EvalEvent] = []
-    until = now + timedelta(seconds=config.locate_for_s)
-    half = timedelta(seconds=config.locate_for_s / 2)
-    if any(u <= now for u in state.locate_until.values()):
-        state.locate_until = {d: u for d, u in state.locate_until.items() if u > now}
+    keep = timedelta(seconds=config.locate_again_s)
+    if any(now - t >= keep for t in state.locate_asked.values()):
+        state.locate_asked = {d: t for d, t in state.locate_asked.items() if now - t < keep}
     for reason, devices in _needs(state, cc, events, config.possible_llr / 2):
-        ask = [d for d in devices if (u := state.locate_until.get(d)) is None or now >= u - half]
+        span = config.locate_stale_for_s if reason == "stale_counterpart" else config.locate_for_s
+        until = now + timedelta(seconds=span)
+        ask = [d for d in devices if d not in state.locate_asked]
         if not ask:
             continue
         for d in ask:
-            state.locate_until[d] = until
+            state.locate_asked[d] = now
         detail = {
             "devices": ask,
             "reason": reason,

@@ -206,7 +206,7 @@ class CaseState:
     unknown_since: datetime | None = None
     first_seen: datetime | None = None
     reminders: set[str] = field(default_factory=set)
-    locate_until: dict[str, datetime] = field(default_factory=dict)  # locate-now asked of a device until
+    locate_asked: dict[str, datetime] = field(default_factory=dict)  # when a device was last asked to locate
 
     def rule(self, name: str) -> RuleState:
         rs = self.rules.get(name)
@@ -230,7 +230,7 @@ class CaseState:
             "unknown_since": _ts(self.unknown_since),
             "first_seen": _ts(self.first_seen),
             "reminders": sorted(self.reminders),
-            "locate_until": {k: v.isoformat() for k, v in sorted(self.locate_until.items())},
+            "locate_asked": {k: v.isoformat() for k, v in sorted(self.locate_asked.items())},
         }
 
     @classmethod
@@ -244,5 +244,5 @@ class CaseState:
             unknown_since=_dt(d["unknown_since"]),
             first_seen=_dt(d["first_seen"]),
             reminders=set(d["reminders"]),
-            locate_until={k: datetime.fromisoformat(v) for k, v in d.get("locate_until", {}).items()},
+            locate_asked={k: datetime.fromisoformat(v) for k, v in d.get("locate_asked", {}).items()},
         )
