@@ -66,10 +66,9 @@ def evaluate_fix(
         and track.last != track.ref
         and not implausible_jump(track.last, rec, config.max_speed_mps)
     )
-    prev = track.ref
     events: list[EvalEvent] = []
     if offender and zone_d is not None:
-        events += evaluate_zones(state, rules, rec, zone_d, prev, jump, accept, now, config)
+        events += evaluate_zones(state, rules, rec, zone_d, jump, accept, now, config)
     if rules.proximity is not None:
         events += evaluate_proximity(state, rules, dev, rec, jump, now, config)
     if (now - rec.ts).total_seconds() <= config.freshness_s:

@@ -25,7 +25,6 @@ def evaluate_zones(
     cc: CompiledCase,
     rec: FixRecord,
     dists: NDArray[np.float64],
-    prev: FixRecord | None,
     jump: bool,
     accept: bool,
     now: datetime,
@@ -33,9 +32,11 @@ def evaluate_zones(
 ) -> list[EvalEvent]:
     """Advance every zone rule of ``cc`` by the offender fix ``rec`` (in fix-time order).
 
-    ``dists`` are the fix's signed distances to the zones (metres, negative inside); ``prev`` the
-    device's previous plausible fix (for crossings); ``jump`` whether ``rec`` is an implausible
-    jump from it, ``accept`` whether it nevertheless becomes the new reference. Mutates ``state``; returns the events in order.
+    ``dists`` are the fix's signed distances to the zones (metres, negative inside); ``jump``
+    whether ``rec`` is an implausible jump from the device's previous plausible fix, ``accept``
+    whether it nevertheless becomes the new reference. Each fix adds its evidence to every rule
+    (docs/safety.md); exclusion zones also get the crossing check against the rule's last accurate
+    fix clear of the zone. Mutates ``state``; returns the events in order.
     """
     live = (now - rec.ts).total_seconds() <= config.freshness_s
     device = cc.case.offender_device
