@@ -63,10 +63,11 @@ class EvalConfig:
     # half of that has passed.
     locate_every_s: float = 15.0
     locate_for_s: float = 300.0
-    # A stale counterpart needs one fresh fix, not pursuit: its request is this short.
-    locate_stale_for_s: float = 60.0
-    # A device asked is asked again no sooner than this (seconds), whatever the reason.
+    # A device asked is asked again no sooner than locate_again_s (pursuit is extended before it
+    # ends). A stale counterpart of a pair further apart than the pre-alert ring needs one fresh
+    # fix, not pursuit: a burst of locate_stale_for_s, asked again no sooner than stale_s / 2.
     locate_again_s: float = 150.0
+    locate_stale_for_s: float = 60.0
     # Crossings: only fixes at least this accurate bound a gap; a detour around the zone is
     # possible when it fits at detour_speed_mps.
     crossing_max_acc_m: float = 100.0

@@ -3,8 +3,9 @@
 The engine only emits LOCATE_REQUEST events (detail ``{"devices", "reason", "every_s",
 "until"}``); alerting turns them into device commands and never into an alert. A device asked is
 asked again no sooner than ``locate_again_s`` later (rate-limited in the engine state).
-A stale counterpart asks for a short burst (``locate_stale_for_s``), uncertainty about a breach for
-pursuit (``locate_for_s``).
+Uncertainty about a breach, a pre-alert or a stale counterpart within the pre-alert ring asks for
+pursuit (``locate_for_s``); a stale counterpart of a pair further apart for a short burst
+(``locate_stale_for_s``), asked again no sooner than half of ``stale_s``.
 """
 
 from __future__ import annotations
@@ -25,22 +26,23 @@ _PRE = frozenset({EvalEventType.EXCLUSION_PRE_ALERT, EvalEventType.PROXIMITY_PRE
 
 def _needs(
     state: CaseState, cc: CompiledCase, events: Sequence[EvalEvent], lean: float
-) -> list[tuple[str, list[str]]]:
-    """(reason, devices) for every rule whose decision hangs on uncertainty now."""
+) -> list[tuple[str, list[str], bool]]:
+    """(reason, devices, pursue) for every rule whose decision hangs on uncertainty now; ``pursue``
+    False asks for a short burst only (a stale counterpart of a pair far apart)."""
     case = cc.case
     both = [d for d in (case.offender_device, case.victim_device) if d is not None]
-    out: list[tuple[str, list[str]]] = []
+    out: list[tuple[str, list[str], bool]] = []
     for name, rs in state.rules.items():
         if rs.breach is not None or not rs.active:
             continue
         devices = both if name == PROXIMITY else [case.offender_device]
         if rs.possible is not None or rs.llr >= lean:
-            out.append(("possible_breach", devices))
+            out.append(("possible_breach", devices, True))
         elif rs.stale_device is not None:
-            out.append(("stale_counterpart", [rs.stale_device]))
+            out.append(("stale_counterpart", [rs.stale_device], not rs.stale_far))
     for ev in events:
         if ev.type in _PRE and ev.live:
-            out.append(("pre_alert", both if ev.rule == PROXIMITY else [case.offender_device]))
+            out.append(("pre_alert", both if ev.rule == PROXIMITY else [case.offender_device], True))
     return out
 
 
@@ -49,13 +51,15 @@ def locate_requests(
 ) -> list[EvalEvent]:
     """LOCATE_REQUEST events for the uncertainty left after ``events`` (mutates the rate limit)."""
     out: list[EvalEvent] = []
-    keep = timedelta(seconds=config.locate_again_s)
+    keep = timedelta(seconds=max(config.locate_again_s, config.stale_s))
     if any(now - t >= keep for t in state.locate_asked.values()):
         state.locate_asked = {d: t for d, t in state.locate_asked.items() if now - t < keep}
-    for reason, devices in _needs(state, cc, events, config.possible_llr / 2):
-        span = config.locate_stale_for_s if reason == "stale_counterpart" else config.locate_for_s
+    for reason, devices, pursue in _needs(state, cc, events, config.possible_llr / 2):
+        span = config.locate_for_s if pursue else config.locate_stale_for_s
+        # Far apart, one fresh fix per half stale_s keeps the pair from going unknown.
+        again = timedelta(seconds=config.locate_again_s if pursue else config.stale_s / 2)
         until = now + timedelta(seconds=span)
-        ask = [d for d in devices if d not in state.locate_asked]
+        ask = [d for d in devices if (t := state.locate_asked.get(d)) is None or now - t >= again]
         if not ask:
             continue
         for d in ask:

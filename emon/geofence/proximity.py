@@ -155,6 +155,7 @@ def evaluate_proximity(
     evidence_llr, stale_why = pair_evidence(rec, other, dist, age, prox, config)
     rs = state.rule(PROXIMITY)
     rs.stale_device = other_id if stale_why is not None and live else None
+    rs.stale_far = dist > prox.prealert_enter_m
     if dist > prox.prealert_enter_m:
         stale_why = None  # far apart: ask for a fresh fix, but nothing for the room to look at
     if jump:

@@ -99,6 +99,7 @@ class RuleState:
     cross_ref: FixRecord | None = None  # last accurate fix clear of the zone (crossing check)
     cross_ref_d: float | None = None
     stale_device: str | None = None  # proximity: the decision hangs on this device's old fix
+    stale_far: bool = False  # ... while the pair is beyond the pre-alert ring
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -122,6 +123,7 @@ class RuleState:
             "cross_ref": None if self.cross_ref is None else self.cross_ref.to_list(),
             "cross_ref_d": self.cross_ref_d,
             "stale_device": self.stale_device,
+            "stale_far": self.stale_far,
         }
 
     @classmethod
@@ -148,6 +150,7 @@ class RuleState:
             cross_ref=None if d.get("cross_ref") is None else FixRecord.from_list(d["cross_ref"]),
             cross_ref_d=d.get("cross_ref_d"),
             stale_device=d.get("stale_device"),
+            stale_far=bool(d.get("stale_far", False)),
         )
 
 
