@@ -105,6 +105,8 @@ def split_antimeridian(geometry: dict[str, Any]) -> dict[str, Any]:
     xy = shapely.get_coordinates(geom)
     if not len(xy) or not np.all(np.isfinite(xy)) or (np.all(xy[:, 0] >= -180) and np.all(xy[:, 0] <= 180)):
         return geometry
+    if np.ptp(xy[:, 0]) > 180 or np.max(np.abs(xy[:, 0])) > 540:
+        return geometry  # not a ring drawn across the antimeridian: geojson_to_shape says what is wrong
     parts: list[Polygon] = []
     for k in (-2, -1, 0, 1, 2):
         piece = shapely.intersection(geom, shapely.box(-180 + 360 * k, -90, 180 + 360 * k, 90))

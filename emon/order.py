@@ -52,7 +52,7 @@ def _from_rd(data: Any) -> Any:
 
 
 def _lon(value: Any) -> Any:
-    """Longitudes beyond ±180 (up to ±540) are normalised: 181 is -179."""
+    """A zone's longitudes beyond ±180 (up to ±540) are normalised: 181 is -179."""
     if isinstance(value, int | float) and not isinstance(value, bool) and 180 < abs(value) <= 540:
         from emon.geo import normalise_lon
 
@@ -67,7 +67,6 @@ class Position(Strict):
     lon: float = Field(ge=-180, le=180, allow_inf_nan=False)
 
     _rd = model_validator(mode="before")(_from_rd)
-    _lon = field_validator("lon", mode="before")(_lon)
 
 
 class Circle(Strict):
