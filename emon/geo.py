@@ -8,11 +8,13 @@ other distances stays below 0.01 % within 100 km of it.
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import shapely
+import shapely.geometry
 from numpy.typing import NDArray
 from pyproj import CRS, Geod, Transformer
 from shapely.geometry import MultiPolygon, Polygon, shape
@@ -84,6 +86,45 @@ def geodesic_circle(lat: float, lon: float, radius_m: float, segments: int = CIR
     # Keep the ring continuous across the antimeridian: unwrap relative to the centre.
     lons = np.where(lons - lon > 180, lons - 360, np.where(lons - lon < -180, lons + 360, lons))
     return Polygon(np.column_stack([lons, lats]))
+
+
+def normalise_lon(lon: float) -> float:
+    """A longitude in degrees brought into [-180, 180) (181 -> -179); 180 itself stays 180."""
+    return lon if -180.0 <= lon <= 180.0 else (lon + 180.0) % 360.0 - 180.0
+
+
+def split_antimeridian(geometry: dict[str, Any]) -> dict[str, Any]:
+    """A GeoJSON Polygon/MultiPolygon whose longitudes go beyond ±180 (a ring drawn continuously
+    across the antimeridian, e.g. 179.9 → 180.1), as the RFC 7946 form: a MultiPolygon split at
+    the antimeridian with every longitude within [-180, 180]. Anything else is returned unchanged.
+    """
+    try:
+        geom = shape(geometry)
+    except Exception:  # malformed: geojson_to_shape reports it
+        return geometry
+    xy = shapely.get_coordinates(geom)
+    if not len(xy) or not np.all(np.isfinite(xy)) or (np.all(xy[:, 0] >= -180) and np.all(xy[:, 0] <= 180)):
+        return geometry
+    if np.ptp(xy[:, 0]) > 180 or np.max(np.abs(xy[:, 0])) > 540:
+        return geometry  # not a ring drawn across the antimeridian: geojson_to_shape says what is wrong
+    parts: list[Polygon] = []
+    for k in (-2, -1, 0, 1, 2):
+        piece = shapely.intersection(geom, shapely.box(-180 + 360 * k, -90, 180 + 360 * k, 90))
+        piece = shapely.transform(piece, lambda c, k=k: c - np.array([360.0 * k, 0.0]))
+        parts += [g for g in getattr(piece, "geoms", [piece]) if isinstance(g, Polygon) and not g.is_empty]
+    out: dict[str, Any] = json.loads(json.dumps(shapely.geometry.mapping(MultiPolygon(parts))))
+    return out
+
+
+def frame_centre(geom: BaseGeometry) -> tuple[float, float]:
+    """(lat, lon) of the mean of a lon/lat geometry's vertices taken as unit vectors: right across
+    the antimeridian (where the mean longitude of 179.9 and -179.9 is not 0) and near the poles."""
+    xy = shapely.get_coordinates(geom)
+    lon, lat = np.radians(xy[:, 0]), np.radians(xy[:, 1])
+    v = np.array([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)]).mean(axis=1)
+    lat0 = float(np.degrees(np.arctan2(v[2], np.hypot(v[0], v[1]))))
+    lon0 = float(np.degrees(np.arctan2(v[1], v[0]))) if np.hypot(v[0], v[1]) > 1e-12 else 0.0
+    return lat0, lon0
 
 
 def geojson_to_shape(geometry: dict[str, Any]) -> Polygon | MultiPolygon:

@@ -51,6 +51,15 @@ def _from_rd(data: Any) -> Any:
     return {"lat": lat, "lon": lon, **{k: v for k, v in data.items() if k != "rd"}}
 
 
+def _lon(value: Any) -> Any:
+    """A zone's longitudes beyond ±180 (up to ±540) are normalised: 181 is -179."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and 180 < abs(value) <= 540:
+        from emon.geo import normalise_lon
+
+        return normalise_lon(float(value))
+    return value
+
+
 class Position(Strict):
     """A WGS84 position; may be given as ``{"lat", "lon"}`` or ``{"rd": {"x", "y"}}``."""
 
@@ -68,6 +77,7 @@ class Circle(Strict):
     radius_m: float = Field(gt=0, le=1_000_000, allow_inf_nan=False)
 
     _rd = model_validator(mode="before")(_from_rd)
+    _lon = field_validator("lon", mode="before")(_lon)
 
 
 class Weekday(StrEnum):
@@ -133,15 +143,20 @@ class Zone(Strict):
     # A breach of this zone concerns the victim's safety: it warns the victim at every risk level, and
     # opens the victim's position to the room while its alert is open (emon/privacy.py).
     protects_victim: bool = False
+    # Inclusion zones (curfews): seconds after each scheduled window starts before it is enforced.
+    grace_s: float | None = Field(default=None, ge=0, le=7200)
 
     _utc = field_validator("valid_from", "valid_until")(_aware_utc)
 
     @field_validator("geometry")
     @classmethod
     def _polygon(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Validated; a ring drawn across the antimeridian (longitudes beyond ±180) is stored as
+        the RFC 7946 split MultiPolygon."""
         if value is not None:
-            from emon.geo import geojson_to_shape
+            from emon.geo import geojson_to_shape, split_antimeridian
 
+            value = split_antimeridian(value)
             geojson_to_shape(value)  # raises ValueError naming the problem
         return value
 

@@ -66,6 +66,8 @@ async def test_a_database_blip_in_alerting_does_not_lose_the_batchs_alerts() -> 
              for i, d in enumerate([700, 300, 100])]
     events = [DeviceEvent("tag", NOW, EventType.TAMPER)]
     await evaluation.consume(fixes, events, NOW, 0.0, stored_at=NOW)
-    assert alerts.evaluations == ["exclusion_pre_alert", "exclusion_breach", "breach_update"]
+    # One fix never proves a breach (docs/safety.md): the first fix inside opens a possible state
+    # and asks for a locate-now, the second proves it.
+    assert alerts.evaluations == ["exclusion_pre_alert", "locate_request", "possible_breach", "exclusion_breach"]
     assert alerts.device_events == ["tamper"]
-    assert records.saved == [(3, NOW)]  # decisions and the watermark, once, after alerting
+    assert records.saved == [(4, NOW)]  # decisions and the watermark, once, after alerting

@@ -39,9 +39,13 @@ _ENDS: dict[EvalEventType, frozenset[AlertType]] = {
     EvalEventType.PROXIMITY_PRE_ALERT_ENDED: frozenset({AlertType.PROXIMITY_PRE_ALERT}),
     EvalEventType.PROXIMITY_BREACH_ENDED: frozenset({AlertType.PROXIMITY_BREACH, AlertType.PROXIMITY_PRE_ALERT}),
     EvalEventType.PROXIMITY_KNOWN: frozenset({AlertType.PROXIMITY_UNKNOWN}),
+    EvalEventType.POSSIBLE_BREACH_ENDED: frozenset({AlertType.POSSIBLE_BREACH}),
 }
 # When their episode ends, these close themselves: nothing happened that a person must judge.
-_AUTO_RESOLVE = frozenset({AlertType.EXCLUSION_PRE_ALERT, AlertType.PROXIMITY_PRE_ALERT, AlertType.PROXIMITY_UNKNOWN})
+_AUTO_RESOLVE = frozenset({
+    AlertType.EXCLUSION_PRE_ALERT, AlertType.PROXIMITY_PRE_ALERT, AlertType.PROXIMITY_UNKNOWN,
+    AlertType.POSSIBLE_BREACH,  # fresh fixes decided it was lawful
+})
 _DEVICE_TYPES: dict[EventType, AlertType] = {
     EventType.TAMPER: AlertType.TAMPER,
     EventType.STRAP_OPEN: AlertType.STRAP_OPEN,
@@ -173,7 +177,9 @@ def on_evaluation(
             resolved_at=None, resolved_by=None, ended_at=None,
             late=prev.late and late, live=prev.live or ev.live,
         )
-        notify = deliverable(alert, alert.recipients)
+        # A possible state is for the room: rising into it tells only its own route's recipients.
+        told = route.recipients if alert_type is AlertType.POSSIBLE_BREACH else alert.recipients
+        notify = deliverable(alert, told)
         return Change(_notified(alert, notify, closest), "worsened", detail=explanation, notify=notify)
     if not prev.is_open:
         return Change(alert, "updated_after_resolve", detail=explanation)

@@ -58,8 +58,9 @@ DEFAULTS: dict[str, dict[Risk, Route]] = {
     # The victim device gets a confirmation that help is on its way.
     AlertType.PANIC: _all(_r(C, X, P, V)),
     AlertType.ORDER_EXPIRING: _all(_r(L, P)),
-    # Uncertainty, not a breach: the room sees it at low priority (with a task) while a fresh fix is sought.
-    AlertType.POSSIBLE_BREACH: _all(_r(L, P)),
+    # Undecided under GPS uncertainty: the room sees it (with why); a fresh fix decides. Never the
+    # victim or police: only a provable breach reaches them.
+    AlertType.POSSIBLE_BREACH: {Risk.LOW: _r(L, P), Risk.MEDIUM: _r(N, P), Risk.HIGH: _r(N, P)},
 }
 
 

@@ -22,7 +22,7 @@ class AlertType(StrEnum):
     NO_COMMUNICATION = "no_communication"
     PANIC = "panic"
     ORDER_EXPIRING = "order_expiring"
-    POSSIBLE_BREACH = "possible_breach"
+    POSSIBLE_BREACH = "possible_breach"  # undecided under uncertainty: the room looks, a fresh fix decides
 
 
 class Priority(StrEnum):
@@ -44,14 +44,20 @@ class AlertState(StrEnum):
     RESOLVED = "resolved"
 
 
-# A higher rank is a worse situation in the same (case, rule): moving up re-notifies.
+# A higher rank is a worse situation in the same (case, rule, episode): moving up re-notifies and
+# the alert takes the new type, so an alert's type is the most serious thing its episode showed.
+# A crossing or retrospective violation ranks above a pre-alert: it is never folded into a
+# pre-alert that the system resolves when the ring is left (docs/safety.md).
 SEVERITY_RANK: dict[AlertType, int] = {
     AlertType.EXCLUSION_PRE_ALERT: 1,
     AlertType.PROXIMITY_PRE_ALERT: 1,
     AlertType.PROXIMITY_UNKNOWN: 1,
-    AlertType.EXCLUSION_BREACH: 2,
-    AlertType.INCLUSION_BREACH: 2,
-    AlertType.PROXIMITY_BREACH: 3,
+    AlertType.POSSIBLE_BREACH: 2,
+    AlertType.CROSSING_SUSPECTED: 3,
+    AlertType.RETROSPECTIVE_VIOLATION: 3,
+    AlertType.EXCLUSION_BREACH: 4,
+    AlertType.INCLUSION_BREACH: 4,
+    AlertType.PROXIMITY_BREACH: 5,
 }
 
 # Never merged into an earlier alert, never delayed: every event is its own alert.

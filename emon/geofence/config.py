@@ -47,6 +47,31 @@ class EvalConfig:
     frame_radius_m: float = 50_000.0
     # Recent fixes kept per device (for proximity on late fixes and jump checks).
     history_fixes: int = 32
+    # Evidence (docs/safety.md): a breach is proven when the accumulated log-likelihood ratio of
+    # "depth_m on the wrong side" versus "on the edge" reaches log(1/alpha). One fix adds at most
+    # llr_cap (no single fix proves a breach); a fix dt after the previous adds min(1, dt/tau_s) of
+    # its ratio (GPS errors are correlated over tens of seconds).
+    depth_m: float = 20.0
+    alpha: float = 1e-3
+    llr_cap: float = 4.0
+    tau_s: float = 30.0
+    # A visible possible state opens when the evidence reaches possible_llr (10:1) without proof,
+    # or when a decision has hung on a stale counterpart for possible_after_s.
+    possible_llr: float = 2.3
+    possible_after_s: float = 120.0
+    # Locate-now requests: report every locate_every_s for locate_for_s; one per device until
+    # half of that has passed.
+    locate_every_s: float = 15.0
+    locate_for_s: float = 300.0
+    # A device asked is asked again no sooner than locate_again_s (pursuit is extended before it
+    # ends). A stale counterpart of a pair further apart than the pre-alert ring needs one fresh
+    # fix, not pursuit: a burst of locate_stale_for_s, asked again no sooner than stale_s / 2.
+    locate_again_s: float = 150.0
+    locate_stale_for_s: float = 60.0
+    # Crossings: only fixes at least this accurate bound a gap; a detour around the zone is
+    # possible when it fits at detour_speed_mps.
+    crossing_max_acc_m: float = 100.0
+    detour_speed_mps: float = 40.0
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -55,6 +80,8 @@ class EvalConfig:
                 raise ValueError(f"EvalConfig.{f.name} must be >= 0, got {value!r}")
         if self.confirm_fixes < 1:
             raise ValueError("EvalConfig.confirm_fixes must be >= 1")
+        if not 0 < self.alpha < 1:
+            raise ValueError("EvalConfig.alpha must be between 0 and 1")
         if self.history_fixes < 2:
             raise ValueError("EvalConfig.history_fixes must be >= 2")
 

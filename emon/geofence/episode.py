@@ -13,6 +13,7 @@ from enum import StrEnum
 
 from emon.geo import geodesic_m
 from emon.geofence.events import Classification
+from emon.geofence.evidence import weight
 from emon.geofence.state import Episode, RuleState
 
 
@@ -43,6 +44,9 @@ class Reading:
     good: bool
     clear_ok: bool
     live: bool
+    llr: float = 0.0  # evidence of this fix (emon.geofence.evidence.llr), before the correlation weight
+    acc_m: float = 0.0  # the fix's accuracy (for the correlation weight)
+    stale_why: str | None = None  # the decision hangs on a stale counterpart (why, for people)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +58,11 @@ class Limits:
     clear_s: float
     update_distance_m: float
     update_move_m: float
+    tau_s: float = 30.0
+    prove_llr: float = 6.9  # log(1/alpha)
+    possible_llr: float = 2.3
+    possible_after_s: float = 120.0
+    independent_m: float = 25.0  # moved further than this (or the accuracy): an independent error
 
 
 def _open(r: Reading, start: datetime) -> Episode:
@@ -79,26 +88,33 @@ def step_breach(rs: RuleState, r: Reading, lim: Limits) -> list[Step]:
     c = r.classification
     ep = rs.breach
     if ep is None:
-        if c is Classification.BREACH:
-            # Proven by the whole error circle: fire at once; a run of possibles before it
-            # belongs to the same episode (deterministic id = first fix of the run).
-            start = rs.pending_since or r.ts
-        elif c is Classification.POSSIBLE and r.counts:
-            if rs.pending_since is None:
-                rs.pending_since, rs.pending_count = r.ts, 0
-            rs.pending_count += 1
-            elapsed = (r.ts - rs.pending_since).total_seconds()
-            if not (
-                rs.pending_count >= lim.confirm_fixes or (rs.pending_count >= 2 and elapsed >= lim.confirm_s)
-            ):
-                return []
-            start = rs.pending_since
-        else:
-            if c is Classification.CLEAR and r.good:
-                rs.pending_since, rs.pending_count = None, 0
+        # Only accumulated evidence opens a violation (docs/safety.md): every counted fix adds its
+        # weighted log-likelihood ratio; the sum never goes below 0 (a repeated Wald test). The
+        # episode starts at the fix that began the run of evidence (a deterministic id).
+        if not r.counts or r.llr == 0.0:
+            return []  # no evidence either way (e.g. undecided by a stale counterpart)
+        # The first fix of a run counts in full: the fixes before it spoke for the other side, so
+        # a correlated error would have had to flip sign.
+        # A fix that moved further than its accuracy since the last counted one sees another
+        # multipath environment: its error is taken as independent whatever the time between.
+        dt = None if rs.llr_ts is None or rs.llr <= 0 else (r.ts - rs.llr_ts).total_seconds()
+        lat, lon = rs.llr_lat, rs.llr_lon
+        if dt is not None and lat is not None and lon is not None:
+            moved = geodesic_m(lat, lon, r.lat, r.lon)
+            dt = None if moved > max(r.acc_m, lim.independent_m) else dt
+        total = rs.llr + weight(dt, lim.tau_s) * r.llr
+        rs.llr_ts, rs.llr_lat, rs.llr_lon = r.ts, r.lat, r.lon
+        if total <= 0.0:
+            rs.llr, rs.pending_since, rs.pending_count = 0.0, None, 0
             return []
-        rs.breach = _open(r, start)
+        if rs.pending_since is None:
+            rs.pending_since, rs.pending_count = r.ts, 0
+        rs.llr, rs.pending_count = total, rs.pending_count + 1
+        if total < lim.prove_llr:
+            return []
+        rs.breach = _open(r, rs.pending_since)
         rs.pending_since, rs.pending_count, rs.clear_since = None, 0, None
+        rs.llr, rs.llr_ts = 0.0, None
         return [Step.OPENED]
     steps: list[Step] = []
     if r.live and not ep.live and c is not Classification.CLEAR:
@@ -124,6 +140,39 @@ def step_breach(rs: RuleState, r: Reading, lim: Limits) -> list[Step]:
         if Step.ANNOUNCED not in steps:
             steps.append(Step.UPDATED)
     return steps
+
+
+def step_possible(rs: RuleState, r: Reading, lim: Limits) -> list[Step]:
+    """Advance the visible possible state of ``rs`` (mutates ``rs``).
+
+    Opens when the evidence leans towards a violation (``possible_llr``) without proving it, or
+    when a decision has hung on a stale counterpart for ``possible_after_s``; ends when a good fix
+    leaves neither. A proven breach supersedes it silently: the breach shares its episode.
+    """
+    if r.stale_why is None:
+        rs.undecided_since = None
+    elif rs.undecided_since is None:
+        rs.undecided_since = r.ts
+    if rs.breach is not None:
+        rs.possible = None
+        return []
+    leaning = rs.llr >= lim.possible_llr
+    hanging = (
+        rs.undecided_since is not None and (r.ts - rs.undecided_since).total_seconds() >= lim.possible_after_s
+    )
+    if rs.possible is None:
+        if leaning or hanging:
+            start = rs.pending_since if leaning and rs.pending_since is not None else rs.undecided_since
+            rs.possible = _open(r, start or r.ts)
+            return [Step.OPENED]
+        return []
+    if r.live and not rs.possible.live and (leaning or hanging):
+        rs.possible.live = True
+        return [Step.ANNOUNCED]
+    if r.good and rs.llr <= 0.0 and r.stale_why is None:
+        rs.possible = None
+        return [Step.ENDED]
+    return []
 
 
 def step_prealert(rs: RuleState, r: Reading, near: bool, far: bool) -> list[Step]:
@@ -152,6 +201,9 @@ def close_all(rs: RuleState) -> list[tuple[str, Episode]]:
         out.append(("breach", rs.breach))
     if rs.prealert is not None:
         out.append(("prealert", rs.prealert))
-    rs.breach = rs.prealert = None
+    if rs.possible is not None:
+        out.append(("possible", rs.possible))
+    rs.breach = rs.prealert = rs.possible = None
     rs.pending_since, rs.pending_count, rs.clear_since = None, 0, None
+    rs.llr, rs.llr_ts, rs.undecided_since = 0.0, None, None
     return out

@@ -7,6 +7,7 @@ the live state (episodes, confirmation counters, last fix) untouched.
 
 from __future__ import annotations
 
+import bisect
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,15 +15,17 @@ import numpy as np
 from numpy.typing import NDArray
 
 from emon.fix import Fix
-from emon.geofence.classify import classify_zone, implausible_jump
+from emon.geofence.classify import implausible_jump
 from emon.geofence.config import DEFAULT_CONFIG, EvalConfig
 from emon.geofence.events import Classification, EvalEvent, EvalEventType
+from emon.geofence.evidence import llr, sigma_m, weight
+from emon.geofence.locate import locate_requests
 from emon.geofence.measure import zone_distances
-from emon.geofence.proximity import counterpart, evaluate_proximity, measure_pair
+from emon.geofence.proximity import counterpart, evaluate_proximity, measure_pair, pair_evidence
 from emon.geofence.report import START, Context, evidence, simple_event
 from emon.geofence.rules import PROXIMITY, CompiledCase
-from emon.geofence.state import CaseState, FixRecord
-from emon.geofence.zones import evaluate_zones
+from emon.geofence.state import CaseState, FixRecord, RuleState
+from emon.geofence.zones import _crossing, evaluate_zones
 
 
 def evaluate_fix(
@@ -63,12 +66,13 @@ def evaluate_fix(
         and track.last != track.ref
         and not implausible_jump(track.last, rec, config.max_speed_mps)
     )
-    prev = track.ref
     events: list[EvalEvent] = []
     if offender and zone_d is not None:
-        events += evaluate_zones(state, rules, rec, zone_d, prev, jump, accept, now, config)
+        events += evaluate_zones(state, rules, rec, zone_d, jump, accept, now, config)
     if rules.proximity is not None:
         events += evaluate_proximity(state, rules, dev, rec, jump, now, config)
+    if (now - rec.ts).total_seconds() <= config.freshness_s:
+        events += locate_requests(state, rules, events, now, config)
     track.last = rec
     if accept:
         track.ref = rec
@@ -85,13 +89,19 @@ def _out_of_order(
     now: datetime,
     config: EvalConfig,
 ) -> list[EvalEvent]:
-    """Retrospective violations proven by an out-of-order fix (never live, never confirming)."""
+    """Retrospective violations shown by an out-of-order (late) fix: never live.
+
+    Late fixes accumulate evidence of their own (in their fix-time order) and get the crossing
+    check against the remembered fixes on either side of them.
+    """
     track = state.track(dev)
     before = track.before(rec.ts)
     jump = before is not None and implausible_jump(before, rec, config.max_speed_mps)
     track.remember(rec, config.history_fixes)
     if jump:
         return []  # alone and implausible: cannot prove anything
+    i = bisect.bisect_right(track.history, rec.ts, key=lambda r: r.ts)
+    after = track.history[i] if i < len(track.history) else None
     out: list[EvalEvent] = []
     ev = (evidence(dev, rec, now),)
     if dev == cc.case.offender_device and zone_d is not None:
@@ -99,21 +109,89 @@ def _out_of_order(
             if z.active_since(cc.case.order, rec.ts) is None:
                 continue
             d = float(zone_d[k])
-            proven = classify_zone(z.kind, d, rec.acc) is Classification.BREACH
-            if proven and _new_retro(state, z.rule, rec.ts, config):
+            lawful = d if z.kind == "exclusion" else -d
+            value = llr(lawful, sigma_m(rec.acc), config.depth_m, config.llr_cap)
+            rs = state.rule(z.rule)
+            if _retro_proven(rs, rec, value, z.limits.prove_llr, config) and _new_retro(state, z.rule, rec.ts, config):
                 ctx = Context(cc.case_id, z.rule, z.kind, now, ev, _retro_detail(z.kind, rec))
                 out.append(_retro_event(ctx, rec.ts, d))
+            if z.kind == "exclusion":
+                out += _late_crossings(cc, k, rec, d, (before, after), now, config)
     prox = cc.proximity
     if prox is not None:
         other_id = counterpart(cc, dev)
         other = state.track(other_id).nearest(rec.ts)
         if other is not None:
-            dist, _, age, cls = measure_pair(rec, other, prox, config)
-            proven = cls is Classification.BREACH
-            if age <= config.stale_s and proven and _new_retro(state, PROXIMITY, rec.ts, config):
+            dist, _, age, _ = measure_pair(rec, other, prox, config)
+            value, _ = pair_evidence(rec, other, dist, age, prox, config)
+            rs = state.rule(PROXIMITY)
+            if (
+                age <= config.stale_s
+                and _retro_proven(rs, rec, value, prox.limits.prove_llr, config)
+                and _new_retro(state, PROXIMITY, rec.ts, config)
+            ):
                 pev = (*ev, evidence(other_id, other, now))
                 ctx = Context(cc.case_id, PROXIMITY, PROXIMITY, now, pev, _retro_detail(PROXIMITY, rec))
                 out.append(_retro_event(ctx, rec.ts, dist))
+    return out
+
+
+def _retro_proven(rs: RuleState, rec: FixRecord, value: float, prove: float, config: EvalConfig) -> bool:
+    """Accumulate a late fix's evidence (same test as live, over late fixes in fix-time order).
+
+    A late fix still showing the violation just proven (within ``freshness_s`` of it) extends
+    that retrospective episode instead of starting a new test."""
+    window = timedelta(seconds=config.freshness_s)
+    start, last = rs.retro_start, rs.retro_last
+    if value > 0 and start is not None and last is not None and start <= rec.ts <= last + window:
+        rs.retro_last = max(last, rec.ts)
+        return False
+    dt = None if rs.retro_ts is None else (rec.ts - rs.retro_ts).total_seconds()
+    if dt is not None and not 0 <= dt <= config.stale_s:
+        rs.retro_llr, dt = 0.0, None  # another stretch of late fixes
+    rs.retro_llr = max(0.0, rs.retro_llr + weight(dt, config.tau_s) * value)
+    rs.retro_ts = rec.ts
+    if rs.retro_llr >= prove:
+        rs.retro_llr = 0.0
+        return True
+    return False
+
+
+def _late_crossings(
+    cc: CompiledCase,
+    k: int,
+    rec: FixRecord,
+    d: float,
+    around: tuple[FixRecord | None, FixRecord | None],
+    now: datetime,
+    config: EvalConfig,
+) -> list[EvalEvent]:
+    """The crossing check for a late fix against its remembered neighbours in time."""
+    before, after = around
+    out: list[EvalEvent] = []
+    for a, b in ((before, rec), (rec, after)):
+        if a is None or b is None or max(a.acc, b.acc) > config.crossing_max_acc_m:
+            continue
+        da, db = (d if x is rec else float(zone_distances([(x.lat, x.lon, cc)])[0][k]) for x in (a, b))
+        if db - b.acc < 0:
+            continue
+        crossing = _crossing(cc, k, a, da, b, db, config)
+        if crossing is None:
+            continue
+        dev = cc.case.offender_device
+        detail = {"acc_m": rec.acc, "late": True, **crossing}
+        ctx = Context(cc.case_id, cc.zones[k].rule, "exclusion", now, (evidence(dev, a, now), evidence(dev, b, now)), detail)
+        out.append(
+            simple_event(
+                EvalEventType.CROSSING_SUSPECTED,
+                ctx,
+                at=b.ts,
+                episode=a.ts,
+                classification=Classification.BREACH if crossing["proven"] else Classification.POSSIBLE,
+                distance_m=None,
+                live=False,
+            )
+        )
     return out
 
 

@@ -28,6 +28,11 @@ class EvalEventType(StrEnum):
     RETROSPECTIVE_VIOLATION = "retrospective_violation"
     CROSSING_SUSPECTED = "crossing_suspected"
     ORDER_EXPIRING = "order_expiring"
+    # Undecided under uncertainty (stale counterpart, accuracy larger than the margin, evidence
+    # not yet conclusive): visible to the room, never a breach by counting.
+    POSSIBLE_BREACH = "possible_breach"
+    # Ask devices for fresh fixes; detail {"devices", "reason", "every_s", "until"}. Never an alert.
+    LOCATE_REQUEST = "locate_request"
     # Episode updates and ends.
     BREACH_UPDATE = "breach_update"  # still in breach; a new closest distance or a new position
     EXCLUSION_PRE_ALERT_ENDED = "exclusion_pre_alert_ended"
@@ -36,7 +41,7 @@ class EvalEventType(StrEnum):
     PROXIMITY_PRE_ALERT_ENDED = "proximity_pre_alert_ended"
     PROXIMITY_BREACH_ENDED = "proximity_breach_ended"
     PROXIMITY_KNOWN = "proximity_known"  # positions fresh again after proximity_unknown
-    LOCATE_REQUEST = "locate_request"
+    POSSIBLE_BREACH_ENDED = "possible_breach_ended"  # decided lawful, or superseded by nothing
 
 
 @dataclass(frozen=True, slots=True)

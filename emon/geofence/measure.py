@@ -85,12 +85,16 @@ def zone_distances(items: Sequence[tuple[float, float, CompiledCase]]) -> list[F
     return out
 
 
-def segment_enters(
+def segment_through(
     case: CompiledCase, zone_index: int, a: tuple[float, float], b: tuple[float, float]
-) -> float:
-    """Length (metres) of the straight segment a→b ((lat, lon) each) that lies inside the zone.
+) -> tuple[float, float, bool]:
+    """How the straight segment a→b ((lat, lon) each) meets the zone: (metres of it inside the
+    zone, length of the shortest way from a to b around the zone's convex hull, whether the zone
+    is convex so that this way is the shortest path avoiding it).
 
     The segment is straight in the zone's frame (a circle's own centre, or the polygon's frame).
+    Around a convex obstacle the shortest path is the shorter of the two chains of the convex hull
+    of the obstacle and both ends.
     """
     z = case.zones[zone_index]
     lats = np.array([a[0], b[0]])
@@ -98,9 +102,27 @@ def segment_enters(
     if z.is_circle:
         lat0, lon0 = float(case.circle_lat[z.index]), float(case.circle_lon[z.index])
         geom: BaseGeometry = shapely.Point(0.0, 0.0).buffer(float(case.circle_r[z.index]), 64)
+        convex = True
     else:
         lat0, lon0 = case.frames[z.frame]
         geom = case.polygons[z.index]
+        convex = bool(shapely.area(geom) >= 0.999 * shapely.area(shapely.convex_hull(geom)))
     x, y = aeqd_xy(lat0, lon0, lats, lons)
     seg = shapely.LineString(np.column_stack([x, y]))
-    return float(shapely.length(shapely.intersection(seg, geom)))
+    inside = float(shapely.length(shapely.intersection(seg, geom)))
+    if inside <= 0:
+        return 0.0, float(shapely.length(seg)), convex
+    return inside, _around(geom, (float(x[0]), float(y[0])), (float(x[1]), float(y[1]))), convex
+
+
+def _around(geom: BaseGeometry, a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Length of the shorter chain from ``a`` to ``b`` along conv(geom ∪ {a, b}) (metres)."""
+    coords = np.vstack([shapely.get_coordinates(geom), [a, b]])
+    hull = shapely.convex_hull(shapely.multipoints(coords))
+    ring = np.asarray(shapely.get_coordinates(shapely.get_exterior_ring(hull)))[:-1]
+    ia = int(np.argmin(np.hypot(ring[:, 0] - a[0], ring[:, 1] - a[1])))
+    ib = int(np.argmin(np.hypot(ring[:, 0] - b[0], ring[:, 1] - b[1])))
+    seglen = np.hypot(*(np.roll(ring, -1, axis=0) - ring).T)
+    lo, hi = sorted((ia, ib))
+    one = float(seglen[lo:hi].sum())
+    return min(one, float(seglen.sum()) - one)

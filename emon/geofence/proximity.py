@@ -7,6 +7,7 @@ pair is *unknown* (PROXIMITY_UNKNOWN), and an open episode stays open: silence n
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,6 +16,7 @@ from emon.geofence.classify import classify_proximity, margin_clear
 from emon.geofence.config import EvalConfig
 from emon.geofence.episode import Reading
 from emon.geofence.events import Classification, EvalEvent, EvalEventType, Evidence
+from emon.geofence.evidence import llr, sigma_m
 from emon.geofence.report import Context, evidence, rule_events, simple_event
 from emon.geofence.rules import PROXIMITY, CompiledCase, ProximityRule
 from emon.geofence.state import CaseState, FixRecord
@@ -58,6 +60,29 @@ def measure_pair(
     dist = geodesic_m(rec.lat, rec.lon, other.lat, other.lon)
     acc_sum = rec.acc + other.acc + config.counterpart_speed_mps * age
     return dist, acc_sum, age, classify_proximity(dist, acc_sum, prox.ban_m)
+
+
+def pair_evidence(
+    rec: FixRecord, other: FixRecord, dist: float, age: float, prox: ProximityRule, config: EvalConfig
+) -> tuple[float, str | None]:
+    """(log-likelihood ratio of "within the ban", why the decision hangs on a stale counterpart).
+
+    The difference of two fixes' positions is Gaussian with sigma² = sigma_o² + sigma_v². Movement
+    since the older fix is not Gaussian: it is bounded by ``counterpart_speed_mps`` × age, so it
+    makes an interval of distances. Evidence of a breach counts only if it holds at the far end
+    of that interval, evidence of compliance only if it holds at the near end; in between the
+    decision hangs on the old fix (``why``).
+    """
+    sig = math.hypot(sigma_m(rec.acc), sigma_m(other.acc))
+    move = config.counterpart_speed_mps * age
+    lawful = dist - prox.ban_m
+    prove = llr(lawful + move, sig, config.depth_m, config.llr_cap)
+    if prove > 0:
+        return prove, None
+    clear = llr(lawful - move, sig, config.depth_m, config.llr_cap)
+    if clear < 0 or move == 0:
+        return clear, None
+    return 0.0, f"counterpart fix {age:.0f} s old ({move:.0f} m of possible movement at {dist:.0f} m apart)"
 
 
 def status_events(
@@ -126,7 +151,15 @@ def evaluate_proximity(
         return out
     if jump and cls is Classification.BREACH:
         cls = Classification.POSSIBLE
-    counts = rec.acc <= config.max_acc_m and other.acc <= config.max_acc_m and age <= config.confirm_max_age_s
+    counts = rec.acc <= config.max_acc_m and other.acc <= config.max_acc_m
+    evidence_llr, stale_why = pair_evidence(rec, other, dist, age, prox, config)
+    rs = state.rule(PROXIMITY)
+    rs.stale_device = other_id if stale_why is not None and live else None
+    rs.stale_far = dist > prox.prealert_enter_m
+    if dist > prox.prealert_enter_m:
+        stale_why = None  # far apart: ask for a fresh fix, but nothing for the room to look at
+    if jump:
+        evidence_llr = min(evidence_llr, 0.0)
     offender = rec if device_id == cc.case.offender_device else other
     r = Reading(
         ts=rec.ts,
@@ -139,12 +172,16 @@ def evaluate_proximity(
         good=counts and not jump,
         clear_ok=margin_clear(PROXIMITY, dist, acc_sum, prox.clear_margin_m, prox.ban_m),
         live=live,
+        llr=evidence_llr,
+        acc_m=offender.acc,
+        stale_why=stale_why,
     )
     detail: dict[str, Any] = {"acc_sum_m": round(acc_sum, 1), "counterpart_age_s": age, "ban_m": prox.ban_m}
+    if stale_why is not None:
+        detail["stale_device"] = other_id
     if jump:
         detail["implausible_jump"] = True
     ctx = Context(cc.case_id, PROXIMITY, PROXIMITY, now, ev, detail)
-    rs = state.rule(PROXIMITY)
     rs.active = True
     ring = (dist <= prox.prealert_enter_m, dist > prox.prealert_exit_m)
     out += rule_events(ctx, rs, r, prox.limits, ring)

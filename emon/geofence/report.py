@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from emon.geofence.episode import Limits, Reading, Step, step_breach, step_prealert
+from emon.geofence.episode import Limits, Reading, Step, step_breach, step_possible, step_prealert
 from emon.geofence.events import Classification, EvalEvent, EvalEventType, Evidence
 from emon.geofence.state import Episode, FixRecord, RuleState
 
@@ -39,13 +39,18 @@ class Context:
 
 
 def episode_events(
-    ctx: Context, steps: list[Step], episode: Episode, r: Reading, *, prealert: bool
+    ctx: Context, steps: list[Step], episode: Episode, r: Reading, *, prealert: bool, possible: bool = False
 ) -> list[EvalEvent]:
-    """Events for the ``steps`` one reading caused on ``episode`` (breach or pre-alert ring)."""
+    """Events for the ``steps`` one reading caused on ``episode`` (breach, pre-alert ring or
+    possible state)."""
     out: list[EvalEvent] = []
     for step in steps:
         detail = dict(ctx.detail)
-        if step is Step.OPENED or step is Step.ANNOUNCED:
+        if possible:
+            etype = T.POSSIBLE_BREACH if step is not Step.ENDED else T.POSSIBLE_BREACH_ENDED
+            if step is Step.ANNOUNCED:
+                detail["opened_by_late_fixes"] = True
+        elif step is Step.OPENED or step is Step.ANNOUNCED:
             etype = _PRE[ctx.kind] if prealert else START[ctx.kind]
             if step is Step.ANNOUNCED:
                 detail["opened_by_late_fixes"] = True
@@ -78,8 +83,9 @@ def ended_event(
     ctx: Context, episode: Episode, which: str, at: datetime, reason: str, *, live: bool = True
 ) -> EvalEvent:
     """An episode closed because its rule stopped being enforced (schedule or validity ended)."""
+    ended = {"prealert": _PRE_ENDED.get(ctx.kind), "possible": T.POSSIBLE_BREACH_ENDED}.get(which)
     return simple_event(
-        _PRE_ENDED[ctx.kind] if which == "prealert" else _ENDED[ctx.kind],
+        ended or _ENDED[ctx.kind],
         replace(ctx, detail={**ctx.detail, "reason": reason}),
         at=at,
         episode=episode.start,
@@ -126,8 +132,18 @@ def rule_events(
     while a violation is open).
     """
     before = rs.breach
+    possible_before = rs.possible
     steps = step_breach(rs, r, lim)
     ep = rs.breach or before
+    possible = step_possible(rs, r, lim)
+    possible_ep = rs.possible or possible_before
+    if rs.breach is not None and possible_before is not None and possible_before.start != rs.breach.start:
+        possible = [Step.ENDED]  # superseded by a breach of another episode: its own alert ends
+    pctx = replace(ctx, detail={**ctx.detail, "evidence_llr": round(rs.llr, 2), "prove_llr": lim.prove_llr})
+    if r.stale_why is not None:
+        pctx.detail["why"] = r.stale_why
+    elif "why" not in pctx.detail:
+        pctx.detail["why"] = f"evidence {rs.llr:.1f} of the {lim.prove_llr:.1f} a breach needs"
     pre: list[Step] = []
     pre_ep = rs.prealert
     if ring is not None:
@@ -137,6 +153,8 @@ def rule_events(
     out: list[EvalEvent] = []
     if pre_ep is not None and pre and pre[0] is not Step.ENDED:
         out += episode_events(ctx, pre, pre_ep, r, prealert=True)
+    if possible_ep is not None and possible:
+        out += episode_events(pctx, possible, possible_ep, r, prealert=False, possible=True)
     if ep is not None:
         out += episode_events(ctx, steps, ep, r, prealert=False)
     if pre_ep is not None and pre and pre[0] is Step.ENDED:

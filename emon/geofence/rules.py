@@ -12,9 +12,10 @@ from numpy.typing import NDArray
 from shapely.geometry.base import BaseGeometry
 
 from emon.case import Case
-from emon.geo import geodesic_m, geojson_to_shape
+from emon.geo import frame_centre, geodesic_m, geojson_to_shape
 from emon.geofence.config import EvalConfig
 from emon.geofence.episode import Limits
+from emon.geofence.evidence import threshold
 from emon.geofence.measure import project
 from emon.geofence.schedule import active_since
 from emon.order import Kind, Order, Zone
@@ -43,6 +44,7 @@ class ZoneRule:
     limits: Limits
     clear_margin_m: float
     always: bool  # no schedule and no validity anywhere: skip the schedule check
+    grace_s: float = 0.0  # inclusion zones: enforced only from this long after each window starts
 
     def active_since(self, order: Order, when: datetime) -> datetime | None:
         """Start (UTC) of the current enforcement interval, or None if not enforced at ``when``."""
@@ -54,7 +56,10 @@ class ZoneRule:
         ]
         if starts[0] is None or starts[1] is None:
             return None
-        return max(starts[0], starts[1])
+        since = max(starts[0], starts[1])
+        if self.grace_s and since.year > 1 and (when - since).total_seconds() < self.grace_s:
+            return None  # the curfew's grace period: not yet enforced
+        return since
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +106,26 @@ def _limits(
         clear_s=config.clear_s if clear_s is None else clear_s,
         update_distance_m=config.update_distance_m,
         update_move_m=config.update_move_m,
+        tau_s=config.tau_s,
+        prove_llr=threshold(config.alpha),
+        possible_llr=config.possible_llr,
+        possible_after_s=config.possible_after_s,
     )
+
+
+# RFC 7946: polygon edges are straight in lon/lat. Densified to this many degrees before the
+# projection, a long edge keeps that meaning (near the poles a parallel is far from a geodesic).
+DENSIFY_DEG = 0.05
+
+
+def metric_polygon(shape: BaseGeometry, lat0: float, lon0: float) -> BaseGeometry:
+    """A lon/lat (Multi)Polygon in the AEQD frame at (lat0, lon0), metres. The halves of a zone
+    split at the antimeridian (RFC 7946) meet again there: they are merged into one area, so the
+    seam is not mistaken for an edge of the zone."""
+    projected = project(shapely.segmentize(shape, DENSIFY_DEG), lat0, lon0)
+    parts = shapely.get_parts(shapely.make_valid(shapely.set_precision(projected, 1e-3)))
+    polys = [p for p in parts if p.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(polys) if len(polys) > 1 else polys[0]
 
 
 def compile_case(case: Case, config: EvalConfig) -> CompiledCase:
@@ -127,13 +151,13 @@ def compile_case(case: Case, config: EvalConfig) -> CompiledCase:
         else:
             assert zone.geometry is not None  # Zone guarantees exactly one shape
             shape = geojson_to_shape(zone.geometry)
-            lon0, lat0 = shapely.get_coordinates(shape).mean(axis=0)
-            if geodesic_m(res.lat, res.lon, float(lat0), float(lon0)) > config.frame_radius_m:
+            lat0, lon0 = frame_centre(shape)
+            if geodesic_m(res.lat, res.lon, lat0, lon0) > config.frame_radius_m:
                 # Far from the residence: a frame of its own keeps AEQD distortion negligible.
-                frames.append((float(lat0), float(lon0)))
+                frames.append((lat0, lon0))
                 frame = len(frames) - 1
             index = len(polys)
-            polys.append(project(shape, *frames[frame]))
+            polys.append(metric_polygon(shape, *frames[frame]))
         exclusion = kind == "exclusion"
         enter = order.prealert.exclusion_enter_m if zone.prealert_m is None else zone.prealert_m
         # A per-zone ring keeps the order's enter->exit hysteresis gap.
@@ -154,6 +178,7 @@ def compile_case(case: Case, config: EvalConfig) -> CompiledCase:
                 and zone.schedule is None
                 and zone.valid_from is None
                 and zone.valid_until is None,
+                grace_s=0.0 if exclusion or zone.grace_s is None else zone.grace_s,
             )
         )
     polygons = np.array(polys, dtype=object)

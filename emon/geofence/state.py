@@ -86,6 +86,20 @@ class RuleState:
     ref_d: float | None = None  # distance of the device's last plausible fix (crossing check)
     retro_start: datetime | None = None  # last out-of-order retrospective episode
     retro_last: datetime | None = None
+    # Evidence (emon.geofence.evidence): the accumulated log-likelihood ratio since pending_since,
+    # and the time of the last fix that counted (for the correlation weight).
+    llr: float = 0.0
+    llr_ts: datetime | None = None
+    llr_lat: float | None = None  # where that fix was (a fix far from it has an independent error)
+    llr_lon: float | None = None
+    retro_llr: float = 0.0  # the same over out-of-order (late) fixes, in their fix-time order
+    retro_ts: datetime | None = None
+    possible: Episode | None = None  # the visible possible state
+    undecided_since: datetime | None = None  # a decision hangs on a stale counterpart since
+    cross_ref: FixRecord | None = None  # last accurate fix clear of the zone (crossing check)
+    cross_ref_d: float | None = None
+    stale_device: str | None = None  # proximity: the decision hangs on this device's old fix
+    stale_far: bool = False  # ... while the pair is beyond the pre-alert ring
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -98,6 +112,18 @@ class RuleState:
             "ref_d": self.ref_d,
             "retro_start": _ts(self.retro_start),
             "retro_last": _ts(self.retro_last),
+            "llr": self.llr,
+            "llr_ts": _ts(self.llr_ts),
+            "llr_lat": self.llr_lat,
+            "llr_lon": self.llr_lon,
+            "retro_llr": self.retro_llr,
+            "retro_ts": _ts(self.retro_ts),
+            "possible": None if self.possible is None else self.possible.to_dict(),
+            "undecided_since": _ts(self.undecided_since),
+            "cross_ref": None if self.cross_ref is None else self.cross_ref.to_list(),
+            "cross_ref_d": self.cross_ref_d,
+            "stale_device": self.stale_device,
+            "stale_far": self.stale_far,
         }
 
     @classmethod
@@ -112,6 +138,19 @@ class RuleState:
             ref_d=d["ref_d"],
             retro_start=_dt(d["retro_start"]),
             retro_last=_dt(d["retro_last"]),
+            # Added later: a state saved before has none of these (and starts them afresh).
+            llr=float(d.get("llr", 0.0)),
+            llr_ts=_dt(d.get("llr_ts")),
+            llr_lat=d.get("llr_lat"),
+            llr_lon=d.get("llr_lon"),
+            retro_llr=float(d.get("retro_llr", 0.0)),
+            retro_ts=_dt(d.get("retro_ts")),
+            possible=None if d.get("possible") is None else Episode.from_dict(d["possible"]),
+            undecided_since=_dt(d.get("undecided_since")),
+            cross_ref=None if d.get("cross_ref") is None else FixRecord.from_list(d["cross_ref"]),
+            cross_ref_d=d.get("cross_ref_d"),
+            stale_device=d.get("stale_device"),
+            stale_far=bool(d.get("stale_far", False)),
         )
 
 
@@ -170,6 +209,7 @@ class CaseState:
     unknown_since: datetime | None = None
     first_seen: datetime | None = None
     reminders: set[str] = field(default_factory=set)
+    locate_asked: dict[str, datetime] = field(default_factory=dict)  # when a device was last asked to locate
 
     def rule(self, name: str) -> RuleState:
         rs = self.rules.get(name)
@@ -193,6 +233,7 @@ class CaseState:
             "unknown_since": _ts(self.unknown_since),
             "first_seen": _ts(self.first_seen),
             "reminders": sorted(self.reminders),
+            "locate_asked": {k: v.isoformat() for k, v in sorted(self.locate_asked.items())},
         }
 
     @classmethod
@@ -206,4 +247,5 @@ class CaseState:
             unknown_since=_dt(d["unknown_since"]),
             first_seen=_dt(d["first_seen"]),
             reminders=set(d["reminders"]),
+            locate_asked={k: datetime.fromisoformat(v) for k, v in d.get("locate_asked", {}).items()},
         )

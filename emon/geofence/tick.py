@@ -10,10 +10,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from emon.geofence.classify import classify_inclusion
 from emon.geofence.config import DEFAULT_CONFIG, EvalConfig
 from emon.geofence.episode import close_all
 from emon.geofence.events import Classification, EvalEvent, EvalEventType, Evidence
+from emon.geofence.evidence import llr, sigma_m
+from emon.geofence.locate import locate_requests
 from emon.geofence.measure import zone_distances
 from emon.geofence.proximity import stale_since, status_events
 from emon.geofence.report import Context, ended_event, evidence, simple_event
@@ -79,48 +80,43 @@ def _curfew_start(
     config: EvalConfig,
     ctx: Context,
 ) -> list[EvalEvent]:
-    """An inclusion zone just became enforced: judge the offender's last known position.
+    """An inclusion zone just became enforced (after its grace period): judge the offender's last
+    known position.
 
-    Stale or missing position: we cannot say the offender is inside, so the curfew opens as a
-    *possible* INCLUSION_BREACH (detail reason ``no_fresh_position``) that only a fresh fix inside
-    the zone ends. Silence is never read as compliance.
+    Stale or missing position: we cannot say the offender is inside, and silence is never read
+    as compliance — but uncertainty alone is not a breach either. The curfew opens a visible
+    POSSIBLE_BREACH (``why``: no fresh position) and asks for a fresh fix (LOCATE_REQUEST); fixes
+    decide. A fresh last position counts as the first evidence of the curfew.
     """
     rs = state.rule(z.rule)
     off = state.track(cc.case.offender_device).ref
     start = since if since.year > 1 else now  # an always-on zone has no window start
     detail: dict[str, Any] = {"window_start": start.isoformat()}
     if off is None or (now - off.ts).total_seconds() > config.stale_s:
-        cls, d = Classification.POSSIBLE, None
         detail["reason"] = "no_fresh_position"
-    else:
-        d = float(zone_distances([(off.lat, off.lon, cc)])[0][k])
-        cls = classify_inclusion(d, off.acc)
-        detail["acc_m"] = off.acc
-        if cls is Classification.POSSIBLE:
-            rs.pending_since, rs.pending_count = start, 1  # later fixes may confirm it
-            return []
-        if cls is Classification.CLEAR:
-            return []
-    rs.breach = Episode(
-        start=start,
-        live=True,
-        worst=0.0 if d is None else d,
-        lat=0.0 if off is None else off.lat,
-        lon=0.0 if off is None else off.lon,
-    )
-    rs.pending_since, rs.pending_count, rs.clear_since = None, 0, None
-    ctx = Context(ctx.case_id, ctx.rule, ctx.kind, ctx.decided_at, ctx.evidence, detail)
-    return [
-        simple_event(
-            EvalEventType.INCLUSION_BREACH,
+        detail["why"] = "no fresh position at the start of the curfew"
+        rs.possible = Episode(start=start, live=True, worst=0.0, lat=0.0, lon=0.0)
+        ctx = Context(ctx.case_id, ctx.rule, ctx.kind, ctx.decided_at, ctx.evidence, detail)
+        event = simple_event(
+            EvalEventType.POSSIBLE_BREACH,
             ctx,
             at=now,
             episode=start,
-            classification=cls,
-            distance_m=d,
+            classification=Classification.POSSIBLE,
+            distance_m=None,
             live=True,
         )
-    ]
+        return [event, *_locate(state, cc, now, config)]
+    d = float(zone_distances([(off.lat, off.lon, cc)])[0][k])
+    value = llr(-d, sigma_m(off.acc), config.depth_m, config.llr_cap)
+    if value > 0:
+        rs.llr, rs.llr_ts, rs.pending_since, rs.pending_count = value, off.ts, start, 1
+        return _locate(state, cc, now, config)
+    return []
+
+
+def _locate(state: CaseState, cc: CompiledCase, now: datetime, config: EvalConfig) -> list[EvalEvent]:
+    return locate_requests(state, cc, (), now, config)
 
 
 def _expiry(state: CaseState, cc: CompiledCase, now: datetime, config: EvalConfig) -> list[EvalEvent]:

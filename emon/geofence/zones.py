@@ -13,10 +13,11 @@ from emon.geofence.classify import classify_zone, margin_clear, severity
 from emon.geofence.config import EvalConfig
 from emon.geofence.episode import Reading, close_all
 from emon.geofence.events import Classification, EvalEvent, EvalEventType
-from emon.geofence.measure import segment_enters
+from emon.geofence.evidence import llr, p_violating, sigma_m
+from emon.geofence.measure import segment_through
 from emon.geofence.report import Context, ended_event, evidence, rule_events, simple_event
 from emon.geofence.rules import CompiledCase
-from emon.geofence.state import CaseState, FixRecord
+from emon.geofence.state import CaseState, FixRecord, RuleState
 
 
 def evaluate_zones(
@@ -24,7 +25,6 @@ def evaluate_zones(
     cc: CompiledCase,
     rec: FixRecord,
     dists: NDArray[np.float64],
-    prev: FixRecord | None,
     jump: bool,
     accept: bool,
     now: datetime,
@@ -32,16 +32,17 @@ def evaluate_zones(
 ) -> list[EvalEvent]:
     """Advance every zone rule of ``cc`` by the offender fix ``rec`` (in fix-time order).
 
-    ``dists`` are the fix's signed distances to the zones (metres, negative inside); ``prev`` the
-    device's previous plausible fix (for crossings); ``jump`` whether ``rec`` is an implausible
-    jump from it, ``accept`` whether it nevertheless becomes the new reference. Mutates ``state``; returns the events in order.
+    ``dists`` are the fix's signed distances to the zones (metres, negative inside); ``jump``
+    whether ``rec`` is an implausible jump from the device's previous plausible fix, ``accept``
+    whether it nevertheless becomes the new reference. Each fix adds its evidence to every rule
+    (docs/safety.md); exclusion zones also get the crossing check against the rule's last accurate
+    fix clear of the zone. Mutates ``state``; returns the events in order.
     """
     live = (now - rec.ts).total_seconds() <= config.freshness_s
     device = cc.case.offender_device
     ev = (evidence(device, rec, now),)
     counts = rec.acc <= config.max_acc_m
     good = counts and not jump
-    step_m: float | None = None  # length of prev -> rec, measured once for all zones if needed
     out: list[EvalEvent] = []
     for k, z in enumerate(cc.zones):
         rs = state.rule(z.rule)
@@ -62,6 +63,13 @@ def evaluate_zones(
         cls = classify_zone(z.kind, d, rec.acc)
         if jump and cls is Classification.BREACH:
             cls = Classification.POSSIBLE  # an implausible jump needs confirmation
+        lawful_m = d if exclusion else -d  # signed distance, positive on the lawful side
+        evidence_llr = llr(lawful_m, sigma_m(rec.acc), config.depth_m, config.llr_cap)
+        if jump:
+            evidence_llr = min(evidence_llr, 0.0)  # an implausible jump never adds to a breach
+        if rec.acc > abs(d):
+            detail["why"] = f"accuracy {rec.acc:.0f} m > margin {abs(d):.0f} m"
+        detail["p_violating"] = round(p_violating(lawful_m, sigma_m(rec.acc)), 4)
         r = Reading(
             ts=rec.ts,
             classification=cls,
@@ -73,58 +81,104 @@ def evaluate_zones(
             good=good,
             clear_ok=margin_clear(z.kind, d, rec.acc, z.clear_margin_m),
             live=live,
+            llr=evidence_llr,
+            acc_m=rec.acc,
         )
         ring = None
         if exclusion:
             assert z.prealert_enter_m is not None and z.prealert_exit_m is not None
             ring = (d <= z.prealert_enter_m, d > z.prealert_exit_m)
         out += rule_events(ctx, rs, r, z.limits, ring)
-        if exclusion and prev is not None and rs.breach is None and good and cls is Classification.CLEAR:
-            if step_m is None:
-                step_m = geodesic_m(prev.lat, prev.lon, rec.lat, rec.lon)
-            crossing = _crossing(cc, k, prev, rs.ref_d, rec, d, step_m, config)
-            if crossing is not None:
-                cdetail = {**detail, **crossing}
-                cctx = Context(cc.case_id, z.rule, z.kind, now, (evidence(device, prev, now), *ev), cdetail)
-                out.append(
-                    simple_event(
-                        EvalEventType.CROSSING_SUSPECTED,
-                        cctx,
-                        at=rec.ts,
-                        episode=prev.ts,
-                        classification=Classification.POSSIBLE,
-                        distance_m=None,
-                        live=live,
-                    )
-                )
+        if exclusion:
+            out += crossing_events(cc, k, rs, rec, d, good, now, config, detail, live)
         if accept:
             rs.ref_d = d
     return out
+
+
+def crossing_events(
+    cc: CompiledCase,
+    k: int,
+    rs: RuleState,
+    rec: FixRecord,
+    d: float,
+    good: bool,
+    now: datetime,
+    config: EvalConfig,
+    detail: dict[str, Any],
+    live: bool,
+) -> list[EvalEvent]:
+    """CROSSING_SUSPECTED when ``rec`` and the last accurate fix clear of exclusion zone ``k``
+    (``rs.cross_ref``) bound a straight path through it; moves the reference (mutates ``rs``).
+
+    Only fixes at least ``crossing_max_acc_m`` accurate bound a gap: a fix with a huge (honest)
+    accuracy in between neither hides the crossing nor becomes its reference.
+    """
+    if rs.breach is not None:
+        rs.cross_ref = rs.cross_ref_d = None  # a violation is open: evidence, not a gap, explains it
+        return []
+    if not good or rec.acc > config.crossing_max_acc_m or d - rec.acc < 0:
+        # Uninformative, or not clear of the zone: the gap stays open from the last clear fix,
+        # so neither a huge honest accuracy nor a brief unproven entry hides the crossing.
+        return []
+    ref, ref_d = rs.cross_ref, rs.cross_ref_d
+    rs.cross_ref, rs.cross_ref_d = rec, d
+    if ref is None or ref_d is None or ref.ts >= rec.ts:
+        return []
+    crossing = _crossing(cc, k, ref, ref_d, rec, d, config)
+    if crossing is None:
+        return []
+    device = cc.case.offender_device
+    cdetail = {**{k_: v for k_, v in detail.items() if k_ != "why"}, **crossing}
+    ev = (evidence(device, ref, now), evidence(device, rec, now))
+    cctx = Context(cc.case_id, cc.zones[k].rule, cc.zones[k].kind, now, ev, cdetail)
+    return [
+        simple_event(
+            EvalEventType.CROSSING_SUSPECTED,
+            cctx,
+            at=rec.ts,
+            episode=ref.ts,
+            classification=Classification.BREACH if crossing["proven"] else Classification.POSSIBLE,
+            distance_m=None,
+            live=live,
+        )
+    ]
 
 
 def _crossing(
     cc: CompiledCase,
     k: int,
     prev: FixRecord,
-    prev_d: float | None,
+    prev_d: float,
     rec: FixRecord,
     d: float,
-    length: float,
     config: EvalConfig,
 ) -> dict[str, Any] | None:
-    """Detail of a suspected crossing between two fixes both clear of zone ``k`` and ``length``
-    metres apart, else None.
+    """Detail of a suspected crossing between two fixes both clear of zone ``k``, else None.
 
     Suspected when the straight segment between them passes through the zone and covering it
-    in the time between the fixes needs no more than the plausible maximum speed.
+    in the time between the fixes needs no more than the plausible maximum speed. Proven when
+    even the shortest way around the zone (for a convex zone) does not fit at
+    ``detour_speed_mps`` in that time.
     """
-    if prev_d is None or prev_d - prev.acc < 0:
+    if prev_d - prev.acc < 0:
         return None  # the previous fix was not clear of the zone: no gap to explain
     dt = (rec.ts - prev.ts).total_seconds()
+    length = geodesic_m(prev.lat, prev.lon, rec.lat, rec.lon)
     # A point of the segment inside the zone is >= prev_d from one end and >= d from the other.
     if dt <= 0 or length < prev_d + d or length / dt > config.max_speed_mps:
         return None
-    inside = segment_enters(cc, k, (prev.lat, prev.lon), (rec.lat, rec.lon))
+    inside, detour, convex = segment_through(cc, k, (prev.lat, prev.lon), (rec.lat, rec.lon))
     if inside <= 0:
         return None
-    return {"gap_s": dt, "segment_m": round(length, 1), "inside_m": round(inside, 1)}
+    proven = convex and detour > config.detour_speed_mps * dt
+    return {
+        "gap_s": dt,
+        "segment_m": round(length, 1),
+        "inside_m": round(inside, 1),
+        "detour_m": round(detour, 1),
+        "detour_speed_needed_mps": round(detour / dt, 1),
+        "straight_speed_mps": round(length / dt, 1),
+        "proven": proven,
+        "path": [[prev.lon, prev.lat], [rec.lon, rec.lat]],
+    }

@@ -96,8 +96,9 @@ def run_live(engine: Engine, fixes: Iterable[Fix], lag_s: float = 1.0) -> list[E
     return events
 
 
-def types(events: Iterable[EvalEvent]) -> list[str]:
-    return [e.type.value for e in events]
+def types(events: Iterable[EvalEvent], *, locate: bool = False) -> list[str]:
+    """Event types in order; locate-now requests only with ``locate`` (tests/safety pins them)."""
+    return [e.type.value for e in events if locate or e.type.value != "locate_request"]
 
 
 def engine_for(case: Case, config: EvalConfig | None = None) -> Engine:

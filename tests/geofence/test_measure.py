@@ -95,12 +95,16 @@ def test_antimeridian_entry_and_proximity_in_northern_norway_latitudes() -> None
     # Zone centred at lon 179.99 (70 N); offender walks in from lon -179.9x (west of the line).
     origin = (70.0, -179.99)  # ~760 m east of the centre across the antimeridian
     case = make_case(exclusion=[circle_zone("c", (70.0, 179.99), 500)], residence=(70.0, 179.99))
-    fixes = build_fixes([Step(0, 600), Step(10, 300), Step(20, 0), Step(30, -300)], origin=origin)
+    steps = [Step(0, 600), Step(10, 300), Step(20, 0), Step(30, -100), Step(40, -200), Step(50, -300)]
+    steps += [Step(60, -400), Step(70, -500), Step(80, -600)]
+    fixes = build_fixes(steps, origin=origin)
     events = run_live(engine_for(case), fixes)
-    assert types(events) == ["exclusion_pre_alert", "exclusion_breach"]
-    _, _, centre = GEOD.inv(179.99, 70.0, fixes[3].lon, fixes[3].lat)
-    assert events[1].distance_m == pytest.approx(centre - 500, abs=0.5)
-    assert fixes[3].lon < 0 < 179.99
+    assert types(events)[:3] == ["exclusion_pre_alert", "possible_breach", "exclusion_breach"]
+    breach = next(e for e in events if e.type.value == "exclusion_breach")
+    fix = next(f for f in fixes if f.ts == breach.at)
+    _, _, centre = GEOD.inv(179.99, 70.0, fix.lon, fix.lat)
+    assert breach.distance_m == pytest.approx(centre - 500, abs=0.5)
+    assert fixes[5].lon < 0 < fix.lon  # evidence began west of the line, proven east of it
 
 
 def test_polygon_zone_far_from_residence_gets_its_own_frame() -> None:

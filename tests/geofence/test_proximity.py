@@ -23,9 +23,10 @@ def pair(offender_east: list[float], every_s: float = 20.0) -> list[Step]:
 TABLE = [
     (
         "approach and retreat",
-        pair([2000, 1200, 900, 600, 300, 100, 300, 700, 1100, 1500, 1800, 2000, 2100]),
+        pair([2000, 1200, 900, 600, 300, 250, 100, 300, 700, 1100, 1500, 1800, 2000, 2100]),
         [
             "proximity_pre_alert",
+            "possible_breach",
             "proximity_breach",
             "breach_update",
             "proximity_breach_ended",
@@ -47,10 +48,10 @@ def test_proximity_table(name: str, steps: list[Step], expected: list[str]) -> N
 
 def test_symmetric_victim_walks_to_offender() -> None:
     steps = []
-    for i, d in enumerate([2000, 900, 300]):
+    for i, d in enumerate([2000, 900, 300, 300, 300]):
         steps += [Step(i * 20, 0.0), Step(i * 20 + 1, d, device=VICTIM)]
-    events = run_live(engine_for(CASE), build_fixes(steps))
-    assert types(events) == ["proximity_pre_alert", "proximity_breach"]
+    events = [e for e in run_live(engine_for(CASE), build_fixes(steps)) if e.type.value != "locate_request"]
+    assert types(events) == ["proximity_pre_alert", "possible_breach", "proximity_breach"]
     assert {e.device_id for e in events[-1].evidence} == {OFFENDER, VICTIM}
     assert events[-1].distance_m == pytest.approx(300, abs=0.01)
 
@@ -59,7 +60,7 @@ def test_victim_fix_going_stale_via_offender_fix_then_known() -> None:
     steps = [Step(0, 0.0, device=VICTIM), Step(1, 3000)]
     steps += [Step(60 * i, 3000) for i in range(2, 13)]  # offender keeps reporting, victim silent
     steps += [Step(800, 0.0, device=VICTIM), Step(801, 3000)]
-    events = run_live(engine_for(CASE), build_fixes(steps))
+    events = [e for e in run_live(engine_for(CASE), build_fixes(steps)) if e.type.value != "locate_request"]
     assert types(events) == ["proximity_unknown", "proximity_known"]
     unknown, known = events
     assert unknown.episode == T0 + timedelta(seconds=600)  # when the victim's fix went stale
@@ -81,7 +82,7 @@ def test_victim_fix_going_stale_via_tick() -> None:
 
 def test_unknown_keeps_open_breach_open() -> None:
     engine = engine_for(CASE)
-    run_live(engine, build_fixes(pair([2000, 900, 100])))
+    assert "proximity_breach" in types(run_live(engine, build_fixes(pair([2000, 900, 100, 100, 100]))))
     # Victim goes silent while the offender is near: the breach must not end by silence.
     events = run_live(engine, build_fixes([Step(60 + 60 * i, 100) for i in range(1, 15)]))
     assert "proximity_breach_ended" not in types(events)
@@ -96,13 +97,13 @@ def test_stale_counterpart_grows_uncertainty() -> None:
     assert types(events) == []
 
 
-def test_counterpart_age_makes_a_distant_pair_possible() -> None:
-    # Victim fix 100-110 s old: 15 m/s x age adds 1.5-1.65 km to the error circles, so an offender
-    # 1.5 km away (clear of the 500 m ban by a fresh reckoning) is possible, and three in a row,
-    # the victim fix still young enough to count, confirm it.
+def test_stale_counterpart_alone_never_becomes_a_breach_it_asks_for_a_fresh_fix() -> None:
+    # Victim fix 100-110 s old: 15 m/s x age allows 1.5-1.65 km of movement, so an offender 1.5 km
+    # away can be neither cleared nor convicted. The old rule counted three such "possible" fixes
+    # into a proximity_breach; now the pair is undecided and the victim's device is asked to locate.
     steps = [Step(0, 0.0, device=VICTIM), Step(100, 1500), Step(105, 1500), Step(110, 1500)]
     events = run_live(engine_for(CASE), build_fixes(steps))
-    assert types(events) == ["proximity_breach"]
-    assert events[0].classification.value == "possible"
-    assert events[0].detail["counterpart_age_s"] == 110
-    assert events[0].episode == T0 + timedelta(seconds=100)
+    assert types(events) == []
+    locate = [e for e in events if e.type.value == "locate_request"]
+    assert len(locate) == 1  # rate-limited: once, not on every fix
+    assert locate[0].detail["devices"] == [VICTIM] and locate[0].detail["reason"] == "stale_counterpart"

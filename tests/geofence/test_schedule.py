@@ -63,17 +63,19 @@ def test_curfew_breach_at_window_start_on_dst_night_then_home() -> None:
     start = utc(2026, 3, 28, 20, 50)  # 21:50 CET, offender 2 km from home
     run_live(engine, build_fixes([Step(0, 2000), Step(300, 2000)], start=start))
     assert engine.tick(utc(2026, 3, 28, 20, 59, 30)) == []
-    events = engine.tick(utc(2026, 3, 28, 21, 0, 30))
+    # The last fix (2 km out) is the curfew's first evidence; one fix never proves a breach.
+    assert types(engine.tick(utc(2026, 3, 28, 21, 0, 30))) == []
+    events = run_live(engine, build_fixes([Step(0, 2000)], start=utc(2026, 3, 28, 21, 1)))
     assert types(events) == ["inclusion_breach"]
-    assert events[0].episode == utc(2026, 3, 28, 21, 0)  # the window start, not the tick time
+    assert events[0].episode == utc(2026, 3, 28, 21, 0)  # the window start, not the fix time
     assert events[0].classification.value == "breach"
-    assert engine.tick(utc(2026, 3, 28, 21, 1, 30)) == []
+    assert types(engine.tick(utc(2026, 3, 28, 21, 1, 30))) == []
     home = build_fixes([Step(0, 0), Step(30, 0), Step(60, 0), Step(90, 0)], start=utc(2026, 3, 28, 21, 20))
     assert types(run_live(engine, home)) == ["inclusion_breach_ended"]
     # Out again at 04:30 UTC (06:30 CEST): still curfew; at 05:00 UTC (07:00 CEST) it ends.
     out = build_fixes([Step(0, 2000), Step(30, 2000), Step(60, 2000)], start=utc(2026, 3, 29, 4, 30))
-    assert types(run_live(engine, out)) == ["inclusion_breach"]
-    assert engine.tick(utc(2026, 3, 29, 4, 59, 30)) == []
+    assert types(run_live(engine, out)) == ["possible_breach", "inclusion_breach"]
+    assert types(engine.tick(utc(2026, 3, 29, 4, 59, 30))) == []
     ended = engine.tick(utc(2026, 3, 29, 5, 0, 30))
     assert types(ended) == ["inclusion_breach_ended"] and ended[0].detail["reason"] == "not_enforced"
 
@@ -83,9 +85,11 @@ def test_curfew_start_with_stale_position_is_possible_breach() -> None:
     run_live(engine, build_fixes([Step(0, 0)], start=utc(2026, 3, 2, 20, 0)))  # home, an hour early
     engine.tick(utc(2026, 3, 2, 20, 30))
     events = engine.tick(utc(2026, 3, 2, 21, 0, 10))
-    assert types(events) == ["inclusion_breach"]
+    # Silence is not compliance, and not a breach either: a visible possible state and a locate-now.
+    assert types(events, locate=True) == ["possible_breach", "locate_request"]
     assert events[0].classification.value == "possible"
     assert events[0].detail["reason"] == "no_fresh_position"
+    assert events[1].detail["reason"] == "possible_breach" and events[1].detail["devices"] == ["tag-1"]
 
 
 def test_curfew_start_fresh_inside_is_quiet() -> None:

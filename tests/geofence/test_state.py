@@ -18,7 +18,7 @@ CASE = make_case(
 
 def steps() -> list[Step]:
     out = []
-    for i, d in enumerate([900, 600, 250, 150, 110, 50, 20, 60, 200, 300, 400, 500, 600, 700]):
+    for i, d in enumerate([900, 600, 250, 150, 50, 20, 20, 20, 20, 60, 200, 300, 400, 500, 600, 700, 800]):
         out += [Step(i * 20, 5000, device=VICTIM), Step(i * 20 + 1, d, acc_m=30)]
     return out
 

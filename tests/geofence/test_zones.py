@@ -11,11 +11,14 @@ from emon.geofence.events import Classification
 from .conftest import T0, Step, build_fixes, circle_zone, engine_for, make_case, run_live, types, walk
 
 # A 100 m circle at the origin; east offsets are metres from its centre (edge at 100 m).
-# Defaults: pre-alert ring 200 m (ends beyond 300 m), confirm 3 fixes / 60 s, clear 20 m for 60 s.
+# Defaults: pre-alert ring 200 m (ends beyond 300 m), clear 20 m for 60 s. A breach needs accumulated
+# evidence (docs/safety.md): one accurate fix deep inside adds at most 4 of the 6.9 needed, fixes 10 s
+# apart add a third of their evidence each (errors correlated over 30 s); 2.3 opens a possible state.
 CASE = make_case(exclusion=[circle_zone("home-victim")])
 
 ENTRY_EXIT = [
     "exclusion_pre_alert",
+    "possible_breach",
     "exclusion_breach",
     "breach_update",
     "exclusion_breach_ended",
@@ -25,7 +28,7 @@ ENTRY_EXIT = [
 TABLE: list[tuple[str, list[Step], list[str]]] = [
     (
         "straight entry and exit",
-        walk([600, 350, 250, 150, 50, 20, 200, 260, 300, 330, 350, 500, 520, 540]),
+        walk([600, 350, 250, 150, 60, 50, 40, 30, 0, 200, 260, 300, 330, 350, 500, 520, 540]),
         ENTRY_EXIT,
     ),
     (
@@ -35,8 +38,14 @@ TABLE: list[tuple[str, list[Step], list[str]]] = [
     ),
     (
         "jitter on the edge once inside: one breach, no flapping, one end",
-        walk([400, 250, 90, *[95 + (i % 3) * 10 for i in range(30)], 200, 250, 260, 270, 280, 290, 320, 440]),
-        ["exclusion_pre_alert", "exclusion_breach", "exclusion_breach_ended", "exclusion_pre_alert_ended"],
+        walk([400, 250, 60, 50, 40, 40, *[95 + (i % 3) * 10 for i in range(30)], 200, 250, 260, 270, 280, 290, 320, 440]),
+        [
+            "exclusion_pre_alert",
+            "possible_breach",
+            "exclusion_breach",
+            "exclusion_breach_ended",
+            "exclusion_pre_alert_ended",
+        ],
     ),
     (
         "single wild outlier (implausible jump into the zone) does not fire",
@@ -54,14 +63,14 @@ TABLE: list[tuple[str, list[Step], list[str]]] = [
         [],
     ),
     (
-        "possible only: confirmed on the third consecutive fix",
-        walk([400, 250, 110, 110, 110], acc_m=30),
-        ["exclusion_pre_alert", "exclusion_breach"],
+        "accuracy larger than the margin: possible fix after possible fix never becomes a breach by counting",
+        walk([400, 250, *[110] * 20], acc_m=30),
+        ["exclusion_pre_alert"],
     ),
     (
-        "possible for two fixes spanning confirm_s: confirmed by time",
-        [Step(0, 400), Step(10, 250), Step(20, 110, 30), Step(90, 110, 30)],
-        ["exclusion_pre_alert", "exclusion_breach"],
+        "imprecise fixes 40 m inside, a minute apart: evidence accumulates to a breach on the fifth",
+        [Step(0, 400), Step(10, 250), *[Step(20 + 60 * i, 60, 30) for i in range(5)]],
+        ["exclusion_pre_alert", "possible_breach", "exclusion_breach"],
     ),
     (
         "crossing between sparse fixes (5 min apart, 800 m: plausible)",
@@ -82,30 +91,31 @@ def test_exclusion_table(name: str, steps: list[Step], expected: list[str]) -> N
     assert types(run_live(engine, build_fixes(steps))) == expected
 
 
-def test_breach_proven_by_error_circle_fires_on_that_fix() -> None:
-    fixes = build_fixes(walk([400, 250, 50]))
-    events = run_live(engine_for(CASE), fixes)
+def test_no_single_fix_proves_a_breach_accumulated_evidence_does() -> None:
+    fixes = build_fixes(walk([400, 250, 50, 50, 50, 50]))
+    events = [e for e in run_live(engine_for(CASE), fixes) if e.type.value != "locate_request"]
+    assert types(events) == ["exclusion_pre_alert", "possible_breach", "exclusion_breach"]
+    assert events[1].at == fixes[2].ts and events[1].detail["evidence_llr"] == 4.0
     breach = events[-1]
-    assert breach.type.value == "exclusion_breach"
     assert breach.classification is Classification.BREACH
-    assert breach.at == fixes[2].ts and breach.episode == fixes[2].ts
+    assert breach.at == fixes[5].ts and breach.episode == fixes[2].ts == events[1].episode
     assert breach.rule == "exclusion:home-victim" and breach.case_id == "case-1"
     assert breach.distance_m == pytest.approx(-50, abs=0.01)
     assert breach.evidence[0].acc_m == 10 and breach.evidence[0].age_s == 1.0
     assert breach.live
 
 
-def test_confirmed_possible_episode_starts_at_first_possible_fix() -> None:
-    fixes = build_fixes(walk([400, 250, 110, 110, 110], acc_m=30))
+def test_accumulated_episode_starts_at_first_evidence_fix() -> None:
+    fixes = build_fixes([Step(0, 400), Step(10, 250), *[Step(20 + 60 * i, 60, 30) for i in range(5)]])
     breach = run_live(engine_for(CASE), fixes)[-1]
-    assert breach.classification is Classification.POSSIBLE
-    assert breach.at == fixes[4].ts and breach.episode == fixes[2].ts
+    assert breach.type.value == "exclusion_breach"
+    assert breach.at == fixes[6].ts and breach.episode == fixes[2].ts
 
 
-def test_zone_override_confirm_fixes_one() -> None:
+def test_zone_confirm_fixes_no_longer_turns_uncertainty_into_a_breach() -> None:
     case = make_case(exclusion=[circle_zone("z", confirm_fixes=1)])
-    events = run_live(engine_for(case), build_fixes(walk([400, 250, 110], acc_m=30)))
-    assert types(events) == ["exclusion_pre_alert", "exclusion_breach"]
+    events = run_live(engine_for(case), build_fixes(walk([400, 250, 110, 110], acc_m=30)))
+    assert types(events) == ["exclusion_pre_alert"]
 
 
 def test_zone_prealert_override() -> None:
@@ -126,10 +136,10 @@ def test_polygon_zone_entry() -> None:
     case = make_case(exclusion=[{"name": "square", "geometry": poly}])
     events = run_live(
         engine_for(case),
-        build_fixes(walk([600, 350, 250, 150, 50, 20, 200, 260, 300, 330, 350, 500, 520, 540])),
+        build_fixes(walk([600, 350, 250, 150, 60, 50, 40, 30, 0, 200, 260, 300, 330, 350, 500, 520, 540])),
     )
     assert types(events) == ENTRY_EXIT
-    assert events[1].distance_m == pytest.approx(-50, abs=0.6)  # 32-gon chord error <= 0.5 m
+    assert next(e for e in events if e.type.value == "exclusion_breach").distance_m == pytest.approx(-70, abs=0.6)  # 32-gon chord error <= 0.5 m
 
 
 def test_zone_outside_validity_is_not_enforced() -> None:
@@ -144,6 +154,7 @@ def test_breach_update_only_on_material_change() -> None:
     steps = walk([50, 50, 50, 49, 50, 20, 20, 21])
     assert types(run_live(engine_for(CASE), build_fixes(steps))) == [
         "exclusion_pre_alert",
+        "possible_breach",
         "exclusion_breach",
         "breach_update",
     ]

@@ -51,6 +51,10 @@ async def approach(em: Running, distances_m: list[float]) -> None:
         ts = now - timedelta(seconds=10 * (len(distances_m) - i))
         fix = {"ts": ts.isoformat(), "lat": lat, "lon": lon, "acc": 5, "seq": i}
         await publish(em.topic("emon/v1/fix/tag-9"), json.dumps(fix))
+        # The victim's phone reports as well: a breach needs fresh fixes of both (docs/safety.md).
+        if d < 500:
+            mine = {**victim, "ts": (ts - timedelta(seconds=1)).isoformat(), "seq": 100 + i}
+            await publish(em.topic("emon/v1/fix/victim-9"), json.dumps(mine))
 
 
 async def read_stream(em: Running, token: str, seen: list[tuple[str, dict[str, Any]]]) -> None:

@@ -66,28 +66,29 @@ async def evaluations(em: Running, case_id: str) -> list[dict[str, Any]]:
 async def test_entering_an_exclusion_zone_is_decided_and_explained(emon: Running) -> None:
     await setup_case(emon, "c1")
     start_ts = datetime.now(UTC) - timedelta(seconds=60)
-    await walk(emon, "c1-tag", [1200, 800, 650, 400, 200], start_ts)
+    await walk(emon, "c1-tag", [1200, 800, 650, 400, 300, 200], start_ts)
 
     async def decided() -> list[dict[str, Any]]:
         events = await evaluations(emon, "c1")
-        return events if len(events) >= 3 else []
+        return events if any(e["type"] == "breach_update" for e in events) else []
 
-    events = await eventually(decided)
-    # Pre-alert in the ring, breach once the error circle is inside, an update as the tag goes deeper.
-    assert [e["type"] for e in events] == ["exclusion_pre_alert", "exclusion_breach", "breach_update"]
-    event = events[1]
+    events = [e for e in await eventually(decided) if e["type"] != "locate_request"]
+    # Pre-alert in the ring; the first fix inside is evidence (a possible state), the second proves
+    # the breach (no single fix does, docs/safety.md); an update as the tag goes deeper.
+    assert [e["type"] for e in events] == ["exclusion_pre_alert", "possible_breach", "exclusion_breach", "breach_update"]
+    event = events[2]
     assert event["rule"] == "exclusion:victim-home" and event["classification"] == "breach"
     assert event["live"] is True
     (evidence,) = event["evidence"]
     assert evidence["device_id"] == "c1-tag" and evidence["acc_m"] == 5
-    assert event["distance_m"] == pytest.approx(400 - 500, abs=1.0)  # 100 m inside the edge
+    assert event["distance_m"] == pytest.approx(300 - 500, abs=1.0)  # 200 m inside the edge
 
 
 async def test_evaluation_state_survives_a_restart() -> None:
     async with running_emon() as em:
         await setup_case(em, "c2", clear_s=0)
         start_ts = datetime.now(UTC) - timedelta(seconds=110)
-        await walk(em, "c2-tag", [900, 300], start_ts, every_s=60)
+        await walk(em, "c2-tag", [900, 300, 250], start_ts, every_s=30)  # two fixes inside prove it
 
         async def breach() -> bool:
             return any(e["type"] == "exclusion_breach" for e in await evaluations(em, "c2"))
