@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from emon.evidence.signing import new_private_key_pem
 from emon.geo import destination
 from emon.settings import Settings
+from emon.signing import new_private_key_pem
 from tests.harness import Running, eventually, publish
 
 VICTIM_AT = (52.3702, 4.8952)

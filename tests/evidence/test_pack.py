@@ -117,16 +117,16 @@ def test_a_rewritten_zip_with_a_changed_file_names_that_file(tmp_path: Path) -> 
 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from emon.evidence import signing
+    from emon import signing
     from emon.evidence.pack import MANIFEST, PUBLIC_KEY, SIGNATURE, dumps
 
     key = Ed25519PrivateKey.generate()
-    files = {"decisions.json": dumps([{"a": 1}]), PUBLIC_KEY: signing.public_pem(key)}
+    files = {"decisions.json": dumps([{"a": 1}]), PUBLIC_KEY: signing.public_pem(key.public_key()).encode()}
     import hashlib
 
     manifest = dumps({"files": {n: hashlib.sha256(b).hexdigest() for n, b in files.items()}})
     now = datetime(2026, 12, 1, tzinfo=UTC)
-    pack = zip_bytes({**files, MANIFEST: manifest, SIGNATURE: signing.sign(key, manifest)}, now)
+    pack = zip_bytes({**files, MANIFEST: manifest, SIGNATURE: signing.sign_b64(key, manifest)}, now)
     assert set(verify_pack(pack)) == {"decisions.json", PUBLIC_KEY, MANIFEST, SIGNATURE}
     members = read_pack(pack)
     members["decisions.json"] = dumps([{"a": 2}])
@@ -140,7 +140,7 @@ def test_a_rewritten_zip_with_a_changed_file_names_that_file(tmp_path: Path) -> 
     assert err.value.file == SIGNATURE
     other = Ed25519PrivateKey.generate()
     with pytest.raises(PackDamaged) as err:
-        verify_pack(pack, trusted_public_key=signing.public_pem(other))
+        verify_pack(pack, trusted_public_key=signing.public_pem(other.public_key()).encode())
     assert err.value.file == PUBLIC_KEY
 
 
@@ -150,14 +150,14 @@ def resign(pack: bytes, key_file: Path, change: dict[str, bytes]) -> bytes:
     import hashlib
     from datetime import UTC, datetime
 
-    from emon.evidence import signing
+    from emon import signing
     from emon.evidence.pack import MANIFEST, SIGNATURE, dumps
 
     members = {**read_pack(pack), **change}
     manifest = json.loads(members[MANIFEST])
     manifest["files"] = {n: hashlib.sha256(b).hexdigest() for n, b in members.items() if n not in (MANIFEST, SIGNATURE)}
     body = dumps(manifest)
-    members[MANIFEST], members[SIGNATURE] = body, signing.sign(signing.load_private_key(key_file), body)
+    members[MANIFEST], members[SIGNATURE] = body, signing.sign_b64(signing.load_private_key(key_file), body)
     return zip_bytes(members, datetime.now(UTC))
 
 
