@@ -211,7 +211,10 @@ class AlertService:
         of victim re-sends once the alert is resolved."""
         alert = change.alert
         case = self._case(alert.case_id)
-        await st.save(conn, change, now)
+        version = await st.save(conn, change, now)
+        if version != alert.order_version:  # the room and the API show the version the database stamped
+            alert = replace(alert, order_version=version)
+            change = replace(change, alert=alert)
         await self.notifier.enqueue(conn, change, case, now)
         metrics.ALERT_CHANGES.labels(alert.type.value, alert.state.value, change.action).inc()
         if alert.state is AlertState.RESOLVED:

@@ -48,6 +48,7 @@ async def test_a_real_breach_packs_verifies_detects_one_byte_and_replays(tmp_pat
         await setup_case(em)
         await walk_in(em, [2400, 2000, 1600, 1200, 800, 400, 150, 100])
         alert = await breach_alert(em)
+        assert alert["order_version"] == 2  # the alert JSON names the order version in force
 
         probation, police = await token(em, "probation"), await token(em, "police")
         async with em.client(police) as c:
