@@ -45,7 +45,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.state.rt = rt
     app.state.auth = session.CookieOrBearer(rt.auth)
     app.include_router(system.router)
-    for module in (system.api, devices.router, cases.router, alerts.router, stream.router, room.router):
+    for module in (devices.router, cases.router, alerts.router, stream.router, room.router):
         app.include_router(module, prefix="/api/v1")
     for module in (users.router, audit.router, evidence_api.router, room_tasks.router):
         app.include_router(module, prefix="/api/v1")

@@ -61,8 +61,7 @@ async def test_sign_out_ends_every_session_of_the_token(emon: Running) -> None:
 
 
 async def test_a_revoked_token_ends_its_sessions(emon: Running) -> None:
-    async with emon.client() as admin:
-        token = (await admin.post("/api/v1/tokens", json={"name": "kamer", "role": "probation"})).json()["token"]
+    token = await emon.token_for("probation")
     async with browser(emon) as c:
         await sign_in(c, token)
         assert (await c.get("/api/v1/alerts")).status_code == 200
@@ -82,8 +81,7 @@ async def test_a_session_expires() -> None:
 
 
 async def test_roles_apply_through_the_cookie(emon: Running) -> None:
-    async with emon.client() as admin:
-        token = (await admin.post("/api/v1/tokens", json={"name": "om", "role": "prosecutor"})).json()["token"]
+    token = await emon.token_for("prosecutor")
     async with browser(emon) as c:
         await sign_in(c, token)
         assert (await c.get("/api/v1/devices")).status_code == 403

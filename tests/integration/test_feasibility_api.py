@@ -22,11 +22,7 @@ async def test_prosecutor_checks_the_inspection_case(emon: Running) -> None:
         "mandatory_places": [],
         "victim_device": False,
     }
-    async with emon.client() as admin:
-        tokens = {
-            role: (await admin.post("/api/v1/tokens", json={"name": role, "role": role})).json()["token"]
-            for role in ("prosecutor", "police")
-        }
+    tokens = {role: await emon.token_for(role) for role in ("prosecutor", "police")}
     async with emon.client(tokens["prosecutor"]) as om:
         r = await om.post("/api/v1/feasibility", json=request)
         assert r.status_code == 200, r.text
