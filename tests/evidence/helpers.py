@@ -72,7 +72,7 @@ async def breach_alert(em: Running, case_id: str = "case-e") -> dict[str, Any]:
 
 
 async def token(em: Running, role: str, units: tuple[str, ...] = ("*",)) -> str:
-    return await em.token_for(role, units)
+    return await em.token_for(role, units, name=f"{role}-user")
 
 
 def emon_cli(settings: Settings, *args: str, key: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -15,6 +15,7 @@ from emon.evidence.errors import PackDamaged
 from emon.evidence.pack import zip_bytes
 from emon.evidence.replay import replay
 from emon.evidence.verify import read_pack, verify_pack
+from emon.storage.audit import AuditQuery
 from tests.evidence.helpers import (
     OFFENDER,
     VICTIM,
@@ -110,6 +111,11 @@ async def test_a_real_breach_packs_verifies_detects_one_byte_and_replays(tmp_pat
         made = emon_cli(em.settings, "evidence", alert["alert_id"], "-o", str(out), key=key)
         assert made.returncode == 0, made.stderr
         assert verify_pack(out.read_bytes())
+        # Both downloads are in the audit log: through the API by the probation user, and from the host.
+        packs = await em.runtime.audit.query(AuditQuery(action="evidence.pack", outcome="allowed"))
+        assert [(r.role, r.case_id, r.alert_id) for r in packs] == [
+            ("probation", "case-e", alert["alert_id"]), ("admin", "case-e", alert["alert_id"])]
+        assert packs[1].user_name.startswith("cli:")
 
 
 def test_a_rewritten_zip_with_a_changed_file_names_that_file(tmp_path: Path) -> None:
