@@ -78,6 +78,7 @@ export const LABELS = {
     cw_victim_device: "Apparaat slachtoffer (id)", cw_expiry: "Looptijd", cw_expires_in: "loopt af over {n} dagen",
     cw_expired: "afgelopen", cw_open_ended: "geen einddatum", cw_history: "Geschiedenis", cw_status: "Status",
     cw_open: "open", cw_closed: "gesloten", a_create: "aangemaakt", a_update: "gewijzigd", a_close: "gesloten",
+    cw_version: "versie {n}", cw_reason: "Reden van de wijziging", cw_no_reason: "geen reden opgegeven",
     k_smaller_circle: "kleinere cirkel", k_trimmed_polygon: "ingekorte zone", k_dynamic_monitoring: "dynamische bewaking",
   },
   en: {
@@ -151,6 +152,7 @@ export const LABELS = {
     cw_victim_device: "Victim device (id)", cw_expiry: "Period", cw_expires_in: "ends in {n} days",
     cw_expired: "ended", cw_open_ended: "no end date", cw_history: "History", cw_status: "Status",
     cw_open: "open", cw_closed: "closed", a_create: "created", a_update: "changed", a_close: "closed",
+    cw_version: "version {n}", cw_reason: "Reason for the change", cw_no_reason: "no reason given",
     k_smaller_circle: "smaller circle", k_trimmed_polygon: "trimmed zone", k_dynamic_monitoring: "dynamic monitoring",
   },
 };
