@@ -120,7 +120,7 @@ class Runtime:
             self.db, dense_days=s.evidence_dense_days, before_s=s.evidence_before_s, after_s=s.evidence_after_s,
             interval_s=s.retention_check_s))
         if s.retention_days > 0:
-            self.spawn("retention", run_retention(self.db, s.retention_days, s.retention_check_s))
+            self.spawn("retention", run_retention(self.db, s.retention_days, s.retention_check_s, self.audit))
 
     async def case_changed(self, case: Case, version: int | None = None) -> None:
         """A case was created, replaced or closed (as order ``version``): update everything that holds it in memory."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -58,6 +58,18 @@ class Running:
 
     def topic(self, suffix: str) -> str:
         return self.settings.topic(suffix)
+
+    async def token_for(self, role: str, units: Sequence[str] = ("*",), name: str | None = None) -> str:
+        """A new user with ``role`` and ``units`` (default ``*``: every case) and a token of theirs,
+        made through the admin API (``POST /users``, ``POST /users/{id}/tokens``)."""
+        user_id = f"{role}-{uuid.uuid4().hex[:8]}"
+        async with self.client() as admin:
+            r = await admin.post("/api/v1/users", json={"user_id": user_id, "name": name or user_id, "role": role,
+                                                        "units": list(units)})
+            assert r.status_code == 201, r.text
+            r = await admin.post(f"/api/v1/users/{user_id}/tokens")
+            assert r.status_code == 201, r.text
+            return str(r.json()["token"])
 
     async def stop(self) -> None:
         self.server.should_exit = True

@@ -68,7 +68,8 @@ class Alert:
     """One alert: one continuous violation or one device situation of one case.
 
     ``notify_seq`` counts notification rounds (0: nobody notified yet); ``notified_closest_m`` is the
-    closest distance (metres) the recipients were last told about, for re-notification.
+    closest distance (metres) the recipients were last told about, for re-notification. ``order_version``
+    is the order version in force when the alert opened (set by the database when it is first stored).
     """
 
     alert_id: str
@@ -103,6 +104,7 @@ class Alert:
     delivery_failing: bool = False
     events: int = 1
     victim_acked_at: datetime | None = None
+    order_version: int | None = None
 
     @property
     def is_open(self) -> bool:
@@ -145,6 +147,7 @@ class Alert:
             "delivery_failing": self.delivery_failing,
             "events": self.events,
             "victim_acked_at": t(self.victim_acked_at),
+            "order_version": self.order_version,
         }
 
 

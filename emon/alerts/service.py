@@ -19,6 +19,7 @@ from emon.alerts import lifecycle as lc
 from emon.alerts import store as st
 from emon.alerts.channels.command import CommandChannel
 from emon.alerts.channels.dispatch import DispatchChannel
+from emon.alerts.channels.publisher import Publisher
 from emon.alerts.channels.room import RoomChannel
 from emon.alerts.channels.victim import VictimChannel
 from emon.alerts.commands import LocateRequest, commands_for
@@ -69,12 +70,13 @@ class AlertService:
         channel = f"{db.schema}_alert_outbox"
         host, port = settings.mqtt_host_port
         self.room = RoomChannel(hub)
-        self.victim = VictimChannel(host, port, settings.mqtt_topic_prefix, registry,
-                                    endpoint=Endpoint.from_settings(settings),
-                                    client_id=f"{settings.mqtt_client_id}-notify", protocol=settings.mqtt_protocol)
+        # One MQTT session (emon's client, TLS, credentials) for everything published to devices.
+        self.publisher = Publisher(Endpoint.from_settings(settings), f"{settings.mqtt_client_id}-notify",
+                                   protocol=settings.mqtt_protocol)
+        self.victim = VictimChannel(host, port, settings.mqtt_topic_prefix, registry, publisher=self.publisher)
         secret = None if settings.webhook_secret is None else str(settings.webhook_secret)
         self.dispatch = DispatchChannel(secret, timeout_s=self.config.dispatch_timeout_s)
-        self.commands = CommandChannel(host, port, settings.mqtt_topic_prefix)
+        self.commands = CommandChannel(settings.mqtt_topic_prefix, self.publisher)
         self.notifier = Notifier(self.config, settings.webhook_url, channel, fresh_s=settings.freshness_s)
         self.tasks = TaskService(db, hub, escalate_s=self.config.task_escalate_s)
         senders = {
@@ -209,7 +211,10 @@ class AlertService:
         of victim re-sends once the alert is resolved."""
         alert = change.alert
         case = self._case(alert.case_id)
-        await st.save(conn, change, now)
+        version = await st.save(conn, change, now)
+        if version != alert.order_version:  # the room and the API show the version the database stamped
+            alert = replace(alert, order_version=version)
+            change = replace(change, alert=alert)
         await self.notifier.enqueue(conn, change, case, now)
         metrics.ALERT_CHANGES.labels(alert.type.value, alert.state.value, change.action).inc()
         if alert.state is AlertState.RESOLVED:

@@ -77,6 +77,7 @@ def row_to_alert(r: dict[str, Any]) -> Alert:
         victim_position=Position.from_json(r["victim_position"]), explanation=r["explanation"],
         ended_at=r["ended_at"], notify_seq=r["notify_seq"], notified_closest_m=r["notified_closest_m"],
         delivery_failing=r["delivery_failing"], events=r["events"], victim_acked_at=r["victim_acked_at"],
+        order_version=r.get("order_version"),
     )
 
 
@@ -139,16 +140,21 @@ async def search(
     return await _alerts(conn, " AND ".join(where), params, f"ORDER BY opened_at DESC LIMIT {int(limit)}")
 
 
-async def save(conn: Conn, change: Change, now: datetime) -> None:
-    """Upsert the alert and append its history row (same transaction as the outbox rows)."""
+async def save(conn: Conn, change: Change, now: datetime) -> int | None:
+    """Upsert the alert and append its history row (same transaction as the outbox rows); returns the
+    alert's order version (stamped by the database on first insert, never changed by an update)."""
     p = _alert_params(change.alert)
     cols = ", ".join(_ALERT_COLUMNS)
     vals = ", ".join(f"%({c})s" for c in _ALERT_COLUMNS)
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in _ALERT_COLUMNS if c != "alert_id")
-    await conn.execute(
-        f"INSERT INTO alerts ({cols}) VALUES ({vals}) ON CONFLICT (alert_id) DO UPDATE SET {updates}".encode(), p
+    cur = await conn.execute(
+        f"INSERT INTO alerts ({cols}) VALUES ({vals}) ON CONFLICT (alert_id) DO UPDATE SET {updates}"
+        " RETURNING order_version".encode(), p
     )
+    row = await cur.fetchone()
     await add_history(conn, change.alert, change.actor, change.action, change.detail, now)
+    version = None if row is None else row[0]
+    return version if isinstance(version, int) else None
 
 
 async def add_history(conn: Conn, alert: Alert, actor: str, action: str, detail: dict[str, Any], now: datetime) -> None:

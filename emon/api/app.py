@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -12,7 +13,8 @@ from emon import __version__
 from emon.api import alerts, audit, cases, devices, pages, room, session, stream, system, users
 from emon.api import evidence as evidence_api
 from emon.api import tasks as room_tasks
-from emon.api.auth import Role, require
+from emon.api.auth import Role
+from emon.api.gate import Gate, gate
 from emon.api.limits import BodyLimit, JsonLimits, NoStore
 from emon.errors import InvalidInput, NotFound, StorageError
 from emon.feasibility.api import make_router
@@ -45,16 +47,20 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.state.rt = rt
     app.state.auth = session.CookieOrBearer(rt.auth)
     app.include_router(system.router)
-    for module in (system.api, devices.router, cases.router, alerts.router, stream.router, room.router):
+    for module in (devices.router, cases.router, alerts.router, stream.router, room.router):
         app.include_router(module, prefix="/api/v1")
     for module in (users.router, audit.router, evidence_api.router, room_tasks.router):
         app.include_router(module, prefix="/api/v1")
     app.include_router(pages.page_router)
     app.include_router(pages.api, prefix="/api/v1")
     app.include_router(session.router, prefix="/api/v1")
-    app.include_router(make_router(require(Role.PROSECUTOR, Role.PROBATION)), prefix="/api/v1")
+    app.include_router(make_router(gate(Role.PROSECUTOR, Role.PROBATION), record=_record_feasibility), prefix="/api/v1")
     _add_error_handlers(app)
     return app
+
+
+async def _record_feasibility(g: Gate, detail: dict[str, Any]) -> None:
+    await g.log("feasibility.check", detail=detail)
 
 
 def _add_error_handlers(app: FastAPI) -> None:

@@ -6,8 +6,8 @@ only other origin a page may reach is the operator's map-tile server (``EMON_MAP
 origin is then added to ``img-src`` of the Content-Security-Policy.
 
 ``GET /api/v1/pages/config`` (no token; nothing secret) tells the pages the tile URL, the
-acknowledgement deadlines per priority and the guideline distance (1,000 m);
-``GET /api/v1/cases/{id}/history`` lists the stored changes of a case (roles probation, police).
+acknowledgement deadlines per priority and the guideline distance (1,000 m). The case page's history is
+``GET /api/v1/cases/{id}/versions`` (:mod:`emon.api.evidence`).
 """
 
 from __future__ import annotations
@@ -17,12 +17,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import FileResponse, HTMLResponse
 
 from emon.alerts.types import Priority
-from emon.api.auth import Role, require
-from emon.api.deps import runtime
 from emon.feasibility.settings import FeasibilitySettings
 from emon.settings import Settings
 
@@ -125,18 +123,3 @@ async def pages_config(request: Request) -> dict[str, Any]:
         "tile_attribution": getattr(settings, "map_tile_attribution", ""),
         "ack_deadline_s": deadlines,
     }
-
-
-@api.get("/cases/{case_id}/history", dependencies=[Depends(require(Role.PROBATION, Role.POLICE))])
-async def case_history(case_id: str, request: Request) -> list[dict[str, Any]]:
-    """Every stored change of a case, oldest first: when, who, what (create/update/close), the document."""
-    rt = runtime(request)
-    async with rt.db.pool.connection() as conn:
-        cur = await conn.execute(
-            "SELECT changed_at, changed_by, action, document FROM case_history WHERE case_id = %s ORDER BY id",
-            (case_id,),
-        )
-        rows = await cur.fetchall()
-    if not rows:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such case")
-    return [{"changed_at": r[0].isoformat(), "changed_by": r[1], "action": r[2], "document": r[3]} for r in rows]

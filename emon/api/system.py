@@ -1,17 +1,15 @@
-"""Health, readiness, metrics (no auth) and token administration (admin only)."""
+"""Health, readiness and metrics (no auth). People and tokens are in :mod:`emon.api.users`."""
 
 from __future__ import annotations
 
 import time
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ConfigDict, Field
 
 from emon import metrics
-from emon.api.auth import Principal, Role, new_token, require, token_hash
 from emon.api.deps import runtime
 
 if TYPE_CHECKING:
@@ -19,7 +17,6 @@ if TYPE_CHECKING:
     from emon.runtime import Runtime
 
 router = APIRouter(tags=["system"])
-api = APIRouter(tags=["system"])
 
 
 @router.get("/healthz")
@@ -82,23 +79,3 @@ def _refresh(rt: Runtime) -> Health:
 async def metrics_endpoint(request: Request) -> Response:
     _refresh(runtime(request))
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-
-ADMIN = require(Role.ADMIN)
-
-
-class TokenIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=100)
-    role: Role
-
-
-@api.post("/tokens", status_code=status.HTTP_201_CREATED)
-async def create_token(
-    body: TokenIn, request: Request, _: Principal = Depends(ADMIN)
-) -> dict[str, str]:
-    """Issue a bearer token with a role; the token is shown once and stored only as a hash."""
-    rt = runtime(request)
-    token = new_token()
-    await rt.records.add_token(token_hash(token), body.name, body.role)
-    return {"name": body.name, "role": body.role.value, "token": token}

@@ -2,12 +2,17 @@
 
 Exit codes: 0 done (pack intact, replay identical); 1 the check failed (a damaged pack names the file, a
 replay shows the differences); 2 bad usage, configuration or input.
+
+What leaves the database (a pack, an export) and what retention removes is recorded in the audit log as
+done by ``cli:<login name>`` before the file is written.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
+import json
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -16,10 +21,14 @@ from typing import TypeVar
 
 import psycopg
 
+from emon.access import ALL_UNITS, Principal, Role
+from emon.audit import Entry, Outcome
 from emon.errors import ConfigError, InvalidInput, NotFound, StorageError
 from emon.evidence.errors import EvidenceError, PackDamaged
 from emon.export.retention import Removed
 from emon.settings import Settings
+from emon.signing import load_private_key
+from emon.storage.audit import AuditLog
 from emon.storage.postgres import Database
 
 T = TypeVar("T")
@@ -106,8 +115,16 @@ def _pack(settings: Settings, argv: list[str]) -> int:
         raise EvidenceError("EMON_SIGNING_KEY_FILE is not set: evidence packs cannot be signed")
 
     async def run(db: Database) -> bytes:
-        return await evidence_pack(db, ns.alert_id, datetime.now(UTC), key_file=settings.signing_key_file,
+        now = datetime.now(UTC)
+        blob = await evidence_pack(db, ns.alert_id, now, key_file=settings.signing_key_file,
                                    before_s=settings.evidence_before_s, after_s=settings.evidence_after_s)
+        from emon.evidence.pack import MANIFEST
+        from emon.evidence.verify import read_pack
+
+        case_id = json.loads(read_pack(blob)[MANIFEST]).get("case_id")
+        await _audit(settings, db).record(Entry.of(_cli(), now, "evidence.pack", Outcome.ALLOWED, case_id=case_id,
+                                                   alert_id=ns.alert_id, detail={"bytes": len(blob), "via": "cli"}))
+        return blob
 
     blob = asyncio.run(_with_db(settings, run))
     Path(ns.output).write_bytes(blob)
@@ -124,7 +141,10 @@ def _export(settings: Settings, argv: list[str]) -> int:
     ns = p.parse_args(argv)
 
     async def run(db: Database) -> dict[str, bytes]:
-        return await export_files(db, ns.case_id)
+        files = await export_files(db, ns.case_id)
+        await _audit(settings, db).record(Entry.of(_cli(), datetime.now(UTC), "case.export", Outcome.ALLOWED,
+                                                   case_id=ns.case_id, detail={"files": len(files), "via": "cli"}))
+        return files
 
     written = write_export(Path(ns.output), asyncio.run(_with_db(settings, run)))
     print(f"wrote {len(written)} files to {ns.output}")
@@ -152,6 +172,15 @@ def _import(settings: Settings, argv: list[str]) -> int:
     return 0
 
 
+def _cli() -> Principal:
+    return Principal(f"cli:{getpass.getuser()}", Role.ADMIN, frozenset({ALL_UNITS}))
+
+
+def _audit(settings: Settings, db: Database) -> AuditLog:
+    key = None if settings.signing_key_file is None else load_private_key(settings.signing_key_file)
+    return AuditLog(db, key, checkpoint_every=settings.audit_checkpoint_every, checkpoint_s=settings.audit_checkpoint_s)
+
+
 async def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
     db = Database(settings.database_url, settings.db_schema)
     await db.open()
@@ -172,7 +201,7 @@ def _retention(settings: Settings, argv: list[str]) -> int:
         print("emon retention: no period set (EMON_RETENTION_DAYS or --days): nothing removed", file=sys.stderr)
         return 2
     async def run(db: Database) -> list[Removed]:
-        return await apply_retention(db, datetime.now(UTC), ns.days)
+        return await apply_retention(db, datetime.now(UTC), ns.days, _audit(settings, db), _cli())
 
     removed = asyncio.run(_with_db(settings, run))
     for r in removed:

@@ -21,12 +21,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from psycopg.rows import dict_row
 
 from emon import __version__
-from emon.errors import NotFound
+from emon.errors import ConfigError, NotFound
 from emon.evidence.errors import EvidenceError
 from emon.evidence.pack import PackData, StoredFix, build_pack, jsonable, pack_files
 from emon.evidence.replay import describe, replay
-from emon.evidence.signing import load_private_key
 from emon.fix import Fix, FixSource
+from emon.signing import load_private_key
 from emon.storage.postgres import Database
 
 _FIX_SELECT = (
@@ -259,6 +259,9 @@ async def evidence_pack(
     """The signed pack of ``alert_id`` as of UTC ``now`` (:class:`EvidenceError` without a usable key)."""
     if not key_file:
         raise EvidenceError("EMON_SIGNING_KEY_FILE is not set: evidence packs cannot be signed")
-    key = load_private_key(key_file)
+    try:
+        key = load_private_key(key_file)
+    except ConfigError as exc:
+        raise EvidenceError(str(exc)) from exc
     data = await collect(db, alert_id, now, before_s=before_s, after_s=after_s)
     return await asyncio.to_thread(finish_pack, data, key, now)

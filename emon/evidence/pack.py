@@ -20,7 +20,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from emon.evidence import signing
+from emon import signing
 from emon.evidence.summary import geojson, summary_html
 from emon.fix import Fix
 
@@ -137,7 +137,7 @@ def manifest(data: PackData, files: Mapping[str, bytes], public_key_pem: bytes, 
         "case_id": data.case_id,
         "created_at": created_at.isoformat(),
         "window": {"start": data.window_start.isoformat(), "end": data.window_end.isoformat()},
-        "key_id": signing.key_id(public_key_pem),
+        "key_id": signing.key_id(signing.public_key_from_pem(public_key_pem)),
         "notes": data.notes,
         "files": {name: hashlib.sha256(body).hexdigest() for name, body in sorted(files.items())},
     })
@@ -145,11 +145,11 @@ def manifest(data: PackData, files: Mapping[str, bytes], public_key_pem: bytes, 
 
 def build_pack(data: PackData, key: Ed25519PrivateKey, created_at: datetime) -> bytes:
     """The signed zip of ``data`` (bytes), created at UTC ``created_at``."""
-    pub = signing.public_pem(key)
+    pub = signing.public_pem(key.public_key()).encode()
     files = pack_files(data, created_at)
     files[PUBLIC_KEY] = pub
     body = manifest(data, files, pub, created_at)
-    return zip_bytes({**files, MANIFEST: body, SIGNATURE: signing.sign(key, body) + b"\n"}, created_at)
+    return zip_bytes({**files, MANIFEST: body, SIGNATURE: signing.sign_b64(key, body) + b"\n"}, created_at)
 
 
 def zip_bytes(files: Mapping[str, bytes], created_at: datetime) -> bytes:

@@ -7,7 +7,8 @@ import io
 import json
 import zipfile
 
-from emon.evidence import signing
+from emon import signing
+from emon.errors import InvalidInput
 from emon.evidence.errors import PackDamaged
 from emon.evidence.pack import MANIFEST, PUBLIC_KEY, SIGNATURE
 
@@ -40,10 +41,19 @@ def verify_pack(blob: bytes, trusted_public_key: bytes | None = None) -> dict[st
     for name in (MANIFEST, SIGNATURE, PUBLIC_KEY):
         if name not in files:
             raise PackDamaged(name, "missing")
-    key = files[PUBLIC_KEY]
-    if trusted_public_key is not None and signing.key_id(trusted_public_key) != signing.key_id(key):
-        raise PackDamaged(PUBLIC_KEY, "signed with another key than the trusted one")
-    if not signing.verify(trusted_public_key or key, files[MANIFEST], files[SIGNATURE].strip()):
+    try:
+        key = signing.public_key_from_pem(files[PUBLIC_KEY])
+    except InvalidInput as exc:
+        raise PackDamaged(PUBLIC_KEY, str(exc)) from exc
+    if trusted_public_key is not None:
+        try:
+            trusted = signing.public_key_from_pem(trusted_public_key)
+        except InvalidInput as exc:
+            raise PackDamaged("(trusted key)", str(exc)) from exc
+        if signing.key_id(trusted) != signing.key_id(key):
+            raise PackDamaged(PUBLIC_KEY, "signed with another key than the trusted one")
+        key = trusted
+    if not signing.verify_b64(key, files[MANIFEST], files[SIGNATURE].strip()):
         raise PackDamaged(SIGNATURE, "the signature does not match manifest.json (manifest or signature changed)")
     try:
         listed: dict[str, str] = json.loads(files[MANIFEST])["files"]

@@ -19,6 +19,9 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
+from emon.access import ALL_UNITS, Principal, Role
+from emon.audit import Entry, Outcome
+from emon.storage.audit import AuditLog
 from emon.storage.postgres import Database
 
 log = logging.getLogger(__name__)
@@ -42,18 +45,25 @@ class Removed:
     messages: int
 
 
-async def record_removal(conn: Conn, removed: Removed) -> None:
-    """Record what retention removed, in the same transaction as the removal (the audit log of the access
-    work takes this over: replace this body, keep the signature)."""
+RETENTION = Principal("system:retention", Role.ADMIN, frozenset({ALL_UNITS}))
+
+
+async def record_removal(conn: Conn, removed: Removed, audit: AuditLog, who: Principal, now: datetime) -> None:
+    """Record what retention removed, in the same transaction as the removal: a ``retention_log`` row and
+    an audit record (action ``retention.remove``, done by ``who``) that commit together with it."""
     detail = {k: v for k, v in asdict(removed).items() if k in ("kept_devices", "snapshots", "alerts", "decisions",
                                                                  "messages")}
     await conn.execute(
         "INSERT INTO retention_log (case_id, closed_at, devices, fixes, events, detail) VALUES (%s, %s, %s, %s, 0, %s)",
         (removed.case_id, removed.closed_at, list(removed.devices), removed.fixes, Jsonb(detail)),
     )
+    entry = Entry.of(who, now, "retention.remove", Outcome.ALLOWED, case_id=removed.case_id,
+                     detail={"devices": list(removed.devices), "fixes": removed.fixes, **detail})
+    await audit.append_in(conn, [entry])
 
 
-async def apply_retention(db: Database, now: datetime, days: float) -> list[Removed]:
+async def apply_retention(db: Database, now: datetime, days: float, audit: AuditLog,
+                          who: Principal = RETENTION) -> list[Removed]:
     """Remove the positions of every case closed before ``now - days`` (UTC) and not under legal hold;
     each case in its own transaction, recorded by :func:`record_removal`. Returns what was removed (cases
     with nothing left to remove are skipped)."""
@@ -68,13 +78,14 @@ async def apply_retention(db: Database, now: datetime, days: float) -> list[Remo
         await conn.commit()
     out = []
     for case_id, closed_at in due:
-        removed = await _remove(db, case_id, closed_at, cutoff)
+        removed = await _remove(db, case_id, closed_at, cutoff, audit, who, now)
         if removed is not None:
             out.append(removed)
     return out
 
 
-async def _remove(db: Database, case_id: str, closed_at: datetime, cutoff: datetime) -> Removed | None:
+async def _remove(db: Database, case_id: str, closed_at: datetime, cutoff: datetime, audit: AuditLog,
+                  who: Principal, now: datetime) -> Removed | None:
     async with db.pool.connection() as conn, conn.transaction():
         # Re-checked under a row lock: a hold set meanwhile wins.
         cur = await conn.execute(
@@ -126,7 +137,7 @@ async def _remove(db: Database, case_id: str, closed_at: datetime, cutoff: datet
         if not any(counts):
             return None
         removed = Removed(case_id, closed_at, tuple(purge), tuple(kept), *counts)
-        await record_removal(conn, removed)
+        await record_removal(conn, removed, audit, who, now)
         return removed
 
 
@@ -146,13 +157,13 @@ async def retention_logged(db: Database, case_id: str) -> list[dict[str, Any]]:
                 for r in await cur.fetchall()]
 
 
-async def run_retention(db: Database, days: float, interval_s: float) -> None:
+async def run_retention(db: Database, days: float, interval_s: float, audit: AuditLog) -> None:
     """Apply retention every ``interval_s`` seconds while the service runs (a background loop)."""
     from datetime import UTC
 
     while True:
         try:
-            for r in await apply_retention(db, datetime.now(UTC), days):
+            for r in await apply_retention(db, datetime.now(UTC), days, audit):
                 log.info("retention: case %s, %d fixes removed", r.case_id, r.fixes)
         except Exception:
             log.exception("retention failed; trying again later")

@@ -105,43 +105,54 @@ class AuditLog:
         """Append ``entries`` to the chain in one transaction."""
         try:
             async with self.db.pool.connection() as conn, conn.transaction():
-                cur = await conn.execute(
-                    "SELECT seq, hash, checkpoint_seq, checkpoint_at FROM audit_head WHERE id = 1 FOR UPDATE"
+                return await self.append_in(conn, entries)
+        except psycopg.Error as exc:
+            raise StorageError(f"appending to the audit log failed: {exc}") from exc
+
+    async def append_in(self, conn: psycopg.AsyncConnection[Any], entries: Sequence[Entry]) -> list[Record]:
+        """Append ``entries`` inside the caller's open transaction on ``conn``: the records commit (or roll
+        back) with the change they describe (e.g. a retention removal). Locks the chain's head until then,
+        so call it last in the transaction."""
+        if not entries:
+            return []
+        try:
+            cur = await conn.execute(
+                "SELECT seq, hash, checkpoint_seq, checkpoint_at FROM audit_head WHERE id = 1 FOR UPDATE"
+            )
+            head = await cur.fetchone()
+            if head is None:
+                raise StorageError("the audit log has no chain head (migration 030 not applied?)")
+            seq, digest, cp_seq, cp_at = int(head[0]), str(head[1]), int(head[2]), head[3]
+            records = []
+            for entry in entries:
+                seq += 1
+                rec = chain(entry, seq, digest)
+                digest = rec.hash
+                records.append(rec)
+            await conn.cursor().executemany(
+                f"INSERT INTO audit_log ({_COLUMNS}) VALUES "
+                "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                [
+                    (r.seq, r.at, r.user_id, r.user_name, r.role, r.action, r.outcome, r.purpose, r.case_id,
+                     r.device_id, r.alert_id, r.detail, r.prev_hash, r.hash)
+                    for r in records
+                ],
+            )
+            await conn.execute("UPDATE audit_head SET seq = %s, hash = %s WHERE id = 1", (seq, digest))
+            now = records[-1].at
+            due = cp_at is None or seq - cp_seq >= self.checkpoint_every or (
+                (now - cp_at).total_seconds() >= self.checkpoint_s
+            )
+            if self.key is not None and due:
+                cp = sign_checkpoint(self.key, seq, digest, now)
+                await conn.execute(
+                    "INSERT INTO audit_checkpoints (seq, hash, at, key_id, signature) VALUES (%s, %s, %s, %s, %s)",
+                    (cp.seq, cp.hash, cp.at, cp.key_id, cp.signature),
                 )
-                head = await cur.fetchone()
-                if head is None:
-                    raise StorageError("the audit log has no chain head (migration 030 not applied?)")
-                seq, digest, cp_seq, cp_at = int(head[0]), str(head[1]), int(head[2]), head[3]
-                records = []
-                for entry in entries:
-                    seq += 1
-                    rec = chain(entry, seq, digest)
-                    digest = rec.hash
-                    records.append(rec)
-                await conn.cursor().executemany(
-                    f"INSERT INTO audit_log ({_COLUMNS}) VALUES "
-                    "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                    [
-                        (r.seq, r.at, r.user_id, r.user_name, r.role, r.action, r.outcome, r.purpose, r.case_id,
-                         r.device_id, r.alert_id, r.detail, r.prev_hash, r.hash)
-                        for r in records
-                    ],
+                await conn.execute(
+                    "UPDATE audit_head SET checkpoint_seq = %s, checkpoint_at = %s WHERE id = 1", (seq, cp.at)
                 )
-                await conn.execute("UPDATE audit_head SET seq = %s, hash = %s WHERE id = 1", (seq, digest))
-                now = records[-1].at
-                due = cp_at is None or seq - cp_seq >= self.checkpoint_every or (
-                    (now - cp_at).total_seconds() >= self.checkpoint_s
-                )
-                if self.key is not None and due:
-                    cp = sign_checkpoint(self.key, seq, digest, now)
-                    await conn.execute(
-                        "INSERT INTO audit_checkpoints (seq, hash, at, key_id, signature) VALUES (%s, %s, %s, %s, %s)",
-                        (cp.seq, cp.hash, cp.at, cp.key_id, cp.signature),
-                    )
-                    await conn.execute(
-                        "UPDATE audit_head SET checkpoint_seq = %s, checkpoint_at = %s WHERE id = 1", (seq, cp.at)
-                    )
-                return records
+            return records
         except psycopg.Error as exc:
             raise StorageError(f"appending to the audit log failed: {exc}") from exc
 

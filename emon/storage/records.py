@@ -9,13 +9,11 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from emon.access import Role
 from emon.deadletters import ROW_OVERHEAD_BYTES, DeadLetterRow
 from emon.device import Device, DeviceKind
 from emon.errors import StorageError
 from emon.fix import DeviceEvent, EventType, Fix, FixSource
 from emon.storage.postgres import Database, translate
-from emon.storage.users import UserRecords
 
 _FIX_COLUMNS = "device_id, ts, seq, lat, lon, acc_m, batt, src, speed_mps, heading_deg"
 
@@ -156,11 +154,6 @@ class Records:
                 )
                 for r in await cur.fetchall()
             ]
-
-    # tokens --------------------------------------------------------------------------------
-    async def add_token(self, token_sha256: str, name: str, role: Role) -> None:
-        """Kept for the deprecated ``POST /tokens`` route; tokens live in :mod:`emon.storage.users`."""
-        await UserRecords(self.db).add_legacy_token(token_sha256, name, role)
 
 
 Conn = psycopg.AsyncConnection[tuple[Any, ...]]

@@ -180,21 +180,6 @@ class UserRecords:
             return Principal(str(row[1]), Role(str(row[2])), frozenset({ALL_UNITS}), None, token_id)
         return Principal(str(row[4]), Role(str(row[5])), frozenset(row[6]), str(row[3]), token_id)
 
-    async def add_legacy_token(self, token_sha256: str, name: str, role: Role) -> None:
-        """The deprecated ``POST /tokens {name, role}``: a user of that name and role with unit ``*``
-        (it sees every case, as tokens did before units) and a token without expiry."""
-        user_id = f"legacy-{secrets.token_hex(6)}"
-        async with self.db.pool.connection() as conn, conn.transaction():
-            await conn.execute(
-                "INSERT INTO users (user_id, name, role, units, created_by) VALUES (%s, %s, %s, %s, %s)",
-                (user_id, name, role.value, [ALL_UNITS], "legacy-token-route"),
-            )
-            await conn.execute(
-                "INSERT INTO api_tokens (token_sha256, token_id, user_id, name, role, created_by) "
-                "VALUES (%s, %s, %s, %s, %s, %s)",
-                (token_sha256, new_token_id(), user_id, name, role.value, "legacy-token-route"),
-            )
-
 
 def _token(r: tuple[Any, ...]) -> TokenInfo:
     return TokenInfo(

@@ -44,7 +44,7 @@ async def test_a_victims_position_is_private_unless_an_alert_is_open(emon: Runni
         case = {"case_id": "cp", "risk": "high", "offender_device": "tag-p", "victim_device": "victim-p",
                 "residence": {"lat": 52.2, "lon": 5.2}, "order": {"contact_ban_m": 300}}
         assert (await admin.post("/api/v1/cases", json=case)).status_code == 201
-        probation = (await admin.post("/api/v1/tokens", json={"name": "p", "role": "probation"})).json()["token"]
+    probation = await emon.token_for("probation")
     now = datetime.now(UTC).isoformat()
     await publish(emon.topic("emon/v1/fix/victim-p"), json.dumps({"ts": now, "lat": 52.0, "lon": 5.0, "acc": 9}))
 

@@ -1,4 +1,4 @@
-"""The pages' own API: configuration for the pages, and the history of a case."""
+"""The pages' own API: configuration for the pages, and the history of a case (its order versions)."""
 
 from __future__ import annotations
 
@@ -22,19 +22,23 @@ async def test_pages_config_has_deadlines_and_no_tiles_by_default(emon: Running)
     assert config["tile_url"] is None and config["guideline_m"] == 1000.0
 
 
-async def test_case_history_lists_every_change(emon: Running) -> None:
+async def test_the_case_pages_history_is_the_order_versions(emon: Running) -> None:
+    """One history: ``/versions`` (number, who, when, action, reason, document); ``/history`` is gone."""
+    auditor = await emon.token_for("auditor")
     async with emon.client() as admin:
         assert (await admin.post("/api/v1/devices", json={"device_id": "tag-h", "kind": "ankle_tag"})).status_code == 201
-        assert (await admin.get("/api/v1/cases/zaak-h/history")).status_code == 404
+        assert (await admin.get("/api/v1/cases/zaak-h/versions")).status_code == 404
         assert (await admin.post("/api/v1/cases", json=CASE)).status_code == 201
         changed = {**CASE, "order": {**CASE["order"], "contact_ban_m": 200}}
-        assert (await admin.put("/api/v1/cases/zaak-h", json=changed)).status_code == 200
+        r = await admin.put("/api/v1/cases/zaak-h", json=changed, params={"reason": "verlengd door het OM"})
+        assert r.status_code == 200
         assert (await admin.post("/api/v1/cases/zaak-h/close")).status_code == 200
-        history = (await admin.get("/api/v1/cases/zaak-h/history")).json()
-        token = (await admin.post("/api/v1/tokens", json={"name": "om", "role": "prosecutor"})).json()["token"]
-    assert [h["action"] for h in history] == ["create", "update", "close"]
-    assert [h["changed_by"] for h in history] == ["bootstrap-admin"] * 3
-    assert "contact_ban_m" not in history[0]["document"]["order"]
-    assert history[1]["document"]["order"]["contact_ban_m"] == 200
-    async with emon.client(token) as om:
-        assert (await om.get("/api/v1/cases/zaak-h/history")).status_code == 403
+        versions = (await admin.get("/api/v1/cases/zaak-h/versions")).json()
+        assert (await admin.get("/api/v1/cases/zaak-h/history")).status_code == 404
+    assert [(v["version"], v["action"], v["reason"]) for v in versions] == [
+        (1, "create", None), (2, "update", "verlengd door het OM"), (3, "close", None)]
+    assert [v["changed_by"] for v in versions] == ["bootstrap-admin"] * 3
+    assert "contact_ban_m" not in versions[0]["document"]["order"]
+    assert versions[1]["document"]["order"]["contact_ban_m"] == 200
+    async with emon.client(auditor) as c:
+        assert (await c.get("/api/v1/cases/zaak-h/versions")).status_code == 403

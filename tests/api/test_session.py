@@ -8,6 +8,7 @@ import asyncio
 import httpx
 import pytest
 
+from emon.api.auth import token_hash
 from emon.api.session import COOKIE
 from tests.harness import ADMIN_TOKEN, Running, running_emon
 
@@ -61,13 +62,12 @@ async def test_sign_out_ends_every_session_of_the_token(emon: Running) -> None:
 
 
 async def test_a_revoked_token_ends_its_sessions(emon: Running) -> None:
-    async with emon.client() as admin:
-        token = (await admin.post("/api/v1/tokens", json={"name": "kamer", "role": "probation"})).json()["token"]
+    token = await emon.token_for("probation")
     async with browser(emon) as c:
         await sign_in(c, token)
         assert (await c.get("/api/v1/alerts")).status_code == 200
         async with emon.runtime.db.pool.connection() as conn:
-            await conn.execute("UPDATE api_tokens SET revoked_at = now() WHERE name = 'kamer'")
+            await conn.execute("UPDATE api_tokens SET revoked_at = now() WHERE token_sha256 = %s", (token_hash(token),))
         assert (await c.get("/api/v1/alerts")).status_code == 401
         # The role of the token applies through the cookie as it does with a bearer header.
         assert (await c.post("/api/v1/session", json={"token": token})).status_code == 401
@@ -82,8 +82,7 @@ async def test_a_session_expires() -> None:
 
 
 async def test_roles_apply_through_the_cookie(emon: Running) -> None:
-    async with emon.client() as admin:
-        token = (await admin.post("/api/v1/tokens", json={"name": "om", "role": "prosecutor"})).json()["token"]
+    token = await emon.token_for("prosecutor")
     async with browser(emon) as c:
         await sign_in(c, token)
         assert (await c.get("/api/v1/devices")).status_code == 403

@@ -1,5 +1,5 @@
 """The probation case page in a real browser: create a case with a zone placed by coordinates, see
-its expiry, edit the order, and see both changes in its history."""
+its expiry, edit the order with a reason, and see both versions (numbered, with reasons) in its history."""
 
 from __future__ import annotations
 
@@ -40,9 +40,15 @@ def test_create_and_edit_a_case_with_expiry_and_history(server: Server, browser:
         "const r = document.querySelector('#plan-items input.radius');"
         "r.value = '750'; r.dispatchEvent(new Event('change'));"
     )
+    browser.find_element(By.ID, "change-reason").send_keys("verlengd door het OM")
     browser.find_element(By.ID, "save").click()
     wait(browser, lambda d: "gewijzigd" in d.find_element(By.ID, "history").text)
-    assert "r 750 m" in browser.find_element(By.ID, "history").text
+    history = browser.find_element(By.ID, "history").text
+    assert "r 750 m" in history
+    # The history is the order versions: numbered, with the reason given (or that none was).
+    newest, oldest = browser.find_elements(By.CSS_SELECTOR, "#history li.version")
+    assert newest.text.startswith("versie 2") and "verlengd door het OM" in newest.text
+    assert oldest.text.startswith("versie 1") and "geen reden opgegeven" in oldest.text
 
     async def stored() -> float:
         async with server.emon.client() as c:

@@ -5,13 +5,17 @@ languages; signing in once holds across tabs and signing out ends it."""
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import Select
 
+from emon.api.auth import token_hash
 from emon.geo import destination
+from emon.storage.audit import AuditQuery
 from tests.browser.conftest import Server, js_errors, screenshot, sign_in, wait
 from tests.harness import publish
 
@@ -83,11 +87,23 @@ def test_breach_over_mqtt_appears_with_map_and_explanation_and_can_be_acknowledg
     row = next(r for r in _rows(browser) if "Contactverbod" in r)
     assert "KRITIEK" in row and "enkelband tag-7" in row  # priority in Dutch, the device named
     _click_row(browser, "Contactverbod")
-    # The map is drawn: Leaflet panes, the zone as a path, people with their accuracy circles.
     wait(browser, lambda d: d.find_element(By.ID, "map").get_attribute("data-drawn") == "zaak-7")
-    wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#map path.leaflet-interactive")) >= 4)
+    # No purpose chosen yet (the page never fills one in): the victim is not drawn, and the page says why.
+    purpose = Select(browser.find_element(By.ID, "purpose"))
+    assert purpose.first_selected_option.get_attribute("value") == ""
+    note = wait(browser, lambda d: d.find_element(By.ID, "privacy-note").is_displayed()
+                and d.find_element(By.ID, "privacy-note").text)
+    assert "kies eerst een doel van inzage" in note
     labels = wait(browser, lambda d: " ".join(e.text for e in d.find_elements(By.CSS_SELECTOR, "#map .map-label")))
+    assert "Dader" in labels and "Slachtoffer" not in labels
+    # The operator states why they look, as a person would: the map and the stream now show the victim.
+    purpose.select_by_value("alert_response")
+    # The map is drawn: Leaflet panes, the zone as a path, people with their accuracy circles.
+    wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#map path.leaflet-interactive")) >= 4)
+    labels = wait(browser, lambda d: (t := " ".join(e.text for e in d.find_elements(By.CSS_SELECTOR, "#map .map-label")))
+                  and "Slachtoffer" in t and t)
     assert "Dader" in labels and "Slachtoffer" in labels and "Woning slachtoffer" in labels
+    wait(browser, lambda d: not d.find_element(By.ID, "privacy-note").is_displayed())
     # The explanation is sentences: the rule, the fixes with time/accuracy/age, the distance, the verdict.
     text = wait(browser, lambda d: d.find_element(By.ID, "explanation").text)
     assert "Regel: contactverbod van 300 m." in text
@@ -95,6 +111,7 @@ def test_breach_over_mqtt_appears_with_map_and_explanation_and_can_be_acknowledg
     assert "Afstand tussen dader en slachtoffer" in text
     assert "Bewezen" in text or "Alleen mogelijk" in text
     assert "emon waarschuwde:" in text and "meldkamer reclassering" in text
+    assert "Geldende versie van de maatregel: 1." in text  # the alert names the order version in force
     assert not wait(browser, lambda d: [d.find_element(By.CSS_SELECTOR, "#raw pre").is_displayed()])[0]
     browser.execute_script("document.querySelector('#raw summary').click();")  # the raw JSON is behind a toggle
     wait(browser, lambda d: '"classification"' in d.find_element(By.CSS_SELECTOR, "#raw pre").text)
@@ -108,6 +125,13 @@ def test_breach_over_mqtt_appears_with_map_and_explanation_and_can_be_acknowledg
             return [a["state"] for a in (await c.get("/api/v1/alerts?case_id=zaak-7")).json()]
 
     assert "acknowledged" in server.run(states)
+
+    async def purposes() -> list[str | None]:
+        return [r.purpose for r in await server.emon.runtime.audit.query(AuditQuery(action="case.map"))]
+
+    # Every map read is recorded with the purpose given (first without one, then alert_response).
+    shown = server.run(purposes)
+    assert shown[0] is None and "alert_response" in shown
     assert js_errors(browser) == []
 
 
@@ -207,3 +231,87 @@ def test_queue_order_deadline_first_within_priority_and_grouped_by_episode(serve
         alerts, now,
     )  # fmt: skip
     assert groups == [["B"], ["A"], ["C", "F"], ["D"], ["G"], ["E"]]
+
+
+async def _task(server: Server) -> str:
+    """An open room task of zaak-7 (as the alert service files it), due in 62 s."""
+    from emon.alerts.types import Priority
+    from emon.tasks.model import TaskKind, new_task
+
+    em = server.emon
+    task = new_task(TaskKind.INFORM_VICTIM, "zaak-7", None, Priority.CRITICAL, datetime.now(UTC), 62)
+    async with em.runtime.db.pool.connection() as conn, conn.transaction():
+        assert await em.runtime.alerts.tasks.create(conn, task, datetime.now(UTC)) is not None
+    em.runtime.alerts.tasks.published([task])  # the `task` event on the stream
+    return task.task_id
+
+
+def test_room_tasks_are_listed_live_with_a_countdown_and_closed_with_a_note(server: Server, browser: WebDriver) -> None:
+    server.run(lambda: _setup(server))
+    sign_in(browser, server.url, "room")
+    wait(browser, lambda d: "conn-live" in d.find_element(By.ID, "conn").get_attribute("class"))
+    assert browser.find_element(By.ID, "tasks-empty").is_displayed()
+    task_id = server.run(lambda: _task(server))
+    # It arrives over the stream, without a reload: what to do, which case, how long is left.
+    row = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f"#tasks [data-task='{task_id}']"), timeout=8)[0]
+    assert "Slachtoffer telefonisch informeren" in row.text and "zaak-7" in row.text and "KRITIEK" in row.text
+    countdown = row.find_element(By.CSS_SELECTOR, ".task-countdown")
+    first = countdown.text
+    assert first in ("1 min", "59 s", "58 s"), first
+    second = wait(browser, lambda d: countdown.text != first and countdown.text, timeout=5)  # it counts down …
+    assert second.endswith(" s")
+    wait(browser, lambda d: countdown.text != second, timeout=3)  # … every second
+    # "Gedaan" asks for a note; done, the task leaves the list and the service has it with the note.
+    row.find_element(By.CSS_SELECTOR, ".task-done").click()
+    wait(browser, lambda d: d.find_element(By.ID, "task-dialog").is_displayed())
+    browser.find_element(By.ID, "task-note").send_keys("slachtoffer gebeld, veilig")
+    browser.find_element(By.CSS_SELECTOR, "#task-form button[type=submit]").click()
+    wait(browser, lambda d: not d.find_elements(By.CSS_SELECTOR, f"#tasks [data-task='{task_id}']"))
+
+    async def stored() -> dict[str, object]:
+        async with server.emon.client() as c:
+            task: dict[str, object] = (await c.get(f"/api/v1/tasks/{task_id}")).json()
+            return task
+
+    task = server.run(stored)
+    assert task["state"] == "done" and task["note"] == "slachtoffer gebeld, veilig" and task["done_by"] == "bootstrap-admin"
+    # The same list in English.
+    server.run(lambda: _task_again(server))
+    browser.find_element(By.ID, "lang").click()
+    wait(browser, lambda d: "Check" in d.find_element(By.ID, "tasks").text or "Obtain" in d.find_element(By.ID, "tasks").text)
+    assert browser.find_element(By.ID, "tasks-title").text.lower() == "tasks"
+    assert js_errors(browser) == []
+
+
+async def _task_again(server: Server) -> None:
+    from emon.alerts.types import Priority
+    from emon.tasks.model import TaskKind, new_task
+
+    em = server.emon
+    task = new_task(TaskKind.CHECK_POSSIBLE, "zaak-7", None, Priority.HIGH, datetime.now(UTC), 300)
+    async with em.runtime.db.pool.connection() as conn, conn.transaction():
+        await em.runtime.alerts.tasks.create(conn, task, datetime.now(UTC))
+    em.runtime.alerts.tasks.published([task])
+
+
+def test_a_revoked_token_ends_the_stream_shows_sign_in_and_does_not_reconnect(
+    server: Server, browser: WebDriver
+) -> None:
+    token = server.run(lambda: server.emon.token_for("probation", name="kamer-1"))
+    sign_in(browser, server.url, "room", token)
+    wait(browser, lambda d: "conn-live" in d.find_element(By.ID, "conn").get_attribute("class"))
+
+    async def revoke() -> None:
+        async with server.emon.runtime.db.pool.connection() as conn:
+            await conn.execute("UPDATE api_tokens SET revoked_at = now() WHERE token_sha256 = %s", (token_hash(token),))
+
+    server.run(revoke)
+    # The server ends the stream (event: end) within its 2 s re-check: the page stops and asks to sign in.
+    wait(browser, lambda d: d.execute_script("return document.getElementById('login').open"), timeout=8)
+    assert "Uw toegang is beëindigd" in browser.find_element(By.ID, "login-error").text
+    assert "conn-off" in browser.find_element(By.ID, "conn").get_attribute("class")
+    # No reconnect: the connection state stays "off" (a retry would show "reconnecting") and nothing is fetched.
+    for _ in range(15):  # 3 s: longer than the first reconnect delay (0.5–1 s)
+        assert "conn-off" in browser.find_element(By.ID, "conn").get_attribute("class")
+        time.sleep(0.2)
+    assert browser.execute_script("return document.getElementById('login').open")

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from emon.evidence.signing import new_private_key_pem
 from emon.geo import destination
 from emon.settings import Settings
+from emon.signing import new_private_key_pem
 from tests.harness import Running, eventually, publish
 
 VICTIM_AT = (52.3702, 4.8952)
@@ -71,12 +71,8 @@ async def breach_alert(em: Running, case_id: str = "case-e") -> dict[str, Any]:
     return alert
 
 
-async def token(em: Running, role: str) -> str:
-    async with em.client() as c:
-        r = await c.post("/api/v1/tokens", json={"name": f"{role}-user", "role": role})
-        assert r.status_code in (200, 201), r.text
-        value: str = r.json()["token"]
-        return value
+async def token(em: Running, role: str, units: tuple[str, ...] = ("*",)) -> str:
+    return await em.token_for(role, units, name=f"{role}-user")
 
 
 def emon_cli(settings: Settings, *args: str, key: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from emon.storage.audit import AuditQuery
 from emon.storage.postgres import drop_schema
 from tests.evidence.helpers import OFFENDER, VICTIM, breach_alert, emon_cli, setup_case, walk_in
 from tests.harness import running_emon
@@ -30,6 +31,8 @@ async def test_export_import_export_gives_the_same_documents(tmp_path: Path) -> 
         first, second = tmp_path / "first", tmp_path / "second"
         out = emon_cli(em.settings, "export", "case-e", "-o", str(first))
         assert out.returncode == 0, out.stderr
+        exported = await em.runtime.audit.query(AuditQuery(action="case.export"))
+        assert [(r.case_id, r.user_name.startswith("cli:")) for r in exported] == [("case-e", True)]
         other = replace(em.settings, db_schema=em.settings.db_schema + "_import")
         try:
             out = emon_cli(other, "import", str(first))

@@ -15,6 +15,7 @@ from emon.evidence.errors import PackDamaged
 from emon.evidence.pack import zip_bytes
 from emon.evidence.replay import replay
 from emon.evidence.verify import read_pack, verify_pack
+from emon.storage.audit import AuditQuery
 from tests.evidence.helpers import (
     OFFENDER,
     VICTIM,
@@ -48,6 +49,7 @@ async def test_a_real_breach_packs_verifies_detects_one_byte_and_replays(tmp_pat
         await setup_case(em)
         await walk_in(em, [2400, 2000, 1600, 1200, 800, 400, 150, 100])
         alert = await breach_alert(em)
+        assert alert["order_version"] == 2  # the alert JSON names the order version in force
 
         probation, police = await token(em, "probation"), await token(em, "police")
         async with em.client(police) as c:
@@ -109,6 +111,11 @@ async def test_a_real_breach_packs_verifies_detects_one_byte_and_replays(tmp_pat
         made = emon_cli(em.settings, "evidence", alert["alert_id"], "-o", str(out), key=key)
         assert made.returncode == 0, made.stderr
         assert verify_pack(out.read_bytes())
+        # Both downloads are in the audit log: through the API by the probation user, and from the host.
+        packs = await em.runtime.audit.query(AuditQuery(action="evidence.pack", outcome="allowed"))
+        assert [(r.role, r.case_id, r.alert_id) for r in packs] == [
+            ("probation", "case-e", alert["alert_id"]), ("admin", "case-e", alert["alert_id"])]
+        assert packs[1].user_name.startswith("cli:")
 
 
 def test_a_rewritten_zip_with_a_changed_file_names_that_file(tmp_path: Path) -> None:
@@ -117,16 +124,16 @@ def test_a_rewritten_zip_with_a_changed_file_names_that_file(tmp_path: Path) -> 
 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from emon.evidence import signing
+    from emon import signing
     from emon.evidence.pack import MANIFEST, PUBLIC_KEY, SIGNATURE, dumps
 
     key = Ed25519PrivateKey.generate()
-    files = {"decisions.json": dumps([{"a": 1}]), PUBLIC_KEY: signing.public_pem(key)}
+    files = {"decisions.json": dumps([{"a": 1}]), PUBLIC_KEY: signing.public_pem(key.public_key()).encode()}
     import hashlib
 
     manifest = dumps({"files": {n: hashlib.sha256(b).hexdigest() for n, b in files.items()}})
     now = datetime(2026, 12, 1, tzinfo=UTC)
-    pack = zip_bytes({**files, MANIFEST: manifest, SIGNATURE: signing.sign(key, manifest)}, now)
+    pack = zip_bytes({**files, MANIFEST: manifest, SIGNATURE: signing.sign_b64(key, manifest)}, now)
     assert set(verify_pack(pack)) == {"decisions.json", PUBLIC_KEY, MANIFEST, SIGNATURE}
     members = read_pack(pack)
     members["decisions.json"] = dumps([{"a": 2}])
@@ -140,7 +147,7 @@ def test_a_rewritten_zip_with_a_changed_file_names_that_file(tmp_path: Path) -> 
     assert err.value.file == SIGNATURE
     other = Ed25519PrivateKey.generate()
     with pytest.raises(PackDamaged) as err:
-        verify_pack(pack, trusted_public_key=signing.public_pem(other))
+        verify_pack(pack, trusted_public_key=signing.public_pem(other.public_key()).encode())
     assert err.value.file == PUBLIC_KEY
 
 
@@ -150,14 +157,14 @@ def resign(pack: bytes, key_file: Path, change: dict[str, bytes]) -> bytes:
     import hashlib
     from datetime import UTC, datetime
 
-    from emon.evidence import signing
+    from emon import signing
     from emon.evidence.pack import MANIFEST, SIGNATURE, dumps
 
     members = {**read_pack(pack), **change}
     manifest = json.loads(members[MANIFEST])
     manifest["files"] = {n: hashlib.sha256(b).hexdigest() for n, b in members.items() if n not in (MANIFEST, SIGNATURE)}
     body = dumps(manifest)
-    members[MANIFEST], members[SIGNATURE] = body, signing.sign(signing.load_private_key(key_file), body)
+    members[MANIFEST], members[SIGNATURE] = body, signing.sign_b64(signing.load_private_key(key_file), body)
     return zip_bytes(members, datetime.now(UTC))
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from emon.export.retention import apply_retention, retention_logged
 from emon.geo import destination
+from emon.storage.audit import AuditQuery
 from tests.evidence.helpers import VICTIM_AT, case_doc, emon_cli, token
 from tests.harness import Running, eventually, publish, running_emon
 
@@ -66,9 +67,9 @@ async def test_retention_removes_old_positions_but_not_held_cases() -> None:
             assert r.status_code == 200 and r.json()["legal_hold"] is True and r.json()["by"] == "prosecutor-user"
 
         # Not yet past the period: nothing removed.
-        assert await apply_retention(em.runtime.db, datetime.now(UTC), 30) == []
+        assert await apply_retention(em.runtime.db, datetime.now(UTC), 30, em.runtime.audit) == []
         later = datetime.now(UTC) + timedelta(days=31)
-        removed = await apply_retention(em.runtime.db, later, 30)
+        removed = await apply_retention(em.runtime.db, later, 30, em.runtime.audit)
         assert [(r.case_id, r.fixes, r.devices) for r in removed] == [("case-1", 6, ("tag-1", "victim-1"))]
         assert await count(em, "SELECT count(*) FROM fixes WHERE device_id = ANY (%s)", ["tag-1", "victim-1"]) == 0
         assert await count(em, "SELECT count(*) FROM fixes WHERE device_id = ANY (%s)", ["tag-2", "victim-2"]) == 6
@@ -77,8 +78,12 @@ async def test_retention_removes_old_positions_but_not_held_cases() -> None:
         logged = await retention_logged(em.runtime.db, "case-1")
         assert len(logged) == 1 and logged[0]["fixes"] == 6 and logged[0]["devices"] == ["tag-1", "victim-1"]
         assert await retention_logged(em.runtime.db, "case-2") == []
+        # … and in the audit log, committed with the removal.
+        recorded = await em.runtime.audit.query(AuditQuery(action="retention.remove"))
+        assert [(r.case_id, r.user_name, json.loads(r.detail)["fixes"]) for r in recorded] == [
+            ("case-1", "system:retention", 6)]
         # Run again: nothing left to remove, nothing recorded twice.
-        assert await apply_retention(em.runtime.db, later, 30) == []
+        assert await apply_retention(em.runtime.db, later, 30, em.runtime.audit) == []
 
         # The hold released: the next run removes case-2's positions too (closed > 0.9 s ago by then).
         async with em.client(prosecutor) as c:
@@ -86,6 +91,8 @@ async def test_retention_removes_old_positions_but_not_held_cases() -> None:
         await asyncio.sleep(1.0)
         out = emon_cli(em.settings, "retention", "--days", "0.00001")
         assert out.returncode == 0 and "case case-2: 6 fixes" in out.stdout, out.stdout + out.stderr
+        recorded = await em.runtime.audit.query(AuditQuery(action="retention.remove", case_id="case-2"))
+        assert [r.user_name.startswith("cli:") for r in recorded] == [True]
 
 
 @pytest.mark.timeout(60)

@@ -8,11 +8,10 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, generate_private_key
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from emon import signing
 from emon.errors import ConfigError
-from emon.evidence import signing
-from emon.evidence.errors import EvidenceError, PackDamaged
+from emon.evidence.errors import PackDamaged
 from emon.evidence.pack import PackData, StoredFix, pack_files
 from emon.evidence.replay import compare, describe
 from emon.evidence.verify import verify_pack
@@ -22,23 +21,30 @@ from emon.settings import Settings
 T = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 
 
-def test_the_key_loader_takes_pem_pkcs8_and_raw_and_says_why_not(tmp_path: Path) -> None:
+def test_one_key_file_signs_audit_checkpoints_and_packs_and_bad_keys_are_named(tmp_path: Path) -> None:
+    """One loader, one format: the key ``emon keygen`` writes signs both, under the same key id."""
+    from emon.audit import sign_checkpoint
+
     pem = tmp_path / "k.pem"
-    pem.write_bytes(signing.new_private_key_pem())
+    public = signing.generate_key_file(pem)
     key = signing.load_private_key(pem)
-    assert signing.verify(signing.public_pem(key), b"x", signing.sign(key, b"x"))
-    assert not signing.verify(signing.public_pem(key), b"y", signing.sign(key, b"x"))
+    assert signing.verify_b64(public, b"x", signing.sign_b64(key, b"x"))
+    assert not signing.verify_b64(public, b"y", signing.sign_b64(key, b"x"))
+    checkpoint = sign_checkpoint(key, 1, "00" * 32, T)
+    pack_key = signing.public_key_from_pem(signing.public_pem(public).encode())
+    assert checkpoint.key_id == signing.key_id(pack_key) == signing.key_id(public)
     raw = tmp_path / "k.raw"
     raw.write_bytes(key.private_bytes_raw())
-    assert signing.public_pem(signing.load_private_key(raw)) == signing.public_pem(key)
     ec = tmp_path / "ec.pem"
     ec.write_bytes(generate_private_key(SECP256R1()).private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     garbage = tmp_path / "garbage.pem"
     garbage.write_text("not a key")
-    for path, problem in ((ec, "not an Ed25519"), (garbage, "not an unencrypted PEM"), (tmp_path / "no", "cannot read")):
-        with pytest.raises(EvidenceError, match=problem):
+    for path, problem in ((ec, "not an Ed25519"), (garbage, "cannot read"), (raw, "cannot read"),
+                          (tmp_path / "no", "cannot read")):
+        with pytest.raises(ConfigError, match=problem) as err:
             signing.load_private_key(path)
+        assert err.value.variable == "EMON_SIGNING_KEY_FILE"
 
 
 def decision(type_: str, at: str, distance: float) -> dict[str, object]:
@@ -101,11 +107,7 @@ def test_evidence_settings_fail_naming_the_variable(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="EMON_SIGNING_KEY_FILE"):
         Settings.from_env({"EMON_SIGNING_KEY_FILE": str(tmp_path / "missing.pem")})
     key = tmp_path / "signing.pem"
-    key.write_bytes(
-        Ed25519PrivateKey.generate().private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
+    signing.generate_key_file(key)
     s = Settings.from_env({"EMON_SIGNING_KEY_FILE": str(key), "EMON_RETENTION_DAYS": "90"})
     assert s.signing_key_file == str(key) and s.retention_days == 90.0
 

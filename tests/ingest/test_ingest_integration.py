@@ -190,16 +190,15 @@ async def test_positions_need_a_token_with_a_role(emon: Running) -> None:
         assert (await c.get("/api/v1/devices")).status_code == 401
     async with emon.client(token=None) as c:
         assert (await c.get("/api/v1/devices")).status_code == 401
-    async with emon.client() as admin:
-        r = await admin.post("/api/v1/tokens", json={"name": "om-1", "role": "prosecutor"})
-        prosecutor = r.json()["token"]
-        r = await admin.post("/api/v1/tokens", json={"name": "reclassering", "role": "probation"})
-        probation = r.json()["token"]
+    prosecutor = await emon.token_for("prosecutor")
+    probation = await emon.token_for("probation")
     async with emon.client(token=prosecutor) as c:
         assert (await c.get("/api/v1/devices")).status_code == 403
     async with emon.client(token=probation) as c:
         assert (await c.get("/api/v1/devices")).status_code == 200
-        assert (await c.post("/api/v1/tokens", json={"name": "x", "role": "admin"})).status_code == 403
+        assert (await c.post("/api/v1/users/x/tokens")).status_code == 403
+    async with emon.client() as admin:  # the unscoped, never-expiring legacy route is gone
+        assert (await admin.post("/api/v1/tokens", json={"name": "x", "role": "admin"})).status_code == 405
     async with emon.client(token=None) as c:
         assert (await c.get("/healthz")).status_code == 200
         assert (await c.get("/metrics")).status_code == 200

@@ -80,9 +80,7 @@ async def test_offender_approaching_the_victim_reaches_all_three_audiences() -> 
     try:
         async with running_emon(webhook_url=hook, webhook_secret=Secret(SECRET)) as em:
             await setup(em)
-            async with em.client() as admin:
-                r = await admin.post("/api/v1/tokens", json={"name": "room", "role": "probation"})
-                probation = r.json()["token"]
+            probation = await em.token_for("probation")
             stream: list[tuple[str, dict[str, Any]]] = []
             reader = asyncio.create_task(read_stream(em, probation, stream))
             async with aiomqtt.Client("127.0.0.1", 1883) as victim:

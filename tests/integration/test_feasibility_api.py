@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from emon.geo import destination
+from emon.storage.audit import AuditQuery
 from tests.harness import Running
 
 pytestmark = pytest.mark.integration
@@ -22,11 +25,7 @@ async def test_prosecutor_checks_the_inspection_case(emon: Running) -> None:
         "mandatory_places": [],
         "victim_device": False,
     }
-    async with emon.client() as admin:
-        tokens = {
-            role: (await admin.post("/api/v1/tokens", json={"name": role, "role": role})).json()["token"]
-            for role in ("prosecutor", "police")
-        }
+    tokens = {role: await emon.token_for(role) for role in ("prosecutor", "police")}
     async with emon.client(tokens["prosecutor"]) as om:
         r = await om.post("/api/v1/feasibility", json=request)
         assert r.status_code == 200, r.text
@@ -38,5 +37,11 @@ async def test_prosecutor_checks_the_inspection_case(emon: Running) -> None:
         assert bad.status_code == 422 and bad.json()["field"].startswith("residence")
     async with emon.client(tokens["police"]) as police:
         assert (await police.post("/api/v1/feasibility", json=request)).status_code == 403
+    # Each check is in the audit log (verdict and finding codes, no coordinates); the refusal too.
+    checks = await emon.runtime.audit.query(AuditQuery(action="feasibility.check"))
+    assert [(r.role, r.outcome, json.loads(r.detail)["enforceable"]) for r in checks] == [
+        ("prosecutor", "allowed", False)]
+    assert "RESIDENCE_TOO_CLOSE" in json.loads(checks[0].detail)["findings"]
+    assert str(VICTIM_HOME[0]) not in checks[0].detail
     async with emon.client(None) as anonymous:
         assert (await anonymous.post("/api/v1/feasibility", json=request)).status_code == 401

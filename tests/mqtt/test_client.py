@@ -11,6 +11,8 @@ import aiomqtt
 import pytest
 
 from emon.alerts.channels import DeliveryError
+from emon.alerts.channels.command import CommandChannel
+from emon.alerts.channels.publisher import Publisher
 from emon.alerts.channels.victim import VictimChannel
 from emon.device import Device, DeviceKind
 from emon.ingest.topics import DeviceRegistry
@@ -120,3 +122,31 @@ async def test_wrong_credentials_are_logged_and_retried_at_the_cap(caplog: pytes
             await client._connection()
         assert client.session.reconnect_delay(0.5) == 7.0
         assert any("not authorized" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
+
+
+async def test_commands_go_over_tls_with_emons_credentials_on_the_notification_session() -> None:
+    """Locate-now commands share the notifications' publisher: the shipped broker (TLS, passwords, ACL)
+    accepts them from emon and hands them to the tag, which may read only its own command topic."""
+    async with private_broker("", ["emon", "tag-1"]) as broker:
+        endpoint = Endpoint("127.0.0.1", broker.port, broker.tls(), "emon", broker.passwords["emon"])
+        publisher = Publisher(endpoint, f"emon-notify-{uuid.uuid4().hex[:8]}")
+        registry = DeviceRegistry([Device("vic-1", DeviceKind.VICTIM_DEVICE)])
+        commands = CommandChannel("", publisher, timeout_s=10)
+        victim = VictimChannel("ignored", 0, "", registry, publisher=publisher, timeout_s=10)
+        try:
+            async with aiomqtt.Client("127.0.0.1", broker.port, username="tag-1", password=broker.passwords["tag-1"],
+                                      tls_context=broker.tls()) as tag:
+                got: list[bytes] = []
+                await tag.subscribe("emon/v1/cmd/tag-1", qos=1)
+                pump = asyncio.create_task(collect(tag, got))
+                await commands.send("emon/v1/cmd/tag-1", b'{"cmd":"locate"}')  # returns on the PUBACK
+                for _ in range(100):
+                    if got:
+                        break
+                    await asyncio.sleep(0.05)
+                pump.cancel()
+            assert got == [b'{"cmd":"locate"}']
+            assert victim.client is commands.publisher.client  # one session, not a second connection
+        finally:
+            await commands.close()
+            await victim.close()

@@ -54,8 +54,7 @@ async def test_victim_without_device_gets_a_phone_task_that_escalates_until_done
             assert (await admin.post("/api/v1/devices", json={"device_id": "tag-t", "kind": "ankle_tag"})
                     ).status_code == 201
             assert (await admin.post("/api/v1/cases", json=case)).status_code == 201
-            probation = (await admin.post("/api/v1/tokens", json={"name": "room-1", "role": "probation"})
-                         ).json()["token"]
+        probation = await em.token_for("probation", name="room-1")
         seen: list[tuple[str, dict[str, Any]]] = []
         reader = asyncio.create_task(read_stream(em, probation, seen))
         try:

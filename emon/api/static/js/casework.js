@@ -70,9 +70,11 @@ function renderList() {
       `${c.case_id} · ${t(`r_${c.risk}`)} · ${t(c.status === "closed" ? "cw_closed" : "cw_open")}`))));
 }
 function renderHistory() {
-  $("history").replaceChildren(...st.history.slice().reverse().map((h) => el("li", {},
-    el("b", {}, `${fmtTime(h.changed_at)} — ${t(`a_${h.action}`) === `a_${h.action}` ? h.action : t(`a_${h.action}`)}`),
+  // Order versions (GET /cases/{id}/versions): number, when, what, who, and the reason given.
+  $("history").replaceChildren(...st.history.slice().reverse().map((h) => el("li", { class: "version" },
+    el("b", {}, `${t("cw_version", { n: h.version })} · ${fmtTime(h.changed_at)} — ${t(`a_${h.action}`) === `a_${h.action}` ? h.action : t(`a_${h.action}`)}`),
     ` ${t("by")} ${h.changed_by}`, el("br"),
+    el("span", { class: "reason" }, `${t("cw_reason")}: ${h.reason || t("cw_no_reason")}`), el("br"),
     el("span", { class: "muted" }, summary(h.document)))));
 }
 function summary(doc) {
@@ -86,7 +88,7 @@ async function select(caseId) {
   showError(""); showInfo("");
   const doc = await api(`cases/${encodeURIComponent(caseId)}`);
   fill(doc);
-  st.history = await api(`cases/${encodeURIComponent(caseId)}/history`).catch(() => []);
+  st.history = await api(`cases/${encodeURIComponent(caseId)}/versions`).catch(() => []);
   renderHistory();
   renderList();
 }
@@ -94,10 +96,13 @@ async function save() {
   showError(""); showInfo("");
   if (!plan.residence) { showError(t("need_residence")); return; }
   const doc = caseDoc();
+  const reason = $("change-reason").value.trim();
+  const query = reason ? `?reason=${encodeURIComponent(reason)}` : "";
   try {
     const saved = st.current
-      ? await api(`cases/${encodeURIComponent(doc.case_id)}`, { method: "PUT", body: JSON.stringify(doc) })
-      : await api("cases", { method: "POST", body: JSON.stringify(doc) });
+      ? await api(`cases/${encodeURIComponent(doc.case_id)}${query}`, { method: "PUT", body: JSON.stringify(doc) })
+      : await api(`cases${query}`, { method: "POST", body: JSON.stringify(doc) });
+    $("change-reason").value = "";
     showInfo(t("cw_saved"));
     await loadCases();
     await select(saved.case_id);
@@ -107,7 +112,10 @@ async function save() {
 async function closeCase() {
   if (!st.current) return;
   try {
-    await api(`cases/${encodeURIComponent(st.current.case_id)}/close`, { method: "POST", body: "{}" });
+    const reason = $("change-reason").value.trim();
+    const query = reason ? `?reason=${encodeURIComponent(reason)}` : "";
+    await api(`cases/${encodeURIComponent(st.current.case_id)}/close${query}`, { method: "POST", body: "{}" });
+    $("change-reason").value = "";
     await loadCases();
     await select(st.current.case_id);
   } catch (e) { showError(`${t("failed")}: ${e.message}`); }

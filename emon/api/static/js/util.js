@@ -90,6 +90,8 @@ export async function signOut() {
   }
 }
 export function onSignedOut(callback) { session.onSignedOut = callback; }
+/** The server ended this browser's access (e.g. the stream's ``event: end``): forget it, ask to sign in. */
+export function signedOut(message) { session.csrf = null; session.onSignedOut(message); }
 
 /**
  * The shared sign-in flow of every page: show the dialog until a session exists; ``ready(who)`` runs

@@ -63,5 +63,6 @@ export function explain(a, caseDoc, roles) {
   if (a.escalated) out.push(t("x_escalated"));
   if (a.suppressed) out.push(t("x_suppressed"));
   if (a.acknowledged_at) out.push(t("x_acked", { time: fmtTime(a.acknowledged_at), who: a.acknowledged_by ?? "?" }));
+  if (a.order_version != null) out.push(t("x_order_version", { n: a.order_version }));
   return out;
 }

@@ -1,11 +1,12 @@
 // The monitoring room: wiring of queue, detail, map, live stream, sign-in, sound and keyboard.
 import { applyLabels, lang, setLang, t, typeLabel, prioLabel, recipientLabel, outcomeLabel, OUTCOMES } from "../i18n.js";
-import { $, api, el, fmtAge, fmtM, fmtTime, wireLogin } from "../util.js";
+import { $, api as plainApi, el, fmtAge, fmtM, fmtTime, signedOut, wireLogin } from "../util.js";
 import { pagesConfig } from "../map.js";
 import { explain, deviceName } from "./explain.js";
 import { ordered, row, countdownText, deviceOf, UNRESOLVED } from "./queue.js";
 import { openStream } from "./stream.js";
 import { CaseMap } from "./mapview.js";
+import { openTasks, taskCountdown, taskRow } from "./tasks.js";
 
 const NOTE_REQUIRED = new Set(["tamper", "strap_open"]); // the service refuses these without a note
 const SOUND_KEY = "emon.room.sound";
@@ -25,7 +26,15 @@ const st = {
   stream: null,
   sound: localStorage.getItem(SOUND_KEY) !== "off",
   showRaw: false,
+  // Why this person looks (docs/access.md): chosen by them, never pre-filled or remembered; without it
+  // the victim's position is left out of the map, the stream and the alerts.
+  purpose: null,
+  tasks: new Map(), // task_id -> open room task
 };
+/** The REST client with the chosen purpose (X-Purpose); every read is recorded with it. */
+const api = (path, options = {}) => plainApi(path, st.purpose
+  ? { ...options, headers: { ...(options.headers || {}), "X-Purpose": st.purpose } } : options);
+const withPurpose = (path) => (st.purpose ? `${path}${path.includes("?") ? "&" : "?"}purpose=${encodeURIComponent(st.purpose)}` : path);
 const caseMap = new CaseMap($("map"));
 
 // ---------- data ----------
@@ -51,7 +60,7 @@ async function reloadAlerts() {
 async function loadMap(caseId) {
   st.caseId = caseId;
   try {
-    const view = await api(`cases/${encodeURIComponent(caseId)}/map`);
+    const view = await api(withPurpose(`cases/${encodeURIComponent(caseId)}/map`));
     if (st.caseId !== caseId) return;
     st.view = view;
     const a = selected();
@@ -183,8 +192,10 @@ function renderMap() {
     ? `${t("risk")}: ${t(`r_${v.case.risk}`)} · ${deviceName(v.case.offender_device, st.roles)}${v.case.order && v.case.order.contact_ban_m ? ` · ${t("lg_ban")} ${fmtM(v.case.order.contact_ban_m)}` : ""}`
     : "";
   const note = $("privacy-note");
-  note.hidden = !v || !!v.victim || !v.case.victim_device;
-  note.textContent = v && !v.open_alerts.length ? t("victim_hidden") : t("victim_none");
+  const withheld = !!v && v.victim_withheld === "purpose_required";
+  note.hidden = !v || (!withheld && (!!v.victim || !v.case.victim_device));
+  note.textContent = withheld ? t("victim_purpose_required") : v && !v.open_alerts.length ? t("victim_hidden") : t("victim_none");
+  note.dataset.reason = withheld ? "purpose_required" : "";
   caseMap.draw(v, st.track);
 }
 
@@ -253,25 +264,83 @@ function setConn(state) {
   c.textContent = t(`conn_${state}`);
 }
 
+// ---------- room tasks ----------
+async function loadTasks() {
+  const list = asList(await api("tasks?state=open"));
+  st.tasks = new Map(list.map((x) => [x.task_id, x]));
+  renderTasks();
+}
+function onTask(task) {
+  if (!task || !task.task_id) return;
+  if (task.state === "open") st.tasks.set(task.task_id, task); else st.tasks.delete(task.task_id);
+  renderTasks();
+}
+function renderTasks() {
+  const rows = openTasks(st.tasks.values(), Date.now()).map((x) => taskRow(x, Date.now(), openTaskDone));
+  $("tasks").replaceChildren(...rows);
+  $("tasks-empty").hidden = rows.length > 0;
+}
+let finishing = null;
+function openTaskDone(task) {
+  finishing = task;
+  $("task-what").textContent = `${t(`task_${task.kind}`)} — ${t("case")} ${task.case_id}`;
+  $("task-note").value = "";
+  $("task-error").hidden = true;
+  $("task-dialog").showModal();
+}
+async function submitTaskDone(ev) {
+  ev.preventDefault();
+  const task = finishing;
+  const note = $("task-note").value.trim();
+  const err = $("task-error");
+  if (!task) return;
+  if (!note) { err.textContent = t("note"); err.hidden = false; return; }
+  try {
+    const done = await api(`tasks/${encodeURIComponent(task.task_id)}/done`, { method: "POST", body: JSON.stringify({ note }) });
+    $("task-dialog").close();
+    onTask(done);
+  } catch (e) {
+    err.textContent = `${t("failed")}: ${e.message}`;
+    err.hidden = false;
+  }
+}
+
 // ---------- sign in / out ----------
+function startStream() {
+  if (st.stream) st.stream.stop();
+  st.stream = openStream({
+    purpose: st.purpose,
+    onState: setConn,
+    onOpen: () => { reloadAll().catch(() => {}); loadTasks().catch(() => {}); },
+    onEvent: (kind, body) => {
+      if (kind === "alert") onAlert(body);
+      else if (kind === "position") onPosition(body);
+      else if (kind === "task") onTask(body);
+      else if (kind === "gap") { reloadAll().catch(() => {}); loadTasks().catch(() => {}); }
+    },
+    onDenied: () => lost(),
+    // The server ended the stream (token revoked or expired, signed out elsewhere): stop, ask to sign in.
+    onEnded: () => { st.stream = null; signedOut(t("stream_ended")); },
+  });
+}
 function ready(who) {
   $("who").textContent = `${who.name} (${who.role})`;
   if (st.stream) return;
   loadCases().catch(() => {}).then(() => reloadAlerts().catch(() => {}));
-  st.stream = openStream({
-    onState: setConn,
-    onOpen: () => reloadAll().catch(() => {}),
-    onEvent: (kind, body) => {
-      if (kind === "alert") onAlert(body);
-      else if (kind === "position") onPosition(body);
-      else if (kind === "gap") reloadAll().catch(() => {});
-    },
-    onDenied: () => lost(),
-  });
+  startStream();
+}
+function choosePurpose() {
+  st.purpose = $("purpose").value || null;
+  if (!st.stream) return;
+  startStream(); // the stream's purpose is fixed when it opens
+  if (st.caseId) loadMap(st.caseId).catch(() => {});
 }
 function lost() {
   if (st.stream) st.stream.stop();
   st.stream = null;
+  st.purpose = null;
+  $("purpose").value = "";
+  st.tasks.clear();
   st.alerts.clear();
   st.resolved = [];
   st.view = null;
@@ -283,9 +352,12 @@ function lost() {
 }
 
 // ---------- wiring ----------
-function renderAll() { applyLabels(); fillOutcomes(); renderQueue(); renderDetail(); renderMap(); renderSound(); }
+function renderAll() { applyLabels(); fillOutcomes(); renderQueue(); renderDetail(); renderMap(); renderTasks(); renderSound(); }
 function renderSound() { $("sound").textContent = st.sound ? t("sound_on") : t("sound_off"); }
 $("resolve-form").addEventListener("submit", submitResolve);
+$("task-form").addEventListener("submit", submitTaskDone);
+$("task-cancel").addEventListener("click", () => $("task-dialog").close());
+$("purpose").addEventListener("change", choosePurpose);
 $("resolve-cancel").addEventListener("click", () => $("resolve").close());
 $("lang").addEventListener("click", () => { setLang(lang() === "nl" ? "en" : "nl"); renderAll(); });
 $("sound").addEventListener("click", () => {
@@ -327,6 +399,10 @@ setInterval(() => {
   for (const e of document.querySelectorAll("[data-countdown]")) {
     const a = st.alerts.get(e.dataset.countdown);
     if (a) { e.textContent = countdownText(a, st.deadlines, Date.now()); e.classList.toggle("overdue", e.textContent.startsWith(t("overdue"))); }
+  }
+  for (const e of document.querySelectorAll("[data-task-countdown]")) {
+    const x = st.tasks.get(e.dataset.taskCountdown);
+    if (x) { e.textContent = taskCountdown(x, Date.now()); e.classList.toggle("overdue", Date.parse(x.deadline) < Date.now()); }
   }
 }, 1000);
 setInterval(() => { if (st.view) renderMap(); }, 30000); // ages and staleness on the map

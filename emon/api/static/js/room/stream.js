@@ -34,10 +34,13 @@ export function sseParser(onEvent) {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * Keep the stream open until ``stop()`` is called. Callbacks: onState("live"|"wait"|"off"),
- * onOpen() after every (re)connect (reload: there is no replay), onEvent(kind, json), onDenied().
+ * Keep the stream open until ``stop()`` is called. ``purpose`` (or null) is sent as ``?purpose=``: without
+ * one the victim's position is left out. Callbacks: onState("live"|"wait"|"off"), onOpen() after every
+ * (re)connect (reload: there is no replay), onEvent(kind, json), onDenied() (refused at connect), and
+ * onEnded(json) when the server ends the stream with ``event: end`` (token revoked, expired, signed out):
+ * then it is not reopened — retrying with a dead credential would only hide that the room is blind.
  */
-export function openStream({ onState, onOpen, onEvent, onDenied }) {
+export function openStream({ purpose = null, onState, onOpen, onEvent, onDenied, onEnded = () => onDenied() }) {
   let running = true;
   let ctrl = null;
   (async () => {
@@ -48,7 +51,8 @@ export function openStream({ onState, onOpen, onEvent, onDenied }) {
       const kick = () => { clearTimeout(watchdog); watchdog = setTimeout(() => ctrl.abort(), WATCHDOG_MS); };
       try {
         kick();
-        const res = await fetch("api/v1/stream", {
+        const url = purpose ? `api/v1/stream?purpose=${encodeURIComponent(purpose)}` : "api/v1/stream";
+        const res = await fetch(url, {
           headers: { Accept: "text/event-stream" }, cache: "no-store", credentials: "same-origin", signal: ctrl.signal,
         });
         if (res.status === 401 || res.status === 403) { running = false; onDenied(); break; }
@@ -58,6 +62,7 @@ export function openStream({ onState, onOpen, onEvent, onDenied }) {
         const push = sseParser((kind, data) => {
           let body;
           try { body = JSON.parse(data); } catch { return; }
+          if (kind === "end") { running = false; ctrl.abort(); onEnded(body); return; }
           onEvent(kind, body);
         });
         const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
