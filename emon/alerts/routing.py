@@ -58,6 +58,8 @@ DEFAULTS: dict[str, dict[Risk, Route]] = {
     # The victim device gets a confirmation that help is on its way.
     AlertType.PANIC: _all(_r(C, X, P, V)),
     AlertType.ORDER_EXPIRING: _all(_r(L, P)),
+    # The protection has lapsed without anyone deciding: the room and the responsible officers act now.
+    AlertType.ORDER_EXPIRED: _all(_r(H, P)),
     # Uncertainty, not a breach: the room sees it at low priority (with a task) while a fresh fix is sought.
     AlertType.POSSIBLE_BREACH: _all(_r(L, P)),
 }

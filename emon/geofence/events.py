@@ -28,6 +28,7 @@ class EvalEventType(StrEnum):
     RETROSPECTIVE_VIOLATION = "retrospective_violation"
     CROSSING_SUSPECTED = "crossing_suspected"
     ORDER_EXPIRING = "order_expiring"
+    ORDER_EXPIRED = "order_expired"  # an order's term ended without a decision (emon/orders, not the engine)
     # Episode updates and ends.
     BREACH_UPDATE = "breach_update"  # still in breach; a new closest distance or a new position
     EXCLUSION_PRE_ALERT_ENDED = "exclusion_pre_alert_ended"
