@@ -148,8 +148,7 @@ async def recent_violations(conn: Conn, case_ids: Sequence[str], since: datetime
     return out
 
 
-async def expired_undecided(conn: Conn) -> set[tuple[str, datetime]]:
-    """(case, valid_until) of every term that ended without a decision."""
-    cur = await conn.execute(
-        "SELECT case_id, valid_until FROM order_watch WHERE expired_at IS NOT NULL AND decision IS NULL")
+async def decided_terms(conn: Conn) -> set[tuple[str, datetime]]:
+    """(case, valid_until) of every term with a recorded decision about its end."""
+    cur = await conn.execute("SELECT case_id, valid_until FROM order_watch WHERE decision IS NOT NULL")
     return {(str(c), u) for c, u in await cur.fetchall() if isinstance(u, datetime)}

@@ -10,7 +10,18 @@ from emon.case import Case, looks_like_bsn
 from emon.errors import InvalidOrder
 from emon.order import parse_model, parse_order
 from emon.orders.lifecycle import (
-    ROOM, DecisionKind, Expired, Notice, Remind, TellVictim, Term, Watch, gap, in_force, responsible, step,
+    ROOM,
+    DecisionKind,
+    Expired,
+    Notice,
+    Remind,
+    TellVictim,
+    Term,
+    Watch,
+    gap,
+    in_force,
+    responsible,
+    step,
 )
 
 START = datetime(2026, 12, 1, tzinfo=UTC)
