@@ -29,6 +29,7 @@ from emon.ingest.mqtt import MqttIngest
 from emon.ingest.pipeline import Pipeline
 from emon.ingest.topics import DeviceRegistry
 from emon.orders import config as order_config
+from emon.orders.channel import PaperworkChannel
 from emon.orders.service import OrderDesk
 from emon.settings import Settings
 from emon.signing import load_private_key
@@ -99,7 +100,12 @@ class Runtime:
             offsets_days=order_config.reminder_days(settings.order_reminder_days),
             leads=order_config.leads(settings.order_unit_leads),
             lookback=timedelta(days=settings.order_violation_lookback_days),
-            key_file=settings.signing_key_file, evidence_s=(settings.evidence_before_s, settings.evidence_after_s))
+            key_file=settings.signing_key_file, evidence_s=(settings.evidence_before_s, settings.evidence_after_s),
+            police_url=settings.order_police_url, prosecutor_url=settings.order_prosecutor_url)
+        # Paperwork goes through the same durable outbox, on channels of its own (docs/order-schema.md).
+        self.paperwork = PaperworkChannel(None if settings.webhook_secret is None else str(settings.webhook_secret))
+        self.alerts.worker.senders["police_orders"] = self.paperwork.send
+        self.alerts.worker.senders["prosecutor"] = self.paperwork.send
         self.tasks: dict[str, asyncio.Task[None]] = {}
         # A background task that dies ends the process (non-zero exit, so a supervisor restarts it):
         # ``on_fatal`` is how the server is told to stop; ``fatal`` names the task that died.
@@ -179,5 +185,6 @@ class Runtime:
             await self.alerts.close()
         except Exception:
             log.exception("closing the alert channels failed")
+        await self.paperwork.close()
         await self.live.close()
         await self.db.close()

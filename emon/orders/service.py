@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ from typing import Any
 
 import psycopg
 
+from emon.alerts import store as alert_store
 from emon.alerts.service import AlertService
 from emon.alerts.types import Priority
 from emon.backoff import Backoff
@@ -28,6 +30,7 @@ from emon.errors import InvalidInput, NotFound
 from emon.geofence.events import Classification, EvalEvent, EvalEventType
 from emon.hub import Hub
 from emon.orders import lifecycle as lc
+from emon.orders.cap import OrderEvent, build_order_cap, message_id
 from emon.orders.lifecycle import Action, DecisionKind, Expired, Remind, TellVictim, Term
 from emon.orders.reports import overview, report_term
 from emon.storage import orders as store
@@ -52,7 +55,8 @@ NOTICE_TEXT = {
 class OrderDesk:
     def __init__(self, db: Database, hub: Hub, casebook: CaseBook, cases: CaseRecords, alerts: AlertService, *,
                  offsets_days: Sequence[int], leads: dict[str, tuple[str, ...]], lookback: timedelta,
-                 key_file: str | None = None, evidence_s: tuple[float, float] = (600.0, 600.0)) -> None:
+                 key_file: str | None = None, evidence_s: tuple[float, float] = (600.0, 600.0),
+                 police_url: str | None = None, prosecutor_url: str | None = None, sender: str = "emon") -> None:
         self.db = db
         self.hub = hub
         self.casebook = casebook
@@ -63,6 +67,9 @@ class OrderDesk:
         self.lookback = lookback
         self.key_file = key_file
         self.evidence_s = evidence_s
+        self.police_url = police_url
+        self.prosecutor_url = prosecutor_url
+        self.sender = sender
 
     def term(self, case: Case, version: int) -> Term:
         leads = tuple(dict.fromkeys(u for unit in case.units for u in self.leads.get(unit, ())))
@@ -76,6 +83,7 @@ class OrderDesk:
         done: list[Action] = []
         for case in self.casebook.all():
             done += await self._case(case, versions.get(case.case_id, 1), now)
+            await self._tell_police(case, versions.get(case.case_id, 1), now, ended=False)
         await self.violations(now)
         return done
 
@@ -97,6 +105,7 @@ class OrderDesk:
         self.alerts.tasks.published(created)
         expired = [a for a in actions if isinstance(a, Expired)]
         if expired:
+            await self._tell_police(case, version, now, ended=True)
             self.hub.publish("order", {"case_id": case.case_id, "status": "expired", "in_force": False,
                                        "valid_until": term.valid_until.isoformat(),
                                        "decision": None if expired[0].decision is None else expired[0].decision.value})
@@ -104,6 +113,31 @@ class OrderDesk:
         if unextended:
             await self.alerts.on_evaluation([self._expiry_event(case, unextended[0], now)], now, time.monotonic())
         return actions
+
+    async def _tell_police(self, case: Case, version: int, now: datetime, *, ended: bool) -> None:
+        """Queue a CAP message to police systems when the order was imposed, extended, changed or ended
+        since they were last told (one message per (case, version, event); none without an endpoint)."""
+        if self.police_url is None:
+            return
+        async with self.db.pool.connection() as conn, conn.transaction():
+            last = await store.police_notice(conn, case.case_id, lock=True)
+            if ended:
+                event = None if last is not None and last[2] and last[0] == version else OrderEvent.ENDED
+            elif last is None:
+                event = OrderEvent.IMPOSED
+            elif version > last[0]:
+                event = OrderEvent.EXTENDED if case.order.extensions > last[1] else OrderEvent.CHANGED
+            else:
+                event = None
+            if event is None:
+                return
+            body = build_order_cap(case, version, event, sender=self.sender, sent=now)
+            await alert_store.add_delivery(conn, alert_store.Delivery(
+                message_id(case.case_id, version, event), None, "police_orders", self.police_url,
+                f"order_{event.value}", body, case_id=case.case_id), now, self.alerts.notifier.notify_channel)
+            await store.save_police_notice(conn, case.case_id, version, case.order.extensions,
+                                           event is OrderEvent.ENDED, now)
+        self.alerts.worker.wake.set()
 
     def _task(self, case: Case, action: Action, now: datetime) -> Task | None:
         if isinstance(action, Remind):
@@ -220,6 +254,11 @@ class OrderDesk:
             if locked is None or locked["reported_at"] is not None:
                 raise InvalidInput("this violation has already been reported")
             await store.mark_reported(conn, alert_id, now, who, assessment, report)
+            if self.prosecutor_url is not None:
+                await alert_store.add_delivery(conn, alert_store.Delivery(
+                    task_id, alert_id, "prosecutor", self.prosecutor_url, "violation_report",
+                    json.dumps(report, separators=(",", ":")).encode(), case_id=str(row["case_id"])),
+                    now, self.alerts.notifier.notify_channel)
             task = await task_store.get(conn, task_id, lock=True)
             closed = None
             if task is not None and task.state is tasks.TaskState.OPEN:
@@ -227,6 +266,7 @@ class OrderDesk:
                 await task_store.update(conn, closed, who, "done", {"reported": True}, now)
         if closed is not None:
             self.alerts.tasks.published([closed])
+        self.alerts.worker.wake.set()
         on_time = now <= row["due_at"]
         return {k: v for k, v in report.items() if k != "evidence_pack"} | {
             "on_time": on_time, "evidence_pack": {k: v for k, v in report["evidence_pack"].items()

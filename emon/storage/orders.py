@@ -152,3 +152,20 @@ async def decided_terms(conn: Conn) -> set[tuple[str, datetime]]:
     """(case, valid_until) of every term with a recorded decision about its end."""
     cur = await conn.execute("SELECT case_id, valid_until FROM order_watch WHERE decision IS NOT NULL")
     return {(str(c), u) for c, u in await cur.fetchall() if isinstance(u, datetime)}
+
+
+async def police_notice(conn: Conn, case_id: str, *, lock: bool = False) -> tuple[int, int, bool] | None:
+    """(version, extensions, ended) police systems were last told of ``case_id``; None if never."""
+    cur = await conn.execute(
+        f"SELECT version, extensions, ended FROM order_police_notices WHERE case_id = %s"
+        f"{' FOR UPDATE' if lock else ''}".encode(), (case_id,))
+    row = await cur.fetchone()
+    return None if row is None else (int(str(row[0])), int(str(row[1])), bool(row[2]))
+
+
+async def save_police_notice(conn: Conn, case_id: str, version: int, extensions: int, ended: bool,
+                             now: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO order_police_notices (case_id, version, extensions, ended, at) VALUES (%s, %s, %s, %s, %s) "
+        "ON CONFLICT (case_id) DO UPDATE SET version = excluded.version, extensions = excluded.extensions, "
+        "ended = excluded.ended, at = excluded.at", (case_id, version, extensions, ended, now))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -11,6 +14,7 @@ import pytest
 from emon.geofence.events import Classification, EvalEvent, EvalEventType
 from emon.signing import generate_key_file
 from emon.tasks.model import TaskKind
+from tests.alerts.conftest import WebhookServer
 from tests.harness import Running, running_emon
 
 pytestmark = pytest.mark.integration
@@ -147,10 +151,10 @@ async def test_police_of_the_right_unit_look_up_a_persons_order_and_the_lookup_i
 
 
 async def test_a_violation_opens_a_report_task_the_report_closes_it_and_the_overview_counts_it(
-        tmp_path: Path) -> None:
+        tmp_path: Path, webhook: WebhookServer) -> None:
     key = tmp_path / "key.pem"
     generate_key_file(key)
-    async with running_emon(order_tick_s=3600, signing_key_file=str(key)) as em:
+    async with running_emon(order_tick_s=3600, signing_key_file=str(key), order_prosecutor_url=webhook.url) as em:
         rt = em.runtime
         now = datetime.now(UTC).replace(microsecond=0)
         assert (await new_case(em, "c-v", order(now - 5 * DAY, 60))).status_code == 201
@@ -177,6 +181,12 @@ async def test_a_violation_opens_a_report_task_the_report_closes_it_and_the_over
             assert r.json()["on_time"] is True and len(r.json()["evidence_pack"]["sha256"]) == 64
             again = await c.post(f"/api/v1/orders/reports/{recent['task_id']}", json={"assessment": "x"})
             assert again.status_code == 409
+        [sent] = await webhook.wait_for(1)  # the report itself, at the prosecutor's endpoint
+        assert sent.headers["content-type"] == "application/json" and sent.headers["webhook-id"] == recent["task_id"]
+        body = json.loads(sent.body)
+        assert body["assessment"].startswith("Bewust") and body["case_id"] == "c-v"
+        pack = base64.b64decode(body["evidence_pack"]["zip_base64"])
+        assert hashlib.sha256(pack).hexdigest() == body["evidence_pack"]["sha256"] and pack[:2] == b"PK"
         states = {t["task_id"]: t["state"] for t in await tasks(em, "c-v", TaskKind.REPORT_PROSECUTOR)}
         assert states == {recent["task_id"]: "done", older["task_id"]: "open"}
         async with em.client(olga) as c:
