@@ -127,3 +127,12 @@ def test_a_person_reference_that_looks_like_a_bsn_is_refused(value: str, bsn: bo
             parse_model(Case, doc, where="case")
     else:
         assert parse_model(Case, doc, where="case").person_ref == value
+
+
+@pytest.mark.parametrize(("case_id", "forwarded"), [("mine", True), ("theirs", False), (None, False)])
+def test_order_status_on_the_stream_is_scoped_by_unit(case_id: str | None, forwarded: bool) -> None:
+    from emon.api.stream import StreamFilter
+
+    filt = StreamFilter(lambda c: c == "mine", lambda c: None, show_victim=False)
+    body = {"case_id": case_id, "status": "expired", "in_force": False}
+    assert (filt.apply("order", body) is not None) is forwarded

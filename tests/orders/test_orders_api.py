@@ -94,6 +94,8 @@ async def test_a_60_day_gedragsaanwijzing_reminds_escalates_expires_and_a_late_e
         notices = [t["detail"]["notice"] for t in await tasks(em, "c-60", TaskKind.INFORM_VICTIM)]
         assert notices == ["imposed", "ended"]
         assert status["in_force"] is False and status["expired_without_decision"] is True
+        async with em.client() as c:
+            assert (await c.get("/api/v1/cases/c-60/map")).json()["order_in_force"] is False
         assert [i["case_id"] for i in listed["expired_without_decision"]] == ["c-60"]
         await rt.orders.tick(t0 + 61 * DAY)  # once only
         assert len(await tasks(em, "c-60", TaskKind.INFORM_VICTIM)) == 2
@@ -112,6 +114,8 @@ async def test_a_60_day_gedragsaanwijzing_reminds_escalates_expires_and_a_late_e
         assert [v["version"] for v in versions] == [1, 2]
         assert versions[1]["document"]["order"]["extensions"] == 1
         assert status["in_force"] is True and status["expired_without_decision"] is False
+        async with em.client() as c:
+            assert (await c.get("/api/v1/cases/c-60/map")).json()["order_in_force"] is True
         assert all(t["state"] == "done" for t in await tasks(em, "c-60", TaskKind.ORDER_REMINDER))
         # The new term's reminders start over; the victim is told of the extension.
         await rt.orders.tick(now)
