@@ -19,9 +19,10 @@ from emon.case import Case, CaseStatus
 from emon.errors import InvalidInput, InvalidOrder, NotFound
 from emon.order import Decision, parse_model
 from emon.orders.legal import flags
-from emon.orders.lifecycle import DecisionKind, in_force
+from emon.orders.lifecycle import DecisionKind, in_force, responsible
 from emon.orders.plain import describe
 from emon.storage import orders as store
+from emon.tasks.model import TaskKind
 
 router = APIRouter(tags=["orders"])
 DECIDE = gate(Role.PROBATION, Role.PROSECUTOR)
@@ -123,6 +124,25 @@ async def order_status(case_id: str, request: Request, g: Gate = Depends(READ)) 
             "expired_without_decision": watch is not None and watch.expired_at is not None
             and watch.decision is None and watch.valid_until == o.valid_until,
             "decisions": await rt.orders.decisions(case_id)}
+
+
+@router.get("/orders/tasks")
+async def my_tasks(request: Request, g: Gate = Depends(READ)) -> list[dict[str, Any]]:
+    """The open order tasks the caller must act on: reminders naming them (or, once escalated, naming them
+    as a lead) and violation reports assigned to them, of their units' cases, by deadline."""
+    rt = runtime(request)
+    me = g.who.user_id or g.who.name
+    out: list[dict[str, Any]] = []
+    for kind in (TaskKind.ORDER_REMINDER, TaskKind.REPORT_PROSECUTOR):
+        for t in await rt.alerts.tasks.list(state="open", kind=kind.value):
+            case = rt.casebook.get(t["case_id"])
+            detail = t["detail"]
+            who = responsible(detail.get("assignees", []), detail.get("escalate_to", []), t["escalation_level"])
+            if case is not None and g.sees(case) and me in who:
+                out.append(t)
+    out.sort(key=lambda t: str(t["deadline"]))
+    await g.log_cases("order.tasks", [t["case_id"] for t in out])
+    return out
 
 
 @router.get("/orders/expiring")

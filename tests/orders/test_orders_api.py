@@ -76,8 +76,19 @@ async def test_a_60_day_gedragsaanwijzing_reminds_escalates_expires_and_a_late_e
         assert first["detail"]["assignees"] == ["olga", "paula"]
         assert first["detail"]["escalate_to"] == ["lea", "room"]
         assert first["deadline"] == (t0 + 46 * DAY).isoformat()
+        olga = await user(em, "olga", "prosecutor", ["om:amsterdam"])
+        lea = await user(em, "lea", "probation", ["probation:noord-holland"])
+
+        async def mine(token: str) -> list[str]:
+            async with em.client(token) as c:
+                r = await c.get("/api/v1/orders/tasks")
+                assert r.status_code == 200, r.text
+                return [t["task_id"] for t in r.json()]
+
+        assert await mine(olga) == [first["task_id"]] and await mine(lea) == []
         # Nobody decides: at its deadline the reminder escalates (priority up, to the lead and the room).
         await rt.alerts.tasks.tick(t0 + 46 * DAY)
+        assert await mine(lea) == [first["task_id"]]
         for day in (46, 53, 57, 59):
             await rt.orders.tick(t0 + day * DAY)
         reminders = await tasks(em, "c-60", TaskKind.ORDER_REMINDER)
