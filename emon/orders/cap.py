@@ -38,6 +38,20 @@ def message_id(case_id: str, version: int, event: OrderEvent) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"{case_id}|{version}|{event.value}"))
 
 
+def police_event(last: tuple[int, int, bool] | None, version: int, extensions: int, *, ended: bool
+                 ) -> OrderEvent | None:
+    """What police systems must be told now, given what they were last told (``last`` = (version,
+    extensions, ended) or None if never): the order version in force, its extension count, and whether
+    its term has just ended. None: nothing new."""
+    if ended:
+        return None if last is not None and last[2] and last[0] == version else OrderEvent.ENDED
+    if last is None:
+        return OrderEvent.IMPOSED
+    if version > last[0]:
+        return OrderEvent.EXTENDED if extensions > last[1] else OrderEvent.CHANGED
+    return None
+
+
 def build_order_cap(case: Case, version: int, event: OrderEvent, *, sender: str, sent: datetime) -> bytes:
     """The CAP document about ``case``'s order (version ``version``) for police systems (UTF-8 XML)."""
     plain = describe(case, sent, "nl")

@@ -30,7 +30,7 @@ from emon.errors import InvalidInput, NotFound
 from emon.geofence.events import Classification, EvalEvent, EvalEventType
 from emon.hub import Hub
 from emon.orders import lifecycle as lc
-from emon.orders.cap import OrderEvent, build_order_cap, message_id
+from emon.orders.cap import OrderEvent, build_order_cap, message_id, police_event
 from emon.orders.lifecycle import Action, DecisionKind, Expired, Remind, TellVictim, Term
 from emon.orders.reports import overview, report_term
 from emon.storage import orders as store
@@ -80,10 +80,21 @@ class OrderDesk:
     async def tick(self, now: datetime) -> list[Action]:
         """One pass at UTC ``now``: every open case's term, then new confirmed violations. Returns the actions."""
         versions = await self.cases.current_versions()
+        # Two reads for the whole pass; a case gets a transaction of its own only when something is due.
+        async with self.db.pool.connection() as conn:
+            watches = await store.all_watches(conn)
+            told = await store.all_police_notices(conn) if self.police_url is not None else {}
         done: list[Action] = []
         for case in self.casebook.all():
-            done += await self._case(case, versions.get(case.case_id, 1), now)
-            await self._tell_police(case, versions.get(case.case_id, 1), now, ended=False)
+            version = versions.get(case.case_id, 1)
+            term = self.term(case, version)
+            if term.valid_until is not None:
+                before = watches.get((case.case_id, term.valid_until))
+                if lc.step(term, before, now, self.offsets_days)[0] != before:
+                    done += await self._case(case, version, now)
+            if self.police_url is not None and police_event(told.get(case.case_id), version,
+                                                            case.order.extensions, ended=False) is not None:
+                await self._tell_police(case, version, now, ended=False)
         await self.violations(now)
         return done
 
@@ -121,14 +132,7 @@ class OrderDesk:
             return
         async with self.db.pool.connection() as conn, conn.transaction():
             last = await store.police_notice(conn, case.case_id, lock=True)
-            if ended:
-                event = None if last is not None and last[2] and last[0] == version else OrderEvent.ENDED
-            elif last is None:
-                event = OrderEvent.IMPOSED
-            elif version > last[0]:
-                event = OrderEvent.EXTENDED if case.order.extensions > last[1] else OrderEvent.CHANGED
-            else:
-                event = None
+            event = police_event(last, version, case.order.extensions, ended=ended)
             if event is None:
                 return
             body = build_order_cap(case, version, event, sender=self.sender, sent=now)

@@ -169,3 +169,20 @@ async def save_police_notice(conn: Conn, case_id: str, version: int, extensions:
         "INSERT INTO order_police_notices (case_id, version, extensions, ended, at) VALUES (%s, %s, %s, %s, %s) "
         "ON CONFLICT (case_id) DO UPDATE SET version = excluded.version, extensions = excluded.extensions, "
         "ended = excluded.ended, at = excluded.at", (case_id, version, extensions, ended, now))
+
+
+async def all_watches(conn: Conn) -> dict[tuple[str, datetime], Watch]:
+    """Every term's watch, keyed by (case, valid_until): one read for a whole lifecycle pass."""
+    cur = await conn.execute("SELECT case_id, valid_until, reminded, decision, expired_at FROM order_watch")
+    out: dict[tuple[str, datetime], Watch] = {}
+    for case_id, until, reminded, decision, expired_at in await cur.fetchall():
+        assert isinstance(until, datetime) and isinstance(reminded, list)
+        out[(str(case_id), until)] = Watch(str(case_id), until, frozenset(int(x) for x in reminded),
+                                           None if decision is None else DecisionKind(str(decision)),
+                                           expired_at if isinstance(expired_at, datetime) else None)
+    return out
+
+
+async def all_police_notices(conn: Conn) -> dict[str, tuple[int, int, bool]]:
+    cur = await conn.execute("SELECT case_id, version, extensions, ended FROM order_police_notices")
+    return {str(c): (int(str(v)), int(str(e)), bool(d)) for c, v, e, d in await cur.fetchall()}

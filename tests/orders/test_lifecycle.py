@@ -136,3 +136,20 @@ def test_order_status_on_the_stream_is_scoped_by_unit(case_id: str | None, forwa
     filt = StreamFilter(lambda c: c == "mine", lambda c: None, show_victim=False)
     body = {"case_id": case_id, "status": "expired", "in_force": False}
     assert (filt.apply("order", body) is not None) is forwarded
+
+
+@pytest.mark.parametrize(("last", "version", "extensions", "ended", "event"), [
+    (None, 1, 0, False, "imposed"),
+    ((1, 0, False), 1, 0, False, None),  # told already
+    ((1, 0, False), 2, 1, False, "extended"),
+    ((1, 0, False), 2, 0, False, "changed"),
+    ((2, 1, False), 2, 1, True, "ended"),
+    ((2, 1, True), 2, 1, True, None),  # the end told once
+    ((2, 1, True), 3, 2, False, "extended"),  # a late extension after the end
+])
+def test_what_police_systems_are_told(last: tuple[int, int, bool] | None, version: int, extensions: int, ended: bool,
+                                      event: str | None) -> None:
+    from emon.orders.cap import police_event
+
+    got = police_event(last, version, extensions, ended=ended)
+    assert (None if got is None else got.value) == event
