@@ -37,6 +37,12 @@ class Case(Strict):
     status: CaseStatus = CaseStatus.OPEN
     # Who may see the case (emon/access.py): probation region, police unit, prosecutor's office.
     units: tuple[str, ...] = Field(default=(), max_length=32)
+    # The identifier prosecution and police already use for the person (e.g. a parketnummer-based or
+    # police person number): opaque to emon, looked up by police. Never a citizen service number (BSN).
+    person_ref: str | None = Field(default=None, min_length=3, max_length=64)
+    # The responsible officers (user ids): the order's reminders and violation-report tasks are theirs.
+    prosecutor: str | None = Field(default=None, min_length=1, max_length=64)
+    probation_officer: str | None = Field(default=None, min_length=1, max_length=64)
 
     @field_validator("case_id")
     @classmethod
@@ -52,6 +58,13 @@ class Case(Strict):
             raise ValueError(f"must match {DEVICE_ID_RE.pattern}")
         return value
 
+    @field_validator("person_ref")
+    @classmethod
+    def _not_a_bsn(cls, value: str | None) -> str | None:
+        if value is not None and looks_like_bsn(value):
+            raise ValueError("person_ref must be the police/prosecution person reference, never a BSN")
+        return value
+
     @field_validator("units")
     @classmethod
     def _units(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -65,3 +78,13 @@ class Case(Strict):
         if self.victim_device is not None and self.victim_device == self.offender_device:
             raise ValueError("victim_device must differ from offender_device")
         return self
+
+
+def looks_like_bsn(value: str) -> bool:
+    """True if ``value`` (ignoring dots, dashes and spaces) is 8 or 9 digits passing the BSN eleven-test."""
+    digits = re.sub(r"[\s.-]", "", value)
+    if not re.fullmatch(r"\d{8,9}", digits):
+        return False
+    digits = digits.zfill(9)
+    total = sum(int(d) * w for d, w in zip(digits[:8], range(9, 1, -1), strict=True)) - int(digits[8])
+    return total % 11 == 0

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from emon.errors import InvalidOrder
+from emon.orders.legal import OrderKind, check_term
 
 
 class Strict(BaseModel):
@@ -185,8 +186,26 @@ class PreAlert(Strict):
         return self
 
 
+class Decision(Strict):
+    """The decision that imposed (or extended) the order: who decided, its reference and date."""
+
+    authority: str = Field(min_length=1, max_length=200)  # e.g. "OM Amsterdam", "rechtbank Midden-Nederland"
+    reference: str = Field(min_length=1, max_length=200)  # the decision's own reference (parketnummer, …)
+    date: datetime
+
+    _utc = field_validator("date")(_aware_utc)
+
+
 class Order(Strict):
-    """The order document; the same JSON is enforced by evaluation and judged by the checker."""
+    """The order document; the same JSON is enforced by evaluation and judged by the checker.
+
+    ``kind`` and the term (``valid_from``/``valid_until``) are checked against the legal limits table
+    (emon/orders/legal_limits.toml); ``extensions`` counts the extensions before this term.
+    """
+
+    kind: OrderKind = OrderKind.OTHER
+    decision: Decision | None = None
+    extensions: int = Field(default=0, ge=0, le=1000)
 
     exclusion_zones: tuple[Zone, ...] = ()
     inclusion_zones: tuple[Zone, ...] = ()
@@ -206,6 +225,11 @@ class Order(Strict):
         dupes = {n for n in names if names.count(n) > 1}
         if dupes:
             raise ValueError(f"zone names must be unique, repeated: {sorted(dupes)}")
+        return self
+
+    @model_validator(mode="after")
+    def _legal_limits(self) -> Self:
+        check_term(self.kind, self.valid_from, self.valid_until, self.extensions)
         return self
 
 

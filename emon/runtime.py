@@ -28,6 +28,9 @@ from emon.ingest.decode import Limits
 from emon.ingest.mqtt import MqttIngest
 from emon.ingest.pipeline import Pipeline
 from emon.ingest.topics import DeviceRegistry
+from emon.orders import config as order_config
+from emon.orders.channel import PaperworkChannel
+from emon.orders.service import OrderDesk
 from emon.settings import Settings
 from emon.signing import load_private_key
 from emon.storage.audit import AuditLog
@@ -92,6 +95,17 @@ class Runtime:
         self.evaluation = Evaluation(engine, self.cases, self.casebook, self.hub, alerts=self.alerts,
                                      snapshot_s=settings.evidence_snapshot_s)
         self.pipeline.consumers.append(self.evaluation)
+        self.orders = OrderDesk(
+            self.db, self.hub, self.casebook, self.cases, self.alerts,
+            offsets_days=order_config.reminder_days(settings.order_reminder_days),
+            leads=order_config.leads(settings.order_unit_leads),
+            lookback=timedelta(days=settings.order_violation_lookback_days),
+            key_file=settings.signing_key_file, evidence_s=(settings.evidence_before_s, settings.evidence_after_s),
+            police_url=settings.order_police_url, prosecutor_url=settings.order_prosecutor_url)
+        # Paperwork goes through the same durable outbox, on channels of its own (docs/order-schema.md).
+        self.paperwork = PaperworkChannel(None if settings.webhook_secret is None else str(settings.webhook_secret))
+        self.alerts.worker.senders["police_orders"] = self.paperwork.send
+        self.alerts.worker.senders["prosecutor"] = self.paperwork.send
         self.tasks: dict[str, asyncio.Task[None]] = {}
         # A background task that dies ends the process (non-zero exit, so a supervisor restarts it):
         # ``on_fatal`` is how the server is told to stop; ``fatal`` names the task that died.
@@ -111,6 +125,7 @@ class Runtime:
         await self.evaluation.recover(self.records, datetime.now(UTC))
         self.spawn("evaluation-tick", self.evaluation.run_ticks(self.settings.tick_s))
         self.spawn("alert-delivery", self.alerts.run_delivery())
+        self.spawn("order-lifecycle", self.orders.run(self.settings.order_tick_s))
         self.spawn("fix-partitions", maintain_partitions(self.db))
         self.spawn("ingest-pipeline", self.pipeline.run())
         self.spawn("dead-letter-maintenance", self.pipeline.maintain_dead_letters())
@@ -170,5 +185,6 @@ class Runtime:
             await self.alerts.close()
         except Exception:
             log.exception("closing the alert channels failed")
+        await self.paperwork.close()
         await self.live.close()
         await self.db.close()

@@ -73,6 +73,16 @@ class Settings:
     evidence_dense_days: float = 2.0
     retention_days: float = 0.0
     retention_check_s: float = 3600.0
+    # Orders lifecycle (docs/order-schema.md): reminder offsets (days before the end), each unit's lead
+    # ("unit=user_id,unit=user_id"), how often the lifecycle runs, how far back violations are picked up.
+    order_reminder_days: str = "21,14,7,3,1"
+    order_unit_leads: str = ""
+    order_tick_s: float = 60.0
+    order_violation_lookback_days: float = 7.0
+    # Police systems' endpoint for order messages (CAP) and the prosecutor's for violation reports;
+    # separate from EMON_WEBHOOK_URL (emergencies). Signed with EMON_WEBHOOK_SECRET.
+    order_police_url: str | None = None
+    order_prosecutor_url: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -125,6 +135,17 @@ class Settings:
                 raise ConfigError(var, "must be >= 0")
         if self.evidence_snapshot_s <= 0 or self.retention_check_s <= 0:
             raise ConfigError("EMON_EVIDENCE_SNAPSHOT_S" if self.evidence_snapshot_s <= 0 else "EMON_RETENTION_CHECK_S",
+                              "must be > 0")
+        from emon.orders.config import leads, reminder_days
+
+        reminder_days(self.order_reminder_days)
+        for var, url in (("EMON_ORDER_POLICE_URL", self.order_police_url),
+                         ("EMON_ORDER_PROSECUTOR_URL", self.order_prosecutor_url)):
+            if url is not None:
+                _check_url(var, url, ("http", "https"))
+        leads(self.order_unit_leads)
+        if self.order_tick_s <= 0 or self.order_violation_lookback_days <= 0:
+            raise ConfigError("EMON_ORDER_TICK_S" if self.order_tick_s <= 0 else "EMON_ORDER_VIOLATION_LOOKBACK_DAYS",
                               "must be > 0")
         self._validate_mqtt_security()
 

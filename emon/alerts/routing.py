@@ -58,6 +58,8 @@ DEFAULTS: dict[str, dict[Risk, Route]] = {
     # The victim device gets a confirmation that help is on its way.
     AlertType.PANIC: _all(_r(C, X, P, V)),
     AlertType.ORDER_EXPIRING: _all(_r(L, P)),
+    # The protection has lapsed without anyone deciding: the room and the responsible officers act now.
+    AlertType.ORDER_EXPIRED: _all(_r(H, P)),
     # Undecided under GPS uncertainty: the room sees it (with why); a fresh fix decides. Never the
     # victim or police: only a provable breach reaches them.
     AlertType.POSSIBLE_BREACH: {Risk.LOW: _r(L, P), Risk.MEDIUM: _r(N, P), Risk.HIGH: _r(N, P)},

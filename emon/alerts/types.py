@@ -22,6 +22,7 @@ class AlertType(StrEnum):
     NO_COMMUNICATION = "no_communication"
     PANIC = "panic"
     ORDER_EXPIRING = "order_expiring"
+    ORDER_EXPIRED = "order_expired"  # "order expired unextended": the term ended without a decision
     POSSIBLE_BREACH = "possible_breach"  # undecided under uncertainty: the room looks, a fresh fix decides
 
 

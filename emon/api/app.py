@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from emon import __version__
 from emon.api import alerts, audit, cases, devices, pages, room, session, stream, system, users
 from emon.api import evidence as evidence_api
+from emon.api import orders as orders_api
 from emon.api import tasks as room_tasks
 from emon.api.auth import Role
 from emon.api.gate import Gate, gate
@@ -49,7 +50,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(system.router)
     for module in (devices.router, cases.router, alerts.router, stream.router, room.router):
         app.include_router(module, prefix="/api/v1")
-    for module in (users.router, audit.router, evidence_api.router, room_tasks.router):
+    for module in (users.router, audit.router, evidence_api.router, room_tasks.router, orders_api.router):
         app.include_router(module, prefix="/api/v1")
     app.include_router(pages.page_router)
     app.include_router(pages.api, prefix="/api/v1")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from fastapi import APIRouter, Depends, Request
@@ -23,6 +24,7 @@ from emon.api.gate import Gate, gate
 from emon.case import Case
 from emon.geo import geodesic_circle
 from emon.order import Zone
+from emon.orders.lifecycle import in_force
 from emon.privacy import UNRESOLVED, alert_for_viewer, victim_visible
 
 router = APIRouter()
@@ -101,6 +103,8 @@ async def case_map(
         victim = await live.latest(case.victim_device)
     await g.log("case.map", case_id=case_id, detail={"victim_shown": victim is not None})
     view = map_view(case, offender, victim, alerts, show_victim=show_victim)
+    # After its term the order's rules raise nothing: the map says so instead of showing a violation.
+    view["order_in_force"] = in_force(case.order.valid_from, case.order.valid_until, datetime.now(UTC))
     if opens and not show_victim:
         view["victim_withheld"] = "purpose_required"
     return view

@@ -86,7 +86,7 @@ class StreamFilter:
                 return None
             self.view.update(body)
             return kind, alert_for_viewer(body, self._case_of(case_id), self.show_victim)
-        if kind == "task":  # a room task names its case: scoped like an alert
+        if kind in ("task", "order"):  # a room task / order status names its case: scoped like an alert
             case_id = body.get("case_id")
             return (kind, dict(body)) if isinstance(case_id, str) and self._sees(case_id) else None
         if kind == "position":
@@ -105,7 +105,7 @@ class StreamFilter:
 def cases_in(message: Message) -> list[str]:
     """The case ids a forwarded message shows."""
     kind, body = message
-    if kind in ("alert", "task") and isinstance(body.get("case_id"), str):
+    if kind in ("alert", "task", "order") and isinstance(body.get("case_id"), str):
         return [body["case_id"]]
     ids = body.get("case_ids")
     return [c for c in ids if isinstance(c, str)] if isinstance(ids, list) else []

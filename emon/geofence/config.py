@@ -41,7 +41,7 @@ class EvalConfig:
     # Emit BREACH_UPDATE only when the episode got worse by this much, or the position moved.
     update_distance_m: float = 10.0
     update_move_m: float = 25.0
-    # ORDER_EXPIRING reminder window before an order's or zone's valid_until (days).
+    # ORDER_EXPIRING reminder window before a zone's valid_until (days); the order's own term: emon/orders.
     expiry_warn_days: float = 7.0
     # Zone polygons further than this from the residence get a projection centred on themselves.
     frame_radius_m: float = 50_000.0

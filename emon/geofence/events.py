@@ -33,6 +33,7 @@ class EvalEventType(StrEnum):
     POSSIBLE_BREACH = "possible_breach"
     # Ask devices for fresh fixes; detail {"devices", "reason", "every_s", "until"}. Never an alert.
     LOCATE_REQUEST = "locate_request"
+    ORDER_EXPIRED = "order_expired"  # an order's term ended without a decision (emon/orders, not the engine)
     # Episode updates and ends.
     BREACH_UPDATE = "breach_update"  # still in breach; a new closest distance or a new position
     EXCLUSION_PRE_ALERT_ENDED = "exclusion_pre_alert_ended"

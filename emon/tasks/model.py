@@ -25,6 +25,8 @@ _PRIORITY_ORDER = [Priority.LOW, Priority.NORMAL, Priority.HIGH, Priority.CRITIC
 class TaskKind(StrEnum):
     INFORM_VICTIM = "inform_victim"  # a warning did not (or may not) reach the victim's device: call them
     CHECK_POSSIBLE = "check_possible"  # a possible breach: obtain a fresh fix / check
+    ORDER_REMINDER = "order_reminder"  # an order's term ends soon: record a decision (emon/orders)
+    REPORT_PROSECUTOR = "report_prosecutor"  # a confirmed violation: report it to the prosecutor in term
 
 
 class TaskState(StrEnum):
@@ -35,6 +37,8 @@ class TaskState(StrEnum):
 TITLES: dict[TaskKind, str] = {
     TaskKind.INFORM_VICTIM: "Slachtoffer telefonisch informeren (inform the victim by phone)",
     TaskKind.CHECK_POSSIBLE: "Verse positie verkrijgen / controleren (obtain a fresh fix / check)",
+    TaskKind.ORDER_REMINDER: "Besluit over afloop maatregel vastleggen (decide on the order's end: extend or not)",
+    TaskKind.REPORT_PROSECUTOR: "Overtreding melden aan het OM (report the violation to the prosecutor)",
 }
 
 

@@ -107,14 +107,13 @@ def test_expiry_reminder_once_per_valid_until() -> None:
     engine = engine_for(case)
     assert engine.tick(utc(2026, 2, 20)) == []
     first = engine.tick(utc(2026, 3, 2))
-    assert [(e.type.value, e.rule) for e in first] == [
-        ("order_expiring", "order"),
-        ("order_expiring", "exclusion:z"),
-    ]
-    assert first[0].episode == until
+    # The order's own term is the orders lifecycle's (emon/orders/lifecycle.py); the engine reminds of zones.
+    assert [(e.type.value, e.rule) for e in first] == [("order_expiring", "exclusion:z")]
+    assert first[0].episode == utc(2026, 3, 5)
     assert engine.tick(utc(2026, 3, 3)) == []
-    # A new valid_until (order extended) is a new reminder.
-    extended = make_case(exclusion=[circle_zone("z")], valid_until=utc(2026, 3, 8).isoformat())
+    # A new valid_until (zone extended) is a new reminder.
+    extended = make_case(exclusion=[circle_zone("z", valid_until=utc(2026, 3, 8).isoformat())],
+                         valid_until=until.isoformat())
     engine.replace_case(extended)
     assert types(engine.tick(utc(2026, 3, 4))) == ["order_expiring"]
 
