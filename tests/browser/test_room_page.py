@@ -45,12 +45,14 @@ async def _setup(server: Server) -> None:
 async def _approach(server: Server) -> None:
     em = server.emon
     now = datetime.now(UTC)
-    victim = {"ts": (now - timedelta(seconds=5)).isoformat(), "lat": VICTIM_AT[0], "lon": VICTIM_AT[1], "acc": 10}
-    await publish(em.topic("emon/v1/fix/victim-7"), json.dumps(victim))
-    walk = [2400, 1600, 900, 400, 150, 100]
+    # Both devices report fresh fixes (a breach is proven by evidence over several fixes, docs/safety.md).
+    for age_s in (20, 2):
+        victim = {"ts": (now - timedelta(seconds=age_s)).isoformat(), "lat": VICTIM_AT[0], "lon": VICTIM_AT[1], "acc": 10}
+        await publish(em.topic("emon/v1/fix/victim-7"), json.dumps(victim))
+    walk = [2400, 1600, 900, 400, 150, 100, 70, 50]
     for i, d in enumerate(walk):
         lat, lon = destination(*VICTIM_AT, 0, d)
-        ts = now - timedelta(seconds=10 * (len(walk) - i))
+        ts = now - timedelta(seconds=5 * (len(walk) - i))
         await publish(em.topic("emon/v1/fix/tag-7"), json.dumps({"ts": ts.isoformat(), "lat": lat, "lon": lon, "acc": 5}))
 
 
