@@ -68,7 +68,12 @@ async def test_another_units_user_is_refused_tasks_versions_and_packs_and_it_is_
 
         async with em.client(mine) as c:
             listed = (await c.get("/api/v1/tasks")).json()
-            assert [t["task_id"] for t in listed] == [task_id]
+            # The walk also opens a possible breach before the proof (evidence 4 of 6.9): its check task
+            # belongs to the same case, so this unit sees it too.
+            every = await em.runtime.alerts.tasks.list()  # not through the API: that would be audited
+            assert task_id in [t["task_id"] for t in listed]
+            assert sorted(t["task_id"] for t in listed) == sorted(t["task_id"] for t in every)
+            assert {t["case_id"] for t in listed} == {"case-e"}
             assert (await c.get("/api/v1/cases/case-e/versions")).status_code == 200
             r = await c.post(f"/api/v1/tasks/{task_id}/done", json={"note": "called the officer"})
             assert r.status_code == 200 and r.json()["state"] == "done"

@@ -50,13 +50,16 @@ async def setup_case(em: Running, case_id: str = "case-e") -> None:
 
 
 async def walk_in(em: Running, distances_m: list[float], start: datetime | None = None) -> None:
-    """The victim reports once, then the offender walks toward them, one fix every 10 s (fix time)."""
+    """The offender walks toward the victim, one fix every 10 s (fix time); the victim's phone, standing
+    still, reports at the same moments. A breach needs accumulated evidence (docs/safety.md): two fixes
+    inside the ban, each with a fresh victim fix (an old one leaves 15 m/s × its age of possible movement).
+    Writes ``2 * len(distances_m)`` fixes."""
     now = start or datetime.now(UTC)
-    victim = {"ts": (now - timedelta(seconds=5)).isoformat(), "lat": VICTIM_AT[0], "lon": VICTIM_AT[1], "acc": 12.3}
-    await publish(em.topic(f"emon/v1/fix/{VICTIM}"), json.dumps(victim))
     for i, d in enumerate(distances_m):
-        lat, lon = destination(*VICTIM_AT, 0, d)
         ts = now - timedelta(seconds=10 * (len(distances_m) - i))
+        victim = {"ts": ts.isoformat(), "lat": VICTIM_AT[0], "lon": VICTIM_AT[1], "acc": 12.3, "seq": i}
+        await publish(em.topic(f"emon/v1/fix/{VICTIM}"), json.dumps(victim))
+        lat, lon = destination(*VICTIM_AT, 0, d)
         fix = {"ts": ts.isoformat(), "lat": lat, "lon": lon, "acc": 5.7, "seq": i}
         await publish(em.topic(f"emon/v1/fix/{OFFENDER}"), json.dumps(fix))
 

@@ -207,11 +207,15 @@ async def test_a_pack_starting_mid_stream_replays_and_a_forged_fix_shows_in_the_
         async with em.client() as c:
             r = await c.put("/api/v1/cases/case-e", json=case_doc("case-e", 300), params={"reason": "address corrected"})
             assert r.status_code == 200
-        await asyncio.sleep(2.0)
+        # Phase 2, after the snapshot: the offender drives up at 15 m/s, the tag reporting every 2 s (pursuit
+        # mode after the pre-alert's locate request). A breach needs two fixes inside the ban with a fresh
+        # victim fix (docs/safety.md); 30 m between them makes their errors independent. Fixes 0.25 s apart
+        # (the old input) imply > 70 m/s: implausible jumps that cannot count.
+        await asyncio.sleep(9.0)
         r2 = datetime.now(UTC)
-        await fix(VICTIM, r2 - timedelta(seconds=1.2), 0, 12.3, 1)
-        for i, d in enumerate([250, 220, 200, 150]):
-            await fix(OFFENDER, r2 - timedelta(seconds=1 - 0.25 * i), d, 5.7, 10 + i)
+        await fix(VICTIM, r2 - timedelta(seconds=8.2), 0, 12.3, 1)
+        for i, d in enumerate([250, 220, 190, 160]):
+            await fix(OFFENDER, r2 - timedelta(seconds=8 - 2 * i), d, 5.7, 10 + i)
         alert = await breach_alert(em)
         async with em.client() as c:
             r = await c.get(f"/api/v1/alerts/{alert['alert_id']}/evidence")

@@ -92,7 +92,6 @@ async def test_emon_ingests_and_notifies_over_tls_with_its_own_credentials() -> 
             ) as victim:
                 await victim.subscribe(broker.topic("emon/v1/notify/victim-9"), qos=1)
                 now = datetime.now(UTC)
-                await victim.publish(broker.topic("emon/v1/fix/victim-9"), fix(0, now - timedelta(seconds=5), 1), qos=1)
 
                 # A device that tries to speak for the tag: refused by the broker, never stored.
                 async with device(broker, "tag-8") as intruder:
@@ -102,7 +101,10 @@ async def test_emon_ingests_and_notifies_over_tls_with_its_own_credentials() -> 
                 async with device(broker, "tag-9") as tag:
                     walk = [2400, 1600, 800, 400, 150, 100]
                     for i, d in enumerate(walk):
+                        # The victim's phone reports with the tag: a breach needs two fixes inside the ban,
+                        # each with a fresh victim fix (docs/safety.md).
                         ts = now - timedelta(seconds=10 * (len(walk) - i))
+                        await victim.publish(broker.topic("emon/v1/fix/victim-9"), fix(0, ts, 1 + i), qos=1)
                         await tag.publish(broker.topic("emon/v1/fix/tag-9"), fix(d, ts, i))
 
                 note: dict[str, Any] = {}

@@ -1,14 +1,15 @@
 """Room tasks end to end through real Mosquitto, PostgreSQL and Redis: a victim without a device is to be
 told of a breach of a zone that protects them, so the room gets "inform the victim by phone" with a
 deadline; not done in time, it escalates (tick), reaches the room's live stream, and is closed with a
-note over the REST API. A possible breach opens a low-priority "obtain a fresh fix / check" task."""
+note over the REST API. A possible breach opens an "obtain a fresh fix / check" task at its routed priority
+(low at low risk, normal at medium and high)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -59,8 +60,13 @@ async def test_victim_without_device_gets_a_phone_task_that_escalates_until_done
         reader = asyncio.create_task(read_stream(em, probation, seen))
         try:
             await asyncio.sleep(0.3)
-            fix = {"ts": datetime.now(UTC).isoformat(), "lat": ZONE[0], "lon": ZONE[1], "acc": 5, "seq": 1}
-            await publish(em.topic("emon/v1/fix/tag-t"), json.dumps(fix))
+            # Two fixes in the zone 35 s apart: no single fix proves a breach (docs/safety.md), two
+            # independent ones (correlation weight min(1, 35 s / 30 s) = 1) do.
+            now = datetime.now(UTC)
+            for seq, age_s in ((1, 40), (2, 5)):
+                ts = (now - timedelta(seconds=age_s)).isoformat()
+                fix = {"ts": ts, "lat": ZONE[0], "lon": ZONE[1], "acc": 5, "seq": seq}
+                await publish(em.topic("emon/v1/fix/tag-t"), json.dumps(fix))
 
             async with em.client(probation) as room:
                 async def task() -> dict[str, Any] | None:
@@ -126,7 +132,10 @@ async def test_a_possible_breach_opens_a_low_priority_check_task_and_asks_both_d
         kinds = [(await asyncio.wait_for(room.get(), 2))[0] for _ in range(3)]
     assert sorted(kinds) == ["alert", "alert", "task"]
     [task] = await service.tasks.list(case_id="case-1")
-    assert (task["kind"], task["priority"], task["alert_id"]) == ("check_possible", "low", alert.alert_id)
+    # The task takes the alert's routed priority: a possible breach is LOW at low risk, NORMAL at medium and
+    # high risk (emon/alerts/routing.py); case-1 is high risk.
+    assert (task["kind"], task["priority"], task["alert_id"]) == ("check_possible", "normal", alert.alert_id)
+    assert task["priority"] == alert.priority.value
     async with world.db.pool.connection() as conn:
         commands = await st.commands(conn, "case-1")
     assert sorted(c.target for c in commands) == [f"emon/v1/cmd/{OFFENDER}", f"emon/v1/cmd/{VICTIM}"]
