@@ -17,6 +17,9 @@ from emon.alerts.service import AlertService
 from emon.api.auth import Authenticator
 from emon.case import Case, CaseStatus
 from emon.casebook import CaseBook
+from emon.cluster.lease import EVALUATION, Fence, Lease
+from emon.cluster.owner import EvaluationOwner
+from emon.cluster.sync import ClusterSync
 from emon.deadletters import DeadLetterPolicy
 from emon.evaluation import Evaluation
 from emon.evidence.compaction import run_compaction
@@ -91,7 +94,18 @@ class Runtime:
         engine = Engine(EvalConfig(freshness_s=settings.freshness_s, stale_s=settings.stale_s))
         self.evaluation = Evaluation(engine, self.cases, self.casebook, self.hub, alerts=self.alerts,
                                      snapshot_s=settings.evidence_snapshot_s)
-        self.pipeline.consumers.append(self.evaluation)
+        # Several instances: the evaluation lease's holder evaluates, from what every instance stored.
+        self.owner: EvaluationOwner | None = None
+        self.sync: ClusterSync | None = None
+        if settings.instance_id:
+            lease = Lease(self.db, EVALUATION, settings.instance_id, settings.lease_s)
+            self.cases.fence = self.alerts.fence = Fence(lease)
+            self.owner = EvaluationOwner(lease, self.evaluation, self.records, self.cases, self.casebook,
+                                         renew_s=settings.lease_renew_s, tick_s=settings.tick_s)
+            self.sync = ClusterSync(self.db, self.records, self.cases, self.registry, self.casebook, self._case_seen)
+            self.pipeline.consumers.append(self.owner)
+        else:
+            self.pipeline.consumers.append(self.evaluation)
         self.tasks: dict[str, asyncio.Task[None]] = {}
         # A background task that dies ends the process (non-zero exit, so a supervisor restarts it):
         # ``on_fatal`` is how the server is told to stop; ``fatal`` names the task that died.
@@ -107,9 +121,13 @@ class Runtime:
         for case in await self.cases.all(CaseStatus.OPEN):
             self.casebook.put(case)
         await self.alerts.open()
-        await self.evaluation.load(self.casebook.all())
-        await self.evaluation.recover(self.records, datetime.now(UTC))
-        self.spawn("evaluation-tick", self.evaluation.run_ticks(self.settings.tick_s))
+        if self.owner is not None and self.sync is not None:
+            self.spawn("cluster-owner", self.owner.run())
+            self.spawn("cluster-sync", self.sync.run())
+        else:
+            await self.evaluation.load(self.casebook.all())
+            await self.evaluation.recover(self.records, datetime.now(UTC))
+            self.spawn("evaluation-tick", self.evaluation.run_ticks(self.settings.tick_s))
         self.spawn("alert-delivery", self.alerts.run_delivery())
         self.spawn("fix-partitions", maintain_partitions(self.db))
         self.spawn("ingest-pipeline", self.pipeline.run())
@@ -125,9 +143,18 @@ class Runtime:
     async def case_changed(self, case: Case, version: int | None = None) -> None:
         """A case was created, replaced or closed (as order ``version``): update everything that holds it in memory."""
         self.casebook.put(case)
-        await self.evaluation.case_changed(case, version)
+        if self.owner is not None:
+            await self.owner.case_changed(case, version)
+        else:
+            await self.evaluation.case_changed(case, version)
         if case.status is CaseStatus.CLOSED:
             await self.alerts.case_closed(case.case_id, datetime.now(UTC))
+
+    async def _case_seen(self, case: Case) -> None:
+        """Another instance changed ``case`` (seen by the cluster sync)."""
+        self.casebook.put(case)
+        if self.owner is not None:
+            await self.owner.case_changed(case, None)
 
     def spawn(self, name: str, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro, name=name)
@@ -166,6 +193,8 @@ class Runtime:
             for task in stuck:
                 log.warning("background task %s did not stop within %ss", task.get_name(), CLOSE_WAIT_S)
         self.tasks.clear()
+        if self.owner is not None:
+            await self.owner.lease.release()  # a clean stop hands over at once, not after the lease expires
         try:
             await self.alerts.close()
         except Exception:
