@@ -31,7 +31,7 @@ async def owner(c: Cluster) -> str | None:
 
     async with await psycopg.AsyncConnection.connect(c.settings.database_url) as conn:
         cur = await conn.execute(
-            f"SELECT owner FROM {c.settings.db_schema}.cluster_leases WHERE name = 'evaluation' "  # noqa: S608
+            f"SELECT owner FROM {c.settings.db_schema}.cluster_leases WHERE name = 'evaluation' "
             "AND expires_at > clock_timestamp()"
         )
         row = await cur.fetchone()
@@ -42,7 +42,7 @@ async def stored_fixes(c: Cluster, device: str) -> int:
     import psycopg
 
     async with await psycopg.AsyncConnection.connect(c.settings.database_url) as conn:
-        cur = await conn.execute(f"SELECT count(*) FROM {c.settings.db_schema}.fixes WHERE device_id = %s",  # noqa: S608
+        cur = await conn.execute(f"SELECT count(*) FROM {c.settings.db_schema}.fixes WHERE device_id = %s",
                                  (device,))
         row = await cur.fetchone()
         assert row is not None
@@ -120,3 +120,46 @@ async def _is(value: object, expected: object) -> bool:
 
 async def _status(http: object, path: str, code: int) -> bool:
     return (await http.get(path)).status_code == code  # type: ignore[attr-defined]
+
+
+async def metric(i: Instance, name: str) -> float:
+    async with i.client() as http:
+        text = (await http.get("/metrics")).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
+
+
+@pytest.mark.timeout(90)
+async def test_an_owner_frozen_past_its_lease_is_refused_every_write_once_thawed() -> None:
+    async with cluster(lease_s=LEASE_S) as c:
+        a, b = c.instances
+        a.start()
+        await a.ready()
+        await eventually(lambda: _is(owner(c), "a"), within=10)
+        b.start()
+        await b.ready()
+        await register(a)
+        async with b.client() as http:
+            await eventually(lambda: _status(http, "/api/v1/cases/case-1", 200), within=5)
+        assert await metric(a, "emon_fenced_writes_total") == 0
+        a.signal(signal.SIGSTOP)
+        async with aiomqtt.Client("127.0.0.1", 1883) as pub:
+            await pub.publish(c.topic("emon/v1/fix/victim-1"), victim_fix(), qos=1)
+            await eventually(lambda: _is(owner(c), "b"), within=BOUND_S)
+            for seq in range(4):  # the breach happens while A is frozen
+                await pub.publish(c.topic("emon/v1/fix/tag-1"), fix(100, seq), qos=1)
+                await asyncio.sleep(0.2)
+        await eventually(lambda: proximity_alerts(b), within=BOUND_S)
+        a.signal(signal.SIGCONT)  # A wakes up believing it still owns epoch 1, with fixes to evaluate
+        await eventually(lambda: _positive(metric(a, "emon_fenced_writes_total")), within=5)
+        await eventually(lambda: _zero(metric(a, 'emon_lease_held{lease="evaluation"}')), within=5)
+        await asyncio.sleep(2 * LEASE_S / 3)
+        assert await owner(c) == "b"
+        assert len(await proximity_alerts(b)) == 1  # one alert, under one id: A did not decide it again
+
+
+async def _positive(value: object) -> bool:
+    return await value > 0  # type: ignore[misc,no-any-return]
+
+
+async def _zero(value: object) -> bool:
+    return await value == 0  # type: ignore[misc,no-any-return]
