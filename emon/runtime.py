@@ -12,6 +12,8 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import redis.asyncio as aioredis
+
 from emon import metrics
 from emon.alerts.service import AlertService
 from emon.api.auth import Authenticator
@@ -37,6 +39,7 @@ from emon.storage.audit import AuditLog
 from emon.storage.cases import CaseRecords
 from emon.storage.live import LiveState
 from emon.storage.postgres import Database, maintain_partitions
+from emon.storage.recall import RecallingLive
 from emon.storage.records import Records
 from emon.storage.users import UserRecords
 
@@ -51,8 +54,10 @@ class Runtime:
         self.db = Database(settings.database_url, settings.db_schema)
         self.records = Records(self.db)
         self.cases = CaseRecords(self.db)
-        self.live = LiveState.from_url(settings.redis_url, settings.redis_prefix)
         self.registry = DeviceRegistry()
+        # Redis is a cache: what it lost is read back from PostgreSQL (silence, latest positions).
+        self.live: LiveState = RecallingLive(aioredis.Redis.from_url(settings.redis_url), settings.redis_prefix,
+                                             self.records, lambda: self.registry.by_id.keys())
         self.casebook = CaseBook()
         self.hub = Hub()
         self.users = UserRecords(self.db)

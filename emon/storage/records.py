@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -157,6 +157,29 @@ class Records:
             )
             events = [DeviceEvent(r[0], r[1], EventType(r[2]), dict(r[3])) for r in await cur.fetchall()]
         return fixes, events
+
+    async def latest_fixes(self, device_ids: Collection[str]) -> dict[str, tuple[Fix, datetime]]:
+        """The latest fix (by fix time) of each of ``device_ids`` that has one, with its storing time."""
+        async with self.db.pool.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT f.{_FIX_COLUMNS.replace(', ', ', f.')}, f.received_at FROM unnest(%s::text[]) AS d(id) "
+                "CROSS JOIN LATERAL (SELECT * FROM fixes WHERE device_id = d.id ORDER BY ts DESC, seq DESC LIMIT 1) f",
+                (list(device_ids),),
+            )
+            return {str(r[0]): (_fix_from_row(r), r[-1]) for r in await cur.fetchall()}
+
+    async def last_received(self, device_ids: Collection[str]) -> dict[str, datetime]:
+        """When each of ``device_ids`` was last heard from, as far as PostgreSQL knows: the storing time
+        of its latest fix or latest device event (by device time), whichever is later."""
+        async with self.db.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT d.id, greatest("
+                "(SELECT received_at FROM fixes WHERE device_id = d.id ORDER BY ts DESC, seq DESC LIMIT 1), "
+                "(SELECT received_at FROM device_events WHERE device_id = d.id ORDER BY ts DESC LIMIT 1)) "
+                "FROM unnest(%s::text[]) AS d(id)",
+                (list(device_ids),),
+            )
+            return {str(r[0]): r[1] for r in await cur.fetchall() if r[1] is not None}
 
     async def count_fixes(self, device_prefix: str = "") -> int:
         async with self.db.pool.connection() as conn:
