@@ -32,29 +32,28 @@ async def flush(em: Running) -> None:
 
 @pytest.mark.timeout(60)
 async def test_a_device_silent_after_redis_was_emptied_is_still_reported_and_its_latest_fix_still_served() -> None:
-    async with running_emon() as em:
-        async with em.client() as c:
-            for device, kind in (("tag-r", "ankle_tag"), ("victim-r", "victim_device")):
-                body = {"device_id": device, "kind": kind, "report_interval_s": 1 if kind == "ankle_tag" else 3600}
-                assert (await c.post("/api/v1/devices", json=body)).status_code == 201
-            case = {"case_id": "case-r", "risk": "high", "offender_device": "tag-r", "victim_device": "victim-r",
-                    "residence": {"lat": 52.2, "lon": 5.2}, "order": {"contact_ban_m": 300}}
-            assert (await c.post("/api/v1/cases", json=case)).status_code == 201
-            fix = {"ts": datetime.now(UTC).isoformat(), "lat": 52.1, "lon": 5.1, "acc": 5, "seq": 1}
-            await publish(em.topic("emon/v1/fix/tag-r"), json.dumps(fix))
+    async with running_emon() as em, em.client() as c:
+        for device, kind in (("tag-r", "ankle_tag"), ("victim-r", "victim_device")):
+            body = {"device_id": device, "kind": kind, "report_interval_s": 1 if kind == "ankle_tag" else 3600}
+            assert (await c.post("/api/v1/devices", json=body)).status_code == 201
+        case = {"case_id": "case-r", "risk": "high", "offender_device": "tag-r", "victim_device": "victim-r",
+                "residence": {"lat": 52.2, "lon": 5.2}, "order": {"contact_ban_m": 300}}
+        assert (await c.post("/api/v1/cases", json=case)).status_code == 201
+        fix = {"ts": datetime.now(UTC).isoformat(), "lat": 52.1, "lon": 5.1, "acc": 5, "seq": 1}
+        await publish(em.topic("emon/v1/fix/tag-r"), json.dumps(fix))
 
-            async def latest() -> bool:
-                return (await c.get("/api/v1/devices/tag-r/latest")).status_code == 200
+        async def latest() -> bool:
+            return (await c.get("/api/v1/devices/tag-r/latest")).status_code == 200
 
-            await eventually(latest, within=5)
-            await flush(em)  # Redis restarted empty
-            assert (await c.get("/api/v1/devices/tag-r/latest")).json()["seq"] == 1  # from PostgreSQL
+        await eventually(latest, within=5)
+        await flush(em)  # Redis restarted empty
+        assert (await c.get("/api/v1/devices/tag-r/latest")).json()["seq"] == 1  # from PostgreSQL
 
-            async def silent() -> bool:
-                alerts = (await c.get("/api/v1/alerts", params={"case_id": "case-r"})).json()
-                return any(a["type"] == "no_communication" for a in alerts)
+        async def silent() -> bool:
+            alerts = (await c.get("/api/v1/alerts", params={"case_id": "case-r"})).json()
+            return any(a["type"] == "no_communication" for a in alerts)
 
-            await eventually(silent, within=15, interval=0.2)  # due 3 s after the fix, after the flush
+        await eventually(silent, within=15, interval=0.2)  # due 3 s after the fix, after the flush
 
 
 async def test_live_state_is_read_back_from_postgresql_and_refilled_and_survives_an_unreachable_redis() -> None:
