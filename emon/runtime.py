@@ -15,6 +15,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from emon import metrics
+from emon.alerts import store as alert_store
 from emon.alerts.service import AlertService
 from emon.api.auth import Authenticator
 from emon.case import Case, CaseStatus
@@ -51,7 +52,7 @@ CLOSE_WAIT_S = 5.0
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.db = Database(settings.database_url, settings.db_schema)
+        self.db = Database(settings.database_url, settings.db_schema, application=f"emon:{settings.instance_id}")
         self.records = Records(self.db)
         self.cases = CaseRecords(self.db)
         self.registry = DeviceRegistry()
@@ -107,7 +108,8 @@ class Runtime:
             self.cases.fence = self.alerts.fence = Fence(lease)
             self.owner = EvaluationOwner(lease, self.evaluation, self.records, self.cases, self.casebook,
                                          renew_s=settings.lease_renew_s, tick_s=settings.tick_s)
-            self.sync = ClusterSync(self.db, self.records, self.cases, self.registry, self.casebook, self._case_seen)
+            self.sync = ClusterSync(self.db, self.records, self.cases, self.registry, self.casebook, self._case_seen,
+                                    on_alert=self._alert_seen, application=f"emon:{settings.instance_id}")
             self.pipeline.consumers.append(self.owner)
         else:
             self.pipeline.consumers.append(self.evaluation)
@@ -160,6 +162,13 @@ class Runtime:
         self.casebook.put(case)
         if self.owner is not None:
             await self.owner.case_changed(case, None)
+
+    async def _alert_seen(self, alert_id: str) -> None:
+        """Another instance changed alert ``alert_id``: show it on this instance's room stream."""
+        async with self.db.pool.connection() as conn:
+            alert = await alert_store.get(conn, alert_id)
+        if alert is not None:
+            self.alerts.room.publish(alert)
 
     def spawn(self, name: str, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro, name=name)

@@ -27,6 +27,7 @@ from emon.storage.records import Records
 log = logging.getLogger(__name__)
 
 CaseChanged = Callable[[Case], Awaitable[None]]
+AlertChanged = Callable[[str], Awaitable[None]]
 
 
 class ClusterSync:
@@ -34,13 +35,16 @@ class ClusterSync:
     ``resync_s`` seconds without notifications); ``on_case`` is told of every case that changed."""
 
     def __init__(self, db: Database, records: Records, cases: CaseRecords, registry: DeviceRegistry,
-                 casebook: CaseBook, on_case: CaseChanged, *, resync_s: float = 5.0) -> None:
+                 casebook: CaseBook, on_case: CaseChanged, *, on_alert: AlertChanged | None = None,
+                 application: str = "", resync_s: float = 5.0) -> None:
         self.db = db
         self.records = records
         self.cases = cases
         self.registry = registry
         self.casebook = casebook
         self.on_case = on_case
+        self.on_alert = on_alert
+        self.application = application  # our own application_name: our own alert changes are not news
         self.resync_s = resync_s
         self.wake = asyncio.Event()
 
@@ -73,6 +77,20 @@ class ClusterSync:
             except (psycopg.Error, OSError, TimeoutError) as exc:
                 log.warning("cluster resync failed (%s); retrying", exc)
 
+    async def _notified(self, payload: str) -> None:
+        """``devices`` / ``cases``: re-read them; ``alert <id> <application_name>``: another instance
+        changed an alert (its room stream already has it; ours gets it now)."""
+        kind, _, rest = payload.partition(" ")
+        if kind != "alert":
+            self.wake.set()
+            return
+        alert_id, _, origin = rest.partition(" ")
+        if self.on_alert is not None and origin != self.application:
+            try:
+                await self.on_alert(alert_id)
+            except (psycopg.Error, OSError) as exc:
+                log.warning("reading changed alert %s failed (%s)", alert_id, exc)
+
     async def _listen(self) -> None:
         backoff = Backoff(0.2, 5.0)
         channel = sql.Identifier(f"{self.db.schema}_changes")
@@ -82,8 +100,8 @@ class ClusterSync:
                     await conn.execute(sql.SQL("LISTEN {}").format(channel))
                     backoff.reset()
                     self.wake.set()  # whatever was notified while we were away
-                    async for _ in conn.notifies():
-                        self.wake.set()
+                    async for note in conn.notifies():
+                        await self._notified(note.payload)
             except (psycopg.Error, OSError) as exc:
                 log.warning("cluster LISTEN failed (%s); reconnecting", exc)
             await asyncio.sleep(backoff.next_wait())

@@ -40,7 +40,7 @@ RECONNECT_S = 1.0
 class Database:
     """A pool of connections whose ``search_path`` is the emon schema (tests use their own)."""
 
-    def __init__(self, url: str, schema: str, *, min_size: int = 1, max_size: int = 8) -> None:
+    def __init__(self, url: str, schema: str, *, min_size: int = 1, max_size: int = 8, application: str = "emon") -> None:
         self.url = url
         self.schema = schema
         self.pool: AsyncConnectionPool[AsyncConnection[tuple[Any, ...]]] = AsyncConnectionPool(
@@ -48,7 +48,8 @@ class Database:
             min_size=min_size,
             max_size=max_size,
             open=False,
-            kwargs={"options": f"-c search_path={schema},public -c timezone=UTC", "autocommit": False},
+            kwargs={"options": f"-c search_path={schema},public -c timezone=UTC", "autocommit": False,
+                    "application_name": application},
             # The pool retries a lost server with an uncapped doubling delay (1, 2, 4, 8, 16 s …): after a
             # 30 s outage storing resumed ~16 s late. Giving a reconnect attempt up after 1 s starts the
             # next one afresh at a 1 s delay; a connection that died with the server is found on checkout.

@@ -12,8 +12,10 @@ import json
 import signal
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import aiomqtt
+import httpx
 import pytest
 
 from emon.geo import destination
@@ -163,3 +165,49 @@ async def _positive(value: object) -> bool:
 
 async def _zero(value: object) -> bool:
     return await value == 0  # type: ignore[misc,no-any-return]
+
+
+@pytest.mark.timeout(90)
+async def test_the_room_stream_on_one_instance_shows_an_alert_decided_on_the_other_within_two_seconds() -> None:
+    async with cluster(lease_s=LEASE_S) as c:
+        a, b = c.instances
+        a.start()
+        await a.ready()
+        await eventually(lambda: _is(owner(c), "a"), within=10)
+        b.start()
+        await b.ready()
+        await register(a)
+        async with b.client() as http:
+            await eventually(lambda: _status(http, "/api/v1/cases/case-1", 200), within=5)
+        seen: list[tuple[str, dict[str, Any], datetime]] = []
+        reader = asyncio.create_task(read_stream(b, seen))
+        try:
+            await asyncio.sleep(0.5)
+            async with aiomqtt.Client("127.0.0.1", 1883) as pub:
+                await pub.publish(c.topic("emon/v1/fix/victim-1"), victim_fix(), qos=1)
+                for seq in range(4):
+                    await pub.publish(c.topic("emon/v1/fix/tag-1"), fix(100, seq), qos=1)
+                    await asyncio.sleep(0.2)
+
+            async def on_b() -> tuple[dict[str, Any], datetime] | None:
+                return next(((body, at) for kind, body, at in seen
+                             if kind == "alert" and body["type"] == "proximity_breach"), None)
+
+            body, at = await eventually(on_b, within=10)
+            decided = datetime.fromisoformat(str(body["updated_at"]))  # when A decided it
+            assert (at - decided).total_seconds() <= 2.0
+            assert await owner(c) == "a"  # decided on A, shown on B
+        finally:
+            reader.cancel()
+
+
+async def read_stream(i: Instance, seen: list[tuple[str, dict[str, Any], datetime]]) -> None:
+    async with i.client() as http:
+        http.timeout = httpx.Timeout(None)
+        async with http.stream("GET", "/api/v1/stream") as r:
+            event = ""
+            async for line in r.aiter_lines():
+                if line.startswith("event:"):
+                    event = line.split(":", 1)[1].strip()
+                elif line.startswith("data:"):
+                    seen.append((event, json.loads(line.split(":", 1)[1]), datetime.now(UTC)))
