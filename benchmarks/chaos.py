@@ -162,13 +162,18 @@ async def publish_load(s: Servers, load: Load, devices: int, rate: float, per_ms
                                       max_inflight_messages=1000) as client:
                 next_at = time.monotonic()
                 pending: set[asyncio.Task[None]] = set()
-                while load.running:
+                broken = asyncio.Event()
+                while load.running and not broken.is_set():
                     device = f"load-{seq % devices:04d}"
                     seqs = range(seq * per_msg, (seq + 1) * per_msg)
                     seq += 1
 
-                    async def one(device: str = device, seqs: range = seqs) -> None:
-                        await client.publish(f"emon/v1/fix/{device}", fixes_json(9000, seqs), qos=1)
+                    async def one(device: str = device, seqs: range = seqs, broken: asyncio.Event = broken) -> None:
+                        try:
+                            await client.publish(f"emon/v1/fix/{device}", fixes_json(9000, seqs), qos=1)
+                        except aiomqtt.MqttError:
+                            broken.set()  # not acknowledged: not counted; reconnect
+                            return
                         load.acked.update((device, q) for q in seqs)
 
                     t = asyncio.create_task(one())
@@ -178,6 +183,8 @@ async def publish_load(s: Servers, load: Load, devices: int, rate: float, per_ms
                     next_at += interval
                     await asyncio.sleep(max(0.0, next_at - time.monotonic()))
                 await asyncio.gather(*pending, return_exceptions=True)
+                if broken.is_set():
+                    raise aiomqtt.MqttError("a publish failed")
         except aiomqtt.MqttError:
             load.failed += 1
             await asyncio.sleep(0.5)
