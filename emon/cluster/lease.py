@@ -4,7 +4,8 @@ A lease is one row (name, owner, epoch, expires_at). Taking it over — only onc
 it is ours — adds one to its epoch; renewing keeps the epoch. PostgreSQL's clock is the only clock that
 counts, so instances need no synchronised clocks. A :class:`Fence` re-checks (owner, epoch, not
 expired) inside the transaction of every write the holder makes and locks the row ``FOR SHARE``: a
-takeover waits for that transaction, and a holder frozen past its lease has every write refused.
+takeover waits for that transaction (at most a lease's length: a transaction left idle by a frozen
+process is ended by PostgreSQL), and a holder frozen past its lease has every write refused.
 """
 
 from __future__ import annotations
@@ -102,6 +103,11 @@ class Fence:
         epoch = lease.epoch if epoch is None else epoch
         row = None
         if epoch is not None:
+            # Our lock on the lease row holds a takeover back until this transaction ends; if this process
+            # is frozen mid-transaction, PostgreSQL ends the session after a lease's length of idleness, so
+            # the takeover is delayed by at most that (the frozen writes are rolled back).
+            await conn.execute("SELECT set_config('idle_in_transaction_session_timeout', %s, true)",
+                               (f"{int(lease.ttl_s * 1000)}ms",))
             cur = await conn.execute(
                 "SELECT 1 FROM cluster_leases WHERE name = %s AND owner = %s AND epoch = %s "
                 "AND expires_at > clock_timestamp() FOR SHARE",

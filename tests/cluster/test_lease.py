@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+import psycopg
 import pytest
 
 from emon.cluster.lease import EVALUATION, Fence, Fenced, Lease
@@ -80,10 +81,13 @@ async def test_a_takeover_waits_for_the_fenced_write_in_progress() -> None:
         assert await a.try_hold()
         async with db.pool.connection() as conn, conn.transaction():
             await Fence(a).check(conn)
+            # A write that passed its fence and is still working when the lease expires.
+            writing = asyncio.create_task(conn.execute("SELECT pg_sleep(%s)", (TTL_S + 0.6,)))
             await asyncio.sleep(TTL_S + 0.1)
             takeover = asyncio.create_task(b.try_hold())
             await asyncio.sleep(0.3)
             assert not takeover.done()  # blocked by the write that passed its fence
+            await writing
         assert await takeover and b.epoch == 2
 
 
@@ -100,3 +104,18 @@ async def test_a_cutoff_waits_for_open_storing_transactions() -> None:
             assert row is not None
             stamped = row[0]
         assert await cut > stamped
+
+
+async def test_an_owner_frozen_inside_a_fenced_write_holds_a_takeover_back_for_at_most_a_lease() -> None:
+    async with database() as db:
+        a, b = Lease(db, EVALUATION, "a", TTL_S), Lease(db, EVALUATION, "b", TTL_S)
+        assert await a.try_hold()
+        async with db.pool.connection() as conn:
+            await conn.execute("BEGIN")
+            await Fence(a).check(conn)  # "a" passed its fence, then froze: its transaction stays open, idle
+            started = asyncio.get_running_loop().time()
+            await asyncio.sleep(TTL_S + 0.1)
+            assert await asyncio.wait_for(b.try_hold(), 5) and b.epoch == 2
+            assert asyncio.get_running_loop().time() - started < 3 * TTL_S
+            with pytest.raises(psycopg.errors.IdleInTransactionSessionTimeout):  # ended, not committed
+                await conn.execute("SELECT 1")
