@@ -82,6 +82,16 @@ class Evaluation:
         config = {"config": asdict(self.engine.config)}
         await self._persist([], now or datetime.now(UTC), kind="start", extra=ids, detail=config, force=ids)
 
+    @property
+    def evaluated_through(self) -> datetime | None:
+        """Storing time (PostgreSQL's clock) up to which fixes and events have been evaluated."""
+        return self._stored_after
+
+    def resume_from(self, watermark: datetime) -> None:
+        """Continue after ``watermark`` (a new owner of the evaluation: everything after the persisted
+        watermark is evaluated again, which is idempotent)."""
+        self._stored_after = watermark
+
     def version_of(self, case_id: str) -> int | None:
         """The order version the engine evaluates ``case_id`` with."""
         return self._versions.get(case_id)

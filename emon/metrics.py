@@ -43,3 +43,8 @@ INGEST_OLDEST_WAIT = Gauge("emon_ingest_oldest_wait_seconds", "How long the olde
 INGEST_SINCE_COMMIT = Gauge("emon_ingest_seconds_since_commit", "Seconds since the last batch was committed")
 INGEST_STALLED = Gauge("emon_ingest_stalled", "1 when messages wait and nothing was committed for EMON_STALL_S")
 TASK_UP = Gauge("emon_background_task_up", "1 while the named background task runs, 0 once it has ended", ["task"])
+LEASE_HELD = Gauge("emon_lease_held", "1 while this instance holds the named lease (epoch in emon_lease_epoch)", ["lease"])
+LEASE_EPOCH = Gauge("emon_lease_epoch", "The epoch of the named lease this instance last held", ["lease"])
+FENCED_WRITES = Counter(
+    "emon_fenced_writes", "Writes refused because this instance no longer holds the lease they need", ["lease"]
+)

@@ -12,11 +12,17 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import redis.asyncio as aioredis
+
 from emon import metrics
+from emon.alerts import store as alert_store
 from emon.alerts.service import AlertService
 from emon.api.auth import Authenticator
 from emon.case import Case, CaseStatus
 from emon.casebook import CaseBook
+from emon.cluster.lease import EVALUATION, Fence, Lease
+from emon.cluster.owner import EvaluationOwner
+from emon.cluster.sync import ClusterSync
 from emon.deadletters import DeadLetterPolicy
 from emon.evaluation import Evaluation
 from emon.evidence.compaction import run_compaction
@@ -37,6 +43,7 @@ from emon.storage.audit import AuditLog
 from emon.storage.cases import CaseRecords
 from emon.storage.live import LiveState
 from emon.storage.postgres import Database, maintain_partitions
+from emon.storage.recall import RecallingLive
 from emon.storage.records import Records
 from emon.storage.users import UserRecords
 
@@ -48,11 +55,13 @@ CLOSE_WAIT_S = 5.0
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.db = Database(settings.database_url, settings.db_schema)
+        self.db = Database(settings.database_url, settings.db_schema, application=f"emon:{settings.instance_id}")
         self.records = Records(self.db)
         self.cases = CaseRecords(self.db)
-        self.live = LiveState.from_url(settings.redis_url, settings.redis_prefix)
         self.registry = DeviceRegistry()
+        # Redis is a cache: what it lost is read back from PostgreSQL (silence, latest positions).
+        self.live: LiveState = RecallingLive(aioredis.Redis.from_url(settings.redis_url), settings.redis_prefix,
+                                             self.records, lambda: self.registry.by_id.keys())
         self.casebook = CaseBook()
         self.hub = Hub()
         self.users = UserRecords(self.db)
@@ -94,7 +103,6 @@ class Runtime:
         engine = Engine(EvalConfig(freshness_s=settings.freshness_s, stale_s=settings.stale_s))
         self.evaluation = Evaluation(engine, self.cases, self.casebook, self.hub, alerts=self.alerts,
                                      snapshot_s=settings.evidence_snapshot_s)
-        self.pipeline.consumers.append(self.evaluation)
         self.orders = OrderDesk(
             self.db, self.hub, self.casebook, self.cases, self.alerts,
             offsets_days=order_config.reminder_days(settings.order_reminder_days),
@@ -106,6 +114,19 @@ class Runtime:
         self.paperwork = PaperworkChannel(None if settings.webhook_secret is None else str(settings.webhook_secret))
         self.alerts.worker.senders["police_orders"] = self.paperwork.send
         self.alerts.worker.senders["prosecutor"] = self.paperwork.send
+        # Several instances: the evaluation lease's holder evaluates, from what every instance stored.
+        self.owner: EvaluationOwner | None = None
+        self.sync: ClusterSync | None = None
+        if settings.instance_id:
+            lease = Lease(self.db, EVALUATION, settings.instance_id, settings.lease_s)
+            self.cases.fence = self.alerts.fence = Fence(lease)
+            self.owner = EvaluationOwner(lease, self.evaluation, self.records, self.cases, self.casebook,
+                                         renew_s=settings.lease_renew_s, tick_s=settings.tick_s)
+            self.sync = ClusterSync(self.db, self.records, self.cases, self.registry, self.casebook, self._case_seen,
+                                    on_alert=self._alert_seen, application=f"emon:{settings.instance_id}")
+            self.pipeline.consumers.append(self.owner)
+        else:
+            self.pipeline.consumers.append(self.evaluation)
         self.tasks: dict[str, asyncio.Task[None]] = {}
         # A background task that dies ends the process (non-zero exit, so a supervisor restarts it):
         # ``on_fatal`` is how the server is told to stop; ``fatal`` names the task that died.
@@ -121,9 +142,13 @@ class Runtime:
         for case in await self.cases.all(CaseStatus.OPEN):
             self.casebook.put(case)
         await self.alerts.open()
-        await self.evaluation.load(self.casebook.all())
-        await self.evaluation.recover(self.records, datetime.now(UTC))
-        self.spawn("evaluation-tick", self.evaluation.run_ticks(self.settings.tick_s))
+        if self.owner is not None and self.sync is not None:
+            self.spawn("cluster-owner", self.owner.run())
+            self.spawn("cluster-sync", self.sync.run())
+        else:
+            await self.evaluation.load(self.casebook.all())
+            await self.evaluation.recover(self.records, datetime.now(UTC))
+            self.spawn("evaluation-tick", self.evaluation.run_ticks(self.settings.tick_s))
         self.spawn("alert-delivery", self.alerts.run_delivery())
         self.spawn("order-lifecycle", self.orders.run(self.settings.order_tick_s))
         self.spawn("fix-partitions", maintain_partitions(self.db))
@@ -140,9 +165,25 @@ class Runtime:
     async def case_changed(self, case: Case, version: int | None = None) -> None:
         """A case was created, replaced or closed (as order ``version``): update everything that holds it in memory."""
         self.casebook.put(case)
-        await self.evaluation.case_changed(case, version)
+        if self.owner is not None:
+            await self.owner.case_changed(case, version)
+        else:
+            await self.evaluation.case_changed(case, version)
         if case.status is CaseStatus.CLOSED:
             await self.alerts.case_closed(case.case_id, datetime.now(UTC))
+
+    async def _case_seen(self, case: Case) -> None:
+        """Another instance changed ``case`` (seen by the cluster sync)."""
+        self.casebook.put(case)
+        if self.owner is not None:
+            await self.owner.case_changed(case, None)
+
+    async def _alert_seen(self, alert_id: str) -> None:
+        """Another instance changed alert ``alert_id``: show it on this instance's room stream."""
+        async with self.db.pool.connection() as conn:
+            alert = await alert_store.get(conn, alert_id)
+        if alert is not None:
+            self.alerts.room.publish(alert)
 
     def spawn(self, name: str, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro, name=name)
@@ -181,6 +222,8 @@ class Runtime:
             for task in stuck:
                 log.warning("background task %s did not stop within %ss", task.get_name(), CLOSE_WAIT_S)
         self.tasks.clear()
+        if self.owner is not None:
+            await self.owner.lease.release()  # a clean stop hands over at once, not after the lease expires
         try:
             await self.alerts.close()
         except Exception:

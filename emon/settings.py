@@ -83,6 +83,10 @@ class Settings:
     # separate from EMON_WEBHOOK_URL (emergencies). Signed with EMON_WEBHOOK_SECRET.
     order_police_url: str | None = None
     order_prosecutor_url: str | None = None
+    # Several instances (docs/architecture.md, "Several instances"): set a distinct id per instance.
+    instance_id: str = ""
+    lease_s: float = 6.0
+    lease_renew_s: float = 2.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -105,6 +109,10 @@ class Settings:
             raise ConfigError("EMON_ADMIN_TOKEN", "must be at least 16 characters")
         if self.mqtt_topic_prefix and not re.match(r"^[A-Za-z0-9_\-/]*[^/]$", self.mqtt_topic_prefix):
             raise ConfigError("EMON_MQTT_TOPIC_PREFIX", "letters, digits, _ - / and no trailing /")
+        if self.instance_id and not re.match(r"^[A-Za-z0-9_.\-]{1,64}$", self.instance_id):
+            raise ConfigError("EMON_INSTANCE_ID", "1..64 letters, digits, _ . -")
+        if not 0 < self.lease_renew_s * 2 < self.lease_s:
+            raise ConfigError("EMON_LEASE_RENEW_S", "must be positive and under half of EMON_LEASE_S")
         if self.mqtt_protocol not in ("5", "3.1.1"):
             raise ConfigError("EMON_MQTT_PROTOCOL", "must be 5 or 3.1.1")
         if self.batch_max < 1:

@@ -32,6 +32,7 @@ from emon.alerts.silence import find_silence, heard_since
 from emon.alerts.types import NEVER_DEBOUNCED, AlertState, AlertType
 from emon.case import Risk
 from emon.casebook import CaseBook
+from emon.cluster.lease import Fence
 from emon.errors import InvalidInput, NotFound
 from emon.fix import DeviceEvent, EventType
 from emon.geofence.events import EvalEvent, EvalEventType
@@ -84,6 +85,8 @@ class AlertService:
             "dispatch": lambda d, now: self.dispatch.send(d.target, d.delivery_id, d.body, now),
             "command": lambda d, now: self.commands.send(d.target, d.body),
         }
+        # Set when several instances run: fenced writes check the evaluation lease (emon.cluster.lease).
+        self.fence: Fence | None = None
         self.worker = OutboxWorker(db, self.config, senders, self._delivery_failing, channel)
 
     async def open(self) -> None:
@@ -188,6 +191,8 @@ class AlertService:
         decided: list[Alert] = []
         tasks: list[Task] = []
         async with self.db.pool.connection() as conn, conn.transaction():
+            if self.fence is not None:
+                await self.fence.check(conn)  # decisions come from the evaluation lease's holder only
             for item in items:
                 try:
                     async with conn.transaction():  # a savepoint: one bad input cannot sink the batch
@@ -287,6 +292,8 @@ class AlertService:
 
         changed: list[Alert] = []
         async with self.db.pool.connection() as conn, conn.transaction():
+            if self.fence is not None:
+                await self.fence.check(conn)  # escalation and silence: the evaluation lease's holder only
             for alert in await st.open_alerts(conn):
                 changed += await self._decide_locked(conn, alert, escalate, now)
             before = now - timedelta(seconds=self.config.victim_ack_deadline_s)

@@ -10,6 +10,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from emon.case import Case, CaseStatus
+from emon.cluster.lease import Fence
 from emon.geofence.events import EvalEvent
 from emon.storage.postgres import Database
 
@@ -58,6 +59,8 @@ class OrderVersion:
 class CaseRecords:
     def __init__(self, db: Database) -> None:
         self.db = db
+        # Set when several instances run: evaluation writes check the evaluation lease (emon.cluster.lease).
+        self.fence: Fence | None = None
 
     async def add(self, case: Case, who: str, reason: str | None = None) -> int | None:
         """Create a case as order version 1 (returned); None if the id exists."""
@@ -161,6 +164,8 @@ class CaseRecords:
         if not states and not events and watermark is None and step is None:
             return
         async with self.db.pool.connection() as conn, conn.transaction():
+            if self.fence is not None:
+                await self.fence.check(conn)  # several instances: only the evaluation lease's holder writes
             cur = conn.cursor()
             n: int | None = None
             if step is not None:

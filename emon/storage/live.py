@@ -94,6 +94,14 @@ class LiveState:
         if seen:
             await self.client.hset(self.seen_key, mapping={k: v.timestamp() for k, v in seen.items()})
 
+    async def mark_seen_if_absent(self, seen: dict[str, datetime]) -> None:
+        """Like :meth:`mark_seen`, but never over a time already there (a rebuild racing live ingest)."""
+        if seen:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for k, v in seen.items():
+                    pipe.hsetnx(self.seen_key, k, v.timestamp())
+                await pipe.execute()
+
     async def last_seen(self) -> dict[str, datetime]:
         raw = await self.client.hgetall(self.seen_key)
         return {_text(k): datetime.fromtimestamp(float(v), UTC) for k, v in raw.items()}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -54,6 +54,10 @@ class Records:
         of the batch is stored), :class:`StorageError` for anything else (retry)."""
         try:
             async with self.db.pool.connection() as conn, conn.transaction():
+                # Shared with every other storing transaction, exclusive for a reader taking its cut-off
+                # (:meth:`cutoff`): rows are stamped after it is granted, so a cut-off never passes a row
+                # that is not yet committed.
+                await conn.execute("SELECT pg_advisory_xact_lock_shared(hashtext('emon-store:' || current_schema()))")
                 await _copy_dead_letters(conn, dead)
                 new_fixes = await _insert_fixes(conn, fixes)
                 new_events = await _insert_events(conn, events)
@@ -123,6 +127,58 @@ class Records:
         through = max([r[-1] for r in rows] + [r[-1] for r in event_rows], default=None)
         return fixes, events, through
 
+    async def cutoff(self) -> datetime:
+        """PostgreSQL's clock at a moment when no storing transaction is open: every fix and event stored
+        (by any instance) up to it is committed and visible, every later one is stamped after it."""
+        async with self.db.pool.connection() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('emon-store:' || current_schema()))")
+            cur = await conn.execute("SELECT clock_timestamp()")
+            row = await cur.fetchone()
+            assert row is not None
+            at: datetime = row[0]
+            return at
+
+    async def received_between(
+        self, after: datetime, through: datetime
+    ) -> tuple[list[Fix], list[DeviceEvent]]:
+        """Fixes (oldest fix time first) and device events stored in (``after``, ``through``] (UTC)."""
+        async with self.db.pool.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT {_FIX_COLUMNS} FROM fixes WHERE received_at > %s AND received_at <= %s ORDER BY ts, seq",
+                (after, through),
+            )
+            fixes = [_fix_from_row(r) for r in await cur.fetchall()]
+            cur = await conn.execute(
+                "SELECT device_id, ts, type, data FROM device_events WHERE received_at > %s AND received_at <= %s "
+                "ORDER BY ts",
+                (after, through),
+            )
+            events = [DeviceEvent(r[0], r[1], EventType(r[2]), dict(r[3])) for r in await cur.fetchall()]
+        return fixes, events
+
+    async def latest_fixes(self, device_ids: Collection[str]) -> dict[str, tuple[Fix, datetime]]:
+        """The latest fix (by fix time) of each of ``device_ids`` that has one, with its storing time."""
+        async with self.db.pool.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT f.{_FIX_COLUMNS.replace(', ', ', f.')}, f.received_at FROM unnest(%s::text[]) AS d(id) "
+                "CROSS JOIN LATERAL (SELECT * FROM fixes WHERE device_id = d.id ORDER BY ts DESC, seq DESC LIMIT 1) f",
+                (list(device_ids),),
+            )
+            return {str(r[0]): (_fix_from_row(r), r[-1]) for r in await cur.fetchall()}
+
+    async def last_received(self, device_ids: Collection[str]) -> dict[str, datetime]:
+        """When each of ``device_ids`` was last heard from, as far as PostgreSQL knows: the storing time
+        of its latest fix or latest device event (by device time), whichever is later."""
+        async with self.db.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT d.id, greatest("
+                "(SELECT received_at FROM fixes WHERE device_id = d.id ORDER BY ts DESC, seq DESC LIMIT 1), "
+                "(SELECT received_at FROM device_events WHERE device_id = d.id ORDER BY ts DESC LIMIT 1)) "
+                "FROM unnest(%s::text[]) AS d(id)",
+                (list(device_ids),),
+            )
+            return {str(r[0]): r[1] for r in await cur.fetchall() if r[1] is not None}
+
     async def count_fixes(self, device_prefix: str = "") -> int:
         async with self.db.pool.connection() as conn:
             cur = await conn.execute(
@@ -183,8 +239,8 @@ async def _insert_fixes(conn: Conn, fixes: Sequence[Fix]) -> list[Fix]:
                 )
             )
     cur = await conn.execute(
-        f"INSERT INTO fixes ({_FIX_COLUMNS}) SELECT DISTINCT ON (device_id, ts, seq) {_FIX_COLUMNS} "
-        "FROM fix_stage ON CONFLICT DO NOTHING RETURNING device_id, ts, seq"
+        f"INSERT INTO fixes ({_FIX_COLUMNS}, received_at) SELECT DISTINCT ON (device_id, ts, seq) {_FIX_COLUMNS}, "
+        "clock_timestamp() FROM fix_stage ON CONFLICT DO NOTHING RETURNING device_id, ts, seq"
     )
     new = {(r[0], r[1], r[2]) for r in await cur.fetchall()}
     out, seen = [], set()
@@ -201,7 +257,7 @@ async def _insert_events(conn: Conn, events: Sequence[DeviceEvent]) -> list[Devi
     out: list[DeviceEvent] = []
     for e in events:
         cur = await conn.execute(
-            "INSERT INTO device_events (device_id, ts, type, data) VALUES (%s, %s, %s, %s) "
+            "INSERT INTO device_events (device_id, ts, type, data, received_at) VALUES (%s, %s, %s, %s, clock_timestamp()) "
             "ON CONFLICT DO NOTHING RETURNING 1",
             (e.device_id, e.ts, e.type.value, Jsonb(e.data)),
         )

@@ -1,0 +1,88 @@
+"""Live state that survives losing Redis: what Redis no longer holds is read back from PostgreSQL.
+
+Redis is a cache (the latest fix and last-heard time of every device). When it is flushed, restarted
+empty or unreachable, silence detection must still see when each device was last heard from, and
+``/devices/{id}/latest`` must still answer: both fall back to PostgreSQL for the devices Redis does not
+know, and put what they read back into Redis (never over a newer value written meanwhile).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection
+from datetime import datetime
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from emon import metrics
+from emon.storage.live import LiveState, fix_to_json
+from emon.storage.records import Records
+
+log = logging.getLogger(__name__)
+
+
+class RecallingLive(LiveState):
+    """:class:`LiveState` whose reads fall back to PostgreSQL (``records``) for the devices named by
+    ``devices()`` that Redis does not hold (or for all of them while Redis is unreachable)."""
+
+    def __init__(self, client: aioredis.Redis, prefix: str, records: Records,
+                 devices: Callable[[], Collection[str]]) -> None:
+        super().__init__(client, prefix)
+        self.records = records
+        self.devices = devices
+
+    async def latest(self, device_id: str) -> dict[str, Any] | None:
+        try:
+            cached = await super().latest(device_id)
+        except RedisError as exc:
+            self._redis_failed(exc)
+            cached = None
+        if cached is not None:
+            return cached
+        found = await self.records.latest_fixes([device_id])
+        if device_id not in found:
+            return None
+        fix = found[device_id][0]
+        try:
+            await self.set_latest([fix])
+        except RedisError as exc:
+            self._redis_failed(exc)
+        return fix_to_json(fix)
+
+    async def last_seen(self) -> dict[str, datetime]:
+        try:
+            seen = await super().last_seen()
+        except RedisError as exc:
+            self._redis_failed(exc)
+            seen = {}
+        missing = [d for d in self.devices() if d not in seen]
+        if missing:
+            recalled = await self.records.last_received(missing)
+            seen.update(recalled)
+            try:
+                await self.mark_seen_if_absent(recalled)
+            except RedisError as exc:
+                self._redis_failed(exc)
+        return seen
+
+    async def latest_times(self) -> dict[str, datetime]:
+        try:
+            times = await super().latest_times()
+        except RedisError as exc:
+            self._redis_failed(exc)
+            times = {}
+        missing = [d for d in self.devices() if d not in times]
+        if missing:
+            found = await self.records.latest_fixes(missing)
+            times.update({d: fix.ts for d, (fix, _) in found.items()})
+            try:
+                await self.set_latest([fix for fix, _ in found.values()])
+            except RedisError as exc:
+                self._redis_failed(exc)
+        return times
+
+    def _redis_failed(self, exc: Exception) -> None:
+        metrics.STORAGE_ERRORS.labels("redis").inc()
+        log.warning("Redis unreachable, reading live state from PostgreSQL: %s", exc)
