@@ -58,7 +58,9 @@ async def _setup(server: Server) -> None:
 
 
 def _text(driver: WebDriver, element_id: str) -> str:
-    text: str = driver.execute_script("return document.getElementById(arguments[0]).innerText;", element_id)
+    text: str = driver.execute_script(
+        "const e = document.getElementById(arguments[0]); return e ? e.innerText : '';", element_id
+    )
     return text
 
 
