@@ -4,8 +4,9 @@ import { applyLabels, lang, setLang, t } from "./i18n.js";
 import { $, api, el, fmtTime, wireLogin } from "./util.js";
 import { createMap } from "./map.js";
 import { Plan, wireTools } from "./plan.js";
+import { expiringList, orderStatus } from "./orderview.js";
 
-const st = { cases: [], current: null, history: [] };
+const st = { cases: [], current: null, history: [], expiring: null, order: null };
 const map = await createMap($("map"));
 const plan = new Plan(map, { places: false });
 const DAY_MS = 86400000;
@@ -48,6 +49,7 @@ function fill(doc) {
   plan.load({ residence: doc ? doc.residence : null, order });
   $("close-case").hidden = !doc || doc.status === "closed";
   renderExpiry();
+  renderOrder();
 }
 function renderExpiry() {
   const box = $("expiry");
@@ -83,11 +85,30 @@ function summary(doc) {
   return [zones.join(", "), o.contact_ban_m ? `${t("lg_ban")} ${o.contact_ban_m} m` : "", o.valid_until ? `→ ${fmtTime(o.valid_until)}` : ""].filter(Boolean).join(" · ");
 }
 
-async function loadCases() { st.cases = await api("cases"); renderList(); }
+function renderExpiring() {
+  $("expiring").replaceChildren(...(st.expiring ? expiringList(st.expiring, Date.now()) : []));
+}
+function renderOrder() {
+  const doc = st.current;
+  const show = doc && st.order && st.order.case_id === doc.case_id;
+  $("order-status").replaceChildren(...(show ? orderStatus(st.order, doc.order) : []));
+}
+async function loadExpiring() {
+  st.expiring = await api("orders/expiring?within=14d").catch(() => null);
+  renderExpiring();
+}
+async function loadCases() {
+  st.cases = await api("cases");
+  renderList();
+  await loadExpiring();
+}
 async function select(caseId) {
   showError(""); showInfo("");
   const doc = await api(`cases/${encodeURIComponent(caseId)}`);
+  st.order = null;
   fill(doc);
+  st.order = await api(`cases/${encodeURIComponent(caseId)}/order`).catch(() => null);
+  renderOrder();
   st.history = await api(`cases/${encodeURIComponent(caseId)}/versions`).catch(() => []);
   renderHistory();
   renderList();
@@ -121,7 +142,17 @@ async function closeCase() {
   } catch (e) { showError(`${t("failed")}: ${e.message}`); }
 }
 
-function renderAll() { applyLabels(); plan.renderList(); renderList(); renderExpiry(); renderHistory(); }
+function renderAll() { applyLabels(); plan.renderList(); renderList(); renderExpiry(); renderOrder(); renderExpiring(); renderHistory(); }
+// A link in the expiring list is "#case=<id>": open that case.
+function openFromHash() {
+  const m = /^#case=(.+)$/.exec(window.location.hash);
+  if (m) select(decodeURIComponent(m[1])).catch((e) => showError(e.message));
+}
+window.addEventListener("hashchange", openFromHash);
+$("expiring").addEventListener("click", (e) => {
+  const link = e.target.closest("a");
+  if (link && link.getAttribute("href") === window.location.hash) openFromHash(); // same link again: no hashchange
+});
 wireTools(plan, showError);
 $("new-case").addEventListener("click", () => { fill(null); st.history = []; renderHistory(); renderList(); });
 $("save").addEventListener("click", save);
@@ -130,6 +161,6 @@ $("lang").addEventListener("click", () => { setLang(lang() === "nl" ? "en" : "nl
 fill(null);
 renderAll();
 wireLogin({
-  ready: (who) => { $("who").textContent = `${who.name} (${who.role})`; loadCases().catch((e) => showError(e.message)); },
-  lost: () => { $("who").textContent = ""; st.cases = []; renderList(); },
+  ready: (who) => { $("who").textContent = `${who.name} (${who.role})`; loadCases().then(openFromHash).catch((e) => showError(e.message)); },
+  lost: () => { $("who").textContent = ""; st.cases = []; st.expiring = null; renderList(); renderExpiring(); },
 });

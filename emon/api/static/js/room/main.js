@@ -7,6 +7,7 @@ import { ordered, row, countdownText, deviceOf, UNRESOLVED } from "./queue.js";
 import { openStream } from "./stream.js";
 import { CaseMap } from "./mapview.js";
 import { openTasks, taskCountdown, taskRow } from "./tasks.js";
+import { applyOrderEvent, orderLapsed } from "./order.js";
 
 const NOTE_REQUIRED = new Set(["tamper", "strap_open"]); // the service refuses these without a note
 const SOUND_KEY = "emon.room.sound";
@@ -196,6 +197,7 @@ function renderMap() {
   note.hidden = !v || (!withheld && (!!v.victim || !v.case.victim_device));
   note.textContent = withheld ? t("victim_purpose_required") : v && !v.open_alerts.length ? t("victim_hidden") : t("victim_none");
   note.dataset.reason = withheld ? "purpose_required" : "";
+  $("order-banner").hidden = !orderLapsed(v);
   caseMap.draw(v, st.track);
 }
 
@@ -316,6 +318,7 @@ function startStream() {
       if (kind === "alert") onAlert(body);
       else if (kind === "position") onPosition(body);
       else if (kind === "task") onTask(body);
+      else if (kind === "order") { if (applyOrderEvent(st.view, body)) renderMap(); }
       else if (kind === "gap") { reloadAll().catch(() => {}); loadTasks().catch(() => {}); }
     },
     onDenied: () => lost(),
