@@ -19,8 +19,6 @@ from emon.case import Case, CaseStatus
 from emon.casebook import CaseBook
 from emon.deadletters import DeadLetterPolicy
 from emon.evaluation import Evaluation
-from emon.evidence.compaction import run_compaction
-from emon.export.retention import run_retention
 from emon.geofence.config import EvalConfig
 from emon.geofence.engine import Engine
 from emon.hub import Hub
@@ -32,9 +30,11 @@ from emon.settings import Settings
 from emon.signing import load_private_key
 from emon.storage.audit import AuditLog
 from emon.storage.cases import CaseRecords
+from emon.storage.compaction import run_compaction
 from emon.storage.live import LiveState
 from emon.storage.postgres import Database, maintain_partitions
 from emon.storage.records import Records
+from emon.storage.retention import run_retention
 from emon.storage.users import UserRecords
 
 log = logging.getLogger(__name__)

@@ -20,10 +20,10 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from emon.alerts import metrics
-from emon.alerts import store as st
 from emon.alerts.channels import DeliveryError
 from emon.alerts.config import AlertConfig
 from emon.backoff import Backoff
+from emon.storage import alerts as st
 from emon.storage.postgres import Database
 
 log = logging.getLogger(__name__)

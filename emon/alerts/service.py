@@ -16,7 +16,6 @@ from typing import Any, Protocol, TypeVar
 
 from emon.alerts import followups, metrics
 from emon.alerts import lifecycle as lc
-from emon.alerts import store as st
 from emon.alerts.channels.command import CommandChannel
 from emon.alerts.channels.dispatch import DispatchChannel
 from emon.alerts.channels.room import RoomChannel
@@ -39,6 +38,7 @@ from emon.ingest.decode import OWNTRACKS_BATTERY_CRITICAL_PCT, OWNTRACKS_BATTERY
 from emon.ingest.topics import DeviceRegistry
 from emon.mqtt.endpoint import Endpoint
 from emon.settings import Settings
+from emon.storage import alerts as st
 from emon.storage.postgres import Database
 from emon.tasks.model import Task
 from emon.tasks.service import TaskService

@@ -11,8 +11,8 @@ from pydantic import BaseModel, Field
 from emon.api.auth import Principal, Role, require
 from emon.api.deps import runtime
 from emon.errors import NotFound
-from emon.evidence.collect import evidence_pack
 from emon.evidence.errors import EvidenceError
+from emon.storage.evidence import evidence_pack
 
 router = APIRouter(tags=["evidence"])
 Reader = Annotated[Principal, Depends(require(Role.PROBATION, Role.POLICE, Role.PROSECUTOR))]

@@ -18,9 +18,9 @@ import psycopg
 
 from emon.errors import ConfigError, InvalidInput, NotFound, StorageError
 from emon.evidence.errors import EvidenceError, PackDamaged
-from emon.export.retention import Removed
 from emon.settings import Settings
 from emon.storage.postgres import Database
+from emon.storage.retention import Removed
 
 T = TypeVar("T")
 
@@ -73,9 +73,9 @@ def _verify(argv: list[str]) -> int:
 
 
 def _replay(argv: list[str]) -> int:
-    from emon.evidence.collect import engine_fingerprint
     from emon.evidence.replay import describe, replay
     from emon.evidence.verify import verify_pack
+    from emon.storage.evidence import engine_fingerprint
 
     p = argparse.ArgumentParser(prog="emon replay", description="re-evaluate a pack and compare its decisions")
     p.add_argument("pack")
@@ -96,7 +96,7 @@ def _replay(argv: list[str]) -> int:
 
 
 def _pack(settings: Settings, argv: list[str]) -> int:
-    from emon.evidence.collect import evidence_pack
+    from emon.storage.evidence import evidence_pack
 
     p = argparse.ArgumentParser(prog="emon evidence", description="write the signed evidence pack of an alert")
     p.add_argument("alert_id")
@@ -116,7 +116,7 @@ def _pack(settings: Settings, argv: list[str]) -> int:
 
 
 def _export(settings: Settings, argv: list[str]) -> int:
-    from emon.export.case_export import export_files, write_export
+    from emon.storage.case_export import export_files, write_export
 
     p = argparse.ArgumentParser(prog="emon export", description="write a case in the open export format")
     p.add_argument("case_id")
@@ -132,7 +132,7 @@ def _export(settings: Settings, argv: list[str]) -> int:
 
 
 def _import(settings: Settings, argv: list[str]) -> int:
-    from emon.export.case_export import import_files, read_export
+    from emon.storage.case_export import import_files, read_export
 
     p = argparse.ArgumentParser(prog="emon import", description="import an exported case into this emon")
     p.add_argument("directory")
@@ -162,7 +162,7 @@ async def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]])
 
 
 def _retention(settings: Settings, argv: list[str]) -> int:
-    from emon.export.retention import apply_retention
+    from emon.storage.retention import apply_retention
 
     p = argparse.ArgumentParser(prog="emon retention", description="remove positions of long-closed cases")
     p.add_argument("--days", type=float, default=settings.retention_days,

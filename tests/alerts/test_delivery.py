@@ -16,7 +16,6 @@ import pytest
 import xmlschema
 
 from emon.alerts import lifecycle as lc
-from emon.alerts import store as st
 from emon.alerts.cap import schema_path
 from emon.alerts.channels.dispatch import verify
 from emon.alerts.service import AlertService
@@ -24,6 +23,7 @@ from emon.case import Risk
 from emon.errors import InvalidInput
 from emon.fix import EventType, Fix
 from emon.geofence.events import EvalEventType as E
+from emon.storage import alerts as st
 from tests.alerts.conftest import SECRET, Received, World
 from tests.alerts.helpers import OFFENDER, VICTIM, dev, prox
 from tests.harness import eventually

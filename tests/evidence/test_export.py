@@ -65,7 +65,7 @@ async def test_export_import_export_gives_the_same_documents(tmp_path: Path) -> 
 
 def test_an_export_with_a_changed_file_is_refused(tmp_path: Path) -> None:
     from emon.errors import InvalidInput
-    from emon.export.case_export import FORMAT, read_export
+    from emon.storage.case_export import FORMAT, read_export
 
     (tmp_path / "case.json").write_text('{"case_id": "x"}\n')
     import hashlib

@@ -15,10 +15,10 @@ import httpx
 import pytest
 
 from emon.alerts import lifecycle as lc
-from emon.alerts import store as st
 from emon.alerts.model import Change
 from emon.alerts.types import AlertType
 from emon.geo import destination
+from emon.storage import alerts as st
 from tests.alerts.conftest import World
 from tests.alerts.helpers import OFFENDER, VICTIM
 from tests.harness import Running, eventually, publish, running_emon
