@@ -130,13 +130,7 @@ async def pages_config(request: Request) -> dict[str, Any]:
 @api.get("/cases/{case_id}/history", dependencies=[Depends(require(Role.PROBATION, Role.POLICE))])
 async def case_history(case_id: str, request: Request) -> list[dict[str, Any]]:
     """Every stored change of a case, oldest first: when, who, what (create/update/close), the document."""
-    rt = runtime(request)
-    async with rt.db.pool.connection() as conn:
-        cur = await conn.execute(
-            "SELECT changed_at, changed_by, action, document FROM case_history WHERE case_id = %s ORDER BY id",
-            (case_id,),
-        )
-        rows = await cur.fetchall()
+    rows = await runtime(request).cases.history(case_id)
     if not rows:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such case")
-    return [{"changed_at": r[0].isoformat(), "changed_by": r[1], "action": r[2], "document": r[3]} for r in rows]
+    return rows

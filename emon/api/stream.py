@@ -35,8 +35,7 @@ from emon.api.deps import runtime
 from emon.api.gate import Gate, gate
 from emon.audit import Outcome
 from emon.case import Case
-from emon.hub import Message
-from emon.privacy import VictimVisibleCases, alert_for_viewer, privacy_filter
+from emon.privacy import LiveMessage, VictimVisibleCases, alert_for_viewer, privacy_filter
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +77,7 @@ class StreamFilter:
     def reload(self, alerts: Iterable[Mapping[str, Any]]) -> None:
         self.view = VictimVisibleCases(self._case_of, alerts)
 
-    def apply(self, kind: str, body: Mapping[str, Any]) -> Message | None:
+    def apply(self, kind: str, body: Mapping[str, Any]) -> LiveMessage | None:
         """The message as this viewer may see it, or None to withhold it."""
         if kind == "alert":
             case_id = body.get("case_id")
@@ -102,7 +101,7 @@ class StreamFilter:
         return privacy_filter(kind, body, self.view.cases)
 
 
-def cases_in(message: Message) -> list[str]:
+def cases_in(message: LiveMessage) -> list[str]:
     """The case ids a forwarded message shows."""
     kind, body = message
     if kind in ("alert", "task") and isinstance(body.get("case_id"), str):
@@ -133,7 +132,7 @@ async def _no_record(case_id: str) -> None:
 
 
 async def event_stream(
-    queue: asyncio.Queue[Message],
+    queue: asyncio.Queue[LiveMessage],
     load: Callable[[], Awaitable[list[dict[str, Any]]]],
     filt: StreamFilter,
     heartbeat_s: float = HEARTBEAT_S,

@@ -14,12 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-import psycopg
-
 from emon.errors import ConfigError, InvalidInput, NotFound, StorageError
 from emon.evidence.errors import EvidenceError, PackDamaged
 from emon.settings import Settings
-from emon.storage.postgres import Database
+from emon.storage.postgres import DRIVER_ERRORS, Database
 from emon.storage.retention import Removed
 
 T = TypeVar("T")
@@ -47,7 +45,7 @@ def main(command: str, argv: list[str]) -> int:
     except (EvidenceError, NotFound, StorageError, OSError) as exc:
         print(f"emon {command}: {exc}", file=sys.stderr)
         return 2
-    except psycopg.Error as exc:
+    except DRIVER_ERRORS as exc:
         print(f"emon {command}: database error ({exc}); is EMON_DB_SCHEMA right, and migrated (emon migrate)?",
               file=sys.stderr)
         return 2

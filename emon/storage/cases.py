@@ -260,6 +260,16 @@ class CaseRecords:
             )
             return [OrderVersion(r[0], int(r[1]), r[2], r[3], r[4], r[5], dict(r[6])) for r in await cur.fetchall()]
 
+    async def history(self, case_id: str) -> list[dict[str, Any]]:
+        """Every stored change of a case, oldest first (empty for an unknown case)."""
+        async with self.db.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT changed_at, changed_by, action, document FROM case_history WHERE case_id = %s ORDER BY id",
+                (case_id,),
+            )
+            rows = await cur.fetchall()
+        return [{"changed_at": r[0].isoformat(), "changed_by": r[1], "action": r[2], "document": r[3]} for r in rows]
+
     async def set_legal_hold(self, case_id: str, hold: bool, who: str, reason: str | None) -> bool:
         """Mark (or unmark) a case as evidence in proceedings; False if the case is unknown."""
         async with self.db.pool.connection() as conn, conn.transaction():
