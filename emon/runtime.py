@@ -14,7 +14,6 @@ from typing import Any
 
 from emon import metrics
 from emon.alerts.service import AlertService
-from emon.api.auth import Authenticator
 from emon.case import Case, CaseStatus
 from emon.casebook import CaseBook
 from emon.deadletters import DeadLetterPolicy
@@ -53,7 +52,6 @@ class Runtime:
         self.casebook = CaseBook()
         self.hub = Hub()
         self.users = UserRecords(self.db)
-        self.auth = Authenticator(self.users, settings.admin_token)
         self.audit = AuditLog(
             self.db,
             None if settings.signing_key_file is None else load_private_key(settings.signing_key_file),

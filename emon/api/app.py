@@ -12,10 +12,10 @@ from emon import __version__
 from emon.api import alerts, audit, cases, devices, pages, room, session, stream, system, users
 from emon.api import evidence as evidence_api
 from emon.api import tasks as room_tasks
-from emon.api.auth import Role, require
+from emon.api.auth import Authenticator, Role, require
+from emon.api.feasibility import make_router
 from emon.api.limits import BodyLimit, JsonLimits, NoStore
 from emon.errors import InvalidInput, NotFound, StorageError
-from emon.feasibility.api import make_router
 from emon.runtime import Runtime
 from emon.settings import Settings
 
@@ -43,7 +43,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.add_middleware(JsonLimits)
     app.add_middleware(BodyLimit)  # the last added is the outermost: size first, then JSON shape
     app.state.rt = rt
-    app.state.auth = session.CookieOrBearer(rt.auth)
+    app.state.auth = session.CookieOrBearer(Authenticator(rt.users, rt.settings.admin_token))
     app.include_router(system.router)
     for module in (system.api, devices.router, cases.router, alerts.router, stream.router, room.router):
         app.include_router(module, prefix="/api/v1")

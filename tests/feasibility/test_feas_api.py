@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 from fastapi import FastAPI, HTTPException
 
+from emon.api.feasibility import make_router
 from emon.feasibility import FeasibilitySettings, check, parse_request
-from emon.feasibility.api import make_router
 
 from .builders import CITIES, at, circle, request
 
