@@ -21,8 +21,8 @@ from emon.api.stream import StreamFilter, event_stream, sse_event
 from emon.audit import MemoryAuditLog
 from emon.case import Case
 from emon.casebook import CaseBook
-from emon.hub import Hub, Message
-from emon.privacy import VictimVisibleCases, privacy_filter
+from emon.hub import Hub
+from emon.privacy import LiveMessage, VictimVisibleCases, privacy_filter
 
 TOKENS = {
     "tok-probation": Principal("reclassering", Role.PROBATION, frozenset({"probation:noord"})),
@@ -130,7 +130,7 @@ VICTIM = position("victim", "vic-1", "C1", "C2")
     ],
 )
 def test_privacy_filter(
-    kind: str, body: dict[str, Any], open_cases: set[str], expected: Message | None
+    kind: str, body: dict[str, Any], open_cases: set[str], expected: LiveMessage | None
 ) -> None:
     assert privacy_filter(kind, body, frozenset(open_cases)) == expected
 
@@ -164,7 +164,7 @@ def test_sse_event_is_one_event() -> None:
 
 
 async def test_event_stream_reloads_after_gap_and_beats_when_idle() -> None:
-    queue: asyncio.Queue[Message] = asyncio.Queue()
+    queue: asyncio.Queue[LiveMessage] = asyncio.Queue()
     views: list[list[dict[str, Any]]] = [[alert("A1", "C1", "open")], []]
     loads = 0
 
