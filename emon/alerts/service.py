@@ -64,7 +64,7 @@ class AlertService:
         self.casebook = casebook
         self.registry = registry
         self.live = live
-        self.config = config or AlertConfig.from_env()
+        self.config = config or settings.alerts
         self.routing = routing or Routing.from_file(self.config.routing_file)
         channel = f"{db.schema}_alert_outbox"
         host, port = settings.mqtt_host_port

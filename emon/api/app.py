@@ -52,7 +52,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(pages.page_router)
     app.include_router(pages.api, prefix="/api/v1")
     app.include_router(session.router, prefix="/api/v1")
-    app.include_router(make_router(require(Role.PROSECUTOR, Role.PROBATION)), prefix="/api/v1")
+    feasibility = make_router(require(Role.PROSECUTOR, Role.PROBATION), settings=rt.settings.feasibility)
+    app.include_router(feasibility, prefix="/api/v1")
     _add_error_handlers(app)
     return app
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import filecmp
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -30,7 +29,7 @@ async def test_export_import_export_gives_the_same_documents(tmp_path: Path) -> 
         first, second = tmp_path / "first", tmp_path / "second"
         out = emon_cli(em.settings, "export", "case-e", "-o", str(first))
         assert out.returncode == 0, out.stderr
-        other = replace(em.settings, db_schema=em.settings.db_schema + "_import")
+        other = em.settings.model_copy(update={"db_schema": em.settings.db_schema + "_import"})
         try:
             out = emon_cli(other, "import", str(first))
             assert out.returncode == 0 and "imported case case-e" in out.stdout, out.stdout + out.stderr

@@ -17,6 +17,7 @@ from emon.evidence.replay import compare, describe
 from emon.evidence.verify import verify_pack
 from emon.fix import Fix
 from emon.settings import Settings
+from emon.signing import generate_key_file
 
 T = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 
@@ -92,13 +93,17 @@ def test_a_file_that_is_not_a_pack_is_damaged_not_a_crash() -> None:
     assert err.value.file == "(zip)"
 
 
-def test_evidence_settings_fail_naming_the_variable() -> None:
+def test_evidence_settings_fail_naming_the_variable(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="EMON_RETENTION_DAYS"):
         Settings.from_env({"EMON_RETENTION_DAYS": "-1"})
     with pytest.raises(ConfigError, match="EMON_EVIDENCE_SNAPSHOT_S"):
         Settings.from_env({"EMON_EVIDENCE_SNAPSHOT_S": "0"})
-    s = Settings.from_env({"EMON_SIGNING_KEY_FILE": "/etc/emon/signing.pem", "EMON_RETENTION_DAYS": "90"})
-    assert s.signing_key_file == "/etc/emon/signing.pem" and s.retention_days == 90.0
+    with pytest.raises(ConfigError, match="EMON_SIGNING_KEY_FILE"):  # checked at start, not at the first pack
+        Settings.from_env({"EMON_SIGNING_KEY_FILE": str(tmp_path / "missing.pem")})
+    key = tmp_path / "signing.pem"
+    generate_key_file(key)
+    s = Settings.from_env({"EMON_SIGNING_KEY_FILE": str(key), "EMON_RETENTION_DAYS": "90"})
+    assert s.signing_key_file == str(key) and s.retention_days == 90.0
 
 
 def test_the_starting_state_keeps_the_victims_fixes_only_from_stale_s_before_the_window() -> None:
