@@ -359,6 +359,11 @@ class AlertService:
         async with self.db.pool.connection() as conn:
             return [a.to_json() for a in await st.open_alerts(conn, case_id)]
 
+    async def open_alerts_of(self, case_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """The unresolved alerts of all these cases (one query: a room stream connects with many cases)."""
+        async with self.db.pool.connection() as conn:
+            return [a.to_json() for a in await st.open_alerts_of(conn, case_ids)]
+
     async def list_alerts(self, *, case_id: str | None = None, state: str | None = None,
                           type_: str | None = None) -> list[dict[str, Any]]:
         async with self.db.pool.connection() as conn:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -50,7 +50,7 @@ RETRY_MS = 3000  # the reconnect delay a browser EventSource would use; our page
 class AlertSource(Protocol):
     """The part of the alert service the stream needs."""
 
-    async def open_alerts(self, case_id: str) -> list[dict[str, Any]]: ...
+    async def open_alerts_of(self, case_ids: Sequence[str]) -> list[dict[str, Any]]: ...
 
 
 class CaseSource(Protocol):
@@ -117,10 +117,9 @@ def sse_event(event_id: int, kind: str, body: Mapping[str, Any]) -> str:
 
 
 async def load_open_alerts(alerts: AlertSource, cases: CaseSource, sees: Callable[[str], bool]) -> list[dict[str, Any]]:
-    """The unresolved alerts of every open case the viewer sees (one call per case)."""
-    mine = [c for c in cases.all() if sees(c.case_id)]
-    results = await asyncio.gather(*(alerts.open_alerts(c.case_id) for c in mine))
-    return [a for batch in results for a in batch]
+    """The unresolved alerts of every open case the viewer sees (one call for them all)."""
+    mine = [c.case_id for c in cases.all() if sees(c.case_id)]
+    return await alerts.open_alerts_of(mine) if mine else []
 
 
 async def _never_ends() -> bool:

@@ -128,6 +128,11 @@ async def open_alerts(conn: Conn, case_id: str | None = None) -> list[Alert]:
     return await _alerts(conn, "state <> 'resolved' AND case_id = %s", [case_id], "ORDER BY opened_at")
 
 
+async def open_alerts_of(conn: Conn, case_ids: Sequence[str]) -> list[Alert]:
+    """The unresolved alerts of these cases, in one query, oldest first."""
+    return await _alerts(conn, "state <> 'resolved' AND case_id = ANY(%s)", [list(case_ids)], "ORDER BY opened_at")
+
+
 async def search(
     conn: Conn, *, case_id: str | None, state: str | None, type_: str | None, limit: int = 500
 ) -> list[Alert]:

@@ -155,6 +155,8 @@ async def test_unacknowledged_alert_escalates_to_police(world: World) -> None:
         await service.on_device_events([dev(EventType.TAMPER, now)], now, time.monotonic())
         [alert] = await service.open_alerts("case-1")
         assert (alert["type"], alert["recipients"], alert["priority"]) == ("tamper", ["probation"], "high")
+        assert await service.open_alerts_of(["case-1", "case-none"]) == [alert]  # the stream's one query
+        assert await service.open_alerts_of(["case-none"]) == []
         await service.tick(now + timedelta(seconds=299))
         assert not (await service.get_alert(alert["alert_id"]))["escalated"]
         await service.tick(now + timedelta(seconds=301))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -210,9 +210,14 @@ class FakeTokens:
 class FakeAlerts:
     def __init__(self) -> None:
         self.alerts: dict[str, dict[str, Any]] = {}
+        self.asked: list[list[str]] = []
 
     async def open_alerts(self, case_id: str) -> list[dict[str, Any]]:
         return [a for a in self.alerts.values() if a["case_id"] == case_id and a["state"] != "resolved"]
+
+    async def open_alerts_of(self, case_ids: Sequence[str]) -> list[dict[str, Any]]:
+        self.asked.append(list(case_ids))
+        return [a for a in self.alerts.values() if a["case_id"] in case_ids and a["state"] != "resolved"]
 
 
 class FakeLive:
@@ -343,6 +348,7 @@ async def test_stream_starts_from_the_open_alerts_of_the_casebook(served: Served
         served.hub.publish("position", position("victim", "vic-1", "C1", "C2"))
         kind, data = await sse.event()
         assert kind == "position" and '"case_ids":["C2"]' in data
+    assert len(served.alerts.asked) == 1  # one query for every case the viewer sees, not one per case
     async with asyncio.timeout(5):  # the client went away: the stream's hub queue is released
         while served.hub.subscriber_count:  # noqa: ASYNC110 - the hub offers no event to wait on
             await asyncio.sleep(0.01)
