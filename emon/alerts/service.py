@@ -1,5 +1,7 @@
 """The alert service the runtime wires in: inputs (evaluation, device events, acks, ticks) → decided
-changes stored with their outbox rows in one transaction → the room told → the worker woken."""
+changes stored with their outbox rows in one transaction → the room told. The outbox worker is woken
+one way only, in this process as in any other: the ``NOTIFY`` each queued row sends at commit
+(:meth:`OutboxWorker.listen`); its ``poll_s`` pass catches retries that fall due."""
 
 from __future__ import annotations
 
@@ -198,7 +200,6 @@ class AlertService:
             metrics.FIX_TO_ALERT.observe(max(0.0, time.monotonic() - received_mono))
         self._after_commit(decided)
         self.tasks.published(tasks)
-        self.worker.wake.set()  # commands may have been queued without an alert change
 
     async def _suppressed(self, conn: st.Conn, case_id: str, alert_type: AlertType | None, now: datetime) -> bool:
         return alert_type is not None and await st.is_suppressed(conn, case_id, alert_type, now)
@@ -246,8 +247,6 @@ class AlertService:
     def _after_commit(self, alerts: Sequence[Alert]) -> None:
         for alert in alerts:
             self.room.publish(alert)
-        if alerts:
-            self.worker.wake.set()
 
     async def on_ack(self, device_id: str, payload: bytes, now: datetime) -> None:
         """A victim device acknowledges ``{"notification_id"|"alert_id", "ts"}``: stop re-sending."""

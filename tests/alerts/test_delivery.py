@@ -285,3 +285,15 @@ async def test_an_alert_acknowledged_after_the_snapshot_is_not_escalated(world: 
         assert (detail["state"], detail["escalated"]) == ("acknowledged", False)
     finally:
         await service.close()
+
+
+async def test_the_commit_notify_wakes_the_worker_long_before_its_poll(world: World) -> None:
+    """The one wake-up: the NOTIFY of the queued row, in this process as in another one."""
+    service = AlertService(world.db, world.settings, world.hub, world.casebook, world.registry, world.live,
+                           config=world.config.model_copy(update={"poll_s": 60.0}))
+    async with delivering(service):
+        await asyncio.sleep(0.3)  # the worker's first pass is done; it now waits for a wake-up or 60 s
+        now = datetime.now(UTC)
+        await service.on_evaluation([prox(E.PROXIMITY_BREACH, now, 187.3, episode=now)], now, time.monotonic())
+        [posted] = await asyncio.wait_for(world.webhook.wait_for(1), 5)
+        check_cap(posted)
