@@ -27,7 +27,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, 
 from typing import Any, Protocol
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import StreamingResponse
+from fastapi.sse import EventSourceResponse, format_sse_event
 
 from emon.access import VICTIM_POSITION_PURPOSES, Role
 from emon.api.auth import Authentication
@@ -111,9 +111,10 @@ def cases_in(message: LiveMessage) -> list[str]:
 
 
 def sse_event(event_id: int, kind: str, body: Mapping[str, Any]) -> str:
-    """One SSE event. JSON never holds a raw newline, so ``data`` is one line."""
+    """One SSE event, framed by FastAPI's :func:`format_sse_event`. JSON never holds a raw newline, so
+    ``data`` is one line."""
     data = json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=str)
-    return f"id: {event_id}\nevent: {kind}\ndata: {data}\n\n"
+    return format_sse_event(data_str=data, event=kind, id=str(event_id)).decode()
 
 
 async def load_open_alerts(alerts: AlertSource, cases: CaseSource, sees: Callable[[str], bool]) -> list[dict[str, Any]]:
@@ -146,7 +147,7 @@ async def event_stream(
     asked every ``recheck_s``; when it answers False the stream sends ``event: end`` and stops.
     ``shown(case_id)`` is awaited the first time a case is shown (the audit record).
     """
-    yield f"retry: {RETRY_MS}\n: connected\n\n"
+    yield format_sse_event(comment="connected", retry=RETRY_MS).decode()
     filt.reload(await load())
     loop = asyncio.get_running_loop()
     seq = 0
@@ -157,7 +158,7 @@ async def event_stream(
         now = loop.time()
         if now >= next_check:
             if not await still_valid():
-                yield 'event: end\ndata: {"reason":"credential no longer valid"}\n\n'
+                yield format_sse_event(event="end", data_str='{"reason":"credential no longer valid"}').decode()
                 return
             next_check = loop.time() + recheck_s
         wait = max(0.0, min(next_check, last_beat + heartbeat_s) - loop.time())
@@ -166,7 +167,7 @@ async def event_stream(
         except TimeoutError:
             if loop.time() >= last_beat + heartbeat_s:
                 last_beat = loop.time()
-                yield ": heartbeat\n\n"
+                yield format_sse_event(comment="heartbeat").decode()
             continue
         if kind == "gap":
             # Alert changes may have been dropped: rebuild the view before forwarding anything.
@@ -190,7 +191,7 @@ async def event_stream(
 
 
 @router.get("/stream")
-async def stream(request: Request, g: Gate = Depends(ROOM)) -> StreamingResponse:
+async def stream(request: Request, g: Gate = Depends(ROOM)) -> EventSourceResponse:
     """Live alerts and positions of the caller's units' cases (text/event-stream). ``?purpose=`` (one of
     alert_response, dispatch, victim_contact, investigation) is needed to be shown a victim's position."""
     rt = runtime(request)
@@ -227,8 +228,4 @@ async def stream(request: Request, g: Gate = Depends(ROOM)) -> StreamingResponse
             ):
                 yield chunk
 
-    return StreamingResponse(
-        body(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
+    return EventSourceResponse(body(), headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

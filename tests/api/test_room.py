@@ -157,7 +157,7 @@ def test_open_alert_cases(messages: list[dict[str, Any]], expected: set[str]) ->
 
 def test_sse_event_is_one_event() -> None:
     text = sse_event(7, "alert", {"note": "line 1\nline 2", "naam": "Zoë"})
-    assert text == 'id: 7\nevent: alert\ndata: {"note":"line 1\\nline 2","naam":"Zoë"}\n\n'
+    assert text == 'event: alert\ndata: {"note":"line 1\\nline 2","naam":"Zoë"}\nid: 7\n\n'
 
 
 # ---------------------------------------------------------------- event_stream (pure queue in, text out)
@@ -184,7 +184,7 @@ async def test_event_stream_reloads_after_gap_and_beats_when_idle() -> None:
     gen = event_stream(queue, load, filt, heartbeat_s=0.05)
     chunks = [await anext(gen) for _ in range(5)]
     await gen.aclose()
-    assert chunks[0].startswith("retry: ")
+    assert chunks[0] == ": connected\nretry: 3000\n\n"
     assert [re.findall(r"^event: (\w+)", c, re.M) for c in chunks[1:4]] == [
         ["position"],
         ["gap"],
