@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
 from emon import __version__
 from emon.api import alerts, audit, cases, devices, pages, room, session, stream, system, users
@@ -14,7 +15,7 @@ from emon.api import evidence as evidence_api
 from emon.api import tasks as room_tasks
 from emon.api.auth import Authenticator, Role, require
 from emon.api.feasibility import make_router
-from emon.api.limits import BodyLimit, JsonLimits, NoStore
+from emon.api.limits import MAX_BODY_BYTES, JsonLimits, NoStore
 from emon.errors import InvalidInput, NotFound, StorageError
 from emon.runtime import Runtime
 from emon.settings import Settings
@@ -41,7 +42,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     )
     app.add_middleware(NoStore)
     app.add_middleware(JsonLimits)
-    app.add_middleware(BodyLimit)  # the last added is the outermost: size first, then JSON shape
+    # The last added is the outermost: size first (413, also when the body arrives in chunks), then JSON shape.
+    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=MAX_BODY_BYTES)
     app.state.rt = rt
     app.state.auth = session.CookieOrBearer(Authenticator(rt.users, rt.settings.admin_token))
     app.include_router(system.router)
