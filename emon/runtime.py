@@ -17,14 +17,14 @@ from emon.alerts.service import AlertService
 from emon.case import Case, CaseStatus
 from emon.casebook import CaseBook
 from emon.deadletters import DeadLetterPolicy
+from emon.device import DeviceRegistry
 from emon.evaluation import Evaluation
 from emon.geofence.config import EvalConfig
 from emon.geofence.engine import Engine
 from emon.hub import Hub
-from emon.ingest.decode import Limits
+from emon.ingest.decode import DecodeLimits
 from emon.ingest.mqtt import MqttIngest
 from emon.ingest.pipeline import Pipeline
-from emon.ingest.topics import DeviceRegistry
 from emon.settings import Settings
 from emon.signing import load_private_key
 from emon.storage.audit import AuditLog
@@ -65,7 +65,7 @@ class Runtime:
             self.live,
             self.registry,
             prefix=settings.mqtt_topic_prefix,
-            limits=Limits(
+            limits=DecodeLimits(
                 settings.max_payload_bytes,
                 timedelta(seconds=settings.max_future_s),
                 max_depth=settings.max_json_depth,

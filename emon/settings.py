@@ -20,6 +20,7 @@ from emon.alerts.config import AlertConfig
 from emon.config import EnvConfig, Secret, SecretText
 from emon.errors import ConfigError
 from emon.feasibility.settings import FeasibilitySettings
+from emon.topic import prefixed
 
 __all__ = ["Secret", "Settings"]
 
@@ -168,7 +169,7 @@ class Settings(EnvConfig):
 
     def topic(self, suffix: str) -> str:
         """An MQTT topic under the optional prefix (tests run on their own prefix)."""
-        return f"{self.mqtt_topic_prefix}/{suffix}" if self.mqtt_topic_prefix else suffix
+        return prefixed(self.mqtt_topic_prefix, suffix)
 
 
 def _mask_url(value: object) -> object:

@@ -32,12 +32,12 @@ from emon.alerts.silence import find_silence, heard_since
 from emon.alerts.types import NEVER_DEBOUNCED, AlertState, AlertType
 from emon.case import Risk
 from emon.casebook import CaseBook
+from emon.device import DeviceRegistry
 from emon.errors import InvalidInput, NotFound
 from emon.fix import DeviceEvent, EventType
 from emon.geofence.events import EvalEvent, EvalEventType
 from emon.hub import Hub
 from emon.ingest.decode import OWNTRACKS_BATTERY_CRITICAL_PCT, OWNTRACKS_BATTERY_LOW_PCT
-from emon.ingest.topics import DeviceRegistry
 from emon.mqtt.endpoint import Endpoint
 from emon.settings import Settings
 from emon.storage import alerts as st

@@ -14,6 +14,7 @@ import uuid
 import aiomqtt
 
 from emon.alerts.channels import DeliveryError
+from emon.topic import prefixed
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ class CommandChannel:
         self._lock = asyncio.Lock()
 
     def topic(self, suffix: str) -> str:
-        return f"{self.prefix}/{suffix}" if self.prefix else suffix
+        return prefixed(self.prefix, suffix)
 
     async def send(self, topic: str, body: bytes) -> None:
         """Publish with QoS 1 (the broker queues it for a device that is offline on a persistent

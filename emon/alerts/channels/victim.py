@@ -18,12 +18,12 @@ import logging
 import uuid
 
 from emon.alerts.channels import DeliveryError
-from emon.device import DeviceKind
-from emon.ingest.topics import DeviceRegistry
+from emon.device import DeviceKind, DeviceRegistry
 from emon.mqtt import wire
 from emon.mqtt.client import MqttClient
 from emon.mqtt.endpoint import Endpoint
 from emon.mqtt.protocol import SessionOptions
+from emon.topic import prefixed
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class VictimChannel:
 
     def topic(self, device_id: str) -> str:
         suffix = f"emon/v1/notify/{device_id}"
-        return f"{self.prefix}/{suffix}" if self.prefix else suffix
+        return prefixed(self.prefix, suffix)
 
     async def send(self, device_id: str, body: bytes) -> None:
         """Publish with QoS 1 and wait for the broker's PUBACK (at most ``timeout_s``)."""
