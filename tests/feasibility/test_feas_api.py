@@ -11,7 +11,7 @@ from fastapi import FastAPI, HTTPException
 from emon.api.feasibility import make_router
 from emon.feasibility import FeasibilitySettings, check, parse_request
 
-from .builders import CITIES, at, circle, request
+from .helpers import CITIES, at, circle, request
 
 with warnings.catch_warnings():
     # starlette 1.x prefers httpx2 for its TestClient; the pinned httpx 0.28 still works.
