@@ -45,8 +45,9 @@ class CaseInfo:
 
 
 @dataclass(frozen=True, slots=True)
-class Position:
-    """A position as shown to the monitoring room and police: degrees, metres, UTC."""
+class Sighting:
+    """Where a device was seen, as shown to the monitoring room and police: degrees, accuracy in metres,
+    UTC time. (A place in an order is an :class:`emon.order.Position`.)"""
 
     lat: float
     lon: float
@@ -57,7 +58,7 @@ class Position:
         return {"lat": self.lat, "lon": self.lon, "acc_m": self.acc_m, "ts": self.ts.isoformat()}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any] | None) -> Position | None:
+    def from_json(cls, data: dict[str, Any] | None) -> Sighting | None:
         if not data:
             return None
         return cls(float(data["lat"]), float(data["lon"]), float(data["acc_m"]), datetime.fromisoformat(data["ts"]))
@@ -94,8 +95,8 @@ class Alert:
     suppressed: bool = False
     distance_m: float | None = None
     closest_m: float | None = None
-    offender_position: Position | None = None
-    victim_position: Position | None = None
+    offender_position: Sighting | None = None
+    victim_position: Sighting | None = None
     explanation: dict[str, Any] = field(default_factory=dict)
     ended_at: datetime | None = None
     notify_seq: int = 0

@@ -24,7 +24,7 @@ from emon.alerts.channels.room import RoomChannel
 from emon.alerts.channels.victim import VictimChannel
 from emon.alerts.commands import LocateRequest, commands_for
 from emon.alerts.config import AlertConfig
-from emon.alerts.model import Alert, CaseInfo, Change, Position, alert_id_for
+from emon.alerts.model import Alert, CaseInfo, Change, Sighting, alert_id_for
 from emon.alerts.notifier import Notifier
 from emon.alerts.outbox import OutboxWorker
 from emon.alerts.routing import Routing
@@ -165,12 +165,12 @@ class AlertService:
 
         await self._batch(events, one, now, received_mono, "device_event")
 
-    async def _latest(self, device_id: str | None) -> Position | None:
+    async def _latest(self, device_id: str | None) -> Sighting | None:
         """The latest fix of a device (Redis), as a position; None when none is known."""
         raw = await self.live.latest(device_id) if device_id else None
         if raw is None:
             return None
-        return Position(float(raw["lat"]), float(raw["lon"]), float(raw["acc_m"]), datetime.fromisoformat(raw["ts"]))
+        return Sighting(float(raw["lat"]), float(raw["lon"]), float(raw["acc_m"]), datetime.fromisoformat(raw["ts"]))
 
     async def _battery_reported_before(self, conn: st.Conn, case_id: str, rule: str, ev: DeviceEvent) -> bool:
         """An OwnTracks phone reports its low battery with every fix, not once: after its alert was resolved

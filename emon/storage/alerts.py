@@ -12,7 +12,7 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from emon.alerts.model import Alert, Change, Position
+from emon.alerts.model import Alert, Change, Sighting
 from emon.alerts.types import AlertState, AlertType, Priority, Recipient
 from emon.case import Risk
 
@@ -73,8 +73,8 @@ def row_to_alert(r: dict[str, Any]) -> Alert:
         acknowledged_by=r["acknowledged_by"], resolved_at=r["resolved_at"], resolved_by=r["resolved_by"],
         outcome=r["outcome"], late=r["late"], live=r["live"], escalated=r["escalated"], suppressed=r["suppressed"],
         distance_m=r["distance_m"], closest_m=r["closest_m"],
-        offender_position=Position.from_json(r["offender_position"]),
-        victim_position=Position.from_json(r["victim_position"]), explanation=r["explanation"],
+        offender_position=Sighting.from_json(r["offender_position"]),
+        victim_position=Sighting.from_json(r["victim_position"]), explanation=r["explanation"],
         ended_at=r["ended_at"], notify_seq=r["notify_seq"], notified_closest_m=r["notified_closest_m"],
         delivery_failing=r["delivery_failing"], events=r["events"], victim_acked_at=r["victim_acked_at"],
     )
