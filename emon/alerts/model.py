@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import msgspec
+
 from emon.alerts.types import AlertState, AlertType, Priority, Recipient
 from emon.case import Risk
 
@@ -163,3 +165,16 @@ class Change:
     detail: dict[str, Any] = field(default_factory=dict)
     notify: frozenset[Recipient] = frozenset()
     cancel_police: bool = False
+
+
+class VictimAck(msgspec.Struct, frozen=True):
+    """A victim device's ``emon/v1/ack/{device}`` message: which warning it saw (by notification or
+    alert id; at least one) and its own time, kept as sent. Unknown fields are ignored."""
+
+    notification_id: str | None = None
+    alert_id: str | None = None
+    ts: Any = None
+
+    def __post_init__(self) -> None:
+        if not (self.notification_id or self.alert_id):
+            raise ValueError("needs notification_id or alert_id")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import time
 import uuid
@@ -15,6 +14,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
+
+import msgspec
 
 from emon.alerts import followups, metrics
 from emon.alerts import lifecycle as lc
@@ -24,7 +25,7 @@ from emon.alerts.channels.room import RoomChannel
 from emon.alerts.channels.victim import VictimChannel
 from emon.alerts.commands import LocateRequest, commands_for
 from emon.alerts.config import AlertConfig
-from emon.alerts.model import Alert, CaseInfo, Change, Sighting, alert_id_for
+from emon.alerts.model import Alert, CaseInfo, Change, Sighting, VictimAck, alert_id_for
 from emon.alerts.notifier import Notifier
 from emon.alerts.outbox import OutboxWorker
 from emon.alerts.routing import Routing
@@ -251,14 +252,12 @@ class AlertService:
     async def on_ack(self, device_id: str, payload: bytes, now: datetime) -> None:
         """A victim device acknowledges ``{"notification_id"|"alert_id", "ts"}``: stop re-sending."""
         try:
-            data = json.loads(payload)
-            nid, aid = data.get("notification_id"), data.get("alert_id")
-            if not isinstance(nid, str | None) or not isinstance(aid, str | None) or not (nid or aid):
-                raise ValueError("needs notification_id or alert_id")
-        except (ValueError, AttributeError) as exc:
+            ack = msgspec.json.decode(payload, type=VictimAck)
+        except msgspec.DecodeError as exc:  # a ValueError in __post_init__ arrives as a ValidationError
             metrics.VICTIM_ACKS.labels("invalid").inc()
             log.warning("bad ack from %s: %s", device_id, exc)
             return
+        nid, aid = ack.notification_id, ack.alert_id
         changed: list[Alert] = []
         async with self.db.pool.connection() as conn, conn.transaction():
             for alert_id in await st.mark_acked(conn, device_id, nid, aid, now):
@@ -266,7 +265,7 @@ class AlertService:
                 if alert is None:
                     continue
                 change = Change(replace(alert, victim_acked_at=alert.victim_acked_at or now, updated_at=now),
-                                "victim_acked", actor=device_id, detail={"notification_id": nid, "ts": data.get("ts")})
+                                "victim_acked", actor=device_id, detail={"notification_id": nid, "ts": ack.ts})
                 changed.append(await self._store(conn, change, now))
         metrics.VICTIM_ACKS.labels("matched" if changed else "unmatched").inc()
         self._after_commit(changed)
