@@ -7,26 +7,29 @@ from emon.case import Case, CaseStatus
 
 class DeviceIndex:
     """The one device ↔ case index: device id → the ids of the cases it takes part in (as offender
-    or victim), in the order they were added. Used by :class:`CaseBook` and by the geofence engine."""
+    or victim), in the order they were added. Used by :class:`CaseBook` and by the geofence engine.
+    Lookups (one per fix) return a stored tuple; only adding and removing a case build new ones."""
 
     def __init__(self) -> None:
-        self._cases: dict[str, dict[str, None]] = {}
+        self._cases: dict[str, tuple[str, ...]] = {}
 
     def add(self, case: Case) -> None:
         for device in (case.offender_device, case.victim_device):
-            if device is not None:
-                self._cases.setdefault(device, {})[case.case_id] = None
+            if device is not None and case.case_id not in self._cases.get(device, ()):
+                self._cases[device] = (*self._cases.get(device, ()), case.case_id)
 
     def remove(self, case: Case) -> None:
         for device in (case.offender_device, case.victim_device):
             if device is None or device not in self._cases:
                 continue
-            self._cases[device].pop(case.case_id, None)
-            if not self._cases[device]:
+            rest = tuple(c for c in self._cases[device] if c != case.case_id)
+            if rest:
+                self._cases[device] = rest
+            else:
                 del self._cases[device]
 
     def cases_of(self, device_id: str) -> tuple[str, ...]:
-        return tuple(self._cases.get(device_id, ()))
+        return self._cases.get(device_id, ())
 
 
 class CaseBook:
