@@ -15,6 +15,7 @@ from typing import Annotated, Any, Self
 
 from pydantic import PlainValidator, ValidationError
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 from pydantic_settings.sources.utils import parse_env_vars
 
 from emon.errors import ConfigError
@@ -36,8 +37,8 @@ SecretText = Annotated[Secret, PlainValidator(lambda v: v if isinstance(v, Secre
 class _Environ(EnvSettingsSource):
     """The environment source of pydantic-settings, over a given mapping instead of ``os.environ``."""
 
-    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
-        self._environ = {k: v.strip() for k, v in environ.items() if v.strip()}
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str], skip: set[str]) -> None:
+        self._environ = {k: v.strip() for k, v in environ.items() if v.strip() and k.upper() not in skip}
         super().__init__(settings_cls)
 
     def _load_env_vars(self) -> Mapping[str, str | None]:
@@ -66,10 +67,13 @@ class EnvConfig(BaseSettings):
         result; raise :class:`ConfigError` naming the first bad variable. ``given`` fields are
         taken as they are (the nested settings objects)."""
         env = os.environ if environ is None else environ
+        skip = {cls.variable(name).upper() for name in given}  # e.g. EMON_ALERTS: not a variable of ours
         try:
-            config = cls(**{**_Environ(cls, env)(), **given})
+            config = cls(**{**_Environ(cls, env, skip)(), **given})
         except ValidationError as exc:
             raise cls._config_error(exc) from exc
+        except SettingsError as exc:  # a value pydantic-settings could not even parse
+            raise ConfigError(cls.__name__, str(exc)) from exc
         config.check()
         return config
 

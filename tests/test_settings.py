@@ -84,3 +84,8 @@ def test_the_cli_exits_2_naming_a_bad_variable_without_a_traceback(
     assert main(["serve"]) == 2
     err = capsys.readouterr().err
     assert err == f"emon: configuration error: {variable}: expected a number, got 'not-a-number'\n"
+
+
+def test_the_nested_settings_are_not_variables_themselves() -> None:
+    s = Settings.from_env({"EMON_ALERTS": "x", "EMON_FEASIBILITY": "{", "EMON_ALERT_POLL_S": "3"})
+    assert s.alerts.poll_s == 3.0 and s.feasibility.guideline_m == 1000.0
