@@ -182,7 +182,7 @@ class AlertService:
         if last is None:
             return False
         threshold = OWNTRACKS_BATTERY_LOW_PCT if ev.type is EventType.BATTERY_LOW else OWNTRACKS_BATTERY_CRITICAL_PCT
-        return not await st.battery_above_since(conn, ev.device_id, last.episode, threshold)
+        return not await st.battery_above_since(conn, ev.device_id, last.episode, threshold, ev.ts)
 
     async def _batch(self, items: Sequence[T], one: Callable[[st.Conn, T], Awaitable[list[Change]]], now: datetime,
                      received_mono: float, stage: str) -> None:

@@ -106,10 +106,12 @@ async def last_for_rule(conn: Conn, case_id: str, rule: str) -> Alert | None:
     return found[0] if found else None
 
 
-async def battery_above_since(conn: Conn, device_id: str, since: datetime, pct: float) -> bool:
-    """True when a fix of ``device_id`` after ``since`` reported a battery above ``pct`` percent (recharged)."""
+async def battery_above_since(conn: Conn, device_id: str, since: datetime, pct: float, until: datetime) -> bool:
+    """True when a fix of ``device_id`` after ``since`` and before ``until`` reported a battery above ``pct``
+    percent (recharged in between). A fix after ``until`` — stored in the same batch, say — does not count."""
     cur = await conn.execute(
-        "SELECT 1 FROM fixes WHERE device_id = %s AND ts > %s AND batt > %s LIMIT 1", (device_id, since, pct)
+        "SELECT 1 FROM fixes WHERE device_id = %s AND ts > %s AND ts < %s AND batt > %s LIMIT 1",
+        (device_id, since, until, pct),
     )
     return await cur.fetchone() is not None
 
