@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import time
 import uuid
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from emon.case import Case
@@ -22,7 +21,7 @@ from emon.storage.postgres import drop_schema
 
 async def main(n: int) -> None:
     schema = f"bench_orders_{uuid.uuid4().hex[:8]}"
-    settings = replace(Settings(), db_schema=schema, redis_prefix=schema, mqtt_client_id=schema)
+    settings = Settings().model_copy(update={"db_schema": schema, "redis_prefix": schema, "mqtt_client_id": schema})
     rt = Runtime(settings)
     await rt.db.open()
     await rt.db.migrate()

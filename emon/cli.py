@@ -182,12 +182,10 @@ def _keygen(output: str) -> int:
 
 async def _audit_verify(settings: Settings, key_files: list[str]) -> int:
     """Exit 0 when the chain and every signed checkpoint hold; 1 naming the first broken record."""
-    import psycopg
-
     from emon.errors import StorageError
     from emon.signing import key_id, load_private_key, load_public_key
     from emon.storage.audit import AuditLog
-    from emon.storage.postgres import Database
+    from emon.storage.postgres import DRIVER_ERRORS, Database
 
     try:
         keys = [load_public_key(f) for f in key_files]
@@ -200,7 +198,10 @@ async def _audit_verify(settings: Settings, key_files: list[str]) -> int:
     try:
         await db.open()
         verdict = await AuditLog(db).verify({key_id(k): k for k in keys})
-    except (StorageError, psycopg.Error) as exc:
+    except StorageError as exc:
+        print(f"emon: cannot read the audit log: {exc}", file=sys.stderr)
+        return 2
+    except DRIVER_ERRORS as exc:
         print(f"emon: cannot read the audit log: {exc}", file=sys.stderr)
         return 2
     finally:

@@ -25,7 +25,6 @@ import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -160,8 +159,8 @@ async def _demo(settings: Settings, data_dir: Path, simulate: bool) -> int:
             overrides["database_url"] = stack.enter_context(embedded_postgres(data_dir))
         if not os.environ.get("EMON_REDIS_URL"):
             overrides["redis_url"] = stack.enter_context(embedded_redis(data_dir))
-        settings = replace(settings, **overrides)
-        settings.validate()
+        settings = settings.model_copy(update=overrides)
+        settings.check()
         app = create_app(settings)
         server = uvicorn.Server(
             uvicorn.Config(

@@ -40,3 +40,27 @@ class Device:
             r"^owntracks/[^/+#]+/[^/+#]+$", self.owntracks_topic
         ):
             raise InvalidInput("owntracks_topic must look like owntracks/{user}/{device}")
+
+
+class DeviceRegistry:
+    """Registered devices by id and by OwnTracks topic; messages from others are rejected."""
+
+    def __init__(self, devices: list[Device] | None = None) -> None:
+        self.by_id: dict[str, Device] = {}
+        self.by_owntracks: dict[str, str] = {}
+        for d in devices or []:
+            self.add(d)
+
+    def add(self, device: Device) -> None:
+        self.by_id[device.device_id] = device
+        if device.owntracks_topic:
+            self.by_owntracks[device.owntracks_topic] = device.device_id
+
+    def replace_all(self, devices: list[Device]) -> None:
+        self.by_id.clear()
+        self.by_owntracks.clear()
+        for d in devices:
+            self.add(d)
+
+    def __contains__(self, device_id: object) -> bool:
+        return device_id in self.by_id

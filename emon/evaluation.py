@@ -15,9 +15,6 @@ from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
-import psycopg
-from psycopg_pool import PoolTimeout
-
 from emon import metrics
 from emon.backoff import Backoff
 from emon.case import Case
@@ -28,6 +25,7 @@ from emon.geofence.events import EvalEvent
 from emon.hub import Hub
 from emon.storage.cases import CaseRecords, JournalStep
 from emon.storage.live import fix_to_json
+from emon.storage.postgres import CONNECTION_ERRORS
 from emon.storage.records import Records
 
 log = logging.getLogger(__name__)
@@ -262,7 +260,7 @@ async def _until_stored(step: Callable[[], Awaitable[None]]) -> None:
         try:
             await step()
             return
-        except (psycopg.OperationalError, PoolTimeout, OSError) as exc:
+        except CONNECTION_ERRORS as exc:
             metrics.STORAGE_ERRORS.labels("alerting").inc()
             log.error("alerting could not reach PostgreSQL, retrying: %s", exc)
         await asyncio.sleep(backoff.next_wait())

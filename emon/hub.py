@@ -13,13 +13,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-Message = tuple[str, dict[str, Any]]  # (kind, JSON-ready body); kinds: "alert", "position", "gap"
+from emon.privacy import LiveMessage
 
 
 class Hub:
     def __init__(self, queue_size: int = 1000) -> None:
         self.queue_size = queue_size
-        self._subscribers: set[asyncio.Queue[Message]] = set()
+        self._subscribers: set[asyncio.Queue[LiveMessage]] = set()
 
     def publish(self, kind: str, body: dict[str, Any]) -> None:
         """Never blocks, never raises."""
@@ -33,8 +33,8 @@ class Hub:
             q.put_nowait((kind, body))
 
     @asynccontextmanager
-    async def subscribe(self) -> AsyncIterator[asyncio.Queue[Message]]:
-        q: asyncio.Queue[Message] = asyncio.Queue(self.queue_size)
+    async def subscribe(self) -> AsyncIterator[asyncio.Queue[LiveMessage]]:
+        q: asyncio.Queue[LiveMessage] = asyncio.Queue(self.queue_size)
         self._subscribers.add(q)
         try:
             yield q

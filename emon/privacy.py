@@ -21,7 +21,6 @@ from typing import Any
 
 from emon.alerts.types import AlertState, AlertType
 from emon.case import Case
-from emon.hub import Message
 
 UNRESOLVED = frozenset({AlertState.OPEN, AlertState.ACKNOWLEDGED})  # str enums: match the JSON "state"
 PROXIMITY_RULE = "proximity"
@@ -34,6 +33,10 @@ ALWAYS_OPENS = frozenset(
 OPENS_IF_PROTECTING = frozenset(
     {AlertType.EXCLUSION_BREACH, AlertType.RETROSPECTIVE_VIOLATION, AlertType.CROSSING_SUSPECTED}
 )
+LiveMessage = tuple[str, dict[str, Any]]
+"""(kind, JSON-ready body) as the hub fans it out to monitoring-room streams; kinds: "alert", "position",
+"gap", "task"."""
+
 FORWARDED_KINDS = frozenset({"alert", "position", "gap", "task"})
 
 
@@ -96,7 +99,7 @@ class VictimVisibleCases:
         return frozenset(self._open)
 
 
-def privacy_filter(kind: str, body: Mapping[str, Any], open_cases: frozenset[str]) -> Message | None:
+def privacy_filter(kind: str, body: Mapping[str, Any], open_cases: frozenset[str]) -> LiveMessage | None:
     """What may be forwarded of one live message, or None to withhold it.
 
     Alerts and gaps pass. An offender position passes. A victim position passes only for the cases

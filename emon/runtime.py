@@ -12,39 +12,36 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from emon import metrics
-from emon.alerts import store as alert_store
 from emon.alerts.service import AlertService
-from emon.api.auth import Authenticator
 from emon.case import Case, CaseStatus
 from emon.casebook import CaseBook
-from emon.cluster.lease import EVALUATION, Fence, Lease
 from emon.cluster.owner import EvaluationOwner
 from emon.cluster.sync import ClusterSync
 from emon.deadletters import DeadLetterPolicy
+from emon.device import DeviceRegistry
 from emon.evaluation import Evaluation
-from emon.evidence.compaction import run_compaction
-from emon.export.retention import run_retention
 from emon.geofence.config import EvalConfig
 from emon.geofence.engine import Engine
 from emon.hub import Hub
-from emon.ingest.decode import Limits
+from emon.ingest.decode import DecodeLimits
 from emon.ingest.mqtt import MqttIngest
 from emon.ingest.pipeline import Pipeline
-from emon.ingest.topics import DeviceRegistry
 from emon.orders import config as order_config
 from emon.orders.channel import PaperworkChannel
 from emon.orders.service import OrderDesk
 from emon.settings import Settings
 from emon.signing import load_private_key
+from emon.storage import alerts as alert_store
 from emon.storage.audit import AuditLog
 from emon.storage.cases import CaseRecords
+from emon.storage.compaction import run_compaction
+from emon.storage.lease import EVALUATION, Fence, Lease
 from emon.storage.live import LiveState
 from emon.storage.postgres import Database, maintain_partitions
 from emon.storage.recall import RecallingLive
 from emon.storage.records import Records
+from emon.storage.retention import run_retention
 from emon.storage.users import UserRecords
 
 log = logging.getLogger(__name__)
@@ -60,12 +57,11 @@ class Runtime:
         self.cases = CaseRecords(self.db)
         self.registry = DeviceRegistry()
         # Redis is a cache: what it lost is read back from PostgreSQL (silence, latest positions).
-        self.live: LiveState = RecallingLive(aioredis.Redis.from_url(settings.redis_url), settings.redis_prefix,
-                                             self.records, lambda: self.registry.by_id.keys())
+        self.live: LiveState = RecallingLive.connect(settings.redis_url, settings.redis_prefix,
+                                                     self.records, lambda: self.registry.by_id.keys())
         self.casebook = CaseBook()
         self.hub = Hub()
         self.users = UserRecords(self.db)
-        self.auth = Authenticator(self.users, settings.admin_token)
         self.audit = AuditLog(
             self.db,
             None if settings.signing_key_file is None else load_private_key(settings.signing_key_file),
@@ -79,7 +75,7 @@ class Runtime:
             self.live,
             self.registry,
             prefix=settings.mqtt_topic_prefix,
-            limits=Limits(
+            limits=DecodeLimits(
                 settings.max_payload_bytes,
                 timedelta(seconds=settings.max_future_s),
                 max_depth=settings.max_json_depth,

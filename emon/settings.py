@@ -1,36 +1,41 @@
-"""One settings object, read once from ``EMON_*`` environment variables; fails fast naming the variable."""
+"""One settings object, read once from ``EMON_*`` environment variables; fails fast naming the variable.
+
+Read with pydantic-settings (:mod:`emon.config`) by the entry point, then passed in; the alerting and
+enforceability settings (``EMON_ALERT_*``, ``EMON_FEAS_*``) are read in the same call and ride along
+as :attr:`Settings.alerts` and :attr:`Settings.feasibility`.
+"""
 
 from __future__ import annotations
 
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlsplit
 
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from emon.alerts.config import AlertConfig
+from emon.config import EnvConfig, Secret, SecretText
 from emon.errors import ConfigError
+from emon.feasibility.settings import FeasibilitySettings
+from emon.topic import prefixed
+
+__all__ = ["Secret", "Settings"]
 
 
-class Secret(str):
-    """A string that does not show itself in a repr or a log line."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "Secret('**********')"
-
-
-@dataclass(frozen=True)
-class Settings:
+class Settings(EnvConfig):
     """Runtime configuration. Each field ``x`` is read from ``EMON_X``; see the README table."""
+
+    model_config = SettingsConfigDict(env_prefix="EMON_")
 
     mqtt_url: str = "mqtt://127.0.0.1:1883"
     database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
     db_schema: str = "emon"
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_prefix: str = "emon"
-    admin_token: Secret | None = None
+    admin_token: SecretText | None = None
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     mqtt_client_id: str = "emon-ingest"
@@ -44,7 +49,7 @@ class Settings:
     stale_s: float = 600.0
     tick_s: float = 5.0
     webhook_url: str | None = None
-    webhook_secret: Secret | None = None
+    webhook_secret: SecretText | None = None
     log_level: str = "INFO"
     signing_key_file: str | None = None  # the deployment's Ed25519 key (emon keygen); signs audit checkpoints
     audit_checkpoint_every: int = 100  # sign a checkpoint at least every this many audit records
@@ -53,7 +58,7 @@ class Settings:
     mqtt_cert_file: str | None = None
     mqtt_key_file: str | None = None
     mqtt_username: str | None = None
-    mqtt_password: Secret | None = None
+    mqtt_password: SecretText | None = None
     map_tile_url: str | None = None
     map_tile_attribution: str = ""
     session_hours: float = 12.0
@@ -87,15 +92,19 @@ class Settings:
     instance_id: str = ""
     lease_s: float = 6.0
     lease_renew_s: float = 2.0
+    alerts: AlertConfig = Field(default_factory=AlertConfig)  # EMON_ALERT_* (docs/alerts.md)
+    feasibility: FeasibilitySettings = Field(default_factory=FeasibilitySettings)  # EMON_FEAS_*
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read ``EMON_*`` variables; raise :class:`ConfigError` naming a bad one."""
-        settings = cls(**env_values(cls, "EMON_", environ))  # type: ignore[arg-type]
-        settings.validate()
-        return settings
+    def from_env(cls, environ: Mapping[str, str] | None = None, **given: Any) -> Self:
+        """Read ``EMON_*``, ``EMON_ALERT_*`` and ``EMON_FEAS_*`` variables (default: ``os.environ``);
+        raise :class:`ConfigError` naming the first bad one."""
+        env = os.environ if environ is None else environ
+        given.setdefault("alerts", AlertConfig.from_env(env))
+        given.setdefault("feasibility", FeasibilitySettings.from_env(env))
+        return super().from_env(env, **given)
 
-    def validate(self) -> None:
+    def check(self) -> None:
         _check_url("EMON_MQTT_URL", self.mqtt_url, ("mqtt", "tcp", "mqtts", "ssl"))
         _check_url("EMON_DATABASE_URL", self.database_url, ("postgresql", "postgres"))
         _check_url("EMON_REDIS_URL", self.redis_url, ("redis", "rediss", "unix"))
@@ -182,41 +191,14 @@ class Settings:
         parts = urlsplit(self.mqtt_url)
         return parts.hostname or "127.0.0.1", parts.port or (8883 if parts.scheme in ("mqtts", "ssl") else 1883)
 
-    def __repr__(self) -> str:
-        """Like the dataclass repr, but a password inside a URL (``//user:pass@``) is masked too."""
-        shown = ", ".join(f"{f.name}={_mask_url(getattr(self, f.name))!r}" for f in fields(self) if f.repr)
-        return f"Settings({shown})"
+    def __repr_args__(self) -> Any:
+        """Like the model's repr, but a password inside a URL (``//user:pass@``) is masked too."""
+        for name, value in super().__repr_args__():
+            yield name, _mask_url(value)
 
     def topic(self, suffix: str) -> str:
         """An MQTT topic under the optional prefix (tests run on their own prefix)."""
-        return f"{self.mqtt_topic_prefix}/{suffix}" if self.mqtt_topic_prefix else suffix
-
-
-def env_values(cls: type[Any], prefix: str, environ: Mapping[str, str] | None = None) -> dict[str, object]:
-    """The fields of dataclass ``cls`` set in the environment as ``{prefix}{FIELD}``, converted to the
-    field's type (int, float, :class:`Secret`, str); a value that does not convert names its variable."""
-    env = os.environ if environ is None else environ
-    values: dict[str, object] = {}
-    for f in fields(cls):
-        var = f"{prefix}{f.name.upper()}"
-        raw = env.get(var, "").strip()
-        if raw:
-            values[f.name] = _convert(var, raw, f.type)
-    return values
-
-
-def _convert(var: str, raw: str, annotation: object) -> object:
-    kind = str(annotation)
-    try:
-        if kind.startswith("int"):
-            return int(raw)
-        if kind.startswith("float"):
-            return float(raw)
-    except ValueError as exc:
-        raise ConfigError(var, f"expected a number, got {raw!r}") from exc
-    if "Secret" in kind:
-        return Secret(raw)
-    return raw
+        return prefixed(self.mqtt_topic_prefix, suffix)
 
 
 def _mask_url(value: object) -> object:

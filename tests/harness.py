@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import aiomqtt
@@ -37,7 +37,7 @@ def isolated_settings(**overrides: Any) -> Settings:
         batch_wait_ms=5,
         tick_s=0.2,
     )
-    return replace(base, **overrides)
+    return base.model_copy(update=overrides)
 
 
 @dataclass

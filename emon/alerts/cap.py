@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from importlib import resources
 
-from emon.alerts.model import Alert, Position
+from emon.alerts.model import Alert, Sighting
 from emon.alerts.types import AlertType, Priority
 
 NS = "urn:oasis:names:tc:emergency:cap:1.2"
@@ -133,15 +133,15 @@ def build_cap(
     return document
 
 
-def circle(pos: Position) -> str:
+def circle(pos: Sighting) -> str:
     return f"{pos.lat:.6f},{pos.lon:.6f} {max(pos.acc_m, 10.0) / 1000:.3f}"
 
 
-def _age_s(pos: Position, sent: datetime) -> float:
+def _age_s(pos: Sighting, sent: datetime) -> float:
     return max(0.0, (sent - pos.ts).total_seconds())
 
 
-def _position_text(label: str, pos: Position | None, sent: datetime, fresh_s: float) -> str:
+def _position_text(label: str, pos: Sighting | None, sent: datetime, fresh_s: float) -> str:
     if pos is None:
         return f"Geen positie van {label} bekend (no position known); nieuwe positie opgevraagd (locate requested)."
     age = _age_s(pos, sent)

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from pydantic import AliasChoices, Field
+from pydantic_settings import SettingsConfigDict
 
 from emon.alerts.types import Priority
+from emon.config import EnvConfig
 from emon.errors import ConfigError
-from emon.settings import env_values
 
 
-@dataclass(frozen=True)
-class AlertConfig:
+class AlertConfig(EnvConfig):
     """All durations in seconds, distances in metres. Field ``x`` is read from ``EMON_ALERT_X``."""
 
-    routing_file: str | None = None  # EMON_ROUTING_FILE (also accepted as EMON_ALERT_ROUTING_FILE)
+    model_config = SettingsConfigDict(env_prefix="EMON_ALERT_")
+
+    routing_file: str | None = Field(  # EMON_ROUTING_FILE (also accepted as EMON_ALERT_ROUTING_FILE)
+        None, validation_alias=AliasChoices("EMON_ROUTING_FILE", "EMON_ALERT_ROUTING_FILE")
+    )
     ack_deadline_critical_s: float = 60.0
     ack_deadline_high_s: float = 300.0
     ack_deadline_normal_s: float = 1800.0
@@ -39,22 +41,11 @@ class AlertConfig:
     task_check_s: float = 900.0  # deadline of "obtain a fresh fix / check" (possible breach)
     task_escalate_s: float = 300.0  # an overdue task escalates again every … s
 
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> AlertConfig:
-        """Read ``EMON_ALERT_*`` (and ``EMON_ROUTING_FILE``); raise :class:`ConfigError` naming a bad one."""
-        values = env_values(cls, "EMON_ALERT_", environ)
-        routing_file = (os.environ if environ is None else environ).get("EMON_ROUTING_FILE")
-        if routing_file:
-            values["routing_file"] = routing_file
-        config = cls(**values)  # type: ignore[arg-type]
-        config.validate()
-        return config
-
-    def validate(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
+    def check(self) -> None:
+        for name in type(self).model_fields:
+            value = getattr(self, name)
             if isinstance(value, int | float) and value < 0:
-                raise ConfigError(f"EMON_ALERT_{f.name.upper()}", "must be >= 0")
+                raise ConfigError(self.variable(name), "must be >= 0")
         if self.victim_resend_s <= 0:
             raise ConfigError("EMON_ALERT_VICTIM_RESEND_S", "must be > 0")
         if self.batch_size < 1:

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from emon.alerts.config import AlertConfig
-from emon.alerts.model import Alert, CaseInfo, Change, Position, alert_id_for
+from emon.alerts.model import Alert, CaseInfo, Change, Sighting, alert_id_for
 from emon.alerts.routing import Routing
 from emon.alerts.types import (
     NEVER_SUPPRESSED,
@@ -29,9 +29,9 @@ from emon.alerts.types import (
 )
 from emon.errors import InvalidInput
 from emon.fix import DeviceEvent, EventType
-from emon.geofence.events import EvalEvent, EvalEventType
+from emon.geofence.events import EPISODE_STARTS, EvalEvent, EvalEventType
 
-_STARTS = {t.value for t in AlertType} & {t.value for t in EvalEventType}
+_STARTS = {t.value for t in EPISODE_STARTS}  # each is an AlertType of the same value (tests/alerts/test_types.py)
 _ENDS: dict[EvalEventType, frozenset[AlertType]] = {
     EvalEventType.EXCLUSION_PRE_ALERT_ENDED: frozenset({AlertType.EXCLUSION_PRE_ALERT}),
     EvalEventType.EXCLUSION_BREACH_ENDED: frozenset({AlertType.EXCLUSION_BREACH, AlertType.EXCLUSION_PRE_ALERT}),
@@ -111,10 +111,10 @@ def _notified(alert: Alert, recipients: frozenset[Recipient], closest: float | N
     return replace(alert, notify_seq=alert.notify_seq + 1, notified_closest_m=closest)
 
 
-def _positions(ev: EvalEvent, case: CaseInfo) -> tuple[Position | None, Position | None]:
+def _positions(ev: EvalEvent, case: CaseInfo) -> tuple[Sighting | None, Sighting | None]:
     offender = victim = None
     for e in ev.evidence:
-        pos = Position(e.lat, e.lon, e.acc_m, e.ts)
+        pos = Sighting(e.lat, e.lon, e.acc_m, e.ts)
         if e.device_id == case.victim_device:
             victim = pos
         elif e.device_id == case.offender_device or offender is None:
@@ -229,12 +229,12 @@ def on_device_event(
     return Change(_notified(alert, notify, None), "opened", detail=detail, notify=notify)
 
 
-def with_positions(alert: Alert, offender: Position | None, victim: Position | None, now: datetime,
+def with_positions(alert: Alert, offender: Sighting | None, victim: Sighting | None, now: datetime,
                    fresh_s: float) -> Alert:
     """A panic alert with both devices' latest fixes (degrees, metres, UTC) and their ages at ``now``:
     ``explanation["positions"]`` says per device how old its fix is and whether it is fresh (at most
     ``fresh_s`` seconds old), or that there is none."""
-    def facts(pos: Position | None) -> dict[str, Any] | None:
+    def facts(pos: Sighting | None) -> dict[str, Any] | None:
         if pos is None:
             return None
         age = max(0.0, (now - pos.ts).total_seconds())

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import msgspec
+
 from emon.alerts.types import AlertState, AlertType, Priority, Recipient
 from emon.case import Risk
 
@@ -45,8 +47,9 @@ class CaseInfo:
 
 
 @dataclass(frozen=True, slots=True)
-class Position:
-    """A position as shown to the monitoring room and police: degrees, metres, UTC."""
+class Sighting:
+    """Where a device was seen, as shown to the monitoring room and police: degrees, accuracy in metres,
+    UTC time. (A place in an order is an :class:`emon.order.Position`.)"""
 
     lat: float
     lon: float
@@ -57,7 +60,7 @@ class Position:
         return {"lat": self.lat, "lon": self.lon, "acc_m": self.acc_m, "ts": self.ts.isoformat()}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any] | None) -> Position | None:
+    def from_json(cls, data: dict[str, Any] | None) -> Sighting | None:
         if not data:
             return None
         return cls(float(data["lat"]), float(data["lon"]), float(data["acc_m"]), datetime.fromisoformat(data["ts"]))
@@ -95,8 +98,8 @@ class Alert:
     suppressed: bool = False
     distance_m: float | None = None
     closest_m: float | None = None
-    offender_position: Position | None = None
-    victim_position: Position | None = None
+    offender_position: Sighting | None = None
+    victim_position: Sighting | None = None
     explanation: dict[str, Any] = field(default_factory=dict)
     ended_at: datetime | None = None
     notify_seq: int = 0
@@ -165,3 +168,16 @@ class Change:
     detail: dict[str, Any] = field(default_factory=dict)
     notify: frozenset[Recipient] = frozenset()
     cancel_police: bool = False
+
+
+class VictimAck(msgspec.Struct, frozen=True):
+    """A victim device's ``emon/v1/ack/{device}`` message: which warning it saw (by notification or
+    alert id; at least one) and its own time, kept as sent. Unknown fields are ignored."""
+
+    notification_id: str | None = None
+    alert_id: str | None = None
+    ts: Any = None
+
+    def __post_init__(self) -> None:
+        if not (self.notification_id or self.alert_id):
+            raise ValueError("needs notification_id or alert_id")

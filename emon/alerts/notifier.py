@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from emon.alerts import store as st
 from emon.alerts.cap import CapRef, MsgType, build_cap
 from emon.alerts.config import AlertConfig
 from emon.alerts.messages import owntracks_warning, victim_notification
 from emon.alerts.model import CaseInfo, Change, delivery_id_for
 from emon.alerts.types import Recipient
+from emon.storage import alerts as st
 
 
 class Notifier:

@@ -17,14 +17,12 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
-import psycopg
-
 from emon.alerts import metrics
-from emon.alerts import store as st
 from emon.alerts.channels import DeliveryError
 from emon.alerts.config import AlertConfig
 from emon.backoff import Backoff
-from emon.storage.postgres import Database
+from emon.storage import alerts as st
+from emon.storage.postgres import DRIVER_ERRORS, Database
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +106,7 @@ class OutboxWorker:
                 while await self.deliver_due(datetime.now(UTC)) >= self.config.batch_size:
                     pass
                 backoff.reset()
-            except (psycopg.Error, OSError) as exc:
+            except DRIVER_ERRORS as exc:
                 metrics.DELIVERY_FAILURES.labels("outbox").inc()
                 log.warning("outbox pass failed (%s); retrying", exc)
                 await asyncio.sleep(backoff.next_wait())
@@ -121,11 +119,9 @@ class OutboxWorker:
         backoff = Backoff(0.5, 30.0)
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(self.db.url, autocommit=True) as conn:
-                    await conn.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(self.notify_channel)))
+                async for _ in self.db.notifications(self.notify_channel):
                     backoff.reset()
-                    async for _ in conn.notifies():
-                        self.wake.set()
-            except (psycopg.Error, OSError) as exc:
+                    self.wake.set()
+            except DRIVER_ERRORS as exc:
                 log.warning("outbox LISTEN failed (%s); reconnecting", exc)
                 await asyncio.sleep(backoff.next_wait())

@@ -1,11 +1,12 @@
 """The alert service the runtime wires in: inputs (evaluation, device events, acks, ticks) → decided
-changes stored with their outbox rows in one transaction → the room told → the worker woken."""
+changes stored with their outbox rows in one transaction → the room told. The outbox worker is woken
+one way only, in this process as in any other: the ``NOTIFY`` each queued row sends at commit
+(:meth:`OutboxWorker.listen`); its ``poll_s`` pass catches retries that fall due."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import time
 import uuid
@@ -14,9 +15,10 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
+import msgspec
+
 from emon.alerts import followups, metrics
 from emon.alerts import lifecycle as lc
-from emon.alerts import store as st
 from emon.alerts.channels.command import CommandChannel
 from emon.alerts.channels.dispatch import DispatchChannel
 from emon.alerts.channels.publisher import Publisher
@@ -24,7 +26,7 @@ from emon.alerts.channels.room import RoomChannel
 from emon.alerts.channels.victim import VictimChannel
 from emon.alerts.commands import LocateRequest, commands_for
 from emon.alerts.config import AlertConfig
-from emon.alerts.model import Alert, CaseInfo, Change, Position, alert_id_for
+from emon.alerts.model import Alert, CaseInfo, Change, Sighting, VictimAck, alert_id_for
 from emon.alerts.notifier import Notifier
 from emon.alerts.outbox import OutboxWorker
 from emon.alerts.routing import Routing
@@ -32,15 +34,16 @@ from emon.alerts.silence import find_silence, heard_since
 from emon.alerts.types import NEVER_DEBOUNCED, AlertState, AlertType
 from emon.case import Risk
 from emon.casebook import CaseBook
-from emon.cluster.lease import Fence
+from emon.device import DeviceRegistry
 from emon.errors import InvalidInput, NotFound
 from emon.fix import DeviceEvent, EventType
 from emon.geofence.events import EvalEvent, EvalEventType
 from emon.hub import Hub
 from emon.ingest.decode import OWNTRACKS_BATTERY_CRITICAL_PCT, OWNTRACKS_BATTERY_LOW_PCT
-from emon.ingest.topics import DeviceRegistry
 from emon.mqtt.endpoint import Endpoint
 from emon.settings import Settings
+from emon.storage import alerts as st
+from emon.storage.lease import Fence
 from emon.storage.postgres import Database
 from emon.tasks.model import Task
 from emon.tasks.service import TaskService
@@ -66,7 +69,7 @@ class AlertService:
         self.casebook = casebook
         self.registry = registry
         self.live = live
-        self.config = config or AlertConfig.from_env()
+        self.config = config or settings.alerts
         self.routing = routing or Routing.from_file(self.config.routing_file)
         channel = f"{db.schema}_alert_outbox"
         host, port = settings.mqtt_host_port
@@ -85,7 +88,7 @@ class AlertService:
             "dispatch": lambda d, now: self.dispatch.send(d.target, d.delivery_id, d.body, now),
             "command": lambda d, now: self.commands.send(d.target, d.body),
         }
-        # Set when several instances run: fenced writes check the evaluation lease (emon.cluster.lease).
+        # Set when several instances run: fenced writes check the evaluation lease (emon.storage.lease).
         self.fence: Fence | None = None
         self.worker = OutboxWorker(db, self.config, senders, self._delivery_failing, channel)
 
@@ -168,12 +171,12 @@ class AlertService:
 
         await self._batch(events, one, now, received_mono, "device_event")
 
-    async def _latest(self, device_id: str | None) -> Position | None:
+    async def _latest(self, device_id: str | None) -> Sighting | None:
         """The latest fix of a device (Redis), as a position; None when none is known."""
         raw = await self.live.latest(device_id) if device_id else None
         if raw is None:
             return None
-        return Position(float(raw["lat"]), float(raw["lon"]), float(raw["acc_m"]), datetime.fromisoformat(raw["ts"]))
+        return Sighting(float(raw["lat"]), float(raw["lon"]), float(raw["acc_m"]), datetime.fromisoformat(raw["ts"]))
 
     async def _battery_reported_before(self, conn: st.Conn, case_id: str, rule: str, ev: DeviceEvent) -> bool:
         """An OwnTracks phone reports its low battery with every fix, not once: after its alert was resolved
@@ -184,7 +187,7 @@ class AlertService:
         if last is None:
             return False
         threshold = OWNTRACKS_BATTERY_LOW_PCT if ev.type is EventType.BATTERY_LOW else OWNTRACKS_BATTERY_CRITICAL_PCT
-        return not await st.battery_above_since(conn, ev.device_id, last.episode, threshold)
+        return not await st.battery_above_since(conn, ev.device_id, last.episode, threshold, ev.ts)
 
     async def _batch(self, items: Sequence[T], one: Callable[[st.Conn, T], Awaitable[list[Change]]], now: datetime,
                      received_mono: float, stage: str) -> None:
@@ -205,7 +208,6 @@ class AlertService:
             metrics.FIX_TO_ALERT.observe(max(0.0, time.monotonic() - received_mono))
         self._after_commit(decided)
         self.tasks.published(tasks)
-        self.worker.wake.set()  # commands may have been queued without an alert change
 
     async def _suppressed(self, conn: st.Conn, case_id: str, alert_type: AlertType | None, now: datetime) -> bool:
         return alert_type is not None and await st.is_suppressed(conn, case_id, alert_type, now)
@@ -256,20 +258,16 @@ class AlertService:
     def _after_commit(self, alerts: Sequence[Alert]) -> None:
         for alert in alerts:
             self.room.publish(alert)
-        if alerts:
-            self.worker.wake.set()
 
     async def on_ack(self, device_id: str, payload: bytes, now: datetime) -> None:
         """A victim device acknowledges ``{"notification_id"|"alert_id", "ts"}``: stop re-sending."""
         try:
-            data = json.loads(payload)
-            nid, aid = data.get("notification_id"), data.get("alert_id")
-            if not isinstance(nid, str | None) or not isinstance(aid, str | None) or not (nid or aid):
-                raise ValueError("needs notification_id or alert_id")
-        except (ValueError, AttributeError) as exc:
+            ack = msgspec.json.decode(payload, type=VictimAck)
+        except msgspec.DecodeError as exc:  # a ValueError in __post_init__ arrives as a ValidationError
             metrics.VICTIM_ACKS.labels("invalid").inc()
             log.warning("bad ack from %s: %s", device_id, exc)
             return
+        nid, aid = ack.notification_id, ack.alert_id
         changed: list[Alert] = []
         async with self.db.pool.connection() as conn, conn.transaction():
             for alert_id in await st.mark_acked(conn, device_id, nid, aid, now):
@@ -277,7 +275,7 @@ class AlertService:
                 if alert is None:
                     continue
                 change = Change(replace(alert, victim_acked_at=alert.victim_acked_at or now, updated_at=now),
-                                "victim_acked", actor=device_id, detail={"notification_id": nid, "ts": data.get("ts")})
+                                "victim_acked", actor=device_id, detail={"notification_id": nid, "ts": ack.ts})
                 changed.append(await self._store(conn, change, now))
         metrics.VICTIM_ACKS.labels("matched" if changed else "unmatched").inc()
         self._after_commit(changed)
@@ -370,6 +368,11 @@ class AlertService:
     async def open_alerts(self, case_id: str) -> list[dict[str, Any]]:
         async with self.db.pool.connection() as conn:
             return [a.to_json() for a in await st.open_alerts(conn, case_id)]
+
+    async def open_alerts_of(self, case_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """The unresolved alerts of all these cases (one query: a room stream connects with many cases)."""
+        async with self.db.pool.connection() as conn:
+            return [a.to_json() for a in await st.open_alerts_of(conn, case_ids)]
 
     async def list_alerts(self, *, case_id: str | None = None, state: str | None = None,
                           type_: str | None = None) -> list[dict[str, Any]]:

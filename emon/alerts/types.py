@@ -6,6 +6,9 @@ from enum import StrEnum
 
 
 class AlertType(StrEnum):
+    """The evaluation's episode starts (``emon.geofence.events.EPISODE_STARTS``, same names and values),
+    then the device, silence and panic alerts."""
+
     EXCLUSION_PRE_ALERT = "exclusion_pre_alert"
     EXCLUSION_BREACH = "exclusion_breach"
     INCLUSION_BREACH = "inclusion_breach"

@@ -8,17 +8,18 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
 from emon import __version__
 from emon.api import alerts, audit, cases, devices, pages, room, session, stream, system, users
 from emon.api import evidence as evidence_api
 from emon.api import orders as orders_api
 from emon.api import tasks as room_tasks
-from emon.api.auth import Role
+from emon.api.auth import Authenticator, Role
+from emon.api.feasibility import make_router
 from emon.api.gate import Gate, gate
-from emon.api.limits import BodyLimit, JsonLimits, NoStore
+from emon.api.limits import MAX_BODY_BYTES, JsonLimits, NoStore
 from emon.errors import InvalidInput, NotFound, StorageError
-from emon.feasibility.api import make_router
 from emon.runtime import Runtime
 from emon.settings import Settings
 
@@ -44,9 +45,10 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     )
     app.add_middleware(NoStore)
     app.add_middleware(JsonLimits)
-    app.add_middleware(BodyLimit)  # the last added is the outermost: size first, then JSON shape
+    # The last added is the outermost: size first (413, also when the body arrives in chunks), then JSON shape.
+    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=MAX_BODY_BYTES)
     app.state.rt = rt
-    app.state.auth = session.CookieOrBearer(rt.auth)
+    app.state.auth = session.CookieOrBearer(Authenticator(rt.users, rt.settings.admin_token))
     app.include_router(system.router)
     for module in (devices.router, cases.router, alerts.router, stream.router, room.router):
         app.include_router(module, prefix="/api/v1")
@@ -55,7 +57,10 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(pages.page_router)
     app.include_router(pages.api, prefix="/api/v1")
     app.include_router(session.router, prefix="/api/v1")
-    app.include_router(make_router(gate(Role.PROSECUTOR, Role.PROBATION), record=_record_feasibility), prefix="/api/v1")
+    feasibility = make_router(
+        gate(Role.PROSECUTOR, Role.PROBATION), settings=rt.settings.feasibility, record=_record_feasibility
+    )
+    app.include_router(feasibility, prefix="/api/v1")
     _add_error_handlers(app)
     return app
 

@@ -16,8 +16,8 @@ from emon.access import Role
 from emon.api.deps import runtime
 from emon.api.gate import Gate, gate
 from emon.errors import NotFound
-from emon.evidence.collect import evidence_pack
 from emon.evidence.errors import EvidenceError
+from emon.storage.evidence import evidence_pack
 
 router = APIRouter(tags=["evidence"])
 READ = gate(Role.PROBATION, Role.POLICE, Role.PROSECUTOR)

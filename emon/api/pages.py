@@ -118,7 +118,7 @@ async def pages_config(request: Request) -> dict[str, Any]:
     config = getattr(alerts, "config", None)
     deadlines = {p.value: config.ack_deadline_s(p) for p in Priority} if config is not None else {}
     return {
-        "guideline_m": FeasibilitySettings.from_env().guideline_m,
+        "guideline_m": (settings.feasibility if settings is not None else FeasibilitySettings()).guideline_m,
         "tile_url": getattr(settings, "map_tile_url", None),
         "tile_attribution": getattr(settings, "map_tile_attribution", ""),
         "ack_deadline_s": deadlines,

@@ -23,11 +23,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import StreamingResponse
+from fastapi.sse import EventSourceResponse, format_sse_event
 
 from emon.access import VICTIM_POSITION_PURPOSES, Role
 from emon.api.auth import Authentication
@@ -35,8 +35,7 @@ from emon.api.deps import runtime
 from emon.api.gate import Gate, gate
 from emon.audit import Outcome
 from emon.case import Case
-from emon.hub import Message
-from emon.privacy import VictimVisibleCases, alert_for_viewer, privacy_filter
+from emon.privacy import LiveMessage, VictimVisibleCases, alert_for_viewer, privacy_filter
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +50,7 @@ RETRY_MS = 3000  # the reconnect delay a browser EventSource would use; our page
 class AlertSource(Protocol):
     """The part of the alert service the stream needs."""
 
-    async def open_alerts(self, case_id: str) -> list[dict[str, Any]]: ...
+    async def open_alerts_of(self, case_ids: Sequence[str]) -> list[dict[str, Any]]: ...
 
 
 class CaseSource(Protocol):
@@ -78,7 +77,7 @@ class StreamFilter:
     def reload(self, alerts: Iterable[Mapping[str, Any]]) -> None:
         self.view = VictimVisibleCases(self._case_of, alerts)
 
-    def apply(self, kind: str, body: Mapping[str, Any]) -> Message | None:
+    def apply(self, kind: str, body: Mapping[str, Any]) -> LiveMessage | None:
         """The message as this viewer may see it, or None to withhold it."""
         if kind == "alert":
             case_id = body.get("case_id")
@@ -102,7 +101,7 @@ class StreamFilter:
         return privacy_filter(kind, body, self.view.cases)
 
 
-def cases_in(message: Message) -> list[str]:
+def cases_in(message: LiveMessage) -> list[str]:
     """The case ids a forwarded message shows."""
     kind, body = message
     if kind in ("alert", "task", "order") and isinstance(body.get("case_id"), str):
@@ -112,16 +111,16 @@ def cases_in(message: Message) -> list[str]:
 
 
 def sse_event(event_id: int, kind: str, body: Mapping[str, Any]) -> str:
-    """One SSE event. JSON never holds a raw newline, so ``data`` is one line."""
+    """One SSE event, framed by FastAPI's :func:`format_sse_event`. JSON never holds a raw newline, so
+    ``data`` is one line."""
     data = json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=str)
-    return f"id: {event_id}\nevent: {kind}\ndata: {data}\n\n"
+    return format_sse_event(data_str=data, event=kind, id=str(event_id)).decode()
 
 
 async def load_open_alerts(alerts: AlertSource, cases: CaseSource, sees: Callable[[str], bool]) -> list[dict[str, Any]]:
-    """The unresolved alerts of every open case the viewer sees (one call per case)."""
-    mine = [c for c in cases.all() if sees(c.case_id)]
-    results = await asyncio.gather(*(alerts.open_alerts(c.case_id) for c in mine))
-    return [a for batch in results for a in batch]
+    """The unresolved alerts of every open case the viewer sees (one call for them all)."""
+    mine = [c.case_id for c in cases.all() if sees(c.case_id)]
+    return await alerts.open_alerts_of(mine) if mine else []
 
 
 async def _never_ends() -> bool:
@@ -133,7 +132,7 @@ async def _no_record(case_id: str) -> None:
 
 
 async def event_stream(
-    queue: asyncio.Queue[Message],
+    queue: asyncio.Queue[LiveMessage],
     load: Callable[[], Awaitable[list[dict[str, Any]]]],
     filt: StreamFilter,
     heartbeat_s: float = HEARTBEAT_S,
@@ -148,7 +147,7 @@ async def event_stream(
     asked every ``recheck_s``; when it answers False the stream sends ``event: end`` and stops.
     ``shown(case_id)`` is awaited the first time a case is shown (the audit record).
     """
-    yield f"retry: {RETRY_MS}\n: connected\n\n"
+    yield format_sse_event(comment="connected", retry=RETRY_MS).decode()
     filt.reload(await load())
     loop = asyncio.get_running_loop()
     seq = 0
@@ -159,7 +158,7 @@ async def event_stream(
         now = loop.time()
         if now >= next_check:
             if not await still_valid():
-                yield 'event: end\ndata: {"reason":"credential no longer valid"}\n\n'
+                yield format_sse_event(event="end", data_str='{"reason":"credential no longer valid"}').decode()
                 return
             next_check = loop.time() + recheck_s
         wait = max(0.0, min(next_check, last_beat + heartbeat_s) - loop.time())
@@ -168,7 +167,7 @@ async def event_stream(
         except TimeoutError:
             if loop.time() >= last_beat + heartbeat_s:
                 last_beat = loop.time()
-                yield ": heartbeat\n\n"
+                yield format_sse_event(comment="heartbeat").decode()
             continue
         if kind == "gap":
             # Alert changes may have been dropped: rebuild the view before forwarding anything.
@@ -192,7 +191,7 @@ async def event_stream(
 
 
 @router.get("/stream")
-async def stream(request: Request, g: Gate = Depends(ROOM)) -> StreamingResponse:
+async def stream(request: Request, g: Gate = Depends(ROOM)) -> EventSourceResponse:
     """Live alerts and positions of the caller's units' cases (text/event-stream). ``?purpose=`` (one of
     alert_response, dispatch, victim_contact, investigation) is needed to be shown a victim's position."""
     rt = runtime(request)
@@ -229,8 +228,4 @@ async def stream(request: Request, g: Gate = Depends(ROOM)) -> StreamingResponse
             ):
                 yield chunk
 
-    return StreamingResponse(
-        body(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
+    return EventSourceResponse(body(), headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

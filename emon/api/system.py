@@ -33,12 +33,7 @@ async def readyz(request: Request) -> Response:
     rt = runtime(request)
     health = _refresh(rt)
     checks: dict[str, bool] = {}
-    try:
-        async with rt.db.pool.connection(timeout=2) as conn:
-            await conn.execute("SELECT 1")
-        checks["postgres"] = True
-    except Exception:
-        checks["postgres"] = False
+    checks["postgres"] = await rt.db.ping(timeout_s=2)
     try:
         checks["redis"] = await rt.live.ping()
     except Exception:

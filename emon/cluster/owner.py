@@ -17,22 +17,20 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-import psycopg
-from psycopg_pool import PoolTimeout
-
 from emon.backoff import Backoff
 from emon.case import Case
 from emon.casebook import CaseBook
-from emon.cluster.lease import Fenced, Lease
 from emon.errors import StorageError
 from emon.evaluation import Evaluation
 from emon.fix import DeviceEvent, Fix
 from emon.storage.cases import CaseRecords
+from emon.storage.lease import Fenced, Lease
+from emon.storage.postgres import DRIVER_ERRORS
 from emon.storage.records import Records
 
 log = logging.getLogger(__name__)
 
-_DOWN = (StorageError, psycopg.Error, PoolTimeout, OSError)
+_DOWN: tuple[type[Exception], ...] = (StorageError, *DRIVER_ERRORS)
 
 
 class EvaluationOwner:

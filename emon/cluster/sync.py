@@ -13,18 +13,17 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-import psycopg
-from psycopg import sql
-
 from emon.backoff import Backoff
 from emon.case import Case, CaseStatus
 from emon.casebook import CaseBook
-from emon.ingest.topics import DeviceRegistry
+from emon.device import DeviceRegistry
 from emon.storage.cases import CaseRecords
-from emon.storage.postgres import Database
+from emon.storage.postgres import DRIVER_ERRORS, Database
 from emon.storage.records import Records
 
 log = logging.getLogger(__name__)
+
+_DOWN: tuple[type[Exception], ...] = (*DRIVER_ERRORS, TimeoutError)
 
 CaseChanged = Callable[[Case], Awaitable[None]]
 AlertChanged = Callable[[str], Awaitable[None]]
@@ -74,7 +73,7 @@ class ClusterSync:
             self.wake.clear()
             try:
                 await self.resync()
-            except (psycopg.Error, OSError, TimeoutError) as exc:
+            except _DOWN as exc:
                 log.warning("cluster resync failed (%s); retrying", exc)
 
     async def _notified(self, payload: str) -> None:
@@ -88,20 +87,20 @@ class ClusterSync:
         if self.on_alert is not None and origin != self.application:
             try:
                 await self.on_alert(alert_id)
-            except (psycopg.Error, OSError) as exc:
+            except DRIVER_ERRORS as exc:
                 log.warning("reading changed alert %s failed (%s)", alert_id, exc)
 
     async def _listen(self) -> None:
         backoff = Backoff(0.2, 5.0)
-        channel = sql.Identifier(f"{self.db.schema}_changes")
+        channel = f"{self.db.schema}_changes"
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(self.db.url, autocommit=True) as conn:
-                    await conn.execute(sql.SQL("LISTEN {}").format(channel))
-                    backoff.reset()
-                    self.wake.set()  # whatever was notified while we were away
-                    async for note in conn.notifies():
-                        await self._notified(note.payload)
-            except (psycopg.Error, OSError) as exc:
+                async for payload in self.db.notifications(channel):
+                    if payload is None:  # listening: whatever was notified while we were away
+                        backoff.reset()
+                        self.wake.set()
+                    else:
+                        await self._notified(payload)
+            except DRIVER_ERRORS as exc:
                 log.warning("cluster LISTEN failed (%s); reconnecting", exc)
             await asyncio.sleep(backoff.next_wait())

@@ -19,17 +19,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-import psycopg
-
 from emon.access import ALL_UNITS, Principal, Role
 from emon.audit import Entry, Outcome
 from emon.errors import ConfigError, InvalidInput, NotFound, StorageError
 from emon.evidence.errors import EvidenceError, PackDamaged
-from emon.export.retention import Removed
 from emon.settings import Settings
 from emon.signing import load_private_key
 from emon.storage.audit import AuditLog
-from emon.storage.postgres import Database
+from emon.storage.postgres import DRIVER_ERRORS, Database
+from emon.storage.retention import Removed
 
 T = TypeVar("T")
 
@@ -56,7 +54,7 @@ def main(command: str, argv: list[str]) -> int:
     except (EvidenceError, NotFound, StorageError, OSError) as exc:
         print(f"emon {command}: {exc}", file=sys.stderr)
         return 2
-    except psycopg.Error as exc:
+    except DRIVER_ERRORS as exc:
         print(f"emon {command}: database error ({exc}); is EMON_DB_SCHEMA right, and migrated (emon migrate)?",
               file=sys.stderr)
         return 2
@@ -82,9 +80,9 @@ def _verify(argv: list[str]) -> int:
 
 
 def _replay(argv: list[str]) -> int:
-    from emon.evidence.collect import engine_fingerprint
     from emon.evidence.replay import describe, replay
     from emon.evidence.verify import verify_pack
+    from emon.storage.evidence import engine_fingerprint
 
     p = argparse.ArgumentParser(prog="emon replay", description="re-evaluate a pack and compare its decisions")
     p.add_argument("pack")
@@ -105,7 +103,7 @@ def _replay(argv: list[str]) -> int:
 
 
 def _pack(settings: Settings, argv: list[str]) -> int:
-    from emon.evidence.collect import evidence_pack
+    from emon.storage.evidence import evidence_pack
 
     p = argparse.ArgumentParser(prog="emon evidence", description="write the signed evidence pack of an alert")
     p.add_argument("alert_id")
@@ -133,7 +131,7 @@ def _pack(settings: Settings, argv: list[str]) -> int:
 
 
 def _export(settings: Settings, argv: list[str]) -> int:
-    from emon.export.case_export import export_files, write_export
+    from emon.storage.case_export import export_files, write_export
 
     p = argparse.ArgumentParser(prog="emon export", description="write a case in the open export format")
     p.add_argument("case_id")
@@ -152,7 +150,7 @@ def _export(settings: Settings, argv: list[str]) -> int:
 
 
 def _import(settings: Settings, argv: list[str]) -> int:
-    from emon.export.case_export import import_files, read_export
+    from emon.storage.case_export import import_files, read_export
 
     p = argparse.ArgumentParser(prog="emon import", description="import an exported case into this emon")
     p.add_argument("directory")
@@ -191,7 +189,7 @@ async def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]])
 
 
 def _retention(settings: Settings, argv: list[str]) -> int:
-    from emon.export.retention import apply_retention
+    from emon.storage.retention import apply_retention
 
     p = argparse.ArgumentParser(prog="emon retention", description="remove positions of long-closed cases")
     p.add_argument("--days", type=float, default=settings.retention_days,

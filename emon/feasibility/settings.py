@@ -7,15 +7,15 @@ Every distance is in metres. Each field ``x`` may be overridden by the environme
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
 
+from pydantic import model_validator
+from pydantic_settings import SettingsConfigDict
+
+from emon.config import EnvConfig
 from emon.errors import ConfigError
-from emon.settings import env_values
 
 
-@dataclass(frozen=True, slots=True)
-class FeasibilitySettings:
+class FeasibilitySettings(EnvConfig):
     """Thresholds used by :func:`emon.feasibility.check`.
 
     ``guideline_m``
@@ -37,6 +37,8 @@ class FeasibilitySettings:
         An order ending within this many days of "now" gets an ``EXPIRES_SOON`` warning.
     """
 
+    model_config = SettingsConfigDict(env_prefix="EMON_FEAS_")
+
     guideline_m: float = 1000.0
     edge_margin_m: float = 200.0
     typical_gps_accuracy_m: float = 30.0
@@ -44,19 +46,13 @@ class FeasibilitySettings:
     min_contact_ban_m: float = 500.0
     expires_soon_days: float = 14.0
 
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
+    @model_validator(mode="after")
+    def _sane(self) -> FeasibilitySettings:
+        """Checked at construction too: a threshold of NaN or below zero would make every check pass."""
+        for name in type(self).model_fields:
+            value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
-                raise ValueError(f"{f.name} must be a finite number >= 0, got {value!r}")
+                raise ConfigError(self.variable(name), f"must be a finite number >= 0, got {value!r}")
         if self.guideline_m <= 0:
-            raise ValueError("guideline_m must be > 0")
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> FeasibilitySettings:
-        """Read ``EMON_FEAS_*`` variables over the defaults; raise :class:`ConfigError` naming a bad one."""
-        values = env_values(cls, "EMON_FEAS_", environ)
-        try:
-            return cls(**values)  # type: ignore[arg-type]
-        except ValueError as exc:
-            raise ConfigError(f"EMON_FEAS_{str(exc).split(' ')[0].upper()}", str(exc)) from exc
+            raise ConfigError(self.variable("guideline_m"), "must be > 0")
+        return self

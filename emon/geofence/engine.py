@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from emon.case import Case, CaseStatus
+from emon.casebook import DeviceIndex
 from emon.fix import Fix
 from emon.geofence.config import EvalConfig
 from emon.geofence.evaluate import evaluate_fix
@@ -30,7 +31,7 @@ class Engine:
         self.config = config or EvalConfig()
         self._rules: dict[str, CompiledCase] = {}
         self._states: dict[str, CaseState] = {}
-        self._by_device: dict[str, list[str]] = {}
+        self._by_device = DeviceIndex()
         self._changed: set[str] = set()
 
     # -- cases -------------------------------------------------------------------------------
@@ -58,9 +59,7 @@ class Engine:
             new = CaseState()
         self._rules[case.case_id] = compiled
         self._states[case.case_id] = new
-        for dev in (case.offender_device, case.victim_device):
-            if dev is not None:
-                self._by_device.setdefault(dev, []).append(case.case_id)
+        self._by_device.add(case)
         self._changed.add(case.case_id)
 
     replace_case = add_case
@@ -69,20 +68,15 @@ class Engine:
         """Forget ``case_id`` and its state (no events). Unknown ids are ignored."""
         compiled = self._rules.pop(case_id, None)
         self._states.pop(case_id, None)
-        if compiled is None:
-            return
-        for dev in (compiled.case.offender_device, compiled.case.victim_device):
-            if dev is not None and dev in self._by_device:
-                self._by_device[dev] = [c for c in self._by_device[dev] if c != case_id]
-                if not self._by_device[dev]:
-                    del self._by_device[dev]
+        if compiled is not None:
+            self._by_device.remove(compiled.case)
 
     def case_ids(self) -> list[str]:
         return sorted(self._rules)
 
     def cases_for_device(self, device_id: str) -> tuple[str, ...]:
         """The cases a device takes part in (as offender or victim)."""
-        return tuple(self._by_device.get(device_id, ()))
+        return self._by_device.cases_of(device_id)
 
     # -- evaluation --------------------------------------------------------------------------
 
@@ -95,7 +89,7 @@ class Engine:
         ordered = sorted(fixes, key=lambda f: (f.ts, f.device_id, -1 if f.seq is None else f.seq))
         work: list[tuple[Fix, CompiledCase]] = []
         for fix in ordered:
-            for case_id in self._by_device.get(fix.device_id, ()):
+            for case_id in self._by_device.cases_of(fix.device_id):
                 work.append((fix, self._rules[case_id]))
         need = [i for i, (f, cc) in enumerate(work) if cc.zones and f.device_id == cc.case.offender_device]
         dists = zone_distances([(work[i][0].lat, work[i][0].lon, work[i][1]) for i in need])

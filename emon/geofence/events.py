@@ -45,6 +45,15 @@ class EvalEventType(StrEnum):
     POSSIBLE_BREACH_ENDED = "possible_breach_ended"  # decided lawful, or superseded by nothing
 
 
+EPISODE_STARTS = frozenset({
+    EvalEventType.EXCLUSION_PRE_ALERT, EvalEventType.EXCLUSION_BREACH, EvalEventType.INCLUSION_BREACH,
+    EvalEventType.PROXIMITY_PRE_ALERT, EvalEventType.PROXIMITY_BREACH, EvalEventType.PROXIMITY_UNKNOWN,
+    EvalEventType.RETROSPECTIVE_VIOLATION, EvalEventType.CROSSING_SUSPECTED, EvalEventType.ORDER_EXPIRING,
+})
+"""The events that open or worsen an alert episode. Each is also an alert type of the same name and value
+(``emon.alerts.types.AlertType``, which adds device and silence alerts): the one shared vocabulary."""
+
+
 @dataclass(frozen=True, slots=True)
 class Evidence:
     """One fix used in a decision; ``age_s`` is its age (seconds) at the time of the decision."""

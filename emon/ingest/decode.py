@@ -42,7 +42,7 @@ class Decoded:
 
 
 @dataclass(frozen=True, slots=True)
-class Limits:
+class DecodeLimits:
     """What one message may contain; checked on the raw bytes before decoding (see :func:`prescan`)."""
 
     max_payload_bytes: int = 262_144
@@ -66,7 +66,7 @@ def _long_run(max_string: int) -> re.Pattern[bytes]:
     return re.compile(rb'[^"]{%d,}' % (max_string + 1))
 
 
-def prescan(payload: bytes, limits: Limits) -> None:
+def prescan(payload: bytes, limits: DecodeLimits) -> None:
     """Refuse a payload whose size, nesting depth, element count or longest string exceeds ``limits``,
     looking only at the bytes, with C-speed scans (a single fix of ~150 bytes costs a few ``count``
     calls; a 190 KB batch a few milliseconds).
@@ -109,7 +109,7 @@ def prescan(payload: bytes, limits: Limits) -> None:
 _INT_RANGE = 2**63
 
 
-def check_data(value: Any, limits: Limits, depth: int = 0) -> None:
+def check_data(value: Any, limits: DecodeLimits, depth: int = 0) -> None:
     """Raise :class:`InvalidPayload` unless a decoded JSON value can be stored as PostgreSQL ``jsonb``
     unchanged: no NUL or lone surrogate in any string or key, integers within 64 bits, bounded depth."""
     if isinstance(value, str):
@@ -132,7 +132,7 @@ def check_data(value: Any, limits: Limits, depth: int = 0) -> None:
         raise InvalidPayload("bad_field", f"unexpected JSON value {type(value).__name__}")
 
 
-def _check_str(value: str, limits: Limits) -> None:
+def _check_str(value: str, limits: DecodeLimits) -> None:
     if len(value) > limits.max_string:
         raise InvalidPayload("string_too_long", f"a string of {len(value)} characters > {limits.max_string}")
     if "\x00" in value:
@@ -143,7 +143,7 @@ def _check_str(value: str, limits: Limits) -> None:
         raise InvalidPayload("bad_text", "text holds a lone UTF-16 surrogate") from exc
 
 
-def parse_ts(value: Any, now: datetime, limits: Limits) -> datetime:
+def parse_ts(value: Any, now: datetime, limits: DecodeLimits) -> datetime:
     """RFC 3339 with an offset, or Unix seconds → aware UTC datetime; rejects the far future/past."""
     if isinstance(value, bool):
         raise InvalidPayload("bad_timestamp", "ts must be RFC 3339 or Unix seconds")
@@ -188,7 +188,7 @@ def _number(obj: dict[str, Any], key: str, *, required: bool, reason: str = "bad
     return float(value)
 
 
-def fix_from_contract(device_id: str, obj: Any, now: datetime, limits: Limits) -> Fix:
+def fix_from_contract(device_id: str, obj: Any, now: datetime, limits: DecodeLimits) -> Fix:
     """One element of an ``emon/v1/fix`` payload → :class:`Fix`, or :class:`InvalidPayload`."""
     if not isinstance(obj, dict):
         raise InvalidPayload("not_an_object", "a fix must be a JSON object")
@@ -229,7 +229,7 @@ def fix_from_contract(device_id: str, obj: Any, now: datetime, limits: Limits) -
     )
 
 
-def fix_from_owntracks(device_id: str, obj: dict[str, Any], now: datetime, limits: Limits) -> Fix:
+def fix_from_owntracks(device_id: str, obj: dict[str, Any], now: datetime, limits: DecodeLimits) -> Fix:
     """An OwnTracks ``_type: location`` message → :class:`Fix` (``vel`` is km/h, ``tst`` Unix s)."""
     if "tst" not in obj:
         raise InvalidPayload("missing_field", "tst is required")
@@ -249,8 +249,8 @@ def fix_from_owntracks(device_id: str, obj: dict[str, Any], now: datetime, limit
     return fix_from_contract(device_id, contract, now, limits)
 
 
-def decode_json(payload: bytes, limits: Limits) -> Any:
-    """Limits first (:func:`prescan`), then msgspec; every failure is an :class:`InvalidPayload`."""
+def decode_json(payload: bytes, limits: DecodeLimits) -> Any:
+    """DecodeLimits first (:func:`prescan`), then msgspec; every failure is an :class:`InvalidPayload`."""
     prescan(payload, limits)
     try:
         return msgspec.json.decode(payload)
@@ -262,7 +262,7 @@ def decode_json(payload: bytes, limits: Limits) -> Any:
         raise InvalidPayload("too_deep", "JSON nesting too deep to decode") from exc
 
 
-def decode_object(payload: bytes, limits: Limits, what: str) -> dict[str, Any]:
+def decode_object(payload: bytes, limits: DecodeLimits, what: str) -> dict[str, Any]:
     """A payload that must be one JSON object (``what`` names it in the error)."""
     doc = decode_json(payload, limits)
     if not isinstance(doc, dict):
@@ -270,7 +270,7 @@ def decode_object(payload: bytes, limits: Limits, what: str) -> dict[str, Any]:
     return doc
 
 
-def decode_fixes(topic: str, device_id: str, payload: bytes, now: datetime, limits: Limits) -> Decoded:
+def decode_fixes(topic: str, device_id: str, payload: bytes, now: datetime, limits: DecodeLimits) -> Decoded:
     """An ``emon/v1/fix/{device_id}`` message: one object or an array (a buffered upload)."""
     out = Decoded()
     try:
@@ -301,7 +301,7 @@ def decode_fixes(topic: str, device_id: str, payload: bytes, now: datetime, limi
     return out
 
 
-def decode_event(topic: str, device_id: str, payload: bytes, now: datetime, limits: Limits) -> Decoded:
+def decode_event(topic: str, device_id: str, payload: bytes, now: datetime, limits: DecodeLimits) -> Decoded:
     """An ``emon/v1/event/{device_id}`` message."""
     out = Decoded()
     try:
@@ -329,7 +329,7 @@ def decode_event(topic: str, device_id: str, payload: bytes, now: datetime, limi
     return out
 
 
-def decode_owntracks(topic: str, device_id: str, payload: bytes, now: datetime, limits: Limits) -> Decoded:
+def decode_owntracks(topic: str, device_id: str, payload: bytes, now: datetime, limits: DecodeLimits) -> Decoded:
     """An ``owntracks/{user}/{device}`` message of a registered victim phone."""
     out = Decoded()
     try:

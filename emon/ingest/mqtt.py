@@ -31,6 +31,7 @@ from emon.mqtt import wire
 from emon.mqtt.client import Acker, AckToken, MqttClient, Sink, ack_all
 from emon.mqtt.endpoint import Endpoint
 from emon.mqtt.protocol import SessionOptions
+from emon.topic import prefixed
 
 if TYPE_CHECKING:
     from emon.settings import Settings
@@ -84,7 +85,7 @@ class MqttIngest:
         return self.client.connected
 
     def topics(self) -> list[str]:
-        return [f"{self.prefix}/{t}" if self.prefix else t for t in SUBSCRIPTIONS]
+        return [prefixed(self.prefix, t) for t in SUBSCRIPTIONS]
 
     def ack(self, tokens: Iterable[AckToken]) -> None:
         """Acknowledge stored messages; tokens of an earlier connection are ignored."""

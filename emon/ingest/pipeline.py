@@ -31,10 +31,11 @@ from typing import NamedTuple, Protocol
 from emon import metrics
 from emon.backoff import Backoff
 from emon.deadletters import DeadLetterBudget, DeadLetterPolicy, DeadLetterRow, estimated_size, row_for
+from emon.device import DeviceRegistry
 from emon.fix import DeadLetter, DeviceEvent, Fix
-from emon.ingest.decode import Decoded, Limits, decode_event, decode_fixes, decode_owntracks
+from emon.ingest.decode import Decoded, DecodeLimits, decode_event, decode_fixes, decode_owntracks
 from emon.ingest.mqtt import AckToken, ack_all
-from emon.ingest.topics import DeviceRegistry, MessageKind, route
+from emon.ingest.topics import MessageKind, route
 from emon.storage.live import LiveState
 from emon.storage.postgres import ContentRefused
 from emon.storage.records import Records
@@ -107,7 +108,7 @@ class Pipeline:
         registry: DeviceRegistry,
         *,
         prefix: str = "",
-        limits: Limits | None = None,
+        limits: DecodeLimits | None = None,
         batch_max: int = 1000,
         batch_wait_s: float = 0.02,
         dead_letters: DeadLetterPolicy | None = None,
@@ -117,7 +118,7 @@ class Pipeline:
         self.live = live
         self.registry = registry
         self.prefix = prefix
-        self.limits = limits or Limits()
+        self.limits = limits or DecodeLimits()
         self.batch_max = batch_max
         self.batch_wait_s = batch_wait_s
         self.budget = DeadLetterBudget(dead_letters or DeadLetterPolicy())

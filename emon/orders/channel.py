@@ -13,7 +13,7 @@ import httpx
 
 from emon.alerts.channels import DeliveryError
 from emon.alerts.channels.dispatch import sign
-from emon.alerts.store import Delivery
+from emon.storage.alerts import Delivery
 
 
 class PaperworkChannel:

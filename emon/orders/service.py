@@ -18,9 +18,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psycopg
-
-from emon.alerts import store as alert_store
 from emon.alerts.service import AlertService
 from emon.alerts.types import Priority
 from emon.backoff import Backoff
@@ -33,11 +30,12 @@ from emon.orders import lifecycle as lc
 from emon.orders.cap import OrderEvent, build_order_cap, message_id, police_event
 from emon.orders.lifecycle import Action, DecisionKind, Expired, Remind, TellVictim, Term
 from emon.orders.reports import overview, report_term
+from emon.storage import alerts as alert_store
 from emon.storage import orders as store
+from emon.storage import tasks as task_store
 from emon.storage.cases import CaseRecords
-from emon.storage.postgres import Database
+from emon.storage.postgres import DRIVER_ERRORS, Database
 from emon.tasks import model as tasks
-from emon.tasks import store as task_store
 from emon.tasks.model import Task, TaskKind
 
 log = logging.getLogger(__name__)
@@ -236,7 +234,7 @@ class OrderDesk:
     async def report(self, task_id: str, who: str, assessment: str, now: datetime) -> dict[str, Any]:
         """Send the violation report of a "report to the prosecutor" task (the alert's signed evidence pack
         and the officer's assessment) and close the task."""
-        from emon.evidence.collect import evidence_pack
+        from emon.storage.evidence import evidence_pack
 
         if not assessment.strip():
             raise InvalidInput("the report needs the officer's assessment")
@@ -291,6 +289,6 @@ class OrderDesk:
                 await self.tick(datetime.now(UTC))
                 backoff.reset()
                 await asyncio.sleep(interval_s)
-            except (psycopg.Error, OSError) as exc:
+            except DRIVER_ERRORS as exc:
                 log.warning("orders pass failed (%s); retrying", exc)
                 await asyncio.sleep(backoff.next_wait())

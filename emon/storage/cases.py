@@ -10,8 +10,8 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from emon.case import Case, CaseStatus
-from emon.cluster.lease import Fence
 from emon.geofence.events import EvalEvent
+from emon.storage.lease import Fence
 from emon.storage.postgres import Database
 
 
@@ -59,7 +59,7 @@ class OrderVersion:
 class CaseRecords:
     def __init__(self, db: Database) -> None:
         self.db = db
-        # Set when several instances run: evaluation writes check the evaluation lease (emon.cluster.lease).
+        # Set when several instances run: evaluation writes check the evaluation lease (emon.storage.lease).
         self.fence: Fence | None = None
 
     async def add(self, case: Case, who: str, reason: str | None = None) -> int | None:
@@ -264,6 +264,16 @@ class CaseRecords:
                 (case_id,),
             )
             return [OrderVersion(r[0], int(r[1]), r[2], r[3], r[4], r[5], dict(r[6])) for r in await cur.fetchall()]
+
+    async def history(self, case_id: str) -> list[dict[str, Any]]:
+        """Every stored change of a case, oldest first (empty for an unknown case)."""
+        async with self.db.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT changed_at, changed_by, action, document FROM case_history WHERE case_id = %s ORDER BY id",
+                (case_id,),
+            )
+            rows = await cur.fetchall()
+        return [{"changed_at": r[0].isoformat(), "changed_by": r[1], "action": r[2], "document": r[3]} for r in rows]
 
     async def set_legal_hold(self, case_id: str, hold: bool, who: str, reason: str | None) -> bool:
         """Mark (or unmark) a case as evidence in proceedings; False if the case is unknown."""

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
 from typing import Any
 
 import psycopg
 from psycopg import AsyncConnection, sql
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from psycopg_pool.base import AttemptWithBackoff
 
 from emon.errors import StorageError
@@ -23,6 +23,13 @@ _LOCK_ID = 0x656D6F6E  # "emon": one migrator at a time
 class ContentRefused(StorageError):
     """PostgreSQL (or the driver, adapting a value) refused what was to be stored, not the connection:
     retrying the same rows cannot help; the message that brought them must be isolated."""
+
+
+DRIVER_ERRORS: tuple[type[Exception], ...] = (psycopg.Error, OSError)
+"""Anything a database call may raise from the driver or the network; code outside ``emon.storage``
+catches these names instead of importing the driver."""
+CONNECTION_ERRORS: tuple[type[Exception], ...] = (psycopg.OperationalError, PoolTimeout, OSError)
+"""The subset that means "PostgreSQL is unreachable": worth waiting and retrying; other errors are bugs."""
 
 
 def translate(exc: Exception, what: str) -> StorageError:
@@ -68,6 +75,25 @@ class Database:
 
     async def close(self) -> None:
         await self.pool.close()
+
+    async def ping(self, timeout_s: float = 2.0) -> bool:
+        """True when a connection answers ``SELECT 1`` within ``timeout_s`` seconds."""
+        try:
+            async with self.pool.connection(timeout=timeout_s) as conn:
+                await conn.execute("SELECT 1")
+        except DRIVER_ERRORS:
+            return False
+        return True
+
+    async def notifications(self, channel: str) -> AsyncIterator[str | None]:
+        """``None`` as soon as ``LISTEN channel`` holds (so a caller also catches up on what it missed
+        while it was not listening), then each ``NOTIFY``'s payload, on a dedicated connection; raises a
+        :data:`DRIVER_ERRORS` error when the connection is lost, and the caller reconnects."""
+        async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
+            await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+            yield None
+            async for note in conn.notifies():
+                yield note.payload
 
     async def migrate(self) -> list[str]:
         """Apply pending migrations in order; return the versions applied now."""

@@ -33,6 +33,11 @@ class RecallingLive(LiveState):
         self.records = records
         self.devices = devices
 
+    @classmethod
+    def connect(cls, url: str, prefix: str, records: Records, devices: Callable[[], Collection[str]]) -> RecallingLive:
+        """One over a new Redis client for ``url``."""
+        return cls(aioredis.Redis.from_url(url), prefix, records, devices)
+
     async def latest(self, device_id: str) -> dict[str, Any] | None:
         try:
             cached = await super().latest(device_id)

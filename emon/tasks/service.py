@@ -9,8 +9,9 @@ from typing import Any
 
 from emon.errors import NotFound
 from emon.hub import Hub
+from emon.storage import tasks as store
 from emon.storage.postgres import Database
-from emon.tasks import model, store
+from emon.tasks import model
 from emon.tasks.model import Task
 
 

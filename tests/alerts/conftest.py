@@ -12,9 +12,8 @@ import pytest
 from emon.alerts.config import AlertConfig
 from emon.alerts.service import AlertService
 from emon.casebook import CaseBook
-from emon.device import Device, DeviceKind
+from emon.device import Device, DeviceKind, DeviceRegistry
 from emon.hub import Hub
-from emon.ingest.topics import DeviceRegistry
 from emon.settings import Secret, Settings
 from emon.storage.live import LiveState
 from emon.storage.postgres import Database, drop_schema

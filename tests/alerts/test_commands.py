@@ -15,7 +15,6 @@ from typing import Any
 import aiomqtt
 import pytest
 
-from emon.alerts import store as st
 from emon.alerts.commands import LocateRequest, commands_for
 from emon.alerts.followups import locate_request_of
 from emon.alerts.model import CaseInfo
@@ -23,6 +22,7 @@ from emon.case import Risk
 from emon.device import Device, DeviceKind
 from emon.geofence.events import Classification, EvalEvent, EvalEventType
 from emon.geofence.events import EvalEventType as E
+from emon.storage import alerts as st
 from simulators.driver import DevicePlayer
 from simulators.scenario import load_scenario
 from simulators.stream import REPLY_SEQ_BASE, obey

@@ -16,7 +16,6 @@ import pytest
 import xmlschema
 
 from emon.alerts import lifecycle as lc
-from emon.alerts import store as st
 from emon.alerts.cap import schema_path
 from emon.alerts.channels.dispatch import verify
 from emon.alerts.service import AlertService
@@ -24,6 +23,7 @@ from emon.case import Risk
 from emon.errors import InvalidInput
 from emon.fix import EventType, Fix
 from emon.geofence.events import EvalEventType as E
+from emon.storage import alerts as st
 from tests.alerts.conftest import SECRET, Received, World
 from tests.alerts.helpers import OFFENDER, VICTIM, dev, prox
 from tests.harness import eventually
@@ -155,6 +155,8 @@ async def test_unacknowledged_alert_escalates_to_police(world: World) -> None:
         await service.on_device_events([dev(EventType.TAMPER, now)], now, time.monotonic())
         [alert] = await service.open_alerts("case-1")
         assert (alert["type"], alert["recipients"], alert["priority"]) == ("tamper", ["probation"], "high")
+        assert await service.open_alerts_of(["case-1", "case-none"]) == [alert]  # the stream's one query
+        assert await service.open_alerts_of(["case-none"]) == []
         await service.tick(now + timedelta(seconds=299))
         assert not (await service.get_alert(alert["alert_id"]))["escalated"]
         await service.tick(now + timedelta(seconds=301))
@@ -283,3 +285,15 @@ async def test_an_alert_acknowledged_after_the_snapshot_is_not_escalated(world: 
         assert (detail["state"], detail["escalated"]) == ("acknowledged", False)
     finally:
         await service.close()
+
+
+async def test_the_commit_notify_wakes_the_worker_long_before_its_poll(world: World) -> None:
+    """The one wake-up: the NOTIFY of the queued row, in this process as in another one."""
+    service = AlertService(world.db, world.settings, world.hub, world.casebook, world.registry, world.live,
+                           config=world.config.model_copy(update={"poll_s": 60.0}))
+    async with delivering(service):
+        await asyncio.sleep(0.3)  # the worker's first pass is done; it now waits for a wake-up or 60 s
+        now = datetime.now(UTC)
+        await service.on_evaluation([prox(E.PROXIMITY_BREACH, now, 187.3, episode=now)], now, time.monotonic())
+        [posted] = await asyncio.wait_for(world.webhook.wait_for(1), 5)
+        check_cap(posted)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from emon.fix import EventType
-from emon.ingest.decode import Limits, decode_owntracks
+from emon.ingest.decode import DecodeLimits, decode_owntracks
 from tests.harness import Running, eventually, publish, running_emon
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -29,14 +29,14 @@ def location(batt: float | None, ts: datetime = NOW) -> bytes:
 ])
 def test_batt_becomes_a_battery_event_at_the_documented_thresholds(batt: float | None,
                                                                   event: EventType | None) -> None:
-    out = decode_owntracks("owntracks/anna/phone", "phone-1", location(batt), NOW, Limits())
+    out = decode_owntracks("owntracks/anna/phone", "phone-1", location(batt), NOW, DecodeLimits())
     assert len(out.fixes) == 1 and out.fixes[0].batt == batt  # the fix is kept either way
     assert [(e.type, e.ts, e.data) for e in out.events] == (
         [] if event is None else [(event, NOW, {"batt": batt, "source": "owntracks"})])
 
 
 def test_bad_batt_is_a_dead_letter_not_an_event() -> None:
-    out = decode_owntracks("owntracks/anna/phone", "phone-1", location(140), NOW, Limits())
+    out = decode_owntracks("owntracks/anna/phone", "phone-1", location(140), NOW, DecodeLimits())
     assert (out.fixes, out.events, [d.reason for d in out.dead]) == ([], [], ["bad_field"])
 
 

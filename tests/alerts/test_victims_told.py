@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from emon.alerts import lifecycle as lc
-from emon.alerts import store as st
 from emon.alerts.config import AlertConfig
 from emon.alerts.model import CaseInfo
 from emon.alerts.routing import Routing
@@ -23,6 +22,7 @@ from emon.case import Case, Risk
 from emon.device import Device, DeviceKind
 from emon.fix import EventType
 from emon.geofence.events import EvalEventType as E
+from emon.storage import alerts as st
 from tests.alerts.conftest import World
 from tests.alerts.helpers import OFFENDER, VICTIM, dev, prox, s
 from tests.alerts.test_commands import listening

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 
 from tests.harness import Running
@@ -73,3 +75,16 @@ async def test_a_victims_position_is_private_unless_an_alert_is_open(emon: Runni
                 ).status_code == 400  # a purpose that does not justify it
     async with emon.client(probation) as c:
         assert (await c.get("/api/v1/devices/victim-p/track")).status_code == 403
+
+
+async def test_a_chunked_body_over_the_limit_is_refused_without_a_declared_length(emon: Running) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"{"
+        for _ in range(48):
+            yield b" " * 65536
+        yield b"}"
+
+    async with emon.client() as c:
+        refused = await c.post("/api/v1/cases", content=chunks(), headers={"content-type": "application/json"})
+        assert refused.status_code == 413
+        assert (await c.get("/healthz")).status_code == 200

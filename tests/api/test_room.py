@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -21,8 +21,8 @@ from emon.api.stream import StreamFilter, event_stream, sse_event
 from emon.audit import MemoryAuditLog
 from emon.case import Case
 from emon.casebook import CaseBook
-from emon.hub import Hub, Message
-from emon.privacy import VictimVisibleCases, privacy_filter
+from emon.hub import Hub
+from emon.privacy import LiveMessage, VictimVisibleCases, privacy_filter
 
 TOKENS = {
     "tok-probation": Principal("reclassering", Role.PROBATION, frozenset({"probation:noord"})),
@@ -130,7 +130,7 @@ VICTIM = position("victim", "vic-1", "C1", "C2")
     ],
 )
 def test_privacy_filter(
-    kind: str, body: dict[str, Any], open_cases: set[str], expected: Message | None
+    kind: str, body: dict[str, Any], open_cases: set[str], expected: LiveMessage | None
 ) -> None:
     assert privacy_filter(kind, body, frozenset(open_cases)) == expected
 
@@ -157,14 +157,14 @@ def test_open_alert_cases(messages: list[dict[str, Any]], expected: set[str]) ->
 
 def test_sse_event_is_one_event() -> None:
     text = sse_event(7, "alert", {"note": "line 1\nline 2", "naam": "Zoë"})
-    assert text == 'id: 7\nevent: alert\ndata: {"note":"line 1\\nline 2","naam":"Zoë"}\n\n'
+    assert text == 'event: alert\ndata: {"note":"line 1\\nline 2","naam":"Zoë"}\nid: 7\n\n'
 
 
 # ---------------------------------------------------------------- event_stream (pure queue in, text out)
 
 
 async def test_event_stream_reloads_after_gap_and_beats_when_idle() -> None:
-    queue: asyncio.Queue[Message] = asyncio.Queue()
+    queue: asyncio.Queue[LiveMessage] = asyncio.Queue()
     views: list[list[dict[str, Any]]] = [[alert("A1", "C1", "open")], []]
     loads = 0
 
@@ -184,7 +184,7 @@ async def test_event_stream_reloads_after_gap_and_beats_when_idle() -> None:
     gen = event_stream(queue, load, filt, heartbeat_s=0.05)
     chunks = [await anext(gen) for _ in range(5)]
     await gen.aclose()
-    assert chunks[0].startswith("retry: ")
+    assert chunks[0] == ": connected\nretry: 3000\n\n"
     assert [re.findall(r"^event: (\w+)", c, re.M) for c in chunks[1:4]] == [
         ["position"],
         ["gap"],
@@ -210,9 +210,14 @@ class FakeTokens:
 class FakeAlerts:
     def __init__(self) -> None:
         self.alerts: dict[str, dict[str, Any]] = {}
+        self.asked: list[list[str]] = []
 
     async def open_alerts(self, case_id: str) -> list[dict[str, Any]]:
         return [a for a in self.alerts.values() if a["case_id"] == case_id and a["state"] != "resolved"]
+
+    async def open_alerts_of(self, case_ids: Sequence[str]) -> list[dict[str, Any]]:
+        self.asked.append(list(case_ids))
+        return [a for a in self.alerts.values() if a["case_id"] in case_ids and a["state"] != "resolved"]
 
 
 class FakeLive:
@@ -343,6 +348,7 @@ async def test_stream_starts_from_the_open_alerts_of_the_casebook(served: Served
         served.hub.publish("position", position("victim", "vic-1", "C1", "C2"))
         kind, data = await sse.event()
         assert kind == "position" and '"case_ids":["C2"]' in data
+    assert len(served.alerts.asked) == 1  # one query for every case the viewer sees, not one per case
     async with asyncio.timeout(5):  # the client went away: the stream's hub queue is released
         while served.hub.subscriber_count:  # noqa: ASYNC110 - the hub offers no event to wait on
             await asyncio.sleep(0.01)

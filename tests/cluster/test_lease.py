@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
-from emon.cluster.lease import EVALUATION, Fence, Fenced, Lease
 from emon.storage.cases import CaseRecords
+from emon.storage.lease import EVALUATION, Fence, Fenced, Lease
 from emon.storage.postgres import Database, drop_schema
 from emon.storage.records import Records
 from tests.harness import PG_URL

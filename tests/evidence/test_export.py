@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import filecmp
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -34,7 +33,7 @@ async def test_export_import_export_gives_the_same_documents(tmp_path: Path) -> 
         assert out.returncode == 0, out.stderr
         exported = await em.runtime.audit.query(AuditQuery(action="case.export"))
         assert [(r.case_id, r.user_name.startswith("cli:")) for r in exported] == [("case-e", True)]
-        other = replace(em.settings, db_schema=em.settings.db_schema + "_import")
+        other = em.settings.model_copy(update={"db_schema": em.settings.db_schema + "_import"})
         try:
             out = emon_cli(other, "import", str(first))
             assert out.returncode == 0 and "imported case case-e" in out.stdout, out.stdout + out.stderr
@@ -69,7 +68,7 @@ async def test_export_import_export_gives_the_same_documents(tmp_path: Path) -> 
 
 def test_an_export_with_a_changed_file_is_refused(tmp_path: Path) -> None:
     from emon.errors import InvalidInput
-    from emon.export.case_export import FORMAT, read_export
+    from emon.storage.case_export import FORMAT, read_export
 
     (tmp_path / "case.json").write_text('{"case_id": "x"}\n')
     import hashlib

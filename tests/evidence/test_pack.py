@@ -231,7 +231,7 @@ async def test_a_pack_starting_mid_stream_replays_and_a_forged_fix_shows_in_the_
         assert result.same and "proximity_breach" in [e["type"] for e in result.recorded]
 
         # Days later, compaction keeps only what this alert's pack needs: the pack is the same and replays.
-        from emon.evidence.compaction import compact
+        from emon.storage.compaction import compact
 
         s = em.settings
         removed = await compact(em.runtime.db, datetime.now(UTC) + timedelta(days=3), dense_days=2,

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from emon.export.retention import apply_retention, retention_logged
 from emon.geo import destination
 from emon.storage.audit import AuditQuery
+from emon.storage.retention import apply_retention, retention_logged
 from tests.evidence.helpers import VICTIM_AT, case_doc, emon_cli, token
 from tests.harness import Running, eventually, publish, running_emon
 

@@ -113,7 +113,7 @@ def test_evidence_settings_fail_naming_the_variable(tmp_path: Path) -> None:
 
 
 def test_the_starting_state_keeps_the_victims_fixes_only_from_stale_s_before_the_window() -> None:
-    from emon.evidence.collect import _without_old_victim_positions
+    from emon.storage.evidence import _without_old_victim_positions
 
     def rec(minutes_before: float) -> list[object]:
         return [(T - timedelta(minutes=minutes_before)).isoformat(), 52.0, 5.0, 10.0]

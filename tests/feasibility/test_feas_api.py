@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 from fastapi import FastAPI, HTTPException
 
+from emon.api.feasibility import make_router
 from emon.feasibility import FeasibilitySettings, check, parse_request
-from emon.feasibility.api import make_router
 
-from .builders import CITIES, at, circle, request
+from .helpers import CITIES, at, circle, request
 
 with warnings.catch_warnings():
     # starlette 1.x prefers httpx2 for its TestClient; the pinned httpx 0.28 still works.

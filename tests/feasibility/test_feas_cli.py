@@ -10,7 +10,7 @@ import pytest
 
 from emon.feasibility import cli
 
-from .builders import CITIES, NOW, at, circle, request
+from .helpers import CITIES, NOW, at, circle, request
 
 EXAMPLE = Path(__file__).parents[2] / "docs" / "examples" / "check-ban-inspection.json"
 

@@ -10,7 +10,7 @@ import pytest
 from emon.errors import InvalidOrder
 from emon.feasibility import parse_request
 
-from .builders import CITIES, circle, polygon, request
+from .helpers import CITIES, circle, polygon, request
 
 VICTIM = CITIES["utrecht_nl"]
 

@@ -10,7 +10,7 @@ import pytest
 from emon.feasibility import cli
 from emon.feasibility.messages import figure
 
-from .builders import NOW
+from .helpers import NOW
 
 EXAMPLE = Path(__file__).parents[2] / "docs" / "examples" / "check-ban-inspection.json"
 

@@ -9,7 +9,7 @@ import pytest
 
 from emon.feasibility import Code, Severity
 
-from .builders import CITIES, at, circle, codes, only, request, run
+from .helpers import CITIES, at, circle, codes, only, request, run
 
 VICTIM = CITIES["utrecht_nl"]
 FAR = at(VICTIM, 90, 5000)

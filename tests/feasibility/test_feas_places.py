@@ -8,7 +8,7 @@ import pytest
 
 from emon.feasibility import Code, Severity
 
-from .builders import CITIES, at, circle, codes, geod_m, only, polygon, request, run
+from .helpers import CITIES, at, circle, codes, geod_m, only, polygon, request, run
 
 CITY_IDS = list(CITIES)
 

@@ -9,7 +9,7 @@ import pytest
 
 from emon.feasibility import Code, Severity
 
-from .builders import CITIES, GEOD, at, circle, geod_m, only, polygon, request, run
+from .helpers import CITIES, GEOD, at, circle, geod_m, only, polygon, request, run
 
 CITY_IDS = list(CITIES)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from emon.errors import ConfigError
 from emon.feasibility import FeasibilitySettings
@@ -36,5 +37,5 @@ def test_bad_variable_is_named(env: dict[str, str], variable: str) -> None:
 
 
 def test_frozen() -> None:
-    with pytest.raises(AttributeError):
+    with pytest.raises(ValidationError, match="frozen"):
         FeasibilitySettings().guideline_m = 5  # type: ignore[misc]

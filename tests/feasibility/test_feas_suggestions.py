@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from emon.feasibility import Code, Report, SuggestionKind
 from emon.order import Zone
 
-from .builders import CITIES, at, circle, codes, geod_m, only, polygon, request, run
+from .helpers import CITIES, at, circle, codes, geod_m, only, polygon, request, run
 
 CITY_IDS = list(CITIES)
 

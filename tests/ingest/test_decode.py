@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from emon.device import Device, DeviceKind
+from emon.device import Device, DeviceKind, DeviceRegistry
 from emon.fix import EventType, FixSource
-from emon.ingest.decode import Limits, decode_event, decode_fixes, decode_owntracks
-from emon.ingest.topics import DeviceRegistry, MessageKind, route
+from emon.ingest.decode import DecodeLimits, decode_event, decode_fixes, decode_owntracks
+from emon.ingest.topics import MessageKind, route
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-LIM = Limits()
+LIM = DecodeLimits()
 TOPIC = "emon/v1/fix/tag-1"
 
 

@@ -11,14 +11,14 @@ import pytest
 from emon.deadletters import clean_text
 from emon.errors import InvalidPayload
 from emon.fix import EventType
-from emon.ingest.decode import Limits, check_data, decode_event, decode_fixes, decode_owntracks, prescan
+from emon.ingest.decode import DecodeLimits, check_data, decode_event, decode_fixes, decode_owntracks, prescan
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-LIM = Limits()
+LIM = DecodeLimits()
 GOOD = {"ts": "2026-11-25T12:59:00+01:00", "lat": 52.1, "lon": 5.1, "acc": 12}
 
 
-def reasons_for_fix(raw: bytes, limits: Limits = LIM) -> tuple[int, list[str]]:
+def reasons_for_fix(raw: bytes, limits: DecodeLimits = LIM) -> tuple[int, list[str]]:
     out = decode_fixes("emon/v1/fix/tag-1", "tag-1", raw, NOW, limits)
     return len(out.fixes), [d.reason for d in out.dead]
 
@@ -47,7 +47,7 @@ def test_limits_before_work(raw: bytes, stored: int, reasons: list[str]) -> None
 def test_brackets_and_quotes_inside_strings_are_not_structure() -> None:
     # Escaped quotes and backslashes are paired as a JSON parser pairs them: the brackets below are
     # text, so depth stays 1 and the message is judged on its fields.
-    lim = Limits(max_string=4_000)
+    lim = DecodeLimits(max_string=4_000)
     note = '\\"' + "[" * 50 + '\\\\' + "{" * 50
     raw = ('{"ts": "2026-11-25T12:59:00+01:00", "lat": 52.1, "lon": 5.1, "acc": 12, "note": "' + note + '"}').encode()
     assert reasons_for_fix(raw, lim) == (1, [])

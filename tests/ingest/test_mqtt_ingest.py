@@ -14,10 +14,10 @@ import aiomqtt
 import pytest
 
 from emon.deadletters import DeadLetterRow
+from emon.device import DeviceRegistry
 from emon.fix import DeviceEvent, Fix
 from emon.ingest.mqtt import AckToken, MqttIngest, ack_all
 from emon.ingest.pipeline import Pipeline
-from emon.ingest.topics import DeviceRegistry
 from emon.mqtt import wire
 from emon.mqtt.endpoint import Endpoint
 from tests.harness import eventually

@@ -19,6 +19,7 @@ import xmlschema
 
 from emon.alerts.cap import schema_path
 from emon.alerts.channels.dispatch import verify
+from emon.alerts.config import AlertConfig
 from emon.geo import destination
 from emon.settings import Secret
 from tests.alerts.conftest import WebhookServer
@@ -122,9 +123,8 @@ async def test_offender_approaching_the_victim_reaches_all_three_audiences() -> 
 
 
 @pytest.mark.timeout(60)
-async def test_a_restarted_emon_delivers_a_pending_warning_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("EMON_ALERT_VICTIM_RESEND_S", "2")
-    async with running_emon() as em:
+async def test_a_restarted_emon_delivers_a_pending_warning_once() -> None:
+    async with running_emon(alerts=AlertConfig(victim_resend_s=2)) as em:
         await setup(em)
         # The victim's phone is away: the warning cannot be acknowledged, so it stays pending.
         await approach(em, walk_in())

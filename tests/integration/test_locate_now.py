@@ -13,8 +13,8 @@ from typing import Any
 import aiomqtt
 import pytest
 
-from emon.alerts import store as st
 from emon.geo import destination
+from emon.storage import alerts as st
 from tests.harness import eventually, publish, running_emon
 
 pytestmark = pytest.mark.integration

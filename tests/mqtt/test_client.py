@@ -14,8 +14,7 @@ from emon.alerts.channels import DeliveryError
 from emon.alerts.channels.command import CommandChannel
 from emon.alerts.channels.publisher import Publisher
 from emon.alerts.channels.victim import VictimChannel
-from emon.device import Device, DeviceKind
-from emon.ingest.topics import DeviceRegistry
+from emon.device import Device, DeviceKind, DeviceRegistry
 from emon.mqtt import wire
 from emon.mqtt.client import MqttClient
 from emon.mqtt.endpoint import Endpoint

@@ -81,7 +81,7 @@ async def test_emon_ingests_and_notifies_over_tls_with_its_own_credentials() -> 
             mqtt_ca_file=broker.ca_file,
             mqtt_topic_prefix=PREFIX,
         )
-        settings.validate()
+        settings.check()
         assert broker.passwords["emon"] not in repr(settings)
         em = await start(settings)  # returns once ingest is connected and subscribed over TLS
         try:

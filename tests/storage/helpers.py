@@ -10,9 +10,8 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from emon.device import Device, DeviceKind
+from emon.device import Device, DeviceKind, DeviceRegistry
 from emon.ingest.pipeline import Pipeline, RawMessage
-from emon.ingest.topics import DeviceRegistry
 from emon.storage.live import LiveState
 from emon.storage.postgres import Database, drop_schema
 from emon.storage.records import Records

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from emon.deadletters import DeadLetterPolicy
-from emon.ingest.decode import Limits, decode_event, decode_fixes
+from emon.ingest.decode import DecodeLimits, decode_event, decode_fixes
 from emon.ingest.pipeline import Pipeline
 from tests.storage.helpers import Store, message, open_store
 
@@ -120,9 +120,9 @@ async def outcome_is_recorded(store: Store, topic: str, payload: bytes) -> bool:
     now = datetime.now(UTC)
     device = topic.rsplit("/", 1)[-1]
     if topic.startswith("emon/v1/fix/"):
-        expected = decode_fixes(topic, device, payload, now, Limits())
+        expected = decode_fixes(topic, device, payload, now, DecodeLimits())
     elif topic.startswith("emon/v1/event/"):
-        expected = decode_event(topic, device, payload, now, Limits())
+        expected = decode_event(topic, device, payload, now, DecodeLimits())
     else:
         return False
     if not (expected.fixes or expected.events):

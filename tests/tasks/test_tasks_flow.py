@@ -16,10 +16,11 @@ import httpx
 import pytest
 
 from emon.alerts import lifecycle as lc
-from emon.alerts import store as st
+from emon.alerts.config import AlertConfig
 from emon.alerts.model import Change
 from emon.alerts.types import AlertType
 from emon.geo import destination
+from emon.storage import alerts as st
 from tests.alerts.conftest import World
 from tests.alerts.helpers import OFFENDER, VICTIM
 from tests.harness import Running, eventually, publish, running_emon
@@ -40,12 +41,8 @@ async def read_stream(em: Running, token: str, seen: list[tuple[str, dict[str, A
 
 
 @pytest.mark.timeout(60)
-async def test_victim_without_device_gets_a_phone_task_that_escalates_until_done(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("EMON_ALERT_TASK_INFORM_VICTIM_S", "0.6")
-    monkeypatch.setenv("EMON_ALERT_TASK_ESCALATE_S", "0.6")
-    async with running_emon() as em:
+async def test_victim_without_device_gets_a_phone_task_that_escalates_until_done() -> None:
+    async with running_emon(alerts=AlertConfig(task_inform_victim_s=0.6, task_escalate_s=0.6)) as em:
         residence = destination(*ZONE, 180, 8000)
         case = {"case_id": "case-t", "risk": "low", "offender_device": "tag-t",
                 "residence": {"lat": residence[0], "lon": residence[1]},

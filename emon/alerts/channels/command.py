@@ -10,6 +10,7 @@ client, with TLS and emon's credentials when configured).
 from __future__ import annotations
 
 from emon.alerts.channels.publisher import Publisher
+from emon.topic import prefixed
 
 
 class CommandChannel:
@@ -21,7 +22,7 @@ class CommandChannel:
         self.timeout_s = timeout_s
 
     def topic(self, suffix: str) -> str:
-        return f"{self.prefix}/{suffix}" if self.prefix else suffix
+        return prefixed(self.prefix, suffix)
 
     async def send(self, topic: str, body: bytes) -> None:
         """Publish with QoS 1 (the broker queues it for a device that is offline on a persistent

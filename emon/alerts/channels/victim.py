@@ -14,10 +14,10 @@ import uuid
 
 from emon.alerts.channels import DeliveryError
 from emon.alerts.channels.publisher import Publisher
-from emon.device import DeviceKind
-from emon.ingest.topics import DeviceRegistry
+from emon.device import DeviceKind, DeviceRegistry
 from emon.mqtt.client import MqttClient
 from emon.mqtt.endpoint import Endpoint
+from emon.topic import prefixed
 
 
 class VictimChannel:
@@ -41,7 +41,7 @@ class VictimChannel:
 
     def topic(self, device_id: str) -> str:
         suffix = f"emon/v1/notify/{device_id}"
-        return f"{self.prefix}/{suffix}" if self.prefix else suffix
+        return prefixed(self.prefix, suffix)
 
     async def send(self, device_id: str, body: bytes) -> None:
         """Publish with QoS 1 and wait for the broker's PUBACK (at most ``timeout_s``)."""

@@ -1,6 +1,6 @@
 -- Several instances (issue 11): PostgreSQL decides who evaluates. One row per lease; ``epoch`` grows by one
 -- at every change of owner, and every write an owner makes checks (owner, epoch, not expired) in its own
--- transaction (emon.cluster.lease.Fence), so an owner frozen past its lease cannot act any more.
+-- transaction (emon.storage.lease.Fence), so an owner frozen past its lease cannot act any more.
 CREATE TABLE IF NOT EXISTS cluster_leases (
     name       text PRIMARY KEY,
     owner      text NOT NULL,

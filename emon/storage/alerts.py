@@ -12,7 +12,7 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from emon.alerts.model import Alert, Change, Position
+from emon.alerts.model import Alert, Change, Sighting
 from emon.alerts.types import AlertState, AlertType, Priority, Recipient
 from emon.case import Risk
 
@@ -73,8 +73,8 @@ def row_to_alert(r: dict[str, Any]) -> Alert:
         acknowledged_by=r["acknowledged_by"], resolved_at=r["resolved_at"], resolved_by=r["resolved_by"],
         outcome=r["outcome"], late=r["late"], live=r["live"], escalated=r["escalated"], suppressed=r["suppressed"],
         distance_m=r["distance_m"], closest_m=r["closest_m"],
-        offender_position=Position.from_json(r["offender_position"]),
-        victim_position=Position.from_json(r["victim_position"]), explanation=r["explanation"],
+        offender_position=Sighting.from_json(r["offender_position"]),
+        victim_position=Sighting.from_json(r["victim_position"]), explanation=r["explanation"],
         ended_at=r["ended_at"], notify_seq=r["notify_seq"], notified_closest_m=r["notified_closest_m"],
         delivery_failing=r["delivery_failing"], events=r["events"], victim_acked_at=r["victim_acked_at"],
         order_version=r.get("order_version"),
@@ -107,10 +107,12 @@ async def last_for_rule(conn: Conn, case_id: str, rule: str) -> Alert | None:
     return found[0] if found else None
 
 
-async def battery_above_since(conn: Conn, device_id: str, since: datetime, pct: float) -> bool:
-    """True when a fix of ``device_id`` after ``since`` reported a battery above ``pct`` percent (recharged)."""
+async def battery_above_since(conn: Conn, device_id: str, since: datetime, pct: float, until: datetime) -> bool:
+    """True when a fix of ``device_id`` after ``since`` and before ``until`` reported a battery above ``pct``
+    percent (recharged in between). A fix after ``until`` — stored in the same batch, say — does not count."""
     cur = await conn.execute(
-        "SELECT 1 FROM fixes WHERE device_id = %s AND ts > %s AND batt > %s LIMIT 1", (device_id, since, pct)
+        "SELECT 1 FROM fixes WHERE device_id = %s AND ts > %s AND ts < %s AND batt > %s LIMIT 1",
+        (device_id, since, until, pct),
     )
     return await cur.fetchone() is not None
 
@@ -127,6 +129,11 @@ async def open_alerts(conn: Conn, case_id: str | None = None) -> list[Alert]:
     if case_id is None:
         return await _alerts(conn, "state <> 'resolved'", [], "ORDER BY opened_at")
     return await _alerts(conn, "state <> 'resolved' AND case_id = %s", [case_id], "ORDER BY opened_at")
+
+
+async def open_alerts_of(conn: Conn, case_ids: Sequence[str]) -> list[Alert]:
+    """The unresolved alerts of these cases, in one query, oldest first."""
+    return await _alerts(conn, "state <> 'resolved' AND case_id = ANY(%s)", [list(case_ids)], "ORDER BY opened_at")
 
 
 async def search(

@@ -36,10 +36,10 @@ def make_router(
 ) -> APIRouter:
     """A router with ``POST /feasibility`` guarded by ``dependency`` (e.g. a role check).
 
-    ``settings`` defaults to :meth:`FeasibilitySettings.from_env` read once, now; ``clock`` gives
+    ``settings`` defaults to the documented thresholds (the service passes ``Settings.feasibility``); ``clock`` gives
     the (UTC) time used to judge the order's end date.
     """
-    resolved = settings if settings is not None else FeasibilitySettings.from_env()
+    resolved = settings if settings is not None else FeasibilitySettings()
     router = APIRouter()
 
     @router.post("/feasibility", summary="Check whether a proposed location/contact ban is enforceable")
