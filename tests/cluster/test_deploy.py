@@ -32,7 +32,7 @@ def test_there_are_at_least_two_instances_each_with_its_own_instance_and_mqtt_cl
 def test_every_emon_variable_named_is_a_setting_and_the_settings_are_valid(tmp_path: Path) -> None:
     ca = tmp_path / "ca.crt"
     ca.write_text("stand-in")
-    fields = {f"EMON_{name.upper()}" for name in Settings.__dataclass_fields__}
+    fields = {f"EMON_{name.upper()}" for name in Settings.model_fields}
     for name, service in emon_services().items():
         env = {k: str(v) for k, v in service["environment"].items()}
         assert set(env) <= fields, f"{name}: unknown {set(env) - fields}"
