@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -18,6 +21,17 @@ import pytest
 from tests.harness import free_port
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def tmp_path() -> Iterator[Path]:
+    """A folder outside pytest's own (kept 0700 for root): the embedded PostgreSQL runs as another user
+    and must traverse it; another pytest starting meanwhile resets pytest's folder to 0700."""
+    folder = Path(tempfile.mkdtemp(prefix="emon-demo-test-"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.mark.timeout(240)
