@@ -45,8 +45,16 @@ async def run(records: int, writers: list[int], instances: int) -> None:
             async def writer(log: AuditLog, count: int, latencies: list[float] = latencies) -> None:
                 for i in range(count):
                     t = time.perf_counter()
-                    await log.record(Entry.of(who, datetime.now(UTC), "case.read", Outcome.ALLOWED,
-                                              purpose="alert_response", case_id=f"case-{i % 50}"))
+                    await log.record(
+                        Entry.of(
+                            who,
+                            datetime.now(UTC),
+                            "case.read",
+                            Outcome.ALLOWED,
+                            purpose="alert_response",
+                            case_id=f"case-{i % 50}",
+                        )
+                    )
                     latencies.append(time.perf_counter() - t)
 
             per = records // n
@@ -55,13 +63,17 @@ async def run(records: int, writers: list[int], instances: int) -> None:
             elapsed = time.perf_counter() - start
             latencies.sort()
             p99 = latencies[int(len(latencies) * 0.99) - 1]
-            print(f"  {n:>2} writers: {per * n / elapsed:8.0f} records/s, median {statistics.median(latencies) * 1e3:.2f} ms,"
-                  f" p99 {p99 * 1e3:.2f} ms")
+            print(
+                f"  {n:>2} writers: {per * n / elapsed:8.0f} records/s, median {statistics.median(latencies) * 1e3:.2f} ms,"
+                f" p99 {p99 * 1e3:.2f} ms"
+            )
         start = time.perf_counter()
         verdict = await logs[0].verify({key_id(key.public_key()): key.public_key()})
         elapsed = time.perf_counter() - start
-        print(f"verify: {verdict.records} records, {verdict.checkpoints} checkpoints, ok={verdict.ok}: "
-              f"{verdict.records / elapsed:.0f} records/s")
+        print(
+            f"verify: {verdict.records} records, {verdict.checkpoints} checkpoints, ok={verdict.ok}: "
+            f"{verdict.records / elapsed:.0f} records/s"
+        )
     finally:
         for db in dbs:
             await db.close()

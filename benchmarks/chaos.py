@@ -59,15 +59,29 @@ class Servers:
     broker: subprocess.Popen[bytes] | None = None
 
     def start_redis(self) -> None:
-        self.redis = subprocess.Popen(["redis-server", "--port", str(self.redis_port), "--save", "", "--appendonly",
-                                       "no", "--bind", "127.0.0.1"], stdout=subprocess.DEVNULL)
+        self.redis = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.redis_port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--bind",
+                "127.0.0.1",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
 
     def start_broker(self) -> None:
         conf = self.dir / "mosquitto.conf"
-        conf.write_text(f"listener {self.mqtt_port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-                        f"persistence_location {self.dir}/\nmax_queued_messages 1500000\n"
-                        "max_queued_bytes 1073741824\nmax_inflight_messages 1000\n"
-                        f"user {getpass.getuser()}\n")  # a root run keeps its own temporary files readable
+        conf.write_text(
+            f"listener {self.mqtt_port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+            f"persistence_location {self.dir}/\nmax_queued_messages 1500000\n"
+            "max_queued_bytes 1073741824\nmax_inflight_messages 1000\n"
+            f"user {getpass.getuser()}\n"
+        )  # a root run keeps its own temporary files readable
         self.broker = subprocess.Popen(["mosquitto", "-c", str(conf)], stderr=subprocess.DEVNULL)
 
     @staticmethod
@@ -111,13 +125,26 @@ def servers() -> Iterator[Servers]:
 def start_instance(s: Servers, name: str, log_dir: Path) -> Instance:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("EMON_")}
-    env.update({"EMON_DATABASE_URL": s.pg.url, "EMON_REDIS_URL": f"redis://127.0.0.1:{s.redis_port}/0",
-                "EMON_MQTT_URL": f"mqtt://127.0.0.1:{s.mqtt_port}", "EMON_ADMIN_TOKEN": TOKEN,
-                "EMON_HTTP_PORT": str(port), "EMON_INSTANCE_ID": name, "EMON_MQTT_CLIENT_ID": f"emon-{name}",
-                "EMON_LOG_LEVEL": "WARNING", "EMON_TICK_S": "1"})
+    env.update(
+        {
+            "EMON_DATABASE_URL": s.pg.url,
+            "EMON_REDIS_URL": f"redis://127.0.0.1:{s.redis_port}/0",
+            "EMON_MQTT_URL": f"mqtt://127.0.0.1:{s.mqtt_port}",
+            "EMON_ADMIN_TOKEN": TOKEN,
+            "EMON_HTTP_PORT": str(port),
+            "EMON_INSTANCE_ID": name,
+            "EMON_MQTT_CLIENT_ID": f"emon-{name}",
+            "EMON_LOG_LEVEL": "WARNING",
+            "EMON_TICK_S": "1",
+        }
+    )
     log = (log_dir / f"{name}.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-c", "import sys; from emon.cli import main; sys.exit(main(['serve']))"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=log)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from emon.cli import main; sys.exit(main(['serve']))"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
     log.close()
     return Instance(name, port, proc)
 
@@ -140,16 +167,27 @@ async def query(s: Servers, sql: str, *args: object) -> list[tuple[object, ...]]
 
 
 async def owner(s: Servers) -> str | None:
-    rows = await query(s, "SELECT owner FROM cluster_leases WHERE name = 'evaluation' "
-                          "AND expires_at > clock_timestamp()")
+    rows = await query(
+        s, "SELECT owner FROM cluster_leases WHERE name = 'evaluation' AND expires_at > clock_timestamp()"
+    )
     return str(rows[0][0]) if rows else None
 
 
 def fixes_json(distance_m: float, seqs: range) -> bytes:
     lat, lon = destination(*VICTIM_AT, 0, distance_m)
     now = time.time()
-    return json.dumps([{"ts": datetime.fromtimestamp(now - 0.001 * (len(seqs) - k), UTC).isoformat(), "lat": lat,
-                        "lon": lon, "acc": 5, "seq": seq} for k, seq in enumerate(seqs)]).encode()
+    return json.dumps(
+        [
+            {
+                "ts": datetime.fromtimestamp(now - 0.001 * (len(seqs) - k), UTC).isoformat(),
+                "lat": lat,
+                "lon": lon,
+                "acc": 5,
+                "seq": seq,
+            }
+            for k, seq in enumerate(seqs)
+        ]
+    ).encode()
 
 
 async def publish_load(s: Servers, load: Load, devices: int, rate: float, per_msg: int) -> None:
@@ -158,8 +196,12 @@ async def publish_load(s: Servers, load: Load, devices: int, rate: float, per_ms
     interval = per_msg / rate
     while load.running:
         try:
-            async with aiomqtt.Client("127.0.0.1", s.mqtt_port, identifier=f"chaos-load-{time.monotonic_ns()}",
-                                      max_inflight_messages=1000) as client:
+            async with aiomqtt.Client(
+                "127.0.0.1",
+                s.mqtt_port,
+                identifier=f"chaos-load-{time.monotonic_ns()}",
+                max_inflight_messages=1000,
+            ) as client:
                 next_at = time.monotonic()
                 pending: set[asyncio.Task[None]] = set()
                 broken = asyncio.Event()
@@ -168,7 +210,9 @@ async def publish_load(s: Servers, load: Load, devices: int, rate: float, per_ms
                     seqs = range(seq * per_msg, (seq + 1) * per_msg)
                     seq += 1
 
-                    async def one(device: str = device, seqs: range = seqs, broken: asyncio.Event = broken) -> None:
+                    async def one(
+                        device: str = device, seqs: range = seqs, broken: asyncio.Event = broken
+                    ) -> None:
                         try:
                             await client.publish(f"emon/v1/fix/{device}", fixes_json(9000, seqs), qos=1)
                         except aiomqtt.MqttError:
@@ -191,7 +235,9 @@ async def publish_load(s: Servers, load: Load, devices: int, rate: float, per_ms
 
 
 async def register(base: str, devices: int) -> None:
-    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as c:
+    async with httpx.AsyncClient(
+        base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
+    ) as c:
         for i in range(devices):
             r = await c.post("/api/v1/devices", json={"device_id": f"load-{i:04d}", "kind": "ankle_tag"})
             assert r.status_code == 201, r.text
@@ -200,9 +246,14 @@ async def register(base: str, devices: int) -> None:
                 r = await c.post("/api/v1/devices", json={"device_id": device, "kind": kind})
                 assert r.status_code == 201, r.text
             residence = destination(*VICTIM_AT, 0, 6000)
-            case = {"case_id": f"case-{k}", "risk": "high", "offender_device": f"tag-{k}",
-                    "victim_device": f"victim-{k}", "residence": {"lat": residence[0], "lon": residence[1]},
-                    "order": {"contact_ban_m": 300}}
+            case = {
+                "case_id": f"case-{k}",
+                "risk": "high",
+                "offender_device": f"tag-{k}",
+                "victim_device": f"victim-{k}",
+                "residence": {"lat": residence[0], "lon": residence[1]},
+                "order": {"contact_ban_m": 300},
+            }
             r = await c.post("/api/v1/cases", json=case)
             assert r.status_code == 201, r.text
 
@@ -213,7 +264,12 @@ async def breach(s: Servers, k: int) -> float:
     while True:
         try:
             async with aiomqtt.Client("127.0.0.1", s.mqtt_port) as c:
-                victim = {"ts": datetime.now(UTC).isoformat(), "lat": VICTIM_AT[0], "lon": VICTIM_AT[1], "acc": 10}
+                victim = {
+                    "ts": datetime.now(UTC).isoformat(),
+                    "lat": VICTIM_AT[0],
+                    "lon": VICTIM_AT[1],
+                    "acc": 10,
+                }
                 await c.publish(f"emon/v1/fix/victim-{k}", json.dumps(victim).encode(), qos=1)
                 for seq in range(4):
                     await c.publish(f"emon/v1/fix/tag-{k}", fixes_json(100, range(seq, seq + 1)), qos=1)
@@ -229,9 +285,13 @@ async def recovered(s: Servers, since: datetime, within_s: float) -> tuple[float
     t0 = time.monotonic()
     while time.monotonic() - t0 < within_s and (stored is None or evaluated is None):
         with contextlib.suppress(psycopg.Error):
-            if stored is None and (await query(s, "SELECT 1 FROM fixes WHERE received_at > %s LIMIT 1", since)):
+            if stored is None and (
+                await query(s, "SELECT 1 FROM fixes WHERE received_at > %s LIMIT 1", since)
+            ):
                 stored = time.monotonic() - t0
-            if evaluated is None and (await query(s, "SELECT 1 FROM eval_watermark WHERE through > %s", since)):
+            if evaluated is None and (
+                await query(s, "SELECT 1 FROM eval_watermark WHERE through > %s", since)
+            ):
                 evaluated = time.monotonic() - t0
         await asyncio.sleep(0.2)
     return stored, evaluated
@@ -289,8 +349,12 @@ async def run(args: argparse.Namespace) -> None:
                 t0 = time.monotonic()
                 while time.monotonic() - t0 < 30:
                     with contextlib.suppress(psycopg.Error):
-                        ids = await query(s, "SELECT alert_id, extract(epoch FROM opened_at) FROM alerts "
-                                             "WHERE case_id = %s AND type = 'proximity_breach'", f"case-{k}")
+                        ids = await query(
+                            s,
+                            "SELECT alert_id, extract(epoch FROM opened_at) FROM alerts "
+                            "WHERE case_id = %s AND type = 'proximity_breach'",
+                            f"case-{k}",
+                        )
                     if ids:
                         alert_s = float(str(ids[0][1])) - breach_at
                         break
@@ -300,18 +364,28 @@ async def run(args: argparse.Namespace) -> None:
             load.running = False
             await publisher
             await asyncio.sleep(10)  # let the survivors drain the broker's queues
-            stored = {(str(d), int(str(q))) for d, q in await query(
-                s, "SELECT device_id, seq FROM fixes WHERE device_id LIKE 'load-%%'")}
+            stored = {
+                (str(d), int(str(q)))
+                for d, q in await query(s, "SELECT device_id, seq FROM fixes WHERE device_id LIKE 'load-%%'")
+            }
             lost = load.acked - stored
-            print(f"\nload: {load.sent} fixes offered, {len(load.acked)} acknowledged, {len(lost)} acknowledged "
-                  f"but not stored, {load.failed} publisher reconnects")
-            print("| fault | lasted | stored again | evaluated again | breach alerted | alerts of the breach |")
+            print(
+                f"\nload: {load.sent} fixes offered, {len(load.acked)} acknowledged, {len(lost)} acknowledged "
+                f"but not stored, {load.failed} publisher reconnects"
+            )
+            print(
+                "| fault | lasted | stored again | evaluated again | breach alerted | alerts of the breach |"
+            )
             print("|---|---|---|---|---|---|")
             for fault, lasted, st_s, ev_s, al_s, n in results:
+
                 def f(x: float | None) -> str:
                     return "never" if x is None else f"{x:.1f} s"
-                print(f"| {fault} | {lasted:.0f} s | {f(st_s)} after | {f(ev_s)} after | "
-                      f"{f(al_s)} after the breach | {n} |")
+
+                print(
+                    f"| {fault} | {lasted:.0f} s | {f(st_s)} after | {f(ev_s)} after | "
+                    f"{f(al_s)} after the breach | {n} |"
+                )
             print(f"(logs in {log_dir})")
         finally:
             for i in instances.values():
@@ -327,7 +401,9 @@ def main() -> None:
     p.add_argument("--rate", type=float, default=2000.0, help="fixes per second offered (QoS 1)")
     p.add_argument("--per-msg", type=int, default=10, help="fixes per message (a buffered upload array)")
     p.add_argument("--devices", type=int, default=200)
-    p.add_argument("--outage-s", type=float, default=30.0, help="how long PostgreSQL is stopped and the owner frozen")
+    p.add_argument(
+        "--outage-s", type=float, default=30.0, help="how long PostgreSQL is stopped and the owner frozen"
+    )
     asyncio.run(run(p.parse_args()))
 
 

@@ -130,7 +130,9 @@ async def run_one(
         progress: list[tuple[float, int]] = []
         async with httpx.AsyncClient() as client:
             t_start = time.perf_counter()
-            load_task = asyncio.create_task(_publish(n, rate, duration, env["EMON_MQTT_TOPIC_PREFIX"], publishers))
+            load_task = asyncio.create_task(
+                _publish(n, rate, duration, env["EMON_MQTT_TOPIC_PREFIX"], publishers)
+            )
             accepted = 0
             last_change = time.perf_counter()
             while True:
@@ -208,8 +210,19 @@ async def run_ceiling(n: int, rate: float, duration: float, publishers: int) -> 
     prefix = f"bench/ceiling{os.getpid()}"
     expect = math.floor(rate * duration)
     proc = subprocess.Popen(  # noqa: ASYNC220 - started once, before the measurement
-        [sys.executable, "-m", "benchmarks.e2e_ceiling", "--prefix", prefix, "--expect", str(expect),
-         "--idle", "10", "--client-id", f"emon-bench-ceiling-{os.getpid()}"],
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.e2e_ceiling",
+            "--prefix",
+            prefix,
+            "--expect",
+            str(expect),
+            "--idle",
+            "10",
+            "--client-id",
+            f"emon-bench-ceiling-{os.getpid()}",
+        ],
         stdout=subprocess.PIPE,
     )
     assert proc.stdout is not None
@@ -226,28 +239,43 @@ async def run_ceiling(n: int, rate: float, duration: float, publishers: int) -> 
     await asyncio.to_thread(proc.wait, 30)
     out = json.loads(line)
     span = out["last"] - t0
-    return Ceiling(int(out["count"]), load, out["count"] / span if span > 0 else 0.0, (c1.cpu_s - c0.cpu_s) / wall)
+    return Ceiling(
+        int(out["count"]), load, out["count"] / span if span > 0 else 0.0, (c1.cpu_s - c0.cpu_s) / wall
+    )
 
 
 def _kib(b: float) -> str:
     return f"{b / 1024:,.0f} KiB"
 
 
-def report(results: list[RunResult], ceiling: Ceiling | None, baseline: postgis_baseline.BaselineResult | None,
-           rate: float, duration: float) -> None:
+def report(
+    results: list[RunResult],
+    ceiling: Ceiling | None,
+    baseline: postgis_baseline.BaselineResult | None,
+    rate: float,
+    duration: float,
+) -> None:
     print()
     print(f"machine: {os.cpu_count()} cores; load generator, Mosquitto, emon and PostgreSQL share them")
     print(f"offered: {rate:,.0f} fixes/s QoS 1 for {duration:.0f} s per run (one fix per message)")
     for r in results:
         print()
         if r.overload:
-            print(f"== OVERLOAD run at {r.load.achieved_rate:,.0f}/s offered: capacity, not a zero-loss figure "
-                  "(Mosquitto drops beyond ~1,000 queued messages per client)")
-        print(f"== {r.n_devices:,} devices, {r.n_cases:,} cases ({r.n_cases * 5:,} zones); emon ready in {r.startup_s:.1f} s")
-        print(f"  published {r.load.sent:,} at {r.load.achieved_rate:,.0f}/s, acked {r.load.acked:,}; "
-              f"stored {r.stored:,} (metric {r.accepted_metric:,}); LOSS {r.loss:,}")
-        print(f"  throughput {r.throughput:,.0f} fixes/s stored (first publish → last stored; "
-              f"drain after publishing {r.drain_s:.1f} s)")
+            print(
+                f"== OVERLOAD run at {r.load.achieved_rate:,.0f}/s offered: capacity, not a zero-loss figure "
+                "(Mosquitto drops beyond ~1,000 queued messages per client)"
+            )
+        print(
+            f"== {r.n_devices:,} devices, {r.n_cases:,} cases ({r.n_cases * 5:,} zones); emon ready in {r.startup_s:.1f} s"
+        )
+        print(
+            f"  published {r.load.sent:,} at {r.load.achieved_rate:,.0f}/s, acked {r.load.acked:,}; "
+            f"stored {r.stored:,} (metric {r.accepted_metric:,}); LOSS {r.loss:,}"
+        )
+        print(
+            f"  throughput {r.throughput:,.0f} fixes/s stored (first publish → last stored; "
+            f"drain after publishing {r.drain_s:.1f} s)"
+        )
         print(f"  publish→stored per fix (DB) p50/p95/p99 ms: {'/'.join(ms(x) for x in r.latency_db)}")
         print(f"  receive→stored per batch (histogram) ms: {'/'.join(ms(x) for x in r.receive_to_stored)}")
         print(f"  evaluation per batch (histogram) ms: {'/'.join(ms(x) for x in r.evaluation)}")
@@ -255,12 +283,18 @@ def report(results: list[RunResult], ceiling: Ceiling | None, baseline: postgis_
             print(f"  fix→alert decided (histogram) ms: {'/'.join(ms(x) for x in r.alert_decided)}")
         else:
             decided = tuple(a + b for a, b in zip(r.receive_to_stored, r.evaluation, strict=True))
-            print(f"  receive→evaluation decided (stored + evaluation, summed quantiles, alerts not wired) ms: "
-                  f"{'/'.join(ms(x) for x in decided)}")
-        print(f"  CPU cores busy: emon {r.emon_cores:.2f} ({r.emon_cpu_us_per_fix:.0f} µs/fix), "
-              f"mosquitto {r.broker_cores:.2f}, publisher {r.publisher_cores:.2f}, postgres {r.postgres_cores:.2f}")
-        print(f"  emon RSS idle {_kib(r.rss_idle)} ({r.rss_idle / r.n_devices:,.0f} B/device incl. the interpreter), "
-              f"after load {_kib(r.rss_after)}, peak {_kib(r.rss_peak)}")
+            print(
+                f"  receive→evaluation decided (stored + evaluation, summed quantiles, alerts not wired) ms: "
+                f"{'/'.join(ms(x) for x in decided)}"
+            )
+        print(
+            f"  CPU cores busy: emon {r.emon_cores:.2f} ({r.emon_cpu_us_per_fix:.0f} µs/fix), "
+            f"mosquitto {r.broker_cores:.2f}, publisher {r.publisher_cores:.2f}, postgres {r.postgres_cores:.2f}"
+        )
+        print(
+            f"  emon RSS idle {_kib(r.rss_idle)} ({r.rss_idle / r.n_devices:,.0f} B/device incl. the interpreter), "
+            f"after load {_kib(r.rss_after)}, peak {_kib(r.rss_peak)}"
+        )
         for note in r.notes:
             print(f"  note: {note}")
     sustained = [r for r in results if not r.overload]
@@ -268,23 +302,31 @@ def report(results: list[RunResult], ceiling: Ceiling | None, baseline: postgis_
         lo, hi = min(sustained, key=lambda x: x.n_devices), max(sustained, key=lambda x: x.n_devices)
         dn = hi.n_devices - lo.n_devices
         print()
-        print(f"memory per monitored device (slope {lo.n_devices:,} → {hi.n_devices:,} devices, 1 case per 10): "
-              f"idle {(hi.rss_idle - lo.rss_idle) / dn:,.0f} B, after load {(hi.rss_after - lo.rss_after) / dn:,.0f} B")
+        print(
+            f"memory per monitored device (slope {lo.n_devices:,} → {hi.n_devices:,} devices, 1 case per 10): "
+            f"idle {(hi.rss_idle - lo.rss_idle) / dn:,.0f} B, after load {(hi.rss_after - lo.rss_after) / dn:,.0f} B"
+        )
     if ceiling is not None:
         print()
-        print(f"ceiling: bare aiomqtt subscriber (QoS 1, persistent session) received {ceiling.received:,} of "
-              f"{ceiling.load.acked:,} acked at {ceiling.rate:,.0f} msg/s ({ceiling.cores:.2f} cores)")
+        print(
+            f"ceiling: bare aiomqtt subscriber (QoS 1, persistent session) received {ceiling.received:,} of "
+            f"{ceiling.load.acked:,} acked at {ceiling.rate:,.0f} msg/s ({ceiling.cores:.2f} cores)"
+        )
         for r in results:
             if ceiling.rate:
                 label = "overload" if r.overload else f"{r.load.achieved_rate:,.0f}/s offered"
-                print(f"  emon at {r.n_devices:,} devices ({label}): {r.throughput / ceiling.rate:.2f} of the ceiling")
+                print(
+                    f"  emon at {r.n_devices:,} devices ({label}): {r.throughput / ceiling.rate:.2f} of the ceiling"
+                )
     if baseline is not None:
         print()
         if not baseline.available:
             print(f"baseline: {baseline.detail}")
         else:
-            print(f"baseline: one PostGIS ST_DWithin query per fix ({baseline.detail}, {baseline.zones:,} zones): "
-                  f"{baseline.rate:,.0f} fixes/s")
+            print(
+                f"baseline: one PostGIS ST_DWithin query per fix ({baseline.detail}, {baseline.zones:,} zones): "
+                f"{baseline.rate:,.0f} fixes/s"
+            )
             for r in results:
                 print(f"  emon at {r.n_devices:,} devices / baseline: {r.throughput / baseline.rate:.2f}")
 
@@ -295,19 +337,32 @@ async def main_async(args: argparse.Namespace) -> None:
     for n in devices:
         print(f"running {n:,} devices …", flush=True)
         results.append(
-            await run_one(n, args.rate, args.duration, args.publishers, args.batch_max, args.batch_wait_ms, args.keep)
+            await run_one(
+                n, args.rate, args.duration, args.publishers, args.batch_max, args.batch_wait_ms, args.keep
+            )
         )
     if args.overload_rate > 0:
-        print(f"running {args.ceiling_devices:,} devices at {args.overload_rate:,.0f}/s (overload) …", flush=True)
-        over = await run_one(args.ceiling_devices, args.overload_rate, args.duration, args.publishers,
-                             args.batch_max, args.batch_wait_ms, args.keep)
+        print(
+            f"running {args.ceiling_devices:,} devices at {args.overload_rate:,.0f}/s (overload) …",
+            flush=True,
+        )
+        over = await run_one(
+            args.ceiling_devices,
+            args.overload_rate,
+            args.duration,
+            args.publishers,
+            args.batch_max,
+            args.batch_wait_ms,
+            args.keep,
+        )
         over.overload = True
         results.append(over)
     ceiling = None
     if not args.no_ceiling:
         print("running the ceiling …", flush=True)
-        ceiling = await run_ceiling(args.ceiling_devices, args.overload_rate or args.rate, args.duration,
-                                    args.publishers)
+        ceiling = await run_ceiling(
+            args.ceiling_devices, args.overload_rate or args.rate, args.duration, args.publishers
+        )
     baseline = None
     if not args.no_baseline:
         print("running the PostGIS baseline …", flush=True)
@@ -321,11 +376,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--devices", default="1000,10000,100000")
     ap.add_argument("--rate", type=float, default=5_000, help="offered fixes/s of the zero-loss runs")
-    ap.add_argument("--overload-rate", type=float, default=20_000,
-                    help="offered fixes/s of the capacity run and the ceiling (0: skip the capacity run)")
+    ap.add_argument(
+        "--overload-rate",
+        type=float,
+        default=20_000,
+        help="offered fixes/s of the capacity run and the ceiling (0: skip the capacity run)",
+    )
     ap.add_argument("--duration", type=float, default=10)
-    ap.add_argument("--publishers", type=int, default=0,
-                    help="0: raw-socket generator (benchmarks.e2e_publisher); N: simulators.load with N paho processes")
+    ap.add_argument(
+        "--publishers",
+        type=int,
+        default=0,
+        help="0: raw-socket generator (benchmarks.e2e_publisher); N: simulators.load with N paho processes",
+    )
     ap.add_argument("--batch-max", type=int, default=1000)
     ap.add_argument("--batch-wait-ms", type=float, default=20)
     ap.add_argument("--ceiling-devices", type=int, default=10_000)

@@ -132,7 +132,13 @@ def prepare_schema(env: dict[str, str], n_devices: int, cases: list[Case]) -> No
         ) as cp:
             for c in cases:
                 cp.write_row(
-                    (c.case_id, c.risk.value, c.offender_device, c.victim_device, json.dumps(case_document(c)))
+                    (
+                        c.case_id,
+                        c.risk.value,
+                        c.offender_device,
+                        c.victim_device,
+                        json.dumps(case_document(c)),
+                    )
                 )
         conn.commit()
 

@@ -37,12 +37,23 @@ def states(n: int) -> dict[str, dict[str, Any]]:
     for i in range(n):
         lat, lon = 52.0 + (i % 100) / 100, 4.5 + (i // 100) / 100
         home = destination(lat, lon, 90, 5000)
-        engine.add_case(Case.model_validate({
-            "case_id": f"c{i}", "risk": "high", "offender_device": f"t{i}", "victim_device": f"v{i}",
-            "residence": {"lat": home[0], "lon": home[1]},
-            "order": {"contact_ban_m": 500, "exclusion_zones": [
-                {"name": "z", "circle": {"lat": lat, "lon": lon, "radius_m": 300}}]},
-        }))
+        engine.add_case(
+            Case.model_validate(
+                {
+                    "case_id": f"c{i}",
+                    "risk": "high",
+                    "offender_device": f"t{i}",
+                    "victim_device": f"v{i}",
+                    "residence": {"lat": home[0], "lon": home[1]},
+                    "order": {
+                        "contact_ban_m": 500,
+                        "exclusion_zones": [
+                            {"name": "z", "circle": {"lat": lat, "lon": lon, "radius_m": 300}}
+                        ],
+                    },
+                }
+            )
+        )
     fixes = []
     for k in range(40):  # fill each device's history (32 kept)
         ts = T0 + timedelta(seconds=60 * k)
@@ -66,20 +77,41 @@ async def run(cases: int, batches: int) -> None:
     ids = sorted(snap)
     try:
         results = {}
-        for label, share in (("a: states only (before)", None), ("b: + journal, 20% snapshots", 0.2),
-                             ("c: + journal, every case snapshotted", 1.0)):
+        for label, share in (
+            ("a: states only (before)", None),
+            ("b: + journal, 20% snapshots", 0.2),
+            ("c: + journal, every case snapshotted", 1.0),
+        ):
             took = []
             for b in range(batches):
                 now = T0 + timedelta(seconds=b)
-                step = None if share is None else JournalStep(
-                    "batch", now, (), (), {"stored_after": now.isoformat(), "stored_through": now.isoformat()})
+                step = (
+                    None
+                    if share is None
+                    else JournalStep(
+                        "batch",
+                        now,
+                        (),
+                        (),
+                        {"stored_after": now.isoformat(), "stored_through": now.isoformat()},
+                    )
+                )
                 due = [] if share is None else ids[: int(len(ids) * share)]
                 started = time.perf_counter()
-                await records.save_evaluation(snap, [], watermark=now, step=step, snapshot=due,
-                                              versions={c: 1 for c in ids}, config=config)
+                await records.save_evaluation(
+                    snap,
+                    [],
+                    watermark=now,
+                    step=step,
+                    snapshot=due,
+                    versions={c: 1 for c in ids},
+                    config=config,
+                )
                 took.append(time.perf_counter() - started)
             results[label] = statistics.median(took)
-        print(f"{cases} changed cases per batch, median of {batches} batches; one snapshot ≈ {size / 1024:.1f} KiB")
+        print(
+            f"{cases} changed cases per batch, median of {batches} batches; one snapshot ≈ {size / 1024:.1f} KiB"
+        )
         base = results["a: states only (before)"]
         for label, t in results.items():
             print(f"  {label:40s} {t * 1000:8.1f} ms  ({t / base:.2f}×, {t / cases * 1e6:.0f} µs per case)")

@@ -142,11 +142,17 @@ class Traffic:
             lambda: (self._fix_topic(), b"{" * self.rng.randint(10, 20_000)),
             lambda: (self._fix_topic(), b'{"ts": 1, "lat": 1' + b"0" * 400 + b', "lon": 5, "acc": 5}'),
             lambda: (self._event_topic(), self._event(b'"n":' + b"9" * 500)),
-            lambda: (self._fix_topic(), b'{"ts": 1, "lat": 52, "lon": 5, "acc": 5, "note": "' + b"x" * 5_000 + b'"}'),
+            lambda: (
+                self._fix_topic(),
+                b'{"ts": 1, "lat": 52, "lon": 5, "acc": 5, "note": "' + b"x" * 5_000 + b'"}',
+            ),
             lambda: (self._fix_topic(), self.rng.randbytes(self.rng.randint(1, 400))),
             lambda: (self._fix_topic(), b'{"ts": 1, "lat": NaN, "lon": 5, "acc": 5}'),
             lambda: (self._fix_topic(), b"[]"),
-            lambda: (self._event_topic(), self._event(b'"type2":"teleport"').replace(b"battery_low", b"teleport")),
+            lambda: (
+                self._event_topic(),
+                self._event(b'"type2":"teleport"').replace(b"battery_low", b"teleport"),
+            ),
             lambda: (f"{prefix}/emon/v1/fix/rand-{self.rng.getrandbits(48):x}", self._valid()),
             lambda: (f"{prefix}/emon/v1/event/bad id {self.rng.getrandbits(32):x}!", b"{}"),
             lambda: (f"{prefix}/owntracks/u{self.rng.getrandbits(32):x}/p", b'{"_type":"location"}'),
@@ -210,7 +216,9 @@ def private_broker() -> Iterator[int]:
             f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
             "max_queued_messages 1000000\nmax_inflight_messages 0\n"
         )
-        proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            ["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         try:
             deadline = time.monotonic() + 10
             while True:
@@ -279,7 +287,9 @@ async def run(args: argparse.Namespace, broker_port: int) -> None:
     traffic = Traffic(prefix, args.seed)
     try:
         rss_before = proc.memory_info().rss
-        print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; emon pid {em.proc.pid}")
+        print(
+            f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; emon pid {em.proc.pid}"
+        )
 
         # Phase 1: the flood.
         pub = Publisher(port=broker_port)
@@ -305,21 +315,36 @@ async def run(args: argparse.Namespace, broker_port: int) -> None:
         minutes = math.ceil(flood_s / 60)
         bound = min(messages - valid_flood, rows_per_min * minutes)
         rss_after = proc.memory_info().rss
-        print(f"\nphase 1: {messages:,} messages ({messages - valid_flood:,} hostile, {valid_flood:,} valid) "
-              f"sent in {send_s:.1f} s, {pub.acked:,} PUBACKed by the broker")
-        print(f"  valid fixes stored: {int(scalar(schema, 'SELECT count(*) FROM fixes')):,} of {valid_flood:,}"
-              f"{'' if stored_all else '  (NOT ALL within 120 s)'}")
-        flood_lat = scalar(schema, "SELECT percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM received_at - ts)) FROM fixes")
+        print(
+            f"\nphase 1: {messages:,} messages ({messages - valid_flood:,} hostile, {valid_flood:,} valid) "
+            f"sent in {send_s:.1f} s, {pub.acked:,} PUBACKed by the broker"
+        )
+        print(
+            f"  valid fixes stored: {int(scalar(schema, 'SELECT count(*) FROM fixes')):,} of {valid_flood:,}"
+            f"{'' if stored_all else '  (NOT ALL within 120 s)'}"
+        )
+        flood_lat = scalar(
+            schema,
+            "SELECT percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM received_at - ts)) FROM fixes",
+        )
         print(f"  valid fixes publish → stored p99 {flood_lat * 1000:,.0f} ms (behind the hostile backlog)")
-        print(f"  dead-letter rows: {int(rows):,} (bound: ≤ 1 per message and ≤ {rows_per_min:,}/min × "
-              f"{minutes} min = {bound:,}); table {table_bytes / 1e6:.2f} MB")
-        print(f"  messages received by emon {total(samples, 'emon_messages_received_total'):,.0f}; "
-              f"rows written {total(samples, 'emon_dead_letters_stored_total'):,.0f}, "
-              f"messages only counted (over budget) {total(samples, 'emon_dead_letters_over_budget_total'):,.0f}, "
-              f"rejected elements {total(samples, 'emon_rejected_total'):,.0f}")
-        print(f"  peak messages waiting in emon {sampler.max_waiting:,.0f}, peak RSS {sampler.max_rss / 1e6:.0f} MB")
-        print(f"  emon RSS {rss_before / 1e6:.0f} MB → {rss_after / 1e6:.0f} MB; still running: "
-              f"{em.proc.poll() is None}; /readyz stalled gauge {samples.get('emon_ingest_stalled', -1):.0f}")
+        print(
+            f"  dead-letter rows: {int(rows):,} (bound: ≤ 1 per message and ≤ {rows_per_min:,}/min × "
+            f"{minutes} min = {bound:,}); table {table_bytes / 1e6:.2f} MB"
+        )
+        print(
+            f"  messages received by emon {total(samples, 'emon_messages_received_total'):,.0f}; "
+            f"rows written {total(samples, 'emon_dead_letters_stored_total'):,.0f}, "
+            f"messages only counted (over budget) {total(samples, 'emon_dead_letters_over_budget_total'):,.0f}, "
+            f"rejected elements {total(samples, 'emon_rejected_total'):,.0f}"
+        )
+        print(
+            f"  peak messages waiting in emon {sampler.max_waiting:,.0f}, peak RSS {sampler.max_rss / 1e6:.0f} MB"
+        )
+        print(
+            f"  emon RSS {rss_before / 1e6:.0f} MB → {rss_after / 1e6:.0f} MB; still running: "
+            f"{em.proc.poll() is None}; /readyz stalled gauge {samples.get('emon_ingest_stalled', -1):.0f}"
+        )
 
         # Phase 2: valid fixes at a steady rate with a trickle of poison.
         ratio = max(1, round(args.valid_rate / args.poison_rate))
@@ -333,19 +358,30 @@ async def run(args: argparse.Namespace, broker_port: int) -> None:
         await asyncio.to_thread(pub.run, args.valid_rate + args.poison_rate, mixed, trickle)
         await asyncio.to_thread(pub.wait_acked, 30)
         expected = traffic.valid_sent
-        await asyncio.to_thread(wait_until, lambda: scalar(schema, "SELECT count(*) FROM fixes") >= expected, 60)
-        lat, rows2 = "extract(epoch FROM received_at - ts)", f"FROM fixes WHERE ts >= to_timestamp({phase2_from})"
+        await asyncio.to_thread(
+            wait_until, lambda: scalar(schema, "SELECT count(*) FROM fixes") >= expected, 60
+        )
+        lat, rows2 = (
+            "extract(epoch FROM received_at - ts)",
+            f"FROM fixes WHERE ts >= to_timestamp({phase2_from})",
+        )
         stored2 = scalar(schema, f"SELECT count(*) {rows2}")
         p50 = scalar(schema, f"SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY {lat}) {rows2}")
         p99 = scalar(schema, f"SELECT percentile_cont(0.99) WITHIN GROUP (ORDER BY {lat}) {rows2}")
         worst = scalar(schema, f"SELECT max({lat}) {rows2}")
         within = scalar(schema, f"SELECT avg(({lat} <= 1.0)::int) {rows2}")
-        print(f"\nphase 2: {expected - valid_before:,} valid fixes at {args.valid_rate:,.0f}/s with "
-              f"{args.poison_rate:,.0f} poison/s mixed in, for {args.mixed_s:.0f} s")
-        print(f"  stored {int(stored2):,}; publish → stored p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, "
-              f"max {worst * 1000:.0f} ms; within 1 s: {within * 100:.2f} %")
-        print(f"  emon RSS {proc.memory_info().rss / 1e6:.0f} MB; dead-letter rows now "
-              f"{int(scalar(schema, 'SELECT count(*) FROM dead_letters')):,}; still running: {em.proc.poll() is None}")
+        print(
+            f"\nphase 2: {expected - valid_before:,} valid fixes at {args.valid_rate:,.0f}/s with "
+            f"{args.poison_rate:,.0f} poison/s mixed in, for {args.mixed_s:.0f} s"
+        )
+        print(
+            f"  stored {int(stored2):,}; publish → stored p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, "
+            f"max {worst * 1000:.0f} ms; within 1 s: {within * 100:.2f} %"
+        )
+        print(
+            f"  emon RSS {proc.memory_info().rss / 1e6:.0f} MB; dead-letter rows now "
+            f"{int(scalar(schema, 'SELECT count(*) FROM dead_letters')):,}; still running: {em.proc.poll() is None}"
+        )
         pub.close()
     finally:
         em.stop()
@@ -353,7 +389,9 @@ async def run(args: argparse.Namespace, broker_port: int) -> None:
         clear_redis(env["EMON_REDIS_PREFIX"])
         # Remove emon's persistent session from the shared broker.
         if broker_port == 1883:
-            async with aiomqtt.Client("127.0.0.1", 1883, identifier=env["EMON_MQTT_CLIENT_ID"], clean_session=True):
+            async with aiomqtt.Client(
+                "127.0.0.1", 1883, identifier=env["EMON_MQTT_CLIENT_ID"], clean_session=True
+            ):
                 pass
 
 

@@ -23,8 +23,10 @@ from emon.mqtt.endpoint import Endpoint
 from emon.mqtt.protocol import SessionOptions
 from tests.mqtt.broker import PrivateBroker, private_broker
 
-PAYLOAD = (b'{"ts": "2026-11-25T21:14:03+01:00", "lat": 52.0907, "lon": 5.1214, "acc": 8, "seq": 1812, '
-           b'"batt": 71, "src": "gnss", "spd": 1.2, "hdg": 180.0, "pad": "xxxxxxxxxxxxxxxx"}')
+PAYLOAD = (
+    b'{"ts": "2026-11-25T21:14:03+01:00", "lat": 52.0907, "lon": 5.1214, "acc": 8, "seq": 1812, '
+    b'"batt": 71, "src": "gnss", "spd": 1.2, "hdg": 180.0, "pad": "xxxxxxxxxxxxxxxx"}'
+)
 
 
 def rss_kib(pid: int) -> int:
@@ -76,8 +78,12 @@ async def main(messages: int, devices: int) -> None:
             async with running(client):
                 topic = f"emon/v1/fix/{user}"
                 for start in range(0, per_device, 500):
-                    await asyncio.gather(*(client.publish(topic, PAYLOAD, timeout_s=120)
-                                           for _ in range(min(500, per_device - start))))
+                    await asyncio.gather(
+                        *(
+                            client.publish(topic, PAYLOAD, timeout_s=120)
+                            for _ in range(min(500, per_device - start))
+                        )
+                    )
 
         for i in range(0, devices, 10):
             await asyncio.gather(*(publish_as(u) for u in users[1 + i : 1 + i + 10]))
@@ -95,11 +101,17 @@ async def main(messages: int, devices: int) -> None:
                     break
         drain_s = time.perf_counter() - started - 1.0
         print(f"Mosquitto with deploy/mosquitto/mosquitto.conf (TLS), {devices} devices")
-        print(f"published {published:,} QoS 1 fixes of {len(PAYLOAD)} B while emon was down in {publish_s:.1f}s")
-        print(f"broker RSS {before / 1024:.1f} MiB → {queued_rss / 1024:.1f} MiB: "
-              f"{(queued_rss - before) * 1024 / published:.0f} B per queued message")
-        print(f"emon reconnected and received {counter[0]:,} of {published:,} "
-              f"({published - counter[0]:,} dropped) in {drain_s:.1f}s ({counter[0] / max(drain_s, 1e-9):,.0f}/s)")
+        print(
+            f"published {published:,} QoS 1 fixes of {len(PAYLOAD)} B while emon was down in {publish_s:.1f}s"
+        )
+        print(
+            f"broker RSS {before / 1024:.1f} MiB → {queued_rss / 1024:.1f} MiB: "
+            f"{(queued_rss - before) * 1024 / published:.0f} B per queued message"
+        )
+        print(
+            f"emon reconnected and received {counter[0]:,} of {published:,} "
+            f"({published - counter[0]:,} dropped) in {drain_s:.1f}s ({counter[0] / max(drain_s, 1e-9):,.0f}/s)"
+        )
 
 
 if __name__ == "__main__":

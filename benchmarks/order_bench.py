@@ -21,7 +21,9 @@ from emon.storage.postgres import drop_schema
 
 async def main(n: int) -> None:
     schema = f"bench_orders_{uuid.uuid4().hex[:8]}"
-    settings = Settings().model_copy(update={"db_schema": schema, "redis_prefix": schema, "mqtt_client_id": schema})
+    settings = Settings().model_copy(
+        update={"db_schema": schema, "redis_prefix": schema, "mqtt_client_id": schema}
+    )
     rt = Runtime(settings)
     await rt.db.open()
     await rt.db.migrate()
@@ -29,11 +31,23 @@ async def main(n: int) -> None:
     try:
         for i in range(n):
             start = now - timedelta(days=i % 80)
-            case = Case.model_validate({
-                "case_id": f"b-{i}", "risk": "high", "offender_device": f"tag-{i}", "residence": {"lat": 52, "lon": 5},
-                "units": ["probation:x"], "prosecutor": "o", "probation_officer": "p",
-                "order": {"kind": "gedragsaanwijzing", "contact_ban_m": 200, "valid_from": start.isoformat(),
-                          "valid_until": (start + timedelta(days=90)).isoformat()}})
+            case = Case.model_validate(
+                {
+                    "case_id": f"b-{i}",
+                    "risk": "high",
+                    "offender_device": f"tag-{i}",
+                    "residence": {"lat": 52, "lon": 5},
+                    "units": ["probation:x"],
+                    "prosecutor": "o",
+                    "probation_officer": "p",
+                    "order": {
+                        "kind": "gedragsaanwijzing",
+                        "contact_ban_m": 200,
+                        "valid_from": start.isoformat(),
+                        "valid_until": (start + timedelta(days=90)).isoformat(),
+                    },
+                }
+            )
             await rt.cases.add(case, "bench")
             rt.casebook.put(case)
         for label in ("first pass", "steady pass", "steady pass"):

@@ -50,7 +50,9 @@ def setup(n_devices: int) -> tuple[str, int]:
     with psycopg.connect(PG_URL, autocommit=True) as conn:
         conn.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
         conn.execute(f"CREATE SCHEMA {SCHEMA}")
-        row = conn.execute("SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'postgis'").fetchone()
+        row = conn.execute(
+            "SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'postgis'"
+        ).fetchone()
         ext_schema = row[0] if row else SCHEMA
         if row is None:
             conn.execute(f"CREATE EXTENSION postgis SCHEMA {SCHEMA}")
@@ -76,12 +78,16 @@ def setup(n_devices: int) -> tuple[str, int]:
     return version, n
 
 
-async def _worker(positions: list[tuple[float, float]], start: int, step: int, until: float) -> tuple[int, int]:
+async def _worker(
+    positions: list[tuple[float, float]], start: int, step: int, until: float
+) -> tuple[int, int]:
     options = f"-c search_path={SCHEMA},public"
     done = hits = 0
     async with await psycopg.AsyncConnection.connect(PG_URL, autocommit=True, options=options) as conn:
         # The extension may live in another schema; find it once.
-        cur = await conn.execute("SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'postgis'")
+        cur = await conn.execute(
+            "SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'postgis'"
+        )
         row = await cur.fetchone()
         if row is not None:
             await conn.execute(f"SET search_path = {SCHEMA}, {row[0]}")
@@ -127,7 +133,9 @@ def main() -> None:
     if not r.available:
         print(r.detail)
         return
-    print(f"{r.detail}: {r.zones} zones, {r.fixes} fixes in {r.seconds:.1f} s = {r.rate:,.0f} fixes/s ({r.hits} hits)")
+    print(
+        f"{r.detail}: {r.zones} zones, {r.fixes} fixes in {r.seconds:.1f} s = {r.rate:,.0f} fixes/s ({r.hits} hits)"
+    )
     cleanup()
 
 

@@ -41,9 +41,15 @@ from emon.geofence import Engine
 from emon.geofence.events import EvalEvent
 
 STEP_S = 30.0
-BREACH_TYPES = frozenset({
-    "exclusion_breach", "inclusion_breach", "proximity_breach", "crossing_suspected", "retrospective_violation",
-})
+BREACH_TYPES = frozenset(
+    {
+        "exclusion_breach",
+        "inclusion_breach",
+        "proximity_breach",
+        "crossing_suspected",
+        "retrospective_violation",
+    }
+)
 PRE_TYPES = frozenset({"exclusion_pre_alert", "proximity_pre_alert"})
 POSSIBLE_TYPES = frozenset({"possible_breach"})
 UNKNOWN_TYPES = frozenset({"proximity_unknown"})
@@ -140,7 +146,9 @@ def run_day(pd: PersonDay, routing: Routing, config: AlertConfig, rng: np.random
             counts[ev.type.value] += 1
             aid = alert_id_for(ev.case_id, ev.rule, ev.episode)
             prev = alerts.get(aid)
-            change = on_evaluation(prev.alert if prev else None, ev, info, routing, config, suppressed=False, now=at)
+            change = on_evaluation(
+                prev.alert if prev else None, ev, info, routing, config, suppressed=False, now=at
+            )
             if change is None:
                 continue
             rec = prev or Received(change.alert)
@@ -163,7 +171,9 @@ def run_day(pd: PersonDay, routing: Routing, config: AlertConfig, rng: np.random
         events = engine.tick(now)
         pursuit.obey(events, now)
         apply(events, now)
-    return Outcome(pd.family, pd.truth, list(alerts.values()), counts, len(fixes) + pursuit.fixes, pursuit.requests)
+    return Outcome(
+        pd.family, pd.truth, list(alerts.values()), counts, len(fixes) + pursuit.fixes, pursuit.requests
+    )
 
 
 def _kind(alert: Alert) -> str:
@@ -186,8 +196,12 @@ def _matches(r: Received, v: Violation, *, unknown_ok: bool = False) -> bool:
     slack = timedelta(minutes=15)
     if r.alert.type.value in UNKNOWN_TYPES | POSSIBLE_TYPES:
         # An unknown or possible state reports the violation if it was open while it happened.
-        return r.alert.opened_at <= v.end + slack and (r.alert.ended_at is None or r.alert.ended_at >= v.start)
-    return v.start - slack <= r.alert.episode <= v.end + slack or v.start <= r.alert.opened_at <= v.end + slack
+        return r.alert.opened_at <= v.end + slack and (
+            r.alert.ended_at is None or r.alert.ended_at >= v.start
+        )
+    return (
+        v.start - slack <= r.alert.episode <= v.end + slack or v.start <= r.alert.opened_at <= v.end + slack
+    )
 
 
 def score(outcomes: list[Outcome], *, unknown_ok: bool = False) -> dict[str, Any]:

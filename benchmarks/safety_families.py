@@ -65,14 +65,16 @@ class PersonDay:
 
 
 def _case(case_id: str, order: dict[str, Any], *, victim: bool = False) -> Case:
-    return Case.model_validate({
-        "case_id": case_id,
-        "risk": "high",
-        "offender_device": OFFENDER,
-        "victim_device": VICTIM if victim else None,
-        "residence": {"lat": FRAME.lat0, "lon": FRAME.lon0},
-        "order": order,
-    })
+    return Case.model_validate(
+        {
+            "case_id": case_id,
+            "risk": "high",
+            "offender_device": OFFENDER,
+            "victim_device": VICTIM if victim else None,
+            "residence": {"lat": FRAME.lat0, "lon": FRAME.lon0},
+            "order": order,
+        }
+    )
 
 
 def _fixes(device: str, obs: Observed, t0: datetime) -> list[tuple[datetime, Fix]]:
@@ -172,8 +174,15 @@ def exclusion_day(i: int, rng: np.random.Generator, *, walk: bool = False) -> Pe
     tr.t0 = t0
     obs = observe(tr, fix_times(tr, rng), rng)
     case = _case(f"ex{'w' if walk else ''}-{i}", {"exclusion_zones": [_circle("zone", radius)]})
-    return PersonDay("exclusion_edge_walk" if walk else "exclusion_daily", case, _fixes(OFFENDER, obs, t0),
-                     exclusion_truth(tr, obs.t[obs.acc <= 100], radius, t0), t0, t0 + timedelta(days=1, hours=1), {OFFENDER: tr})
+    return PersonDay(
+        "exclusion_edge_walk" if walk else "exclusion_daily",
+        case,
+        _fixes(OFFENDER, obs, t0),
+        exclusion_truth(tr, obs.t[obs.acc <= 100], radius, t0),
+        t0,
+        t0 + timedelta(days=1, hours=1),
+        {OFFENDER: tr},
+    )
 
 
 def proximity_truth(off: Track, vic: Track, t0: datetime) -> list[Violation]:
@@ -182,8 +191,10 @@ def proximity_truth(off: Track, vic: Track, t0: datetime) -> list[Violation]:
     ox, oy = off.at(g)
     vx, vy = vic.at(g)
     close = np.hypot(ox - vx, oy - vy) < BAN_M
-    return [Violation("proximity", _dt(t0, g[i]), _dt(t0, g[j - 1] + TRUTH_DT), "dwell")
-            for i, j in runs_at_least(close, TRUTH_DT, MIN_S)]
+    return [
+        Violation("proximity", _dt(t0, g[i]), _dt(t0, g[j - 1] + TRUTH_DT), "dwell")
+        for i, j in runs_at_least(close, TRUTH_DT, MIN_S)
+    ]
 
 
 def _victim_obs(vic: Track, rng: np.random.Generator) -> Observed:
@@ -211,9 +222,18 @@ def contact_ban_day(i: int, rng: np.random.Generator) -> PersonDay:
     off.go(oh, float(rng.uniform(1.2, 8)), "urban").until(86400, "indoor")
     vic.go(vh, float(rng.uniform(1.2, 8)), "urban").until(86400, "indoor")
     case = _case(f"ban-{i}", {"contact_ban_m": BAN_M}, victim=True)
-    fixes = _fixes(OFFENDER, observe(off, fix_times(off, rng), rng), t0) + _fixes(VICTIM, _victim_obs(vic, rng), t0)
-    return PersonDay("contact_ban", case, fixes, proximity_truth(off, vic, t0), t0, t0 + timedelta(days=1, hours=1),
-                     {OFFENDER: off, VICTIM: vic})
+    fixes = _fixes(OFFENDER, observe(off, fix_times(off, rng), rng), t0) + _fixes(
+        VICTIM, _victim_obs(vic, rng), t0
+    )
+    return PersonDay(
+        "contact_ban",
+        case,
+        fixes,
+        proximity_truth(off, vic, t0),
+        t0,
+        t0 + timedelta(days=1, hours=1),
+        {OFFENDER: off, VICTIM: vic},
+    )
 
 
 def curfew_truth(tr: Track, t0: datetime, radius: float, d: date) -> list[Violation]:
@@ -222,8 +242,10 @@ def curfew_truth(tr: Track, t0: datetime, radius: float, d: date) -> list[Violat
     start = (_local(d, 22) - t0).total_seconds()
     end = (_local(d, 31) - t0).total_seconds()
     out_ = (np.hypot(x, y) > radius + DEPTH_M) & (g >= start) & (g < end)
-    return [Violation("inclusion", _dt(t0, g[i]), _dt(t0, g[j - 1] + TRUTH_DT), "dwell")
-            for i, j in runs_at_least(out_, TRUTH_DT, MIN_S)]
+    return [
+        Violation("inclusion", _dt(t0, g[i]), _dt(t0, g[j - 1] + TRUTH_DT), "dwell")
+        for i, j in runs_at_least(out_, TRUTH_DT, MIN_S)
+    ]
 
 
 def curfew_night(i: int, rng: np.random.Generator, *, broken: bool = False) -> PersonDay:
@@ -243,14 +265,27 @@ def curfew_night(i: int, rng: np.random.Generator, *, broken: bool = False) -> P
     tr.until(sec(float(rng.uniform(19.5, 21.6))), "urban").go(bed, float(rng.uniform(1.2, 8)), "urban")
     if broken:
         tr.until(sec(float(rng.uniform(23.0, 25.0))), "indoor")
-        tr.go(_at(float(rng.uniform(1000, 3000)), float(rng.uniform(0, 6.3))), float(rng.uniform(1.2, 8)), "urban")
+        tr.go(
+            _at(float(rng.uniform(1000, 3000)), float(rng.uniform(0, 6.3))),
+            float(rng.uniform(1.2, 8)),
+            "urban",
+        )
         tr.stay(float(rng.uniform(1800, 5400)), "urban").go(bed, float(rng.uniform(1.2, 8)), "urban")
     tr.until(sec(float(rng.uniform(31.25, 33.0))), "indoor").go(away, float(rng.uniform(1.2, 8)), "urban")
     tr.until(sec(36.0), "urban")
     obs = observe(tr, fix_times(tr, rng), rng)
-    case = _case(f"cur{'b' if broken else ''}-{i}", {"inclusion_zones": [_circle("home", radius, schedule=CURFEW)]})
-    return PersonDay("curfew_broken" if broken else "curfew_night", case, _fixes(OFFENDER, obs, t0),
-                     curfew_truth(tr, t0, radius, d), t0, t0 + timedelta(hours=25), {OFFENDER: tr})
+    case = _case(
+        f"cur{'b' if broken else ''}-{i}", {"inclusion_zones": [_circle("home", radius, schedule=CURFEW)]}
+    )
+    return PersonDay(
+        "curfew_broken" if broken else "curfew_night",
+        case,
+        _fixes(OFFENDER, obs, t0),
+        curfew_truth(tr, t0, radius, d),
+        t0,
+        t0 + timedelta(hours=25),
+        {OFFENDER: tr},
+    )
 
 
 # -- violation sets ----------------------------------------------------------------------------
@@ -263,12 +298,21 @@ def enter_run(i: int, rng: np.random.Generator) -> PersonDay:
     th = float(rng.uniform(0, 2 * math.pi))
     tr = Track(t0).start(*_at(3000, th)).stay(600, "urban")
     tr.go(_at(radius + 100, th), float(rng.uniform(5, 10)), "urban")
-    tr.go(_at(radius - float(rng.uniform(40, 150)), th), 1.4, "urban").stay(float(rng.uniform(120, 420)), "urban")
+    tr.go(_at(radius - float(rng.uniform(40, 150)), th), 1.4, "urban").stay(
+        float(rng.uniform(120, 420)), "urban"
+    )
     tr.go(_at(radius + 100, th), 1.4, "urban").go(_at(3000, th), 8, "urban").stay(1800, "urban")
     obs = observe(tr, fix_times(tr, rng), rng, gaps_per_day=0)
     case = _case(f"enter-{i}", {"exclusion_zones": [_circle("zone", radius)]})
-    return PersonDay("v_enter", case, _fixes(OFFENDER, obs, t0), exclusion_truth(tr, obs.t[obs.acc <= 100], radius, t0),
-                     t0, t0 + timedelta(hours=3), {OFFENDER: tr})
+    return PersonDay(
+        "v_enter",
+        case,
+        _fixes(OFFENDER, obs, t0),
+        exclusion_truth(tr, obs.t[obs.acc <= 100], radius, t0),
+        t0,
+        t0 + timedelta(hours=3),
+        {OFFENDER: tr},
+    )
 
 
 def crossing_run(i: int, rng: np.random.Generator) -> PersonDay:
@@ -297,13 +341,30 @@ def crossing_run(i: int, rng: np.random.Generator) -> PersonDay:
         mx, my = tr.at(np.array([tm]))
         acc = float(rng.uniform(350, 400))
         sig = acc / 1.51
-        extra = Observed(np.array([tm]), mx + rng.normal(0, sig), my + rng.normal(0, sig), np.array([acc]),
-                         np.array([tm + 2]), np.array([1], dtype=np.int8))
-        obs = Observed(*(np.concatenate([getattr(obs, f), getattr(extra, f)]) for f in
-                         ("t", "x", "y", "acc", "arrival", "kind")))
+        extra = Observed(
+            np.array([tm]),
+            mx + rng.normal(0, sig),
+            my + rng.normal(0, sig),
+            np.array([acc]),
+            np.array([tm + 2]),
+            np.array([1], dtype=np.int8),
+        )
+        obs = Observed(
+            *(
+                np.concatenate([getattr(obs, f), getattr(extra, f)])
+                for f in ("t", "x", "y", "acc", "arrival", "kind")
+            )
+        )
     case = _case(f"cross-{i}", {"exclusion_zones": [_circle("zone", radius)]})
-    return PersonDay("v_crossing", case, _fixes(OFFENDER, obs, t0), exclusion_truth(tr, obs.t[obs.acc <= 100], radius, t0),
-                     t0, t0 + timedelta(hours=2), {OFFENDER: tr})
+    return PersonDay(
+        "v_crossing",
+        case,
+        _fixes(OFFENDER, obs, t0),
+        exclusion_truth(tr, obs.t[obs.acc <= 100], radius, t0),
+        t0,
+        t0 + timedelta(hours=2),
+        {OFFENDER: tr},
+    )
 
 
 def offline_run(i: int, rng: np.random.Generator) -> PersonDay:
@@ -321,8 +382,16 @@ def offline_run(i: int, rng: np.random.Generator) -> PersonDay:
     obs = observe(tr, fix_times(tr, rng), rng, gaps_per_day=0)
     obs = late_upload(obs, t_off, t_on, t_on + float(rng.uniform(600, 3600)))
     case = _case(f"offline-{i}", {"exclusion_zones": [_circle("zone", radius)]})
-    return PersonDay("v_offline_late", case, _fixes(OFFENDER, obs, t0), exclusion_truth(tr, obs.t[obs.acc <= 100], radius, t0),
-                     t0, t0 + timedelta(hours=3), {OFFENDER: tr}, {OFFENDER: [(t_off, t_on)]})
+    return PersonDay(
+        "v_offline_late",
+        case,
+        _fixes(OFFENDER, obs, t0),
+        exclusion_truth(tr, obs.t[obs.acc <= 100], radius, t0),
+        t0,
+        t0 + timedelta(hours=3),
+        {OFFENDER: tr},
+        {OFFENDER: [(t_off, t_on)]},
+    )
 
 
 def linger_run(i: int, rng: np.random.Generator, *, silent_victim: bool = False) -> PersonDay:
@@ -343,8 +412,16 @@ def linger_run(i: int, rng: np.random.Generator, *, silent_victim: bool = False)
     case = _case(f"{'silent' if silent_victim else 'linger'}-{i}", {"contact_ban_m": BAN_M}, victim=True)
     fixes = _fixes(OFFENDER, o_obs, t0) + _fixes(VICTIM, v_obs, t0)
     mute = {VICTIM: [(3600.0 - 2400.0, 1e9)]} if silent_victim else {}
-    return PersonDay("v_victim_silent" if silent_victim else "v_linger", case, fixes,
-                     proximity_truth(off, vic, t0), t0, t0 + timedelta(hours=3), {OFFENDER: off, VICTIM: vic}, mute)
+    return PersonDay(
+        "v_victim_silent" if silent_victim else "v_linger",
+        case,
+        fixes,
+        proximity_truth(off, vic, t0),
+        t0,
+        t0 + timedelta(hours=3),
+        {OFFENDER: off, VICTIM: vic},
+        mute,
+    )
 
 
 Builder = Callable[[int, np.random.Generator], PersonDay]

@@ -97,8 +97,13 @@ class Observed:
     kind: NDArray[np.int8]  # 0 normal, 1 honest outlier, 2 dishonest outlier
 
 
-def fix_times(track: Track, rng: np.random.Generator, *, moving_s: tuple[float, float] = (30, 60),
-              still_s: tuple[float, float] = (60, 300)) -> F64:
+def fix_times(
+    track: Track,
+    rng: np.random.Generator,
+    *,
+    moving_s: tuple[float, float] = (30, 60),
+    still_s: tuple[float, float] = (60, 300),
+) -> F64:
     """Fix times over the whole track: 30–60 s apart while moving, 60–300 s while still."""
     out: list[float] = []
     t = float(rng.uniform(0, 30))
@@ -112,8 +117,14 @@ def fix_times(track: Track, rng: np.random.Generator, *, moving_s: tuple[float, 
     return np.array(out)
 
 
-def observe(track: Track, ts: F64, rng: np.random.Generator, *, gaps_per_day: float = 0.5,
-            env_override: str | None = None) -> Observed:
+def observe(
+    track: Track,
+    ts: F64,
+    rng: np.random.Generator,
+    *,
+    gaps_per_day: float = 0.5,
+    env_override: str | None = None,
+) -> Observed:
     """Noisy fixes of ``track`` at ``ts``; see the module docstring for the noise model."""
     n = len(ts)
     tx, ty = track.at(ts)

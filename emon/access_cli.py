@@ -72,8 +72,12 @@ async def _run(settings: Settings, ns: argparse.Namespace) -> int:
         await db.migrate()
         users = UserRecords(db)
         key = None if settings.signing_key_file is None else load_private_key(settings.signing_key_file)
-        audit = AuditLog(db, key,
-                         checkpoint_every=settings.audit_checkpoint_every, checkpoint_s=settings.audit_checkpoint_s)
+        audit = AuditLog(
+            db,
+            key,
+            checkpoint_every=settings.audit_checkpoint_every,
+            checkpoint_s=settings.audit_checkpoint_s,
+        )
         who = Principal(f"cli:{getpass.getuser()}", Role.ADMIN, frozenset({ALL_UNITS}))
         now = datetime.now(UTC)
         if ns.what == "user" and ns.action == "add":
@@ -81,9 +85,15 @@ async def _run(settings: Settings, ns: argparse.Namespace) -> int:
             if not await users.add_user(user, who.name):
                 print(f"emon: user {ns.user_id} exists", file=sys.stderr)
                 return 1
-            await audit.record(Entry.of(who, now, "user.create", Outcome.ALLOWED,
-                                        detail={"user_id": user.user_id, "role": user.role.value,
-                                                "units": list(user.units)}))
+            await audit.record(
+                Entry.of(
+                    who,
+                    now,
+                    "user.create",
+                    Outcome.ALLOWED,
+                    detail={"user_id": user.user_id, "role": user.role.value, "units": list(user.units)},
+                )
+            )
             stored = await users.get_user(user.user_id)
             assert stored is not None
             print(json.dumps(stored.to_json()))
@@ -96,9 +106,18 @@ async def _run(settings: Settings, ns: argparse.Namespace) -> int:
                 print(f"emon: no (enabled) user {ns.user_id}", file=sys.stderr)
                 return 1
             token = new_token()
-            info = await users.issue_token(found, token_hash(token), now + timedelta(days=ns.ttl_days), who.name)
-            await audit.record(Entry.of(who, now, "token.issue", Outcome.ALLOWED,
-                                        detail={"user_id": ns.user_id, "token_id": info.token_id}))
+            info = await users.issue_token(
+                found, token_hash(token), now + timedelta(days=ns.ttl_days), who.name
+            )
+            await audit.record(
+                Entry.of(
+                    who,
+                    now,
+                    "token.issue",
+                    Outcome.ALLOWED,
+                    detail={"user_id": ns.user_id, "token_id": info.token_id},
+                )
+            )
             print(json.dumps({**info.to_json(), "token": token}))
         elif ns.action == "list":
             for t in await users.tokens(ns.user):
@@ -108,10 +127,16 @@ async def _run(settings: Settings, ns: argparse.Namespace) -> int:
             if revoked is None:
                 print(f"emon: no token {ns.token_id}", file=sys.stderr)
                 return 1
-            await audit.record(Entry.of(who, now, "token.revoke", Outcome.ALLOWED,
-                                        detail={"token_id": ns.token_id, "user_id": revoked.user_id}))
+            await audit.record(
+                Entry.of(
+                    who,
+                    now,
+                    "token.revoke",
+                    Outcome.ALLOWED,
+                    detail={"token_id": ns.token_id, "user_id": revoked.user_id},
+                )
+            )
             print(json.dumps(revoked.to_json()))
         return 0
     finally:
         await db.close()
-

@@ -135,8 +135,20 @@ def chain(entry: Entry, seq: int, prev_hash: str) -> Record:
     at = entry.at.astimezone(UTC)
     digest = record_hash(prev_hash, seq, at, _fields(entry), detail)
     return Record(
-        seq, at, entry.user_id, entry.user_name, entry.role, entry.action, str(entry.outcome), entry.purpose,
-        entry.case_id, entry.device_id, entry.alert_id, detail, prev_hash, digest,
+        seq,
+        at,
+        entry.user_id,
+        entry.user_name,
+        entry.role,
+        entry.action,
+        str(entry.outcome),
+        entry.purpose,
+        entry.case_id,
+        entry.device_id,
+        entry.alert_id,
+        detail,
+        prev_hash,
+        digest,
     )
 
 
@@ -157,7 +169,9 @@ class Checkpoint:
 
 def sign_checkpoint(key: Ed25519PrivateKey, seq: int, digest: str, at: datetime) -> Checkpoint:
     at = at.astimezone(UTC)
-    return Checkpoint(seq, digest, at, signing.key_id(key.public_key()), key.sign(Checkpoint.message(seq, digest, at)))
+    return Checkpoint(
+        seq, digest, at, signing.key_id(key.public_key()), key.sign(Checkpoint.message(seq, digest, at))
+    )
 
 
 @dataclass
@@ -216,23 +230,30 @@ class ChainVerifier:
         for cp in sorted(checkpoints, key=lambda c: c.seq):
             key = self._keys.get(cp.key_id)
             if key is None:
-                v.notes.append(f"checkpoint at record {cp.seq} is signed by unknown key {cp.key_id}: not checked")
+                v.notes.append(
+                    f"checkpoint at record {cp.seq} is signed by unknown key {cp.key_id}: not checked"
+                )
                 continue
             if not signing.verify(key, cp.signature, Checkpoint.message(cp.seq, cp.hash, cp.at)):
                 self._fail(cp.seq, f"checkpoint at record {cp.seq} has an invalid signature")
                 return v
             stored = self._hashes.get(cp.seq)
             if stored is None:
-                self._fail(self._prev_seq + 1, f"the log ends at record {self._prev_seq} but a signed checkpoint "
-                                               f"covers record {cp.seq}: records were removed")
+                self._fail(
+                    self._prev_seq + 1,
+                    f"the log ends at record {self._prev_seq} but a signed checkpoint "
+                    f"covers record {cp.seq}: records were removed",
+                )
                 return v
             if stored != cp.hash:
                 self._fail(cp.seq, f"record {cp.seq} differs from its signed checkpoint (chain recomputed)")
                 return v
             v.checkpoints += 1
         if head is not None and head != (self._prev_seq, self._prev_hash):
-            self._fail(min(head[0], self._prev_seq + 1),
-                       f"the chain head says record {head[0]} but the log ends at record {self._prev_seq}")
+            self._fail(
+                min(head[0], self._prev_seq + 1),
+                f"the chain head says record {head[0]} but the log ends at record {self._prev_seq}",
+            )
             return v
         if not self._keys:
             v.notes.append("no public key given: signed checkpoints not checked")

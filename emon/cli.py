@@ -42,16 +42,28 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub.add_parser("migrate", help="apply database migrations and exit")
     sub.add_parser("user", help="people: emon user add|list (emon user --help)", add_help=False)
-    sub.add_parser("token", help="API tokens: emon token issue|list|revoke (emon token --help)", add_help=False)
+    sub.add_parser(
+        "token", help="API tokens: emon token issue|list|revoke (emon token --help)", add_help=False
+    )
     keygen = sub.add_parser("keygen", help="write a new Ed25519 signing key (for EMON_SIGNING_KEY_FILE)")
-    keygen.add_argument("-o", "--output", required=True, help="where to write the private key (not overwritten)")
+    keygen.add_argument(
+        "-o", "--output", required=True, help="where to write the private key (not overwritten)"
+    )
     audit = sub.add_parser("audit", help="the audit log (emon audit verify)")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
-    verify = audit_sub.add_parser("verify", help="check the hash chain and signed checkpoints; exit 1 if broken")
-    verify.add_argument("--public-key", action="append", default=[],
-                        help="a trusted public (or private) key PEM; repeatable; default: EMON_SIGNING_KEY_FILE")
+    verify = audit_sub.add_parser(
+        "verify", help="check the hash chain and signed checkpoints; exit 1 if broken"
+    )
+    verify.add_argument(
+        "--public-key",
+        action="append",
+        default=[],
+        help="a trusted public (or private) key PEM; repeatable; default: EMON_SIGNING_KEY_FILE",
+    )
     sub.add_parser(
-        "mqtt-credentials", help="issue a device's MQTT password (emon mqtt-credentials --help)", add_help=False
+        "mqtt-credentials",
+        help="issue a device's MQTT password (emon mqtt-credentials --help)",
+        add_help=False,
     )
     for name, text in EVIDENCE_COMMANDS.items():
         sub.add_parser(name, help=text, add_help=False)
@@ -125,8 +137,11 @@ def mqtt_credentials(argv: list[str]) -> int:
         return 1
     print(password)
     action = "replaced (the old password no longer works after the reload)" if replaced else "added"
-    print(f"{ns.username}: {action} in {ns.password_file}; now reload the broker, e.g. "
-          "`systemctl reload mosquitto` or `kill -HUP $(pidof mosquitto)`", file=sys.stderr)
+    print(
+        f"{ns.username}: {action} in {ns.password_file}; now reload the broker, e.g. "
+        "`systemctl reload mosquitto` or `kill -HUP $(pidof mosquitto)`",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -140,7 +155,13 @@ def serve(settings: Settings) -> int:
     except ConfigError as exc:  # e.g. EMON_MQTT_CA_FILE readable but not a certificate
         print(f"emon: configuration error: {exc}", file=sys.stderr)
         return 2
-    config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_level=settings.log_level.lower(), timeout_graceful_shutdown=5)
+    config = uvicorn.Config(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=5,
+    )
     return run_server(uvicorn.Server(config), app.state.rt)
 
 

@@ -119,7 +119,11 @@ class DeadLetterBudget:
         message only."""
         if now - self._window_start >= 60.0:
             self._window_start, self._rows, self._bytes = now, 0, 0
-        if self.full or self._rows >= self.policy.rows_per_min or self._bytes + size > self.policy.bytes_per_min:
+        if (
+            self.full
+            or self._rows >= self.policy.rows_per_min
+            or self._bytes + size > self.policy.bytes_per_min
+        ):
             return False
         self._rows += 1
         self._bytes += size

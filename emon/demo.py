@@ -82,7 +82,19 @@ def embedded_redis(data_dir: Path) -> Any:
     folder = data_dir.resolve() / "redis"
     folder.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(folder)],
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(folder),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -164,7 +176,11 @@ async def _demo(settings: Settings, data_dir: Path, simulate: bool) -> int:
         app = create_app(settings)
         server = uvicorn.Server(
             uvicorn.Config(
-                app, host=settings.http_host, port=settings.http_port, log_level="warning", timeout_graceful_shutdown=5
+                app,
+                host=settings.http_host,
+                port=settings.http_port,
+                log_level="warning",
+                timeout_graceful_shutdown=5,
             )
         )
         serve = asyncio.create_task(server.serve(), name="http")
@@ -174,14 +190,23 @@ async def _demo(settings: Settings, data_dir: Path, simulate: bool) -> int:
             await asyncio.sleep(0.05)
         base = f"http://{settings.http_host}:{settings.http_port}"
         state = data_dir / STATE_FILE
-        state.write_text(json.dumps({"api": base, "mqtt": settings.mqtt_url, "topic_prefix": settings.mqtt_topic_prefix}))
+        state.write_text(
+            json.dumps({"api": base, "mqtt": settings.mqtt_url, "topic_prefix": settings.mqtt_topic_prefix})
+        )
         stack.callback(state.unlink, missing_ok=True)
         prefix = f"  (topic prefix {settings.mqtt_topic_prefix!r})" if settings.mqtt_topic_prefix else ""
-        print(f"\nemon is running. Monitoring room: {base}/room   (OM check: {base}/feasibility, API: {base}/docs)")
+        print(
+            f"\nemon is running. Monitoring room: {base}/room   (OM check: {base}/feasibility, API: {base}/docs)"
+        )
         print(f"admin token:  {token}   (also in {data_dir / 'admin-token'})")
         print(f"MQTT broker:  {settings.mqtt_url}{prefix}")
-        print(f"more devices: emon simulate --api {base} --token <admin token> SCENARIO   (uses this broker)\n", flush=True)
-        player = asyncio.create_task(_play(settings, base, str(token)), name="demo-scenario") if simulate else None
+        print(
+            f"more devices: emon simulate --api {base} --token <admin token> SCENARIO   (uses this broker)\n",
+            flush=True,
+        )
+        player = (
+            asyncio.create_task(_play(settings, base, str(token)), name="demo-scenario") if simulate else None
+        )
         try:
             await serve
         finally:
@@ -234,7 +259,9 @@ async def retire_demo_cases(base: str, token: str) -> list[str]:
             if not case_id.startswith(DEMO_CASE_PREFIX) or case.get("status") == "closed":
                 continue
             for state in ("open", "acknowledged"):
-                alerts = (await api.get("/alerts", params={"case_id": case_id, "state": state})).raise_for_status()
+                alerts = (
+                    await api.get("/alerts", params={"case_id": case_id, "state": state})
+                ).raise_for_status()
                 for alert in alerts.json():
                     body = {"outcome": "other", "note": "demo round ended"}
                     await api.post(f"/alerts/{alert['alert_id']}/resolve", json=body)
@@ -251,4 +278,3 @@ def _stored_token(data_dir: Path) -> str:
     path.write_text(value + "\n")
     path.chmod(0o600)
     return value
-

@@ -32,8 +32,12 @@ log = logging.getLogger(__name__)
 
 
 class AlertSink(Protocol):
-    async def on_evaluation(self, events: Sequence[EvalEvent], now: datetime, received_mono: float) -> None: ...
-    async def on_device_events(self, events: Sequence[DeviceEvent], now: datetime, received_mono: float) -> None: ...
+    async def on_evaluation(
+        self, events: Sequence[EvalEvent], now: datetime, received_mono: float
+    ) -> None: ...
+    async def on_device_events(
+        self, events: Sequence[DeviceEvent], now: datetime, received_mono: float
+    ) -> None: ...
     async def tick(self, now: datetime) -> None: ...
 
 
@@ -106,8 +110,11 @@ class Evaluation:
         self._stored_after = since
         fixes, events, through = await records.received_after(since)
         if fixes or events:
-            log.warning("evaluating %d fixes and %d events stored but not evaluated before a restart",
-                        len(fixes), len(events))
+            log.warning(
+                "evaluating %d fixes and %d events stored but not evaluated before a restart",
+                len(fixes),
+                len(events),
+            )
             await self.consume(fixes, events, now, time.monotonic(), through)
         return len(fixes) + len(events)
 
@@ -122,7 +129,9 @@ class Evaluation:
             self.engine.add_case(case)
             ids = [case.case_id]
             detail = {"version": version, "status": case.status.value}
-            await self._persist([], now or datetime.now(UTC), kind="case", extra=ids, detail=detail, force=ids)
+            await self._persist(
+                [], now or datetime.now(UTC), kind="case", extra=ids, detail=detail, force=ids
+            )
 
     async def consume(
         self,
@@ -153,7 +162,9 @@ class Evaluation:
             # Batches are consumed in the order they were stored, and each is stamped with the
             # database clock between its rows and the next batch's: everything stored after the
             # watermark is exactly what has not been evaluated yet.
-            stored = None if self._stored_after is None or stored_at is None else (self._stored_after, stored_at)
+            stored = (
+                None if self._stored_after is None or stored_at is None else (self._stored_after, stored_at)
+            )
             await self._persist(decided, now, kind="batch", fixes=fixes, watermark=stored_at, stored=stored)
             # Moved on only once the step is on record: a failed write leaves the next range starting here,
             # so its fixes are not lost from the journal (they are in the next batch's range).
@@ -183,7 +194,9 @@ class Evaluation:
 
     def _stamp(self, events: list[EvalEvent]) -> list[EvalEvent]:
         """The decisions with the order version each was made under (``detail.order_version``)."""
-        return [replace(e, detail={**e.detail, "order_version": self._versions.get(e.case_id)}) for e in events]
+        return [
+            replace(e, detail={**e.detail, "order_version": self._versions.get(e.case_id)}) for e in events
+        ]
 
     async def _persist(
         self,
@@ -223,12 +236,19 @@ class Evaluation:
                 keys = tuple(f.key for f in fixes if f.device_id in devices)
             step = JournalStep(kind, now, cases, keys, info)
         snapshot = [
-            c for c in changed_ids
-            if c in force or c not in self._snapshot_at
+            c
+            for c in changed_ids
+            if c in force
+            or c not in self._snapshot_at
             or (now - self._snapshot_at[c]).total_seconds() >= self.snapshot_s
         ]
         await self.cases.save_evaluation(
-            changed, decided, watermark=watermark, step=step, snapshot=snapshot, versions=self._versions,
+            changed,
+            decided,
+            watermark=watermark,
+            step=step,
+            snapshot=snapshot,
+            versions=self._versions,
             config=asdict(self.engine.config),
         )
         for c in snapshot:

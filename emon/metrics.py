@@ -27,24 +27,41 @@ EVALUATION_SECONDS = Histogram(
     "Time to evaluate one batch of fixes against all rules, seconds",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
 )
-DEAD_LETTERS_STORED = Counter("emon_dead_letters_stored", "Dead-letter rows written (one per message at most)")
+DEAD_LETTERS_STORED = Counter(
+    "emon_dead_letters_stored", "Dead-letter rows written (one per message at most)"
+)
 DEAD_LETTERS_OVER_BUDGET = Counter(
     "emon_dead_letters_over_budget",
     "Messages refused without a dead-letter row: the dead-letter budget (per minute or total size) was spent",
     ["reason"],
 )
 DEAD_LETTER_ROWS = Gauge("emon_dead_letter_rows", "Rows in the dead-letter table, as last measured")
-DEAD_LETTER_BYTES = Gauge("emon_dead_letter_bytes", "Bytes of the dead-letter table as the budget counts them")
-STORAGE_REFUSED = Counter(
-    "emon_storage_refused", "Storage attempts PostgreSQL refused for a message's content (isolated, not retried)"
+DEAD_LETTER_BYTES = Gauge(
+    "emon_dead_letter_bytes", "Bytes of the dead-letter table as the budget counts them"
 )
-INGEST_WAITING = Gauge("emon_ingest_waiting_messages", "Messages received and not yet committed (queued or storing)")
-INGEST_OLDEST_WAIT = Gauge("emon_ingest_oldest_wait_seconds", "How long the oldest uncommitted message has waited")
+STORAGE_REFUSED = Counter(
+    "emon_storage_refused",
+    "Storage attempts PostgreSQL refused for a message's content (isolated, not retried)",
+)
+INGEST_WAITING = Gauge(
+    "emon_ingest_waiting_messages", "Messages received and not yet committed (queued or storing)"
+)
+INGEST_OLDEST_WAIT = Gauge(
+    "emon_ingest_oldest_wait_seconds", "How long the oldest uncommitted message has waited"
+)
 INGEST_SINCE_COMMIT = Gauge("emon_ingest_seconds_since_commit", "Seconds since the last batch was committed")
-INGEST_STALLED = Gauge("emon_ingest_stalled", "1 when messages wait and nothing was committed for EMON_STALL_S")
-TASK_UP = Gauge("emon_background_task_up", "1 while the named background task runs, 0 once it has ended", ["task"])
-LEASE_HELD = Gauge("emon_lease_held", "1 while this instance holds the named lease (epoch in emon_lease_epoch)", ["lease"])
+INGEST_STALLED = Gauge(
+    "emon_ingest_stalled", "1 when messages wait and nothing was committed for EMON_STALL_S"
+)
+TASK_UP = Gauge(
+    "emon_background_task_up", "1 while the named background task runs, 0 once it has ended", ["task"]
+)
+LEASE_HELD = Gauge(
+    "emon_lease_held", "1 while this instance holds the named lease (epoch in emon_lease_epoch)", ["lease"]
+)
 LEASE_EPOCH = Gauge("emon_lease_epoch", "The epoch of the named lease this instance last held", ["lease"])
 FENCED_WRITES = Counter(
-    "emon_fenced_writes", "Writes refused because this instance no longer holds the lease they need", ["lease"]
+    "emon_fenced_writes",
+    "Writes refused because this instance no longer holds the lease they need",
+    ["lease"],
 )

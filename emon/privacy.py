@@ -52,7 +52,7 @@ def concerns_victim_safety(alert: Mapping[str, Any], case: Case | None) -> bool:
         return True
     if case is None or not isinstance(rule, str) or not rule.startswith(EXCLUSION_PREFIX):
         return False
-    name = rule[len(EXCLUSION_PREFIX):]
+    name = rule[len(EXCLUSION_PREFIX) :]
     return any(z.name == name and z.protects_victim for z in case.order.exclusion_zones)
 
 
@@ -75,7 +75,9 @@ class VictimVisibleCases:
     a newer message for the same ``alert_id`` replaces the older one.
     """
 
-    def __init__(self, case_of: Callable[[str], Case | None], alerts: Iterable[Mapping[str, Any]] = ()) -> None:
+    def __init__(
+        self, case_of: Callable[[str], Case | None], alerts: Iterable[Mapping[str, Any]] = ()
+    ) -> None:
         self._case_of = case_of
         self._open: dict[str, set[str]] = {}  # case_id -> alert_ids that open the victim's position
         for alert in alerts:

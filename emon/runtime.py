@@ -52,13 +52,16 @@ CLOSE_WAIT_S = 5.0
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.db = Database(settings.database_url, settings.db_schema, application=f"emon:{settings.instance_id}")
+        self.db = Database(
+            settings.database_url, settings.db_schema, application=f"emon:{settings.instance_id}"
+        )
         self.records = Records(self.db)
         self.cases = CaseRecords(self.db)
         self.registry = DeviceRegistry()
         # Redis is a cache: what it lost is read back from PostgreSQL (silence, latest positions).
-        self.live: LiveState = RecallingLive.connect(settings.redis_url, settings.redis_prefix,
-                                                     self.records, lambda: self.registry.by_id.keys())
+        self.live: LiveState = RecallingLive.connect(
+            settings.redis_url, settings.redis_prefix, self.records, lambda: self.registry.by_id.keys()
+        )
         self.casebook = CaseBook()
         self.hub = Hub()
         self.users = UserRecords(self.db)
@@ -97,17 +100,32 @@ class Runtime:
         self.alerts = AlertService(self.db, settings, self.hub, self.casebook, self.registry, self.live)
         self.pipeline.ack_handler = self.alerts.on_ack
         engine = Engine(EvalConfig(freshness_s=settings.freshness_s, stale_s=settings.stale_s))
-        self.evaluation = Evaluation(engine, self.cases, self.casebook, self.hub, alerts=self.alerts,
-                                     snapshot_s=settings.evidence_snapshot_s)
+        self.evaluation = Evaluation(
+            engine,
+            self.cases,
+            self.casebook,
+            self.hub,
+            alerts=self.alerts,
+            snapshot_s=settings.evidence_snapshot_s,
+        )
         self.orders = OrderDesk(
-            self.db, self.hub, self.casebook, self.cases, self.alerts,
+            self.db,
+            self.hub,
+            self.casebook,
+            self.cases,
+            self.alerts,
             offsets_days=order_config.reminder_days(settings.order_reminder_days),
             leads=order_config.leads(settings.order_unit_leads),
             lookback=timedelta(days=settings.order_violation_lookback_days),
-            key_file=settings.signing_key_file, evidence_s=(settings.evidence_before_s, settings.evidence_after_s),
-            police_url=settings.order_police_url, prosecutor_url=settings.order_prosecutor_url)
+            key_file=settings.signing_key_file,
+            evidence_s=(settings.evidence_before_s, settings.evidence_after_s),
+            police_url=settings.order_police_url,
+            prosecutor_url=settings.order_prosecutor_url,
+        )
         # Paperwork goes through the same durable outbox, on channels of its own (docs/order-schema.md).
-        self.paperwork = PaperworkChannel(None if settings.webhook_secret is None else str(settings.webhook_secret))
+        self.paperwork = PaperworkChannel(
+            None if settings.webhook_secret is None else str(settings.webhook_secret)
+        )
         self.alerts.worker.senders["police_orders"] = self.paperwork.send
         self.alerts.worker.senders["prosecutor"] = self.paperwork.send
         # Several instances: the evaluation lease's holder evaluates, from what every instance stored.
@@ -116,10 +134,25 @@ class Runtime:
         if settings.instance_id:
             lease = Lease(self.db, EVALUATION, settings.instance_id, settings.lease_s)
             self.cases.fence = self.alerts.fence = Fence(lease)
-            self.owner = EvaluationOwner(lease, self.evaluation, self.records, self.cases, self.casebook,
-                                         renew_s=settings.lease_renew_s, tick_s=settings.tick_s)
-            self.sync = ClusterSync(self.db, self.records, self.cases, self.registry, self.casebook, self._case_seen,
-                                    on_alert=self._alert_seen, application=f"emon:{settings.instance_id}")
+            self.owner = EvaluationOwner(
+                lease,
+                self.evaluation,
+                self.records,
+                self.cases,
+                self.casebook,
+                renew_s=settings.lease_renew_s,
+                tick_s=settings.tick_s,
+            )
+            self.sync = ClusterSync(
+                self.db,
+                self.records,
+                self.cases,
+                self.registry,
+                self.casebook,
+                self._case_seen,
+                on_alert=self._alert_seen,
+                application=f"emon:{settings.instance_id}",
+            )
             self.pipeline.consumers.append(self.owner)
         else:
             self.pipeline.consumers.append(self.evaluation)
@@ -152,9 +185,16 @@ class Runtime:
         self.spawn("dead-letter-maintenance", self.pipeline.maintain_dead_letters())
         self.spawn("mqtt-ingest", self.mqtt.run())
         s = self.settings
-        self.spawn("evidence-compaction", run_compaction(
-            self.db, dense_days=s.evidence_dense_days, before_s=s.evidence_before_s, after_s=s.evidence_after_s,
-            interval_s=s.retention_check_s))
+        self.spawn(
+            "evidence-compaction",
+            run_compaction(
+                self.db,
+                dense_days=s.evidence_dense_days,
+                before_s=s.evidence_before_s,
+                after_s=s.evidence_after_s,
+                interval_s=s.retention_check_s,
+            ),
+        )
         if s.retention_days > 0:
             self.spawn("retention", run_retention(self.db, s.retention_days, s.retention_check_s, self.audit))
 

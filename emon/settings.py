@@ -138,32 +138,48 @@ class Settings(EnvConfig):
                 raise ConfigError("EMON_MAP_TILE_URL", "must contain {z}, {x} and {y}")
         if not 0 < self.session_hours <= 24 * 7:
             raise ConfigError("EMON_SESSION_HOURS", "must be > 0 and at most 168")
-        for name in ("stall_s", "max_json_depth", "max_json_elements", "max_json_string", "dead_letter_rows_per_min",
-                     "dead_letter_bytes_per_min", "dead_letter_max_mb", "dead_letter_retention_days"):
+        for name in (
+            "stall_s",
+            "max_json_depth",
+            "max_json_elements",
+            "max_json_string",
+            "dead_letter_rows_per_min",
+            "dead_letter_bytes_per_min",
+            "dead_letter_max_mb",
+            "dead_letter_retention_days",
+        ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"EMON_{name.upper()}", "must be > 0")
         if self.dead_letter_payload_bytes < 0:
             raise ConfigError("EMON_DEAD_LETTER_PAYLOAD_BYTES", "must be >= 0")
-        for var, value in (("EMON_EVIDENCE_BEFORE_S", self.evidence_before_s),
-                           ("EMON_EVIDENCE_AFTER_S", self.evidence_after_s),
-                           ("EMON_RETENTION_DAYS", self.retention_days),
-                           ("EMON_EVIDENCE_DENSE_DAYS", self.evidence_dense_days)):
+        for var, value in (
+            ("EMON_EVIDENCE_BEFORE_S", self.evidence_before_s),
+            ("EMON_EVIDENCE_AFTER_S", self.evidence_after_s),
+            ("EMON_RETENTION_DAYS", self.retention_days),
+            ("EMON_EVIDENCE_DENSE_DAYS", self.evidence_dense_days),
+        ):
             if value < 0:
                 raise ConfigError(var, "must be >= 0")
         if self.evidence_snapshot_s <= 0 or self.retention_check_s <= 0:
-            raise ConfigError("EMON_EVIDENCE_SNAPSHOT_S" if self.evidence_snapshot_s <= 0 else "EMON_RETENTION_CHECK_S",
-                              "must be > 0")
+            raise ConfigError(
+                "EMON_EVIDENCE_SNAPSHOT_S" if self.evidence_snapshot_s <= 0 else "EMON_RETENTION_CHECK_S",
+                "must be > 0",
+            )
         from emon.orders.config import leads, reminder_days
 
         reminder_days(self.order_reminder_days)
-        for var, url in (("EMON_ORDER_POLICE_URL", self.order_police_url),
-                         ("EMON_ORDER_PROSECUTOR_URL", self.order_prosecutor_url)):
+        for var, url in (
+            ("EMON_ORDER_POLICE_URL", self.order_police_url),
+            ("EMON_ORDER_PROSECUTOR_URL", self.order_prosecutor_url),
+        ):
             if url is not None:
                 _check_url(var, url, ("http", "https"))
         leads(self.order_unit_leads)
         if self.order_tick_s <= 0 or self.order_violation_lookback_days <= 0:
-            raise ConfigError("EMON_ORDER_TICK_S" if self.order_tick_s <= 0 else "EMON_ORDER_VIOLATION_LOOKBACK_DAYS",
-                              "must be > 0")
+            raise ConfigError(
+                "EMON_ORDER_TICK_S" if self.order_tick_s <= 0 else "EMON_ORDER_VIOLATION_LOOKBACK_DAYS",
+                "must be > 0",
+            )
         self._validate_mqtt_security()
 
     def _validate_mqtt_security(self) -> None:
@@ -184,12 +200,16 @@ class Settings(EnvConfig):
             raise ConfigError("EMON_MQTT_KEY_FILE", "a client certificate and its key go together")
         url_user = urlsplit(self.mqtt_url).username
         if self.mqtt_password is not None and not (self.mqtt_username or url_user):
-            raise ConfigError("EMON_MQTT_PASSWORD", "needs a username (EMON_MQTT_USERNAME or in EMON_MQTT_URL)")
+            raise ConfigError(
+                "EMON_MQTT_PASSWORD", "needs a username (EMON_MQTT_USERNAME or in EMON_MQTT_URL)"
+            )
 
     @property
     def mqtt_host_port(self) -> tuple[str, int]:
         parts = urlsplit(self.mqtt_url)
-        return parts.hostname or "127.0.0.1", parts.port or (8883 if parts.scheme in ("mqtts", "ssl") else 1883)
+        return parts.hostname or "127.0.0.1", parts.port or (
+            8883 if parts.scheme in ("mqtts", "ssl") else 1883
+        )
 
     def __repr_args__(self) -> Any:
         """Like the model's repr, but a password inside a URL (``//user:pass@``) is masked too."""

@@ -25,7 +25,9 @@ from emon.errors import ConfigError, InvalidInput
 def generate_key_file(path: Path) -> Ed25519PublicKey:
     """Write a new private key to ``path`` (mode 0600; refuses to overwrite); return its public key."""
     key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(pem)
@@ -40,7 +42,9 @@ def new_private_key_pem() -> bytes:
 
 
 def public_pem(key: Ed25519PublicKey) -> str:
-    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
 
 
 def load_private_key(path: str | Path, variable: str = "EMON_SIGNING_KEY_FILE") -> Ed25519PrivateKey:

@@ -96,7 +96,9 @@ class DevicePlayer:
                 self._clients[spec.device_id] = client
                 if spec.kind is DeviceKind.VICTIM_DEVICE:
                     await client.subscribe(topics.notify_topic(spec.device_id, self._prefix), qos=1)
-                await client.subscribe(topics.cmd_topic(spec.device_id, spec.owntracks_topic, self._prefix), qos=1)
+                await client.subscribe(
+                    topics.cmd_topic(spec.device_id, spec.owntracks_topic, self._prefix), qos=1
+                )
                 self._spawn(self._listen(spec, client))
         except aiomqtt.MqttError as exc:
             await self._close()
@@ -186,7 +188,9 @@ class DevicePlayer:
         if order.report_now:
             await self._report(spec, client)
         if order.every_s:
-            task = asyncio.get_running_loop().create_task(self._pursue(spec, client, order.every_s, order.until))
+            task = asyncio.get_running_loop().create_task(
+                self._pursue(spec, client, order.every_s, order.until)
+            )
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             self._pursuits[spec.device_id] = task
@@ -196,13 +200,20 @@ class DevicePlayer:
         loop = asyncio.get_running_loop()
         at_s = 0.0 if self._t0 is None else max(0.0, (loop.time() - self._t0) * self.compression)
         self._reply_seq += 1
-        action = command_reply(spec, self.scenario, at_s=min(at_s, float(self.scenario.duration_s)),
-                               ts=self._clock(), seq=self._reply_seq, prefix=self._prefix)
+        action = command_reply(
+            spec,
+            self.scenario,
+            at_s=min(at_s, float(self.scenario.duration_s)),
+            ts=self._clock(),
+            seq=self._reply_seq,
+            prefix=self._prefix,
+        )
         await client.publish(action.topic, action.payload, qos=1)
         self.stats.replies += 1
 
-    async def _pursue(self, spec: DeviceSpec, client: aiomqtt.Client, every_s: float, until: datetime | None
-                      ) -> None:
+    async def _pursue(
+        self, spec: DeviceSpec, client: aiomqtt.Client, every_s: float, until: datetime | None
+    ) -> None:
         while until is None or self._clock() < until:
             await asyncio.sleep(every_s)
             if until is not None and self._clock() >= until:

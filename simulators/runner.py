@@ -167,8 +167,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--list", action="store_true", help="list the library and exit")
     p.add_argument("--api", default=os.environ.get("EMON_API_URL", "http://127.0.0.1:8000"))
     p.add_argument("--token", default=os.environ.get("EMON_ADMIN_TOKEN", ""))
-    p.add_argument("--mqtt", default=os.environ.get("EMON_MQTT_URL") or None, help="default: the demo's broker "
-                   "when --api is a running `emon demo`, else mqtt://127.0.0.1:1883")
+    p.add_argument(
+        "--mqtt",
+        default=os.environ.get("EMON_MQTT_URL") or None,
+        help="default: the demo's broker when --api is a running `emon demo`, else mqtt://127.0.0.1:1883",
+    )
     p.add_argument("--prefix", default=os.environ.get("EMON_MQTT_TOPIC_PREFIX", ""))
     p.add_argument("--speed", type=float, default=None, help="time compression (overrides the file)")
     p.add_argument("--no-register", action="store_true", help="devices and case already exist")

@@ -217,13 +217,32 @@ def command_reply(
     r = read(pos, b.noise, rng)
     batt = _battery_pct(b.battery, at_s)
     if spec.owntracks_topic is not None:
-        ot: dict[str, Any] = {"_type": "location", "tid": spec.device_id[-2:], "lat": round(r.lat, 7),
-                              "lon": round(r.lon, 7), "tst": int(ts.timestamp()), "acc": round(r.acc_m),
-                              "batt": batt, "t": "r"}  # OwnTracks marks a reply to reportLocation with t=r
-        return Action(at_s, spec.device_id, topics.owntracks_topic(spec.owntracks_topic, prefix), encode(ot),
-                      "owntracks")
-    fix = {"ts": rfc3339(ts), "lat": round(r.lat, 7), "lon": round(r.lon, 7), "acc": r.acc_m,
-           "seq": REPLY_SEQ_BASE + seq, "batt": batt, "src": r.src}
+        ot: dict[str, Any] = {
+            "_type": "location",
+            "tid": spec.device_id[-2:],
+            "lat": round(r.lat, 7),
+            "lon": round(r.lon, 7),
+            "tst": int(ts.timestamp()),
+            "acc": round(r.acc_m),
+            "batt": batt,
+            "t": "r",
+        }  # OwnTracks marks a reply to reportLocation with t=r
+        return Action(
+            at_s,
+            spec.device_id,
+            topics.owntracks_topic(spec.owntracks_topic, prefix),
+            encode(ot),
+            "owntracks",
+        )
+    fix = {
+        "ts": rfc3339(ts),
+        "lat": round(r.lat, 7),
+        "lon": round(r.lon, 7),
+        "acc": r.acc_m,
+        "seq": REPLY_SEQ_BASE + seq,
+        "batt": batt,
+        "src": r.src,
+    }
     return Action(at_s, spec.device_id, topics.fix_topic(spec.device_id, prefix), encode(fix), "fix")
 
 

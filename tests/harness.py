@@ -64,8 +64,10 @@ class Running:
         made through the admin API (``POST /users``, ``POST /users/{id}/tokens``)."""
         user_id = f"{role}-{uuid.uuid4().hex[:8]}"
         async with self.client() as admin:
-            r = await admin.post("/api/v1/users", json={"user_id": user_id, "name": name or user_id, "role": role,
-                                                        "units": list(units)})
+            r = await admin.post(
+                "/api/v1/users",
+                json={"user_id": user_id, "name": name or user_id, "role": role, "units": list(units)},
+            )
             assert r.status_code == 201, r.text
             r = await admin.post(f"/api/v1/users/{user_id}/tokens")
             assert r.status_code == 201, r.text
@@ -80,7 +82,12 @@ async def start(settings: Settings) -> Running:
     app = create_app(settings)
     rt: Runtime = app.state.rt
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=settings.http_port, log_level="warning", lifespan="on", timeout_graceful_shutdown=5
+        app,
+        host="127.0.0.1",
+        port=settings.http_port,
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=5,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

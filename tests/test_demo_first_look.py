@@ -37,7 +37,9 @@ def test_busy_port_is_one_clear_line(tmp_path: Path) -> None:
 
 
 def test_simulate_finds_the_demo_broker(tmp_path: Path) -> None:
-    (tmp_path / "demo.json").write_text(json.dumps({"api": "http://127.0.0.1:8000", "mqtt": "mqtt://127.0.0.1:41234"}))
+    (tmp_path / "demo.json").write_text(
+        json.dumps({"api": "http://127.0.0.1:8000", "mqtt": "mqtt://127.0.0.1:41234"})
+    )
     assert demo_broker("http://127.0.0.1:8000/", tmp_path) == "mqtt://127.0.0.1:41234"
     assert demo_broker("http://127.0.0.1:9000", tmp_path) is None  # another emon: not the demo's broker
     assert demo_broker("http://127.0.0.1:8000", tmp_path / "none") is None
@@ -47,7 +49,9 @@ def test_simulate_finds_the_demo_broker(tmp_path: Path) -> None:
 
 async def _case(em: Running, case_id: str, tag: str) -> None:
     async with em.client() as c:
-        assert (await c.post("/api/v1/devices", json={"device_id": tag, "kind": "ankle_tag"})).status_code == 201
+        assert (
+            await c.post("/api/v1/devices", json={"device_id": tag, "kind": "ankle_tag"})
+        ).status_code == 201
         case = {"case_id": case_id, "risk": "high", "offender_device": tag, "residence": {"lat": 52.0, "lon": 5.0},
                 "order": {}}  # fmt: skip
         assert (await c.post("/api/v1/cases", json=case)).status_code == 201
@@ -76,4 +80,3 @@ async def test_old_demo_rounds_are_retired(emon: Running) -> None:
         status = {d["case_id"]: d.get("status", "open") for d in (await c.get("/api/v1/cases")).json()}
     assert status == {"sim-demo-080000-1": "closed", "sim-demo-080000-2": "closed", "zaak-echt": "open"}
     assert await retire_demo_cases(emon.base_url, ADMIN_TOKEN) == []  # idempotent
-

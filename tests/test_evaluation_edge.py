@@ -26,7 +26,11 @@ class FakeCaseRecords:
         self.saved: list[tuple[int, datetime | None]] = []
 
     async def save_evaluation(
-        self, states: dict[str, Any], events: Sequence[EvalEvent], *, watermark: datetime | None = None,
+        self,
+        states: dict[str, Any],
+        events: Sequence[EvalEvent],
+        *,
+        watermark: datetime | None = None,
         **journal: Any,
     ) -> None:
         self.saved.append((len(events), watermark))
@@ -46,7 +50,9 @@ class FlakyAlerts:
             raise psycopg.OperationalError("server closed the connection unexpectedly")
         self.evaluations += [e.type.value for e in events]
 
-    async def on_device_events(self, events: Sequence[DeviceEvent], now: datetime, received_mono: float) -> None:
+    async def on_device_events(
+        self, events: Sequence[DeviceEvent], now: datetime, received_mono: float
+    ) -> None:
         self.device_events += [e.type.value for e in events]
 
     async def tick(self, now: datetime) -> None:
@@ -55,19 +61,35 @@ class FlakyAlerts:
 
 async def test_a_database_blip_in_alerting_does_not_lose_the_batchs_alerts() -> None:
     residence = destination(*HOME, 90, 3000)
-    case = Case.model_validate({
-        "case_id": "c", "risk": "high", "offender_device": "tag", "residence": {"lat": residence[0], "lon": residence[1]},
-        "order": {"exclusion_zones": [{"name": "z", "circle": {"lat": HOME[0], "lon": HOME[1], "radius_m": 500}}]},
-    })
+    case = Case.model_validate(
+        {
+            "case_id": "c",
+            "risk": "high",
+            "offender_device": "tag",
+            "residence": {"lat": residence[0], "lon": residence[1]},
+            "order": {
+                "exclusion_zones": [
+                    {"name": "z", "circle": {"lat": HOME[0], "lon": HOME[1], "radius_m": 500}}
+                ]
+            },
+        }
+    )
     records, alerts = FakeCaseRecords(), FlakyAlerts()
     evaluation = Evaluation(Engine(), records, CaseBook([case]), Hub(), alerts)  # type: ignore[arg-type]
     evaluation.engine.add_case(case)
-    fixes = [Fix("tag", NOW - timedelta(seconds=30 - 10 * i), *destination(*HOME, 90, d), 5.0)
-             for i, d in enumerate([700, 300, 100])]
+    fixes = [
+        Fix("tag", NOW - timedelta(seconds=30 - 10 * i), *destination(*HOME, 90, d), 5.0)
+        for i, d in enumerate([700, 300, 100])
+    ]
     events = [DeviceEvent("tag", NOW, EventType.TAMPER)]
     await evaluation.consume(fixes, events, NOW, 0.0, stored_at=NOW)
     # One fix never proves a breach (docs/safety.md): the first fix inside opens a possible state
     # and asks for a locate-now, the second proves it.
-    assert alerts.evaluations == ["exclusion_pre_alert", "locate_request", "possible_breach", "exclusion_breach"]
+    assert alerts.evaluations == [
+        "exclusion_pre_alert",
+        "locate_request",
+        "possible_breach",
+        "exclusion_breach",
+    ]
     assert alerts.device_events == ["tamper"]
     assert records.saved == [(4, NOW)]  # decisions and the watermark, once, after alerting

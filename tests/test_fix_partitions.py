@@ -24,7 +24,9 @@ async def test_partitions_ahead_and_a_default_for_everything_else() -> None:
         await db.migrate()
         async with db.pool.connection() as conn, conn.transaction():
             await ensure_partitions(conn, datetime(2030, 1, 15, tzinfo=UTC), months_back=0, months_ahead=1)
-            await ensure_partitions(conn, datetime(2030, 1, 15, tzinfo=UTC), months_back=0, months_ahead=1)  # idempotent
+            await ensure_partitions(
+                conn, datetime(2030, 1, 15, tzinfo=UTC), months_back=0, months_ahead=1
+            )  # idempotent
         records = Records(db)
         fixes = [
             Fix("tag", datetime(2030, 2, 3, tzinfo=UTC), 52.0, 5.0, 5.0, seq=1),
@@ -34,7 +36,10 @@ async def test_partitions_ahead_and_a_default_for_everything_else() -> None:
         async with db.pool.connection() as conn:
             cur = await conn.execute("SELECT tableoid::regclass::text, seq FROM fixes ORDER BY seq")
             rows = await cur.fetchall()
-        assert [(name.split(".")[-1], seq) for name, seq in rows] == [("fixes_2030_02", 1), ("fixes_default", 2)]
+        assert [(name.split(".")[-1], seq) for name, seq in rows] == [
+            ("fixes_2030_02", 1),
+            ("fixes_default", 2),
+        ]
     finally:
         await db.close()
         await drop_schema(PG_URL, schema)

@@ -12,11 +12,17 @@ from tests.alerts.helpers import make_case
 
 def test_the_index_keeps_the_order_cases_were_added_and_forgets_removed_ones() -> None:
     index = DeviceIndex()
-    one, two = make_case(case_id="c1", offender="tag-1", victim="vic"), make_case(case_id="c2", offender="tag-2",
-                                                                                  victim="vic")
+    one, two = (
+        make_case(case_id="c1", offender="tag-1", victim="vic"),
+        make_case(case_id="c2", offender="tag-2", victim="vic"),
+    )
     index.add(two)
     index.add(one)
-    assert (index.cases_of("vic"), index.cases_of("tag-1"), index.cases_of("nobody")) == (("c2", "c1"), ("c1",), ())
+    assert (index.cases_of("vic"), index.cases_of("tag-1"), index.cases_of("nobody")) == (
+        ("c2", "c1"),
+        ("c1",),
+        (),
+    )
     index.remove(two)
     assert (index.cases_of("vic"), index.cases_of("tag-2")) == (("c1",), ())
     index.remove(two)  # twice is harmless

@@ -16,8 +16,15 @@ LINT = Path(sys.executable).with_name("lint-imports")
 
 def lint(tree: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    return subprocess.run([str(LINT), "--no-cache", "--config", str(ROOT / ".importlinter")], cwd=tree, env=env,
-                          capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [str(LINT), "--no-cache", "--config", str(ROOT / ".importlinter")],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_the_tree_keeps_every_contract() -> None:
@@ -32,7 +39,11 @@ def test_the_tree_keeps_every_contract() -> None:
         ("geofence/engine.py", "import emon.storage.postgres", "The core imports no adapter"),
         ("privacy.py", "import emon.hub", "The core imports no adapter"),
         ("api/system.py", "import psycopg", "Only emon.storage talks to PostgreSQL"),
-        ("storage/cases.py", "import emon.ingest.pipeline", "Storage and the MQTT transport know no other adapter"),
+        (
+            "storage/cases.py",
+            "import emon.ingest.pipeline",
+            "Storage and the MQTT transport know no other adapter",
+        ),
         ("runtime.py", "import emon.api.app", "Entry points > HTTP API > runtime"),
     ],
 )

@@ -56,9 +56,20 @@ def test_alerting_and_feasibility_variables_fail_the_same_way(env: dict[str, str
 
 
 def test_one_read_carries_alerting_and_feasibility_settings() -> None:
-    s = Settings.from_env({"EMON_ALERT_POLL_S": " 2.5 ", "EMON_FEAS_GUIDELINE_M": "1200", "EMON_ROUTING_FILE": "/r.json",
-                           "EMON_HTTP_PORT": ""})
-    assert (s.alerts.poll_s, s.feasibility.guideline_m, s.alerts.routing_file, s.http_port) == (2.5, 1200, "/r.json", 8000)
+    s = Settings.from_env(
+        {
+            "EMON_ALERT_POLL_S": " 2.5 ",
+            "EMON_FEAS_GUIDELINE_M": "1200",
+            "EMON_ROUTING_FILE": "/r.json",
+            "EMON_HTTP_PORT": "",
+        }
+    )
+    assert (s.alerts.poll_s, s.feasibility.guideline_m, s.alerts.routing_file, s.http_port) == (
+        2.5,
+        1200,
+        "/r.json",
+        8000,
+    )
     assert Settings.from_env({"EMON_ALERT_ROUTING_FILE": "/a.json"}).alerts.routing_file == "/a.json"
 
 
@@ -71,7 +82,9 @@ def test_constructing_settings_reads_no_environment(monkeypatch: pytest.MonkeyPa
 
 
 def test_a_password_in_a_url_is_masked_in_repr_and_str() -> None:
-    s = Settings.from_env({"EMON_MQTT_URL": "mqtt://emon:hunter2@broker:1883", "EMON_MQTT_PASSWORD": "pw-in-var"})
+    s = Settings.from_env(
+        {"EMON_MQTT_URL": "mqtt://emon:hunter2@broker:1883", "EMON_MQTT_PASSWORD": "pw-in-var"}
+    )
     for shown in (repr(s), str(s)):
         assert "hunter2" not in shown and "pw-in-var" not in shown
 

@@ -45,7 +45,12 @@ def schema_path() -> str:
     return str(resources.files("emon.alerts") / "schema" / "cap-1.2.xsd")
 
 
-_SEVERITY = {Priority.CRITICAL: "Extreme", Priority.HIGH: "Severe", Priority.NORMAL: "Moderate", Priority.LOW: "Minor"}
+_SEVERITY = {
+    Priority.CRITICAL: "Extreme",
+    Priority.HIGH: "Severe",
+    Priority.NORMAL: "Moderate",
+    Priority.LOW: "Minor",
+}
 _EVENTS = {
     AlertType.PROXIMITY_BREACH: "Contactverbod geschonden (proximity breach)",
     AlertType.EXCLUSION_BREACH: "Gebiedsverbod geschonden (exclusion zone breach)",
@@ -57,8 +62,15 @@ _EVENTS = {
 
 
 def build_cap(
-    alert: Alert, *, identifier: str, sender: str, sent: datetime, msg_type: MsgType,
-    references: tuple[CapRef, ...] = (), note: str | None = None, fresh_s: float = 120.0,
+    alert: Alert,
+    *,
+    identifier: str,
+    sender: str,
+    sent: datetime,
+    msg_type: MsgType,
+    references: tuple[CapRef, ...] = (),
+    note: str | None = None,
+    fresh_s: float = 120.0,
 ) -> bytes:
     """A CAP 1.2 ``alert`` document (UTF-8 XML) for one alert message to dispatch.
 
@@ -104,15 +116,23 @@ def build_cap(
     sub(info, "headline", f"{alert.type.value} — zaak {alert.case_id} — risico {alert.risk.value}")
     sub(info, "description", _description(alert, sent, fresh_s))
     params: list[tuple[str, str]] = [
-        ("case_id", alert.case_id), ("risk", alert.risk.value), ("alert_id", alert.alert_id),
-        ("alert_type", alert.type.value), ("priority", alert.priority.value), ("state", alert.state.value),
-        ("escalated", str(alert.escalated).lower()), ("late", str(alert.late).lower()),
+        ("case_id", alert.case_id),
+        ("risk", alert.risk.value),
+        ("alert_id", alert.alert_id),
+        ("alert_type", alert.type.value),
+        ("priority", alert.priority.value),
+        ("state", alert.state.value),
+        ("escalated", str(alert.escalated).lower()),
+        ("late", str(alert.late).lower()),
     ]
     if alert.distance_m is not None:
         params.append(("distance_m", f"{alert.distance_m:.0f}"))
     if alert.closest_m is not None:
         params.append(("closest_m", f"{alert.closest_m:.0f}"))
-    for name, pos in (("offender_position", alert.offender_position), ("victim_position", alert.victim_position)):
+    for name, pos in (
+        ("offender_position", alert.offender_position),
+        ("victim_position", alert.victim_position),
+    ):
         if pos is not None:
             params.append((name, f"{pos.lat:.6f},{pos.lon:.6f} acc_m={pos.acc_m:.0f} ts={cap_time(pos.ts)}"))
             params.append((f"{name}_age_s", f"{_age_s(pos, sent):.0f}"))
@@ -123,7 +143,10 @@ def build_cap(
         p = ET.SubElement(info, f"{{{NS}}}parameter")
         sub(p, "valueName", name)
         sub(p, "value", value)
-    for label, pos in (("Verdachte (offender)", alert.offender_position), ("Slachtoffer (victim)", alert.victim_position)):
+    for label, pos in (
+        ("Verdachte (offender)", alert.offender_position),
+        ("Slachtoffer (victim)", alert.victim_position),
+    ):
         if pos is not None:
             area = ET.SubElement(info, f"{{{NS}}}area")
             sub(area, "areaDesc", f"{label} {cap_time(pos.ts)}, {_age_s(pos, sent):.0f} s oud (old)")
@@ -146,8 +169,10 @@ def _position_text(label: str, pos: Sighting | None, sent: datetime, fresh_s: fl
         return f"Geen positie van {label} bekend (no position known); nieuwe positie opgevraagd (locate requested)."
     age = _age_s(pos, sent)
     if age > fresh_s:
-        return (f"Geen verse positie van {label} (no fresh fix): laatste {age:.0f} s oud, nauwkeurigheid "
-                f"{pos.acc_m:.0f} m; nieuwe positie opgevraagd (locate requested).")
+        return (
+            f"Geen verse positie van {label} (no fresh fix): laatste {age:.0f} s oud, nauwkeurigheid "
+            f"{pos.acc_m:.0f} m; nieuwe positie opgevraagd (locate requested)."
+        )
     return f"Positie {label}: {age:.0f} s oud, nauwkeurigheid {pos.acc_m:.0f} m."
 
 

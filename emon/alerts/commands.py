@@ -89,24 +89,45 @@ def commands_for(request: LocateRequest, devices: dict[str, Device], now: dateti
             continue
         topic = cmd_topic(device)
 
-        def cmd(kind: str, body: dict[str, Any], at: datetime = now, device_id: str = device_id,
-                topic: str = topic) -> Command:
+        def cmd(
+            kind: str,
+            body: dict[str, Any],
+            at: datetime = now,
+            device_id: str = device_id,
+            topic: str = topic,
+        ) -> Command:
             cid = command_id_for(request.origin, device_id, kind)
             return Command(cid, request.case_id, device_id, topic, _encode(body), kind, at)
 
         if device.owntracks_topic:
             out.append(cmd("owntracks_report", {"_type": "cmd", "action": "reportLocation"}))
             if pursuit and request.until is not None and request.every_s:
-                move = {"_type": "configuration", "monitoring": MOVE_MODE, "locatorInterval": request.every_s,
-                        "moveModeLocatorInterval": request.every_s}
-                out.append(cmd("owntracks_move", {"_type": "cmd", "action": "setConfiguration",
-                                                  "configuration": move}))
+                move = {
+                    "_type": "configuration",
+                    "monitoring": MOVE_MODE,
+                    "locatorInterval": request.every_s,
+                    "moveModeLocatorInterval": request.every_s,
+                }
+                out.append(
+                    cmd(
+                        "owntracks_move",
+                        {"_type": "cmd", "action": "setConfiguration", "configuration": move},
+                    )
+                )
                 back = {"_type": "configuration", "monitoring": SIGNIFICANT_MODE}
-                out.append(cmd("owntracks_restore", {"_type": "cmd", "action": "setConfiguration",
-                                                     "configuration": back}, request.until))
+                out.append(
+                    cmd(
+                        "owntracks_restore",
+                        {"_type": "cmd", "action": "setConfiguration", "configuration": back},
+                        request.until,
+                    )
+                )
             continue
-        body: dict[str, Any] = {"command_id": command_id_for(request.origin, device_id, "locate"), "cmd": "locate",
-                                "ts": _utc(now)}
+        body: dict[str, Any] = {
+            "command_id": command_id_for(request.origin, device_id, "locate"),
+            "cmd": "locate",
+            "ts": _utc(now),
+        }
         if pursuit and request.until is not None and request.every_s:
             body["every_s"] = int(request.every_s)
             body["until"] = _utc(request.until)

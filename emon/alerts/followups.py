@@ -27,17 +27,38 @@ LOCATE_ON_OPEN = frozenset({AlertType.PROXIMITY_UNKNOWN, AlertType.POSSIBLE_BREA
 def tasks_for(change: Change, case: CaseInfo, config: AlertConfig, now: datetime) -> list[Task]:
     """The room tasks a change asks for (ids are deterministic: deciding twice creates one)."""
     alert, out = change.alert, []
-    if Recipient.VICTIM in change.notify and not case.closed and (
-        case.victim_device is None or case.victim_owntracks_topic is not None
+    if (
+        Recipient.VICTIM in change.notify
+        and not case.closed
+        and (case.victim_device is None or case.victim_owntracks_topic is not None)
     ):
-        why = "no victim device" if case.victim_device is None else "OwnTracks phone: warning may not be shown"
-        out.append(new_task(TaskKind.INFORM_VICTIM, alert.case_id, alert.alert_id, alert.priority, now,
-                            config.task_inform_victim_s,
-                            {"reason": why, "alert_type": alert.type.value, "round": alert.notify_seq},
-                            subject=f"{alert.alert_id}|{alert.type.value}"))
+        why = (
+            "no victim device" if case.victim_device is None else "OwnTracks phone: warning may not be shown"
+        )
+        out.append(
+            new_task(
+                TaskKind.INFORM_VICTIM,
+                alert.case_id,
+                alert.alert_id,
+                alert.priority,
+                now,
+                config.task_inform_victim_s,
+                {"reason": why, "alert_type": alert.type.value, "round": alert.notify_seq},
+                subject=f"{alert.alert_id}|{alert.type.value}",
+            )
+        )
     if change.action == "opened" and alert.type is AlertType.POSSIBLE_BREACH and not alert.suppressed:
-        out.append(new_task(TaskKind.CHECK_POSSIBLE, alert.case_id, alert.alert_id, alert.priority, now,
-                            config.task_check_s, {"alert_type": alert.type.value, "rule": alert.rule}))
+        out.append(
+            new_task(
+                TaskKind.CHECK_POSSIBLE,
+                alert.case_id,
+                alert.alert_id,
+                alert.priority,
+                now,
+                config.task_check_s,
+                {"alert_type": alert.type.value, "rule": alert.rule},
+            )
+        )
     return out
 
 
@@ -49,8 +70,15 @@ def locate_for(change: Change, case: CaseInfo, config: AlertConfig, now: datetim
     devices = tuple(d for d in (case.offender_device, case.victim_device) if d)
     origin = f"alert:{alert.alert_id}"
     if alert.type is AlertType.PANIC:
-        return LocateRequest(case.case_id, devices, "panic", origin, config.locate_every_s,
-                             pursuit_until(now, config.pursuit_s), alert_id=alert.alert_id)
+        return LocateRequest(
+            case.case_id,
+            devices,
+            "panic",
+            origin,
+            config.locate_every_s,
+            pursuit_until(now, config.pursuit_s),
+            alert_id=alert.alert_id,
+        )
     if alert.type in LOCATE_ON_OPEN:
         return LocateRequest(case.case_id, devices, alert.type.value, origin, alert_id=alert.alert_id)
     return None
@@ -71,6 +99,11 @@ def locate_request_of(ev: EvalEvent, case: CaseInfo) -> LocateRequest:
     until = None if until_raw is None else datetime.fromisoformat(str(until_raw).replace("Z", "+00:00"))
     if until is not None and until.tzinfo is None:
         raise ValueError(f"locate_request of {ev.case_id}: until needs a UTC offset")
-    return LocateRequest(ev.case_id, tuple(devices), str(detail.get("reason", "")),
-                         f"eval:{ev.case_id}|{ev.rule}|{ev.at.isoformat()}",
-                         None if every is None else int(every), until)
+    return LocateRequest(
+        ev.case_id,
+        tuple(devices),
+        str(detail.get("reason", "")),
+        f"eval:{ev.case_id}|{ev.rule}|{ev.at.isoformat()}",
+        None if every is None else int(every),
+        until,
+    )

@@ -31,21 +31,31 @@ from emon.errors import InvalidInput
 from emon.fix import DeviceEvent, EventType
 from emon.geofence.events import EPISODE_STARTS, EvalEvent, EvalEventType
 
-_STARTS = {t.value for t in EPISODE_STARTS}  # each is an AlertType of the same value (tests/alerts/test_types.py)
+_STARTS = {
+    t.value for t in EPISODE_STARTS
+}  # each is an AlertType of the same value (tests/alerts/test_types.py)
 _ENDS: dict[EvalEventType, frozenset[AlertType]] = {
     EvalEventType.EXCLUSION_PRE_ALERT_ENDED: frozenset({AlertType.EXCLUSION_PRE_ALERT}),
-    EvalEventType.EXCLUSION_BREACH_ENDED: frozenset({AlertType.EXCLUSION_BREACH, AlertType.EXCLUSION_PRE_ALERT}),
+    EvalEventType.EXCLUSION_BREACH_ENDED: frozenset(
+        {AlertType.EXCLUSION_BREACH, AlertType.EXCLUSION_PRE_ALERT}
+    ),
     EvalEventType.INCLUSION_BREACH_ENDED: frozenset({AlertType.INCLUSION_BREACH}),
     EvalEventType.PROXIMITY_PRE_ALERT_ENDED: frozenset({AlertType.PROXIMITY_PRE_ALERT}),
-    EvalEventType.PROXIMITY_BREACH_ENDED: frozenset({AlertType.PROXIMITY_BREACH, AlertType.PROXIMITY_PRE_ALERT}),
+    EvalEventType.PROXIMITY_BREACH_ENDED: frozenset(
+        {AlertType.PROXIMITY_BREACH, AlertType.PROXIMITY_PRE_ALERT}
+    ),
     EvalEventType.PROXIMITY_KNOWN: frozenset({AlertType.PROXIMITY_UNKNOWN}),
     EvalEventType.POSSIBLE_BREACH_ENDED: frozenset({AlertType.POSSIBLE_BREACH}),
 }
 # When their episode ends, these close themselves: nothing happened that a person must judge.
-_AUTO_RESOLVE = frozenset({
-    AlertType.EXCLUSION_PRE_ALERT, AlertType.PROXIMITY_PRE_ALERT, AlertType.PROXIMITY_UNKNOWN,
-    AlertType.POSSIBLE_BREACH,  # fresh fixes decided it was lawful
-})
+_AUTO_RESOLVE = frozenset(
+    {
+        AlertType.EXCLUSION_PRE_ALERT,
+        AlertType.PROXIMITY_PRE_ALERT,
+        AlertType.PROXIMITY_UNKNOWN,
+        AlertType.POSSIBLE_BREACH,  # fresh fixes decided it was lawful
+    }
+)
 _DEVICE_TYPES: dict[EventType, AlertType] = {
     EventType.TAMPER: AlertType.TAMPER,
     EventType.STRAP_OPEN: AlertType.STRAP_OPEN,
@@ -60,8 +70,9 @@ _PRIORITY_ORDER = [Priority.LOW, Priority.NORMAL, Priority.HIGH, Priority.CRITIC
 _VICTIM_WARNED = frozenset({AlertType.PROXIMITY_BREACH, AlertType.EXCLUSION_BREACH})
 
 
-def victim_policy(recipients: frozenset[Recipient], alert_type: AlertType, rule: str, case: CaseInfo
-                  ) -> frozenset[Recipient]:
+def victim_policy(
+    recipients: frozenset[Recipient], alert_type: AlertType, rule: str, case: CaseInfo
+) -> frozenset[Recipient]:
     """The routing matrix's recipients with the victim's rules applied: a confirmed breach of a rule that
     protects the victim (the contact ban, a ``protects_victim`` zone) warns the victim at every risk
     level. A victim who opted out (``victim_notifications: "none"``) gets nothing on their device but the
@@ -128,23 +139,50 @@ def _min(a: float | None, b: float | None) -> float | None:
 
 
 def _new(
-    case: CaseInfo, alert_type: AlertType, rule: str, episode: datetime, routing: Routing, *,
-    now: datetime, late: bool, live: bool, suppressed: bool, device_id: str | None = None,
-    device_kind: str | None = None, explanation: dict[str, Any] | None = None,
+    case: CaseInfo,
+    alert_type: AlertType,
+    rule: str,
+    episode: datetime,
+    routing: Routing,
+    *,
+    now: datetime,
+    late: bool,
+    live: bool,
+    suppressed: bool,
+    device_id: str | None = None,
+    device_kind: str | None = None,
+    explanation: dict[str, Any] | None = None,
 ) -> Alert:
     route = routing.route(alert_type, case.risk, device_kind)
     return Alert(
-        alert_id=alert_id_for(case.case_id, rule, episode), case_id=case.case_id, type=alert_type, rule=rule,
-        episode=episode, state=AlertState.OPEN, priority=route.priority,
+        alert_id=alert_id_for(case.case_id, rule, episode),
+        case_id=case.case_id,
+        type=alert_type,
+        rule=rule,
+        episode=episode,
+        state=AlertState.OPEN,
+        priority=route.priority,
         recipients=victim_policy(route.recipients, alert_type, rule, case),
-        risk=case.risk, opened_at=now, updated_at=now, device_id=device_id, late=late, live=live,
-        suppressed=suppressed and alert_type not in NEVER_SUPPRESSED, explanation=explanation or {},
+        risk=case.risk,
+        opened_at=now,
+        updated_at=now,
+        device_id=device_id,
+        late=late,
+        live=live,
+        suppressed=suppressed and alert_type not in NEVER_SUPPRESSED,
+        explanation=explanation or {},
     )
 
 
 def on_evaluation(
-    prev: Alert | None, ev: EvalEvent, case: CaseInfo, routing: Routing, config: AlertConfig, *,
-    suppressed: bool, now: datetime,
+    prev: Alert | None,
+    ev: EvalEvent,
+    case: CaseInfo,
+    routing: Routing,
+    config: AlertConfig,
+    *,
+    suppressed: bool,
+    now: datetime,
 ) -> Change | None:
     """Apply one evaluation event to the alert of its (case, rule, episode)."""
     alert_type = alert_type_of(ev, prev)
@@ -155,27 +193,50 @@ def on_evaluation(
     explanation = ev.explain()
     if prev is None:
         alert = _new(
-            case, alert_type, ev.rule, ev.episode, routing, now=now, late=late, live=ev.live,
-            suppressed=suppressed, explanation=explanation,
+            case,
+            alert_type,
+            ev.rule,
+            ev.episode,
+            routing,
+            now=now,
+            late=late,
+            live=ev.live,
+            suppressed=suppressed,
+            explanation=explanation,
         )
-        alert = replace(alert, distance_m=ev.distance_m, closest_m=ev.distance_m,
-                        offender_position=offender, victim_position=victim)
+        alert = replace(
+            alert,
+            distance_m=ev.distance_m,
+            closest_m=ev.distance_m,
+            offender_position=offender,
+            victim_position=victim,
+        )
         notify = deliverable(alert, alert.recipients)
         return Change(_notified(alert, notify, alert.closest_m), "opened", detail=explanation, notify=notify)
     closest = _min(prev.closest_m, ev.distance_m)
     alert = replace(
-        prev, updated_at=now, distance_m=ev.distance_m, closest_m=closest, explanation=explanation,
-        offender_position=offender or prev.offender_position, victim_position=victim or prev.victim_position,
+        prev,
+        updated_at=now,
+        distance_m=ev.distance_m,
+        closest_m=closest,
+        explanation=explanation,
+        offender_position=offender or prev.offender_position,
+        victim_position=victim or prev.victim_position,
         events=prev.events + 1,
     )
     if SEVERITY_RANK.get(alert_type, 0) > SEVERITY_RANK.get(prev.type, 0):
         route = routing.route(alert_type, case.risk)
         alert = replace(
-            alert, type=alert_type,
+            alert,
+            type=alert_type,
             recipients=victim_policy(prev.recipients | route.recipients, alert_type, prev.rule, case),
-            priority=_max_priority(prev.priority, route.priority), state=AlertState.OPEN,
-            resolved_at=None, resolved_by=None, ended_at=None,
-            late=prev.late and late, live=prev.live or ev.live,
+            priority=_max_priority(prev.priority, route.priority),
+            state=AlertState.OPEN,
+            resolved_at=None,
+            resolved_by=None,
+            ended_at=None,
+            late=prev.late and late,
+            live=prev.live or ev.live,
         )
         # A possible state is for the room: rising into it tells only its own route's recipients.
         told = route.recipients if alert_type is AlertType.POSSIBLE_BREACH else alert.recipients
@@ -185,7 +246,9 @@ def on_evaluation(
         return Change(alert, "updated_after_resolve", detail=explanation)
     reference = prev.notified_closest_m
     if (
-        closest is not None and reference is not None and prev.notify_seq > 0
+        closest is not None
+        and reference is not None
+        and prev.notify_seq > 0
         and reference - closest > config.renotify_closer_m
     ):
         notify = deliverable(alert, alert.recipients & {Recipient.VICTIM, Recipient.POLICE})
@@ -206,8 +269,15 @@ def _end(prev: Alert, ev: EvalEvent, now: datetime) -> Change | None:
 
 
 def on_device_event(
-    prev: Alert | None, ev: DeviceEvent, case: CaseInfo, device_kind: str | None, routing: Routing,
-    config: AlertConfig, *, suppressed: bool, now: datetime,
+    prev: Alert | None,
+    ev: DeviceEvent,
+    case: CaseInfo,
+    device_kind: str | None,
+    routing: Routing,
+    config: AlertConfig,
+    *,
+    suppressed: bool,
+    now: datetime,
 ) -> Change | None:
     """Apply one device event. ``prev`` is the alert of the same id (tamper, strap: never debounced)
     or the open alert of the same (case, rule) (battery, panic, no_communication: merged)."""
@@ -218,22 +288,37 @@ def on_device_event(
     if prev is not None:
         if prev.episode == ev.ts or not prev.is_open:
             return None  # a replay of the same event, or (merged types) nothing open to merge into
-        return Change(replace(prev, updated_at=now, events=prev.events + 1, explanation=detail), "updated",
-                      detail=detail)
+        return Change(
+            replace(prev, updated_at=now, events=prev.events + 1, explanation=detail),
+            "updated",
+            detail=detail,
+        )
     late = (now - ev.ts).total_seconds() > config.late_after_s
     alert = _new(
-        case, alert_type, device_rule(ev.device_id, alert_type), ev.ts, routing, now=now, late=late, live=not late,
-        suppressed=suppressed, device_id=ev.device_id, device_kind=device_kind, explanation=detail,
+        case,
+        alert_type,
+        device_rule(ev.device_id, alert_type),
+        ev.ts,
+        routing,
+        now=now,
+        late=late,
+        live=not late,
+        suppressed=suppressed,
+        device_id=ev.device_id,
+        device_kind=device_kind,
+        explanation=detail,
     )
     notify = deliverable(alert, alert.recipients)
     return Change(_notified(alert, notify, None), "opened", detail=detail, notify=notify)
 
 
-def with_positions(alert: Alert, offender: Sighting | None, victim: Sighting | None, now: datetime,
-                   fresh_s: float) -> Alert:
+def with_positions(
+    alert: Alert, offender: Sighting | None, victim: Sighting | None, now: datetime, fresh_s: float
+) -> Alert:
     """A panic alert with both devices' latest fixes (degrees, metres, UTC) and their ages at ``now``:
     ``explanation["positions"]`` says per device how old its fix is and whether it is fresh (at most
     ``fresh_s`` seconds old), or that there is none."""
+
     def facts(pos: Sighting | None) -> dict[str, Any] | None:
         if pos is None:
             return None
@@ -241,23 +326,48 @@ def with_positions(alert: Alert, offender: Sighting | None, victim: Sighting | N
         return {**pos.to_json(), "age_s": round(age, 1), "fresh": age <= fresh_s}
 
     positions = {"victim": facts(victim), "offender": facts(offender), "fresh_limit_s": fresh_s}
-    return replace(alert, offender_position=offender or alert.offender_position,
-                   victim_position=victim or alert.victim_position,
-                   explanation={**alert.explanation, "positions": positions})
+    return replace(
+        alert,
+        offender_position=offender or alert.offender_position,
+        victim_position=victim or alert.victim_position,
+        explanation={**alert.explanation, "positions": positions},
+    )
 
 
 def on_silence(
-    prev: Alert | None, case: CaseInfo, device_id: str, device_kind: str | None, alert_type: AlertType,
-    since: datetime, routing: Routing, *, suppressed: bool, now: datetime,
+    prev: Alert | None,
+    case: CaseInfo,
+    device_id: str,
+    device_kind: str | None,
+    alert_type: AlertType,
+    since: datetime,
+    routing: Routing,
+    *,
+    suppressed: bool,
+    now: datetime,
 ) -> Change | None:
     """A device silent (no message, or no fix) since ``since``; ``prev`` is the open alert of that rule."""
     if prev is not None and prev.is_open:
         return None
-    detail = {"device_id": device_id, "device_kind": device_kind, "silent_since": since.isoformat(),
-              "silent_for_s": round((now - since).total_seconds(), 1)}
+    detail = {
+        "device_id": device_id,
+        "device_kind": device_kind,
+        "silent_since": since.isoformat(),
+        "silent_for_s": round((now - since).total_seconds(), 1),
+    }
     alert = _new(
-        case, alert_type, device_rule(device_id, alert_type), since, routing, now=now, late=False, live=True,
-        suppressed=suppressed, device_id=device_id, device_kind=device_kind, explanation=detail,
+        case,
+        alert_type,
+        device_rule(device_id, alert_type),
+        since,
+        routing,
+        now=now,
+        late=False,
+        live=True,
+        suppressed=suppressed,
+        device_id=device_id,
+        device_kind=device_kind,
+        explanation=detail,
     )
     notify = deliverable(alert, alert.recipients)
     return Change(_notified(alert, notify, None), "opened", detail=detail, notify=notify)
@@ -267,13 +377,17 @@ def on_heard_again(prev: Alert, last_seen: datetime, now: datetime) -> Change | 
     """A silent device reports again: the silence alert ends (a person still resolves it)."""
     if prev.ended_at is not None or last_seen <= prev.episode:
         return None
-    return Change(replace(prev, ended_at=last_seen, updated_at=now), "ended", detail={"heard_at": last_seen.isoformat()})
+    return Change(
+        replace(prev, ended_at=last_seen, updated_at=now), "ended", detail={"heard_at": last_seen.isoformat()}
+    )
 
 
 def acknowledge(alert: Alert, who: str, note: str | None, now: datetime) -> Change:
     if alert.state is not AlertState.OPEN:
         raise InvalidInput(f"alert is {alert.state.value}, only an open alert can be acknowledged")
-    new = replace(alert, state=AlertState.ACKNOWLEDGED, acknowledged_at=now, acknowledged_by=who, updated_at=now)
+    new = replace(
+        alert, state=AlertState.ACKNOWLEDGED, acknowledged_at=now, acknowledged_by=who, updated_at=now
+    )
     return Change(new, "acknowledged", actor=who, detail={"note": note})
 
 
@@ -285,7 +399,9 @@ def resolve(alert: Alert, who: str, outcome: str, note: str | None, now: datetim
         raise InvalidInput("an outcome is required")
     if alert.type in (AlertType.TAMPER, AlertType.STRAP_OPEN) and not (note and note.strip()):
         raise InvalidInput(f"resolving a {alert.type.value} alert requires a note")
-    new = replace(alert, state=AlertState.RESOLVED, resolved_at=now, resolved_by=who, outcome=outcome, updated_at=now)
+    new = replace(
+        alert, state=AlertState.RESOLVED, resolved_at=now, resolved_by=who, outcome=outcome, updated_at=now
+    )
     cancel = Recipient.POLICE in alert.recipients and alert.notify_seq > 0 and not alert.suppressed
     return Change(new, "resolved", actor=who, detail={"outcome": outcome, "note": note}, cancel_police=cancel)
 
@@ -300,7 +416,10 @@ def escalation_due(alert: Alert, config: AlertConfig, now: datetime) -> bool:
     """True when an open alert stayed unacknowledged past its priority's deadline."""
     deadline = config.ack_deadline_s(alert.priority)
     return (
-        alert.state is AlertState.OPEN and not alert.escalated and not alert.suppressed and deadline > 0
+        alert.state is AlertState.OPEN
+        and not alert.escalated
+        and not alert.suppressed
+        and deadline > 0
         and (now - alert.opened_at).total_seconds() >= deadline
     )
 
@@ -311,11 +430,17 @@ def escalate(alert: Alert, reason: str, now: datetime) -> Change | None:
         return None
     i = _PRIORITY_ORDER.index(alert.priority)
     new = replace(
-        alert, escalated=True, updated_at=now, recipients=alert.recipients | {Recipient.POLICE, Recipient.PROBATION},
-        priority=_PRIORITY_ORDER[min(i + 1, len(_PRIORITY_ORDER) - 1)], suppressed=False,
+        alert,
+        escalated=True,
+        updated_at=now,
+        recipients=alert.recipients | {Recipient.POLICE, Recipient.PROBATION},
+        priority=_PRIORITY_ORDER[min(i + 1, len(_PRIORITY_ORDER) - 1)],
+        suppressed=False,
     )
     notify = frozenset({Recipient.POLICE})
-    return Change(_notified(new, notify, new.closest_m), "escalated", detail={"reason": reason}, notify=notify)
+    return Change(
+        _notified(new, notify, new.closest_m), "escalated", detail={"reason": reason}, notify=notify
+    )
 
 
 def mark_delivery_failing(alert: Alert, detail: dict[str, Any], now: datetime) -> Change | None:

@@ -17,36 +17,53 @@ Text = dict[str, str]
 
 _MESSAGES: dict[AlertType, tuple[Text, Text, str]] = {
     AlertType.PROXIMITY_BREACH: (
-        {"nl": "De persoon met het contactverbod is bij u in de buurt.",
-         "en": "The person under the restraining order is near you."},
-        {"nl": "Ga naar een veilige plek en bel 112. De politie is gewaarschuwd.",
-         "en": "Go to a safe place and call 112. The police have been alerted."},
+        {
+            "nl": "De persoon met het contactverbod is bij u in de buurt.",
+            "en": "The person under the restraining order is near you.",
+        },
+        {
+            "nl": "Ga naar een veilige plek en bel 112. De politie is gewaarschuwd.",
+            "en": "Go to a safe place and call 112. The police have been alerted.",
+        },
         "critical",
     ),
     AlertType.PROXIMITY_PRE_ALERT: (
-        {"nl": "Let op: de persoon met het contactverbod is mogelijk in de omgeving.",
-         "en": "Caution: the person under the restraining order may be in your area."},
-        {"nl": "Blijf alert en blijf op een drukke, veilige plek. De reclassering volgt het.",
-         "en": "Stay alert and stay in a busy, safe place. Probation is monitoring."},
+        {
+            "nl": "Let op: de persoon met het contactverbod is mogelijk in de omgeving.",
+            "en": "Caution: the person under the restraining order may be in your area.",
+        },
+        {
+            "nl": "Blijf alert en blijf op een drukke, veilige plek. De reclassering volgt het.",
+            "en": "Stay alert and stay in a busy, safe place. Probation is monitoring.",
+        },
         "warning",
     ),
     AlertType.EXCLUSION_BREACH: (
-        {"nl": "De persoon met het contactverbod is in een verboden gebied bij u.",
-         "en": "The person under the restraining order has entered a forbidden area near you."},
-        {"nl": "Blijf binnen of ga naar een veilige plek en bel 112 bij gevaar. De politie is gewaarschuwd.",
-         "en": "Stay inside or go to a safe place and call 112 if in danger. The police have been alerted."},
+        {
+            "nl": "De persoon met het contactverbod is in een verboden gebied bij u.",
+            "en": "The person under the restraining order has entered a forbidden area near you.",
+        },
+        {
+            "nl": "Blijf binnen of ga naar een veilige plek en bel 112 bij gevaar. De politie is gewaarschuwd.",
+            "en": "Stay inside or go to a safe place and call 112 if in danger. The police have been alerted.",
+        },
         "critical",
     ),
     AlertType.PANIC: (
         {"nl": "Uw noodmelding is ontvangen.", "en": "Your emergency alarm has been received."},
-        {"nl": "De politie is gewaarschuwd. Blijf op een veilige plek; bel 112 als dat kan.",
-         "en": "The police have been alerted. Stay somewhere safe; call 112 if you can."},
+        {
+            "nl": "De politie is gewaarschuwd. Blijf op een veilige plek; bel 112 als dat kan.",
+            "en": "The police have been alerted. Stay somewhere safe; call 112 if you can.",
+        },
         "critical",
     ),
 }
 _GENERIC: tuple[Text, Text, str] = (
     {"nl": "Er is een melding over uw veiligheid.", "en": "There is an alert concerning your safety."},
-    {"nl": "Blijf alert. Bel 112 bij direct gevaar.", "en": "Stay alert. Call 112 if you are in immediate danger."},
+    {
+        "nl": "Blijf alert. Bel 112 bij direct gevaar.",
+        "en": "Stay alert. Call 112 if you are in immediate danger.",
+    },
     "warning",
 )
 

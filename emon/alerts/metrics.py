@@ -4,20 +4,32 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-ALERT_CHANGES = Counter("emon_alert_changes", "Alert changes stored, by alert type, resulting state and action",
-                        ["type", "state", "action"])
-ALERTS_OPEN = Gauge("emon_alerts_open", "Unresolved alerts by type and state (refreshed every tick)", ["type", "state"])
+ALERT_CHANGES = Counter(
+    "emon_alert_changes",
+    "Alert changes stored, by alert type, resulting state and action",
+    ["type", "state", "action"],
+)
+ALERTS_OPEN = Gauge(
+    "emon_alerts_open", "Unresolved alerts by type and state (refreshed every tick)", ["type", "state"]
+)
 DELIVERY_ATTEMPTS = Counter("emon_alert_delivery_attempts", "Delivery attempts by channel", ["channel"])
-DELIVERY_FAILURES = Counter("emon_alert_delivery_failures", "Failed delivery attempts by channel", ["channel"])
+DELIVERY_FAILURES = Counter(
+    "emon_alert_delivery_failures", "Failed delivery attempts by channel", ["channel"]
+)
 DELIVERY_FAILING = Counter(
-    "emon_alert_delivery_failing", "Deliveries that kept failing past the alarm threshold (raised once each)",
+    "emon_alert_delivery_failing",
+    "Deliveries that kept failing past the alarm threshold (raised once each)",
     ["channel"],
 )
 DELIVERY_LATENCY = Histogram(
-    "emon_alert_delivery_seconds", "Outbox commit to first successful delivery, seconds, by channel", ["channel"],
+    "emon_alert_delivery_seconds",
+    "Outbox commit to first successful delivery, seconds, by channel",
+    ["channel"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
-OUTBOX_DEPTH = Gauge("emon_alert_outbox_depth", "Deliveries waiting (pending, or sent and awaiting ack)", ["channel"])
+OUTBOX_DEPTH = Gauge(
+    "emon_alert_outbox_depth", "Deliveries waiting (pending, or sent and awaiting ack)", ["channel"]
+)
 VICTIM_ACKS = Counter("emon_alert_victim_acks", "Acknowledgements received from victim devices", ["result"])
 FIX_TO_ALERT = Histogram(
     "emon_fix_to_alert_decided_seconds",

@@ -63,7 +63,9 @@ class Sighting:
     def from_json(cls, data: dict[str, Any] | None) -> Sighting | None:
         if not data:
             return None
-        return cls(float(data["lat"]), float(data["lon"]), float(data["acc_m"]), datetime.fromisoformat(data["ts"]))
+        return cls(
+            float(data["lat"]), float(data["lon"]), float(data["acc_m"]), datetime.fromisoformat(data["ts"])
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,8 +18,9 @@ from emon.storage import alerts as st
 
 
 class Notifier:
-    def __init__(self, config: AlertConfig, webhook_url: str | None, notify_channel: str, *,
-                 fresh_s: float = 120.0) -> None:
+    def __init__(
+        self, config: AlertConfig, webhook_url: str | None, notify_channel: str, *, fresh_s: float = 120.0
+    ) -> None:
         self.config = config
         self.webhook_url = webhook_url
         self.notify_channel = notify_channel
@@ -31,21 +32,37 @@ class Notifier:
         added = 0
         if Recipient.VICTIM in change.notify:
             if case.victim_device is None:
-                await st.add_history(conn, alert, "system", "victim_not_notified", {"reason": "no victim device"}, now)
+                await st.add_history(
+                    conn, alert, "system", "victim_not_notified", {"reason": "no victim device"}, now
+                )
             elif case.victim_owntracks_topic is not None:
                 # The OwnTracks app cannot acknowledge: sent once as a remote command it can show.
                 nid = delivery_id_for(alert.alert_id, Recipient.VICTIM, alert.notify_seq)
                 body = json.dumps(owntracks_warning(alert, nid), ensure_ascii=False).encode()
                 added += await st.add_delivery(
-                    conn, st.Delivery(nid, alert.alert_id, "command", f"{case.victim_owntracks_topic}/cmd",
-                                      "owntracks_warning", body, case_id=alert.case_id), now, self.notify_channel,
+                    conn,
+                    st.Delivery(
+                        nid,
+                        alert.alert_id,
+                        "command",
+                        f"{case.victim_owntracks_topic}/cmd",
+                        "owntracks_warning",
+                        body,
+                        case_id=alert.case_id,
+                    ),
+                    now,
+                    self.notify_channel,
                 )
             else:
                 nid = delivery_id_for(alert.alert_id, Recipient.VICTIM, alert.notify_seq)
                 body = json.dumps(victim_notification(alert, nid, now), ensure_ascii=False).encode()
                 added += await st.add_delivery(
-                    conn, st.Delivery(nid, alert.alert_id, "victim", case.victim_device, "notify", body,
-                                      requires_ack=True), now, self.notify_channel,
+                    conn,
+                    st.Delivery(
+                        nid, alert.alert_id, "victim", case.victim_device, "notify", body, requires_ack=True
+                    ),
+                    now,
+                    self.notify_channel,
                 )
         if Recipient.POLICE in change.notify or change.cancel_police:
             added += await self._enqueue_cap(conn, change, now)
@@ -56,8 +73,14 @@ class Notifier:
         referencing every message already queued for the alert. A replay hits the same id: nothing new."""
         alert = change.alert
         if self.webhook_url is None:
-            await st.add_history(conn, alert, "system", "police_not_notified",
-                                 {"reason": "no EMON_WEBHOOK_URL configured"}, now)
+            await st.add_history(
+                conn,
+                alert,
+                "system",
+                "police_not_notified",
+                {"reason": "no EMON_WEBHOOK_URL configured"},
+                now,
+            )
             return 0
         previous = await st.dispatch_history(conn, alert.alert_id)
         if Recipient.POLICE in change.notify:
@@ -68,9 +91,21 @@ class Notifier:
             msg_type = MsgType.CANCEL
         refs = tuple(CapRef(self.config.sender, d, sent) for d, sent in previous)
         note = change.detail.get("reason") if change.action == "escalated" else None
-        body = build_cap(alert, identifier=did, sender=self.config.sender, sent=now, msg_type=msg_type,
-                         references=refs, note=note, fresh_s=self.fresh_s)
-        return int(await st.add_delivery(
-            conn, st.Delivery(did, alert.alert_id, "dispatch", self.webhook_url, msg_type.value, body),
-            now, self.notify_channel,
-        ))
+        body = build_cap(
+            alert,
+            identifier=did,
+            sender=self.config.sender,
+            sent=now,
+            msg_type=msg_type,
+            references=refs,
+            note=note,
+            fresh_s=self.fresh_s,
+        )
+        return int(
+            await st.add_delivery(
+                conn,
+                st.Delivery(did, alert.alert_id, "dispatch", self.webhook_url, msg_type.value, body),
+                now,
+                self.notify_channel,
+            )
+        )

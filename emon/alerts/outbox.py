@@ -41,8 +41,14 @@ def backoff_s(attempts: int, base_s: float, max_s: float) -> float:
 
 
 class OutboxWorker:
-    def __init__(self, db: Database, config: AlertConfig, senders: Mapping[str, Sender],
-                 on_failing: FailingHook, notify_channel: str) -> None:
+    def __init__(
+        self,
+        db: Database,
+        config: AlertConfig,
+        senders: Mapping[str, Sender],
+        on_failing: FailingHook,
+        notify_channel: str,
+    ) -> None:
         self.db = db
         self.config = config
         self.senders = dict(senders)
@@ -72,16 +78,28 @@ class OutboxWorker:
             return str(exc), time.monotonic() - started
         return None, time.monotonic() - started
 
-    async def _record(self, conn: st.Conn, d: st.Delivery, error: str | None, latency_s: float, now: datetime
-                      ) -> None:
+    async def _record(
+        self, conn: st.Conn, d: st.Delivery, error: str | None, latency_s: float, now: datetime
+    ) -> None:
         if error is not None:
             metrics.DELIVERY_FAILURES.labels(d.channel).inc()
-            wait = backoff_s(d.attempts, self.config.dispatch_backoff_base_s, self.config.dispatch_backoff_max_s)
+            wait = backoff_s(
+                d.attempts, self.config.dispatch_backoff_base_s, self.config.dispatch_backoff_max_s
+            )
             age = (now - d.created_at).total_seconds() if d.created_at else 0.0
-            failing = d.attempts + 1 >= self.config.failing_after_attempts or age >= self.config.failing_after_s
+            failing = (
+                d.attempts + 1 >= self.config.failing_after_attempts or age >= self.config.failing_after_s
+            )
             await st.record_attempt(
-                conn, d, ok=False, latency_s=latency_s, detail=error, now=now, state=d.state,
-                next_attempt_at=now + timedelta(seconds=wait), failing=failing or d.failing,
+                conn,
+                d,
+                ok=False,
+                latency_s=latency_s,
+                detail=error,
+                now=now,
+                state=d.state,
+                next_attempt_at=now + timedelta(seconds=wait),
+                failing=failing or d.failing,
             )
             if failing and not d.failing:
                 metrics.DELIVERY_FAILING.labels(d.channel).inc()
@@ -94,8 +112,17 @@ class OutboxWorker:
             state, next_at = "sent", now + timedelta(seconds=self.config.victim_resend_s)
         else:
             state, next_at = "delivered", now
-        await st.record_attempt(conn, d, ok=True, latency_s=latency_s, detail="ok", now=now, state=state,
-                                next_attempt_at=next_at, failing=d.failing)
+        await st.record_attempt(
+            conn,
+            d,
+            ok=True,
+            latency_s=latency_s,
+            detail="ok",
+            now=now,
+            state=state,
+            next_attempt_at=next_at,
+            failing=d.failing,
+        )
 
     async def run(self) -> None:
         """Forever: deliver what is due, then wait for a wake-up or ``poll_s``. Errors are counted, not fatal."""

@@ -115,7 +115,10 @@ class Routing:
     def as_json(self) -> dict[str, dict[str, dict[str, Any]]]:
         return {
             key: {
-                risk.value: {"recipients": sorted(r.value for r in route.recipients), "priority": route.priority.value}
+                risk.value: {
+                    "recipients": sorted(r.value for r in route.recipients),
+                    "priority": route.priority.value,
+                }
                 for risk, route in cells.items()
             }
             for key, cells in self.table.items()

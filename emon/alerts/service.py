@@ -62,8 +62,18 @@ class SeenSource(Protocol):
 
 
 class AlertService:
-    def __init__(self, db: Database, settings: Settings, hub: Hub, casebook: CaseBook, registry: DeviceRegistry,
-                 live: SeenSource, *, config: AlertConfig | None = None, routing: Routing | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        hub: Hub,
+        casebook: CaseBook,
+        registry: DeviceRegistry,
+        live: SeenSource,
+        *,
+        config: AlertConfig | None = None,
+        routing: Routing | None = None,
+    ) -> None:
         self.db = db
         self.settings = settings
         self.casebook = casebook
@@ -75,9 +85,14 @@ class AlertService:
         host, port = settings.mqtt_host_port
         self.room = RoomChannel(hub)
         # One MQTT session (emon's client, TLS, credentials) for everything published to devices.
-        self.publisher = Publisher(Endpoint.from_settings(settings), f"{settings.mqtt_client_id}-notify",
-                                   protocol=settings.mqtt_protocol)
-        self.victim = VictimChannel(host, port, settings.mqtt_topic_prefix, registry, publisher=self.publisher)
+        self.publisher = Publisher(
+            Endpoint.from_settings(settings),
+            f"{settings.mqtt_client_id}-notify",
+            protocol=settings.mqtt_protocol,
+        )
+        self.victim = VictimChannel(
+            host, port, settings.mqtt_topic_prefix, registry, publisher=self.publisher
+        )
         secret = None if settings.webhook_secret is None else str(settings.webhook_secret)
         self.dispatch = DispatchChannel(secret, timeout_s=self.config.dispatch_timeout_s)
         self.commands = CommandChannel(settings.mqtt_topic_prefix, self.publisher)
@@ -110,7 +125,9 @@ class AlertService:
 
     def _case(self, case_id: str) -> CaseInfo:
         case = self.casebook.get(case_id)
-        if case is None:  # a closed or unknown case still gets its alert, at the cautious risk; nobody's device
+        if (
+            case is None
+        ):  # a closed or unknown case still gets its alert, at the cautious risk; nobody's device
             return CaseInfo(case_id, Risk.HIGH, closed=True)
         order = case.order
         rules = {f"exclusion:{z.name}" for z in order.exclusion_zones if z.protects_victim}
@@ -121,14 +138,21 @@ class AlertService:
             device = self.registry.by_id.get(device_id) if device_id else None
             return None if device is None else device.owntracks_topic
 
-        return CaseInfo(case.case_id, case.risk, case.offender_device, case.victim_device,
-                        victim_rules=frozenset(rules), victim_notifications=order.victim_notifications != "none",
-                        victim_owntracks_topic=topic(case.victim_device),
-                        offender_owntracks_topic=topic(case.offender_device))
+        return CaseInfo(
+            case.case_id,
+            case.risk,
+            case.offender_device,
+            case.victim_device,
+            victim_rules=frozenset(rules),
+            victim_notifications=order.victim_notifications != "none",
+            victim_owntracks_topic=topic(case.victim_device),
+            offender_owntracks_topic=topic(case.offender_device),
+        )
 
     async def on_evaluation(self, events: Sequence[EvalEvent], now: datetime, received_mono: float) -> None:
         """Decide and store the alerts of a batch of evaluation events (one transaction, one savepoint each).
         A ``locate_request`` becomes device commands, never an alert."""
+
         async def one(conn: st.Conn, ev: EvalEvent) -> list[Change]:
             if ev.type is EvalEventType.LOCATE_REQUEST:
                 await self._locate(conn, followups.locate_request_of(ev, self._case(ev.case_id)), now)
@@ -136,13 +160,18 @@ class AlertService:
             case = self._case(ev.case_id)
             prev = await st.get(conn, alert_id_for(ev.case_id, ev.rule, ev.episode), lock=True)
             suppressed = await self._suppressed(conn, ev.case_id, lc.alert_type_of(ev, prev), now)
-            change = lc.on_evaluation(prev, ev, case, self.routing, self.config, suppressed=suppressed, now=now)
+            change = lc.on_evaluation(
+                prev, ev, case, self.routing, self.config, suppressed=suppressed, now=now
+            )
             return [change] if change else []
 
         await self._batch(events, one, now, received_mono, "evaluation")
 
-    async def on_device_events(self, events: Sequence[DeviceEvent], now: datetime, received_mono: float) -> None:
+    async def on_device_events(
+        self, events: Sequence[DeviceEvent], now: datetime, received_mono: float
+    ) -> None:
         """Tamper, strap, battery, panic and connection-lost events → alerts for every case of the device."""
+
         async def one(conn: st.Conn, ev: DeviceEvent) -> list[Change]:
             alert_type = lc.device_alert_type(ev)
             if alert_type is None:
@@ -159,12 +188,20 @@ class AlertService:
                 if prev is None and await self._battery_reported_before(conn, case.case_id, rule, ev):
                     continue
                 suppressed = await self._suppressed(conn, case.case_id, alert_type, now)
-                change = lc.on_device_event(prev, ev, case, kind, self.routing, self.config,
-                                            suppressed=suppressed, now=now)
+                change = lc.on_device_event(
+                    prev, ev, case, kind, self.routing, self.config, suppressed=suppressed, now=now
+                )
                 if change and alert_type is AlertType.PANIC:
-                    offender, victim = await self._latest(case.offender_device), await self._latest(case.victim_device)
-                    change = replace(change, alert=lc.with_positions(change.alert, offender, victim, now,
-                                                                     self.settings.freshness_s))
+                    offender, victim = (
+                        await self._latest(case.offender_device),
+                        await self._latest(case.victim_device),
+                    )
+                    change = replace(
+                        change,
+                        alert=lc.with_positions(
+                            change.alert, offender, victim, now, self.settings.freshness_s
+                        ),
+                    )
                 if change:
                     out.append(change)
             return out
@@ -176,21 +213,34 @@ class AlertService:
         raw = await self.live.latest(device_id) if device_id else None
         if raw is None:
             return None
-        return Sighting(float(raw["lat"]), float(raw["lon"]), float(raw["acc_m"]), datetime.fromisoformat(raw["ts"]))
+        return Sighting(
+            float(raw["lat"]), float(raw["lon"]), float(raw["acc_m"]), datetime.fromisoformat(raw["ts"])
+        )
 
     async def _battery_reported_before(self, conn: st.Conn, case_id: str, rule: str, ev: DeviceEvent) -> bool:
         """An OwnTracks phone reports its low battery with every fix, not once: after its alert was resolved
         a new one opens only once the phone was seen recharged above the threshold in between."""
-        if ev.data.get("source") != "owntracks" or ev.type not in (EventType.BATTERY_LOW, EventType.BATTERY_CRITICAL):
+        if ev.data.get("source") != "owntracks" or ev.type not in (
+            EventType.BATTERY_LOW,
+            EventType.BATTERY_CRITICAL,
+        ):
             return False
         last = await st.last_for_rule(conn, case_id, rule)
         if last is None:
             return False
-        threshold = OWNTRACKS_BATTERY_LOW_PCT if ev.type is EventType.BATTERY_LOW else OWNTRACKS_BATTERY_CRITICAL_PCT
+        threshold = (
+            OWNTRACKS_BATTERY_LOW_PCT if ev.type is EventType.BATTERY_LOW else OWNTRACKS_BATTERY_CRITICAL_PCT
+        )
         return not await st.battery_above_since(conn, ev.device_id, last.episode, threshold, ev.ts)
 
-    async def _batch(self, items: Sequence[T], one: Callable[[st.Conn, T], Awaitable[list[Change]]], now: datetime,
-                     received_mono: float, stage: str) -> None:
+    async def _batch(
+        self,
+        items: Sequence[T],
+        one: Callable[[st.Conn, T], Awaitable[list[Change]]],
+        now: datetime,
+        received_mono: float,
+        stage: str,
+    ) -> None:
         decided: list[Alert] = []
         tasks: list[Task] = []
         async with self.db.pool.connection() as conn, conn.transaction():
@@ -209,10 +259,14 @@ class AlertService:
         self._after_commit(decided)
         self.tasks.published(tasks)
 
-    async def _suppressed(self, conn: st.Conn, case_id: str, alert_type: AlertType | None, now: datetime) -> bool:
+    async def _suppressed(
+        self, conn: st.Conn, case_id: str, alert_type: AlertType | None, now: datetime
+    ) -> bool:
         return alert_type is not None and await st.is_suppressed(conn, case_id, alert_type, now)
 
-    async def _store(self, conn: st.Conn, change: Change, now: datetime, tasks: list[Task] | None = None) -> Alert:
+    async def _store(
+        self, conn: st.Conn, change: Change, now: datetime, tasks: list[Task] | None = None
+    ) -> Alert:
         """Save a change with its outbox rows, and what follows from it in the same transaction: locate
         requests, room tasks (published after commit when ``tasks`` is given, else at once), and the end
         of victim re-sends once the alert is resolved."""
@@ -244,10 +298,22 @@ class AlertService:
         for cmd in commands_for(request, self.registry.by_id, now):
             if cmd.kind == "owntracks_restore":
                 await st.cancel_commands(conn, cmd.topic, cmd.kind, cmd.not_before, now)
-            added += await st.add_delivery(conn, st.Delivery(
-                cmd.command_id, request.alert_id, "command", cmd.topic, cmd.kind, cmd.body,
-                next_attempt_at=cmd.not_before, case_id=cmd.case_id, reason=request.reason,
-            ), now, self.notifier.notify_channel)
+            added += await st.add_delivery(
+                conn,
+                st.Delivery(
+                    cmd.command_id,
+                    request.alert_id,
+                    "command",
+                    cmd.topic,
+                    cmd.kind,
+                    cmd.body,
+                    next_attempt_at=cmd.not_before,
+                    case_id=cmd.case_id,
+                    reason=request.reason,
+                ),
+                now,
+                self.notifier.notify_channel,
+            )
         return added
 
     async def case_closed(self, case_id: str, now: datetime) -> int:
@@ -274,8 +340,12 @@ class AlertService:
                 alert = await st.get(conn, alert_id, lock=True)
                 if alert is None:
                     continue
-                change = Change(replace(alert, victim_acked_at=alert.victim_acked_at or now, updated_at=now),
-                                "victim_acked", actor=device_id, detail={"notification_id": nid, "ts": ack.ts})
+                change = Change(
+                    replace(alert, victim_acked_at=alert.victim_acked_at or now, updated_at=now),
+                    "victim_acked",
+                    actor=device_id,
+                    detail={"notification_id": nid, "ts": ack.ts},
+                )
                 changed.append(await self._store(conn, change, now))
         metrics.VICTIM_ACKS.labels("matched" if changed else "unmatched").inc()
         self._after_commit(changed)
@@ -284,6 +354,7 @@ class AlertService:
 
     async def tick(self, now: datetime) -> None:
         """Escalations (ack deadlines, unacknowledged victim warnings), silence detection, gauges."""
+
         def escalate(alert: Alert) -> Change | None:
             due = lc.escalation_due(alert, self.config, now)
             return lc.escalate(alert, "not acknowledged within deadline", now) if due else None
@@ -301,15 +372,17 @@ class AlertService:
                 if target is None:
                     continue
                 change = lc.escalate(target, "victim device did not acknowledge the warning", now) or Change(
-                    target, "victim_not_acknowledged", detail={"delivery_id": d.delivery_id})
+                    target, "victim_not_acknowledged", detail={"delivery_id": d.delivery_id}
+                )
                 changed.append(await self._store(conn, change, now))
             changed += await self._silence(conn, now)
         self._after_commit(changed)
         await self.tasks.tick(now)
         await self._gauges()
 
-    async def _decide_locked(self, conn: st.Conn, snapshot: Alert, decide: Callable[[Alert], Change | None],
-                             now: datetime) -> list[Alert]:
+    async def _decide_locked(
+        self, conn: st.Conn, snapshot: Alert, decide: Callable[[Alert], Change | None], now: datetime
+    ) -> list[Alert]:
         """Decide on an unlocked snapshot; if that changes anything, decide again on the row locked — a
         person may have acknowledged or resolved it meanwhile — and store that."""
         if decide(snapshot) is None:
@@ -333,15 +406,31 @@ class AlertService:
                     heard = heard_since(alert_type, device.device_id, last_seen, latest)
                     if prev is not None and heard is not None:
                         changed += await self._decide_locked(
-                            conn, prev, functools.partial(lc.on_heard_again, last_seen=heard, now=now), now)
-                silence = find_silence(device.device_id, device.report_interval_s, self.config.silence_factor,
-                                       last_seen, latest, now)
+                            conn, prev, functools.partial(lc.on_heard_again, last_seen=heard, now=now), now
+                        )
+                silence = find_silence(
+                    device.device_id,
+                    device.report_interval_s,
+                    self.config.silence_factor,
+                    last_seen,
+                    latest,
+                    now,
+                )
                 if silence is None:
                     continue
                 prev = open_silent.get((case.case_id, lc.device_rule(device.device_id, silence.type)))
                 suppressed = await self._suppressed(conn, case.case_id, silence.type, now)
-                change = lc.on_silence(prev, case, device.device_id, device.kind.value, silence.type, silence.since,
-                                       self.routing, suppressed=suppressed, now=now)
+                change = lc.on_silence(
+                    prev,
+                    case,
+                    device.device_id,
+                    device.kind.value,
+                    silence.type,
+                    silence.since,
+                    self.routing,
+                    suppressed=suppressed,
+                    now=now,
+                )
                 if change:
                     changed.append(await self._store(conn, change, now))
         return changed
@@ -357,7 +446,12 @@ class AlertService:
 
     async def _delivery_failing(self, conn: st.Conn, d: st.Delivery, error: str, now: datetime) -> None:
         alert = None if d.alert_id is None else await st.get(conn, d.alert_id, lock=True)
-        detail = {"delivery_id": d.delivery_id, "channel": d.channel, "attempts": d.attempts + 1, "error": error}
+        detail = {
+            "delivery_id": d.delivery_id,
+            "channel": d.channel,
+            "attempts": d.attempts + 1,
+            "error": error,
+        }
         change = alert and lc.mark_delivery_failing(alert, detail, now)
         if change:
             self.room.publish(await self._store(conn, change, now))
@@ -374,8 +468,9 @@ class AlertService:
         async with self.db.pool.connection() as conn:
             return [a.to_json() for a in await st.open_alerts_of(conn, case_ids)]
 
-    async def list_alerts(self, *, case_id: str | None = None, state: str | None = None,
-                          type_: str | None = None) -> list[dict[str, Any]]:
+    async def list_alerts(
+        self, *, case_id: str | None = None, state: str | None = None, type_: str | None = None
+    ) -> list[dict[str, Any]]:
         async with self.db.pool.connection() as conn:
             return [a.to_json() for a in await st.search(conn, case_id=case_id, state=state, type_=type_)]
 
@@ -385,11 +480,22 @@ class AlertService:
             alert = await st.get(conn, _uuid(alert_id))
             if alert is None:
                 raise NotFound(f"alert {alert_id}")
-            return {**alert.to_json(), "history": await st.history(conn, alert.alert_id),
-                    "deliveries": await st.deliveries(conn, alert.alert_id)}
+            return {
+                **alert.to_json(),
+                "history": await st.history(conn, alert.alert_id),
+                "deliveries": await st.deliveries(conn, alert.alert_id),
+            }
 
-    async def act(self, alert_id: str, action: str, who: str, now: datetime, *, note: str | None = None,
-                  outcome: str | None = None) -> dict[str, Any]:
+    async def act(
+        self,
+        alert_id: str,
+        action: str,
+        who: str,
+        now: datetime,
+        *,
+        note: str | None = None,
+        outcome: str | None = None,
+    ) -> dict[str, Any]:
         """acknowledge / resolve / annotate, by a person; raises InvalidInput or NotFound."""
         async with self.db.pool.connection() as conn, conn.transaction():
             alert = await st.get(conn, _uuid(alert_id), lock=True)
@@ -405,8 +511,9 @@ class AlertService:
         self._after_commit([stored])
         return stored.to_json()
 
-    async def suppress(self, case_id: str, reason: str, until: datetime, types: list[str] | None, who: str,
-                       now: datetime) -> dict[str, Any]:
+    async def suppress(
+        self, case_id: str, reason: str, until: datetime, types: list[str] | None, who: str, now: datetime
+    ) -> dict[str, Any]:
         """Hold back deliveries of a case's alerts until ``until`` (panic is never held back)."""
         if not reason.strip():
             raise InvalidInput("a reason is required")
@@ -417,8 +524,16 @@ class AlertService:
                 raise InvalidInput(f"unknown alert type {t!r}")
         async with self.db.pool.connection() as conn, conn.transaction():
             sid = await st.add_suppression(conn, case_id, types, reason, until, who, now)
-        return {"id": sid, "case_id": case_id, "reason": reason, "until": until.isoformat(), "types": types,
-                "created_by": who, "created_at": now.isoformat(), "never_suppressed": [AlertType.PANIC.value]}
+        return {
+            "id": sid,
+            "case_id": case_id,
+            "reason": reason,
+            "until": until.isoformat(),
+            "types": types,
+            "created_by": who,
+            "created_at": now.isoformat(),
+            "never_suppressed": [AlertType.PANIC.value],
+        }
 
 
 def _uuid(alert_id: str) -> str:

@@ -18,8 +18,12 @@ class Silence:
 
 
 def find_silence(
-    device_id: str, report_interval_s: float, factor: float, last_seen: Mapping[str, datetime],
-    latest_fix: Mapping[str, datetime], now: datetime,
+    device_id: str,
+    report_interval_s: float,
+    factor: float,
+    last_seen: Mapping[str, datetime],
+    latest_fix: Mapping[str, datetime],
+    now: datetime,
 ) -> Silence | None:
     """The silence of one device at ``now``, or None. A device never heard from is not judged here."""
     limit = factor * report_interval_s
@@ -34,8 +38,12 @@ def find_silence(
     return None
 
 
-def heard_since(alert_type: AlertType, device_id: str, last_seen: Mapping[str, datetime],
-                latest_fix: Mapping[str, datetime]) -> datetime | None:
+def heard_since(
+    alert_type: AlertType,
+    device_id: str,
+    last_seen: Mapping[str, datetime],
+    latest_fix: Mapping[str, datetime],
+) -> datetime | None:
     """When the device last did what the silence alert missed (a message, or a fix)."""
     if alert_type is AlertType.NO_FIX:
         return latest_fix.get(device_id)

@@ -77,14 +77,22 @@ async def _alert(request: Request, g: Gate, alert_id: str, action: str) -> tuple
     alert = await _call(_service(request).get_alert(alert_id))
     case = await _case_of(request, alert["case_id"])
     if not (g.who.unscoped or (case is not None and g.sees(case))):
-        await g.refuse(status.HTTP_403_FORBIDDEN, "out_of_scope", "this alert's case is not one of your units'",
-                       action, case_id=alert["case_id"], alert_id=alert_id)
+        await g.refuse(
+            status.HTTP_403_FORBIDDEN,
+            "out_of_scope",
+            "this alert's case is not one of your units'",
+            action,
+            case_id=alert["case_id"],
+            alert_id=alert_id,
+        )
     return alert, case
 
 
 @router.get("/alerts")
 async def list_alerts(
-    request: Request, g: Gate = Depends(READ), case_id: str | None = None,
+    request: Request,
+    g: Gate = Depends(READ),
+    case_id: str | None = None,
     state: Annotated[str | None, Query(pattern="^(open|acknowledged|resolved)$")] = None,
     type: str | None = None,  # the documented query parameter name
 ) -> list[dict[str, Any]]:
@@ -116,12 +124,16 @@ async def _act(request: Request, g: Gate, alert_id: str, action: str, **kw: Any)
 
 
 @router.post("/alerts/{alert_id}/ack")
-async def acknowledge(request: Request, alert_id: str, g: Gate = Depends(ACT), body: AckBody | None = None) -> dict[str, Any]:
+async def acknowledge(
+    request: Request, alert_id: str, g: Gate = Depends(ACT), body: AckBody | None = None
+) -> dict[str, Any]:
     return await _act(request, g, alert_id, "acknowledge", note=None if body is None else body.note)
 
 
 @router.post("/alerts/{alert_id}/resolve")
-async def resolve(request: Request, alert_id: str, body: ResolveBody, g: Gate = Depends(ACT)) -> dict[str, Any]:
+async def resolve(
+    request: Request, alert_id: str, body: ResolveBody, g: Gate = Depends(ACT)
+) -> dict[str, Any]:
     return await _act(request, g, alert_id, "resolve", note=body.note, outcome=body.outcome)
 
 
@@ -131,7 +143,9 @@ async def annotate(request: Request, alert_id: str, body: NoteBody, g: Gate = De
 
 
 @router.post("/cases/{case_id}/suppress", status_code=status.HTTP_201_CREATED)
-async def suppress(request: Request, case_id: str, body: SuppressBody, g: Gate = Depends(SUPERVISOR)) -> dict[str, Any]:
+async def suppress(
+    request: Request, case_id: str, body: SuppressBody, g: Gate = Depends(SUPERVISOR)
+) -> dict[str, Any]:
     await g.case(await _case_of(request, case_id), case_id, "case.suppress")
     until = body.until if body.until.tzinfo else body.until.replace(tzinfo=UTC)
     out = await _call(

@@ -40,10 +40,33 @@ async def audit_log(
     limit: int = Query(default=100, ge=1, le=MAX_QUERY),
 ) -> list[dict[str, Any]]:
     """Records matching every filter given; page with ``after_seq`` (the last ``seq`` seen)."""
-    q = AuditQuery(user, role, action, outcome, case_id, device_id, alert_id, _utc(since, "from"),
-                   _utc(until, "to"), after_seq, limit)
+    q = AuditQuery(
+        user,
+        role,
+        action,
+        outcome,
+        case_id,
+        device_id,
+        alert_id,
+        _utc(since, "from"),
+        _utc(until, "to"),
+        after_seq,
+        limit,
+    )
     records = await runtime(request).audit.query(q)
-    await g.log("audit.read", detail={k: v for k, v in {
-        "user": user, "action": action, "case_id": case_id, "device_id": device_id, "outcome": outcome,
-    }.items() if v is not None} | {"count": len(records)})
+    await g.log(
+        "audit.read",
+        detail={
+            k: v
+            for k, v in {
+                "user": user,
+                "action": action,
+                "case_id": case_id,
+                "device_id": device_id,
+                "outcome": outcome,
+            }.items()
+            if v is not None
+        }
+        | {"count": len(records)},
+    )
     return [r.to_json() for r in records]

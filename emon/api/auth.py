@@ -25,7 +25,16 @@ from fastapi import HTTPException, Request, status
 from emon.access import ALL_UNITS, Principal, Role
 from emon.audit import AuditSink, Entry, Outcome
 
-__all__ = ["Authentication", "Authenticator", "Principal", "Role", "TokenStore", "new_token", "require", "token_hash"]
+__all__ = [
+    "Authentication",
+    "Authenticator",
+    "Principal",
+    "Role",
+    "TokenStore",
+    "new_token",
+    "require",
+    "token_hash",
+]
 
 
 class TokenStore(Protocol):
@@ -88,8 +97,13 @@ def require(*roles: Role) -> Callable[[Request], Awaitable[Principal]]:
         if principal.role not in allowed:
             audit: AuditSink = request.app.state.rt.audit
             await audit.record(
-                Entry.of(principal, datetime.now(UTC), "role.refused", Outcome.REFUSED,
-                         detail={"method": request.method, "path": request.url.path})
+                Entry.of(
+                    principal,
+                    datetime.now(UTC),
+                    "role.refused",
+                    Outcome.REFUSED,
+                    detail={"method": request.method, "path": request.url.path},
+                )
             )
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {principal.role} may not do this")
         return principal

@@ -64,8 +64,13 @@ async def _valid_case(rt: Runtime, request: Request) -> Case:
 async def _writable(g: Gate, case: Case, action: str) -> None:
     """A scoped writer must keep the case within their units (else they would lose sight of it)."""
     if not g.sees(case):
-        await g.refuse(status.HTTP_403_FORBIDDEN, "out_of_scope", "name at least one of your units in 'units'",
-                       action, case_id=case.case_id)
+        await g.refuse(
+            status.HTTP_403_FORBIDDEN,
+            "out_of_scope",
+            "name at least one of your units in 'units'",
+            action,
+            case_id=case.case_id,
+        )
 
 
 @router.post("/cases", status_code=status.HTTP_201_CREATED)
@@ -102,7 +107,10 @@ async def get_case(case_id: str, request: Request, g: Gate = Depends(READ)) -> d
 
 @router.put("/cases/{case_id}")
 async def replace_case(
-    case_id: str, request: Request, g: Gate = Depends(WRITE), reason: str | None = Query(None, max_length=2000)
+    case_id: str,
+    request: Request,
+    g: Gate = Depends(WRITE),
+    reason: str | None = Query(None, max_length=2000),
 ) -> dict[str, Any]:
     """Replace the case's document: a new order version, recorded with who, when and ``reason``."""
     rt = runtime(request)
@@ -123,7 +131,10 @@ async def replace_case(
 
 @router.post("/cases/{case_id}/close")
 async def close_case(
-    case_id: str, request: Request, g: Gate = Depends(WRITE), reason: str | None = Query(None, max_length=2000)
+    case_id: str,
+    request: Request,
+    g: Gate = Depends(WRITE),
+    reason: str | None = Query(None, max_length=2000),
 ) -> dict[str, Any]:
     rt = runtime(request)
     case = await g.case(await rt.cases.get(case_id), case_id, "case.close")

@@ -83,18 +83,31 @@ async def latest(device_id: str, request: Request, g: Gate = Depends(READ)) -> d
     action = "device.latest"
     device, cases = await _checked(g, rt, device_id, action)
     if device.kind is DeviceKind.VICTIM_DEVICE:
-        opened = [c.case_id for c in cases if c.victim_device == device_id
-                  and victim_visible(c, await rt.alerts.open_alerts(c.case_id))]
+        opened = [
+            c.case_id
+            for c in cases
+            if c.victim_device == device_id and victim_visible(c, await rt.alerts.open_alerts(c.case_id))
+        ]
         if not opened:
-            await g.refuse(status.HTTP_403_FORBIDDEN, "victim_private",
-                           "a victim's position is shown only while an alert concerning their safety is open",
-                           action, device_id=device_id)
+            await g.refuse(
+                status.HTTP_403_FORBIDDEN,
+                "victim_private",
+                "a victim's position is shown only while an alert concerning their safety is open",
+                action,
+                device_id=device_id,
+            )
         await g.victim_purpose(action, device_id=device_id)
         cases = [c for c in cases if c.case_id in opened]
     fix = await rt.live.latest(device_id)
-    await g.log_cases(action, [c.case_id for c in cases], device_id=device_id,
-                      detail={"role": "victim" if device.kind is DeviceKind.VICTIM_DEVICE else "offender",
-                              "found": fix is not None})
+    await g.log_cases(
+        action,
+        [c.case_id for c in cases],
+        device_id=device_id,
+        detail={
+            "role": "victim" if device.kind is DeviceKind.VICTIM_DEVICE else "offender",
+            "found": fix is not None,
+        },
+    )
     if fix is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no fix yet")
     return fix
@@ -114,16 +127,25 @@ async def track(
     action = "device.track"
     device, cases = await _checked(g, rt, device_id, action)
     if device.kind is DeviceKind.VICTIM_DEVICE:
-        await g.refuse(status.HTTP_403_FORBIDDEN, "victim_private", "a victim's history is never shown",
-                       action, device_id=device_id)
+        await g.refuse(
+            status.HTTP_403_FORBIDDEN,
+            "victim_private",
+            "a victim's history is never shown",
+            action,
+            device_id=device_id,
+        )
     now = datetime.now(UTC)
     end = _utc(end, "to") if end else now
     start = _utc(start, "from") if start else end - timedelta(hours=24)
     if start > end:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "'from' must be before 'to'")
     fixes = [fix_to_json(f) for f in await rt.records.track(device_id, start, end, limit)]
-    await g.log_cases(action, [c.case_id for c in cases], device_id=device_id,
-                      detail={"from": start.isoformat(), "to": end.isoformat(), "fixes": len(fixes)})
+    await g.log_cases(
+        action,
+        [c.case_id for c in cases],
+        device_id=device_id,
+        detail={"from": start.isoformat(), "to": end.isoformat(), "fixes": len(fixes)},
+    )
     if _wants_geojson(request.headers.get("accept", "")):
         return JSONResponse(track_geojson(device_id, fixes), media_type="application/geo+json")
     return fixes

@@ -72,8 +72,10 @@ async def evidence(alert_id: str, request: Request, g: Gate = Depends(PACK)) -> 
     rt = runtime(request)
     s = rt.settings
     if not s.signing_key_file:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                            "EMON_SIGNING_KEY_FILE is not set: evidence packs cannot be signed")
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "EMON_SIGNING_KEY_FILE is not set: evidence packs cannot be signed",
+        )
     try:
         alert = await rt.alerts.get_alert(alert_id)
     except NotFound as exc:
@@ -81,15 +83,30 @@ async def evidence(alert_id: str, request: Request, g: Gate = Depends(PACK)) -> 
     case_id = str(alert["case_id"])
     case = rt.casebook.get(case_id) or await rt.cases.get(case_id)
     if not (g.who.unscoped or (case is not None and g.sees(case))):
-        await g.refuse(status.HTTP_403_FORBIDDEN, "out_of_scope", "this alert's case is not one of your units'",
-                       "evidence.pack", case_id=case_id, alert_id=alert_id)
+        await g.refuse(
+            status.HTTP_403_FORBIDDEN,
+            "out_of_scope",
+            "this alert's case is not one of your units'",
+            "evidence.pack",
+            case_id=case_id,
+            alert_id=alert_id,
+        )
     try:
-        blob = await evidence_pack(rt.db, alert_id, datetime.now(UTC), key_file=s.signing_key_file,
-                                   before_s=s.evidence_before_s, after_s=s.evidence_after_s)
+        blob = await evidence_pack(
+            rt.db,
+            alert_id,
+            datetime.now(UTC),
+            key_file=s.signing_key_file,
+            before_s=s.evidence_before_s,
+            after_s=s.evidence_after_s,
+        )
     except NotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
     except EvidenceError as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
     await g.log("evidence.pack", case_id=case_id, alert_id=alert_id, detail={"bytes": len(blob)})
-    return Response(blob, media_type="application/zip",
-                    headers={"Content-Disposition": f'attachment; filename="evidence-{alert_id}.zip"'})
+    return Response(
+        blob,
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="evidence-{alert_id}.zip"'},
+    )

@@ -58,8 +58,13 @@ def make_router(
         # Geodesy and polygon clipping take milliseconds of CPU: keep them off the event loop.
         report = await run_in_threadpool(check, parsed, resolved, clock())
         if record is not None:  # before the report leaves: no unrecorded check
-            await record(caller, {"enforceable": report.enforceable,
-                                  "findings": sorted({f.code.value for f in report.findings})})
+            await record(
+                caller,
+                {
+                    "enforceable": report.enforceable,
+                    "findings": sorted({f.code.value for f in report.findings}),
+                },
+            )
         return JSONResponse(report.to_dict())
 
     return router

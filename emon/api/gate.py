@@ -36,13 +36,20 @@ class Gate:
         try:
             return parse_purpose(raw)
         except InvalidInput as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, {"error": "invalid_purpose",
-                                                                        "message": str(exc)}) from exc
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, {"error": "invalid_purpose", "message": str(exc)}
+            ) from exc
 
     def entry(self, action: str, outcome: Outcome = Outcome.ALLOWED, **what: Any) -> Entry:
         purpose = self.purpose
-        return Entry.of(self.who, datetime.now(UTC), action, outcome, purpose=None if purpose is None else purpose.value,
-                        **what)
+        return Entry.of(
+            self.who,
+            datetime.now(UTC),
+            action,
+            outcome,
+            purpose=None if purpose is None else purpose.value,
+            **what,
+        )
 
     async def log(self, action: str, outcome: Outcome = Outcome.ALLOWED, **what: Any) -> None:
         """Record one consultation or change (``case_id``, ``device_id``, ``alert_id``, ``detail``)."""
@@ -67,19 +74,31 @@ class Gate:
         if case is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such case")
         if not self.sees(case):
-            await self.refuse(status.HTTP_403_FORBIDDEN, "out_of_scope", "this case is not one of your units'",
-                              action, case_id=case_id)
+            await self.refuse(
+                status.HTTP_403_FORBIDDEN,
+                "out_of_scope",
+                "this case is not one of your units'",
+                action,
+                case_id=case_id,
+            )
         return case
 
-    async def device(self, device: Device | None, device_id: str, cases: list[Case], action: str) -> list[Case]:
+    async def device(
+        self, device: Device | None, device_id: str, cases: list[Case], action: str
+    ) -> list[Case]:
         """The device's open cases this caller may see; 404 if unknown, 403 (recorded) if none of them
         is theirs (an admin or unscoped user sees every device)."""
         if device is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "unknown device")
         visible = [c for c in cases if self.sees(c)]
         if not visible and not self.who.unscoped:
-            await self.refuse(status.HTTP_403_FORBIDDEN, "out_of_scope", "this device is in none of your units' cases",
-                              action, device_id=device_id)
+            await self.refuse(
+                status.HTTP_403_FORBIDDEN,
+                "out_of_scope",
+                "this device is in none of your units' cases",
+                action,
+                device_id=device_id,
+            )
         return visible
 
     async def victim_purpose(self, action: str, **what: Any) -> Purpose:
@@ -87,12 +106,22 @@ class Gate:
         it) the read is refused (400, recorded)."""
         purpose = self.purpose
         if purpose is None:
-            await self.refuse(status.HTTP_400_BAD_REQUEST, "purpose_required",
-                              "a victim's position is shown only with a purpose (X-Purpose header or ?purpose=): "
-                              + ", ".join(sorted(p.value for p in VICTIM_POSITION_PURPOSES)), action, **what)
+            await self.refuse(
+                status.HTTP_400_BAD_REQUEST,
+                "purpose_required",
+                "a victim's position is shown only with a purpose (X-Purpose header or ?purpose=): "
+                + ", ".join(sorted(p.value for p in VICTIM_POSITION_PURPOSES)),
+                action,
+                **what,
+            )
         if purpose not in VICTIM_POSITION_PURPOSES:
-            await self.refuse(status.HTTP_400_BAD_REQUEST, "purpose_not_allowed",
-                              f"purpose {purpose.value} does not justify seeing a victim's position", action, **what)
+            await self.refuse(
+                status.HTTP_400_BAD_REQUEST,
+                "purpose_not_allowed",
+                f"purpose {purpose.value} does not justify seeing a victim's position",
+                action,
+                **what,
+            )
         return purpose
 
 

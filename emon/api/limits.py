@@ -42,7 +42,9 @@ def json_problem(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> tuple[int, str
         if int(depth.max()) > max_depth:
             return 400, "json_too_deep", f"JSON nested deeper than {max_depth} levels"
     non_finite = _NON_FINITE.search(bare) is not None
-    suspect_text = (b"\\u" in body and _ESCAPE.search(body) is not None) or _RAW_SURROGATE.search(body) is not None
+    suspect_text = (b"\\u" in body and _ESCAPE.search(body) is not None) or _RAW_SURROGATE.search(
+        body
+    ) is not None
     if not (non_finite or suspect_text):
         return None
     try:
@@ -125,9 +127,11 @@ class JsonLimits:
 
 
 def _replay(bodies: list[bytes], first: Message | None, receive: Receive) -> Receive:
-    pending: list[Message] = [first] if first is not None else [
-        {"type": "http.request", "body": b, "more_body": False} for b in bodies
-    ]
+    pending: list[Message] = (
+        [first]
+        if first is not None
+        else [{"type": "http.request", "body": b, "more_body": False} for b in bodies]
+    )
 
     async def replay() -> Message:
         if pending:

@@ -58,8 +58,10 @@ def _within(raw: str) -> timedelta:
 
 
 def _invalid(exc: InvalidOrder) -> HTTPException:
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                         {"error": "invalid_input", "field": exc.field, "message": exc.problem})
+    return HTTPException(
+        status.HTTP_422_UNPROCESSABLE_CONTENT,
+        {"error": "invalid_input", "field": exc.field, "message": exc.problem},
+    )
 
 
 def _new_case(case: Case, body: DecisionBody, now: datetime) -> Case:
@@ -67,11 +69,16 @@ def _new_case(case: Case, body: DecisionBody, now: datetime) -> Case:
     doc = case.model_dump(mode="json", exclude_none=True)
     if body.decision is DecisionKind.EXTENDED:
         if body.valid_until is None:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "an extension needs the new valid_until")
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, "an extension needs the new valid_until"
+            )
         old_until = case.order.valid_until
         start = body.valid_from or (old_until if old_until is not None and old_until > now else now)
-        doc["order"].update(valid_from=start.isoformat(), valid_until=body.valid_until.isoformat(),
-                            extensions=case.order.extensions + 1)
+        doc["order"].update(
+            valid_from=start.isoformat(),
+            valid_until=body.valid_until.isoformat(),
+            extensions=case.order.extensions + 1,
+        )
         if body.order_decision is not None:
             doc["order"]["decision"] = body.order_decision.model_dump(mode="json")
     elif body.decision is DecisionKind.REPLACED:
@@ -85,7 +92,9 @@ def _new_case(case: Case, body: DecisionBody, now: datetime) -> Case:
 
 
 @router.post("/cases/{case_id}/order/decisions", status_code=status.HTTP_201_CREATED)
-async def decide(case_id: str, body: DecisionBody, request: Request, g: Gate = Depends(DECIDE)) -> dict[str, Any]:
+async def decide(
+    case_id: str, body: DecisionBody, request: Request, g: Gate = Depends(DECIDE)
+) -> dict[str, Any]:
     """Record the decision about the end of the case's order: extended (a new order version with its own
     term), let expire, or replaced (a new order version). Closes the term's open reminders."""
     rt = runtime(request)
@@ -98,13 +107,23 @@ async def decide(case_id: str, body: DecisionBody, request: Request, g: Gate = D
         new_case = _new_case(case, body, now)
         new_version = await rt.cases.replace(new_case, g.who.name, f"{body.decision.value}: {body.reason}")
     try:
-        row = await rt.orders.decide(case, version or 1, body.decision, body.reason, g.who.name, now, new_version,
-                                     None if new_case is None else new_case.order.valid_until)
+        row = await rt.orders.decide(
+            case,
+            version or 1,
+            body.decision,
+            body.reason,
+            g.who.name,
+            now,
+            new_version,
+            None if new_case is None else new_case.order.valid_until,
+        )
     except InvalidInput as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     if new_case is not None:
         await rt.case_changed(new_case, new_version)
-    await g.log("order.decision", case_id=case_id, detail={"decision": body.decision.value, "version": new_version})
+    await g.log(
+        "order.decision", case_id=case_id, detail={"decision": body.decision.value, "version": new_version}
+    )
     return row
 
 
@@ -117,13 +136,19 @@ async def order_status(case_id: str, request: Request, g: Gate = Depends(READ)) 
     watch = await rt.orders.watch(case_id)
     o = case.order
     await g.log("order.read", case_id=case_id)
-    return {"case_id": case_id, "kind": o.kind.value, "in_force": in_force(o.valid_from, o.valid_until, now)
-            and case.status is CaseStatus.OPEN, "valid_from": None if o.valid_from is None else o.valid_from.isoformat(),
-            "valid_until": None if o.valid_until is None else o.valid_until.isoformat(),
-            "flags": flags(o.kind, o.valid_until),
-            "expired_without_decision": watch is not None and watch.expired_at is not None
-            and watch.decision is None and watch.valid_until == o.valid_until,
-            "decisions": await rt.orders.decisions(case_id)}
+    return {
+        "case_id": case_id,
+        "kind": o.kind.value,
+        "in_force": in_force(o.valid_from, o.valid_until, now) and case.status is CaseStatus.OPEN,
+        "valid_from": None if o.valid_from is None else o.valid_from.isoformat(),
+        "valid_until": None if o.valid_until is None else o.valid_until.isoformat(),
+        "flags": flags(o.kind, o.valid_until),
+        "expired_without_decision": watch is not None
+        and watch.expired_at is not None
+        and watch.decision is None
+        and watch.valid_until == o.valid_until,
+        "decisions": await rt.orders.decisions(case_id),
+    }
 
 
 @router.get("/orders/tasks")
@@ -137,7 +162,9 @@ async def my_tasks(request: Request, g: Gate = Depends(READ)) -> list[dict[str, 
         for t in await rt.alerts.tasks.list(state="open", kind=kind.value):
             case = rt.casebook.get(t["case_id"])
             detail = t["detail"]
-            who = responsible(detail.get("assignees", []), detail.get("escalate_to", []), t["escalation_level"])
+            who = responsible(
+                detail.get("assignees", []), detail.get("escalate_to", []), t["escalation_level"]
+            )
             if case is not None and g.sees(case) and me in who:
                 out.append(t)
     out.sort(key=lambda t: str(t["deadline"]))
@@ -146,8 +173,9 @@ async def my_tasks(request: Request, g: Gate = Depends(READ)) -> list[dict[str, 
 
 
 @router.get("/orders/expiring")
-async def expiring(request: Request, g: Gate = Depends(READ), within: str = Query("14d", max_length=8)
-                   ) -> dict[str, Any]:
+async def expiring(
+    request: Request, g: Gate = Depends(READ), within: str = Query("14d", max_length=8)
+) -> dict[str, Any]:
     """The caller's units' open cases whose order ends within ``within`` (``14d``, ``48h``), whose order
     is open-ended, and whose order ended without a decision."""
     rt = runtime(request)
@@ -160,9 +188,14 @@ async def expiring(request: Request, g: Gate = Depends(READ), within: str = Quer
         if not g.sees(case):
             continue
         o = case.order
-        item = {"case_id": case.case_id, "kind": o.kind.value, "risk": case.risk.value,
-                "valid_until": None if o.valid_until is None else o.valid_until.isoformat(),
-                "prosecutor": case.prosecutor, "probation_officer": case.probation_officer}
+        item = {
+            "case_id": case.case_id,
+            "kind": o.kind.value,
+            "risk": case.risk.value,
+            "valid_until": None if o.valid_until is None else o.valid_until.isoformat(),
+            "prosecutor": case.prosecutor,
+            "probation_officer": case.probation_officer,
+        }
         if o.valid_until is None:
             out["open_ended"].append(item)
         elif o.valid_until <= now:
@@ -176,24 +209,40 @@ async def expiring(request: Request, g: Gate = Depends(READ), within: str = Quer
 
 
 @router.get("/orders/lookup")
-async def lookup(request: Request, g: Gate = Depends(LOOKUP), person_ref: str | None = Query(None, max_length=64),
-                 device: str | None = Query(None, max_length=64), case_id: str | None = Query(None, max_length=64),
-                 lang: Literal["nl", "en"] = "nl") -> dict[str, Any]:
+async def lookup(
+    request: Request,
+    g: Gate = Depends(LOOKUP),
+    person_ref: str | None = Query(None, max_length=64),
+    device: str | None = Query(None, max_length=64),
+    case_id: str | None = Query(None, max_length=64),
+    lang: Literal["nl", "en"] = "nl",
+) -> dict[str, Any]:
     """The orders of a person (by ``person_ref``, ``device`` or ``case_id``) in plain language: what is
     forbidden or required, where, since and until when, under which decision, recently violated or not.
     Police and prosecutors of the case's units only; every lookup is in the audit log."""
     given = {k: v for k, v in (("person_ref", person_ref), ("device", device), ("case_id", case_id)) if v}
     if len(given) != 1:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "give exactly one of person_ref, device, case_id")
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "give exactly one of person_ref, device, case_id"
+        )
     rt = runtime(request)
-    (by, value), = given.items()
-    found = [c for c in rt.casebook.all()  # the open cases, in memory
-             if (by == "person_ref" and c.person_ref == value) or (by == "device" and c.offender_device == value)
-             or (by == "case_id" and c.case_id == value)]
+    ((by, value),) = given.items()
+    found = [
+        c
+        for c in rt.casebook.all()  # the open cases, in memory
+        if (by == "person_ref" and c.person_ref == value)
+        or (by == "device" and c.offender_device == value)
+        or (by == "case_id" and c.case_id == value)
+    ]
     visible = [c for c in found if g.sees(c)]
     if found and not visible:
-        await g.refuse(status.HTTP_403_FORBIDDEN, "out_of_scope", "this person's orders are not your units'",
-                       "order.lookup", detail={"by": by})
+        await g.refuse(
+            status.HTTP_403_FORBIDDEN,
+            "out_of_scope",
+            "this person's orders are not your units'",
+            "order.lookup",
+            detail={"by": by},
+        )
     now = datetime.now(UTC)
     async with rt.db.pool.connection() as conn:
         recent = await store.recent_violations(conn, [c.case_id for c in visible], now - RECENT)
@@ -203,7 +252,9 @@ async def lookup(request: Request, g: Gate = Depends(LOOKUP), person_ref: str | 
 
 
 @router.post("/orders/reports/{task_id}")
-async def report(task_id: str, body: ReportBody, request: Request, g: Gate = Depends(REPORT)) -> dict[str, Any]:
+async def report(
+    task_id: str, body: ReportBody, request: Request, g: Gate = Depends(REPORT)
+) -> dict[str, Any]:
     """Send the violation report of a "report to the prosecutor" task (the alert's signed evidence pack with
     the officer's assessment) and close the task."""
     rt = runtime(request)
@@ -219,7 +270,10 @@ async def report(task_id: str, body: ReportBody, request: Request, g: Gate = Dep
 
 @router.get("/orders/reports/overview")
 async def reports_overview(
-    request: Request, g: Gate = Depends(OVERVIEW), since: datetime = Query(...), until: datetime = Query(...),
+    request: Request,
+    g: Gate = Depends(OVERVIEW),
+    since: datetime = Query(...),
+    until: datetime = Query(...),
     unit: Annotated[str | None, Query(max_length=63)] = None,
 ) -> dict[str, Any]:
     """How many violations opened in [since, until) were reported within their term, late, or are still
@@ -230,9 +284,9 @@ async def reports_overview(
     units: list[str] | None = None if g.who.unscoped else sorted(g.who.units)
     if unit is not None:
         if units is not None and unit not in units:
-            await g.refuse(status.HTTP_403_FORBIDDEN, "out_of_scope", "not one of your units", "order.overview")
+            await g.refuse(
+                status.HTTP_403_FORBIDDEN, "out_of_scope", "not one of your units", "order.overview"
+            )
         units = [unit]
     await g.log("order.overview", detail={"units": units})
     return await rt.orders.overview(since, until, units, datetime.now(UTC))
-
-

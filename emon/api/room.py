@@ -86,9 +86,7 @@ def map_view(
 
 
 @router.get("/cases/{case_id}/map")
-async def case_map(
-    case_id: str, request: Request, g: Gate = Depends(ROOM)
-) -> dict[str, Any]:
+async def case_map(case_id: str, request: Request, g: Gate = Depends(ROOM)) -> dict[str, Any]:
     """Map data of one open case (404 if the case is not open). The victim's position needs
     ``?purpose=`` (or ``X-Purpose``); without one the map comes without it (``victim_withheld``)."""
     rt = runtime(request)

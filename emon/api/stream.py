@@ -117,7 +117,9 @@ def sse_event(event_id: int, kind: str, body: Mapping[str, Any]) -> str:
     return format_sse_event(data_str=data, event=kind, id=str(event_id)).decode()
 
 
-async def load_open_alerts(alerts: AlertSource, cases: CaseSource, sees: Callable[[str], bool]) -> list[dict[str, Any]]:
+async def load_open_alerts(
+    alerts: AlertSource, cases: CaseSource, sees: Callable[[str], bool]
+) -> list[dict[str, Any]]:
     """The unresolved alerts of every open case the viewer sees (one call for them all)."""
     mine = [c.case_id for c in cases.all() if sees(c.case_id)]
     return await alerts.open_alerts_of(mine) if mine else []
@@ -158,7 +160,9 @@ async def event_stream(
         now = loop.time()
         if now >= next_check:
             if not await still_valid():
-                yield format_sse_event(event="end", data_str='{"reason":"credential no longer valid"}').decode()
+                yield format_sse_event(
+                    event="end", data_str='{"reason":"credential no longer valid"}'
+                ).decode()
                 return
             next_check = loop.time() + recheck_s
         wait = max(0.0, min(next_check, last_beat + heartbeat_s) - loop.time())
@@ -223,8 +227,11 @@ async def stream(request: Request, g: Gate = Depends(ROOM)) -> EventSourceRespon
     async def body() -> AsyncIterator[str]:
         async with rt.hub.subscribe() as queue:
             async for chunk in event_stream(
-                queue, lambda: load_open_alerts(rt.alerts, rt.casebook, sees), filt,
-                still_valid=still_valid, shown=shown,
+                queue,
+                lambda: load_open_alerts(rt.alerts, rt.casebook, sees),
+                filt,
+                still_valid=still_valid,
+                shown=shown,
             ):
                 yield chunk
 

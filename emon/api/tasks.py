@@ -57,15 +57,24 @@ async def _task(request: Request, g: Gate, task_id: str, action: str) -> dict[st
     """The task (with its history) if its case is one of the caller's units' (403, recorded)."""
     task = await _call(_service(request).get(task_id))
     if not await _sees(request, g, task["case_id"]):
-        await g.refuse(status.HTTP_403_FORBIDDEN, "out_of_scope", "this task's case is not one of your units'",
-                       action, case_id=task["case_id"], detail={"task_id": task_id})
+        await g.refuse(
+            status.HTTP_403_FORBIDDEN,
+            "out_of_scope",
+            "this task's case is not one of your units'",
+            action,
+            case_id=task["case_id"],
+            detail={"task_id": task_id},
+        )
     return task
 
 
 @router.get("/tasks")
 async def list_tasks(
-    request: Request, g: Gate = Depends(READ), case_id: str | None = None,
-    state: Annotated[str | None, Query(pattern="^(open|done)$")] = None, kind: str | None = None,
+    request: Request,
+    g: Gate = Depends(READ),
+    case_id: str | None = None,
+    state: Annotated[str | None, Query(pattern="^(open|done)$")] = None,
+    kind: str | None = None,
 ) -> list[dict[str, Any]]:
     """The tasks of the caller's units' cases (a task of another unit's case is left out)."""
     found = await _service(request).list(state=state, case_id=case_id, kind=kind)
@@ -78,13 +87,19 @@ async def list_tasks(
 @router.get("/tasks/{task_id}")
 async def get_task(request: Request, task_id: str, g: Gate = Depends(READ)) -> dict[str, Any]:
     task = await _task(request, g, task_id, "task.read")
-    await g.log("task.read", case_id=task["case_id"], alert_id=task.get("alert_id"), detail={"task_id": task_id})
+    await g.log(
+        "task.read", case_id=task["case_id"], alert_id=task.get("alert_id"), detail={"task_id": task_id}
+    )
     return task
 
 
 @router.post("/tasks/{task_id}/done")
-async def task_done(request: Request, task_id: str, body: DoneBody, g: Gate = Depends(READ)) -> dict[str, Any]:
+async def task_done(
+    request: Request, task_id: str, body: DoneBody, g: Gate = Depends(READ)
+) -> dict[str, Any]:
     task = await _task(request, g, task_id, "task.done")
     out = await _call(_service(request).done(task_id, g.who.name, body.note, datetime.now(UTC)))
-    await g.log("task.done", case_id=task["case_id"], alert_id=task.get("alert_id"), detail={"task_id": task_id})
+    await g.log(
+        "task.done", case_id=task["case_id"], alert_id=task.get("alert_id"), detail={"task_id": task_id}
+    )
     return out

@@ -56,8 +56,13 @@ class TokenRequest(BaseModel):
 async def me(g: Gate = Depends(ANYONE)) -> dict[str, Any]:
     """Who the caller is: name, role, units (for a page to show, never for access decisions)."""
     w = g.who
-    return {"name": w.name, "role": w.role.value, "units": sorted(w.units), "user_id": w.user_id,
-            "token_id": w.token_id}
+    return {
+        "name": w.name,
+        "role": w.role.value,
+        "units": sorted(w.units),
+        "user_id": w.user_id,
+        "token_id": w.token_id,
+    }
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED)
@@ -103,13 +108,17 @@ async def issue_token(
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such (enabled) user")
     ttl = (body or TokenRequest()).ttl_days
     token = new_token()
-    info = await rt.users.issue_token(user, token_hash(token), datetime.now(UTC) + timedelta(days=ttl), g.who.name)
+    info = await rt.users.issue_token(
+        user, token_hash(token), datetime.now(UTC) + timedelta(days=ttl), g.who.name
+    )
     await g.log("token.issue", detail={"user_id": user_id, "token_id": info.token_id})
     return {**info.to_json(), "token": token}
 
 
 @router.get("/tokens")
-async def list_tokens(request: Request, user_id: str | None = None, g: Gate = Depends(ADMIN)) -> list[dict[str, Any]]:
+async def list_tokens(
+    request: Request, user_id: str | None = None, g: Gate = Depends(ADMIN)
+) -> list[dict[str, Any]]:
     """Every token (never the token itself nor its hash), optionally of one user."""
     tokens = await runtime(request).users.tokens(user_id)
     await g.log("token.list", detail={"count": len(tokens)})

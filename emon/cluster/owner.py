@@ -40,8 +40,18 @@ class EvaluationOwner:
     replaced within ``ttl_s + renew_s`` seconds, plus the restore.
     """
 
-    def __init__(self, lease: Lease, evaluation: Evaluation, records: Records, cases: CaseRecords,
-                 casebook: CaseBook, *, renew_s: float, tick_s: float, poll_s: float = 0.2) -> None:
+    def __init__(
+        self,
+        lease: Lease,
+        evaluation: Evaluation,
+        records: Records,
+        cases: CaseRecords,
+        casebook: CaseBook,
+        *,
+        renew_s: float,
+        tick_s: float,
+        poll_s: float = 0.2,
+    ) -> None:
         self.lease = lease
         self.evaluation = evaluation
         self.records = records
@@ -65,8 +75,14 @@ class EvaluationOwner:
             tg.create_task(self._feed(), name="evaluation-feed")
             tg.create_task(self._ticks(), name="evaluation-tick")
 
-    async def consume(self, fixes: Sequence[Fix], events: Sequence[DeviceEvent], now: datetime, received_mono: float,
-                      stored_at: datetime | None = None) -> None:
+    async def consume(
+        self,
+        fixes: Sequence[Fix],
+        events: Sequence[DeviceEvent],
+        now: datetime,
+        received_mono: float,
+        stored_at: datetime | None = None,
+    ) -> None:
         """A pipeline consumer that only wakes the feed: the batch is read back from PostgreSQL."""
         self.wake.set()
 
@@ -102,8 +118,12 @@ class EvaluationOwner:
             if watermark is not None:
                 self.evaluation.resume_from(watermark)
             self._ready = epoch
-            log.warning("evaluation owned (epoch %d): %d cases restored in %.2fs", epoch, len(self.casebook),
-                        time.monotonic() - started)
+            log.warning(
+                "evaluation owned (epoch %d): %d cases restored in %.2fs",
+                epoch,
+                len(self.casebook),
+                time.monotonic() - started,
+            )
         self.wake.set()
 
     async def _feed(self) -> None:

@@ -33,9 +33,19 @@ class ClusterSync:
     """Keeps ``registry`` and ``casebook`` equal to PostgreSQL within about ``notify`` latency (or
     ``resync_s`` seconds without notifications); ``on_case`` is told of every case that changed."""
 
-    def __init__(self, db: Database, records: Records, cases: CaseRecords, registry: DeviceRegistry,
-                 casebook: CaseBook, on_case: CaseChanged, *, on_alert: AlertChanged | None = None,
-                 application: str = "", resync_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        db: Database,
+        records: Records,
+        cases: CaseRecords,
+        registry: DeviceRegistry,
+        casebook: CaseBook,
+        on_case: CaseChanged,
+        *,
+        on_alert: AlertChanged | None = None,
+        application: str = "",
+        resync_s: float = 5.0,
+    ) -> None:
         self.db = db
         self.records = records
         self.cases = cases

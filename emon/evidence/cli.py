@@ -55,8 +55,10 @@ def main(command: str, argv: list[str]) -> int:
         print(f"emon {command}: {exc}", file=sys.stderr)
         return 2
     except DRIVER_ERRORS as exc:
-        print(f"emon {command}: database error ({exc}); is EMON_DB_SCHEMA right, and migrated (emon migrate)?",
-              file=sys.stderr)
+        print(
+            f"emon {command}: database error ({exc}); is EMON_DB_SCHEMA right, and migrated (emon migrate)?",
+            file=sys.stderr,
+        )
         return 2
     print(f"emon: unknown command {command}", file=sys.stderr)
     return 2
@@ -67,7 +69,9 @@ def _verify(argv: list[str]) -> int:
 
     p = argparse.ArgumentParser(prog="emon evidence verify", description="check a pack's signature and files")
     p.add_argument("pack")
-    p.add_argument("--public-key", help="the deployment's published public key (PEM); default: the pack's own")
+    p.add_argument(
+        "--public-key", help="the deployment's published public key (PEM); default: the pack's own"
+    )
     ns = p.parse_args(argv)
     trusted = Path(ns.public_key).read_bytes() if ns.public_key else None
     try:
@@ -84,7 +88,9 @@ def _replay(argv: list[str]) -> int:
     from emon.evidence.verify import verify_pack
     from emon.storage.evidence import engine_fingerprint
 
-    p = argparse.ArgumentParser(prog="emon replay", description="re-evaluate a pack and compare its decisions")
+    p = argparse.ArgumentParser(
+        prog="emon replay", description="re-evaluate a pack and compare its decisions"
+    )
     p.add_argument("pack")
     ns = p.parse_args(argv)
     try:
@@ -105,7 +111,9 @@ def _replay(argv: list[str]) -> int:
 def _pack(settings: Settings, argv: list[str]) -> int:
     from emon.storage.evidence import evidence_pack
 
-    p = argparse.ArgumentParser(prog="emon evidence", description="write the signed evidence pack of an alert")
+    p = argparse.ArgumentParser(
+        prog="emon evidence", description="write the signed evidence pack of an alert"
+    )
     p.add_argument("alert_id")
     p.add_argument("-o", "--output", required=True)
     ns = p.parse_args(argv)
@@ -114,14 +122,29 @@ def _pack(settings: Settings, argv: list[str]) -> int:
 
     async def run(db: Database) -> bytes:
         now = datetime.now(UTC)
-        blob = await evidence_pack(db, ns.alert_id, now, key_file=settings.signing_key_file,
-                                   before_s=settings.evidence_before_s, after_s=settings.evidence_after_s)
+        blob = await evidence_pack(
+            db,
+            ns.alert_id,
+            now,
+            key_file=settings.signing_key_file,
+            before_s=settings.evidence_before_s,
+            after_s=settings.evidence_after_s,
+        )
         from emon.evidence.pack import MANIFEST
         from emon.evidence.verify import read_pack
 
         case_id = json.loads(read_pack(blob)[MANIFEST]).get("case_id")
-        await _audit(settings, db).record(Entry.of(_cli(), now, "evidence.pack", Outcome.ALLOWED, case_id=case_id,
-                                                   alert_id=ns.alert_id, detail={"bytes": len(blob), "via": "cli"}))
+        await _audit(settings, db).record(
+            Entry.of(
+                _cli(),
+                now,
+                "evidence.pack",
+                Outcome.ALLOWED,
+                case_id=case_id,
+                alert_id=ns.alert_id,
+                detail={"bytes": len(blob), "via": "cli"},
+            )
+        )
         return blob
 
     blob = asyncio.run(_with_db(settings, run))
@@ -140,8 +163,16 @@ def _export(settings: Settings, argv: list[str]) -> int:
 
     async def run(db: Database) -> dict[str, bytes]:
         files = await export_files(db, ns.case_id)
-        await _audit(settings, db).record(Entry.of(_cli(), datetime.now(UTC), "case.export", Outcome.ALLOWED,
-                                                   case_id=ns.case_id, detail={"files": len(files), "via": "cli"}))
+        await _audit(settings, db).record(
+            Entry.of(
+                _cli(),
+                datetime.now(UTC),
+                "case.export",
+                Outcome.ALLOWED,
+                case_id=ns.case_id,
+                detail={"files": len(files), "via": "cli"},
+            )
+        )
         return files
 
     written = write_export(Path(ns.output), asyncio.run(_with_db(settings, run)))
@@ -176,7 +207,9 @@ def _cli() -> Principal:
 
 def _audit(settings: Settings, db: Database) -> AuditLog:
     key = None if settings.signing_key_file is None else load_private_key(settings.signing_key_file)
-    return AuditLog(db, key, checkpoint_every=settings.audit_checkpoint_every, checkpoint_s=settings.audit_checkpoint_s)
+    return AuditLog(
+        db, key, checkpoint_every=settings.audit_checkpoint_every, checkpoint_s=settings.audit_checkpoint_s
+    )
 
 
 async def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
@@ -192,12 +225,19 @@ def _retention(settings: Settings, argv: list[str]) -> int:
     from emon.storage.retention import apply_retention
 
     p = argparse.ArgumentParser(prog="emon retention", description="remove positions of long-closed cases")
-    p.add_argument("--days", type=float, default=settings.retention_days,
-                   help="closed longer than this (default EMON_RETENTION_DAYS)")
+    p.add_argument(
+        "--days",
+        type=float,
+        default=settings.retention_days,
+        help="closed longer than this (default EMON_RETENTION_DAYS)",
+    )
     ns = p.parse_args(argv)
     if ns.days <= 0:
-        print("emon retention: no period set (EMON_RETENTION_DAYS or --days): nothing removed", file=sys.stderr)
+        print(
+            "emon retention: no period set (EMON_RETENTION_DAYS or --days): nothing removed", file=sys.stderr
+        )
         return 2
+
     async def run(db: Database) -> list[Removed]:
         return await apply_retention(db, datetime.now(UTC), ns.days, _audit(settings, db), _cli())
 

@@ -1,8 +1,8 @@
 """Errors of evidence packs, exports and imports (part of emon's tree, see ``emon/errors.py``).
 
-    EmonError
-    └── EvidenceError          a pack, export or key that cannot be made or used
-        └── PackDamaged        a pack whose files or signature do not verify (names the file)
+EmonError
+└── EvidenceError          a pack, export or key that cannot be made or used
+    └── PackDamaged        a pack whose files or signature do not verify (names the file)
 """
 
 from __future__ import annotations

@@ -26,7 +26,18 @@ from emon.fix import Fix
 
 FORMAT = "emon-evidence/1"
 FIX_COLUMNS = (
-    "device_id", "role", "ts", "seq", "lat", "lon", "acc_m", "batt", "src", "speed_mps", "heading_deg", "received_at",
+    "device_id",
+    "role",
+    "ts",
+    "seq",
+    "lat",
+    "lon",
+    "acc_m",
+    "batt",
+    "src",
+    "speed_mps",
+    "heading_deg",
+    "received_at",
 )
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
@@ -97,11 +108,22 @@ def fixes_csv(fixes: Sequence[StoredFix]) -> bytes:
     writer.writerow(FIX_COLUMNS)
     for s in fixes:
         f = s.fix
-        writer.writerow([
-            f.device_id, s.role, f.ts.isoformat(), -1 if f.seq is None else f.seq, repr(f.lat), repr(f.lon),
-            repr(f.acc_m), _num(f.batt), "" if f.src is None else f.src.value, _num(f.speed_mps),
-            _num(f.heading_deg), s.received_at.isoformat(),
-        ])
+        writer.writerow(
+            [
+                f.device_id,
+                s.role,
+                f.ts.isoformat(),
+                -1 if f.seq is None else f.seq,
+                repr(f.lat),
+                repr(f.lon),
+                repr(f.acc_m),
+                _num(f.batt),
+                "" if f.src is None else f.src.value,
+                _num(f.speed_mps),
+                _num(f.heading_deg),
+                s.received_at.isoformat(),
+            ]
+        )
     return out.getvalue().encode()
 
 
@@ -130,17 +152,21 @@ def pack_files(data: PackData, created_at: datetime) -> dict[str, bytes]:
     return files
 
 
-def manifest(data: PackData, files: Mapping[str, bytes], public_key_pem: bytes, created_at: datetime) -> bytes:
-    return dumps({
-        "format": FORMAT,
-        "alert_id": data.alert.get("alert_id"),
-        "case_id": data.case_id,
-        "created_at": created_at.isoformat(),
-        "window": {"start": data.window_start.isoformat(), "end": data.window_end.isoformat()},
-        "key_id": signing.key_id(signing.public_key_from_pem(public_key_pem)),
-        "notes": data.notes,
-        "files": {name: hashlib.sha256(body).hexdigest() for name, body in sorted(files.items())},
-    })
+def manifest(
+    data: PackData, files: Mapping[str, bytes], public_key_pem: bytes, created_at: datetime
+) -> bytes:
+    return dumps(
+        {
+            "format": FORMAT,
+            "alert_id": data.alert.get("alert_id"),
+            "case_id": data.case_id,
+            "created_at": created_at.isoformat(),
+            "window": {"start": data.window_start.isoformat(), "end": data.window_end.isoformat()},
+            "key_id": signing.key_id(signing.public_key_from_pem(public_key_pem)),
+            "notes": data.notes,
+            "files": {name: hashlib.sha256(body).hexdigest() for name, body in sorted(files.items())},
+        }
+    )
 
 
 def build_pack(data: PackData, key: Ed25519PrivateKey, created_at: datetime) -> bytes:
@@ -154,8 +180,14 @@ def build_pack(data: PackData, key: Ed25519PrivateKey, created_at: datetime) -> 
 
 def zip_bytes(files: Mapping[str, bytes], created_at: datetime) -> bytes:
     out = io.BytesIO()
-    stamp = (created_at.year, created_at.month, created_at.day, created_at.hour, created_at.minute,
-             created_at.second)
+    stamp = (
+        created_at.year,
+        created_at.month,
+        created_at.day,
+        created_at.hour,
+        created_at.minute,
+        created_at.second,
+    )
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as z:
         for name in sorted(files):
             z.writestr(zipfile.ZipInfo(name, date_time=stamp), files[name])

@@ -44,10 +44,16 @@ def read_fixes(body: bytes) -> dict[tuple[str, str, int], Fix]:
     for row in csv.DictReader(io.StringIO(body.decode())):
         seq = int(row["seq"])
         fix = Fix(
-            device_id=row["device_id"], ts=datetime.fromisoformat(row["ts"]), lat=float(row["lat"]),
-            lon=float(row["lon"]), acc_m=float(row["acc_m"]), seq=None if seq == -1 else seq,
-            batt=_opt(row["batt"]), src=FixSource(row["src"]) if row["src"] else None,
-            speed_mps=_opt(row["speed_mps"]), heading_deg=_opt(row["heading_deg"]),
+            device_id=row["device_id"],
+            ts=datetime.fromisoformat(row["ts"]),
+            lat=float(row["lat"]),
+            lon=float(row["lon"]),
+            acc_m=float(row["acc_m"]),
+            seq=None if seq == -1 else seq,
+            batt=_opt(row["batt"]),
+            src=FixSource(row["src"]) if row["src"] else None,
+            speed_mps=_opt(row["speed_mps"]),
+            heading_deg=_opt(row["heading_deg"]),
         )
         out[(fix.device_id, fix.ts.isoformat(), seq)] = fix
     return out
@@ -77,7 +83,9 @@ def replay(files: Mapping[str, bytes]) -> ReplayResult:
     except KeyError as exc:
         raise EvidenceError(f"the pack has no {exc.args[0]}: it cannot be replayed") from exc
     if not start:
-        raise EvidenceError("the pack has no starting state (no snapshot before the incident): it cannot be replayed")
+        raise EvidenceError(
+            "the pack has no starting state (no snapshot before the incident): it cannot be replayed"
+        )
     version: int | None = start["order_version"]
     case = _case(versions, version)
     engine = Engine(EvalConfig(**start["config"]))
@@ -130,11 +138,15 @@ def describe(result: ReplayResult) -> str:
     """A readable account of a replay: the count, or each difference."""
     if result.same:
         return f"replay reached the same {len(result.recorded)} decisions as on record"
-    lines = [f"replay differs from the record ({len(result.recorded)} recorded, {len(result.replayed)} replayed):"]
+    lines = [
+        f"replay differs from the record ({len(result.recorded)} recorded, {len(result.replayed)} replayed):"
+    ]
     lines += [f"  missing  {' '.join(_key(e))}" for e in result.missing]
     lines += [f"  extra    {' '.join(_key(e))}" for e in result.extra]
     for key, was, now in result.different:
         fields = sorted(k for k in set(was) | set(now) if was.get(k) != now.get(k))
-        lines.append(f"  differs  {' '.join(key)}: " + "; ".join(
-            f"{f}: recorded {was.get(f)!r}, replayed {now.get(f)!r}" for f in fields))
+        lines.append(
+            f"  differs  {' '.join(key)}: "
+            + "; ".join(f"{f}: recorded {was.get(f)!r}, replayed {now.get(f)!r}" for f in fields)
+        )
     return "\n".join(lines)

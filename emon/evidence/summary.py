@@ -36,40 +36,72 @@ def geojson(fixes: Sequence[StoredFix], case_document: dict[str, Any] | None) ->
     for device, rows in sorted(by_device.items()):
         rows = sorted(rows, key=lambda r: r.fix.ts)
         if len(rows) > 1:
-            features.append({
-                "type": "Feature",
-                "geometry": {"type": "LineString", "coordinates": [[r.fix.lon, r.fix.lat] for r in rows]},
-                "properties": {"kind": "track", "device_id": device, "role": rows[0].role},
-            })
+            features.append(
+                {
+                    "type": "Feature",
+                    "geometry": {"type": "LineString", "coordinates": [[r.fix.lon, r.fix.lat] for r in rows]},
+                    "properties": {"kind": "track", "device_id": device, "role": rows[0].role},
+                }
+            )
         for r in rows:
-            features.append({
-                "type": "Feature",
-                "geometry": {"type": "Point", "coordinates": [r.fix.lon, r.fix.lat]},
-                "properties": {
-                    "kind": "fix", "device_id": device, "role": r.role, "ts": r.fix.ts.isoformat(),
-                    "acc_m": r.fix.acc_m, "received_at": r.received_at.isoformat(),
-                },
-            })
+            features.append(
+                {
+                    "type": "Feature",
+                    "geometry": {"type": "Point", "coordinates": [r.fix.lon, r.fix.lat]},
+                    "properties": {
+                        "kind": "fix",
+                        "device_id": device,
+                        "role": r.role,
+                        "ts": r.fix.ts.isoformat(),
+                        "acc_m": r.fix.acc_m,
+                        "received_at": r.received_at.isoformat(),
+                    },
+                }
+            )
     return {"type": "FeatureCollection", "features": features}
 
 
 _TEXT = {
     "nl": {
-        "title": "Bewijspakket", "alert": "Melding", "case": "Zaak", "type": "Soort", "opened": "Geopend",
-        "state": "Status", "version": "Versie van de beschikking", "window": "Venster", "decisions": "Beslissingen",
-        "fixes": "Posities", "deliveries": "Bezorgingen", "history": "Verloop", "rule": "Regel",
-        "class": "Oordeel", "distance": "Afstand (m)", "evidence": "Gebruikte posities (nauwkeurigheid, leeftijd)",
+        "title": "Bewijspakket",
+        "alert": "Melding",
+        "case": "Zaak",
+        "type": "Soort",
+        "opened": "Geopend",
+        "state": "Status",
+        "version": "Versie van de beschikking",
+        "window": "Venster",
+        "decisions": "Beslissingen",
+        "fixes": "Posities",
+        "deliveries": "Bezorgingen",
+        "history": "Verloop",
+        "rule": "Regel",
+        "class": "Oordeel",
+        "distance": "Afstand (m)",
+        "evidence": "Gebruikte posities (nauwkeurigheid, leeftijd)",
         "verify": "Controle: <code>emon evidence verify pakket.zip</code> controleert de handtekening en elk bestand; "
-                  "<code>emon replay pakket.zip</code> rekent de beslissingen opnieuw uit vanaf de begintoestand.",
+        "<code>emon replay pakket.zip</code> rekent de beslissingen opnieuw uit vanaf de begintoestand.",
         "notes": "Opmerkingen",
     },
     "en": {
-        "title": "Evidence pack", "alert": "Alert", "case": "Case", "type": "Type", "opened": "Opened",
-        "state": "State", "version": "Order version", "window": "Window", "decisions": "Decisions",
-        "fixes": "Positions", "deliveries": "Deliveries", "history": "History", "rule": "Rule",
-        "class": "Classification", "distance": "Distance (m)", "evidence": "Fixes used (accuracy, age)",
+        "title": "Evidence pack",
+        "alert": "Alert",
+        "case": "Case",
+        "type": "Type",
+        "opened": "Opened",
+        "state": "State",
+        "version": "Order version",
+        "window": "Window",
+        "decisions": "Decisions",
+        "fixes": "Positions",
+        "deliveries": "Deliveries",
+        "history": "History",
+        "rule": "Rule",
+        "class": "Classification",
+        "distance": "Distance (m)",
+        "evidence": "Fixes used (accuracy, age)",
         "verify": "Checking: <code>emon evidence verify pack.zip</code> checks the signature and every file; "
-                  "<code>emon replay pack.zip</code> recomputes the decisions from the starting state.",
+        "<code>emon replay pack.zip</code> recomputes the decisions from the starting state.",
         "notes": "Notes",
     },
 }
@@ -93,17 +125,24 @@ def summary_html(data: PackData, created_at: datetime) -> str:
 def _section(data: PackData, created_at: datetime, t: dict[str, str]) -> str:
     a = data.alert
     rows = [
-        (t["alert"], a.get("alert_id")), (t["case"], data.case_id), (t["type"], a.get("type")),
-        (t["rule"], a.get("rule")), (t["opened"], a.get("opened_at")), (t["state"], a.get("state")),
+        (t["alert"], a.get("alert_id")),
+        (t["case"], data.case_id),
+        (t["type"], a.get("type")),
+        (t["rule"], a.get("rule")),
+        (t["opened"], a.get("opened_at")),
+        (t["state"], a.get("state")),
         (t["version"], a.get("order_version")),
         (t["window"], f"{data.window_start.isoformat()} — {data.window_end.isoformat()}"),
-        (t["fixes"], len(data.fixes)), (t["decisions"], len(data.decisions)),
+        (t["fixes"], len(data.fixes)),
+        (t["decisions"], len(data.decisions)),
         (t["deliveries"], len(data.deliveries)),
     ]
     out = [f"<h1>{t['title']}</h1><p>{escape(created_at.isoformat())}</p><table>"]
     out += [f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in rows]
-    out.append(f"</table><h2>{t['decisions']}</h2><table><tr><th>at</th><th>{t['type']}</th>"
-               f"<th>{t['rule']}</th><th>{t['class']}</th><th>{t['distance']}</th><th>{t['evidence']}</th></tr>")
+    out.append(
+        f"</table><h2>{t['decisions']}</h2><table><tr><th>at</th><th>{t['type']}</th>"
+        f"<th>{t['rule']}</th><th>{t['class']}</th><th>{t['distance']}</th><th>{t['evidence']}</th></tr>"
+    )
     for d in data.decisions:
         e = d["explanation"]
         used = "; ".join(f"{x['device_id']} {x['acc_m']} m, {x['age_s']} s" for x in e.get("evidence", []))
@@ -112,13 +151,20 @@ def _section(data: PackData, created_at: datetime, t: dict[str, str]) -> str:
             f"<td>{escape(e['classification'])}</td><td>{escape(str(e['distance_m']))}</td><td>{escape(used)}</td></tr>"
         )
     out.append(f"</table><h2>{t['history']}</h2><ul>")
-    out += [f"<li>{escape(h['at'])} — {escape(h['actor'])}: {escape(h['action'])} ({escape(h['state'])})</li>"
-            for h in data.alert_history]
+    out += [
+        f"<li>{escape(h['at'])} — {escape(h['actor'])}: {escape(h['action'])} ({escape(h['state'])})</li>"
+        for h in data.alert_history
+    ]
     out.append(f"</ul><h2>{t['deliveries']}</h2><ul>")
-    out += [f"<li>{escape(str(d.get('created_at')))} — {escape(d['channel'])} {escape(d['msg_type'])}: "
-            f"{escape(d['state'])}</li>" for d in data.deliveries]
+    out += [
+        f"<li>{escape(str(d.get('created_at')))} — {escape(d['channel'])} {escape(d['msg_type'])}: "
+        f"{escape(d['state'])}</li>"
+        for d in data.deliveries
+    ]
     out.append("</ul>")
     if data.notes:
-        out.append(f"<h2>{t['notes']}</h2><ul>" + "".join(f"<li>{escape(n)}</li>" for n in data.notes) + "</ul>")
+        out.append(
+            f"<h2>{t['notes']}</h2><ul>" + "".join(f"<li>{escape(n)}</li>" for n in data.notes) + "</ul>"
+        )
     out.append(f"<p>{t['verify']}</p>")
     return "".join(out)

@@ -54,7 +54,9 @@ def verify_pack(blob: bytes, trusted_public_key: bytes | None = None) -> dict[st
             raise PackDamaged(PUBLIC_KEY, "signed with another key than the trusted one")
         key = trusted
     if not signing.verify_b64(key, files[MANIFEST], files[SIGNATURE].strip()):
-        raise PackDamaged(SIGNATURE, "the signature does not match manifest.json (manifest or signature changed)")
+        raise PackDamaged(
+            SIGNATURE, "the signature does not match manifest.json (manifest or signature changed)"
+        )
     try:
         listed: dict[str, str] = json.loads(files[MANIFEST])["files"]
     except (ValueError, KeyError, TypeError) as exc:

@@ -112,7 +112,9 @@ def _out_of_order(
             lawful = d if z.kind == "exclusion" else -d
             value = llr(lawful, sigma_m(rec.acc), config.depth_m, config.llr_cap)
             rs = state.rule(z.rule)
-            if _retro_proven(rs, rec, value, z.limits.prove_llr, config) and _new_retro(state, z.rule, rec.ts, config):
+            if _retro_proven(rs, rec, value, z.limits.prove_llr, config) and _new_retro(
+                state, z.rule, rec.ts, config
+            ):
                 ctx = Context(cc.case_id, z.rule, z.kind, now, ev, _retro_detail(z.kind, rec))
                 out.append(_retro_event(ctx, rec.ts, d))
             if z.kind == "exclusion":
@@ -180,7 +182,14 @@ def _late_crossings(
             continue
         dev = cc.case.offender_device
         detail = {"acc_m": rec.acc, "late": True, **crossing}
-        ctx = Context(cc.case_id, cc.zones[k].rule, "exclusion", now, (evidence(dev, a, now), evidence(dev, b, now)), detail)
+        ctx = Context(
+            cc.case_id,
+            cc.zones[k].rule,
+            "exclusion",
+            now,
+            (evidence(dev, a, now), evidence(dev, b, now)),
+            detail,
+        )
         out.append(
             simple_event(
                 EvalEventType.CROSSING_SUSPECTED,

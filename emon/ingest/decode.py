@@ -79,8 +79,13 @@ def prescan(payload: bytes, limits: DecodeLimits) -> None:
         raise InvalidPayload("oversized", f"{size} bytes > {limits.max_payload_bytes}")
     head = payload[: 4 * limits.max_depth + 4]
     rest = head.lstrip(b" \t\r\n[{")
-    if head.count(b"[", 0, len(head) - len(rest)) + head.count(b"{", 0, len(head) - len(rest)) > limits.max_depth:
-        raise InvalidPayload("too_deep", f"JSON nesting depth > {limits.max_depth}")  # the usual attack, at once
+    if (
+        head.count(b"[", 0, len(head) - len(rest)) + head.count(b"{", 0, len(head) - len(rest))
+        > limits.max_depth
+    ):
+        raise InvalidPayload(
+            "too_deep", f"JSON nesting depth > {limits.max_depth}"
+        )  # the usual attack, at once
     openers = payload.count(b"[") + payload.count(b"{")
     commas = payload.count(b",")  # an upper bound of the element count (commas in strings included)
     if openers <= limits.max_depth and size <= limits.max_string and commas < limits.max_elements:
@@ -322,14 +327,20 @@ def decode_event(topic: str, device_id: str, payload: bytes, now: datetime, limi
             # The event itself (a tamper, a panic) is kept; the data PostgreSQL cannot hold is not, and
             # the message as sent is recorded as a dead letter.
             data = {"invalid_data": exc.reason}
-            out.dead.append(DeadLetter(topic, exc.reason, "event kept without its data: " + exc.detail, payload, device_id))
+            out.dead.append(
+                DeadLetter(
+                    topic, exc.reason, "event kept without its data: " + exc.detail, payload, device_id
+                )
+            )
         out.events.append(DeviceEvent(device_id, ts, EventType(kind), data))
     except InvalidPayload as exc:
         out.dead.append(DeadLetter(topic, exc.reason, exc.detail, payload, device_id))
     return out
 
 
-def decode_owntracks(topic: str, device_id: str, payload: bytes, now: datetime, limits: DecodeLimits) -> Decoded:
+def decode_owntracks(
+    topic: str, device_id: str, payload: bytes, now: datetime, limits: DecodeLimits
+) -> Decoded:
     """An ``owntracks/{user}/{device}`` message of a registered victim phone."""
     out = Decoded()
     try:
@@ -341,7 +352,9 @@ def decode_owntracks(topic: str, device_id: str, payload: bytes, now: datetime, 
             if fix.batt is not None and fix.batt <= OWNTRACKS_BATTERY_LOW_PCT:
                 low = fix.batt > OWNTRACKS_BATTERY_CRITICAL_PCT
                 kind_ = EventType.BATTERY_LOW if low else EventType.BATTERY_CRITICAL
-                out.events.append(DeviceEvent(device_id, fix.ts, kind_, {"batt": fix.batt, "source": "owntracks"}))
+                out.events.append(
+                    DeviceEvent(device_id, fix.ts, kind_, {"batt": fix.batt, "source": "owntracks"})
+                )
         elif kind == "lwt":
             out.events.append(DeviceEvent(device_id, now, EventType.CONNECTION_LOST, {"source": "owntracks"}))
         else:

@@ -51,7 +51,13 @@ class MqttIngest:
     """
 
     def __init__(
-        self, endpoint: Endpoint, client_id: str, prefix: str, sink: Sink, protocol: str = "5", *,
+        self,
+        endpoint: Endpoint,
+        client_id: str,
+        prefix: str,
+        sink: Sink,
+        protocol: str = "5",
+        *,
         keepalive_s: int = KEEPALIVE_S,
     ) -> None:
         if protocol not in ("5", "3.1.1"):
@@ -75,7 +81,10 @@ class MqttIngest:
     @classmethod
     def from_settings(cls, settings: Settings, sink: Sink) -> MqttIngest:
         return cls(
-            Endpoint.from_settings(settings), settings.mqtt_client_id, settings.mqtt_topic_prefix, sink,
+            Endpoint.from_settings(settings),
+            settings.mqtt_client_id,
+            settings.mqtt_topic_prefix,
+            sink,
             settings.mqtt_protocol,
         )
 

@@ -210,7 +210,9 @@ class Pipeline:
         if stored.fixes or stored.events:
             for consumer in self.consumers:
                 await _isolated(
-                    consumer.consume(stored.fixes, stored.events, stored.now, stored.received_mono, stored.stored_at),
+                    consumer.consume(
+                        stored.fixes, stored.events, stored.now, stored.received_mono, stored.stored_at
+                    ),
                     type(consumer).__name__,
                 )
 
@@ -231,7 +233,9 @@ class Pipeline:
             except Exception as exc:  # a bug, not the message's fault: still, one message only
                 log.exception("decoding a message on %r failed", msg.topic[:200])
                 kind, device_id = None, None
-                part = Decoded(dead=[DeadLetter(msg.topic, "internal_error", f"{type(exc).__name__}", msg.payload)])
+                part = Decoded(
+                    dead=[DeadLetter(msg.topic, "internal_error", f"{type(exc).__name__}", msg.payload)]
+                )
             if kind is not None:
                 kinds[kind] = kinds.get(kind, 0) + 1
                 if kind is not MessageKind.EVENT:
@@ -252,7 +256,9 @@ class Pipeline:
         if r is None:
             return None, None, Decoded(dead=[DeadLetter(msg.topic, "unknown_topic", "", msg.payload)])
         if r.device_id is None or r.device_id not in self.registry:
-            letter = DeadLetter(msg.topic, "unknown_device", r.device_id or r.topic_key, msg.payload, r.device_id)
+            letter = DeadLetter(
+                msg.topic, "unknown_device", r.device_id or r.topic_key, msg.payload, r.device_id
+            )
             return r.kind, None, Decoded(dead=[letter])
         if r.kind is MessageKind.ACK:
             acks.append((r.device_id, msg.payload))
@@ -275,12 +281,16 @@ class Pipeline:
                 metrics.REJECTED.labels(reason).inc(n)
             if self._admit(msg, decoded.dead[0].reason, now_mono):
                 more = sum(decoded.more_dead.values())
-                part.dead = row_for(msg.topic, msg.payload, decoded.dead, self.budget.policy.payload_bytes, more)
+                part.dead = row_for(
+                    msg.topic, msg.payload, decoded.dead, self.budget.policy.payload_bytes, more
+                )
         return part
 
     def _admit(self, msg: RawMessage, reason: str, now_mono: float) -> bool:
         """True if the dead-letter budget has room for this message's row; otherwise it is only counted."""
-        if self.budget.admit(estimated_size(msg.topic, msg.payload, self.budget.policy.payload_bytes), now_mono):
+        if self.budget.admit(
+            estimated_size(msg.topic, msg.payload, self.budget.policy.payload_bytes), now_mono
+        ):
             return True
         metrics.DEAD_LETTERS_OVER_BUDGET.labels(reason).inc()
         return False
@@ -290,7 +300,9 @@ class Pipeline:
     ) -> tuple[list[Fix], list[DeviceEvent], datetime]:
         """Store a batch in PostgreSQL (retried until it succeeds, the message whose content PostgreSQL
         refuses isolated), acknowledge it, update Redis."""
-        backoff = Backoff(0.1, 1.0)  # ≤ 1.5 s between attempts: storing resumes within 2 s of PostgreSQL's return
+        backoff = Backoff(
+            0.1, 1.0
+        )  # ≤ 1.5 s between attempts: storing resumes within 2 s of PostgreSQL's return
         # Parts are removed from ``todo`` once committed: a retry after a partial isolation must not
         # insert their fixes again, or they would come back as "duplicates" and never be evaluated.
         todo = list(parts)
@@ -365,12 +377,18 @@ class Pipeline:
             part.dead = None
             metrics.DEAD_LETTERS_OVER_BUDGET.labels("storage_refused").inc()
             return
-        device = part.fixes[0].device_id if part.fixes else (part.events[0].device_id if part.events else None)
+        device = (
+            part.fixes[0].device_id if part.fixes else (part.events[0].device_id if part.events else None)
+        )
         part.fixes, part.events = [], []
         letter = DeadLetter(part.msg.topic, "storage_refused", why[:500], part.msg.payload, device)
         metrics.REJECTED.labels("storage_refused").inc()
         admitted = self._admit(part.msg, "storage_refused", time.monotonic())
-        part.dead = row_for(part.msg.topic, part.msg.payload, [letter], self.budget.policy.payload_bytes) if admitted else None
+        part.dead = (
+            row_for(part.msg.topic, part.msg.payload, [letter], self.budget.policy.payload_bytes)
+            if admitted
+            else None
+        )
 
     async def maintain_dead_letters(self, interval_s: float = 60.0) -> None:
         """Every ``interval_s``: delete dead letters past retention, and measure the table for the

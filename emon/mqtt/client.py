@@ -159,12 +159,17 @@ class MqttClient:
                 self.connected.set()
                 log.info(
                     "MQTT connected to %s as %s (session present: %s, resent: %d)",
-                    self.endpoint, self.session.options.client_id, e.session_present, e.resent,
+                    self.endpoint,
+                    self.session.options.client_id,
+                    e.session_present,
+                    e.resent,
                 )
             elif type(e) is Close:
                 log.log(
                     logging.ERROR if e.needs_operator else logging.WARNING,
-                    "MQTT connection to %s closed: %s", self.endpoint, e.reason,
+                    "MQTT connection to %s closed: %s",
+                    self.endpoint,
+                    e.reason,
                 )
                 self.connected.clear()
                 link.abort(e.reason)
@@ -211,7 +216,9 @@ class MqttClient:
                 await self._connection()
             except (MqttError, OSError, TimeoutError) as exc:
                 wait = self.session.reconnect_delay(self.rng())
-                log.warning("MQTT connection to %s failed (%s); reconnecting in %.1fs", self.endpoint, exc, wait)
+                log.warning(
+                    "MQTT connection to %s failed (%s); reconnecting in %.1fs", self.endpoint, exc, wait
+                )
                 await asyncio.sleep(wait)
 
     async def _connection(self) -> None:
@@ -220,7 +227,11 @@ class MqttClient:
         try:
             _, link = await asyncio.wait_for(
                 loop.create_connection(
-                    lambda: _Link(self), ep.host, ep.port, ssl=ep.tls, server_hostname=ep.host if ep.tls else None
+                    lambda: _Link(self),
+                    ep.host,
+                    ep.port,
+                    ssl=ep.tls,
+                    server_hostname=ep.host if ep.tls else None,
                 ),
                 CONNECT_TIMEOUT_S,
             )

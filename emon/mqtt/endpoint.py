@@ -58,7 +58,9 @@ class Endpoint:
         if not secure and (ca_file or cert_file or key_file):
             raise ConfigError("EMON_MQTT_URL", "certificate files are set, so the URL must be mqtts://")
         if bool(cert_file) != bool(key_file):
-            raise ConfigError("EMON_MQTT_CERT_FILE", "a client certificate needs EMON_MQTT_KEY_FILE, and back")
+            raise ConfigError(
+                "EMON_MQTT_CERT_FILE", "a client certificate needs EMON_MQTT_KEY_FILE, and back"
+            )
         user = username if username else (unquote(parts.username) if parts.username else None)
         secret = password if password else (unquote(parts.password) if parts.password else None)
         if secret is not None and user is None:
@@ -101,5 +103,7 @@ def tls_context(ca_file: str | None, cert_file: str | None, key_file: str | None
         try:
             ctx.load_cert_chain(cert_file, key_file)
         except (OSError, ssl.SSLError) as exc:
-            raise ConfigError("EMON_MQTT_CERT_FILE", f"cannot load {cert_file!r} / {key_file!r}: {exc}") from exc
+            raise ConfigError(
+                "EMON_MQTT_CERT_FILE", f"cannot load {cert_file!r} / {key_file!r}: {exc}"
+            ) from exc
     return ctx

@@ -214,9 +214,14 @@ class Session:
         expiry = 0 if o.clean else o.session_expiry_s
         self._write(
             wire.encode_connect(
-                o.client_id, o.keepalive_s, o.version, clean=o.clean, session_expiry_s=expiry,
+                o.client_id,
+                o.keepalive_s,
+                o.version,
+                clean=o.clean,
+                session_expiry_s=expiry,
                 max_packet_bytes=o.max_packet_bytes if o.version == wire.V5 else None,
-                username=o.username, password=o.password,
+                username=o.username,
+                password=o.password,
             ),
             now,
         )
@@ -383,7 +388,9 @@ class Session:
         return min(self._last_sent, self._last_received) + half
 
     def _ping_timeout(self) -> float:
-        return self.options.ping_timeout_s if self.options.ping_timeout_s is not None else self._keepalive_s / 2
+        return (
+            self.options.ping_timeout_s if self.options.ping_timeout_s is not None else self._keepalive_s / 2
+        )
 
     # --------------------------------------------------------------------------------- internals
     def _write(self, data: bytes, now: float) -> None:
@@ -433,7 +440,9 @@ class Session:
             meaning, fatal = connack_meaning(self.options.version, p.code)
             detail = f" ({p.reason})" if p.reason else ""
             return self._close(
-                f"broker refused the connection: {meaning} (0x{p.code:02x}){detail}", p.code, needs_operator=fatal
+                f"broker refused the connection: {meaning} (0x{p.code:02x}){detail}",
+                p.code,
+                needs_operator=fatal,
             )
         if p.server_keepalive is not None and p.server_keepalive > 0:
             self._keepalive_s = float(p.server_keepalive)

@@ -184,7 +184,14 @@ def encode_subscribe(packet_id: int, topics: Sequence[str], version: int = V5, q
 
 
 def encode_publish(
-    topic: str, payload: bytes, qos: int, packet_id: int, version: int = V5, *, dup: bool = False, retain: bool = False
+    topic: str,
+    payload: bytes,
+    qos: int,
+    packet_id: int,
+    version: int = V5,
+    *,
+    dup: bool = False,
+    retain: bool = False,
 ) -> bytes:
     """PUBLISH at QoS 0 (``packet_id`` ignored) or 1; ``dup`` marks a resend of an unacknowledged one."""
     if qos not in (0, 1):
@@ -414,6 +421,21 @@ def _connack_v5(body: bytes) -> ConnAck:
 
 # CONNACK property id → value size in bytes (-1: string/binary, -2: string pair), MQTT 5 §3.2.2.3.
 _PROPERTY_SIZES = {
-    0x11: 4, 0x21: 2, 0x24: 1, 0x25: 1, 0x27: 4, 0x12: -1, 0x22: 2, 0x1F: -1, 0x26: -2,
-    0x28: 1, 0x29: 1, 0x2A: 1, 0x13: 2, 0x1A: -1, 0x1C: -1, 0x15: -1, 0x16: -1,
+    0x11: 4,
+    0x21: 2,
+    0x24: 1,
+    0x25: 1,
+    0x27: 4,
+    0x12: -1,
+    0x22: 2,
+    0x1F: -1,
+    0x26: -2,
+    0x28: 1,
+    0x29: 1,
+    0x2A: 1,
+    0x13: 2,
+    0x1A: -1,
+    0x1C: -1,
+    0x15: -1,
+    0x16: -1,
 }

@@ -28,18 +28,27 @@ class OrderEvent(StrEnum):
     ENDED = "ended"
 
 
-_MSG = {OrderEvent.IMPOSED: MsgType.ALERT, OrderEvent.EXTENDED: MsgType.UPDATE, OrderEvent.CHANGED: MsgType.UPDATE,
-        OrderEvent.ENDED: MsgType.CANCEL}
-_HEAD = {OrderEvent.IMPOSED: "Maatregel opgelegd (order imposed)", OrderEvent.EXTENDED: "Maatregel verlengd (order extended)",
-         OrderEvent.CHANGED: "Maatregel gewijzigd (order changed)", OrderEvent.ENDED: "Maatregel beëindigd (order ended)"}
+_MSG = {
+    OrderEvent.IMPOSED: MsgType.ALERT,
+    OrderEvent.EXTENDED: MsgType.UPDATE,
+    OrderEvent.CHANGED: MsgType.UPDATE,
+    OrderEvent.ENDED: MsgType.CANCEL,
+}
+_HEAD = {
+    OrderEvent.IMPOSED: "Maatregel opgelegd (order imposed)",
+    OrderEvent.EXTENDED: "Maatregel verlengd (order extended)",
+    OrderEvent.CHANGED: "Maatregel gewijzigd (order changed)",
+    OrderEvent.ENDED: "Maatregel beëindigd (order ended)",
+}
 
 
 def message_id(case_id: str, version: int, event: OrderEvent) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"{case_id}|{version}|{event.value}"))
 
 
-def police_event(last: tuple[int, int, bool] | None, version: int, extensions: int, *, ended: bool
-                 ) -> OrderEvent | None:
+def police_event(
+    last: tuple[int, int, bool] | None, version: int, extensions: int, *, ended: bool
+) -> OrderEvent | None:
     """What police systems must be told now, given what they were last told (``last`` = (version,
     extensions, ended) or None if never): the order version in force, its extension count, and whether
     its term has just ended. None: nothing new."""
@@ -90,8 +99,13 @@ def build_order_cap(case: Case, version: int, event: OrderEvent, *, sender: str,
     sub(info, "senderName", "emon elektronische monitoring")
     sub(info, "headline", f"{_HEAD[event]} — zaak {case.case_id}")
     sub(info, "description", "\n".join([plain["summary"], *(r["text"] for r in plain["rules"])]))
-    params = [("case_id", case.case_id), ("order_version", str(version)), ("kind", o.kind.value),
-              ("person_ref", case.person_ref or ""), ("offender_device", case.offender_device)]
+    params = [
+        ("case_id", case.case_id),
+        ("order_version", str(version)),
+        ("kind", o.kind.value),
+        ("person_ref", case.person_ref or ""),
+        ("offender_device", case.offender_device),
+    ]
     for name, value in params:
         if value:
             p = ET.SubElement(info, f"{{{NS}}}parameter")
@@ -105,7 +119,11 @@ def build_order_cap(case: Case, version: int, event: OrderEvent, *, sender: str,
             sub(area, "circle", f"{c.lat:.6f},{c.lon:.6f} {c.radius_m / 1000:.3f}")
         else:
             assert zone.geometry is not None
-            polys = [zone.geometry["coordinates"]] if zone.geometry["type"] == "Polygon" else zone.geometry["coordinates"]
+            polys = (
+                [zone.geometry["coordinates"]]
+                if zone.geometry["type"] == "Polygon"
+                else zone.geometry["coordinates"]
+            )
             for poly in polys:
                 sub(area, "polygon", " ".join(f"{lat:.6f},{lon:.6f}" for lon, lat in poly[0]))
     ET.register_namespace("", NS)

@@ -39,10 +39,17 @@ class Limits:
 
 
 def _row(kind: OrderKind, raw: dict[str, Any]) -> Limits:
-    return Limits(kind, str(raw["title_nl"]), str(raw["title_en"]), str(raw["legal_basis"]), str(raw["issued_by"]),
-                  None if raw.get("max_term_days") is None else float(raw["max_term_days"]), bool(raw["extendable"]),
-                  None if raw.get("max_extensions") is None else int(raw["max_extensions"]),
-                  bool(raw["open_ended_allowed"]))
+    return Limits(
+        kind,
+        str(raw["title_nl"]),
+        str(raw["title_en"]),
+        str(raw["legal_basis"]),
+        str(raw["issued_by"]),
+        None if raw.get("max_term_days") is None else float(raw["max_term_days"]),
+        bool(raw["extendable"]),
+        None if raw.get("max_extensions") is None else int(raw["max_extensions"]),
+        bool(raw["open_ended_allowed"]),
+    )
 
 
 def parse_table(text: str) -> dict[OrderKind, Limits]:
@@ -60,8 +67,9 @@ def table() -> dict[OrderKind, Limits]:
     return parse_table(resources.files("emon.orders").joinpath("legal_limits.toml").read_text("utf-8"))
 
 
-def check_term(kind: OrderKind, valid_from: datetime | None, valid_until: datetime | None,
-               extensions: int = 0) -> None:
+def check_term(
+    kind: OrderKind, valid_from: datetime | None, valid_until: datetime | None, extensions: int = 0
+) -> None:
     """Raise ValueError with a plain message if the term breaks the kind's legal limits.
 
     ``extensions``: how many times this order has been extended before (0 for a first term).
@@ -78,7 +86,8 @@ def check_term(kind: OrderKind, valid_from: datetime | None, valid_until: dateti
         if days > limits.max_term_days:
             raise ValueError(
                 f"a {kind.value} ({limits.legal_basis}) may run at most {limits.max_term_days:g} days per term; "
-                f"this term is {days:g} days — extend it by a new decision instead")
+                f"this term is {days:g} days — extend it by a new decision instead"
+            )
     if extensions > 0 and not limits.extendable:
         raise ValueError(f"a {kind.value} ({limits.legal_basis}) cannot be extended; impose a new one")
     if limits.max_extensions is not None and extensions > limits.max_extensions:

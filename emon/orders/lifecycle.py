@@ -94,8 +94,9 @@ class TellVictim:
 Action = Remind | Expired | TellVictim
 
 
-def step(term: Term, watch: Watch | None, now: datetime,
-         offsets_days: Sequence[int] = DEFAULT_OFFSETS_DAYS) -> tuple[Watch | None, list[Action]]:
+def step(
+    term: Term, watch: Watch | None, now: datetime, offsets_days: Sequence[int] = DEFAULT_OFFSETS_DAYS
+) -> tuple[Watch | None, list[Action]]:
     """The term's watch after ``now`` and what to do. A term without an end has no watch (it is listed as
     open-ended instead). A tick that comes late (several offsets passed) sends only the most urgent one."""
     if term.valid_until is None:
@@ -105,7 +106,9 @@ def step(term: Term, watch: Watch | None, now: datetime,
     if watch is None or watch.valid_until != until:
         watch = Watch(term.case_id, until)
         if term.victim_notifications != "none" and now < until:
-            actions.append(TellVictim(term.case_id, Notice.EXTENDED if term.extensions else Notice.IMPOSED, until))
+            actions.append(
+                TellVictim(term.case_id, Notice.EXTENDED if term.extensions else Notice.IMPOSED, until)
+            )
     if now >= until:
         if watch.expired_at is None:
             watch = replace(watch, expired_at=now)

@@ -65,8 +65,18 @@ def overview(rows: Iterable[ReportRow], now: datetime) -> dict[str, float | int 
         else:
             open_in_term += 1
     took.sort()
-    median = None if not took else (took[len(took) // 2] if len(took) % 2 else
-                                    (took[len(took) // 2 - 1] + took[len(took) // 2]) / 2)
-    return {"total": on_time + late + open_in_term, "on_time": on_time, "late": late, "open_in_term": open_in_term,
-            "median_hours_to_report": None if median is None else round(median, 2),
-            "max_hours_to_report": None if not took else round(took[-1], 2)}
+    median = (
+        None
+        if not took
+        else (
+            took[len(took) // 2] if len(took) % 2 else (took[len(took) // 2 - 1] + took[len(took) // 2]) / 2
+        )
+    )
+    return {
+        "total": on_time + late + open_in_term,
+        "on_time": on_time,
+        "late": late,
+        "open_in_term": open_in_term,
+        "median_hours_to_report": None if median is None else round(median, 2),
+        "max_hours_to_report": None if not took else round(took[-1], 2),
+    }

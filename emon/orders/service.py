@@ -41,20 +41,39 @@ from emon.tasks.model import Task, TaskKind
 log = logging.getLogger(__name__)
 ORDER_RULE = "order"
 NOTICE_TEXT = {
-    lc.Notice.IMPOSED: ("Er is een maatregel opgelegd die u beschermt, geldig tot {until}.",
-                        "An order protecting you has been imposed, valid until {until}."),
-    lc.Notice.EXTENDED: ("De maatregel die u beschermt is verlengd tot {until}.",
-                         "The order protecting you has been extended until {until}."),
-    lc.Notice.ENDED: ("De maatregel die u beschermde is op {until} afgelopen; er geldt geen verbod meer.",
-                      "The order protecting you ended on {until}; no ban is in force any more."),
+    lc.Notice.IMPOSED: (
+        "Er is een maatregel opgelegd die u beschermt, geldig tot {until}.",
+        "An order protecting you has been imposed, valid until {until}.",
+    ),
+    lc.Notice.EXTENDED: (
+        "De maatregel die u beschermt is verlengd tot {until}.",
+        "The order protecting you has been extended until {until}.",
+    ),
+    lc.Notice.ENDED: (
+        "De maatregel die u beschermde is op {until} afgelopen; er geldt geen verbod meer.",
+        "The order protecting you ended on {until}; no ban is in force any more.",
+    ),
 }
 
 
 class OrderDesk:
-    def __init__(self, db: Database, hub: Hub, casebook: CaseBook, cases: CaseRecords, alerts: AlertService, *,
-                 offsets_days: Sequence[int], leads: dict[str, tuple[str, ...]], lookback: timedelta,
-                 key_file: str | None = None, evidence_s: tuple[float, float] = (600.0, 600.0),
-                 police_url: str | None = None, prosecutor_url: str | None = None, sender: str = "emon") -> None:
+    def __init__(
+        self,
+        db: Database,
+        hub: Hub,
+        casebook: CaseBook,
+        cases: CaseRecords,
+        alerts: AlertService,
+        *,
+        offsets_days: Sequence[int],
+        leads: dict[str, tuple[str, ...]],
+        lookback: timedelta,
+        key_file: str | None = None,
+        evidence_s: tuple[float, float] = (600.0, 600.0),
+        police_url: str | None = None,
+        prosecutor_url: str | None = None,
+        sender: str = "emon",
+    ) -> None:
         self.db = db
         self.hub = hub
         self.casebook = casebook
@@ -72,8 +91,16 @@ class OrderDesk:
     def term(self, case: Case, version: int) -> Term:
         leads = tuple(dict.fromkeys(u for unit in case.units for u in self.leads.get(unit, ())))
         o = case.order
-        return Term(case.case_id, version, o.valid_until, o.extensions, case.prosecutor, case.probation_officer,
-                    leads, o.victim_notifications)
+        return Term(
+            case.case_id,
+            version,
+            o.valid_until,
+            o.extensions,
+            case.prosecutor,
+            case.probation_officer,
+            leads,
+            o.victim_notifications,
+        )
 
     async def tick(self, now: datetime) -> list[Action]:
         """One pass at UTC ``now``: every open case's term, then new confirmed violations. Returns the actions."""
@@ -90,8 +117,11 @@ class OrderDesk:
                 before = watches.get((case.case_id, term.valid_until))
                 if lc.step(term, before, now, self.offsets_days)[0] != before:
                     done += await self._case(case, version, now)
-            if self.police_url is not None and police_event(told.get(case.case_id), version,
-                                                            case.order.extensions, ended=False) is not None:
+            if (
+                self.police_url is not None
+                and police_event(told.get(case.case_id), version, case.order.extensions, ended=False)
+                is not None
+            ):
                 await self._tell_police(case, version, now, ended=False)
         await self.violations(now)
         return done
@@ -115,12 +145,21 @@ class OrderDesk:
         expired = [a for a in actions if isinstance(a, Expired)]
         if expired:
             await self._tell_police(case, version, now, ended=True)
-            self.hub.publish("order", {"case_id": case.case_id, "status": "expired", "in_force": False,
-                                       "valid_until": term.valid_until.isoformat(),
-                                       "decision": None if expired[0].decision is None else expired[0].decision.value})
+            self.hub.publish(
+                "order",
+                {
+                    "case_id": case.case_id,
+                    "status": "expired",
+                    "in_force": False,
+                    "valid_until": term.valid_until.isoformat(),
+                    "decision": None if expired[0].decision is None else expired[0].decision.value,
+                },
+            )
         unextended = [a for a in expired if a.decision is None]
         if unextended:
-            await self.alerts.on_evaluation([self._expiry_event(case, unextended[0], now)], now, time.monotonic())
+            await self.alerts.on_evaluation(
+                [self._expiry_event(case, unextended[0], now)], now, time.monotonic()
+            )
         return actions
 
     async def _tell_police(self, case: Case, version: int, now: datetime, *, ended: bool) -> None:
@@ -134,43 +173,100 @@ class OrderDesk:
             if event is None:
                 return
             body = build_order_cap(case, version, event, sender=self.sender, sent=now)
-            await alert_store.add_delivery(conn, alert_store.Delivery(
-                message_id(case.case_id, version, event), None, "police_orders", self.police_url,
-                f"order_{event.value}", body, case_id=case.case_id), now, self.alerts.notifier.notify_channel)
-            await store.save_police_notice(conn, case.case_id, version, case.order.extensions,
-                                           event is OrderEvent.ENDED, now)
+            await alert_store.add_delivery(
+                conn,
+                alert_store.Delivery(
+                    message_id(case.case_id, version, event),
+                    None,
+                    "police_orders",
+                    self.police_url,
+                    f"order_{event.value}",
+                    body,
+                    case_id=case.case_id,
+                ),
+                now,
+                self.alerts.notifier.notify_channel,
+            )
+            await store.save_police_notice(
+                conn, case.case_id, version, case.order.extensions, event is OrderEvent.ENDED, now
+            )
         self.alerts.worker.wake.set()
 
     def _task(self, case: Case, action: Action, now: datetime) -> Task | None:
         if isinstance(action, Remind):
             subject = f"{case.case_id}|{action.valid_until.isoformat()}|{action.offset_days}"
-            detail = {"valid_until": action.valid_until.isoformat(), "days_before": action.offset_days,
-                      "assignees": list(action.to), "escalate_to": list(action.escalate_to),
-                      "kind": case.order.kind.value}
-            return tasks.new_task(TaskKind.ORDER_REMINDER, case.case_id, None, Priority.NORMAL, now,
-                                  max(0.0, (action.deadline - now).total_seconds()), detail, subject=subject)
+            detail = {
+                "valid_until": action.valid_until.isoformat(),
+                "days_before": action.offset_days,
+                "assignees": list(action.to),
+                "escalate_to": list(action.escalate_to),
+                "kind": case.order.kind.value,
+            }
+            return tasks.new_task(
+                TaskKind.ORDER_REMINDER,
+                case.case_id,
+                None,
+                Priority.NORMAL,
+                now,
+                max(0.0, (action.deadline - now).total_seconds()),
+                detail,
+                subject=subject,
+            )
         if isinstance(action, TellVictim):
             until = "" if action.valid_until is None else action.valid_until.isoformat()
             nl, en = NOTICE_TEXT[action.notice]
-            detail = {"notice": action.notice.value, "valid_until": until or None,
-                      "message_nl": nl.format(until=until), "message_en": en.format(until=until)}
-            return tasks.new_task(TaskKind.INFORM_VICTIM, case.case_id, None, Priority.NORMAL, now, 3600, detail,
-                                  subject=f"order-notice|{case.case_id}|{action.notice.value}|{until}")
+            detail = {
+                "notice": action.notice.value,
+                "valid_until": until or None,
+                "message_nl": nl.format(until=until),
+                "message_en": en.format(until=until),
+            }
+            return tasks.new_task(
+                TaskKind.INFORM_VICTIM,
+                case.case_id,
+                None,
+                Priority.NORMAL,
+                now,
+                3600,
+                detail,
+                subject=f"order-notice|{case.case_id}|{action.notice.value}|{until}",
+            )
         return None
 
     @staticmethod
     def _expiry_event(case: Case, action: Expired, now: datetime) -> EvalEvent:
-        return EvalEvent(EvalEventType.ORDER_EXPIRED, case.case_id, ORDER_RULE, now, now, action.valid_until,
-                         Classification.CLEAR, None, (), True,
-                         {"valid_until": action.valid_until.isoformat(), "responsible": list(action.to),
-                          "message": "order expired unextended: no order in force",
-                          "kind": case.order.kind.value})
+        return EvalEvent(
+            EvalEventType.ORDER_EXPIRED,
+            case.case_id,
+            ORDER_RULE,
+            now,
+            now,
+            action.valid_until,
+            Classification.CLEAR,
+            None,
+            (),
+            True,
+            {
+                "valid_until": action.valid_until.isoformat(),
+                "responsible": list(action.to),
+                "message": "order expired unextended: no order in force",
+                "kind": case.order.kind.value,
+            },
+        )
 
     # -- decisions ------------------------------------------------------------------------------
 
-    async def decide(self, case: Case, version: int, decision: DecisionKind, reason: str, who: str,
-                     now: datetime, new_version: int | None = None, new_until: datetime | None = None
-                     ) -> dict[str, Any]:
+    async def decide(
+        self,
+        case: Case,
+        version: int,
+        decision: DecisionKind,
+        reason: str,
+        who: str,
+        now: datetime,
+        new_version: int | None = None,
+        new_until: datetime | None = None,
+    ) -> dict[str, Any]:
         """Record a decision about the end of ``case``'s current term (the case as it was *before* an
         extension or replacement, whose new version is ``new_version``). Closes the term's open reminders;
         an extension entered after the end records the gap without an order in force."""
@@ -182,21 +278,34 @@ class OrderDesk:
             gap = lc.gap(watch, now) if decision is not DecisionKind.LET_EXPIRE else None
             if old_until is not None:
                 base = watch or lc.Watch(case.case_id, old_until)
-                await store.save_watch(conn, lc.Watch(base.case_id, base.valid_until, base.reminded, decision,
-                                                      base.expired_at))
-            row = await store.add_decision(conn, case.case_id, now, who, decision, reason, old_until=old_until,
-                                           new_until=new_until, from_version=version, to_version=new_version,
-                                           gap=gap)
+                await store.save_watch(
+                    conn, lc.Watch(base.case_id, base.valid_until, base.reminded, decision, base.expired_at)
+                )
+            row = await store.add_decision(
+                conn,
+                case.case_id,
+                now,
+                who,
+                decision,
+                reason,
+                old_until=old_until,
+                new_until=new_until,
+                from_version=version,
+                to_version=new_version,
+                gap=gap,
+            )
             closed: list[Task] = []
-            for t in await task_store.search(conn, state="open", case_id=case.case_id,
-                                             kind=TaskKind.ORDER_REMINDER.value):
+            for t in await task_store.search(
+                conn, state="open", case_id=case.case_id, kind=TaskKind.ORDER_REMINDER.value
+            ):
                 new = tasks.done(t, who, f"decision: {decision.value} — {reason}", now)
                 await task_store.update(conn, new, who, "done", {"decision": decision.value}, now)
                 closed.append(new)
         self.alerts.tasks.published(closed)
         if gap is not None:
-            self.hub.publish("order", {"case_id": case.case_id, "status": "restored", "in_force": True,
-                                       "gap": row["gap"]})
+            self.hub.publish(
+                "order", {"case_id": case.case_id, "status": "restored", "in_force": True, "gap": row["gap"]}
+            )
         return row
 
     async def decisions(self, case_id: str) -> list[dict[str, Any]]:
@@ -219,13 +328,34 @@ class OrderDesk:
                     continue
                 alert_id, opened = str(v["alert_id"]), v["opened_at"]
                 due = opened + report_term(case.order.kind.value, str(v["risk"]))
-                detail = {"alert_type": v["type"], "rule": v["rule"], "due_at": due.isoformat(),
-                          "assignees": [x for x in (case.probation_officer,) if x], "kind": case.order.kind.value,
-                          "prosecutor": case.prosecutor}
-                task = tasks.new_task(TaskKind.REPORT_PROSECUTOR, case.case_id, alert_id, Priority.NORMAL, opened,
-                                      (due - opened).total_seconds(), detail)
-                await store.open_report(conn, alert_id, task.task_id, case.case_id, case.units,
-                                        case.order.kind.value, str(v["risk"]), opened, due)
+                detail = {
+                    "alert_type": v["type"],
+                    "rule": v["rule"],
+                    "due_at": due.isoformat(),
+                    "assignees": [x for x in (case.probation_officer,) if x],
+                    "kind": case.order.kind.value,
+                    "prosecutor": case.prosecutor,
+                }
+                task = tasks.new_task(
+                    TaskKind.REPORT_PROSECUTOR,
+                    case.case_id,
+                    alert_id,
+                    Priority.NORMAL,
+                    opened,
+                    (due - opened).total_seconds(),
+                    detail,
+                )
+                await store.open_report(
+                    conn,
+                    alert_id,
+                    task.task_id,
+                    case.case_id,
+                    case.units,
+                    case.order.kind.value,
+                    str(v["risk"]),
+                    opened,
+                    due,
+                )
                 if await task_store.insert(conn, task, now):
                     created.append(task)
         self.alerts.tasks.published(created)
@@ -245,22 +375,48 @@ class OrderDesk:
         if row["reported_at"] is not None:
             raise InvalidInput("this violation has already been reported")
         alert_id = str(row["alert_id"])
-        pack = await evidence_pack(self.db, alert_id, now, key_file=self.key_file, before_s=self.evidence_s[0],
-                                   after_s=self.evidence_s[1])
-        report = {"alert_id": alert_id, "case_id": row["case_id"], "kind": row["kind"], "assessment": assessment,
-                  "reported_by": who, "reported_at": now.isoformat(), "due_at": row["due_at"].isoformat(),
-                  "evidence_pack": {"sha256": hashlib.sha256(pack).hexdigest(), "size": len(pack),
-                                    "zip_base64": base64.b64encode(pack).decode()}}
+        pack = await evidence_pack(
+            self.db,
+            alert_id,
+            now,
+            key_file=self.key_file,
+            before_s=self.evidence_s[0],
+            after_s=self.evidence_s[1],
+        )
+        report = {
+            "alert_id": alert_id,
+            "case_id": row["case_id"],
+            "kind": row["kind"],
+            "assessment": assessment,
+            "reported_by": who,
+            "reported_at": now.isoformat(),
+            "due_at": row["due_at"].isoformat(),
+            "evidence_pack": {
+                "sha256": hashlib.sha256(pack).hexdigest(),
+                "size": len(pack),
+                "zip_base64": base64.b64encode(pack).decode(),
+            },
+        }
         async with self.db.pool.connection() as conn, conn.transaction():
             locked = await store.report_by_task(conn, task_id, lock=True)
             if locked is None or locked["reported_at"] is not None:
                 raise InvalidInput("this violation has already been reported")
             await store.mark_reported(conn, alert_id, now, who, assessment, report)
             if self.prosecutor_url is not None:
-                await alert_store.add_delivery(conn, alert_store.Delivery(
-                    task_id, alert_id, "prosecutor", self.prosecutor_url, "violation_report",
-                    json.dumps(report, separators=(",", ":")).encode(), case_id=str(row["case_id"])),
-                    now, self.alerts.notifier.notify_channel)
+                await alert_store.add_delivery(
+                    conn,
+                    alert_store.Delivery(
+                        task_id,
+                        alert_id,
+                        "prosecutor",
+                        self.prosecutor_url,
+                        "violation_report",
+                        json.dumps(report, separators=(",", ":")).encode(),
+                        case_id=str(row["case_id"]),
+                    ),
+                    now,
+                    self.alerts.notifier.notify_channel,
+                )
             task = await task_store.get(conn, task_id, lock=True)
             closed = None
             if task is not None and task.state is tasks.TaskState.OPEN:
@@ -271,15 +427,21 @@ class OrderDesk:
         self.alerts.worker.wake.set()
         on_time = now <= row["due_at"]
         return {k: v for k, v in report.items() if k != "evidence_pack"} | {
-            "on_time": on_time, "evidence_pack": {k: v for k, v in report["evidence_pack"].items()
-                                                  if k != "zip_base64"}}
+            "on_time": on_time,
+            "evidence_pack": {k: v for k, v in report["evidence_pack"].items() if k != "zip_base64"},
+        }
 
-    async def overview(self, since: datetime, until: datetime, units: Sequence[str] | None, now: datetime
-                       ) -> dict[str, Any]:
+    async def overview(
+        self, since: datetime, until: datetime, units: Sequence[str] | None, now: datetime
+    ) -> dict[str, Any]:
         async with self.db.pool.connection() as conn:
             rows = await store.report_rows(conn, since, until, units)
-        return {"since": since.isoformat(), "until": until.isoformat(),
-                "units": None if units is None else sorted(units), **overview(rows, now)}
+        return {
+            "since": since.isoformat(),
+            "until": until.isoformat(),
+            "units": None if units is None else sorted(units),
+            **overview(rows, now),
+        }
 
     async def run(self, interval_s: float) -> None:
         """Forever: a pass every ``interval_s``. A failing pass is logged and retried, never fatal."""

@@ -19,10 +19,37 @@ from emon.case import Risk
 Conn = AsyncConnection[tuple[object, ...]]
 
 _ALERT_COLUMNS = (
-    "alert_id", "case_id", "type", "rule", "episode", "state", "priority", "recipients", "risk", "device_id",
-    "opened_at", "updated_at", "acknowledged_at", "acknowledged_by", "resolved_at", "resolved_by", "outcome",
-    "late", "live", "escalated", "suppressed", "distance_m", "closest_m", "offender_position", "victim_position",
-    "explanation", "ended_at", "notify_seq", "notified_closest_m", "delivery_failing", "events",
+    "alert_id",
+    "case_id",
+    "type",
+    "rule",
+    "episode",
+    "state",
+    "priority",
+    "recipients",
+    "risk",
+    "device_id",
+    "opened_at",
+    "updated_at",
+    "acknowledged_at",
+    "acknowledged_by",
+    "resolved_at",
+    "resolved_by",
+    "outcome",
+    "late",
+    "live",
+    "escalated",
+    "suppressed",
+    "distance_m",
+    "closest_m",
+    "offender_position",
+    "victim_position",
+    "explanation",
+    "ended_at",
+    "notify_seq",
+    "notified_closest_m",
+    "delivery_failing",
+    "events",
     "victim_acked_at",
 )
 
@@ -50,33 +77,75 @@ class Delivery:
 
 def _alert_params(a: Alert) -> dict[str, Any]:
     return {
-        "alert_id": a.alert_id, "case_id": a.case_id, "type": a.type.value, "rule": a.rule, "episode": a.episode,
-        "state": a.state.value, "priority": a.priority.value, "recipients": sorted(r.value for r in a.recipients),
-        "risk": a.risk.value, "device_id": a.device_id, "opened_at": a.opened_at, "updated_at": a.updated_at,
-        "acknowledged_at": a.acknowledged_at, "acknowledged_by": a.acknowledged_by, "resolved_at": a.resolved_at,
-        "resolved_by": a.resolved_by, "outcome": a.outcome, "late": a.late, "live": a.live,
-        "escalated": a.escalated, "suppressed": a.suppressed, "distance_m": a.distance_m, "closest_m": a.closest_m,
+        "alert_id": a.alert_id,
+        "case_id": a.case_id,
+        "type": a.type.value,
+        "rule": a.rule,
+        "episode": a.episode,
+        "state": a.state.value,
+        "priority": a.priority.value,
+        "recipients": sorted(r.value for r in a.recipients),
+        "risk": a.risk.value,
+        "device_id": a.device_id,
+        "opened_at": a.opened_at,
+        "updated_at": a.updated_at,
+        "acknowledged_at": a.acknowledged_at,
+        "acknowledged_by": a.acknowledged_by,
+        "resolved_at": a.resolved_at,
+        "resolved_by": a.resolved_by,
+        "outcome": a.outcome,
+        "late": a.late,
+        "live": a.live,
+        "escalated": a.escalated,
+        "suppressed": a.suppressed,
+        "distance_m": a.distance_m,
+        "closest_m": a.closest_m,
         "offender_position": None if a.offender_position is None else Jsonb(a.offender_position.to_json()),
         "victim_position": None if a.victim_position is None else Jsonb(a.victim_position.to_json()),
-        "explanation": Jsonb(a.explanation), "ended_at": a.ended_at, "notify_seq": a.notify_seq,
-        "notified_closest_m": a.notified_closest_m, "delivery_failing": a.delivery_failing, "events": a.events,
+        "explanation": Jsonb(a.explanation),
+        "ended_at": a.ended_at,
+        "notify_seq": a.notify_seq,
+        "notified_closest_m": a.notified_closest_m,
+        "delivery_failing": a.delivery_failing,
+        "events": a.events,
         "victim_acked_at": a.victim_acked_at,
     }
 
 
 def row_to_alert(r: dict[str, Any]) -> Alert:
     return Alert(
-        alert_id=str(r["alert_id"]), case_id=r["case_id"], type=AlertType(r["type"]), rule=r["rule"],
-        episode=r["episode"], state=AlertState(r["state"]), priority=Priority(r["priority"]),
-        recipients=frozenset(Recipient(x) for x in r["recipients"]), risk=Risk(r["risk"]), device_id=r["device_id"],
-        opened_at=r["opened_at"], updated_at=r["updated_at"], acknowledged_at=r["acknowledged_at"],
-        acknowledged_by=r["acknowledged_by"], resolved_at=r["resolved_at"], resolved_by=r["resolved_by"],
-        outcome=r["outcome"], late=r["late"], live=r["live"], escalated=r["escalated"], suppressed=r["suppressed"],
-        distance_m=r["distance_m"], closest_m=r["closest_m"],
+        alert_id=str(r["alert_id"]),
+        case_id=r["case_id"],
+        type=AlertType(r["type"]),
+        rule=r["rule"],
+        episode=r["episode"],
+        state=AlertState(r["state"]),
+        priority=Priority(r["priority"]),
+        recipients=frozenset(Recipient(x) for x in r["recipients"]),
+        risk=Risk(r["risk"]),
+        device_id=r["device_id"],
+        opened_at=r["opened_at"],
+        updated_at=r["updated_at"],
+        acknowledged_at=r["acknowledged_at"],
+        acknowledged_by=r["acknowledged_by"],
+        resolved_at=r["resolved_at"],
+        resolved_by=r["resolved_by"],
+        outcome=r["outcome"],
+        late=r["late"],
+        live=r["live"],
+        escalated=r["escalated"],
+        suppressed=r["suppressed"],
+        distance_m=r["distance_m"],
+        closest_m=r["closest_m"],
         offender_position=Sighting.from_json(r["offender_position"]),
-        victim_position=Sighting.from_json(r["victim_position"]), explanation=r["explanation"],
-        ended_at=r["ended_at"], notify_seq=r["notify_seq"], notified_closest_m=r["notified_closest_m"],
-        delivery_failing=r["delivery_failing"], events=r["events"], victim_acked_at=r["victim_acked_at"],
+        victim_position=Sighting.from_json(r["victim_position"]),
+        explanation=r["explanation"],
+        ended_at=r["ended_at"],
+        notify_seq=r["notify_seq"],
+        notified_closest_m=r["notified_closest_m"],
+        delivery_failing=r["delivery_failing"],
+        events=r["events"],
+        victim_acked_at=r["victim_acked_at"],
         order_version=r.get("order_version"),
     )
 
@@ -95,7 +164,9 @@ async def get(conn: Conn, alert_id: str, *, lock: bool = False) -> Alert | None:
 async def open_for_rule(conn: Conn, case_id: str, rule: str, *, lock: bool = False) -> Alert | None:
     """The newest unresolved alert of (case, rule): where merged types (battery, panic, silence) go."""
     found = await _alerts(
-        conn, "case_id = %s AND rule = %s AND state <> 'resolved'", [case_id, rule],
+        conn,
+        "case_id = %s AND rule = %s AND state <> 'resolved'",
+        [case_id, rule],
         "ORDER BY opened_at DESC LIMIT 1" + (" FOR UPDATE" if lock else ""),
     )
     return found[0] if found else None
@@ -103,11 +174,15 @@ async def open_for_rule(conn: Conn, case_id: str, rule: str, *, lock: bool = Fal
 
 async def last_for_rule(conn: Conn, case_id: str, rule: str) -> Alert | None:
     """The newest alert of (case, rule) in any state."""
-    found = await _alerts(conn, "case_id = %s AND rule = %s", [case_id, rule], "ORDER BY opened_at DESC LIMIT 1")
+    found = await _alerts(
+        conn, "case_id = %s AND rule = %s", [case_id, rule], "ORDER BY opened_at DESC LIMIT 1"
+    )
     return found[0] if found else None
 
 
-async def battery_above_since(conn: Conn, device_id: str, since: datetime, pct: float, until: datetime) -> bool:
+async def battery_above_since(
+    conn: Conn, device_id: str, since: datetime, pct: float, until: datetime
+) -> bool:
     """True when a fix of ``device_id`` after ``since`` and before ``until`` reported a battery above ``pct``
     percent (recharged in between). A fix after ``until`` — stored in the same batch, say — does not count."""
     cur = await conn.execute(
@@ -120,8 +195,9 @@ async def battery_above_since(conn: Conn, device_id: str, since: datetime, pct: 
 async def open_by_rule(conn: Conn, types: Collection[AlertType]) -> dict[tuple[str, str], Alert]:
     """The newest unresolved alert of each (case, rule) among alerts of ``types``, in one query (unlocked:
     re-read with :func:`get` and ``lock=True`` before changing one)."""
-    found = await _alerts(conn, "state <> 'resolved' AND type = ANY (%s)", [[t.value for t in types]],
-                          "ORDER BY opened_at")
+    found = await _alerts(
+        conn, "state <> 'resolved' AND type = ANY (%s)", [[t.value for t in types]], "ORDER BY opened_at"
+    )
     return {(a.case_id, a.rule): a for a in found}  # oldest first: the newest of a (case, rule) wins
 
 
@@ -133,7 +209,9 @@ async def open_alerts(conn: Conn, case_id: str | None = None) -> list[Alert]:
 
 async def open_alerts_of(conn: Conn, case_ids: Sequence[str]) -> list[Alert]:
     """The unresolved alerts of these cases, in one query, oldest first."""
-    return await _alerts(conn, "state <> 'resolved' AND case_id = ANY(%s)", [list(case_ids)], "ORDER BY opened_at")
+    return await _alerts(
+        conn, "state <> 'resolved' AND case_id = ANY(%s)", [list(case_ids)], "ORDER BY opened_at"
+    )
 
 
 async def search(
@@ -156,7 +234,8 @@ async def save(conn: Conn, change: Change, now: datetime) -> int | None:
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in _ALERT_COLUMNS if c != "alert_id")
     cur = await conn.execute(
         f"INSERT INTO alerts ({cols}) VALUES ({vals}) ON CONFLICT (alert_id) DO UPDATE SET {updates}"
-        " RETURNING order_version".encode(), p
+        " RETURNING order_version".encode(),
+        p,
     )
     row = await cur.fetchone()
     await add_history(conn, change.alert, change.actor, change.action, change.detail, now)
@@ -164,7 +243,9 @@ async def save(conn: Conn, change: Change, now: datetime) -> int | None:
     return version if isinstance(version, int) else None
 
 
-async def add_history(conn: Conn, alert: Alert, actor: str, action: str, detail: dict[str, Any], now: datetime) -> None:
+async def add_history(
+    conn: Conn, alert: Alert, actor: str, action: str, detail: dict[str, Any], now: datetime
+) -> None:
     await conn.execute(
         "INSERT INTO alert_history (alert_id, at, actor, action, state, detail) VALUES (%s, %s, %s, %s, %s, %s)",
         (alert.alert_id, now, actor, action, alert.state.value, Jsonb(detail)),
@@ -178,8 +259,19 @@ async def add_delivery(conn: Conn, d: Delivery, now: datetime, channel_name: str
         "INSERT INTO alert_outbox (delivery_id, alert_id, channel, target, msg_type, body, state, requires_ack,"
         " created_at, next_attempt_at, case_id, reason) VALUES (%s, %s, %s, %s, %s, %s, 'pending', %s, %s, %s, %s, %s)"
         " ON CONFLICT (delivery_id) DO NOTHING",
-        (d.delivery_id, d.alert_id, d.channel, d.target, d.msg_type, d.body, d.requires_ack, now,
-         d.next_attempt_at or now, d.case_id, d.reason),
+        (
+            d.delivery_id,
+            d.alert_id,
+            d.channel,
+            d.target,
+            d.msg_type,
+            d.body,
+            d.requires_ack,
+            now,
+            d.next_attempt_at or now,
+            d.case_id,
+            d.reason,
+        ),
     )
     if cur.rowcount:
         await conn.execute(sql.SQL("NOTIFY {}").format(sql.Identifier(channel_name)))
@@ -188,11 +280,20 @@ async def add_delivery(conn: Conn, d: Delivery, now: datetime, channel_name: str
 
 def _delivery(r: dict[str, Any]) -> Delivery:
     return Delivery(
-        delivery_id=str(r["delivery_id"]), alert_id=None if r["alert_id"] is None else str(r["alert_id"]),
-        channel=r["channel"], target=r["target"],
-        msg_type=r["msg_type"], body=bytes(r["body"]), state=r["state"], requires_ack=r["requires_ack"],
-        attempts=r["attempts"], created_at=r["created_at"], next_attempt_at=r["next_attempt_at"],
-        first_sent_at=r["first_sent_at"], failing=r["failing"], case_id=r.get("case_id"),
+        delivery_id=str(r["delivery_id"]),
+        alert_id=None if r["alert_id"] is None else str(r["alert_id"]),
+        channel=r["channel"],
+        target=r["target"],
+        msg_type=r["msg_type"],
+        body=bytes(r["body"]),
+        state=r["state"],
+        requires_ack=r["requires_ack"],
+        attempts=r["attempts"],
+        created_at=r["created_at"],
+        next_attempt_at=r["next_attempt_at"],
+        first_sent_at=r["first_sent_at"],
+        failing=r["failing"],
+        case_id=r.get("case_id"),
         reason=r.get("reason"),
     )
 
@@ -209,8 +310,16 @@ async def claim_due(conn: Conn, now: datetime, limit: int) -> list[Delivery]:
 
 
 async def record_attempt(
-    conn: Conn, d: Delivery, *, ok: bool, latency_s: float, detail: str, now: datetime, state: str,
-    next_attempt_at: datetime, failing: bool,
+    conn: Conn,
+    d: Delivery,
+    *,
+    ok: bool,
+    latency_s: float,
+    detail: str,
+    now: datetime,
+    state: str,
+    next_attempt_at: datetime,
+    failing: bool,
 ) -> None:
     await conn.execute(
         "INSERT INTO alert_delivery_attempts (delivery_id, at, ok, latency_s, detail) VALUES (%s, %s, %s, %s, %s)",
@@ -225,8 +334,9 @@ async def record_attempt(
     )
 
 
-async def mark_acked(conn: Conn, device_id: str, notification_id: str | None, alert_id: str | None,
-                     now: datetime) -> list[str]:
+async def mark_acked(
+    conn: Conn, device_id: str, notification_id: str | None, alert_id: str | None, now: datetime
+) -> list[str]:
     """Mark the victim deliveries an ack names as acknowledged; returns their alert ids."""
     cur = await conn.execute(
         "UPDATE alert_outbox SET state = 'acked', acked_at = %s WHERE channel = 'victim' AND target = %s"
@@ -237,8 +347,9 @@ async def mark_acked(conn: Conn, device_id: str, notification_id: str | None, al
     return sorted({str(r[0]) for r in await cur.fetchall()})
 
 
-async def cancel_victim_deliveries(conn: Conn, now: datetime, *, alert_id: str | None = None,
-                                   case_id: str | None = None) -> int:
+async def cancel_victim_deliveries(
+    conn: Conn, now: datetime, *, alert_id: str | None = None, case_id: str | None = None
+) -> int:
     """Stop re-sending the victim warnings of one alert (resolved) or of every alert of a case (closed)."""
     if alert_id is not None:
         where, param = "alert_id = %s", alert_id
@@ -306,8 +417,9 @@ async def is_suppressed(conn: Conn, case_id: str, alert_type: AlertType, now: da
     return await cur.fetchone() is not None
 
 
-async def add_suppression(conn: Conn, case_id: str, types: list[str] | None, reason: str, until: datetime,
-                          who: str, now: datetime) -> int:
+async def add_suppression(
+    conn: Conn, case_id: str, types: list[str] | None, reason: str, until: datetime, who: str, now: datetime
+) -> int:
     cur = await conn.execute(
         "INSERT INTO alert_suppressions (case_id, types, reason, starts_at, until, created_by, created_at)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
@@ -321,7 +433,8 @@ async def add_suppression(conn: Conn, case_id: str, types: list[str] | None, rea
 async def history(conn: Conn, alert_id: str) -> list[dict[str, Any]]:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            "SELECT at, actor, action, state, detail FROM alert_history WHERE alert_id = %s ORDER BY id", (alert_id,)
+            "SELECT at, actor, action, state, detail FROM alert_history WHERE alert_id = %s ORDER BY id",
+            (alert_id,),
         )
         return [{**r, "at": r["at"].isoformat()} for r in await cur.fetchall()]
 
@@ -349,7 +462,8 @@ async def deliveries(conn: Conn, alert_id: str) -> list[dict[str, Any]]:
             item["target"] = "webhook"  # the URL may carry a token
         item["attempts_log"] = [
             {"at": a["at"].isoformat(), "ok": a["ok"], "latency_s": a["latency_s"], "detail": a["detail"]}
-            for a in attempts if a["delivery_id"] == r["delivery_id"]
+            for a in attempts
+            if a["delivery_id"] == r["delivery_id"]
         ]
         out.append(item)
     return out
@@ -364,5 +478,7 @@ async def outbox_depth(conn: Conn) -> dict[str, int]:
 
 async def open_counts(conn: Conn) -> dict[tuple[str, str], int]:
     """Unresolved alerts counted by (type, state)."""
-    cur = await conn.execute("SELECT type, state, count(*) FROM alerts WHERE state <> 'resolved' GROUP BY type, state")
+    cur = await conn.execute(
+        "SELECT type, state, count(*) FROM alerts WHERE state <> 'resolved' GROUP BY type, state"
+    )
     return {(str(r[0]), str(r[1])): int(r[2]) for r in await cur.fetchall()}  # type: ignore[call-overload]

@@ -52,8 +52,22 @@ class AuditQuery:
 
 
 def _record(r: tuple[Any, ...]) -> Record:
-    return Record(int(r[0]), r[1], r[2], str(r[3]), str(r[4]), str(r[5]), str(r[6]), r[7], r[8], r[9], r[10],
-                  str(r[11]), str(r[12]), str(r[13]))
+    return Record(
+        int(r[0]),
+        r[1],
+        r[2],
+        str(r[3]),
+        str(r[4]),
+        str(r[5]),
+        str(r[6]),
+        r[7],
+        r[8],
+        r[9],
+        r[10],
+        str(r[11]),
+        str(r[12]),
+        str(r[13]),
+    )
 
 
 class AuditLog:
@@ -133,15 +147,31 @@ class AuditLog:
                 f"INSERT INTO audit_log ({_COLUMNS}) VALUES "
                 "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 [
-                    (r.seq, r.at, r.user_id, r.user_name, r.role, r.action, r.outcome, r.purpose, r.case_id,
-                     r.device_id, r.alert_id, r.detail, r.prev_hash, r.hash)
+                    (
+                        r.seq,
+                        r.at,
+                        r.user_id,
+                        r.user_name,
+                        r.role,
+                        r.action,
+                        r.outcome,
+                        r.purpose,
+                        r.case_id,
+                        r.device_id,
+                        r.alert_id,
+                        r.detail,
+                        r.prev_hash,
+                        r.hash,
+                    )
                     for r in records
                 ],
             )
             await conn.execute("UPDATE audit_head SET seq = %s, hash = %s WHERE id = 1", (seq, digest))
             now = records[-1].at
-            due = cp_at is None or seq - cp_seq >= self.checkpoint_every or (
-                (now - cp_at).total_seconds() >= self.checkpoint_s
+            due = (
+                cp_at is None
+                or seq - cp_seq >= self.checkpoint_every
+                or ((now - cp_at).total_seconds() >= self.checkpoint_s)
             )
             if self.key is not None and due:
                 cp = sign_checkpoint(self.key, seq, digest, now)
@@ -161,7 +191,9 @@ class AuditLog:
         if self.key is None:
             return None
         async with self.db.pool.connection() as conn, conn.transaction():
-            cur = await conn.execute("SELECT seq, hash, checkpoint_seq FROM audit_head WHERE id = 1 FOR UPDATE")
+            cur = await conn.execute(
+                "SELECT seq, hash, checkpoint_seq FROM audit_head WHERE id = 1 FOR UPDATE"
+            )
             head = await cur.fetchone()
             if head is None or int(head[0]) == 0 or int(head[0]) == int(head[2]):
                 return None
@@ -182,8 +214,14 @@ class AuditLog:
         if q.user is not None:
             where.append("(user_id = %s OR user_name = %s)")
             args += [q.user, q.user]
-        for column, value in (("role", q.role), ("action", q.action), ("outcome", q.outcome),
-                              ("case_id", q.case_id), ("device_id", q.device_id), ("alert_id", q.alert_id)):
+        for column, value in (
+            ("role", q.role),
+            ("action", q.action),
+            ("outcome", q.outcome),
+            ("case_id", q.case_id),
+            ("device_id", q.device_id),
+            ("alert_id", q.alert_id),
+        ):
             if value is not None:
                 where.append(f"{column} = %s")
                 args.append(value)
@@ -221,4 +259,3 @@ class AuditLog:
             head_row = await plain.fetchone()
         head = None if head_row is None else (int(head_row[0]), str(head_row[1]))
         return verifier.finish(checkpoints, head)
-

@@ -27,24 +27,92 @@ from emon.evidence.pack import dumps, jsonable
 from emon.storage.postgres import Database
 
 FORMAT = "emon-case-export/1"
-FIX_COLUMNS = ("device_id", "ts", "seq", "lat", "lon", "acc_m", "batt", "src", "speed_mps", "heading_deg",
-               "received_at")
+FIX_COLUMNS = (
+    "device_id",
+    "ts",
+    "seq",
+    "lat",
+    "lon",
+    "acc_m",
+    "batt",
+    "src",
+    "speed_mps",
+    "heading_deg",
+    "received_at",
+)
 EVENT_COLUMNS = ("device_id", "ts", "type", "data", "received_at")
-CASE_COLUMNS = ("case_id", "risk", "offender_device", "victim_device", "document", "status", "created_at",
-                "updated_at", "closed_at", "closed_by", "version", "legal_hold", "legal_hold_reason", "legal_hold_by",
-                "legal_hold_at")
+CASE_COLUMNS = (
+    "case_id",
+    "risk",
+    "offender_device",
+    "victim_device",
+    "document",
+    "status",
+    "created_at",
+    "updated_at",
+    "closed_at",
+    "closed_by",
+    "version",
+    "legal_hold",
+    "legal_hold_reason",
+    "legal_hold_by",
+    "legal_hold_at",
+)
 DEVICE_COLUMNS = ("device_id", "kind", "owntracks_topic", "report_interval_s", "created_at")
 VERSION_COLUMNS = ("version", "changed_at", "changed_by", "action", "reason", "document")
 ALERT_COLUMNS = (
-    "alert_id", "case_id", "type", "rule", "episode", "state", "priority", "recipients", "risk", "device_id",
-    "opened_at", "updated_at", "acknowledged_at", "acknowledged_by", "resolved_at", "resolved_by", "outcome", "late",
-    "live", "escalated", "suppressed", "distance_m", "closest_m", "offender_position", "victim_position",
-    "explanation", "ended_at", "notify_seq", "notified_closest_m", "delivery_failing", "events", "victim_acked_at",
+    "alert_id",
+    "case_id",
+    "type",
+    "rule",
+    "episode",
+    "state",
+    "priority",
+    "recipients",
+    "risk",
+    "device_id",
+    "opened_at",
+    "updated_at",
+    "acknowledged_at",
+    "acknowledged_by",
+    "resolved_at",
+    "resolved_by",
+    "outcome",
+    "late",
+    "live",
+    "escalated",
+    "suppressed",
+    "distance_m",
+    "closest_m",
+    "offender_position",
+    "victim_position",
+    "explanation",
+    "ended_at",
+    "notify_seq",
+    "notified_closest_m",
+    "delivery_failing",
+    "events",
+    "victim_acked_at",
     "order_version",
 )
 HISTORY_COLUMNS = ("at", "actor", "action", "state", "detail")
-DELIVERY_COLUMNS = ("delivery_id", "channel", "target", "msg_type", "body", "state", "requires_ack", "attempts",
-                    "created_at", "first_sent_at", "delivered_at", "acked_at", "last_error", "failing", "escalated")
+DELIVERY_COLUMNS = (
+    "delivery_id",
+    "channel",
+    "target",
+    "msg_type",
+    "body",
+    "state",
+    "requires_ack",
+    "attempts",
+    "created_at",
+    "first_sent_at",
+    "delivered_at",
+    "acked_at",
+    "last_error",
+    "failing",
+    "escalated",
+)
 ATTEMPT_COLUMNS = ("at", "ok", "latency_s", "detail")
 DECISION_COLUMNS = ("type", "rule", "at", "episode", "decided_at", "live", "explanation", "order_version")
 JSONB = frozenset({"document", "data", "offender_position", "victim_position", "explanation", "detail"})
@@ -85,19 +153,28 @@ async def export_files(db: Database, case_id: str) -> dict[str, bytes]:
             raise NotFound(f"no case {case_id[:80]!r}")
         case = found[0]
         devices = [d for d in (case["offender_device"], case["victim_device"]) if d]
-        device_rows = await _rows(cur, DEVICE_COLUMNS, "FROM devices WHERE device_id = ANY (%s) ORDER BY device_id",
-                                  (devices,))
-        versions = await _rows(cur, VERSION_COLUMNS, "FROM case_history WHERE case_id = %s ORDER BY version",
-                               (case_id,))
-        fixes = await _rows(cur, FIX_COLUMNS, "FROM fixes WHERE device_id = ANY (%s) ORDER BY device_id, ts, seq",
-                            (devices,))
-        events = await _rows(cur, EVENT_COLUMNS,
-                             "FROM device_events WHERE device_id = ANY (%s) ORDER BY device_id, ts, type", (devices,))
-        alerts = await _rows(cur, ALERT_COLUMNS, "FROM alerts WHERE case_id = %s ORDER BY opened_at, alert_id",
-                             (case_id,))
+        device_rows = await _rows(
+            cur, DEVICE_COLUMNS, "FROM devices WHERE device_id = ANY (%s) ORDER BY device_id", (devices,)
+        )
+        versions = await _rows(
+            cur, VERSION_COLUMNS, "FROM case_history WHERE case_id = %s ORDER BY version", (case_id,)
+        )
+        fixes = await _rows(
+            cur, FIX_COLUMNS, "FROM fixes WHERE device_id = ANY (%s) ORDER BY device_id, ts, seq", (devices,)
+        )
+        events = await _rows(
+            cur,
+            EVENT_COLUMNS,
+            "FROM device_events WHERE device_id = ANY (%s) ORDER BY device_id, ts, type",
+            (devices,),
+        )
+        alerts = await _rows(
+            cur, ALERT_COLUMNS, "FROM alerts WHERE case_id = %s ORDER BY opened_at, alert_id", (case_id,)
+        )
         for a in alerts:
-            a["history"] = await _rows(cur, HISTORY_COLUMNS, "FROM alert_history WHERE alert_id = %s ORDER BY id",
-                                       (a["alert_id"],))
+            a["history"] = await _rows(
+                cur, HISTORY_COLUMNS, "FROM alert_history WHERE alert_id = %s ORDER BY id", (a["alert_id"],)
+            )
             await cur.execute(
                 f"SELECT {', '.join(DELIVERY_COLUMNS)} FROM alert_outbox WHERE alert_id = %s "
                 "ORDER BY created_at, delivery_id".encode(),
@@ -107,13 +184,17 @@ async def export_files(db: Database, case_id: str) -> dict[str, bytes]:
             for r in await cur.fetchall():
                 d = jsonable({k: v for k, v in r.items() if k != "body"})
                 d["body_base64"] = base64.b64encode(bytes(r["body"])).decode()
-                d["attempts_log"] = await _rows(cur, ATTEMPT_COLUMNS,
-                                            "FROM alert_delivery_attempts WHERE delivery_id = %s ORDER BY id",
-                                            (d["delivery_id"],))
+                d["attempts_log"] = await _rows(
+                    cur,
+                    ATTEMPT_COLUMNS,
+                    "FROM alert_delivery_attempts WHERE delivery_id = %s ORDER BY id",
+                    (d["delivery_id"],),
+                )
                 deliveries.append(d)
             a["deliveries"] = deliveries
-        decisions = await _rows(cur, DECISION_COLUMNS, "FROM eval_events WHERE case_id = %s ORDER BY at, id",
-                                (case_id,))
+        decisions = await _rows(
+            cur, DECISION_COLUMNS, "FROM eval_events WHERE case_id = %s ORDER BY at, id", (case_id,)
+        )
     files = {
         "case.json": dumps(case),
         "devices.json": dumps(device_rows),
@@ -124,19 +205,28 @@ async def export_files(db: Database, case_id: str) -> dict[str, bytes]:
         "alerts.json": dumps(alerts),
         "decisions.json": dumps(decisions),
     }
-    files["manifest.json"] = dumps({
-        "format": FORMAT, "case_id": case_id,
-        "files": {n: hashlib.sha256(b).hexdigest() for n, b in sorted(files.items())},
-    })
+    files["manifest.json"] = dumps(
+        {
+            "format": FORMAT,
+            "case_id": case_id,
+            "files": {n: hashlib.sha256(b).hexdigest() for n, b in sorted(files.items())},
+        }
+    )
     return files
 
 
 def _track(fixes: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    return {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [f["lon"], f["lat"]]},
-         "properties": {"device_id": f["device_id"], "ts": f["ts"], "acc_m": f["acc_m"]}}
-        for f in fixes
-    ]}
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [f["lon"], f["lat"]]},
+                "properties": {"device_id": f["device_id"], "ts": f["ts"], "acc_m": f["acc_m"]},
+            }
+            for f in fixes
+        ],
+    }
 
 
 def write_export(folder: Path, files: dict[str, bytes]) -> list[Path]:
@@ -182,7 +272,12 @@ def _param(column: str, value: Any, jsonb: frozenset[str]) -> Any:
 
 
 async def _insert(
-    cur: Cur, table: str, row: dict[str, Any], columns: Sequence[str], conflict: str = "", jsonb: frozenset[str] = JSONB
+    cur: Cur,
+    table: str,
+    row: dict[str, Any],
+    columns: Sequence[str],
+    conflict: str = "",
+    jsonb: frozenset[str] = JSONB,
 ) -> None:
     values = [_param(c, row.get(c), jsonb) for c in columns]
     await cur.execute(
@@ -217,8 +312,14 @@ async def import_files(db: Database, files: dict[str, bytes]) -> str:
 
 
 async def _write(
-    db: Database, case_id: str, case: dict[str, Any], devices: list[dict[str, Any]], versions: list[dict[str, Any]],
-    alerts: list[dict[str, Any]], decisions: list[dict[str, Any]], fixes: list[dict[str, str]],
+    db: Database,
+    case_id: str,
+    case: dict[str, Any],
+    devices: list[dict[str, Any]],
+    versions: list[dict[str, Any]],
+    alerts: list[dict[str, Any]],
+    decisions: list[dict[str, Any]],
+    fixes: list[dict[str, str]],
     events: list[dict[str, str]],
 ) -> None:
     async with db.pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
@@ -237,14 +338,30 @@ async def _write(
         for a in alerts:
             await _insert(cur, "alerts", a, ALERT_COLUMNS)
             for h in a["history"]:
-                await _insert(cur, "alert_history", {**h, "alert_id": a["alert_id"]}, ("alert_id", *HISTORY_COLUMNS))
+                await _insert(
+                    cur, "alert_history", {**h, "alert_id": a["alert_id"]}, ("alert_id", *HISTORY_COLUMNS)
+                )
             for d in a["deliveries"]:
-                row = {**d, "alert_id": a["alert_id"], "body": base64.b64decode(d["body_base64"]),
-                       "next_attempt_at": "infinity"}
+                row = {
+                    **d,
+                    "alert_id": a["alert_id"],
+                    "body": base64.b64decode(d["body_base64"]),
+                    "next_attempt_at": "infinity",
+                }
                 await _insert(cur, "alert_outbox", row, ("alert_id", *DELIVERY_COLUMNS, "next_attempt_at"))
                 for t in d["attempts_log"]:
-                    await _insert(cur, "alert_delivery_attempts", {**t, "delivery_id": d["delivery_id"]},
-                                  ("delivery_id", *ATTEMPT_COLUMNS), jsonb=frozenset())
+                    await _insert(
+                        cur,
+                        "alert_delivery_attempts",
+                        {**t, "delivery_id": d["delivery_id"]},
+                        ("delivery_id", *ATTEMPT_COLUMNS),
+                        jsonb=frozenset(),
+                    )
         for x in decisions:
-            await _insert(cur, "eval_events", {**x, "case_id": case_id}, ("case_id", *DECISION_COLUMNS),
-                          "ON CONFLICT DO NOTHING")
+            await _insert(
+                cur,
+                "eval_events",
+                {**x, "case_id": case_id},
+                ("case_id", *DECISION_COLUMNS),
+                "ON CONFLICT DO NOTHING",
+            )

@@ -121,7 +121,9 @@ class CaseRecords:
             row = await cur.fetchone()
             return None if row is None else Case.model_validate(row[0])
 
-    async def all(self, status: CaseStatus | None = None, *, units: frozenset[str] | None = None) -> list[Case]:
+    async def all(
+        self, status: CaseStatus | None = None, *, units: frozenset[str] | None = None
+    ) -> list[Case]:
         """Every case (of ``status``), or only those naming one of ``units`` (None: no unit filter)."""
         where: list[str] = ["true"]
         args: list[Any] = []
@@ -263,7 +265,10 @@ class CaseRecords:
                 "WHERE case_id = %s ORDER BY version",
                 (case_id,),
             )
-            return [OrderVersion(r[0], int(r[1]), r[2], r[3], r[4], r[5], dict(r[6])) for r in await cur.fetchall()]
+            return [
+                OrderVersion(r[0], int(r[1]), r[2], r[3], r[4], r[5], dict(r[6]))
+                for r in await cur.fetchall()
+            ]
 
     async def history(self, case_id: str) -> list[dict[str, Any]]:
         """Every stored change of a case, oldest first (empty for an unknown case)."""
@@ -273,7 +278,10 @@ class CaseRecords:
                 (case_id,),
             )
             rows = await cur.fetchall()
-        return [{"changed_at": r[0].isoformat(), "changed_by": r[1], "action": r[2], "document": r[3]} for r in rows]
+        return [
+            {"changed_at": r[0].isoformat(), "changed_by": r[1], "action": r[2], "document": r[3]}
+            for r in rows
+        ]
 
     async def set_legal_hold(self, case_id: str, hold: bool, who: str, reason: str | None) -> bool:
         """Mark (or unmark) a case as evidence in proceedings; False if the case is unknown."""
@@ -295,8 +303,12 @@ class CaseRecords:
             row = await cur.fetchone()
         if row is None:
             return None
-        return {"legal_hold": bool(row[0]), "reason": row[1], "by": row[2],
-                "at": None if row[3] is None else row[3].isoformat()}
+        return {
+            "legal_hold": bool(row[0]),
+            "reason": row[1],
+            "by": row[2],
+            "at": None if row[3] is None else row[3].isoformat(),
+        }
 
     @staticmethod
     async def _history(

@@ -26,7 +26,9 @@ WITH starts AS (
 """
 
 
-async def compact(db: Database, now: datetime, *, dense_days: float, before_s: float, after_s: float) -> tuple[int, int]:
+async def compact(
+    db: Database, now: datetime, *, dense_days: float, before_s: float, after_s: float
+) -> tuple[int, int]:
     """Remove snapshots and journal steps older than ``now - dense_days`` (UTC) that no pack needs;
     returns (snapshots, steps) removed."""
     params = {
@@ -37,19 +39,25 @@ async def compact(db: Database, now: datetime, *, dense_days: float, before_s: f
     async with db.pool.connection() as conn, conn.transaction():
         # Journal first: the windows are computed from the snapshots as they are before thinning.
         cur = await conn.execute(
-            (_STARTS + """
+            (
+                _STARTS
+                + """
             DELETE FROM eval_journal j WHERE j.now < %(cutoff)s AND NOT EXISTS (
                 SELECT 1 FROM starts w WHERE w.from_n IS NOT NULL AND j.n > w.from_n AND j.now <= w.until)
-            """).encode(),
+            """
+            ).encode(),
             params,
         )
         steps = max(cur.rowcount, 0)
         cur = await conn.execute(
-            (_STARTS + """
+            (
+                _STARTS
+                + """
             DELETE FROM eval_snapshots s WHERE s.at < %(cutoff)s
                AND NOT EXISTS (SELECT 1 FROM starts w WHERE w.case_id = s.case_id AND w.from_n = s.n)
                AND s.n <> (SELECT min(f.n) FROM eval_snapshots f WHERE f.case_id = s.case_id)
-            """).encode(),
+            """
+            ).encode(),
             params,
         )
         snapshots = max(cur.rowcount, 0)
@@ -67,8 +75,9 @@ async def run_compaction(
     log = logging.getLogger(__name__)
     while True:
         try:
-            snapshots, steps = await compact(db, datetime.now(UTC), dense_days=dense_days, before_s=before_s,
-                                             after_s=after_s)
+            snapshots, steps = await compact(
+                db, datetime.now(UTC), dense_days=dense_days, before_s=before_s, after_s=after_s
+            )
             if snapshots or steps:
                 log.info("evidence compaction: %d snapshots, %d journal steps removed", snapshots, steps)
         except Exception:

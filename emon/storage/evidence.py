@@ -46,9 +46,7 @@ def engine_fingerprint() -> dict[str, str]:
     return {"emon_version": __version__, "geofence_sha256": digest.hexdigest()}
 
 
-async def collect(
-    db: Database, alert_id: str, now: datetime, *, before_s: float, after_s: float
-) -> PackData:
+async def collect(db: Database, alert_id: str, now: datetime, *, before_s: float, after_s: float) -> PackData:
     """The evidence of ``alert_id`` as of UTC ``now``; :class:`NotFound` for an unknown alert."""
     try:
         uuid.UUID(alert_id)
@@ -64,9 +62,14 @@ async def collect(
         case_id = alert["case_id"]
         await cur.execute("SELECT offender_device, victim_device FROM cases WHERE case_id = %s", (case_id,))
         devices = await cur.fetchone() or {"offender_device": None, "victim_device": None}
-        roles = {d: r for r, d in (("offender", devices["offender_device"]), ("victim", devices["victim_device"])) if d}
+        roles = {
+            d: r
+            for r, d in (("offender", devices["offender_device"]), ("victim", devices["victim_device"]))
+            if d
+        }
         await cur.execute(
-            "SELECT at, actor, action, state, detail FROM alert_history WHERE alert_id = %s ORDER BY id", (alert_id,)
+            "SELECT at, actor, action, state, detail FROM alert_history WHERE alert_id = %s ORDER BY id",
+            (alert_id,),
         )
         history = [jsonable(r) for r in await cur.fetchall()]
         deliveries = await _deliveries(cur, alert_id)
@@ -89,14 +92,23 @@ async def collect(
             )
             snap = await cur.fetchone()
             if snap is not None:
-                notes.append(f"the earliest evaluation state on record ({snap['at'].isoformat()}) starts the window")
+                notes.append(
+                    f"the earliest evaluation state on record ({snap['at'].isoformat()}) starts the window"
+                )
         if snap is None:
-            notes.append("no evaluation state on record before the incident: the decisions cannot be replayed")
+            notes.append(
+                "no evaluation state on record before the incident: the decisions cannot be replayed"
+            )
             start: dict[str, Any] = {}
             window_start, after_n = want, None
         else:
-            start = {"n": snap["n"], "at": snap["at"].isoformat(), "order_version": snap["order_version"],
-                     "config": snap["config"], "state": snap["state"]}
+            start = {
+                "n": snap["n"],
+                "at": snap["at"].isoformat(),
+                "order_version": snap["order_version"],
+                "config": snap["config"],
+                "state": snap["state"],
+            }
             window_start, after_n = snap["at"], snap["n"]
 
         journal: list[dict[str, Any]] = []
@@ -113,15 +125,24 @@ async def collect(
             rows = await cur.fetchall()
             last_n = max((r["n"] for r in rows if r["now"] <= window_end), default=after_n)
             rows = [r for r in rows if r["n"] <= last_n]
-            ranged = await _stored_keys(cur, list(roles), [r["detail"] for r in rows if "stored_through" in r["detail"]])
+            ranged = await _stored_keys(
+                cur, list(roles), [r["detail"] for r in rows if "stored_through" in r["detail"]]
+            )
             for r in rows:
                 keys = [k for k in r["fixes"] if k[0] in roles]
                 if "stored_through" in r["detail"]:
                     keys = ranged.get(r["detail"]["stored_through"], [])
                 if r["kind"] == "batch" and not keys:
                     continue
-                journal.append({"n": r["n"], "kind": r["kind"], "now": r["now"].isoformat(), "fixes": keys,
-                                "detail": r["detail"]})
+                journal.append(
+                    {
+                        "n": r["n"],
+                        "kind": r["kind"],
+                        "now": r["now"].isoformat(),
+                        "fixes": keys,
+                        "detail": r["detail"],
+                    }
+                )
         keys = [k for step in journal for k in step["fixes"]]
         await cur.execute(
             _FIX_SELECT,
@@ -142,7 +163,9 @@ async def collect(
                 (case_id, after_n, last_n),
             )
             decisions = [dict(r) for r in await cur.fetchall()]
-        wanted = {start.get("order_version")} | {s["detail"].get("version") for s in journal if s["kind"] == "case"}
+        wanted = {start.get("order_version")} | {
+            s["detail"].get("version") for s in journal if s["kind"] == "case"
+        }
         await cur.execute(
             "SELECT case_id, version, changed_at, changed_by, action, reason, document FROM case_history "
             "WHERE case_id = %s AND version = ANY (%s) ORDER BY version",
@@ -153,9 +176,20 @@ async def collect(
     if start and devices["victim_device"]:
         start = _without_old_victim_positions(start, devices["victim_device"], window_start)
     return PackData(
-        alert=jsonable(dict(alert)), alert_history=history, deliveries=deliveries, case_id=case_id,
-        window_start=window_start, window_end=window_end, start=start, order_versions=versions, journal=journal,
-        fixes=fixes, events=events, decisions=decisions, engine=engine_fingerprint(), notes=notes,
+        alert=jsonable(dict(alert)),
+        alert_history=history,
+        deliveries=deliveries,
+        case_id=case_id,
+        window_start=window_start,
+        window_end=window_end,
+        start=start,
+        order_versions=versions,
+        journal=journal,
+        fixes=fixes,
+        events=events,
+        decisions=decisions,
+        engine=engine_fingerprint(),
+        notes=notes,
     )
 
 
@@ -167,14 +201,21 @@ def finish_pack(data: PackData, key: Ed25519PrivateKey, now: datetime) -> bytes:
     return build_pack(data, key, now)
 
 
-async def _stored_keys(cur: Any, devices: list[str], ranges: list[dict[str, Any]]) -> dict[str, list[list[Any]]]:
+async def _stored_keys(
+    cur: Any, devices: list[str], ranges: list[dict[str, Any]]
+) -> dict[str, list[list[Any]]]:
     """The (device, ts, seq) keys of batches journaled as ranges of receiving times (``stored_after``,
     ``stored_through``], by ``stored_through``: every fix of ``devices`` received in the range, in the
     engine's batch order. One query for the whole window (fixes have no index on receiving time)."""
     if not ranges:
         return {}
-    bounds = sorted(((datetime.fromisoformat(r["stored_after"]), datetime.fromisoformat(r["stored_through"]), r)
-                     for r in ranges), key=lambda b: (b[0], b[1]))
+    bounds = sorted(
+        (
+            (datetime.fromisoformat(r["stored_after"]), datetime.fromisoformat(r["stored_through"]), r)
+            for r in ranges
+        ),
+        key=lambda b: (b[0], b[1]),
+    )
     await cur.execute(
         "SELECT device_id, ts, seq, received_at FROM fixes WHERE device_id = ANY (%s) AND received_at > %s "
         "AND received_at <= %s ORDER BY ts, device_id, seq",
@@ -190,7 +231,9 @@ async def _stored_keys(cur: Any, devices: list[str], ranges: list[dict[str, Any]
     return out
 
 
-def _without_old_victim_positions(start: dict[str, Any], victim: str, window_start: datetime) -> dict[str, Any]:
+def _without_old_victim_positions(
+    start: dict[str, Any], victim: str, window_start: datetime
+) -> dict[str, Any]:
     """The starting state with the victim's remembered fixes older than ``window_start - stale_s`` left
     out: the pack holds the victim's positions only for the incident's window (and older ones cannot make
     a fresh counterpart). The replay at packing tells whether this changed any decision."""
@@ -203,8 +246,11 @@ def _without_old_victim_positions(start: dict[str, Any], victim: str, window_sta
     def keep(rec: list[Any] | None) -> list[Any] | None:
         return rec if rec is not None and datetime.fromisoformat(rec[0]) >= cutoff else None
 
-    pruned = {"last": keep(track["last"]), "ref": keep(track["ref"]),
-              "history": [r for r in track["history"] if keep(r) is not None]}
+    pruned = {
+        "last": keep(track["last"]),
+        "ref": keep(track["ref"]),
+        "history": [r for r in track["history"] if keep(r) is not None],
+    }
     state["devices"] = {**state["devices"], victim: pruned}
     return {**start, "state": state}
 
@@ -212,8 +258,13 @@ def _without_old_victim_positions(start: dict[str, Any], victim: str, window_sta
 def _stored(r: dict[str, Any], roles: dict[str, str]) -> StoredFix:
     seq = int(r["seq"])
     fix = Fix(
-        device_id=r["device_id"], ts=r["ts"], lat=float(r["lat"]), lon=float(r["lon"]), acc_m=float(r["acc_m"]),
-        seq=None if seq == -1 else seq, batt=None if r["batt"] is None else float(r["batt"]),
+        device_id=r["device_id"],
+        ts=r["ts"],
+        lat=float(r["lat"]),
+        lon=float(r["lon"]),
+        acc_m=float(r["acc_m"]),
+        seq=None if seq == -1 else seq,
+        batt=None if r["batt"] is None else float(r["batt"]),
         src=None if r["src"] is None else FixSource(r["src"]),
         speed_mps=None if r["speed_mps"] is None else float(r["speed_mps"]),
         heading_deg=None if r["heading_deg"] is None else float(r["heading_deg"]),
@@ -247,8 +298,11 @@ async def _deliveries(cur: Any, alert_id: str) -> list[dict[str, Any]]:
             item["body_base64"] = base64.b64encode(body).decode()
         if r["channel"] == "dispatch":
             item["target"] = "webhook"
-        item["attempts_log"] = [jsonable({k: v for k, v in a.items() if k != "delivery_id"})
-                                for a in attempts if a["delivery_id"] == r["delivery_id"]]
+        item["attempts_log"] = [
+            jsonable({k: v for k, v in a.items() if k != "delivery_id"})
+            for a in attempts
+            if a["delivery_id"] == r["delivery_id"]
+        ]
         out.append(item)
     return out
 

@@ -83,7 +83,9 @@ class Lease:
 
     def _set(self, epoch: int | None) -> None:
         if epoch != self.epoch:
-            log.warning("lease %s: %s", self.name, f"held by us, epoch {epoch}" if epoch else "not held by us")
+            log.warning(
+                "lease %s: %s", self.name, f"held by us, epoch {epoch}" if epoch else "not held by us"
+            )
         self.epoch = epoch
         metrics.LEASE_HELD.labels(self.name).set(0 if epoch is None else 1)
         if epoch is not None:
@@ -106,8 +108,10 @@ class Fence:
             # Our lock on the lease row holds a takeover back until this transaction ends; if this process
             # is frozen mid-transaction, PostgreSQL ends the session after a lease's length of idleness, so
             # the takeover is delayed by at most that (the frozen writes are rolled back).
-            await conn.execute("SELECT set_config('idle_in_transaction_session_timeout', %s, true)",
-                               (f"{int(lease.ttl_s * 1000)}ms",))
+            await conn.execute(
+                "SELECT set_config('idle_in_transaction_session_timeout', %s, true)",
+                (f"{int(lease.ttl_s * 1000)}ms",),
+            )
             cur = await conn.execute(
                 "SELECT 1 FROM cluster_leases WHERE name = %s AND owner = %s AND epoch = %s "
                 "AND expires_at > clock_timestamp() FOR SHARE",

@@ -26,21 +26,28 @@ VIOLATIONS = ("exclusion_breach", "inclusion_breach", "proximity_breach", "retro
 async def watch(conn: Conn, case_id: str, valid_until: datetime, *, lock: bool = False) -> Watch | None:
     cur = await conn.execute(
         f"SELECT reminded, decision, expired_at FROM order_watch WHERE case_id = %s AND valid_until = %s"
-        f"{' FOR UPDATE' if lock else ''}".encode(), (case_id, valid_until))
+        f"{' FOR UPDATE' if lock else ''}".encode(),
+        (case_id, valid_until),
+    )
     row = await cur.fetchone()
     if row is None:
         return None
     reminded, decision, expired_at = row
     assert isinstance(reminded, list)
-    return Watch(case_id, valid_until, frozenset(int(x) for x in reminded),
-                 None if decision is None else DecisionKind(str(decision)),
-                 expired_at if isinstance(expired_at, datetime) else None)
+    return Watch(
+        case_id,
+        valid_until,
+        frozenset(int(x) for x in reminded),
+        None if decision is None else DecisionKind(str(decision)),
+        expired_at if isinstance(expired_at, datetime) else None,
+    )
 
 
 async def latest_watch(conn: Conn, case_id: str) -> Watch | None:
     """The watch of the case's most recent term."""
     cur = await conn.execute(
-        "SELECT valid_until FROM order_watch WHERE case_id = %s ORDER BY valid_until DESC LIMIT 1", (case_id,))
+        "SELECT valid_until FROM order_watch WHERE case_id = %s ORDER BY valid_until DESC LIMIT 1", (case_id,)
+    )
     row = await cur.fetchone()
     return None if row is None or not isinstance(row[0], datetime) else await watch(conn, case_id, row[0])
 
@@ -50,43 +57,115 @@ async def save_watch(conn: Conn, w: Watch) -> None:
         "INSERT INTO order_watch (case_id, valid_until, reminded, decision, expired_at) VALUES (%s, %s, %s, %s, %s) "
         "ON CONFLICT (case_id, valid_until) DO UPDATE SET reminded = excluded.reminded, "
         "decision = excluded.decision, expired_at = excluded.expired_at",
-        (w.case_id, w.valid_until, sorted(w.reminded), None if w.decision is None else w.decision.value,
-         w.expired_at))
+        (
+            w.case_id,
+            w.valid_until,
+            sorted(w.reminded),
+            None if w.decision is None else w.decision.value,
+            w.expired_at,
+        ),
+    )
 
 
-async def add_decision(conn: Conn, case_id: str, now: datetime, who: str, decision: DecisionKind, reason: str,
-                       *, old_until: datetime | None, new_until: datetime | None, from_version: int | None,
-                       to_version: int | None, gap: tuple[datetime, datetime] | None) -> dict[str, Any]:
+async def add_decision(
+    conn: Conn,
+    case_id: str,
+    now: datetime,
+    who: str,
+    decision: DecisionKind,
+    reason: str,
+    *,
+    old_until: datetime | None,
+    new_until: datetime | None,
+    from_version: int | None,
+    to_version: int | None,
+    gap: tuple[datetime, datetime] | None,
+) -> dict[str, Any]:
     cur = await conn.execute(
         "INSERT INTO order_decisions (case_id, decided_at, decided_by, decision, reason, old_until, new_until, "
         "from_version, to_version, gap_from, gap_to) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-        (case_id, now, who, decision.value, reason, old_until, new_until, from_version, to_version,
-         None if gap is None else gap[0], None if gap is None else gap[1]))
+        (
+            case_id,
+            now,
+            who,
+            decision.value,
+            reason,
+            old_until,
+            new_until,
+            from_version,
+            to_version,
+            None if gap is None else gap[0],
+            None if gap is None else gap[1],
+        ),
+    )
     row = await cur.fetchone()
     assert row is not None
-    return decision_json(int(str(row[0])), case_id, now, who, decision.value, reason, old_until, new_until,
-                         from_version, to_version, gap)
+    return decision_json(
+        int(str(row[0])),
+        case_id,
+        now,
+        who,
+        decision.value,
+        reason,
+        old_until,
+        new_until,
+        from_version,
+        to_version,
+        gap,
+    )
 
 
-def decision_json(n: int, case_id: str, at: datetime, who: str, decision: str, reason: str,
-                  old_until: datetime | None, new_until: datetime | None, from_version: int | None,
-                  to_version: int | None, gap: tuple[datetime, datetime] | None) -> dict[str, Any]:
+def decision_json(
+    n: int,
+    case_id: str,
+    at: datetime,
+    who: str,
+    decision: str,
+    reason: str,
+    old_until: datetime | None,
+    new_until: datetime | None,
+    from_version: int | None,
+    to_version: int | None,
+    gap: tuple[datetime, datetime] | None,
+) -> dict[str, Any]:
     def t(v: datetime | None) -> str | None:
         return None if v is None else v.isoformat()
 
-    return {"id": n, "case_id": case_id, "decided_at": at.isoformat(), "decided_by": who, "decision": decision,
-            "reason": reason, "old_until": t(old_until), "new_until": t(new_until), "from_version": from_version,
-            "to_version": to_version, "gap": None if gap is None else {"from": gap[0].isoformat(),
-                                                                       "to": gap[1].isoformat()}}
+    return {
+        "id": n,
+        "case_id": case_id,
+        "decided_at": at.isoformat(),
+        "decided_by": who,
+        "decision": decision,
+        "reason": reason,
+        "old_until": t(old_until),
+        "new_until": t(new_until),
+        "from_version": from_version,
+        "to_version": to_version,
+        "gap": None if gap is None else {"from": gap[0].isoformat(), "to": gap[1].isoformat()},
+    }
 
 
 async def decisions(conn: Conn, case_id: str) -> list[dict[str, Any]]:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute("SELECT * FROM order_decisions WHERE case_id = %s ORDER BY id", (case_id,))
         rows = await cur.fetchall()
-    return [decision_json(r["id"], r["case_id"], r["decided_at"], r["decided_by"], r["decision"], r["reason"],
-                          r["old_until"], r["new_until"], r["from_version"], r["to_version"],
-                          None if r["gap_from"] is None else (r["gap_from"], r["gap_to"])) for r in rows]
+    return [
+        decision_json(
+            r["id"],
+            r["case_id"],
+            r["decided_at"],
+            r["decided_by"],
+            r["decision"],
+            r["reason"],
+            r["old_until"],
+            r["new_until"],
+            r["from_version"],
+            r["to_version"],
+            None if r["gap_from"] is None else (r["gap_from"], r["gap_to"]),
+        )
+        for r in rows
+    ]
 
 
 async def unreported_violations(conn: Conn, since: datetime) -> list[dict[str, Any]]:
@@ -96,39 +175,58 @@ async def unreported_violations(conn: Conn, since: datetime) -> list[dict[str, A
             "SELECT a.alert_id, a.case_id, a.type, a.rule, a.risk, a.opened_at FROM alerts a "
             "WHERE a.type = ANY(%s) AND a.opened_at >= %s AND NOT EXISTS "
             "(SELECT 1 FROM violation_reports v WHERE v.alert_id = a.alert_id) ORDER BY a.opened_at",
-            (list(VIOLATIONS), since))
+            (list(VIOLATIONS), since),
+        )
         return list(await cur.fetchall())
 
 
-async def open_report(conn: Conn, alert_id: str, task_id: str, case_id: str, units: Sequence[str], kind: str,
-                      risk: str, opened_at: datetime, due_at: datetime) -> bool:
+async def open_report(
+    conn: Conn,
+    alert_id: str,
+    task_id: str,
+    case_id: str,
+    units: Sequence[str],
+    kind: str,
+    risk: str,
+    opened_at: datetime,
+    due_at: datetime,
+) -> bool:
     cur = await conn.execute(
         "INSERT INTO violation_reports (alert_id, task_id, case_id, units, kind, risk, opened_at, due_at) "
         "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (alert_id) DO NOTHING",
-        (alert_id, task_id, case_id, list(units), kind, risk, opened_at, due_at))
+        (alert_id, task_id, case_id, list(units), kind, risk, opened_at, due_at),
+    )
     return bool(cur.rowcount)
 
 
 async def report_by_task(conn: Conn, task_id: str, *, lock: bool = False) -> dict[str, Any] | None:
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(f"SELECT * FROM violation_reports WHERE task_id = %s{' FOR UPDATE' if lock else ''}".encode(),
-                          (task_id,))
+        await cur.execute(
+            f"SELECT * FROM violation_reports WHERE task_id = %s{' FOR UPDATE' if lock else ''}".encode(),
+            (task_id,),
+        )
         return await cur.fetchone()
 
 
-async def mark_reported(conn: Conn, alert_id: str, now: datetime, who: str, assessment: str,
-                        report: dict[str, Any]) -> None:
+async def mark_reported(
+    conn: Conn, alert_id: str, now: datetime, who: str, assessment: str, report: dict[str, Any]
+) -> None:
     await conn.execute(
         "UPDATE violation_reports SET reported_at = %s, reported_by = %s, assessment = %s, report = %s "
-        "WHERE alert_id = %s", (now, who, assessment, Jsonb(report), alert_id))
+        "WHERE alert_id = %s",
+        (now, who, assessment, Jsonb(report), alert_id),
+    )
 
 
-async def report_rows(conn: Conn, since: datetime, until: datetime, units: Sequence[str] | None) -> list[ReportRow]:
+async def report_rows(
+    conn: Conn, since: datetime, until: datetime, units: Sequence[str] | None
+) -> list[ReportRow]:
     """Reports of violations opened in [since, until), of cases naming one of ``units`` (None: all)."""
     cur = await conn.execute(
         "SELECT opened_at, due_at, reported_at FROM violation_reports WHERE opened_at >= %s AND opened_at < %s "
         "AND (%s::text[] IS NULL OR units && %s::text[])",
-        (since, until, None if units is None else list(units), None if units is None else list(units)))
+        (since, until, None if units is None else list(units), None if units is None else list(units)),
+    )
     out: list[ReportRow] = []
     for opened, due, reported in await cur.fetchall():
         assert isinstance(opened, datetime) and isinstance(due, datetime)
@@ -136,12 +234,15 @@ async def report_rows(conn: Conn, since: datetime, until: datetime, units: Seque
     return out
 
 
-async def recent_violations(conn: Conn, case_ids: Sequence[str], since: datetime
-                            ) -> dict[str, tuple[int, datetime | None]]:
+async def recent_violations(
+    conn: Conn, case_ids: Sequence[str], since: datetime
+) -> dict[str, tuple[int, datetime | None]]:
     """{case_id: (confirmed violations opened since ``since``, the latest one's time)}."""
     cur = await conn.execute(
         "SELECT case_id, count(*), max(opened_at) FROM alerts WHERE case_id = ANY(%s) AND type = ANY(%s) "
-        "AND opened_at >= %s GROUP BY case_id", (list(case_ids), list(VIOLATIONS), since))
+        "AND opened_at >= %s GROUP BY case_id",
+        (list(case_ids), list(VIOLATIONS), since),
+    )
     out: dict[str, tuple[int, datetime | None]] = {}
     for case_id, n, last in await cur.fetchall():
         out[str(case_id)] = (int(str(n)), last if isinstance(last, datetime) else None)
@@ -158,17 +259,22 @@ async def police_notice(conn: Conn, case_id: str, *, lock: bool = False) -> tupl
     """(version, extensions, ended) police systems were last told of ``case_id``; None if never."""
     cur = await conn.execute(
         f"SELECT version, extensions, ended FROM order_police_notices WHERE case_id = %s"
-        f"{' FOR UPDATE' if lock else ''}".encode(), (case_id,))
+        f"{' FOR UPDATE' if lock else ''}".encode(),
+        (case_id,),
+    )
     row = await cur.fetchone()
     return None if row is None else (int(str(row[0])), int(str(row[1])), bool(row[2]))
 
 
-async def save_police_notice(conn: Conn, case_id: str, version: int, extensions: int, ended: bool,
-                             now: datetime) -> None:
+async def save_police_notice(
+    conn: Conn, case_id: str, version: int, extensions: int, ended: bool, now: datetime
+) -> None:
     await conn.execute(
         "INSERT INTO order_police_notices (case_id, version, extensions, ended, at) VALUES (%s, %s, %s, %s, %s) "
         "ON CONFLICT (case_id) DO UPDATE SET version = excluded.version, extensions = excluded.extensions, "
-        "ended = excluded.ended, at = excluded.at", (case_id, version, extensions, ended, now))
+        "ended = excluded.ended, at = excluded.at",
+        (case_id, version, extensions, ended, now),
+    )
 
 
 async def all_watches(conn: Conn) -> dict[tuple[str, datetime], Watch]:
@@ -177,9 +283,13 @@ async def all_watches(conn: Conn) -> dict[tuple[str, datetime], Watch]:
     out: dict[tuple[str, datetime], Watch] = {}
     for case_id, until, reminded, decision, expired_at in await cur.fetchall():
         assert isinstance(until, datetime) and isinstance(reminded, list)
-        out[(str(case_id), until)] = Watch(str(case_id), until, frozenset(int(x) for x in reminded),
-                                           None if decision is None else DecisionKind(str(decision)),
-                                           expired_at if isinstance(expired_at, datetime) else None)
+        out[(str(case_id), until)] = Watch(
+            str(case_id),
+            until,
+            frozenset(int(x) for x in reminded),
+            None if decision is None else DecisionKind(str(decision)),
+            expired_at if isinstance(expired_at, datetime) else None,
+        )
     return out
 
 

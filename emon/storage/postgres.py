@@ -52,7 +52,9 @@ AttemptWithBackoff.DELAY_BACKOFF = 1.0
 class Database:
     """A pool of connections whose ``search_path`` is the emon schema (tests use their own)."""
 
-    def __init__(self, url: str, schema: str, *, min_size: int = 1, max_size: int = 8, application: str = "emon") -> None:
+    def __init__(
+        self, url: str, schema: str, *, min_size: int = 1, max_size: int = 8, application: str = "emon"
+    ) -> None:
         self.url = url
         self.schema = schema
         self.pool: AsyncConnectionPool[AsyncConnection[tuple[Any, ...]]] = AsyncConnectionPool(
@@ -60,8 +62,11 @@ class Database:
             min_size=min_size,
             max_size=max_size,
             open=False,
-            kwargs={"options": f"-c search_path={schema},public -c timezone=UTC", "autocommit": False,
-                    "application_name": application},
+            kwargs={
+                "options": f"-c search_path={schema},public -c timezone=UTC",
+                "autocommit": False,
+                "application_name": application,
+            },
             # A connection that died with the server is found on checkout, not handed out.
             check=AsyncConnectionPool.check_connection,
         )

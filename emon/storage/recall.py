@@ -27,14 +27,17 @@ class RecallingLive(LiveState):
     """:class:`LiveState` whose reads fall back to PostgreSQL (``records``) for the devices named by
     ``devices()`` that Redis does not hold (or for all of them while Redis is unreachable)."""
 
-    def __init__(self, client: aioredis.Redis, prefix: str, records: Records,
-                 devices: Callable[[], Collection[str]]) -> None:
+    def __init__(
+        self, client: aioredis.Redis, prefix: str, records: Records, devices: Callable[[], Collection[str]]
+    ) -> None:
         super().__init__(client, prefix)
         self.records = records
         self.devices = devices
 
     @classmethod
-    def connect(cls, url: str, prefix: str, records: Records, devices: Callable[[], Collection[str]]) -> RecallingLive:
+    def connect(
+        cls, url: str, prefix: str, records: Records, devices: Callable[[], Collection[str]]
+    ) -> RecallingLive:
         """One over a new Redis client for ``url``."""
         return cls(aioredis.Redis.from_url(url), prefix, records, devices)
 

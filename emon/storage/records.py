@@ -57,7 +57,9 @@ class Records:
                 # Shared with every other storing transaction, exclusive for a reader taking its cut-off
                 # (:meth:`cutoff`): rows are stamped after it is granted, so a cut-off never passes a row
                 # that is not yet committed.
-                await conn.execute("SELECT pg_advisory_xact_lock_shared(hashtext('emon-store:' || current_schema()))")
+                await conn.execute(
+                    "SELECT pg_advisory_xact_lock_shared(hashtext('emon-store:' || current_schema()))"
+                )
                 await _copy_dead_letters(conn, dead)
                 new_fixes = await _insert_fixes(conn, fixes)
                 new_events = await _insert_events(conn, events)
@@ -66,7 +68,9 @@ class Records:
                 assert row is not None
                 stored_at: datetime = row[0]
         except Exception as exc:
-            raise translate(exc, f"storing {len(fixes)} fixes, {len(events)} events, {len(dead)} dead letters") from exc
+            raise translate(
+                exc, f"storing {len(fixes)} fixes, {len(events)} events, {len(dead)} dead letters"
+            ) from exc
         return new_fixes, new_events, stored_at
 
     async def dead_letter_totals(self) -> tuple[int, int]:

@@ -48,22 +48,34 @@ class Removed:
 RETENTION = Principal("system:retention", Role.ADMIN, frozenset({ALL_UNITS}))
 
 
-async def record_removal(conn: Conn, removed: Removed, audit: AuditLog, who: Principal, now: datetime) -> None:
+async def record_removal(
+    conn: Conn, removed: Removed, audit: AuditLog, who: Principal, now: datetime
+) -> None:
     """Record what retention removed, in the same transaction as the removal: a ``retention_log`` row and
     an audit record (action ``retention.remove``, done by ``who``) that commit together with it."""
-    detail = {k: v for k, v in asdict(removed).items() if k in ("kept_devices", "snapshots", "alerts", "decisions",
-                                                                 "messages")}
+    detail = {
+        k: v
+        for k, v in asdict(removed).items()
+        if k in ("kept_devices", "snapshots", "alerts", "decisions", "messages")
+    }
     await conn.execute(
         "INSERT INTO retention_log (case_id, closed_at, devices, fixes, events, detail) VALUES (%s, %s, %s, %s, 0, %s)",
         (removed.case_id, removed.closed_at, list(removed.devices), removed.fixes, Jsonb(detail)),
     )
-    entry = Entry.of(who, now, "retention.remove", Outcome.ALLOWED, case_id=removed.case_id,
-                     detail={"devices": list(removed.devices), "fixes": removed.fixes, **detail})
+    entry = Entry.of(
+        who,
+        now,
+        "retention.remove",
+        Outcome.ALLOWED,
+        case_id=removed.case_id,
+        detail={"devices": list(removed.devices), "fixes": removed.fixes, **detail},
+    )
     await audit.append_in(conn, [entry])
 
 
-async def apply_retention(db: Database, now: datetime, days: float, audit: AuditLog,
-                          who: Principal = RETENTION) -> list[Removed]:
+async def apply_retention(
+    db: Database, now: datetime, days: float, audit: AuditLog, who: Principal = RETENTION
+) -> list[Removed]:
     """Remove the positions of every case closed before ``now - days`` (UTC) and not under legal hold;
     each case in its own transaction, recorded by :func:`record_removal`. Returns what was removed (cases
     with nothing left to remove are skipped)."""
@@ -84,8 +96,15 @@ async def apply_retention(db: Database, now: datetime, days: float, audit: Audit
     return out
 
 
-async def _remove(db: Database, case_id: str, closed_at: datetime, cutoff: datetime, audit: AuditLog,
-                  who: Principal, now: datetime) -> Removed | None:
+async def _remove(
+    db: Database,
+    case_id: str,
+    closed_at: datetime,
+    cutoff: datetime,
+    audit: AuditLog,
+    who: Principal,
+    now: datetime,
+) -> Removed | None:
     async with db.pool.connection() as conn, conn.transaction():
         # Re-checked under a row lock: a hold set meanwhile wins.
         cur = await conn.execute(
@@ -105,7 +124,9 @@ async def _remove(db: Database, case_id: str, closed_at: datetime, cutoff: datet
         kept = sorted(str(r[0]) for r in await cur.fetchall())
         purge = [d for d in devices if d not in kept]
         counts = [
-            await _count(conn, "DELETE FROM fixes WHERE device_id = ANY (%s) AND ts <= %s", (purge, closed_at)),
+            await _count(
+                conn, "DELETE FROM fixes WHERE device_id = ANY (%s) AND ts <= %s", (purge, closed_at)
+            ),
             await _count(conn, "DELETE FROM eval_snapshots WHERE case_id = %s", (case_id,)),
             await _count(
                 conn,
@@ -117,7 +138,8 @@ async def _remove(db: Database, case_id: str, closed_at: datetime, cutoff: datet
             ),
             await _count(
                 conn,
-                "UPDATE eval_events SET explanation = " + _NO_EVIDENCE.format(c="explanation")
+                "UPDATE eval_events SET explanation = "
+                + _NO_EVIDENCE.format(c="explanation")
                 + " WHERE case_id = %s AND explanation -> 'evidence' <> '[]'::jsonb",
                 (case_id,),
             ),
@@ -129,7 +151,8 @@ async def _remove(db: Database, case_id: str, closed_at: datetime, cutoff: datet
             ),
         ]
         await conn.execute(
-            "UPDATE alert_history SET detail = " + _NO_EVIDENCE.format(c="detail")
+            "UPDATE alert_history SET detail = "
+            + _NO_EVIDENCE.format(c="detail")
             + " WHERE alert_id IN (SELECT alert_id FROM alerts WHERE case_id = %s)",
             (case_id,),
         )
@@ -153,8 +176,10 @@ async def retention_logged(db: Database, case_id: str) -> list[dict[str, Any]]:
             "SELECT at, closed_at, devices, fixes, detail FROM retention_log WHERE case_id = %s ORDER BY id",
             (case_id,),
         )
-        return [{"at": r[0], "closed_at": r[1], "devices": list(r[2]), "fixes": r[3], "detail": dict(r[4])}
-                for r in await cur.fetchall()]
+        return [
+            {"at": r[0], "closed_at": r[1], "devices": list(r[2]), "fixes": r[3], "detail": dict(r[4])}
+            for r in await cur.fetchall()
+        ]
 
 
 async def run_retention(db: Database, days: float, interval_s: float, audit: AuditLog) -> None:

@@ -14,26 +14,62 @@ from emon.alerts.types import Priority
 from emon.tasks.model import Task, TaskKind, TaskState
 
 Conn = AsyncConnection[tuple[object, ...]]
-_COLUMNS = ("task_id", "kind", "case_id", "alert_id", "title", "priority", "state", "created_at", "deadline",
-            "escalation_level", "escalated_at", "done_at", "done_by", "note", "detail")
+_COLUMNS = (
+    "task_id",
+    "kind",
+    "case_id",
+    "alert_id",
+    "title",
+    "priority",
+    "state",
+    "created_at",
+    "deadline",
+    "escalation_level",
+    "escalated_at",
+    "done_at",
+    "done_by",
+    "note",
+    "detail",
+)
 
 
 def _params(t: Task) -> dict[str, Any]:
     return {
-        "task_id": t.task_id, "kind": t.kind.value, "case_id": t.case_id, "alert_id": t.alert_id, "title": t.title,
-        "priority": t.priority.value, "state": t.state.value, "created_at": t.created_at, "deadline": t.deadline,
-        "escalation_level": t.escalation_level, "escalated_at": t.escalated_at, "done_at": t.done_at,
-        "done_by": t.done_by, "note": t.note, "detail": Jsonb(t.detail),
+        "task_id": t.task_id,
+        "kind": t.kind.value,
+        "case_id": t.case_id,
+        "alert_id": t.alert_id,
+        "title": t.title,
+        "priority": t.priority.value,
+        "state": t.state.value,
+        "created_at": t.created_at,
+        "deadline": t.deadline,
+        "escalation_level": t.escalation_level,
+        "escalated_at": t.escalated_at,
+        "done_at": t.done_at,
+        "done_by": t.done_by,
+        "note": t.note,
+        "detail": Jsonb(t.detail),
     }
 
 
 def _task(r: dict[str, Any]) -> Task:
     return Task(
-        task_id=str(r["task_id"]), kind=TaskKind(r["kind"]), case_id=r["case_id"],
-        alert_id=None if r["alert_id"] is None else str(r["alert_id"]), title=r["title"],
-        priority=Priority(r["priority"]), state=TaskState(r["state"]), created_at=r["created_at"],
-        deadline=r["deadline"], escalation_level=r["escalation_level"], escalated_at=r["escalated_at"],
-        done_at=r["done_at"], done_by=r["done_by"], note=r["note"], detail=r["detail"],
+        task_id=str(r["task_id"]),
+        kind=TaskKind(r["kind"]),
+        case_id=r["case_id"],
+        alert_id=None if r["alert_id"] is None else str(r["alert_id"]),
+        title=r["title"],
+        priority=Priority(r["priority"]),
+        state=TaskState(r["state"]),
+        created_at=r["created_at"],
+        deadline=r["deadline"],
+        escalation_level=r["escalation_level"],
+        escalated_at=r["escalated_at"],
+        done_at=r["done_at"],
+        done_by=r["done_by"],
+        note=r["note"],
+        detail=r["detail"],
     )
 
 
@@ -42,20 +78,25 @@ async def insert(conn: Conn, task: Task, now: datetime) -> bool:
     cols = ", ".join(_COLUMNS)
     vals = ", ".join(f"%({c})s" for c in _COLUMNS)
     cur = await conn.execute(
-        f"INSERT INTO room_tasks ({cols}) VALUES ({vals}) ON CONFLICT (task_id) DO NOTHING".encode(), _params(task)
+        f"INSERT INTO room_tasks ({cols}) VALUES ({vals}) ON CONFLICT (task_id) DO NOTHING".encode(),
+        _params(task),
     )
     if cur.rowcount:
         await history(conn, task, "system", "created", task.detail, now)
     return bool(cur.rowcount)
 
 
-async def update(conn: Conn, task: Task, actor: str, action: str, detail: dict[str, Any], now: datetime) -> None:
+async def update(
+    conn: Conn, task: Task, actor: str, action: str, detail: dict[str, Any], now: datetime
+) -> None:
     sets = ", ".join(f"{c} = %({c})s" for c in _COLUMNS if c != "task_id")
     await conn.execute(f"UPDATE room_tasks SET {sets} WHERE task_id = %(task_id)s".encode(), _params(task))
     await history(conn, task, actor, action, detail, now)
 
 
-async def history(conn: Conn, task: Task, actor: str, action: str, detail: dict[str, Any], now: datetime) -> None:
+async def history(
+    conn: Conn, task: Task, actor: str, action: str, detail: dict[str, Any], now: datetime
+) -> None:
     await conn.execute(
         "INSERT INTO room_task_history (task_id, at, actor, action, detail) VALUES (%s, %s, %s, %s, %s)",
         (task.task_id, now, actor, action, Jsonb(detail)),
@@ -75,11 +116,19 @@ async def get(conn: Conn, task_id: str, *, lock: bool = False) -> Task | None:
 
 async def due(conn: Conn, now: datetime) -> list[Task]:
     """Open tasks past their deadline, locked (other ticks skip them)."""
-    return await _tasks(conn, "state = 'open' AND deadline <= %s", [now], "ORDER BY deadline FOR UPDATE SKIP LOCKED")
+    return await _tasks(
+        conn, "state = 'open' AND deadline <= %s", [now], "ORDER BY deadline FOR UPDATE SKIP LOCKED"
+    )
 
 
-async def search(conn: Conn, *, state: str | None = None, case_id: str | None = None, kind: str | None = None,
-                 limit: int = 500) -> list[Task]:
+async def search(
+    conn: Conn,
+    *,
+    state: str | None = None,
+    case_id: str | None = None,
+    kind: str | None = None,
+    limit: int = 500,
+) -> list[Task]:
     where, params = ["TRUE"], []
     for column, value in (("state", state), ("case_id", case_id), ("kind", kind)):
         if value is not None:
@@ -91,6 +140,7 @@ async def search(conn: Conn, *, state: str | None = None, case_id: str | None = 
 async def task_history(conn: Conn, task_id: str) -> list[dict[str, Any]]:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            "SELECT at, actor, action, detail FROM room_task_history WHERE task_id = %s ORDER BY id", (task_id,)
+            "SELECT at, actor, action, detail FROM room_task_history WHERE task_id = %s ORDER BY id",
+            (task_id,),
         )
         return [{**r, "at": r["at"].isoformat()} for r in await cur.fetchall()]

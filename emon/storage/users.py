@@ -119,9 +119,7 @@ class UserRecords:
             )
             return await cur.fetchone() is not None
 
-    async def issue_token(
-        self, user: User, token_sha256: str, expires_at: datetime, who: str
-    ) -> TokenInfo:
+    async def issue_token(self, user: User, token_sha256: str, expires_at: datetime, who: str) -> TokenInfo:
         """Store a new token of ``user`` (by its hash) valid until ``expires_at`` (UTC)."""
         token_id = new_token_id()
         async with self.db.pool.connection() as conn:
@@ -137,7 +135,9 @@ class UserRecords:
     async def tokens(self, user_id: str | None = None) -> list[TokenInfo]:
         async with self.db.pool.connection() as conn:
             if user_id is None:
-                cur = await conn.execute(f"SELECT {_TOKEN_COLUMNS} FROM api_tokens ORDER BY created_at, token_id")
+                cur = await conn.execute(
+                    f"SELECT {_TOKEN_COLUMNS} FROM api_tokens ORDER BY created_at, token_id"
+                )
             else:
                 cur = await conn.execute(
                     f"SELECT {_TOKEN_COLUMNS} FROM api_tokens WHERE user_id = %s ORDER BY created_at, token_id",
@@ -185,5 +185,11 @@ def _token(r: tuple[Any, ...]) -> TokenInfo:
     return TokenInfo(
         None if r[0] is None else str(r[0]),
         None if r[1] is None else str(r[1]),
-        str(r[2]), Role(str(r[3])), r[4], r[5], r[6], r[7], r[8],
+        str(r[2]),
+        Role(str(r[3])),
+        r[4],
+        r[5],
+        r[6],
+        r[7],
+        r[8],
     )

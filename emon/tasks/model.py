@@ -72,20 +72,49 @@ class Task:
             return None if value is None else value.isoformat()
 
         return {
-            "task_id": self.task_id, "kind": self.kind.value, "case_id": self.case_id, "alert_id": self.alert_id,
-            "title": self.title, "priority": self.priority.value, "state": self.state.value,
-            "created_at": self.created_at.isoformat(), "deadline": self.deadline.isoformat(),
-            "escalation_level": self.escalation_level, "escalated_at": t(self.escalated_at),
-            "done_at": t(self.done_at), "done_by": self.done_by, "note": self.note, "detail": self.detail,
+            "task_id": self.task_id,
+            "kind": self.kind.value,
+            "case_id": self.case_id,
+            "alert_id": self.alert_id,
+            "title": self.title,
+            "priority": self.priority.value,
+            "state": self.state.value,
+            "created_at": self.created_at.isoformat(),
+            "deadline": self.deadline.isoformat(),
+            "escalation_level": self.escalation_level,
+            "escalated_at": t(self.escalated_at),
+            "done_at": t(self.done_at),
+            "done_by": self.done_by,
+            "note": self.note,
+            "detail": self.detail,
         }
 
 
-def new_task(kind: TaskKind, case_id: str, alert_id: str | None, priority: Priority, now: datetime,
-             deadline_s: float, detail: dict[str, Any] | None = None, *, subject: str | None = None) -> Task:
+def new_task(
+    kind: TaskKind,
+    case_id: str,
+    alert_id: str | None,
+    priority: Priority,
+    now: datetime,
+    deadline_s: float,
+    detail: dict[str, Any] | None = None,
+    *,
+    subject: str | None = None,
+) -> Task:
     """An open task due ``deadline_s`` seconds from ``now``; its id follows from (kind, ``subject``), by
     default the alert (or the case): one task per subject, however often it is decided."""
-    return Task(task_id_for(kind, subject or alert_id or case_id), kind, case_id, alert_id, TITLES[kind], priority,
-                TaskState.OPEN, now, now + timedelta(seconds=deadline_s), detail=detail or {})
+    return Task(
+        task_id_for(kind, subject or alert_id or case_id),
+        kind,
+        case_id,
+        alert_id,
+        TITLES[kind],
+        priority,
+        TaskState.OPEN,
+        now,
+        now + timedelta(seconds=deadline_s),
+        detail=detail or {},
+    )
 
 
 def escalation_due(task: Task, now: datetime) -> bool:
@@ -97,9 +126,13 @@ def escalate(task: Task, now: datetime, escalate_s: float) -> Task | None:
     if not escalation_due(task, now):
         return None
     i = _PRIORITY_ORDER.index(task.priority)
-    return replace(task, priority=_PRIORITY_ORDER[min(i + 1, len(_PRIORITY_ORDER) - 1)],
-                   escalation_level=task.escalation_level + 1, escalated_at=now,
-                   deadline=now + timedelta(seconds=escalate_s))
+    return replace(
+        task,
+        priority=_PRIORITY_ORDER[min(i + 1, len(_PRIORITY_ORDER) - 1)],
+        escalation_level=task.escalation_level + 1,
+        escalated_at=now,
+        deadline=now + timedelta(seconds=escalate_s),
+    )
 
 
 def done(task: Task, who: str, note: str, now: datetime) -> Task:

@@ -38,15 +38,25 @@ class TaskService:
                 new = model.escalate(task, now, self.escalate_s)
                 if new is None:
                     continue
-                await store.update(conn, new, "system", "escalated",
-                                   {"level": new.escalation_level, "priority": new.priority.value,
-                                    "overdue_since": task.deadline.isoformat()}, now)
+                await store.update(
+                    conn,
+                    new,
+                    "system",
+                    "escalated",
+                    {
+                        "level": new.escalation_level,
+                        "priority": new.priority.value,
+                        "overdue_since": task.deadline.isoformat(),
+                    },
+                    now,
+                )
                 changed.append(new)
         self.published(changed)
         return changed
 
-    async def list(self, *, state: str | None = None, case_id: str | None = None, kind: str | None = None
-                   ) -> list[dict[str, Any]]:
+    async def list(
+        self, *, state: str | None = None, case_id: str | None = None, kind: str | None = None
+    ) -> list[dict[str, Any]]:
         async with self.db.pool.connection() as conn:
             return [t.to_json() for t in await store.search(conn, state=state, case_id=case_id, kind=kind)]
 

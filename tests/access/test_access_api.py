@@ -26,8 +26,9 @@ PURPOSE = {"X-Purpose": "alert_response"}
 
 async def user(em: Running, user_id: str, role: str, units: list[str], **token: Any) -> str:
     async with em.client() as admin:
-        r = await admin.post("/api/v1/users", json={"user_id": user_id, "name": user_id.title(), "role": role,
-                                                    "units": units})
+        r = await admin.post(
+            "/api/v1/users", json={"user_id": user_id, "name": user_id.title(), "role": role, "units": units}
+        )
         assert r.status_code == 201, r.text
         r = await admin.post(f"/api/v1/users/{user_id}/tokens", json=token or None)
         assert r.status_code == 201, r.text
@@ -37,11 +38,19 @@ async def user(em: Running, user_id: str, role: str, units: list[str], **token: 
 async def setup_case(em: Running, units: list[str] = UNITS) -> None:
     async with em.client() as c:
         for device, kind in (("tag-a", "ankle_tag"), ("vic-a", "victim_device")):
-            assert (await c.post("/api/v1/devices", json={"device_id": device, "kind": kind})).status_code == 201
+            assert (
+                await c.post("/api/v1/devices", json={"device_id": device, "kind": kind})
+            ).status_code == 201
         residence = destination(*VICTIM_AT, 0, 6000)
-        case = {"case_id": "case-a", "risk": "high", "offender_device": "tag-a", "victim_device": "vic-a",
-                "residence": {"lat": residence[0], "lon": residence[1]}, "units": units,
-                "order": {"contact_ban_m": 300}}
+        case = {
+            "case_id": "case-a",
+            "risk": "high",
+            "offender_device": "tag-a",
+            "victim_device": "vic-a",
+            "residence": {"lat": residence[0], "lon": residence[1]},
+            "units": units,
+            "order": {"contact_ban_m": 300},
+        }
         r = await c.post("/api/v1/cases", json=case)
         assert r.status_code == 201, r.text
 
@@ -81,11 +90,14 @@ async def test_units_scope_every_read_and_a_refusal_is_audited() -> None:
 
         refusals = await audit(em, auditor, outcome="refused", case_id="case-a", user="ria")
         assert [(r["action"], r["role"], r["user_name"]) for r in refusals] == [
-            ("case.read", "police", "Ria"), ("case.map", "police", "Ria")]
+            ("case.read", "police", "Ria"),
+            ("case.map", "police", "Ria"),
+        ]
         reads = await audit(em, auditor, user="piet", action="case.read")
         assert [(r["case_id"], r["outcome"]) for r in reads] == [("case-a", "allowed")]
         assert (await audit(em, auditor, action="role.refused", user="olga"))[0]["detail"]["path"] == (
-            "/api/v1/devices/tag-a/latest")
+            "/api/v1/devices/tag-a/latest"
+        )
 
 
 async def test_a_revoked_token_stops_at_once_and_ends_its_stream_within_5_s() -> None:
@@ -97,8 +109,12 @@ async def test_a_revoked_token_stops_at_once_and_ends_its_stream_within_5_s() ->
         assert [(t["user_id"], t["revoked_at"]) for t in listed] == [("rob", None)]
         assert "token" not in listed[0] and "token_sha256" not in listed[0]
         lines: list[str] = []
-        async with httpx.AsyncClient(base_url=em.base_url, headers={"Authorization": f"Bearer {token}"},
-                                     timeout=10) as c, c.stream("GET", "/api/v1/stream") as resp:
+        async with (
+            httpx.AsyncClient(
+                base_url=em.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=10
+            ) as c,
+            c.stream("GET", "/api/v1/stream") as resp,
+        ):
             assert resp.status_code == 200 and resp.headers["cache-control"] == "no-store"
             it = resp.aiter_lines()
             while await anext(it) != ": connected":
@@ -131,14 +147,21 @@ async def test_an_expired_token_and_a_disabled_user_are_refused() -> None:
 
 async def approach(em: Running) -> None:
     now = datetime.now(UTC)
-    victim = {"ts": (now - timedelta(seconds=5)).isoformat(), "lat": VICTIM_AT[0], "lon": VICTIM_AT[1], "acc": 10}
+    victim = {
+        "ts": (now - timedelta(seconds=5)).isoformat(),
+        "lat": VICTIM_AT[0],
+        "lon": VICTIM_AT[1],
+        "acc": 10,
+    }
     await publish(em.topic("emon/v1/fix/vic-a"), json.dumps(victim))
     distances = [2400, 2000, 1600, 1200, 800, 400, 150, 100]
     for i, d in enumerate(distances):
         lat, lon = destination(*VICTIM_AT, 0, d)
         ts = now - timedelta(seconds=10 * (len(distances) - i))
-        await publish(em.topic("emon/v1/fix/tag-a"), json.dumps({"ts": ts.isoformat(), "lat": lat, "lon": lon,
-                                                                  "acc": 5, "seq": i}))
+        await publish(
+            em.topic("emon/v1/fix/tag-a"),
+            json.dumps({"ts": ts.isoformat(), "lat": lat, "lon": lon, "acc": 5, "seq": i}),
+        )
 
 
 async def test_the_victims_position_opens_for_proximity_not_for_the_tags_battery() -> None:
@@ -147,13 +170,17 @@ async def test_the_victims_position_opens_for_proximity_not_for_the_tags_battery
         room = await user(em, "rob", "probation", ["probation:noord-holland"])
         auditor = await user(em, "ada", "auditor", [])
         now = datetime.now(UTC).isoformat()
-        await publish(em.topic("emon/v1/fix/vic-a"),
-                      json.dumps({"ts": now, "lat": VICTIM_AT[0], "lon": VICTIM_AT[1], "acc": 10}))
+        await publish(
+            em.topic("emon/v1/fix/vic-a"),
+            json.dumps({"ts": now, "lat": VICTIM_AT[0], "lon": VICTIM_AT[1], "acc": 10}),
+        )
         await publish(em.topic("emon/v1/event/tag-a"), json.dumps({"ts": now, "type": "battery_low"}))
 
         async def alerts() -> list[dict[str, Any]]:
             async with em.client(room) as c:
-                return list((await c.get("/api/v1/alerts", params={"case_id": "case-a"}, headers=PURPOSE)).json())
+                return list(
+                    (await c.get("/api/v1/alerts", params={"case_id": "case-a"}, headers=PURPOSE)).json()
+                )
 
         assert [a["type"] for a in await eventually(alerts)] == ["battery_low"]
         await eventually(lambda: em.runtime.live.latest("vic-a"))
@@ -183,7 +210,10 @@ async def test_the_victims_position_opens_for_proximity_not_for_the_tags_battery
             assert offender.status_code == 200 and offender.headers["cache-control"] == "no-store"
         latest = await audit(em, auditor, device_id="vic-a", action="device.latest")
         assert [(r["outcome"], r["purpose"]) for r in latest] == [
-            ("refused", "alert_response"), ("refused", None), ("allowed", "alert_response")]
+            ("refused", "alert_response"),
+            ("refused", None),
+            ("allowed", "alert_response"),
+        ]
         assert latest[0]["detail"]["error"] == "victim_private" and latest[2]["case_id"] == "case-a"
 
 
@@ -204,7 +234,10 @@ async def test_the_audit_chain_verifies_and_names_a_row_altered_in_sql(
         for _ in range(5):
             async with em.client() as c:
                 assert (await c.get("/api/v1/cases/case-a")).status_code == 200
-        for var, value in (("EMON_DB_SCHEMA", em.settings.db_schema), ("EMON_SIGNING_KEY_FILE", str(key_file))):
+        for var, value in (
+            ("EMON_DB_SCHEMA", em.settings.db_schema),
+            ("EMON_SIGNING_KEY_FILE", str(key_file)),
+        ):
             monkeypatch.setenv(var, value)
         assert await asyncio.to_thread(main, ["audit", "verify"]) == 0
         async with await psycopg.AsyncConnection.connect(PG_URL, autocommit=True) as conn:
@@ -245,7 +278,9 @@ async def test_concurrent_instances_append_one_chain(key_file: Path) -> None:
 
             async def append(log: AuditLog, n: int) -> None:
                 for i in range(n):
-                    await log.record(Entry.of(who, datetime.now(UTC), "case.read", Outcome.ALLOWED, case_id=str(i)))
+                    await log.record(
+                        Entry.of(who, datetime.now(UTC), "case.read", Outcome.ALLOWED, case_id=str(i))
+                    )
 
             await asyncio.gather(*(append(log, 25) for log in logs for _ in range(2)))
             verdict = await logs[0].verify({key_id(key.public_key()): key.public_key()})
@@ -264,14 +299,23 @@ async def test_deep_or_unstorable_json_is_a_4xx_and_positions_are_not_cached() -
         for path in ("/api/v1/cases", "/api/v1/devices", "/api/v1/users"):
             r = await c.post(path, content=deep, headers={"content-type": "application/json"})
             assert (r.status_code, r.json()["error"]) == (400, "json_too_deep"), path
-        r = await c.post("/api/v1/devices", content=b'{"device_id": "a\\u0000b", "kind": "ankle_tag"}',
-                         headers={"content-type": "application/json"})
+        r = await c.post(
+            "/api/v1/devices",
+            content=b'{"device_id": "a\\u0000b", "kind": "ankle_tag"}',
+            headers={"content-type": "application/json"},
+        )
         assert (r.status_code, r.json()["error"]) == (422, "invalid_text")
-        r = await c.post("/api/v1/devices", content=b'{"device_id": "d", "kind": "ankle_tag", "report_interval_s": 1e999}',
-                         headers={"content-type": "application/json"})
+        r = await c.post(
+            "/api/v1/devices",
+            content=b'{"device_id": "d", "kind": "ankle_tag", "report_interval_s": 1e999}',
+            headers={"content-type": "application/json"},
+        )
         assert (r.status_code, r.json()["error"]) == (400, "invalid_json")  # was a 500 rendering the error
-        r = await c.post("/api/v1/cases", content=b'{"n": ' + b"9" * 5000 + b"}",
-                         headers={"content-type": "application/json"})
+        r = await c.post(
+            "/api/v1/cases",
+            content=b'{"n": ' + b"9" * 5000 + b"}",
+            headers={"content-type": "application/json"},
+        )
         assert r.status_code == 400
         assert (await c.get("/api/v1/devices")).headers["cache-control"] == "no-store"
         assert (await c.get("/readyz")).status_code == 200

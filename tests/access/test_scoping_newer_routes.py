@@ -24,9 +24,14 @@ UNITS = ["probation:noord-holland", "om:amsterdam"]
 async def setup(em: Running) -> str:
     async with em.client() as c:
         for device, kind in ((OFFENDER, "ankle_tag"), (VICTIM, "victim_device")):
-            assert (await c.post("/api/v1/devices", json={"device_id": device, "kind": kind})).status_code == 201
-        r = await c.post("/api/v1/cases", json={**case_doc("case-e", 300), "units": UNITS},
-                         params={"reason": "court order 12/345"})
+            assert (
+                await c.post("/api/v1/devices", json={"device_id": device, "kind": kind})
+            ).status_code == 201
+        r = await c.post(
+            "/api/v1/cases",
+            json={**case_doc("case-e", 300), "units": UNITS},
+            params={"reason": "court order 12/345"},
+        )
         assert r.status_code == 201, r.text
     task = new_task(TaskKind.CHECK_POSSIBLE, "case-e", None, Priority.HIGH, datetime.now(UTC), 600)
     async with em.runtime.db.pool.connection() as conn, conn.transaction():
@@ -40,7 +45,9 @@ async def refused(em: Running, action: str) -> list[tuple[str | None, str]]:
 
 
 @pytest.mark.timeout(90)
-async def test_another_units_user_is_refused_tasks_versions_and_packs_and_it_is_audited(tmp_path: Path) -> None:
+async def test_another_units_user_is_refused_tasks_versions_and_packs_and_it_is_audited(
+    tmp_path: Path,
+) -> None:
     async with running_emon(signing_key_file=str(write_key(tmp_path))) as em:
         task_id = await setup(em)
         await walk_in(em, [2400, 2000, 1600, 1200, 800, 400, 150, 100])
@@ -57,8 +64,9 @@ async def test_another_units_user_is_refused_tasks_versions_and_packs_and_it_is_
             assert r.status_code == 403 and r.json()["detail"]["error"] == "out_of_scope"
             assert (await c.get("/api/v1/cases/case-e/versions")).status_code == 403
             assert (await c.get("/api/v1/cases/case-e/legal-hold")).status_code == 403
-            assert (await c.put("/api/v1/cases/case-e/legal-hold", json={"hold": True, "reason": "x"})
-                    ).status_code == 403
+            assert (
+                await c.put("/api/v1/cases/case-e/legal-hold", json={"hold": True, "reason": "x"})
+            ).status_code == 403
             assert (await c.get(f"/api/v1/alerts/{alert_id}/evidence")).status_code == 403
         async with em.client(other_om) as c:
             assert (await c.get(f"/api/v1/alerts/{alert_id}/evidence")).status_code == 403

@@ -43,7 +43,10 @@ class WebhookServer:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
                 lines = head.decode().split("\r\n")
-                headers = {k.strip().lower(): v.strip() for k, v in (ln.split(":", 1) for ln in lines[1:] if ":" in ln)}
+                headers = {
+                    k.strip().lower(): v.strip()
+                    for k, v in (ln.split(":", 1) for ln in lines[1:] if ":" in ln)
+                }
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
                 self.received.append(Received(headers, body))
                 self.arrived.set()
@@ -107,17 +110,24 @@ class World:
     config: AlertConfig
 
     def service(self) -> AlertService:
-        return AlertService(self.db, self.settings, self.hub, self.casebook, self.registry, self.live,
-                            config=self.config)
+        return AlertService(
+            self.db, self.settings, self.hub, self.casebook, self.registry, self.live, config=self.config
+        )
 
 
 @pytest.fixture
 def world(db: Database, webhook: WebhookServer, live: LiveState) -> World:
     prefix = f"t-alerts-{uuid.uuid4().hex[:8]}"
-    settings = Settings(mqtt_topic_prefix=prefix, webhook_url=webhook.url, webhook_secret=Secret(SECRET),
-                        db_schema=db.schema)
-    registry = DeviceRegistry([Device(OFFENDER, DeviceKind.ANKLE_TAG, report_interval_s=60),
-                               Device(VICTIM, DeviceKind.VICTIM_DEVICE, report_interval_s=60)])
-    config = AlertConfig(poll_s=0.2, victim_resend_s=30.0, dispatch_backoff_base_s=0.05, dispatch_backoff_max_s=0.2)
+    settings = Settings(
+        mqtt_topic_prefix=prefix, webhook_url=webhook.url, webhook_secret=Secret(SECRET), db_schema=db.schema
+    )
+    registry = DeviceRegistry(
+        [
+            Device(OFFENDER, DeviceKind.ANKLE_TAG, report_interval_s=60),
+            Device(VICTIM, DeviceKind.VICTIM_DEVICE, report_interval_s=60),
+        ]
+    )
+    config = AlertConfig(
+        poll_s=0.2, victim_resend_s=30.0, dispatch_backoff_base_s=0.05, dispatch_backoff_max_s=0.2
+    )
     return World(db, settings, Hub(), CaseBook([make_case("high")]), registry, live, webhook, prefix, config)
-

@@ -23,18 +23,30 @@ def case_info(risk: Risk = Risk.HIGH, case_id: str = "case-1") -> CaseInfo:
     return CaseInfo(case_id, risk, OFFENDER, VICTIM)
 
 
-def make_case(risk: str = "high", case_id: str = "case-1", offender: str = OFFENDER, victim: str | None = VICTIM
-              ) -> Case:
+def make_case(
+    risk: str = "high", case_id: str = "case-1", offender: str = OFFENDER, victim: str | None = VICTIM
+) -> Case:
     doc: dict[str, Any] = {
-        "case_id": case_id, "risk": risk, "offender_device": offender, "victim_device": victim,
-        "residence": {"lat": 52.09, "lon": 5.12}, "order": {"contact_ban_m": 500},
+        "case_id": case_id,
+        "risk": risk,
+        "offender_device": offender,
+        "victim_device": victim,
+        "residence": {"lat": 52.09, "lon": 5.12},
+        "order": {"contact_ban_m": 500},
     }
     return Case.model_validate(doc)
 
 
 def prox(
-    type_: EvalEventType, at: datetime, distance_m: float | None, *, episode: datetime = T0, live: bool = True,
-    case_id: str = "case-1", rule: str = "proximity", classification: Classification = Classification.BREACH,
+    type_: EvalEventType,
+    at: datetime,
+    distance_m: float | None,
+    *,
+    episode: datetime = T0,
+    live: bool = True,
+    case_id: str = "case-1",
+    rule: str = "proximity",
+    classification: Classification = Classification.BREACH,
 ) -> EvalEvent:
     evidence = (
         Evidence(OFFENDER, at, 52.0907, 5.1214, 8.0, 1.0),

@@ -11,7 +11,10 @@ from emon.alerts.model import VictimAck
 @pytest.mark.parametrize(
     ("payload", "expected"),
     [
-        (b'{"notification_id": "n-1", "ts": "2026-12-01T09:00:00Z"}', VictimAck("n-1", None, "2026-12-01T09:00:00Z")),
+        (
+            b'{"notification_id": "n-1", "ts": "2026-12-01T09:00:00Z"}',
+            VictimAck("n-1", None, "2026-12-01T09:00:00Z"),
+        ),
         (b'{"alert_id": "a-1", "battery": 80}', VictimAck(None, "a-1")),
     ],
 )

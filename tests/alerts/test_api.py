@@ -20,8 +20,12 @@ from tests.alerts.helpers import dev
 
 pytestmark = pytest.mark.integration
 ALL = frozenset({"*"})  # unscoped: this test is about the lifecycle; scoping is tested in tests/access
-TOKENS = {"p": Principal("pia", Role.PROBATION, ALL), "x": Principal("piet", Role.POLICE, ALL),
-          "o": Principal("olga", Role.PROSECUTOR, ALL), "a": Principal("ada", Role.AUDITOR, ALL)}
+TOKENS = {
+    "p": Principal("pia", Role.PROBATION, ALL),
+    "x": Principal("piet", Role.POLICE, ALL),
+    "o": Principal("olga", Role.PROSECUTOR, ALL),
+    "a": Principal("ada", Role.AUDITOR, ALL),
+}
 
 
 class Tokens:
@@ -38,22 +42,29 @@ async def test_rest_lifecycle_and_suppression(world: World) -> None:
     app = FastAPI()
     app.include_router(router, prefix="/api/v1")
     app.state.auth = Authenticator(Tokens(), None)
-    app.state.rt = SimpleNamespace(alerts=service, casebook=world.casebook, cases=CaseRecords(world.db),
-                                   audit=MemoryAuditLog())
+    app.state.rt = SimpleNamespace(
+        alerts=service, casebook=world.casebook, cases=CaseRecords(world.db), audit=MemoryAuditLog()
+    )
     now = datetime.now(UTC)
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
             until = (now + timedelta(hours=1)).isoformat()
-            assert (await c.post("/api/v1/cases/case-1/suppress", json={"reason": "x", "until": until},
-                                 headers=_h("x"))).status_code == 403
-            r = await c.post("/api/v1/cases/case-1/suppress",
-                             json={"reason": "supervised meeting", "until": until, "types": ["tamper"]},
-                             headers=_h("p"))
+            assert (
+                await c.post(
+                    "/api/v1/cases/case-1/suppress", json={"reason": "x", "until": until}, headers=_h("x")
+                )
+            ).status_code == 403
+            r = await c.post(
+                "/api/v1/cases/case-1/suppress",
+                json={"reason": "supervised meeting", "until": until, "types": ["tamper"]},
+                headers=_h("p"),
+            )
             assert r.status_code == 201, r.text
 
             later = datetime.now(UTC)
-            await service.on_device_events([dev(EventType.TAMPER, later), dev(EventType.STRAP_OPEN, later)], later,
-                                           time.monotonic())
+            await service.on_device_events(
+                [dev(EventType.TAMPER, later), dev(EventType.STRAP_OPEN, later)], later, time.monotonic()
+            )
             assert (await c.get("/api/v1/alerts", headers=_h("a"))).status_code == 403
             listed = (await c.get("/api/v1/alerts", params={"case_id": "case-1"}, headers=_h("x"))).json()
             by_type = {a["type"]: a for a in listed}
@@ -68,12 +79,19 @@ async def test_rest_lifecycle_and_suppression(world: World) -> None:
             assert r.status_code == 409  # tamper needs a note
             r = await c.post(f"/api/v1/alerts/{tamper}/annotate", json={"note": "called"}, headers=_h("x"))
             assert r.status_code == 200
-            r = await c.post(f"/api/v1/alerts/{tamper}/resolve", json={"outcome": "ok", "note": "strap fine"},
-                             headers=_h("p"))
+            r = await c.post(
+                f"/api/v1/alerts/{tamper}/resolve",
+                json={"outcome": "ok", "note": "strap fine"},
+                headers=_h("p"),
+            )
             assert (r.status_code, r.json()["state"]) == (200, "resolved")
             detail = (await c.get(f"/api/v1/alerts/{tamper}", headers=_h("p"))).json()
             assert [(h["action"], h["actor"]) for h in detail["history"]] == [
-                ("opened", "system"), ("acknowledged", "pia"), ("annotated", "piet"), ("resolved", "pia")]
+                ("opened", "system"),
+                ("acknowledged", "pia"),
+                ("annotated", "piet"),
+                ("resolved", "pia"),
+            ]
             assert (await c.get("/api/v1/alerts/not-an-id", headers=_h("p"))).status_code == 404
             resolved = (await c.get("/api/v1/alerts", params={"state": "resolved"}, headers=_h("p"))).json()
             assert [a["alert_id"] for a in resolved] == [tamper]

@@ -26,8 +26,15 @@ NS = {"cap": "urn:oasis:names:tc:emergency:cap:1.2"}
 
 
 def _breach() -> Alert:
-    change = lc.on_evaluation(None, prox(E.PROXIMITY_BREACH, s(0), 312.4), case_info(), Routing(), AlertConfig(),
-                              suppressed=False, now=s(1))
+    change = lc.on_evaluation(
+        None,
+        prox(E.PROXIMITY_BREACH, s(0), 312.4),
+        case_info(),
+        Routing(),
+        AlertConfig(),
+        suppressed=False,
+        now=s(1),
+    )
     assert change is not None
     return change.alert
 
@@ -35,15 +42,20 @@ def _breach() -> Alert:
 @pytest.mark.parametrize("msg_type", list(MsgType))
 def test_cap_validates_and_carries_both_positions(msg_type: MsgType) -> None:
     refs = () if msg_type is MsgType.ALERT else (CapRef("emon@test", "first-id", s(1)),)
-    xml = build_cap(_breach(), identifier="id-2", sender="emon@test", sent=s(2), msg_type=msg_type, references=refs)
+    xml = build_cap(
+        _breach(), identifier="id-2", sender="emon@test", sent=s(2), msg_type=msg_type, references=refs
+    )
     SCHEMA.validate(xml.decode())
     root = ET.fromstring(xml)
 
     def text(path: str) -> list[str]:
         return [el.text or "" for el in root.findall(path, NS)]
 
-    assert (text("cap:status"), text("cap:msgType"), text("cap:scope")) == (["Actual"], [msg_type.value],
-                                                                          ["Restricted"])
+    assert (text("cap:status"), text("cap:msgType"), text("cap:scope")) == (
+        ["Actual"],
+        [msg_type.value],
+        ["Restricted"],
+    )
     assert text("cap:restriction")[0]
     assert text("cap:info/cap:category") == ["Security"]
     names, values = text("cap:info/cap:parameter/cap:valueName"), text("cap:info/cap:parameter/cap:value")
@@ -64,7 +76,10 @@ def test_signature_is_standard_webhooks() -> None:
     assert verify("topsecret", "msg-1", 1700000000, body, header)
     assert not verify("topsecret", "msg-1", 1700000001, body, header)
     whsec = "whsec_" + base64.b64encode(b"k").decode()
-    assert sign(whsec, "m", 1, b"") == "v1," + base64.b64encode(hmac.new(b"k", b"m.1.", hashlib.sha256).digest()).decode()
+    assert (
+        sign(whsec, "m", 1, b"")
+        == "v1," + base64.b64encode(hmac.new(b"k", b"m.1.", hashlib.sha256).digest()).decode()
+    )
 
 
 def test_victim_message_never_reveals_the_offender() -> None:

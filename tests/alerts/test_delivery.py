@@ -90,7 +90,9 @@ async def test_proximity_breach_reaches_victim_and_police_and_ack_stops_resends(
     service = world.service()
     async with victim_device(world) as inbox, delivering(service), world.hub.subscribe() as room:
         now = datetime.now(UTC)
-        await service.on_evaluation([prox(E.PROXIMITY_BREACH, now, 187.3, episode=now)], now, time.monotonic())
+        await service.on_evaluation(
+            [prox(E.PROXIMITY_BREACH, now, 187.3, episode=now)], now, time.monotonic()
+        )
         note = await asyncio.wait_for(inbox.get(), 5)
         assert note["type"] == "proximity_breach" and note["severity"] == "critical"
         assert set(note) == {"notification_id", "alert_id", "type", "ts", "severity", "message", "action"}
@@ -131,7 +133,9 @@ async def test_unacknowledged_victim_warning_is_resent_then_escalates(world: Wor
     service = world.service()
     async with victim_device(world) as inbox, delivering(service):
         now = datetime.now(UTC)
-        await service.on_evaluation([prox(E.PROXIMITY_PRE_ALERT, now, 800.0, episode=now)], now, time.monotonic())
+        await service.on_evaluation(
+            [prox(E.PROXIMITY_PRE_ALERT, now, 800.0, episode=now)], now, time.monotonic()
+        )
         first = await asyncio.wait_for(inbox.get(), 5)
         await deliver_when_free(service, now + timedelta(seconds=31))  # resend interval passed: same id again
         again = await asyncio.wait_for(inbox.get(), 5)
@@ -168,7 +172,9 @@ async def test_unacknowledged_alert_escalates_to_police(world: World) -> None:
         check_cap(posted)
         with pytest.raises(InvalidInput, match="note"):
             await service.act(alert["alert_id"], "resolve", "anna", now, outcome="checked")
-        done = await service.act(alert["alert_id"], "resolve", "anna", now, outcome="checked", note="strap ok")
+        done = await service.act(
+            alert["alert_id"], "resolve", "anna", now, outcome="checked", note="strap ok"
+        )
         assert done["state"] == "resolved"
         cancel = await world.webhook.wait_for(2)
         root = check_cap(cancel[1])
@@ -199,9 +205,17 @@ async def test_pending_outbox_survives_a_restart_and_is_delivered_once(world: Wo
 
 async def test_failing_webhook_retries_then_raises_its_own_alarm(world: World) -> None:
     world.webhook.statuses = [500] * 5
-    service = AlertService(world.db, world.settings, world.hub, world.casebook, world.registry, world.live,
-                           config=world.config.__class__(poll_s=0.05, dispatch_backoff_base_s=0.01,
-                                                         dispatch_backoff_max_s=0.05, failing_after_attempts=3))
+    service = AlertService(
+        world.db,
+        world.settings,
+        world.hub,
+        world.casebook,
+        world.registry,
+        world.live,
+        config=world.config.__class__(
+            poll_s=0.05, dispatch_backoff_base_s=0.01, dispatch_backoff_max_s=0.05, failing_after_attempts=3
+        ),
+    )
     async with delivering(service), world.hub.subscribe() as room:
         now = datetime.now(UTC)
         await service.on_device_events([dev(EventType.PANIC, now, VICTIM)], now, time.monotonic())
@@ -220,26 +234,40 @@ async def test_panic_tamper_and_silence_reach_the_right_recipients(world: World)
     service = world.service()
     now = datetime.now(UTC)
     async with victim_device(world) as inbox, delivering(service):
-        await service.on_device_events([dev(EventType.PANIC, now, VICTIM), dev(EventType.TAMPER, now)], now,
-                                       time.monotonic())
+        await service.on_device_events(
+            [dev(EventType.PANIC, now, VICTIM), dev(EventType.TAMPER, now)], now, time.monotonic()
+        )
         confirmation = await asyncio.wait_for(inbox.get(), 5)
         assert confirmation["type"] == "panic"
         posted = await world.webhook.wait_for(2)  # panic → police; tamper at high risk → police
-        events = sorted(check_cap(p).findtext("cap:info/cap:eventCode/cap:value", namespaces=NS) or "" for p in posted)
+        events = sorted(
+            check_cap(p).findtext("cap:info/cap:eventCode/cap:value", namespaces=NS) or "" for p in posted
+        )
         assert events == ["panic", "tamper"]
 
         await world.live.mark_seen({OFFENDER: now - timedelta(seconds=200), VICTIM: now})
-        await world.live.set_latest([Fix(OFFENDER, now - timedelta(seconds=200), 52.09, 5.12, 5.0),
-                                     Fix(VICTIM, now - timedelta(seconds=500), 52.09, 5.12, 5.0)])
+        await world.live.set_latest(
+            [
+                Fix(OFFENDER, now - timedelta(seconds=200), 52.09, 5.12, 5.0),
+                Fix(VICTIM, now - timedelta(seconds=500), 52.09, 5.12, 5.0),
+            ]
+        )
         await service.tick(now)
         await service.tick(now)  # still silent: no second alert
         await service.on_device_events([dev(EventType.CONNECTION_LOST, now, VICTIM)], now, time.monotonic())
         alerts = {(a["type"], a["device_id"]): a for a in await service.open_alerts("case-1")}
-        assert set(alerts) == {("panic", VICTIM), ("tamper", OFFENDER), ("no_communication", OFFENDER),
-                               ("no_fix", VICTIM), ("no_communication", VICTIM)}
+        assert set(alerts) == {
+            ("panic", VICTIM),
+            ("tamper", OFFENDER),
+            ("no_communication", OFFENDER),
+            ("no_fix", VICTIM),
+            ("no_communication", VICTIM),
+        }
         silent_tag = alerts[("no_communication", OFFENDER)]
-        assert (silent_tag["recipients"], silent_tag["episode"]) == (["probation"],
-                                                                     (now - timedelta(seconds=200)).isoformat())
+        assert (silent_tag["recipients"], silent_tag["episode"]) == (
+            ["probation"],
+            (now - timedelta(seconds=200)).isoformat(),
+        )
         assert alerts[("no_communication", VICTIM)]["priority"] == "high"
 
         await world.live.mark_seen({OFFENDER: now + timedelta(seconds=5)})
@@ -252,10 +280,14 @@ async def test_a_closer_breach_sends_police_an_update_referencing_the_alert(worl
     service = world.service()
     async with delivering(service):
         now = datetime.now(UTC)
-        await service.on_evaluation([prox(E.PROXIMITY_BREACH, now, 400.0, episode=now)], now, time.monotonic())
+        await service.on_evaluation(
+            [prox(E.PROXIMITY_BREACH, now, 400.0, episode=now)], now, time.monotonic()
+        )
         [first] = await world.webhook.wait_for(1)
         later = datetime.now(UTC)  # the outbox worker runs on the wall clock
-        await service.on_evaluation([prox(E.BREACH_UPDATE, later, 200.0, episode=now)], later, time.monotonic())
+        await service.on_evaluation(
+            [prox(E.BREACH_UPDATE, later, 200.0, episode=now)], later, time.monotonic()
+        )
         second = (await world.webhook.wait_for(2))[1]
     root = check_cap(second)
     assert root.findtext("cap:msgType", namespaces=NS) == "Update"
@@ -278,8 +310,11 @@ async def test_an_alert_acknowledged_after_the_snapshot_is_not_escalated(world: 
         assert lc.escalation_due(snapshot, world.config, due)
         async with world.db.pool.connection() as conn, conn.transaction():
             stored = await service._decide_locked(
-                conn, snapshot, lambda a: lc.escalate(a, "late", due) if lc.escalation_due(a, world.config, due)
-                else None, due)
+                conn,
+                snapshot,
+                lambda a: lc.escalate(a, "late", due) if lc.escalation_due(a, world.config, due) else None,
+                due,
+            )
         assert stored == []
         detail = await service.get_alert(snapshot.alert_id)
         assert (detail["state"], detail["escalated"]) == ("acknowledged", False)
@@ -289,11 +324,20 @@ async def test_an_alert_acknowledged_after_the_snapshot_is_not_escalated(world: 
 
 async def test_the_commit_notify_wakes_the_worker_long_before_its_poll(world: World) -> None:
     """The one wake-up: the NOTIFY of the queued row, in this process as in another one."""
-    service = AlertService(world.db, world.settings, world.hub, world.casebook, world.registry, world.live,
-                           config=world.config.model_copy(update={"poll_s": 60.0}))
+    service = AlertService(
+        world.db,
+        world.settings,
+        world.hub,
+        world.casebook,
+        world.registry,
+        world.live,
+        config=world.config.model_copy(update={"poll_s": 60.0}),
+    )
     async with delivering(service):
         await asyncio.sleep(0.3)  # the worker's first pass is done; it now waits for a wake-up or 60 s
         now = datetime.now(UTC)
-        await service.on_evaluation([prox(E.PROXIMITY_BREACH, now, 187.3, episode=now)], now, time.monotonic())
+        await service.on_evaluation(
+            [prox(E.PROXIMITY_BREACH, now, 187.3, episode=now)], now, time.monotonic()
+        )
         [posted] = await asyncio.wait_for(world.webhook.wait_for(1), 5)
         check_cap(posted)

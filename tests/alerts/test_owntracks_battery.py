@@ -17,22 +17,38 @@ NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def location(batt: float | None, ts: datetime = NOW) -> bytes:
-    doc: dict[str, Any] = {"_type": "location", "lat": 52.09, "lon": 5.12, "acc": 12, "tst": int(ts.timestamp())}
+    doc: dict[str, Any] = {
+        "_type": "location",
+        "lat": 52.09,
+        "lon": 5.12,
+        "acc": 12,
+        "tst": int(ts.timestamp()),
+    }
     if batt is not None:
         doc["batt"] = batt
     return json.dumps(doc).encode()
 
 
-@pytest.mark.parametrize(("batt", "event"), [
-    (None, None), (100, None), (21, None), (20, EventType.BATTERY_LOW), (11, EventType.BATTERY_LOW),
-    (10, EventType.BATTERY_CRITICAL), (0, EventType.BATTERY_CRITICAL),
-])
-def test_batt_becomes_a_battery_event_at_the_documented_thresholds(batt: float | None,
-                                                                  event: EventType | None) -> None:
+@pytest.mark.parametrize(
+    ("batt", "event"),
+    [
+        (None, None),
+        (100, None),
+        (21, None),
+        (20, EventType.BATTERY_LOW),
+        (11, EventType.BATTERY_LOW),
+        (10, EventType.BATTERY_CRITICAL),
+        (0, EventType.BATTERY_CRITICAL),
+    ],
+)
+def test_batt_becomes_a_battery_event_at_the_documented_thresholds(
+    batt: float | None, event: EventType | None
+) -> None:
     out = decode_owntracks("owntracks/anna/phone", "phone-1", location(batt), NOW, DecodeLimits())
     assert len(out.fixes) == 1 and out.fixes[0].batt == batt  # the fix is kept either way
     assert [(e.type, e.ts, e.data) for e in out.events] == (
-        [] if event is None else [(event, NOW, {"batt": batt, "source": "owntracks"})])
+        [] if event is None else [(event, NOW, {"batt": batt, "source": "owntracks"})]
+    )
 
 
 def test_bad_batt_is_a_dead_letter_not_an_event() -> None:
@@ -51,11 +67,19 @@ async def _battery_alerts(em: Running) -> list[dict[str, Any]]:
 async def test_owntracks_batt_10_opens_one_battery_alert_per_discharge() -> None:
     async with running_emon() as em:
         async with em.client() as c:
-            for d in ({"device_id": "tag-b", "kind": "ankle_tag"},
-                      {"device_id": "phone-b", "kind": "victim_device", "owntracks_topic": "owntracks/anna/phone"}):
+            for d in (
+                {"device_id": "tag-b", "kind": "ankle_tag"},
+                {"device_id": "phone-b", "kind": "victim_device", "owntracks_topic": "owntracks/anna/phone"},
+            ):
                 assert (await c.post("/api/v1/devices", json=d)).status_code == 201
-            case = {"case_id": "case-b", "risk": "medium", "offender_device": "tag-b", "victim_device": "phone-b",
-                    "residence": {"lat": 52.0, "lon": 5.0}, "order": {"contact_ban_m": 500}}
+            case = {
+                "case_id": "case-b",
+                "risk": "medium",
+                "offender_device": "tag-b",
+                "victim_device": "phone-b",
+                "residence": {"lat": 52.0, "lon": 5.0},
+                "order": {"contact_ban_m": 500},
+            }
             assert (await c.post("/api/v1/cases", json=case)).status_code == 201
         topic = em.topic("owntracks/anna/phone")
         start = datetime.now(UTC) - timedelta(seconds=60)
@@ -71,14 +95,19 @@ async def test_owntracks_batt_10_opens_one_battery_alert_per_discharge() -> None
 
         [alert] = await eventually(one_alert, within=15)
         assert (alert["type"], alert["device_id"], alert["explanation"]["data"]["batt"]) == (
-            "battery_critical", "phone-b", 10)
+            "battery_critical",
+            "phone-b",
+            10,
+        )
         assert alert["recipients"] == ["probation"]
 
         await send(9, 10)  # still low: merged into the open alert
         await eventually(lambda: _events_of(em, alert["alert_id"], 2), within=15)
         async with em.client() as c:
-            r = await c.post(f"/api/v1/alerts/{alert['alert_id']}/resolve",
-                             json={"outcome": "victim asked to charge", "note": "called"})
+            r = await c.post(
+                f"/api/v1/alerts/{alert['alert_id']}/resolve",
+                json={"outcome": "victim asked to charge", "note": "called"},
+            )
             assert r.status_code == 200
         await send(8, 20)  # still the same discharge after the resolve: no new alert
         await send(80, 30)  # recharged ...

@@ -24,16 +24,20 @@ OFFENDER_AT = (52.3655, 4.8790, 8.0)
 
 
 def params(root: ET.Element) -> dict[str, str]:
-    return {p.findtext("cap:valueName", namespaces=NS) or "": p.findtext("cap:value", namespaces=NS) or ""
-            for p in root.findall("cap:info/cap:parameter", NS)}
+    return {
+        p.findtext("cap:valueName", namespaces=NS) or "": p.findtext("cap:value", namespaces=NS) or ""
+        for p in root.findall("cap:info/cap:parameter", NS)
+    }
 
 
 async def test_panic_cap_carries_both_fresh_positions_with_ages_and_validates(world: World) -> None:
     now = datetime.now(UTC)
-    await world.live.set_latest([
-        Fix(VICTIM, now - timedelta(seconds=20), *VICTIM_AT),
-        Fix(OFFENDER, now - timedelta(seconds=40), *OFFENDER_AT),
-    ])
+    await world.live.set_latest(
+        [
+            Fix(VICTIM, now - timedelta(seconds=20), *VICTIM_AT),
+            Fix(OFFENDER, now - timedelta(seconds=40), *OFFENDER_AT),
+        ]
+    )
     service = world.service()
     cmd_topics = {f"{world.prefix}/emon/v1/cmd/{d}": d for d in (OFFENDER, VICTIM)}
     async with listening(list(cmd_topics)) as commands, delivering(service):
@@ -45,7 +49,10 @@ async def test_panic_cap_carries_both_fresh_positions_with_ages_and_validates(wo
         assert 15 <= float(p["victim_position_age_s"]) <= 30 and p["victim_position_fresh"] == "true"
         assert 35 <= float(p["offender_position_age_s"]) <= 50 and p["offender_position_fresh"] == "true"
         circles = [a.findtext("cap:circle", namespaces=NS) for a in root.findall("cap:info/cap:area", NS)]
-        assert circles == ["52.365500,4.879000 0.010", "52.360100,4.885500 0.012"]  # offender, victim; r = acc
+        assert circles == [
+            "52.365500,4.879000 0.010",
+            "52.360100,4.885500 0.012",
+        ]  # offender, victim; r = acc
         description = root.findtext("cap:info/cap:description", namespaces=NS) or ""
         assert "Geen" not in description and "nauwkeurigheid 12 m" in description
 
@@ -62,13 +69,17 @@ async def test_panic_cap_carries_both_fresh_positions_with_ages_and_validates(wo
             while len(got) < 2:
                 topic, body = await commands.get()
                 got[cmd_topics[topic]] = json.loads(body)
-        assert {d: (c["cmd"], c["every_s"]) for d, c in got.items()} == {OFFENDER: ("locate", 30),
-                                                                          VICTIM: ("locate", 30)}
+        assert {d: (c["cmd"], c["every_s"]) for d, c in got.items()} == {
+            OFFENDER: ("locate", 30),
+            VICTIM: ("locate", 30),
+        }
 
 
 async def test_panic_without_fresh_fixes_says_so_and_sends_locate_now_to_both(world: World) -> None:
     now = datetime.now(UTC)
-    await world.live.set_latest([Fix(OFFENDER, now - timedelta(seconds=900), *OFFENDER_AT)])  # victim: none at all
+    await world.live.set_latest(
+        [Fix(OFFENDER, now - timedelta(seconds=900), *OFFENDER_AT)]
+    )  # victim: none at all
     service = world.service()
     cmd_topics = {f"{world.prefix}/emon/v1/cmd/{d}": d for d in (OFFENDER, VICTIM)}
     async with listening(list(cmd_topics)) as commands, delivering(service):
@@ -80,7 +91,10 @@ async def test_panic_without_fresh_fixes_says_so_and_sends_locate_now_to_both(wo
         assert p["offender_position_fresh"] == "false" and 895 <= float(p["offender_position_age_s"]) <= 910
         description = root.findtext("cap:info/cap:description", namespaces=NS) or ""
         assert "Geen positie van het slachtoffer (victim) bekend" in description
-        assert "Geen verse positie van de verdachte (offender)" in description and "locate requested" in description
+        assert (
+            "Geen verse positie van de verdachte (offender)" in description
+            and "locate requested" in description
+        )
         [area] = root.findall("cap:info/cap:area", NS)  # only the offender's (old) position is known
         assert "900 s oud" in (area.findtext("cap:areaDesc", namespaces=NS) or "")
 
@@ -94,7 +108,9 @@ async def test_panic_without_fresh_fixes_says_so_and_sends_locate_now_to_both(wo
                 assert json.loads(body)["cmd"] == "locate"
                 seen.add(cmd_topics[topic])
         detail = await service.get_alert(alert["alert_id"])
-        assert sorted(d["target"] for d in detail["deliveries"] if d["channel"] == "command") == sorted(cmd_topics_suffix())
+        assert sorted(d["target"] for d in detail["deliveries"] if d["channel"] == "command") == sorted(
+            cmd_topics_suffix()
+        )
 
 
 def cmd_topics_suffix() -> list[str]:

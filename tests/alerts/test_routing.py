@@ -34,8 +34,9 @@ C, H, N, L = Priority.CRITICAL, Priority.HIGH, Priority.NORMAL, Priority.LOW
         (AlertType.BATTERY_LOW, Risk.HIGH, "victim_device", {P}, L),
     ],
 )
-def test_default_matrix(alert_type: AlertType, risk: Risk, kind: str | None, recipients: set[Recipient],
-                        priority: Priority) -> None:
+def test_default_matrix(
+    alert_type: AlertType, risk: Risk, kind: str | None, recipients: set[Recipient], priority: Priority
+) -> None:
     route = Routing().route(alert_type, risk, kind)
     assert (set(route.recipients), route.priority) == (recipients, priority)
 
@@ -49,10 +50,14 @@ def test_every_type_and_risk_has_a_route() -> None:
 
 def test_json_file_overrides_single_cells(tmp_path: Path) -> None:
     path = tmp_path / "routing.json"
-    path.write_text(json.dumps({
-        "tamper": {"low": {"recipients": ["probation", "police"], "priority": "critical"}},
-        "battery_low": {"*": {"recipients": ["probation"], "priority": "normal"}},
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "tamper": {"low": {"recipients": ["probation", "police"], "priority": "critical"}},
+                "battery_low": {"*": {"recipients": ["probation"], "priority": "normal"}},
+            }
+        )
+    )
     routing = Routing.from_file(str(path))
     assert routing.route(AlertType.TAMPER, Risk.LOW).recipients == {P, X}
     assert routing.route(AlertType.TAMPER, Risk.MEDIUM) == DEFAULTS[AlertType.TAMPER][Risk.MEDIUM]

@@ -35,24 +35,43 @@ STADIUM = "exclusion:stadion"  # an ordinary exclusion zone
 
 
 def info(risk: Risk, *, notifications: bool = True, closed: bool = False) -> CaseInfo:
-    return CaseInfo("case-1", risk, OFFENDER, VICTIM, victim_rules=frozenset({"proximity", HOME}),
-                    victim_notifications=notifications, closed=closed)
+    return CaseInfo(
+        "case-1",
+        risk,
+        OFFENDER,
+        VICTIM,
+        victim_rules=frozenset({"proximity", HOME}),
+        victim_notifications=notifications,
+        closed=closed,
+    )
 
 
-@pytest.mark.parametrize(("event", "rule", "risk", "notifications", "victim_told"), [
-    (E.EXCLUSION_BREACH, HOME, Risk.LOW, True, True),  # protects the victim: told at low risk too
-    (E.EXCLUSION_BREACH, HOME, Risk.MEDIUM, True, True),
-    (E.EXCLUSION_BREACH, STADIUM, Risk.LOW, True, False),  # the matrix decides for other zones
-    (E.EXCLUSION_BREACH, STADIUM, Risk.HIGH, True, True),
-    (E.EXCLUSION_PRE_ALERT, HOME, Risk.LOW, True, False),  # only confirmed violations
-    (E.PROXIMITY_BREACH, "proximity", Risk.LOW, True, True),
-    (E.PROXIMITY_BREACH, "proximity", Risk.HIGH, False, False),  # the victim opted out
-    (E.EXCLUSION_BREACH, HOME, Risk.HIGH, False, False),
-])
-def test_who_warns_the_victim(event: E, rule: str, risk: Risk, notifications: bool, victim_told: bool) -> None:
+@pytest.mark.parametrize(
+    ("event", "rule", "risk", "notifications", "victim_told"),
+    [
+        (E.EXCLUSION_BREACH, HOME, Risk.LOW, True, True),  # protects the victim: told at low risk too
+        (E.EXCLUSION_BREACH, HOME, Risk.MEDIUM, True, True),
+        (E.EXCLUSION_BREACH, STADIUM, Risk.LOW, True, False),  # the matrix decides for other zones
+        (E.EXCLUSION_BREACH, STADIUM, Risk.HIGH, True, True),
+        (E.EXCLUSION_PRE_ALERT, HOME, Risk.LOW, True, False),  # only confirmed violations
+        (E.PROXIMITY_BREACH, "proximity", Risk.LOW, True, True),
+        (E.PROXIMITY_BREACH, "proximity", Risk.HIGH, False, False),  # the victim opted out
+        (E.EXCLUSION_BREACH, HOME, Risk.HIGH, False, False),
+    ],
+)
+def test_who_warns_the_victim(
+    event: E, rule: str, risk: Risk, notifications: bool, victim_told: bool
+) -> None:
     ev = prox(event, s(0), -25.0, rule=rule)
-    change = lc.on_evaluation(None, ev, info(risk, notifications=notifications), Routing(), AlertConfig(),
-                              suppressed=False, now=s(1))
+    change = lc.on_evaluation(
+        None,
+        ev,
+        info(risk, notifications=notifications),
+        Routing(),
+        AlertConfig(),
+        suppressed=False,
+        now=s(1),
+    )
     assert change is not None
     assert (V in change.alert.recipients, V in change.notify) == (victim_told, victim_told)
     assert Recipient.PROBATION in change.alert.recipients  # the room is always told
@@ -60,28 +79,63 @@ def test_who_warns_the_victim(event: E, rule: str, risk: Risk, notifications: bo
 
 def test_opted_out_victim_still_gets_the_panic_confirmation_a_closed_case_nothing() -> None:
     for case, told in ((info(Risk.LOW, notifications=False), True), (info(Risk.LOW, closed=True), False)):
-        change = lc.on_device_event(None, dev(EventType.PANIC, s(0), VICTIM), case, "victim_device", Routing(),
-                                    AlertConfig(), suppressed=False, now=s(1))
+        change = lc.on_device_event(
+            None,
+            dev(EventType.PANIC, s(0), VICTIM),
+            case,
+            "victim_device",
+            Routing(),
+            AlertConfig(),
+            suppressed=False,
+            now=s(1),
+        )
         assert change is not None and (V in change.notify) is told
 
 
 def test_worsening_into_a_protecting_breach_adds_the_victim() -> None:
-    pre = lc.on_evaluation(None, prox(E.EXCLUSION_PRE_ALERT, s(0), 50.0, rule=HOME), info(Risk.LOW), Routing(),
-                           AlertConfig(), suppressed=False, now=s(1))
+    pre = lc.on_evaluation(
+        None,
+        prox(E.EXCLUSION_PRE_ALERT, s(0), 50.0, rule=HOME),
+        info(Risk.LOW),
+        Routing(),
+        AlertConfig(),
+        suppressed=False,
+        now=s(1),
+    )
     assert pre is not None and V not in pre.alert.recipients
-    worse = lc.on_evaluation(pre.alert, prox(E.EXCLUSION_BREACH, s(60), -30.0, rule=HOME), info(Risk.LOW),
-                             Routing(), AlertConfig(), suppressed=False, now=s(61))
+    worse = lc.on_evaluation(
+        pre.alert,
+        prox(E.EXCLUSION_BREACH, s(60), -30.0, rule=HOME),
+        info(Risk.LOW),
+        Routing(),
+        AlertConfig(),
+        suppressed=False,
+        now=s(61),
+    )
     assert worse is not None and worse.action == "worsened" and V in worse.notify
 
 
 def case_with(risk: str, *, protects: bool = True, notifications: str = "all") -> Case:
-    return Case.model_validate({
-        "case_id": "case-1", "risk": risk, "offender_device": OFFENDER, "victim_device": VICTIM,
-        "residence": {"lat": 52.05, "lon": 5.05},
-        "order": {"contact_ban_m": 500, "victim_notifications": notifications, "exclusion_zones": [
-            {"name": "woning", "circle": {"lat": 52.0907, "lon": 5.1214, "radius_m": 300}, "protects_victim": protects},
-        ]},
-    })
+    return Case.model_validate(
+        {
+            "case_id": "case-1",
+            "risk": risk,
+            "offender_device": OFFENDER,
+            "victim_device": VICTIM,
+            "residence": {"lat": 52.05, "lon": 5.05},
+            "order": {
+                "contact_ban_m": 500,
+                "victim_notifications": notifications,
+                "exclusion_zones": [
+                    {
+                        "name": "woning",
+                        "circle": {"lat": 52.0907, "lon": 5.1214, "radius_m": 300},
+                        "protects_victim": protects,
+                    },
+                ],
+            },
+        }
+    )
 
 
 def test_order_schema_defaults_and_rejects_unknown_choice() -> None:
@@ -102,8 +156,9 @@ async def test_exclusion_breach_of_a_protecting_zone_warns_the_victim_at_low_ris
     service = world.service()
     async with victim_device(world) as inbox, delivering(service):
         now = datetime.now(UTC)
-        await service.on_evaluation([prox(E.EXCLUSION_BREACH, now, -40.0, rule=HOME, episode=now)], now,
-                                    time.monotonic())
+        await service.on_evaluation(
+            [prox(E.EXCLUSION_BREACH, now, -40.0, rule=HOME, episode=now)], now, time.monotonic()
+        )
         note = await asyncio.wait_for(inbox.get(), 5)
         assert note["type"] == "exclusion_breach" and "52.0907" not in json.dumps(note)
         [alert] = await service.open_alerts("case-1")
@@ -116,9 +171,14 @@ async def test_opt_out_suppresses_victim_warnings_but_not_the_room(world: World)
     service = world.service()
     async with victim_device(world) as inbox, delivering(service):
         now = datetime.now(UTC)
-        await service.on_evaluation([prox(E.PROXIMITY_BREACH, now, 120.0, episode=now),
-                                     prox(E.EXCLUSION_BREACH, now, -40.0, rule=HOME, episode=now)], now,
-                                    time.monotonic())
+        await service.on_evaluation(
+            [
+                prox(E.PROXIMITY_BREACH, now, 120.0, episode=now),
+                prox(E.EXCLUSION_BREACH, now, -40.0, rule=HOME, episode=now),
+            ],
+            now,
+            time.monotonic(),
+        )
         await world.webhook.wait_for(2)  # police still get both
         alerts = await service.open_alerts("case-1")
         assert sorted(a["type"] for a in alerts) == ["exclusion_breach", "proximity_breach"]
@@ -132,8 +192,9 @@ async def test_opt_out_suppresses_victim_warnings_but_not_the_room(world: World)
 
 async def _victim_rows(world: World, alert_id: str) -> list[tuple[str, str]]:
     async with world.db.pool.connection() as conn:
-        cur = await conn.execute("SELECT channel, state FROM alert_outbox WHERE alert_id = %s AND channel = 'victim'",
-                                 (alert_id,))
+        cur = await conn.execute(
+            "SELECT channel, state FROM alert_outbox WHERE alert_id = %s AND channel = 'victim'", (alert_id,)
+        )
         return [(str(r[0]), str(r[1])) for r in await cur.fetchall()]
 
 
@@ -143,13 +204,17 @@ async def test_warnings_stop_being_resent_once_resolved_or_closed(world: World, 
     service = world.service()
     async with victim_device(world) as inbox, delivering(service):
         now = datetime.now(UTC)
-        await service.on_evaluation([prox(E.PROXIMITY_BREACH, now, 120.0, episode=now)], now, time.monotonic())
+        await service.on_evaluation(
+            [prox(E.PROXIMITY_BREACH, now, 120.0, episode=now)], now, time.monotonic()
+        )
         first = await asyncio.wait_for(inbox.get(), 5)
         await deliver_when_free(service, now + timedelta(seconds=31))  # not acknowledged: re-sent
         again = await asyncio.wait_for(inbox.get(), 5)
         assert again["notification_id"] == first["notification_id"]
         if how == "resolved":
-            await service.act(first["alert_id"], "resolve", "room", datetime.now(UTC), outcome="police on site")
+            await service.act(
+                first["alert_id"], "resolve", "room", datetime.now(UTC), outcome="police on site"
+            )
         else:
             assert await service.case_closed("case-1", datetime.now(UTC)) == 1
         assert await _victim_rows(world, first["alert_id"]) == [("victim", "cancelled")]
@@ -163,13 +228,17 @@ async def test_warnings_stop_being_resent_once_resolved_or_closed(world: World, 
 
 
 @pytest_integration
-async def test_owntracks_phone_gets_the_warning_as_a_command_it_shows_and_the_room_a_task(world: World) -> None:
+async def test_owntracks_phone_gets_the_warning_as_a_command_it_shows_and_the_room_a_task(
+    world: World,
+) -> None:
     world.registry.add(Device(VICTIM, DeviceKind.VICTIM_DEVICE, owntracks_topic="owntracks/anna/phone"))
     service = world.service()
     topic = f"{world.prefix}/owntracks/anna/phone/cmd"
     async with listening([topic]) as inbox, delivering(service), world.hub.subscribe() as room:
         now = datetime.now(UTC)
-        await service.on_evaluation([prox(E.PROXIMITY_BREACH, now, 120.0, episode=now)], now, time.monotonic())
+        await service.on_evaluation(
+            [prox(E.PROXIMITY_BREACH, now, 120.0, episode=now)], now, time.monotonic()
+        )
         bodies: list[dict[str, Any]] = []
         async with asyncio.timeout(5):
             while not any(b.get("action") == "action" for b in bodies):
@@ -179,7 +248,8 @@ async def test_owntracks_phone_gets_the_warning_as_a_command_it_shows_and_the_ro
         assert "52.09" not in json.dumps(warning) and "120" not in json.dumps(warning)
         tasks = await service.tasks.list(case_id="case-1")
         assert [(t["kind"], t["priority"], t["detail"]["reason"]) for t in tasks] == [
-            ("inform_victim", "critical", "OwnTracks phone: warning may not be shown")]
+            ("inform_victim", "critical", "OwnTracks phone: warning may not be shown")
+        ]
         kinds = []
         async with asyncio.timeout(3):
             while "task" not in kinds:
@@ -196,19 +266,26 @@ async def test_owntracks_phone_gets_the_warning_as_a_command_it_shows_and_the_ro
 
 @pytest_integration
 async def test_a_victim_without_device_gets_one_call_task_per_alert_type(world: World) -> None:
-    world.casebook.put(world.casebook.all()[0].model_copy(update={"risk": Risk.MEDIUM, "victim_device": None}))
+    world.casebook.put(
+        world.casebook.all()[0].model_copy(update={"risk": Risk.MEDIUM, "victim_device": None})
+    )
     service = world.service()
     now = datetime.now(UTC)
     pre = prox(E.PROXIMITY_PRE_ALERT, now, 800.0, episode=now)
     await service.on_evaluation([pre, pre], now, time.monotonic())  # a replay: still one task
     tasks = await service.tasks.list(case_id="case-1")
     assert [(t["kind"], t["priority"], t["detail"]["alert_type"]) for t in tasks] == [
-        ("inform_victim", "high", "proximity_pre_alert")]
+        ("inform_victim", "high", "proximity_pre_alert")
+    ]
     later = now + timedelta(seconds=30)
-    await service.on_evaluation([prox(E.PROXIMITY_BREACH, later, 150.0, episode=now)], later, time.monotonic())
+    await service.on_evaluation(
+        [prox(E.PROXIMITY_BREACH, later, 150.0, episode=now)], later, time.monotonic()
+    )
     tasks = await service.tasks.list(case_id="case-1")
     assert sorted((t["detail"]["alert_type"], t["detail"]["round"]) for t in tasks) == [
-        ("proximity_breach", 2), ("proximity_pre_alert", 1)]
+        ("proximity_breach", 2),
+        ("proximity_pre_alert", 1),
+    ]
     assert {t["alert_id"] for t in tasks} == {tasks[0]["alert_id"]}
     closer = now + timedelta(seconds=40)  # 110 m closer: the victim is re-notified, the room already calls
     await service.on_evaluation([prox(E.BREACH_UPDATE, closer, 40.0, episode=now)], closer, time.monotonic())
@@ -216,5 +293,6 @@ async def test_a_victim_without_device_gets_one_call_task_per_alert_type(world: 
     detail = await service.get_alert(tasks[0]["alert_id"])
     assert [h["action"] for h in detail["history"]].count("closer") == 1
     assert [h["detail"]["reason"] for h in detail["history"] if h["action"] == "victim_not_notified"] == [
-        "no victim device"] * 3
+        "no victim device"
+    ] * 3
     await service.close()

@@ -13,11 +13,15 @@ pytestmark = pytest.mark.integration
 
 async def test_hostile_requests_are_refused_cleanly(emon: Running) -> None:
     async with emon.client() as c:
-        huge = await c.post("/api/v1/cases", content=b"{" + b" " * (3 * 1024 * 1024) + b"}",
-                            headers={"content-type": "application/json"})
+        huge = await c.post(
+            "/api/v1/cases",
+            content=b"{" + b" " * (3 * 1024 * 1024) + b"}",
+            headers={"content-type": "application/json"},
+        )
         assert huge.status_code == 413
-        assert (await c.post("/api/v1/cases", content=b"{nope", headers={"content-type": "application/json"})
-                ).status_code == 400
+        assert (
+            await c.post("/api/v1/cases", content=b"{nope", headers={"content-type": "application/json"})
+        ).status_code == 400
         bad_case = await c.post("/api/v1/cases", json={"case_id": "x", "risk": "extreme"})
         assert bad_case.status_code == 422
         assert bad_case.json()["detail"]["field"] == "case.risk"
@@ -27,9 +31,16 @@ async def test_hostile_requests_are_refused_cleanly(emon: Running) -> None:
         assert unknown_kind.status_code == 422
         track = await c.get("/api/v1/devices/nope/track", params={"from": "yesterday"})
         assert track.status_code in (404, 422)
-        no_case = await c.post("/api/v1/cases", json={
-            "case_id": "c", "risk": "low", "offender_device": "ghost", "residence": {"lat": 52, "lon": 5},
-            "order": {}})
+        no_case = await c.post(
+            "/api/v1/cases",
+            json={
+                "case_id": "c",
+                "risk": "low",
+                "offender_device": "ghost",
+                "residence": {"lat": 52, "lon": 5},
+                "order": {},
+            },
+        )
         assert no_case.status_code == 422 and no_case.json()["detail"]["field"] == "case.offender_device"
         assert (await c.get("/readyz")).status_code == 200
 
@@ -42,13 +53,23 @@ async def test_a_victims_position_is_private_unless_an_alert_is_open(emon: Runni
 
     async with emon.client() as admin:
         for device, kind in (("tag-p", "ankle_tag"), ("victim-p", "victim_device")):
-            assert (await admin.post("/api/v1/devices", json={"device_id": device, "kind": kind})).status_code == 201
-        case = {"case_id": "cp", "risk": "high", "offender_device": "tag-p", "victim_device": "victim-p",
-                "residence": {"lat": 52.2, "lon": 5.2}, "order": {"contact_ban_m": 300}}
+            assert (
+                await admin.post("/api/v1/devices", json={"device_id": device, "kind": kind})
+            ).status_code == 201
+        case = {
+            "case_id": "cp",
+            "risk": "high",
+            "offender_device": "tag-p",
+            "victim_device": "victim-p",
+            "residence": {"lat": 52.2, "lon": 5.2},
+            "order": {"contact_ban_m": 300},
+        }
         assert (await admin.post("/api/v1/cases", json=case)).status_code == 201
     probation = await emon.token_for("probation")
     now = datetime.now(UTC).isoformat()
-    await publish(emon.topic("emon/v1/fix/victim-p"), json.dumps({"ts": now, "lat": 52.0, "lon": 5.0, "acc": 9}))
+    await publish(
+        emon.topic("emon/v1/fix/victim-p"), json.dumps({"ts": now, "lat": 52.0, "lon": 5.0, "acc": 9})
+    )
 
     async def stored() -> bool:
         return await emon.runtime.live.latest("victim-p") is not None
@@ -71,8 +92,9 @@ async def test_a_victims_position_is_private_unless_an_alert_is_open(emon: Runni
     async with emon.client(probation) as c:
         refused = await c.get("/api/v1/devices/victim-p/latest")  # no purpose: refused
         assert (refused.status_code, refused.json()["detail"]["error"]) == (400, "purpose_required")
-        assert (await c.get("/api/v1/devices/victim-p/latest", params={"purpose": "case_supervision"})
-                ).status_code == 400  # a purpose that does not justify it
+        assert (
+            await c.get("/api/v1/devices/victim-p/latest", params={"purpose": "case_supervision"})
+        ).status_code == 400  # a purpose that does not justify it
     async with emon.client(probation) as c:
         assert (await c.get("/api/v1/devices/victim-p/track")).status_code == 403
 
@@ -85,6 +107,8 @@ async def test_a_chunked_body_over_the_limit_is_refused_without_a_declared_lengt
         yield b"}"
 
     async with emon.client() as c:
-        refused = await c.post("/api/v1/cases", content=chunks(), headers={"content-type": "application/json"})
+        refused = await c.post(
+            "/api/v1/cases", content=chunks(), headers={"content-type": "application/json"}
+        )
         assert refused.status_code == 413
         assert (await c.get("/healthz")).status_code == 200

@@ -26,7 +26,9 @@ async def test_the_case_pages_history_is_the_order_versions(emon: Running) -> No
     """One history: ``/versions`` (number, who, when, action, reason, document); ``/history`` is gone."""
     auditor = await emon.token_for("auditor")
     async with emon.client() as admin:
-        assert (await admin.post("/api/v1/devices", json={"device_id": "tag-h", "kind": "ankle_tag"})).status_code == 201
+        assert (
+            await admin.post("/api/v1/devices", json={"device_id": "tag-h", "kind": "ankle_tag"})
+        ).status_code == 201
         assert (await admin.get("/api/v1/cases/zaak-h/versions")).status_code == 404
         assert (await admin.post("/api/v1/cases", json=CASE)).status_code == 201
         changed = {**CASE, "order": {**CASE["order"], "contact_ban_m": 200}}
@@ -36,7 +38,10 @@ async def test_the_case_pages_history_is_the_order_versions(emon: Running) -> No
         versions = (await admin.get("/api/v1/cases/zaak-h/versions")).json()
         assert (await admin.get("/api/v1/cases/zaak-h/history")).status_code == 404
     assert [(v["version"], v["action"], v["reason"]) for v in versions] == [
-        (1, "create", None), (2, "update", "verlengd door het OM"), (3, "close", None)]
+        (1, "create", None),
+        (2, "update", "verlengd door het OM"),
+        (3, "close", None),
+    ]
     assert [v["changed_by"] for v in versions] == ["bootstrap-admin"] * 3
     assert "contact_ban_m" not in versions[0]["document"]["order"]
     assert versions[1]["document"]["order"]["contact_ban_m"] == 200

@@ -246,8 +246,9 @@ def make_app() -> Served:
     app.include_router(pages.page_router)
     hub, alerts, live = Hub(), FakeAlerts(), FakeLive(FIXES)
     app.state.auth = Authenticator(FakeTokens(TOKENS), admin_token=None)
-    app.state.rt = SimpleNamespace(hub=hub, live=live, casebook=CaseBook([CASE_1, CASE_2]), alerts=alerts,
-                                   audit=MemoryAuditLog())
+    app.state.rt = SimpleNamespace(
+        hub=hub, live=live, casebook=CaseBook([CASE_1, CASE_2]), alerts=alerts, audit=MemoryAuditLog()
+    )
     return Served(app, hub, alerts, live, "http://test")
 
 
@@ -310,8 +311,9 @@ class SseReader:
 async def test_stream_forwards_alerts_and_withholds_victim_without_open_alert(served: Served) -> None:
     async with (
         httpx.AsyncClient(base_url=served.base_url) as client,
-        client.stream("GET", "/api/v1/stream", params={"purpose": "alert_response"},
-                      headers=bearer("tok-probation")) as resp,
+        client.stream(
+            "GET", "/api/v1/stream", params={"purpose": "alert_response"}, headers=bearer("tok-probation")
+        ) as resp,
     ):
         assert resp.status_code == 200
         assert resp.headers["content-type"].startswith("text/event-stream")
@@ -341,7 +343,9 @@ async def test_stream_starts_from_the_open_alerts_of_the_casebook(served: Served
     served.alerts.alerts["A9"] = alert("A9", "C2", "acknowledged")
     async with (
         httpx.AsyncClient(base_url=served.base_url) as client,
-        client.stream("GET", "/api/v1/stream", params={"purpose": "dispatch"}, headers=bearer("tok-police")) as resp,
+        client.stream(
+            "GET", "/api/v1/stream", params={"purpose": "dispatch"}, headers=bearer("tok-police")
+        ) as resp,
     ):
         sse = SseReader(resp)
         await sse.comment("connected")
@@ -371,8 +375,9 @@ async def test_stream_and_map_need_a_room_role(asgi: Served, headers: dict[str, 
 
 async def get_map(s: Served, case_id: str) -> httpx.Response:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=s.app), base_url=s.base_url) as client:
-        return await client.get(f"/api/v1/cases/{case_id}/map",
-                                headers={**bearer("tok-probation"), "X-Purpose": "alert_response"})
+        return await client.get(
+            f"/api/v1/cases/{case_id}/map", headers={**bearer("tok-probation"), "X-Purpose": "alert_response"}
+        )
 
 
 async def test_map_without_open_alert_hides_the_victim(asgi: Served) -> None:
@@ -468,7 +473,11 @@ async def test_stream_is_scoped_needs_a_purpose_for_the_victim_and_is_audited(se
         served.hub.publish("position", position("victim", "vic-1", "C1"))
         served.hub.publish("alert", alert("B1", "C1", "open", "battery_low"))
         served.hub.publish("gap", {})
-        assert [(await ours.event())[0] for _ in range(3)] == ["alert", "alert", "gap"]  # no victim: no purpose
+        assert [(await ours.event())[0] for _ in range(3)] == [
+            "alert",
+            "alert",
+            "gap",
+        ]  # no victim: no purpose
         assert (await theirs.event())[0] == "gap"  # another unit's police sees nothing of C1
     opened = [(r.user_name, r.action, r.case_id) for r in audit.records]
     assert opened.count(("reclassering", "stream.case", "C1")) == 1  # once per stream and case
@@ -479,8 +488,9 @@ async def test_stream_is_scoped_needs_a_purpose_for_the_victim_and_is_audited(se
 async def test_a_battery_alert_does_not_open_the_victim_on_the_stream(served: Served) -> None:
     async with (
         httpx.AsyncClient(base_url=served.base_url) as client,
-        client.stream("GET", "/api/v1/stream", params={"purpose": "alert_response"},
-                      headers=bearer("tok-probation")) as resp,
+        client.stream(
+            "GET", "/api/v1/stream", params={"purpose": "alert_response"}, headers=bearer("tok-probation")
+        ) as resp,
     ):
         sse = SseReader(resp)
         await sse.comment("connected")
@@ -491,13 +501,22 @@ async def test_a_battery_alert_does_not_open_the_victim_on_the_stream(served: Se
         kinds = [(await sse.event()) for _ in range(3)]
         assert [k for k, _ in kinds] == ["alert", "alert", "position"]
         assert '"role":"victim"' in kinds[2][1]
+
+
 async def test_only_listed_static_files_are_reachable(asgi: Served) -> None:
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=asgi.app), base_url=asgi.base_url
     ) as client:
         ok = await client.get("/static/js/room/main.js")
         assert ok.status_code == 200 and ok.headers["content-type"].startswith("text/javascript")
-        for bad in ("room.html", "..%2Fpages.py", "%2e%2e/stream.py", "nope.js", "js/../../pages.py", "vendor/README.md"):
+        for bad in (
+            "room.html",
+            "..%2Fpages.py",
+            "%2e%2e/stream.py",
+            "nope.js",
+            "js/../../pages.py",
+            "vendor/README.md",
+        ):
             assert (await client.get(f"/static/{bad}")).status_code == 404, bad
 
 

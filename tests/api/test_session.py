@@ -44,7 +44,9 @@ async def test_sign_in_sets_a_strict_httponly_cookie_and_csrf_guards_changes(emo
         wrong = {"X-CSRF-Token": "not-the-token"}
         assert (await c.post("/api/v1/alerts/none/ack", json={}, headers=wrong)).status_code == 403
         right = {"X-CSRF-Token": csrf}
-        assert (await c.post("/api/v1/alerts/none/ack", json={}, headers=right)).status_code == 404  # past auth
+        assert (
+            await c.post("/api/v1/alerts/none/ack", json={}, headers=right)
+        ).status_code == 404  # past auth
     async with emon.client() as bearer:  # bearer callers are not affected by CSRF
         assert (await bearer.post("/api/v1/alerts/none/ack", json={})).status_code == 404
 
@@ -67,7 +69,9 @@ async def test_a_revoked_token_ends_its_sessions(emon: Running) -> None:
         await sign_in(c, token)
         assert (await c.get("/api/v1/alerts")).status_code == 200
         async with emon.runtime.db.pool.connection() as conn:
-            await conn.execute("UPDATE api_tokens SET revoked_at = now() WHERE token_sha256 = %s", (token_hash(token),))
+            await conn.execute(
+                "UPDATE api_tokens SET revoked_at = now() WHERE token_sha256 = %s", (token_hash(token),)
+            )
         assert (await c.get("/api/v1/alerts")).status_code == 401
         # The role of the token applies through the cookie as it does with a bearer header.
         assert (await c.post("/api/v1/session", json={"token": token})).status_code == 401

@@ -97,7 +97,9 @@ def _options(profile: str) -> webdriver.ChromeOptions:
 @pytest.fixture
 def browser() -> Iterator[WebDriver]:
     if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        pytest.fail("Chromium and chromedriver are missing: run scripts/services (apt-get install chromium chromium-driver)")
+        pytest.fail(
+            "Chromium and chromedriver are missing: run scripts/services (apt-get install chromium chromium-driver)"
+        )
     os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must never download a browser or driver
     profile = tempfile.mkdtemp(prefix="emon-chromium-")
     driver = webdriver.Chrome(options=_options(profile), service=Service(executable_path=CHROMEDRIVER))

@@ -17,7 +17,9 @@ pytestmark = pytest.mark.integration
 async def _devices(server: Server) -> None:
     async with server.emon.client() as c:
         for device, kind in (("tag-3", "ankle_tag"), ("victim-3", "victim_device")):
-            assert (await c.post("/api/v1/devices", json={"device_id": device, "kind": kind})).status_code == 201
+            assert (
+                await c.post("/api/v1/devices", json={"device_id": device, "kind": kind})
+            ).status_code == 201
 
 
 def test_create_and_edit_a_case_with_expiry_and_history(server: Server, browser: WebDriver) -> None:

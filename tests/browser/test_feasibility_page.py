@@ -40,7 +40,9 @@ def test_inspection_case_is_not_enforceable_and_two_km_away_is(server: Server, b
     report = browser.find_element(By.ID, "report").text
     assert "RESIDENCE_TOO_CLOSE" in report and "hemelsbreed 300 m" in report
     assert "grootst mogelijke straal: geen vaste cirkel mogelijk" in report
-    assert not re.search(r"(?<![\d-])-\s?\d", report), report  # no negative number, above all no negative radius
+    assert not re.search(r"(?<![\d-])-\s?\d", report), (
+        report
+    )  # no negative number, above all no negative radius
     screenshot(browser, "feasibility.png")
     # English report, same verdict.
     browser.find_element(By.ID, "lang").click()
@@ -86,12 +88,15 @@ def test_a_suggested_smaller_circle_is_drawn(server: Server, browser: WebDriver)
     sign_in(browser, server.url, "feasibility")
     request = {
         "residence": {"rd": {"x": 138400, "y": 456000}},
-        "order": {"exclusion_zones": [{"name": "School", "circle": {"rd": {"x": 136000, "y": 456000}, "radius_m": 1800}}]},
+        "order": {
+            "exclusion_zones": [
+                {"name": "School", "circle": {"rd": {"x": 136000, "y": 456000}, "radius_m": 1800}}
+            ]
+        },
         "protected_places": [{"name": "School", "position": {"rd": {"x": 136000, "y": 456000}}}],
     }
     browser.execute_script(
-        "document.getElementById('json').value = arguments[0];"
-        "document.getElementById('apply-json').click();",
+        "document.getElementById('json').value = arguments[0];document.getElementById('apply-json').click();",
         json.dumps(request),
     )
     browser.find_element(By.ID, "check").click()

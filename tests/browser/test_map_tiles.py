@@ -69,6 +69,8 @@ def test_without_a_tile_url_the_map_is_a_plain_grid(tiles: TileServer, browser: 
     with serving() as server:
         sign_in(browser, server.url, "feasibility")
         wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#map canvas.leaflet-tile")) > 0)
-        assert "EMON_MAP_TILE_URL" in browser.find_element(By.CSS_SELECTOR, ".leaflet-control-attribution").text
+        assert (
+            "EMON_MAP_TILE_URL" in browser.find_element(By.CSS_SELECTOR, ".leaflet-control-attribution").text
+        )
         urls = browser.execute_script("return performance.getEntriesByType('resource').map((e) => e.name);")
         assert all(u.startswith(server.url) for u in urls) and tiles.paths == []

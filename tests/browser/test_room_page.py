@@ -27,7 +27,9 @@ async def _setup(server: Server) -> None:
     em = server.emon
     async with em.client() as c:
         for device, kind in (("tag-7", "ankle_tag"), ("victim-7", "victim_device")):
-            assert (await c.post("/api/v1/devices", json={"device_id": device, "kind": kind})).status_code == 201
+            assert (
+                await c.post("/api/v1/devices", json={"device_id": device, "kind": kind})
+            ).status_code == 201
         residence = destination(*VICTIM_AT, 200, 6000)
         case = {
             "case_id": "zaak-7", "risk": "high", "offender_device": "tag-7", "victim_device": "victim-7",
@@ -47,13 +49,21 @@ async def _approach(server: Server) -> None:
     now = datetime.now(UTC)
     # Both devices report fresh fixes (a breach is proven by evidence over several fixes, docs/safety.md).
     for age_s in (20, 2):
-        victim = {"ts": (now - timedelta(seconds=age_s)).isoformat(), "lat": VICTIM_AT[0], "lon": VICTIM_AT[1], "acc": 10}
+        victim = {
+            "ts": (now - timedelta(seconds=age_s)).isoformat(),
+            "lat": VICTIM_AT[0],
+            "lon": VICTIM_AT[1],
+            "acc": 10,
+        }
         await publish(em.topic("emon/v1/fix/victim-7"), json.dumps(victim))
     walk = [2400, 1600, 900, 400, 150, 100, 70, 50]
     for i, d in enumerate(walk):
         lat, lon = destination(*VICTIM_AT, 0, d)
         ts = now - timedelta(seconds=5 * (len(walk) - i))
-        await publish(em.topic("emon/v1/fix/tag-7"), json.dumps({"ts": ts.isoformat(), "lat": lat, "lon": lon, "acc": 5}))
+        await publish(
+            em.topic("emon/v1/fix/tag-7"),
+            json.dumps({"ts": ts.isoformat(), "lat": lat, "lon": lon, "acc": 5}),
+        )
 
 
 def _rows(driver: WebDriver) -> list[str]:
@@ -93,17 +103,30 @@ def test_breach_over_mqtt_appears_with_map_and_explanation_and_can_be_acknowledg
     # No purpose chosen yet (the page never fills one in): the victim is not drawn, and the page says why.
     purpose = Select(browser.find_element(By.ID, "purpose"))
     assert purpose.first_selected_option.get_attribute("value") == ""
-    note = wait(browser, lambda d: d.find_element(By.ID, "privacy-note").is_displayed()
-                and d.find_element(By.ID, "privacy-note").text)
+    note = wait(
+        browser,
+        lambda d: (
+            d.find_element(By.ID, "privacy-note").is_displayed()
+            and d.find_element(By.ID, "privacy-note").text
+        ),
+    )
     assert "kies eerst een doel van inzage" in note
-    labels = wait(browser, lambda d: " ".join(e.text for e in d.find_elements(By.CSS_SELECTOR, "#map .map-label")))
+    labels = wait(
+        browser, lambda d: " ".join(e.text for e in d.find_elements(By.CSS_SELECTOR, "#map .map-label"))
+    )
     assert "Dader" in labels and "Slachtoffer" not in labels
     # The operator states why they look, as a person would: the map and the stream now show the victim.
     purpose.select_by_value("alert_response")
     # The map is drawn: Leaflet panes, the zone as a path, people with their accuracy circles.
     wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#map path.leaflet-interactive")) >= 4)
-    labels = wait(browser, lambda d: (t := " ".join(e.text for e in d.find_elements(By.CSS_SELECTOR, "#map .map-label")))
-                  and "Slachtoffer" in t and t)
+    labels = wait(
+        browser,
+        lambda d: (
+            (t := " ".join(e.text for e in d.find_elements(By.CSS_SELECTOR, "#map .map-label")))
+            and "Slachtoffer" in t
+            and t
+        ),
+    )
     assert "Dader" in labels and "Slachtoffer" in labels and "Woning slachtoffer" in labels
     wait(browser, lambda d: not d.find_element(By.ID, "privacy-note").is_displayed())
     # The explanation is sentences: the rule, the fixes with time/accuracy/age, the distance, the verdict.
@@ -115,7 +138,9 @@ def test_breach_over_mqtt_appears_with_map_and_explanation_and_can_be_acknowledg
     assert "emon waarschuwde:" in text and "meldkamer reclassering" in text
     assert "Geldende versie van de maatregel: 1." in text  # the alert names the order version in force
     assert not wait(browser, lambda d: [d.find_element(By.CSS_SELECTOR, "#raw pre").is_displayed()])[0]
-    browser.execute_script("document.querySelector('#raw summary').click();")  # the raw JSON is behind a toggle
+    browser.execute_script(
+        "document.querySelector('#raw summary').click();"
+    )  # the raw JSON is behind a toggle
     wait(browser, lambda d: '"classification"' in d.find_element(By.CSS_SELECTOR, "#raw pre").text)
     screenshot(browser, "room.png")
     # Keyboard acknowledge: "a" on the selected alert.
@@ -159,7 +184,9 @@ def test_every_label_exists_in_dutch_and_english_and_the_dutch_view_has_no_engli
         "return [...document.querySelectorAll('[data-i18n]')].map((e) => [e.dataset.i18n, e.textContent]);"
     )
     labels = vocab["LABELS"]["nl"]
-    assert shown and all(text == labels[key] for key, text in shown), [(k, t) for k, t in shown if t != labels[k]]
+    assert shown and all(text == labels[key] for key, text in shown), [
+        (k, t) for k, t in shown if t != labels[k]
+    ]
     # ... and no English word of the vocabularies (where it differs from the Dutch) is on the page.
     body = browser.find_element(By.TAG_NAME, "body").text
     english = {
@@ -178,7 +205,9 @@ def test_every_label_exists_in_dutch_and_english_and_the_dutch_view_has_no_engli
     assert js_errors(browser) == []
 
 
-def test_sign_in_once_holds_across_tabs_and_sign_out_ends_it_everywhere(server: Server, browser: WebDriver) -> None:
+def test_sign_in_once_holds_across_tabs_and_sign_out_ends_it_everywhere(
+    server: Server, browser: WebDriver
+) -> None:
     sign_in(browser, server.url, "room")
     wait(browser, lambda d: "bootstrap-admin" in d.find_element(By.ID, "who").text)
     first = browser.current_window_handle
@@ -208,11 +237,15 @@ def test_sign_in_once_holds_across_tabs_and_sign_out_ends_it_everywhere(server: 
     assert status == 401
 
 
-def test_queue_order_deadline_first_within_priority_and_grouped_by_episode(server: Server, browser: WebDriver) -> None:
+def test_queue_order_deadline_first_within_priority_and_grouped_by_episode(
+    server: Server, browser: WebDriver
+) -> None:
     browser.get(f"{server.url}/room")
     now = 1_800_000_000_000  # ms; time is an argument of the ordering
 
-    def alert(aid: str, prio: str, age_s: int, state: str = "open", case: str = "c1", episode: str = "") -> dict[str, str]:
+    def alert(
+        aid: str, prio: str, age_s: int, state: str = "open", case: str = "c1", episode: str = ""
+    ) -> dict[str, str]:
         opened = datetime.fromtimestamp((now - age_s * 1000) / 1000, UTC).isoformat()
         return {"alert_id": aid, "priority": prio, "state": state, "case_id": case,
                 "opened_at": opened, "episode": episode or aid}  # fmt: skip
@@ -248,19 +281,25 @@ async def _task(server: Server) -> str:
     return task.task_id
 
 
-def test_room_tasks_are_listed_live_with_a_countdown_and_closed_with_a_note(server: Server, browser: WebDriver) -> None:
+def test_room_tasks_are_listed_live_with_a_countdown_and_closed_with_a_note(
+    server: Server, browser: WebDriver
+) -> None:
     server.run(lambda: _setup(server))
     sign_in(browser, server.url, "room")
     wait(browser, lambda d: "conn-live" in d.find_element(By.ID, "conn").get_attribute("class"))
     assert browser.find_element(By.ID, "tasks-empty").is_displayed()
     task_id = server.run(lambda: _task(server))
     # It arrives over the stream, without a reload: what to do, which case, how long is left.
-    row = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f"#tasks [data-task='{task_id}']"), timeout=8)[0]
+    row = wait(
+        browser, lambda d: d.find_elements(By.CSS_SELECTOR, f"#tasks [data-task='{task_id}']"), timeout=8
+    )[0]
     assert "Slachtoffer telefonisch informeren" in row.text and "zaak-7" in row.text and "KRITIEK" in row.text
     countdown = row.find_element(By.CSS_SELECTOR, ".task-countdown")
     first = countdown.text
     assert first in ("1 min", "59 s", "58 s"), first
-    second = wait(browser, lambda d: countdown.text != first and countdown.text, timeout=5)  # it counts down …
+    second = wait(
+        browser, lambda d: countdown.text != first and countdown.text, timeout=5
+    )  # it counts down …
     assert second.endswith(" s")
     wait(browser, lambda d: countdown.text != second, timeout=3)  # … every second
     # "Gedaan" asks for a note; done, the task leaves the list and the service has it with the note.
@@ -276,11 +315,20 @@ def test_room_tasks_are_listed_live_with_a_countdown_and_closed_with_a_note(serv
             return task
 
     task = server.run(stored)
-    assert task["state"] == "done" and task["note"] == "slachtoffer gebeld, veilig" and task["done_by"] == "bootstrap-admin"
+    assert (
+        task["state"] == "done"
+        and task["note"] == "slachtoffer gebeld, veilig"
+        and task["done_by"] == "bootstrap-admin"
+    )
     # The same list in English.
     server.run(lambda: _task_again(server))
     browser.find_element(By.ID, "lang").click()
-    wait(browser, lambda d: "Check" in d.find_element(By.ID, "tasks").text or "Obtain" in d.find_element(By.ID, "tasks").text)
+    wait(
+        browser,
+        lambda d: (
+            "Check" in d.find_element(By.ID, "tasks").text or "Obtain" in d.find_element(By.ID, "tasks").text
+        ),
+    )
     assert browser.find_element(By.ID, "tasks-title").text.lower() == "tasks"
     assert js_errors(browser) == []
 
@@ -305,7 +353,9 @@ def test_a_revoked_token_ends_the_stream_shows_sign_in_and_does_not_reconnect(
 
     async def revoke() -> None:
         async with server.emon.runtime.db.pool.connection() as conn:
-            await conn.execute("UPDATE api_tokens SET revoked_at = now() WHERE token_sha256 = %s", (token_hash(token),))
+            await conn.execute(
+                "UPDATE api_tokens SET revoked_at = now() WHERE token_sha256 = %s", (token_hash(token),)
+            )
 
     server.run(revoke)
     # The server ends the stream (event: end) within its 2 s re-check: the page stops and asks to sign in.

@@ -13,7 +13,10 @@ from emon.settings import Settings
     [
         ({"EMON_INSTANCE_ID": "a b"}, "EMON_INSTANCE_ID"),
         ({"EMON_INSTANCE_ID": "x" * 65}, "EMON_INSTANCE_ID"),
-        ({"EMON_LEASE_S": "6", "EMON_LEASE_RENEW_S": "3"}, "EMON_LEASE_RENEW_S"),  # renew under half the lease
+        (
+            {"EMON_LEASE_S": "6", "EMON_LEASE_RENEW_S": "3"},
+            "EMON_LEASE_RENEW_S",
+        ),  # renew under half the lease
         ({"EMON_LEASE_RENEW_S": "0"}, "EMON_LEASE_RENEW_S"),
     ],
 )

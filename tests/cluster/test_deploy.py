@@ -39,8 +39,14 @@ def test_every_emon_variable_named_is_a_setting_and_the_settings_are_valid(tmp_p
         mounted = [v.split(":")[1] for v in service.get("volumes", [])]
         assert env["EMON_MQTT_CA_FILE"] in mounted
         # The secrets come from secrets/emon.env at run time, the CA from the mount; stand-ins here.
-        Settings.from_env({**env, "EMON_MQTT_CA_FILE": str(ca), "EMON_ADMIN_TOKEN": "x" * 32,
-                           "EMON_MQTT_PASSWORD": "secret"})
+        Settings.from_env(
+            {
+                **env,
+                "EMON_MQTT_CA_FILE": str(ca),
+                "EMON_ADMIN_TOKEN": "x" * 32,
+                "EMON_MQTT_PASSWORD": "secret",
+            }
+        )
 
 
 def test_the_broker_runs_the_repository_configuration() -> None:

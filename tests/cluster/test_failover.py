@@ -44,8 +44,9 @@ async def stored_fixes(c: Cluster, device: str) -> int:
     import psycopg
 
     async with await psycopg.AsyncConnection.connect(c.settings.database_url) as conn:
-        cur = await conn.execute(f"SELECT count(*) FROM {c.settings.db_schema}.fixes WHERE device_id = %s",
-                                 (device,))
+        cur = await conn.execute(
+            f"SELECT count(*) FROM {c.settings.db_schema}.fixes WHERE device_id = %s", (device,)
+        )
         row = await cur.fetchone()
         assert row is not None
         return int(row[0])
@@ -54,10 +55,18 @@ async def stored_fixes(c: Cluster, device: str) -> int:
 async def register(a: Instance) -> None:
     async with a.client() as http:
         for device, kind in (("tag-1", "ankle_tag"), ("victim-1", "victim_device")):
-            assert (await http.post("/api/v1/devices", json={"device_id": device, "kind": kind})).status_code == 201
+            assert (
+                await http.post("/api/v1/devices", json={"device_id": device, "kind": kind})
+            ).status_code == 201
         residence = destination(*VICTIM_AT, 0, 6000)
-        case = {"case_id": "case-1", "risk": "high", "offender_device": "tag-1", "victim_device": "victim-1",
-                "residence": {"lat": residence[0], "lon": residence[1]}, "order": {"contact_ban_m": 300}}
+        case = {
+            "case_id": "case-1",
+            "risk": "high",
+            "offender_device": "tag-1",
+            "victim_device": "victim-1",
+            "residence": {"lat": residence[0], "lon": residence[1]},
+            "order": {"contact_ban_m": 300},
+        }
         assert (await http.post("/api/v1/cases", json=case)).status_code == 201
 
 
@@ -176,7 +185,9 @@ async def _zero(value: object) -> bool:
 
 
 @pytest.mark.timeout(90)
-async def test_the_room_stream_on_one_instance_shows_an_alert_decided_on_the_other_within_two_seconds() -> None:
+async def test_the_room_stream_on_one_instance_shows_an_alert_decided_on_the_other_within_two_seconds() -> (
+    None
+):
     async with cluster(lease_s=LEASE_S) as c:
         a, b = c.instances
         a.start()
@@ -195,8 +206,14 @@ async def test_the_room_stream_on_one_instance_shows_an_alert_decided_on_the_oth
                 await approach(pub, c, 0)
 
             async def on_b() -> tuple[dict[str, Any], datetime] | None:
-                return next(((body, at) for kind, body, at in seen
-                             if kind == "alert" and body["type"] == "proximity_breach"), None)
+                return next(
+                    (
+                        (body, at)
+                        for kind, body, at in seen
+                        if kind == "alert" and body["type"] == "proximity_breach"
+                    ),
+                    None,
+                )
 
             body, at = await eventually(on_b, within=10)
             decided = datetime.fromisoformat(str(body["updated_at"]))  # when A decided it

@@ -95,7 +95,9 @@ async def test_a_cutoff_waits_for_open_storing_transactions() -> None:
     async with database() as db:
         records = Records(db)
         async with db.pool.connection() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock_shared(hashtext('emon-store:' || current_schema()))")
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock_shared(hashtext('emon-store:' || current_schema()))"
+            )
             cut = asyncio.create_task(records.cutoff())
             await asyncio.sleep(0.3)
             assert not cut.done()

@@ -31,13 +31,25 @@ async def flush(em: Running) -> None:
 
 
 @pytest.mark.timeout(60)
-async def test_a_device_silent_after_redis_was_emptied_is_still_reported_and_its_latest_fix_still_served() -> None:
+async def test_a_device_silent_after_redis_was_emptied_is_still_reported_and_its_latest_fix_still_served() -> (
+    None
+):
     async with running_emon() as em, em.client() as c:
         for device, kind in (("tag-r", "ankle_tag"), ("victim-r", "victim_device")):
-            body = {"device_id": device, "kind": kind, "report_interval_s": 1 if kind == "ankle_tag" else 3600}
+            body = {
+                "device_id": device,
+                "kind": kind,
+                "report_interval_s": 1 if kind == "ankle_tag" else 3600,
+            }
             assert (await c.post("/api/v1/devices", json=body)).status_code == 201
-        case = {"case_id": "case-r", "risk": "high", "offender_device": "tag-r", "victim_device": "victim-r",
-                "residence": {"lat": 52.2, "lon": 5.2}, "order": {"contact_ban_m": 300}}
+        case = {
+            "case_id": "case-r",
+            "risk": "high",
+            "offender_device": "tag-r",
+            "victim_device": "victim-r",
+            "residence": {"lat": 52.2, "lon": 5.2},
+            "order": {"contact_ban_m": 300},
+        }
         assert (await c.post("/api/v1/cases", json=case)).status_code == 201
         fix = {"ts": datetime.now(UTC).isoformat(), "lat": 52.1, "lon": 5.1, "acc": 5, "seq": 1}
         await publish(em.topic("emon/v1/fix/tag-r"), json.dumps(fix))
@@ -56,11 +68,15 @@ async def test_a_device_silent_after_redis_was_emptied_is_still_reported_and_its
         await eventually(silent, within=15, interval=0.2)  # due 3 s after the fix, after the flush
 
 
-async def test_live_state_is_read_back_from_postgresql_and_refilled_and_survives_an_unreachable_redis() -> None:
+async def test_live_state_is_read_back_from_postgresql_and_refilled_and_survives_an_unreachable_redis() -> (
+    None
+):
     async with open_store() as store:
         records: Records = store.records
         at = datetime.now(UTC)
-        await records.store_batch([Fix(device_id="tag-1", ts=at, lat=52.0, lon=5.0, acc_m=5.0, seq=7)], [], [])
+        await records.store_batch(
+            [Fix(device_id="tag-1", ts=at, lat=52.0, lon=5.0, acc_m=5.0, seq=7)], [], []
+        )
         prefix = f"t-recall-{uuid.uuid4().hex[:8]}"
         client = aioredis.Redis.from_url("redis://127.0.0.1:6379/0")
         live = RecallingLive(client, prefix, records, lambda: ["tag-1", "tag-2"])

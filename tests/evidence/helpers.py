@@ -23,10 +23,17 @@ def case_doc(case_id: str, contact_ban_m: float) -> dict[str, Any]:
     residence = destination(*VICTIM_AT, 0, 6000)
     zone = destination(*VICTIM_AT, 180, 3000)
     return {
-        "case_id": case_id, "risk": "high", "offender_device": OFFENDER, "victim_device": VICTIM,
+        "case_id": case_id,
+        "risk": "high",
+        "offender_device": OFFENDER,
+        "victim_device": VICTIM,
         "residence": {"lat": residence[0], "lon": residence[1]},
-        "order": {"contact_ban_m": contact_ban_m,
-                  "exclusion_zones": [{"name": "school", "circle": {"lat": zone[0], "lon": zone[1], "radius_m": 200}}]},
+        "order": {
+            "contact_ban_m": contact_ban_m,
+            "exclusion_zones": [
+                {"name": "school", "circle": {"lat": zone[0], "lon": zone[1], "radius_m": 200}}
+            ],
+        },
     }
 
 
@@ -41,11 +48,18 @@ async def setup_case(em: Running, case_id: str = "case-e") -> None:
     """Devices, a case (version 1) and an order change with a reason (version 2: contact ban 300 m)."""
     async with em.client() as c:
         for device, kind in ((OFFENDER, "ankle_tag"), (VICTIM, "victim_device")):
-            assert (await c.post("/api/v1/devices", json={"device_id": device, "kind": kind})).status_code == 201
-        r = await c.post("/api/v1/cases", json=case_doc(case_id, 200), params={"reason": "court order 12/345"})
+            assert (
+                await c.post("/api/v1/devices", json={"device_id": device, "kind": kind})
+            ).status_code == 201
+        r = await c.post(
+            "/api/v1/cases", json=case_doc(case_id, 200), params={"reason": "court order 12/345"}
+        )
         assert r.status_code == 201, r.text
-        r = await c.put(f"/api/v1/cases/{case_id}", json=case_doc(case_id, 300),
-                        params={"reason": "extended by the prosecutor"})
+        r = await c.put(
+            f"/api/v1/cases/{case_id}",
+            json=case_doc(case_id, 300),
+            params={"reason": "extended by the prosecutor"},
+        )
         assert r.status_code == 200, r.text
 
 
@@ -83,5 +97,11 @@ def emon_cli(settings: Settings, *args: str, key: Path | None = None) -> subproc
     env = {**os.environ, "EMON_DATABASE_URL": settings.database_url, "EMON_DB_SCHEMA": settings.db_schema}
     if key is not None:
         env["EMON_SIGNING_KEY_FILE"] = str(key)
-    return subprocess.run([sys.executable, "-m", "emon.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "emon.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )

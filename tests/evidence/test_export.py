@@ -26,8 +26,9 @@ async def test_export_import_export_gives_the_same_documents(tmp_path: Path) -> 
         async with em.client() as c:
             r = await c.post(f"/api/v1/alerts/{alert['alert_id']}/ack", json={"note": "called the victim"})
             assert r.status_code == 200, r.text
-            assert (await c.put("/api/v1/cases/case-e/legal-hold",
-                                json={"hold": True, "reason": "OM 2026/77"})).status_code == 200
+            assert (
+                await c.put("/api/v1/cases/case-e/legal-hold", json={"hold": True, "reason": "OM 2026/77"})
+            ).status_code == 200
         first, second = tmp_path / "first", tmp_path / "second"
         out = emon_cli(em.settings, "export", "case-e", "-o", str(first))
         assert out.returncode == 0, out.stderr
@@ -52,15 +53,21 @@ async def test_export_import_export_gives_the_same_documents(tmp_path: Path) -> 
     case = json.loads((first / "case.json").read_text())
     assert case["version"] == 2 and case["legal_hold"] is True
     versions = json.loads((first / "order_versions.json").read_text())
-    assert [(v["version"], v["reason"]) for v in versions] == [(1, "court order 12/345"),
-                                                               (2, "extended by the prosecutor")]
+    assert [(v["version"], v["reason"]) for v in versions] == [
+        (1, "court order 12/345"),
+        (2, "extended by the prosecutor"),
+    ]
     alerts = json.loads((first / "alerts.json").read_text())
     breach = next(a for a in alerts if a["alert_id"] == alert["alert_id"])
-    assert breach["order_version"] == 2 and any(h["action"] == "acknowledge" or "ack" in h["action"]
-                                                for h in breach["history"])
+    assert breach["order_version"] == 2 and any(
+        h["action"] == "acknowledge" or "ack" in h["action"] for h in breach["history"]
+    )
     assert breach["deliveries"], "the victim notification and the police message are exported"
     fixes = (first / "fixes.csv").read_text().splitlines()
-    assert len(fixes) == 1 + 2 * len(walk) and {line.split(",")[0] for line in fixes[1:]} == {OFFENDER, VICTIM}
+    assert len(fixes) == 1 + 2 * len(walk) and {line.split(",")[0] for line in fixes[1:]} == {
+        OFFENDER,
+        VICTIM,
+    }
     decisions = json.loads((first / "decisions.json").read_text())
     assert "proximity_breach" in [d["type"] for d in decisions]
     assert json.loads((first / "track.geojson").read_text())["features"]

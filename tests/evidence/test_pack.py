@@ -36,7 +36,12 @@ def flip_byte_in(blob: bytes, member: str, at: int = 10) -> bytes:
     with zipfile.ZipFile(io.BytesIO(blob)) as z:
         info = z.getinfo(member)
     header = blob[info.header_offset : info.header_offset + 30]
-    start = info.header_offset + 30 + int.from_bytes(header[26:28], "little") + int.from_bytes(header[28:30], "little")
+    start = (
+        info.header_offset
+        + 30
+        + int.from_bytes(header[26:28], "little")
+        + int.from_bytes(header[28:30], "little")
+    )
     out = bytearray(blob)
     out[start + at] ^= 0x01
     return bytes(out)
@@ -61,9 +66,24 @@ async def test_a_real_breach_packs_verifies_detects_one_byte_and_replays(tmp_pat
         pack = r.content
 
         files = verify_pack(pack)
-        for name in ("alert.json", "alert_history.json", "deliveries.json", "order_versions.json", "start_state.json",
-                     "settings.json", "engine.json", "journal.json", "fixes.csv", "events.json", "decisions.json",
-                     "map.geojson", "summary.html", "public_key.pem", "manifest.json", "manifest.sig"):
+        for name in (
+            "alert.json",
+            "alert_history.json",
+            "deliveries.json",
+            "order_versions.json",
+            "start_state.json",
+            "settings.json",
+            "engine.json",
+            "journal.json",
+            "fixes.csv",
+            "events.json",
+            "decisions.json",
+            "map.geojson",
+            "summary.html",
+            "public_key.pem",
+            "manifest.json",
+            "manifest.sig",
+        ):
             assert name in files, name
         # The alert and every decision name the order version in force: version 2, who and why on record.
         assert json.loads(files["alert.json"])["order_version"] == 2
@@ -73,7 +93,9 @@ async def test_a_real_breach_packs_verifies_detects_one_byte_and_replays(tmp_pat
         versions = json.loads(files["order_versions.json"])
         # The window starts at the case's first state (version 1) and holds the change to version 2.
         assert [(v["version"], v["reason"]) for v in versions] == [
-            (1, "court order 12/345"), (2, "extended by the prosecutor")]
+            (1, "court order 12/345"),
+            (2, "extended by the prosecutor"),
+        ]
         # Fixes as stored: exact accuracy (not float32-rounded), device and received time.
         fixes = files["fixes.csv"].decode().splitlines()
         assert fixes[0].startswith("device_id,role,ts,seq,lat,lon,acc_m")
@@ -114,7 +136,9 @@ async def test_a_real_breach_packs_verifies_detects_one_byte_and_replays(tmp_pat
         # Both downloads are in the audit log: through the API by the probation user, and from the host.
         packs = await em.runtime.audit.query(AuditQuery(action="evidence.pack", outcome="allowed"))
         assert [(r.role, r.case_id, r.alert_id) for r in packs] == [
-            ("probation", "case-e", alert["alert_id"]), ("admin", "case-e", alert["alert_id"])]
+            ("probation", "case-e", alert["alert_id"]),
+            ("admin", "case-e", alert["alert_id"]),
+        ]
         assert packs[1].user_name.startswith("cli:")
 
 
@@ -162,14 +186,18 @@ def resign(pack: bytes, key_file: Path, change: dict[str, bytes]) -> bytes:
 
     members = {**read_pack(pack), **change}
     manifest = json.loads(members[MANIFEST])
-    manifest["files"] = {n: hashlib.sha256(b).hexdigest() for n, b in members.items() if n not in (MANIFEST, SIGNATURE)}
+    manifest["files"] = {
+        n: hashlib.sha256(b).hexdigest() for n, b in members.items() if n not in (MANIFEST, SIGNATURE)
+    }
     body = dumps(manifest)
     members[MANIFEST], members[SIGNATURE] = body, signing.sign_b64(signing.load_private_key(key_file), body)
     return zip_bytes(members, datetime.now(UTC))
 
 
 @pytest.mark.timeout(90)
-async def test_a_pack_starting_mid_stream_replays_and_a_forged_fix_shows_in_the_replay(tmp_path: Path) -> None:
+async def test_a_pack_starting_mid_stream_replays_and_a_forged_fix_shows_in_the_replay(
+    tmp_path: Path,
+) -> None:
     """The starting state is a snapshot taken while the offender was already being tracked (not the
     case's creation); the victim's earlier position is in that state but not in the pack's fixes. A fix
     moved away from the victim (re-signed) makes the replay fail and say which decision differs."""
@@ -194,7 +222,6 @@ async def test_a_pack_starting_mid_stream_replays_and_a_forged_fix_shows_in_the_
         for i, d in enumerate([900, 700, 500]):
             await fix(OFFENDER, r1 - timedelta(seconds=15 - 5 * i), d, 5.7, i)
 
-
         async def pre_alerted() -> bool:
             async with em.client() as c:
                 decided = (await c.get("/api/v1/cases/case-e/evaluations")).json()
@@ -205,7 +232,9 @@ async def test_a_pack_starting_mid_stream_replays_and_a_forged_fix_shows_in_the_
         from tests.evidence.helpers import case_doc
 
         async with em.client() as c:
-            r = await c.put("/api/v1/cases/case-e", json=case_doc("case-e", 300), params={"reason": "address corrected"})
+            r = await c.put(
+                "/api/v1/cases/case-e", json=case_doc("case-e", 300), params={"reason": "address corrected"}
+            )
             assert r.status_code == 200
         # Phase 2, after the snapshot: the offender drives up at 15 m/s, the tag reporting every 2 s (pursuit
         # mode after the pre-alert's locate request). A breach needs two fixes inside the ban with a fresh
@@ -226,7 +255,12 @@ async def test_a_pack_starting_mid_stream_replays_and_a_forged_fix_shows_in_the_
         assert VICTIM in start["state"]["devices"] and OFFENDER in start["state"]["devices"]
         rows = files["fixes.csv"].decode().splitlines()[1:]
         victim_rows = [row for row in rows if row.startswith(f"{VICTIM},")]
-        assert len(victim_rows) == 1 and ",1," in victim_rows[0], (start["at"], r1, r2, rows)  # the window's only
+        assert len(victim_rows) == 1 and ",1," in victim_rows[0], (
+            start["at"],
+            r1,
+            r2,
+            rows,
+        )  # the window's only
         result = replay(files)
         assert result.same and "proximity_breach" in [e["type"] for e in result.recorded]
 
@@ -234,8 +268,13 @@ async def test_a_pack_starting_mid_stream_replays_and_a_forged_fix_shows_in_the_
         from emon.storage.compaction import compact
 
         s = em.settings
-        removed = await compact(em.runtime.db, datetime.now(UTC) + timedelta(days=3), dense_days=2,
-                                before_s=s.evidence_before_s, after_s=s.evidence_after_s)
+        removed = await compact(
+            em.runtime.db,
+            datetime.now(UTC) + timedelta(days=3),
+            dense_days=2,
+            before_s=s.evidence_before_s,
+            after_s=s.evidence_after_s,
+        )
         assert removed[0] > 0 and removed[1] > 0, removed
         async with em.client() as c:
             again = verify_pack((await c.get(f"/api/v1/alerts/{alert['alert_id']}/evidence")).content)
@@ -264,7 +303,9 @@ async def test_a_pack_starting_mid_stream_replays_and_a_forged_fix_shows_in_the_
 async def test_unknown_alerts_are_404_and_no_key_is_a_clear_503(tmp_path: Path) -> None:
     key = write_key(tmp_path)
     async with running_emon(signing_key_file=str(key)) as em, em.client() as c:
-        assert (await c.get("/api/v1/alerts/0b6f2f0e-7a4b-4b8e-9a53-111111111111/evidence")).status_code == 404
+        assert (
+            await c.get("/api/v1/alerts/0b6f2f0e-7a4b-4b8e-9a53-111111111111/evidence")
+        ).status_code == 404
         assert (await c.get("/api/v1/alerts/not-a-uuid/evidence")).status_code == 404
     async with running_emon() as em, em.client() as c:
         r = await c.get("/api/v1/alerts/0b6f2f0e-7a4b-4b8e-9a53-111111111111/evidence")

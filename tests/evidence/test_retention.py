@@ -33,14 +33,22 @@ async def closed_case_with_fixes(em: Running, n: int, probation: str, offender_m
     tag, victim = f"tag-{n}", f"victim-{n}"
     async with em.client(probation) as c:
         for device, kind in ((tag, "ankle_tag"), (victim, "victim_device")):
-            assert (await c.post("/api/v1/devices", json={"device_id": device, "kind": kind})).status_code == 201
+            assert (
+                await c.post("/api/v1/devices", json={"device_id": device, "kind": kind})
+            ).status_code == 201
         doc = {**case_doc(f"case-{n}", 300), "offender_device": tag, "victim_device": victim}
         assert (await c.post("/api/v1/cases", json=doc)).status_code == 201
     now = datetime.now(UTC)
     for i in range(3):
         for device, d in ((victim, 0), (tag, offender_m)):
             lat, lon = destination(*VICTIM_AT, 0, d)
-            body = {"ts": (now - timedelta(seconds=30 - i)).isoformat(), "lat": lat, "lon": lon, "acc": 8, "seq": i}
+            body = {
+                "ts": (now - timedelta(seconds=30 - i)).isoformat(),
+                "lat": lat,
+                "lon": lon,
+                "acc": 8,
+                "seq": i,
+            }
             await publish(em.topic(f"emon/v1/fix/{device}"), json.dumps(body))
 
     async def stored() -> bool:
@@ -63,16 +71,28 @@ async def test_retention_removes_old_positions_but_not_held_cases() -> None:
             assert refused.status_code == 403
         async with em.client(prosecutor) as c:
             assert (await c.put("/api/v1/cases/case-2/legal-hold", json={"hold": True})).status_code == 422
-            r = await c.put("/api/v1/cases/case-2/legal-hold", json={"hold": True, "reason": "evidence in 12/345"})
-            assert r.status_code == 200 and r.json()["legal_hold"] is True and r.json()["by"] == "prosecutor-user"
+            r = await c.put(
+                "/api/v1/cases/case-2/legal-hold", json={"hold": True, "reason": "evidence in 12/345"}
+            )
+            assert (
+                r.status_code == 200
+                and r.json()["legal_hold"] is True
+                and r.json()["by"] == "prosecutor-user"
+            )
 
         # Not yet past the period: nothing removed.
         assert await apply_retention(em.runtime.db, datetime.now(UTC), 30, em.runtime.audit) == []
         later = datetime.now(UTC) + timedelta(days=31)
         removed = await apply_retention(em.runtime.db, later, 30, em.runtime.audit)
         assert [(r.case_id, r.fixes, r.devices) for r in removed] == [("case-1", 6, ("tag-1", "victim-1"))]
-        assert await count(em, "SELECT count(*) FROM fixes WHERE device_id = ANY (%s)", ["tag-1", "victim-1"]) == 0
-        assert await count(em, "SELECT count(*) FROM fixes WHERE device_id = ANY (%s)", ["tag-2", "victim-2"]) == 6
+        assert (
+            await count(em, "SELECT count(*) FROM fixes WHERE device_id = ANY (%s)", ["tag-1", "victim-1"])
+            == 0
+        )
+        assert (
+            await count(em, "SELECT count(*) FROM fixes WHERE device_id = ANY (%s)", ["tag-2", "victim-2"])
+            == 6
+        )
         assert await count(em, "SELECT count(*) FROM eval_snapshots WHERE case_id = 'case-1'") == 0
         assert await count(em, "SELECT count(*) FROM eval_snapshots WHERE case_id = 'case-2'") > 0
         logged = await retention_logged(em.runtime.db, "case-1")
@@ -81,7 +101,8 @@ async def test_retention_removes_old_positions_but_not_held_cases() -> None:
         # … and in the audit log, committed with the removal.
         recorded = await em.runtime.audit.query(AuditQuery(action="retention.remove"))
         assert [(r.case_id, r.user_name, json.loads(r.detail)["fixes"]) for r in recorded] == [
-            ("case-1", "system:retention", 6)]
+            ("case-1", "system:retention", 6)
+        ]
         # Run again: nothing left to remove, nothing recorded twice.
         assert await apply_retention(em.runtime.db, later, 30, em.runtime.audit) == []
 
@@ -106,14 +127,22 @@ async def test_versions_list_who_when_and_why_and_decisions_carry_the_version() 
             versions = r.json()
             assert (await c.get("/api/v1/cases/nope/versions")).status_code == 404
         assert [(v["version"], v["action"], v["changed_by"], v["reason"]) for v in versions] == [
-            (1, "create", "probation-user", None), (2, "close", "probation-user", "order ended")]
+            (1, "create", "probation-user", None),
+            (2, "close", "probation-user", "order ended"),
+        ]
         assert all(datetime.fromisoformat(v["changed_at"]).tzinfo is not None for v in versions)
         assert versions[1]["document"]["status"] == "closed"
         # Decisions made while version 1 was in force name it (column and explanation).
         assert await count(em, "SELECT count(*) FROM eval_events WHERE case_id = 'case-3'") > 0
-        assert await count(em, "SELECT count(*) FROM eval_events WHERE case_id = 'case-3' AND "
-                               "(order_version IS DISTINCT FROM 1 OR "
-                               "(explanation -> 'detail' ->> 'order_version')::int IS DISTINCT FROM 1)") == 0
+        assert (
+            await count(
+                em,
+                "SELECT count(*) FROM eval_events WHERE case_id = 'case-3' AND "
+                "(order_version IS DISTINCT FROM 1 OR "
+                "(explanation -> 'detail' ->> 'order_version')::int IS DISTINCT FROM 1)",
+            )
+            == 0
+        )
 
 
 @pytest.mark.timeout(60)
@@ -123,7 +152,12 @@ async def test_the_retention_setting_removes_positions_while_emon_runs() -> None
         await closed_case_with_fixes(em, 4, probation)
 
         async def removed() -> bool:
-            return await count(em, "SELECT count(*) FROM fixes WHERE device_id = ANY (%s)", ["tag-4", "victim-4"]) == 0
+            return (
+                await count(
+                    em, "SELECT count(*) FROM fixes WHERE device_id = ANY (%s)", ["tag-4", "victim-4"]
+                )
+                == 0
+            )
 
         await eventually(removed, within=10)
         assert [r["fixes"] for r in await retention_logged(em.runtime.db, "case-4")] == [6]

@@ -36,12 +36,19 @@ def test_one_key_file_signs_audit_checkpoints_and_packs_and_bad_keys_are_named(t
     raw = tmp_path / "k.raw"
     raw.write_bytes(key.private_bytes_raw())
     ec = tmp_path / "ec.pem"
-    ec.write_bytes(generate_private_key(SECP256R1()).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    ec.write_bytes(
+        generate_private_key(SECP256R1()).private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     garbage = tmp_path / "garbage.pem"
     garbage.write_text("not a key")
-    for path, problem in ((ec, "not an Ed25519"), (garbage, "cannot read"), (raw, "cannot read"),
-                          (tmp_path / "no", "cannot read")):
+    for path, problem in (
+        (ec, "not an Ed25519"),
+        (garbage, "cannot read"),
+        (raw, "cannot read"),
+        (tmp_path / "no", "cannot read"),
+    ):
         with pytest.raises(ConfigError, match=problem) as err:
             signing.load_private_key(path)
         assert err.value.variable == "EMON_SIGNING_KEY_FILE"
@@ -54,18 +61,32 @@ def decision(type_: str, at: str, distance: float) -> dict[str, object]:
 @pytest.mark.parametrize(
     ("recorded", "replayed", "same", "shown"),
     [
-        ([decision("proximity_breach", "t1", 50.0)], [decision("proximity_breach", "t1", 50.0)], True, "same 1"),
+        (
+            [decision("proximity_breach", "t1", 50.0)],
+            [decision("proximity_breach", "t1", 50.0)],
+            True,
+            "same 1",
+        ),
         ([decision("proximity_breach", "t1", 50.0)], [], False, "missing  proximity_breach"),
         ([], [decision("proximity_breach", "t1", 50.0)], False, "extra    proximity_breach"),
-        ([decision("proximity_breach", "t1", 50.0)], [decision("proximity_breach", "t1", 60.0)], False,
-         "distance_m: recorded 50.0, replayed 60.0"),
+        (
+            [decision("proximity_breach", "t1", 50.0)],
+            [decision("proximity_breach", "t1", 60.0)],
+            False,
+            "distance_m: recorded 50.0, replayed 60.0",
+        ),
         # The record keeps the first of two equal keys (ON CONFLICT DO NOTHING); so does the comparison.
-        ([decision("breach_update", "t2", 40.0)],
-         [decision("breach_update", "t2", 40.0), decision("breach_update", "t2", 30.0)], True, "same 1"),
+        (
+            [decision("breach_update", "t2", 40.0)],
+            [decision("breach_update", "t2", 40.0), decision("breach_update", "t2", 30.0)],
+            True,
+            "same 1",
+        ),
     ],
 )
-def test_replay_comparison(recorded: list[dict[str, object]], replayed: list[dict[str, object]], same: bool,
-                           shown: str) -> None:
+def test_replay_comparison(
+    recorded: list[dict[str, object]], replayed: list[dict[str, object]], same: bool, shown: str
+) -> None:
     result = compare(recorded, replayed)  # type: ignore[arg-type]
     assert result.same is same
     assert shown in describe(result)
@@ -73,13 +94,28 @@ def test_replay_comparison(recorded: list[dict[str, object]], replayed: list[dic
 
 def test_the_summary_is_in_dutch_and_english_and_the_map_has_zones_and_tracks() -> None:
     fixes = [StoredFix(Fix("tag", T, 52.0 + i / 1000, 5.0, 7.5, seq=i), T, "offender") for i in range(3)]
-    doc = {"order": {"exclusion_zones": [{"name": "<school>", "circle": {"lat": 52.0, "lon": 5.0, "radius_m": 100}}]}}
+    doc = {
+        "order": {
+            "exclusion_zones": [{"name": "<school>", "circle": {"lat": 52.0, "lon": 5.0, "radius_m": 100}}]
+        }
+    }
     data = PackData(
-        alert={"alert_id": "a-1", "type": "exclusion_breach"}, alert_history=[
-            {"at": T.isoformat(), "actor": "officer <b>", "action": "acknowledge", "state": "acknowledged"}],
-        deliveries=[], case_id="c-1", window_start=T, window_end=T, start={"order_version": 1, "config": {}},
-        order_versions=[{"version": 1, "document": doc}], journal=[], fixes=fixes, events=[], decisions=[],
-        engine={}, notes=[],
+        alert={"alert_id": "a-1", "type": "exclusion_breach"},
+        alert_history=[
+            {"at": T.isoformat(), "actor": "officer <b>", "action": "acknowledge", "state": "acknowledged"}
+        ],
+        deliveries=[],
+        case_id="c-1",
+        window_start=T,
+        window_end=T,
+        start={"order_version": 1, "config": {}},
+        order_versions=[{"version": 1, "document": doc}],
+        journal=[],
+        fixes=fixes,
+        events=[],
+        decisions=[],
+        engine={},
+        notes=[],
     )
     files = pack_files(data, T)
     html = files["summary.html"].decode()
@@ -118,13 +154,20 @@ def test_the_starting_state_keeps_the_victims_fixes_only_from_stale_s_before_the
     def rec(minutes_before: float) -> list[object]:
         return [(T - timedelta(minutes=minutes_before)).isoformat(), 52.0, 5.0, 10.0]
 
-    start = {"config": {"stale_s": 600.0}, "state": {"devices": {
-        "vic": {"last": rec(2), "ref": rec(12), "history": [rec(30), rec(12), rec(9), rec(2)]},
-        "tag": {"last": rec(30), "ref": rec(30), "history": [rec(30)]},
-    }}}
+    start = {
+        "config": {"stale_s": 600.0},
+        "state": {
+            "devices": {
+                "vic": {"last": rec(2), "ref": rec(12), "history": [rec(30), rec(12), rec(9), rec(2)]},
+                "tag": {"last": rec(30), "ref": rec(30), "history": [rec(30)]},
+            }
+        },
+    }
     pruned = _without_old_victim_positions(start, "vic", T)
     assert pruned["state"]["devices"]["vic"] == {"last": rec(2), "ref": None, "history": [rec(9), rec(2)]}
-    assert pruned["state"]["devices"]["tag"] == start["state"]["devices"]["tag"]  # the offender's memory stays
+    assert (
+        pruned["state"]["devices"]["tag"] == start["state"]["devices"]["tag"]
+    )  # the offender's memory stays
     assert start["state"]["devices"]["vic"]["ref"] == rec(12)  # the input is not changed
 
 
@@ -151,8 +194,15 @@ async def test_a_failed_journal_write_leaves_its_fixes_in_the_next_batchs_range(
     from emon.hub import Hub
     from emon.storage.cases import JournalStep
 
-    case = Case.model_validate({"case_id": "c", "risk": "high", "offender_device": "tag",
-                                "residence": {"lat": 52.1, "lon": 5.1}, "order": {"contact_ban_m": 500}})
+    case = Case.model_validate(
+        {
+            "case_id": "c",
+            "risk": "high",
+            "offender_device": "tag",
+            "residence": {"lat": 52.1, "lon": 5.1},
+            "order": {"contact_ban_m": 500},
+        }
+    )
     records = JournalRecords()
     evaluation = Evaluation(Engine(), records, CaseBook([case]), Hub())  # type: ignore[arg-type]
     evaluation.engine.add_case(case)

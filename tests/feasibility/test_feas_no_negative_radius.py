@@ -30,7 +30,9 @@ def test_figure_text(name: str, value: float, lang: str, text: str) -> None:
     assert figure(name, value, lang) == text
 
 
-@pytest.mark.parametrize(("lang", "words"), [("en", "no fixed circle is possible"), ("nl", "geen vaste cirkel mogelijk")])
+@pytest.mark.parametrize(
+    ("lang", "words"), [("en", "no fixed circle is possible"), ("nl", "geen vaste cirkel mogelijk")]
+)
 def test_check_ban_text_never_prints_a_negative_radius(
     capsys: pytest.CaptureFixture[str], lang: str, words: str
 ) -> None:

@@ -112,8 +112,9 @@ def test_expiry_reminder_once_per_valid_until() -> None:
     assert first[0].episode == utc(2026, 3, 5)
     assert engine.tick(utc(2026, 3, 3)) == []
     # A new valid_until (zone extended) is a new reminder.
-    extended = make_case(exclusion=[circle_zone("z", valid_until=utc(2026, 3, 8).isoformat())],
-                         valid_until=until.isoformat())
+    extended = make_case(
+        exclusion=[circle_zone("z", valid_until=utc(2026, 3, 8).isoformat())], valid_until=until.isoformat()
+    )
     engine.replace_case(extended)
     assert types(engine.tick(utc(2026, 3, 4))) == ["order_expiring"]
 

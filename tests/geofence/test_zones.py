@@ -38,7 +38,25 @@ TABLE: list[tuple[str, list[Step], list[str]]] = [
     ),
     (
         "jitter on the edge once inside: one breach, no flapping, one end",
-        walk([400, 250, 60, 50, 40, 40, *[95 + (i % 3) * 10 for i in range(30)], 200, 250, 260, 270, 280, 290, 320, 440]),
+        walk(
+            [
+                400,
+                250,
+                60,
+                50,
+                40,
+                40,
+                *[95 + (i % 3) * 10 for i in range(30)],
+                200,
+                250,
+                260,
+                270,
+                280,
+                290,
+                320,
+                440,
+            ]
+        ),
         [
             "exclusion_pre_alert",
             "possible_breach",
@@ -139,7 +157,9 @@ def test_polygon_zone_entry() -> None:
         build_fixes(walk([600, 350, 250, 150, 60, 50, 40, 30, 0, 200, 260, 300, 330, 350, 500, 520, 540])),
     )
     assert types(events) == ENTRY_EXIT
-    assert next(e for e in events if e.type.value == "exclusion_breach").distance_m == pytest.approx(-70, abs=0.6)  # 32-gon chord error <= 0.5 m
+    assert next(e for e in events if e.type.value == "exclusion_breach").distance_m == pytest.approx(
+        -70, abs=0.6
+    )  # 32-gon chord error <= 0.5 m
 
 
 def test_zone_outside_validity_is_not_enforced() -> None:

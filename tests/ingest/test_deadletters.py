@@ -9,7 +9,10 @@ from emon.fix import DeadLetter
 
 
 def letters(n: int, device: str | None = "tag-1") -> list[DeadLetter]:
-    return [DeadLetter("emon/v1/fix/tag-1", "bad_coordinates", f"[{i}] lat out of range", b"{}", device) for i in range(n)]
+    return [
+        DeadLetter("emon/v1/fix/tag-1", "bad_coordinates", f"[{i}] lat out of range", b"{}", device)
+        for i in range(n)
+    ]
 
 
 def test_one_row_per_message_whatever_the_number_of_bad_elements() -> None:

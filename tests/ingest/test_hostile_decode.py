@@ -48,8 +48,10 @@ def test_brackets_and_quotes_inside_strings_are_not_structure() -> None:
     # Escaped quotes and backslashes are paired as a JSON parser pairs them: the brackets below are
     # text, so depth stays 1 and the message is judged on its fields.
     lim = DecodeLimits(max_string=4_000)
-    note = '\\"' + "[" * 50 + '\\\\' + "{" * 50
-    raw = ('{"ts": "2026-11-25T12:59:00+01:00", "lat": 52.1, "lon": 5.1, "acc": 12, "note": "' + note + '"}').encode()
+    note = '\\"' + "[" * 50 + "\\\\" + "{" * 50
+    raw = (
+        '{"ts": "2026-11-25T12:59:00+01:00", "lat": 52.1, "lon": 5.1, "acc": 12, "note": "' + note + '"}'
+    ).encode()
     assert reasons_for_fix(raw, lim) == (1, [])
     # ... and a string that *looks* closed by an escaped quote does not hide real nesting.
     raw = b'["\\"", ' + b"[" * 20 + b"]" * 20 + b"]"
@@ -63,7 +65,9 @@ def test_a_large_valid_batch_passes_the_limits() -> None:
 
 
 def test_bad_elements_past_the_first_five_are_counted_not_listed() -> None:
-    out = decode_fixes("emon/v1/fix/tag-1", "tag-1", json.dumps([{"lat": 99}] * 6_000 + [GOOD]).encode(), NOW, LIM)
+    out = decode_fixes(
+        "emon/v1/fix/tag-1", "tag-1", json.dumps([{"lat": 99}] * 6_000 + [GOOD]).encode(), NOW, LIM
+    )
     assert len(out.fixes) == 1 and len(out.dead) == 5 and out.more_dead == {"missing_field": 5_995}
 
 

@@ -81,8 +81,12 @@ async def test_subscribes_to_every_device_topic_and_delivers_with_tokens(ids: tu
     client_id, prefix = ids
     sink = Collector()
     async with ingesting(client_id, prefix, sink) as ingest:
-        assert ingest.topics() == [f"{prefix}/emon/v1/fix/+", f"{prefix}/emon/v1/event/+",
-                                   f"{prefix}/emon/v1/ack/+", f"{prefix}/owntracks/+/+"]
+        assert ingest.topics() == [
+            f"{prefix}/emon/v1/fix/+",
+            f"{prefix}/emon/v1/event/+",
+            f"{prefix}/emon/v1/ack/+",
+            f"{prefix}/owntracks/+/+",
+        ]
         await publish_all(f"{prefix}/emon/v1/fix/tag-1", [b"a", b"", b"c" * 100_000])
         await publish_all(f"{prefix}/owntracks/anna/phone", [b"o"])
         async with aiomqtt.Client("127.0.0.1", 1883) as c:
@@ -214,11 +218,14 @@ async def test_interoperates_with_the_embedded_demo_broker_on_311() -> None:
             await publish_all(f"t/{tag}/emon/v1/fix/tag-1", [b"one", b"two"], port=port, v311=True)
             await eventually(lambda: _true(len(sink.messages) == 2))
         # 3.1.1: acknowledged on receipt (a 20-message window can't wait for commits): no tokens.
-        assert sink.messages == [(f"t/{tag}/emon/v1/fix/tag-1", b"one", None),
-                                 (f"t/{tag}/emon/v1/fix/tag-1", b"two", None)]
+        assert sink.messages == [
+            (f"t/{tag}/emon/v1/fix/tag-1", b"one", None),
+            (f"t/{tag}/emon/v1/fix/tag-1", b"two", None),
+        ]
 
 
 # --------------------------------------------------------------------- the pipeline acks after commit
+
 
 class FlakyRecords:
     """Records whose PostgreSQL is down for the first ``failures`` attempts."""
@@ -256,7 +263,11 @@ class RecordingAcker:
 
 class FailingConsumer:
     async def consume(
-        self, fixes: Sequence[Fix], events: Sequence[DeviceEvent], now: datetime, received_mono: float,
+        self,
+        fixes: Sequence[Fix],
+        events: Sequence[DeviceEvent],
+        now: datetime,
+        received_mono: float,
         stored_at: datetime | None = None,
     ) -> None:
         raise RuntimeError("evaluation bug")
@@ -298,7 +309,11 @@ class RecordingConsumer:
         self.fixes: list[Fix] = []
 
     async def consume(
-        self, fixes: Sequence[Fix], events: Sequence[DeviceEvent], now: datetime, received_mono: float,
+        self,
+        fixes: Sequence[Fix],
+        events: Sequence[DeviceEvent],
+        now: datetime,
+        received_mono: float,
         stored_at: datetime | None = None,
     ) -> None:
         self.fixes.extend(fixes)

@@ -19,11 +19,15 @@ DEEP = b"[" * 3000 + b"]" * 3000
 
 
 def nul_event() -> bytes:
-    return json.dumps({"type": "battery_low", "ts": datetime.now(UTC).isoformat(), "note": "a\u0000b"}).encode()
+    return json.dumps(
+        {"type": "battery_low", "ts": datetime.now(UTC).isoformat(), "note": "a\u0000b"}
+    ).encode()
 
 
 def valid_fix(seq: int) -> bytes:
-    return json.dumps({"ts": datetime.now(UTC).isoformat(), "lat": 52.09, "lon": 5.12, "acc": 8, "seq": seq}).encode()
+    return json.dumps(
+        {"ts": datetime.now(UTC).isoformat(), "lat": 52.09, "lon": 5.12, "acc": 8, "seq": seq}
+    ).encode()
 
 
 async def publish_poison(em: Running, device: str) -> None:
@@ -36,7 +40,9 @@ async def stored_within(em: Running, seq: int, seconds: float) -> float:
     start_t = time.monotonic()
 
     async def stored() -> bool:
-        track = await em.runtime.records.track("tag-p", datetime(2000, 1, 1, tzinfo=UTC), datetime.now(UTC), 100)
+        track = await em.runtime.records.track(
+            "tag-p", datetime(2000, 1, 1, tzinfo=UTC), datetime.now(UTC), 100
+        )
         return any(f.seq == seq for f in track)
 
     await eventually(stored, within=seconds, interval=0.02)

@@ -115,18 +115,28 @@ SERVE_WITH_A_DYING_TASK = textwrap.dedent(
 
 async def test_a_dead_background_task_ends_the_process_with_a_non_zero_exit() -> None:
     settings = isolated_settings()
-    env = {**os.environ, **{k: str(v) for k, v in {
-        "EMON_DATABASE_URL": settings.database_url,
-        "EMON_DB_SCHEMA": settings.db_schema,
-        "EMON_REDIS_PREFIX": settings.redis_prefix,
-        "EMON_MQTT_TOPIC_PREFIX": settings.mqtt_topic_prefix,
-        "EMON_MQTT_CLIENT_ID": settings.mqtt_client_id,
-        "EMON_HTTP_PORT": settings.http_port,
-    }.items()}}
+    env = {
+        **os.environ,
+        **{
+            k: str(v)
+            for k, v in {
+                "EMON_DATABASE_URL": settings.database_url,
+                "EMON_DB_SCHEMA": settings.db_schema,
+                "EMON_REDIS_PREFIX": settings.redis_prefix,
+                "EMON_MQTT_TOPIC_PREFIX": settings.mqtt_topic_prefix,
+                "EMON_MQTT_CLIENT_ID": settings.mqtt_client_id,
+                "EMON_HTTP_PORT": settings.http_port,
+            }.items()
+        },
+    }
     try:
         started = time.monotonic()
         proc = await asyncio.to_thread(
-            subprocess.run, [sys.executable, "-c", SERVE_WITH_A_DYING_TASK], env=env, capture_output=True, timeout=60
+            subprocess.run,
+            [sys.executable, "-c", SERVE_WITH_A_DYING_TASK],
+            env=env,
+            capture_output=True,
+            timeout=60,
         )
         assert proc.returncode == 1, proc.stderr.decode()[-2000:]
         assert b"background task doomed ended" in proc.stderr

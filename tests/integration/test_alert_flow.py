@@ -33,10 +33,15 @@ VICTIM_AT = (52.3702, 4.8952)  # Amsterdam
 async def setup(em: Running) -> None:
     async with em.client() as c:
         for device, kind in (("tag-9", "ankle_tag"), ("victim-9", "victim_device")):
-            assert (await c.post("/api/v1/devices", json={"device_id": device, "kind": kind})).status_code == 201
+            assert (
+                await c.post("/api/v1/devices", json={"device_id": device, "kind": kind})
+            ).status_code == 201
         residence = destination(*VICTIM_AT, 0, 6000)
         case = {
-            "case_id": "case-9", "risk": "high", "offender_device": "tag-9", "victim_device": "victim-9",
+            "case_id": "case-9",
+            "risk": "high",
+            "offender_device": "tag-9",
+            "victim_device": "victim-9",
             "residence": {"lat": residence[0], "lon": residence[1]},
             "order": {"contact_ban_m": 300},
         }
@@ -45,7 +50,12 @@ async def setup(em: Running) -> None:
 
 async def approach(em: Running, distances_m: list[float]) -> None:
     now = datetime.now(UTC)
-    victim = {"ts": (now - timedelta(seconds=5)).isoformat(), "lat": VICTIM_AT[0], "lon": VICTIM_AT[1], "acc": 10}
+    victim = {
+        "ts": (now - timedelta(seconds=5)).isoformat(),
+        "lat": VICTIM_AT[0],
+        "lon": VICTIM_AT[1],
+        "acc": 10,
+    }
     await publish(em.topic("emon/v1/fix/victim-9"), json.dumps(victim))
     for i, d in enumerate(distances_m):
         lat, lon = destination(*VICTIM_AT, 0, d)
@@ -59,8 +69,12 @@ async def approach(em: Running, distances_m: list[float]) -> None:
 
 
 async def read_stream(em: Running, token: str, seen: list[tuple[str, dict[str, Any]]]) -> None:
-    async with httpx.AsyncClient(base_url=em.base_url, headers={"Authorization": f"Bearer {token}"},
-                                 timeout=None) as c, c.stream("GET", "/api/v1/stream") as r:
+    async with (
+        httpx.AsyncClient(
+            base_url=em.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=None
+        ) as c,
+        c.stream("GET", "/api/v1/stream") as r,
+    ):
         event = ""
         async for line in r.aiter_lines():
             if line.startswith("event:"):
@@ -102,7 +116,9 @@ async def test_offender_approaching_the_victim_reaches_all_three_audiences() -> 
             async def acked() -> dict[str, Any] | None:
                 async with em.client(probation) as c:
                     alerts = (await c.get("/api/v1/alerts", params={"case_id": "case-9"})).json()
-                return next((a for a in alerts if a["type"] == "proximity_breach" and a["victim_acked_at"]), None)
+                return next(
+                    (a for a in alerts if a["type"] == "proximity_breach" and a["victim_acked_at"]), None
+                )
 
             alert = await eventually(acked)
             assert set(alert["recipients"]) == {"victim", "probation", "police"}
@@ -114,7 +130,9 @@ async def test_offender_approaching_the_victim_reaches_all_three_audiences() -> 
             schema = xmlschema.XMLSchema(schema_path())
             schema.validate(cap.body.decode())
             h = cap.headers
-            assert verify(SECRET, h["webhook-id"], int(h["webhook-timestamp"]), cap.body, h["webhook-signature"])
+            assert verify(
+                SECRET, h["webhook-id"], int(h["webhook-timestamp"]), cap.body, h["webhook-signature"]
+            )
             assert b"<scope>Restricted</scope>" in cap.body and b"case-9" in cap.body
             reader.cancel()
     finally:
@@ -166,8 +184,10 @@ async def _has(stream: list[tuple[str, dict[str, Any]]], alert_type: str) -> boo
 
 def _has_position(obj: Any) -> bool:
     if isinstance(obj, dict):
-        return any(k in ("lat", "lon", "latitude", "longitude", "distance_m") or _has_position(v)
-                   for k, v in obj.items())
+        return any(
+            k in ("lat", "lon", "latitude", "longitude", "distance_m") or _has_position(v)
+            for k, v in obj.items()
+        )
     if isinstance(obj, list):
         return any(_has_position(v) for v in obj)
     return False

@@ -18,7 +18,10 @@ RESIDENCE = destination(*HOME, 90, 3000)  # the offender lives 3 km east
 
 
 def case_doc(case_id: str, clear_s: float | None = None) -> dict[str, Any]:
-    zone: dict[str, Any] = {"name": "victim-home", "circle": {"lat": HOME[0], "lon": HOME[1], "radius_m": 500}}
+    zone: dict[str, Any] = {
+        "name": "victim-home",
+        "circle": {"lat": HOME[0], "lon": HOME[1], "radius_m": 500},
+    }
     if clear_s is not None:
         zone["clear_s"] = clear_s
     return {
@@ -50,8 +53,15 @@ async def walk(
     fixes = []
     for i, d in enumerate(distances_m):
         lat, lon = destination(*HOME, 90, d)
-        fixes.append({"ts": (start + timedelta(seconds=every_s * i)).isoformat(), "lat": lat, "lon": lon, "acc": 5,
-                      "seq": seq0 + i})
+        fixes.append(
+            {
+                "ts": (start + timedelta(seconds=every_s * i)).isoformat(),
+                "lat": lat,
+                "lon": lon,
+                "acc": 5,
+                "seq": seq0 + i,
+            }
+        )
     for fix in fixes:
         await publish(em.topic(f"emon/v1/fix/{device}"), json.dumps(fix))
 
@@ -75,7 +85,12 @@ async def test_entering_an_exclusion_zone_is_decided_and_explained(emon: Running
     events = [e for e in await eventually(decided) if e["type"] != "locate_request"]
     # Pre-alert in the ring; the first fix inside is evidence (a possible state), the second proves
     # the breach (no single fix does, docs/safety.md); an update as the tag goes deeper.
-    assert [e["type"] for e in events] == ["exclusion_pre_alert", "possible_breach", "exclusion_breach", "breach_update"]
+    assert [e["type"] for e in events] == [
+        "exclusion_pre_alert",
+        "possible_breach",
+        "exclusion_breach",
+        "breach_update",
+    ]
     event = events[2]
     assert event["rule"] == "exclusion:victim-home" and event["classification"] == "breach"
     assert event["live"] is True
@@ -135,8 +150,14 @@ async def test_a_batch_stored_but_not_evaluated_before_a_crash_is_evaluated_at_s
         await eventually(first_evaluated)
         em.runtime.pipeline.consumers[:] = [_Crashed()]
         await walk(em, "c3-tag", [2700, 2400], start_ts + timedelta(seconds=10), seq0=1)
-        await walk(em, "c3-tag", [2100, 1800, 1500, 1200, 900, 600, 300, 200], start_ts + timedelta(seconds=30),
-                   seq0=3, every_s=6)
+        await walk(
+            em,
+            "c3-tag",
+            [2100, 1800, 1500, 1200, 900, 600, 300, 200],
+            start_ts + timedelta(seconds=30),
+            seq0=3,
+            every_s=6,
+        )
 
         async def stored() -> bool:
             return await em.runtime.records.count_fixes() == 11
@@ -146,6 +167,7 @@ async def test_a_batch_stored_but_not_evaluated_before_a_crash_is_evaluated_at_s
         await em.stop()
         again = await start(em.settings)
         try:
+
             async def breach() -> list[dict[str, Any]]:
                 return [e for e in await evaluations(again, "c3") if e["type"] == "exclusion_breach"]
 

@@ -19,8 +19,11 @@ async def test_prosecutor_checks_the_inspection_case(emon: Running) -> None:
     residence = destination(*VICTIM_HOME, 45, 800)
     request = {
         "residence": {"lat": residence[0], "lon": residence[1]},
-        "order": {"exclusion_zones": [{"name": "woning", "circle": {"lat": VICTIM_HOME[0], "lon": VICTIM_HOME[1],
-                                                                     "radius_m": 500}}]},
+        "order": {
+            "exclusion_zones": [
+                {"name": "woning", "circle": {"lat": VICTIM_HOME[0], "lon": VICTIM_HOME[1], "radius_m": 500}}
+            ]
+        },
         "protected_places": [{"name": "woning", "position": {"lat": VICTIM_HOME[0], "lon": VICTIM_HOME[1]}}],
         "mandatory_places": [],
         "victim_device": False,
@@ -40,7 +43,8 @@ async def test_prosecutor_checks_the_inspection_case(emon: Running) -> None:
     # Each check is in the audit log (verdict and finding codes, no coordinates); the refusal too.
     checks = await emon.runtime.audit.query(AuditQuery(action="feasibility.check"))
     assert [(r.role, r.outcome, json.loads(r.detail)["enforceable"]) for r in checks] == [
-        ("prosecutor", "allowed", False)]
+        ("prosecutor", "allowed", False)
+    ]
     assert "RESIDENCE_TOO_CLOSE" in json.loads(checks[0].detail)["findings"]
     assert str(VICTIM_HOME[0]) not in checks[0].detail
     async with emon.client(None) as anonymous:

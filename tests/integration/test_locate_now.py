@@ -47,19 +47,32 @@ async def listening(topics: list[str]) -> AsyncIterator[asyncio.Queue[tuple[str,
 async def test_an_engine_locate_request_for_a_stale_victim_fix_reaches_the_devices_command_topics() -> None:
     async with running_emon() as em:
         residence = destination(*VICTIM_AT, 0, 6000)
-        case = {"case_id": "case-l", "risk": "high", "offender_device": TAG, "victim_device": PHONE,
-                "residence": {"lat": residence[0], "lon": residence[1]}, "order": {"contact_ban_m": 500}}
+        case = {
+            "case_id": "case-l",
+            "risk": "high",
+            "offender_device": TAG,
+            "victim_device": PHONE,
+            "residence": {"lat": residence[0], "lon": residence[1]},
+            "order": {"contact_ban_m": 500},
+        }
         async with em.client() as c:
             for device_id, kind in ((TAG, "ankle_tag"), (PHONE, "victim_device")):
-                assert (await c.post("/api/v1/devices", json={"device_id": device_id, "kind": kind})).status_code == 201
+                assert (
+                    await c.post("/api/v1/devices", json={"device_id": device_id, "kind": kind})
+                ).status_code == 201
             assert (await c.post("/api/v1/cases", json=case)).status_code == 201
         tag_topic, phone_topic = em.topic(f"emon/v1/cmd/{TAG}"), em.topic(f"emon/v1/cmd/{PHONE}")
         async with listening([tag_topic, phone_topic]) as inbox:
             now = datetime.now(UTC)
             # The victim's phone last reported 200 s ago; the tag, fresh, is 800 m from that position: inside
             # the 1,000 m pre-alert ring, and 200 s × 15 m/s of possible movement leaves the ban undecided.
-            victim = {"ts": (now - timedelta(seconds=200)).isoformat(), "lat": VICTIM_AT[0], "lon": VICTIM_AT[1],
-                      "acc": 12, "seq": 1}
+            victim = {
+                "ts": (now - timedelta(seconds=200)).isoformat(),
+                "lat": VICTIM_AT[0],
+                "lon": VICTIM_AT[1],
+                "acc": 12,
+                "seq": 1,
+            }
             await publish(em.topic(f"emon/v1/fix/{PHONE}"), json.dumps(victim))
             lat, lon = destination(*VICTIM_AT, 0, 800)
             tag = {"ts": (now - timedelta(seconds=2)).isoformat(), "lat": lat, "lon": lon, "acc": 6, "seq": 1}
@@ -93,4 +106,7 @@ async def test_an_engine_locate_request_for_a_stale_victim_fix_reaches_the_devic
         # The phone is asked because its fix is stale (the tag, for the pre-alert: that second request of the
         # same step is not in /evaluations — equal (type, rule, at, episode) keys keep the first).
         assert [r.reason for r in rows if r.target.endswith(PHONE)] == ["stale_counterpart"]
-        assert any(r["detail"]["reason"] == "stale_counterpart" and r["detail"]["devices"] == [PHONE] for r in requests)
+        assert any(
+            r["detail"]["reason"] == "stale_counterpart" and r["detail"]["devices"] == [PHONE]
+            for r in requests
+        )

@@ -45,14 +45,42 @@ def _openssl(*args: str, cwd: Path) -> None:
 def make_certificates(d: Path) -> None:
     """ca.crt/ca.key, server.crt/.key for 127.0.0.1 and localhost, client.crt/.key — all EC P-256."""
     ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
-    _openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=emon test CA",
-             cwd=d)
+    _openssl(
+        "req",
+        "-x509",
+        *ec,
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=emon test CA",
+        cwd=d,
+    )
     (d / "server.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
     (d / "client.ext").write_text("extendedKeyUsage=clientAuth\n")
     for name, cn in (("server", "localhost"), ("client", "emon")):
         _openssl("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={cn}", cwd=d)
-        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-                 "-out", f"{name}.crt", "-days", "2", "-extfile", f"{name}.ext", cwd=d)
+        _openssl(
+            "x509",
+            "-req",
+            "-in",
+            f"{name}.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            f"{name}.crt",
+            "-days",
+            "2",
+            "-extfile",
+            f"{name}.ext",
+            cwd=d,
+        )
 
 
 @dataclass
@@ -100,7 +128,9 @@ class PrivateBroker:
         text = (DEPLOY / "mosquitto.conf").read_text()
         text = text.replace("/etc/mosquitto/emon/tls/", f"{self.dir}/")
         text = text.replace("/etc/mosquitto/emon/", f"{self.dir}/")
-        text = text.replace("persistence_location /var/lib/mosquitto/", f"persistence_location {self.dir}/data/")
+        text = text.replace(
+            "persistence_location /var/lib/mosquitto/", f"persistence_location {self.dir}/data/"
+        )
         text = text.replace("listener 8883", f"listener {self.port} 127.0.0.1")
         text = text.replace("log_dest syslog", f"log_dest file {self.dir}/mosquitto.log")
         for key, value in extra.items():
@@ -111,7 +141,9 @@ class PrivateBroker:
         (self.dir / "data").mkdir(exist_ok=True)
         (self.dir / "mosquitto.conf").write_text(self.config(**extra))
         self.process = subprocess.Popen(
-            [MOSQUITTO, "-c", str(self.dir / "mosquitto.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            [MOSQUITTO, "-c", str(self.dir / "mosquitto.conf")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
 
     async def wait_listening(self, within_s: float = 10.0) -> None:

@@ -41,8 +41,17 @@ def connack_code(broker: PrivateBroker, username: str | None, password: str | No
     """CONNECT over TLS by hand and return the CONNACK code (0 = accepted)."""
     raw = socket.create_connection(("127.0.0.1", broker.port), timeout=5)
     with broker.tls().wrap_socket(raw, server_hostname="127.0.0.1") as s:
-        s.sendall(wire.encode_connect(f"probe-{uuid.uuid4().hex[:6]}", 30, version, clean=True, session_expiry_s=0,
-                                      username=username, password=password))
+        s.sendall(
+            wire.encode_connect(
+                f"probe-{uuid.uuid4().hex[:6]}",
+                30,
+                version,
+                clean=True,
+                session_expiry_s=0,
+                username=username,
+                password=password,
+            )
+        )
         reader = wire.PacketReader(version)
         while True:
             data = s.recv(4096)
@@ -60,8 +69,12 @@ async def connected(
     """emon's client logged in as ``username`` over TLS; what it receives lands in the list."""
     received: list[tuple[str, bytes]] = []
     endpoint = Endpoint("127.0.0.1", broker.port, broker.tls(), username, broker.passwords[username])
-    options = SessionOptions(f"{username}-{uuid.uuid4().hex[:6]}", clean=True, session_expiry_s=0,
-                             subscriptions=tuple((broker.topic(t), 1) for t in subscribe))
+    options = SessionOptions(
+        f"{username}-{uuid.uuid4().hex[:6]}",
+        clean=True,
+        session_expiry_s=0,
+        subscriptions=tuple((broker.topic(t), 1) for t in subscribe),
+    )
     client = MqttClient(endpoint, options, lambda t, p, _: received.append((t, p)))
     task = asyncio.create_task(client.run())
     try:
@@ -74,11 +87,19 @@ async def connected(
 
 
 @contextlib.asynccontextmanager
-async def listener(broker: PrivateBroker, username: str, topic: str) -> AsyncIterator[list[tuple[str, bytes]]]:
+async def listener(
+    broker: PrivateBroker, username: str, topic: str
+) -> AsyncIterator[list[tuple[str, bytes]]]:
     """An aiomqtt subscriber (an independent client) collecting what the broker lets it read."""
     got: list[tuple[str, bytes]] = []
-    async with aiomqtt.Client("127.0.0.1", broker.port, username=username, password=broker.passwords[username],
-                              tls_context=broker.tls(), protocol=aiomqtt.ProtocolVersion.V5) as c:
+    async with aiomqtt.Client(
+        "127.0.0.1",
+        broker.port,
+        username=username,
+        password=broker.passwords[username],
+        tls_context=broker.tls(),
+        protocol=aiomqtt.ProtocolVersion.V5,
+    ) as c:
         await c.subscribe(broker.topic(topic), qos=1)
 
         async def pump() -> None:
@@ -109,7 +130,10 @@ async def test_anonymous_and_wrong_passwords_are_refused(broker: PrivateBroker, 
     refusals = (4, 5) if version == wire.V311 else (0x86, NOT_AUTHORIZED)
     assert await asyncio.to_thread(connack_code, broker, None, None, version) in refusals
     assert await asyncio.to_thread(connack_code, broker, "tag-1", "guess", version) in refusals
-    assert await asyncio.to_thread(connack_code, broker, "nobody", broker.passwords["tag-1"], version) in refusals
+    assert (
+        await asyncio.to_thread(connack_code, broker, "nobody", broker.passwords["tag-1"], version)
+        in refusals
+    )
     # The password issued by emon (a $7$ PBKDF2-SHA512 line) is accepted.
     assert await asyncio.to_thread(connack_code, broker, "tag-1", broker.passwords["tag-1"], version) == 0
 
@@ -119,13 +143,16 @@ async def test_an_independent_client_without_credentials_or_tls_gets_nowhere(bro
         async with aiomqtt.Client("127.0.0.1", broker.port, tls_context=broker.tls(), timeout=5):
             pass
     with pytest.raises(aiomqtt.MqttError):  # plain TCP to the TLS listener
-        async with aiomqtt.Client("127.0.0.1", broker.port, username="tag-1",
-                                  password=broker.passwords["tag-1"], timeout=3):
+        async with aiomqtt.Client(
+            "127.0.0.1", broker.port, username="tag-1", password=broker.passwords["tag-1"], timeout=3
+        ):
             pass
 
 
 async def test_a_broker_certificate_from_another_ca_is_refused(broker: PrivateBroker) -> None:
-    endpoint = Endpoint("127.0.0.1", broker.port, ssl.create_default_context(), "tag-1", broker.passwords["tag-1"])
+    endpoint = Endpoint(
+        "127.0.0.1", broker.port, ssl.create_default_context(), "tag-1", broker.passwords["tag-1"]
+    )
     client = MqttClient(endpoint, SessionOptions("tag-1-x", clean=True, session_expiry_s=0))
     with pytest.raises(ssl.SSLCertVerificationError):
         await client._connection()
@@ -134,7 +161,10 @@ async def test_a_broker_certificate_from_another_ca_is_refused(broker: PrivateBr
 
 # ----------------------------------------------------------------------------- publishing
 async def test_a_device_cannot_publish_as_another_device(broker: PrivateBroker) -> None:
-    async with listener(broker, "emon", "emon/v1/fix/+") as emon_sees, connected(broker, "tag-2") as (tag2, _):
+    async with (
+        listener(broker, "emon", "emon/v1/fix/+") as emon_sees,
+        connected(broker, "tag-2") as (tag2, _),
+    ):
         with pytest.raises(PublishRefused) as refused:
             await tag2.publish(broker.topic("emon/v1/fix/tag-1"), b'{"forged": true}')
         assert refused.value.code == NOT_AUTHORIZED
@@ -164,7 +194,10 @@ async def test_nobody_but_emon_can_write_a_victims_warning(broker: PrivateBroker
 
 
 async def test_a_device_reads_only_its_own_notifications(broker: PrivateBroker) -> None:
-    async with listener(broker, "vic-1", "emon/v1/notify/+") as vic1_reads, connected(broker, "emon") as (emon, _):
+    async with (
+        listener(broker, "vic-1", "emon/v1/notify/+") as vic1_reads,
+        connected(broker, "emon") as (emon, _),
+    ):
         await emon.publish(broker.topic("emon/v1/notify/vic-2"), b"for vic-2")
         await emon.publish(broker.topic("emon/v1/notify/vic-1"), b"for vic-1")
         await until(lambda: len(vic1_reads) >= 1)
@@ -187,10 +220,12 @@ async def test_victim_acknowledgements_and_owntracks_phones_still_work(broker: P
             await until(lambda: len(anna_reads) == 1)
         await until(lambda: len(emon_sees) == 2)
         await asyncio.sleep(0.3)
-    assert sorted(emon_sees) == sorted([
-        (broker.topic("emon/v1/ack/vic-1"), b'{"notification_id": "n-1"}'),
-        (broker.topic("owntracks/anna/phone"), b'{"_type": "location"}'),
-    ])
+    assert sorted(emon_sees) == sorted(
+        [
+            (broker.topic("emon/v1/ack/vic-1"), b'{"notification_id": "n-1"}'),
+            (broker.topic("owntracks/anna/phone"), b'{"_type": "location"}'),
+        ]
+    )
     assert anna_reads == [(broker.topic("owntracks/anna/phone/cmd"), b'{"_type": "cmd"}')]
 
 
@@ -198,8 +233,10 @@ async def test_client_certificates_work_when_the_broker_requires_them() -> None:
     async with private_broker(PREFIX, ["emon"], require_certificate="true") as broker:
         password = broker.passwords["emon"]
         with_cert = Endpoint.from_url(
-            f"mqtts://emon:{password}@127.0.0.1:{broker.port}", ca_file=broker.ca_file,
-            cert_file=broker.client_cert, key_file=broker.client_key,
+            f"mqtts://emon:{password}@127.0.0.1:{broker.port}",
+            ca_file=broker.ca_file,
+            cert_file=broker.client_cert,
+            key_file=broker.client_key,
         )
         client = MqttClient(with_cert, SessionOptions("emon-cert", clean=True, session_expiry_s=0))
         task = asyncio.create_task(client.run())
@@ -209,7 +246,9 @@ async def test_client_certificates_work_when_the_broker_requires_them() -> None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        without = Endpoint.from_url(f"mqtts://emon:{password}@127.0.0.1:{broker.port}", ca_file=broker.ca_file)
+        without = Endpoint.from_url(
+            f"mqtts://emon:{password}@127.0.0.1:{broker.port}", ca_file=broker.ca_file
+        )
         bare = MqttClient(without, SessionOptions("emon-nocert", clean=True, session_expiry_s=0))
         with pytest.raises((OSError, wire.MqttError)):
             await bare._connection()

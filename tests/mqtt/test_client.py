@@ -46,7 +46,10 @@ async def test_qos1_and_qos0_publishes_reach_a_subscriber_on_the_shared_broker()
     prefix = f"t/{uuid.uuid4().hex[:10]}"
     got: list[bytes] = []
     options = SessionOptions(f"emon-test-pub-{uuid.uuid4().hex[:8]}", clean=True, session_expiry_s=0)
-    async with aiomqtt.Client("127.0.0.1", 1883) as sub, running(MqttClient(Endpoint("127.0.0.1", 1883), options)) as c:
+    async with (
+        aiomqtt.Client("127.0.0.1", 1883) as sub,
+        running(MqttClient(Endpoint("127.0.0.1", 1883), options)) as c,
+    ):
         await sub.subscribe(f"{prefix}/x", qos=1)
         pump = asyncio.create_task(collect(sub, got))
         await c.publish(f"{prefix}/x", b"one", qos=1)  # returns once the broker's PUBACK came
@@ -70,15 +73,22 @@ async def test_a_publish_made_during_a_broker_outage_is_delivered_when_it_return
     async with private_broker("", ["emon", "vic-1"]) as broker:
         endpoint = Endpoint("127.0.0.1", broker.port, broker.tls(), "emon", broker.passwords["emon"])
         registry = DeviceRegistry([Device("vic-1", DeviceKind.VICTIM_DEVICE)])
-        channel = VictimChannel("ignored", 0, "", registry, endpoint=endpoint, client_id="emon-notify", timeout_s=15)
+        channel = VictimChannel(
+            "ignored", 0, "", registry, endpoint=endpoint, client_id="emon-notify", timeout_s=15
+        )
         try:
             await channel.send("vic-1", b"before")  # connects on first use
             await asyncio.to_thread(broker.stop)  # the broker goes away …
             restart = asyncio.create_task(_restart_later(broker, 0.5))
             await channel.send("vic-1", b"during")  # … and this waits for it, then gets its PUBACK
             await restart
-            async with aiomqtt.Client("127.0.0.1", broker.port, username="vic-1", password=broker.passwords["vic-1"],
-                                      tls_context=broker.tls()) as victim:
+            async with aiomqtt.Client(
+                "127.0.0.1",
+                broker.port,
+                username="vic-1",
+                password=broker.passwords["vic-1"],
+                tls_context=broker.tls(),
+            ) as victim:
                 got: list[bytes] = []
                 await victim.subscribe("emon/v1/notify/vic-1", qos=1)
                 pump = asyncio.create_task(collect(victim, got))
@@ -115,8 +125,11 @@ async def test_a_publish_that_cannot_be_delivered_in_time_is_withdrawn() -> None
 async def test_wrong_credentials_are_logged_and_retried_at_the_cap(caplog: pytest.LogCaptureFixture) -> None:
     async with private_broker("", ["emon"]) as broker:
         endpoint = Endpoint("127.0.0.1", broker.port, broker.tls(), "emon", "wrong")
-        client = MqttClient(endpoint, SessionOptions("emon-x", clean=True, session_expiry_s=0, reconnect_cap_s=7.0),
-                            rng=lambda: 0.5)
+        client = MqttClient(
+            endpoint,
+            SessionOptions("emon-x", clean=True, session_expiry_s=0, reconnect_cap_s=7.0),
+            rng=lambda: 0.5,
+        )
         with pytest.raises(wire.MqttError, match="refused the connection: not authorized"):
             await client._connection()
         assert client.session.reconnect_delay(0.5) == 7.0
@@ -133,8 +146,13 @@ async def test_commands_go_over_tls_with_emons_credentials_on_the_notification_s
         commands = CommandChannel("", publisher, timeout_s=10)
         victim = VictimChannel("ignored", 0, "", registry, publisher=publisher, timeout_s=10)
         try:
-            async with aiomqtt.Client("127.0.0.1", broker.port, username="tag-1", password=broker.passwords["tag-1"],
-                                      tls_context=broker.tls()) as tag:
+            async with aiomqtt.Client(
+                "127.0.0.1",
+                broker.port,
+                username="tag-1",
+                password=broker.passwords["tag-1"],
+                tls_context=broker.tls(),
+            ) as tag:
                 got: list[bytes] = []
                 await tag.subscribe("emon/v1/cmd/tag-1", qos=1)
                 pump = asyncio.create_task(collect(tag, got))

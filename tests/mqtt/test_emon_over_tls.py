@@ -35,7 +35,9 @@ VICTIM_AT = (52.3702, 4.8952)
 async def device(broker: PrivateBroker, username: str) -> AsyncIterator[MqttClient]:
     """A device publishing with emon's client, over TLS, as itself."""
     endpoint = Endpoint("127.0.0.1", broker.port, broker.tls(), username, broker.passwords[username])
-    client = MqttClient(endpoint, SessionOptions(f"{username}-{uuid.uuid4().hex[:6]}", clean=True, session_expiry_s=0))
+    client = MqttClient(
+        endpoint, SessionOptions(f"{username}-{uuid.uuid4().hex[:6]}", clean=True, session_expiry_s=0)
+    )
     task = asyncio.create_task(client.run())
     try:
         await asyncio.wait_for(client.connected.wait(), 10)
@@ -48,13 +50,21 @@ async def device(broker: PrivateBroker, username: str) -> AsyncIterator[MqttClie
 
 async def register(em: Running) -> None:
     async with em.client() as c:
-        for device_id, kind in (("tag-9", "ankle_tag"), ("tag-8", "ankle_tag"), ("victim-9", "victim_device")):
+        for device_id, kind in (
+            ("tag-9", "ankle_tag"),
+            ("tag-8", "ankle_tag"),
+            ("victim-9", "victim_device"),
+        ):
             r = await c.post("/api/v1/devices", json={"device_id": device_id, "kind": kind})
             assert r.status_code == 201, r.text
         residence = destination(*VICTIM_AT, 0, 6000)
         case = {
-            "case_id": "case-9", "risk": "high", "offender_device": "tag-9", "victim_device": "victim-9",
-            "residence": {"lat": residence[0], "lon": residence[1]}, "order": {"contact_ban_m": 300},
+            "case_id": "case-9",
+            "risk": "high",
+            "offender_device": "tag-9",
+            "victim_device": "victim-9",
+            "residence": {"lat": residence[0], "lon": residence[1]},
+            "order": {"contact_ban_m": 300},
         }
         r = await c.post("/api/v1/cases", json=case)
         assert r.status_code == 201, r.text
@@ -87,8 +97,12 @@ async def test_emon_ingests_and_notifies_over_tls_with_its_own_credentials() -> 
         try:
             await register(em)
             async with aiomqtt.Client(
-                "127.0.0.1", broker.port, username="victim-9", password=broker.passwords["victim-9"],
-                tls_context=broker.tls(), protocol=aiomqtt.ProtocolVersion.V5,
+                "127.0.0.1",
+                broker.port,
+                username="victim-9",
+                password=broker.passwords["victim-9"],
+                tls_context=broker.tls(),
+                protocol=aiomqtt.ProtocolVersion.V5,
             ) as victim:
                 await victim.subscribe(broker.topic("emon/v1/notify/victim-9"), qos=1)
                 now = datetime.now(UTC)
@@ -119,7 +133,9 @@ async def test_emon_ingests_and_notifies_over_tls_with_its_own_credentials() -> 
             async def acked() -> dict[str, Any] | None:
                 async with em.client() as c:
                     alerts = (await c.get("/api/v1/alerts", params={"case_id": "case-9"})).json()
-                return next((a for a in alerts if a["alert_id"] == note["alert_id"] and a["victim_acked_at"]), None)
+                return next(
+                    (a for a in alerts if a["alert_id"] == note["alert_id"] and a["victim_acked_at"]), None
+                )
 
             await eventually(acked)
             assert await track_seqs(em, "tag-9") == [0, 1, 2, 3, 4, 5]  # seq 999 (forged) is not there

@@ -14,8 +14,13 @@ from emon.settings import Settings
 
 def test_plain_and_tls_urls_with_credentials() -> None:
     plain = Endpoint.from_url("mqtt://broker.example")
-    assert (plain.host, plain.port, plain.tls, plain.username, plain.password) == ("broker.example", 1883, None,
-                                                                                    None, None)
+    assert (plain.host, plain.port, plain.tls, plain.username, plain.password) == (
+        "broker.example",
+        1883,
+        None,
+        None,
+        None,
+    )
     tls = Endpoint.from_url("mqtts://emon:p%40ss%3Aword@broker.example")
     assert (tls.host, tls.port, tls.username, tls.password) == ("broker.example", 8883, "emon", "p@ss:word")
     assert isinstance(tls.tls, ssl.SSLContext)
@@ -49,12 +54,14 @@ def test_endpoint_errors_name_the_variable(kwargs: dict[str, str], variable: str
 def test_settings_read_tls_and_credentials_and_mask_the_password(tmp_path: Path) -> None:
     ca = tmp_path / "ca.crt"
     ca.write_text("not read by Settings, only checked for being readable\n")
-    s = Settings.from_env({
-        "EMON_MQTT_URL": "mqtts://emon:url-secret@broker.example",
-        "EMON_MQTT_CA_FILE": str(ca),
-        "EMON_MQTT_USERNAME": "emon",
-        "EMON_MQTT_PASSWORD": "env-secret",
-    })
+    s = Settings.from_env(
+        {
+            "EMON_MQTT_URL": "mqtts://emon:url-secret@broker.example",
+            "EMON_MQTT_CA_FILE": str(ca),
+            "EMON_MQTT_USERNAME": "emon",
+            "EMON_MQTT_PASSWORD": "env-secret",
+        }
+    )
     assert s.mqtt_host_port == ("broker.example", 8883)
     assert (s.mqtt_ca_file, s.mqtt_username, s.mqtt_password) == (str(ca), "emon", "env-secret")
     assert "url-secret" not in repr(s) and "env-secret" not in repr(s)

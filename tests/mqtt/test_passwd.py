@@ -27,7 +27,9 @@ def test_hash_matches_pbkdf2_sha512_in_mosquittos_layout() -> None:
 @pytest.mark.skipif(shutil.which("mosquitto_passwd") is None, reason="needs mosquitto_passwd")
 def test_we_read_what_mosquitto_passwd_writes(tmp_path: Path) -> None:
     path = tmp_path / "passwd"
-    subprocess.run(["mosquitto_passwd", "-c", "-b", str(path), "tag-1", "hunter2"], check=True, capture_output=True)
+    subprocess.run(
+        ["mosquitto_passwd", "-c", "-b", str(path), "tag-1", "hunter2"], check=True, capture_output=True
+    )
     user, hashed = path.read_text().strip().split(":", 1)
     assert user == "tag-1" and hashed.startswith("$7$")
     assert verify_password(hashed, "hunter2") and not verify_password(hashed, "hunter3")

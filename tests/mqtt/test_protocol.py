@@ -25,7 +25,11 @@ def suback(packet_id: int, codes: list[int], *, v5: bool = True) -> bytes:
 
 
 def puback(packet_id: int, code: int | None = None) -> bytes:
-    return b"\x40\x02" + struct.pack("!H", packet_id) if code is None else b"\x40\x03" + struct.pack("!HB", packet_id, code)
+    return (
+        b"\x40\x02" + struct.pack("!H", packet_id)
+        if code is None
+        else b"\x40\x03" + struct.pack("!HB", packet_id, code)
+    )
 
 
 PINGRESP = b"\xd0\x00"
@@ -61,7 +65,9 @@ def ready_session(
     if subscriptions:
         [subscribe] = sent(s)
         assert isinstance(subscribe, OtherPacket)
-        events = s.receive_data(suback(struct.unpack("!H", subscribe.body[:2])[0], [1] * len(subscriptions)), now)
+        events = s.receive_data(
+            suback(struct.unpack("!H", subscribe.body[:2])[0], [1] * len(subscriptions)), now
+        )
     assert [type(e) for e in events] == [Ready]
     s.data_to_send()
     return s
@@ -72,8 +78,13 @@ def test_connect_carries_credentials_and_the_session_wish() -> None:
     s = Session(SessionOptions("emon", username="emon", password="pw", keepalive_s=20))
     s.connect(100.0)
     assert s.data_to_send() == wire.encode_connect(
-        "emon", 20, wire.V5, session_expiry_s=wire.SESSION_NEVER_EXPIRES, max_packet_bytes=16 * 1024 * 1024,
-        username="emon", password="pw",
+        "emon",
+        20,
+        wire.V5,
+        session_expiry_s=wire.SESSION_NEVER_EXPIRES,
+        max_packet_bytes=16 * 1024 * 1024,
+        username="emon",
+        password="pw",
     )
     assert s.state is State.CONNECTING
     assert s.next_deadline() == 110.0  # the CONNACK must come within the handshake timeout
@@ -98,7 +109,9 @@ def test_connect_carries_credentials_and_the_session_wish() -> None:
         (wire.V5, 0x9F, "connection rate exceeded", False),
     ],
 )
-def test_connack_refusals_close_and_decide_the_wait(version: int, code: int, meaning: str, fatal: bool) -> None:
+def test_connack_refusals_close_and_decide_the_wait(
+    version: int, code: int, meaning: str, fatal: bool
+) -> None:
     assert connack_meaning(version, code) == (meaning, fatal)
     s = Session(SessionOptions("emon", version=version, reconnect_first_s=0.5, reconnect_cap_s=30.0))
     s.connect(0.0)
@@ -237,7 +250,9 @@ def test_reconnect_backoff_doubles_from_first_to_cap_with_jitter_and_resets_when
         s.connect_failed()  # e.g. connection refused
         base = s.reconnect_delay(0.5)
         # jitter spans 50 % … 150 % of the base
-        assert (s.reconnect_delay(0.0), s.reconnect_delay(0.999999)) == pytest.approx((base * 0.5, base * 1.499999))
+        assert (s.reconnect_delay(0.0), s.reconnect_delay(0.999999)) == pytest.approx(
+            (base * 0.5, base * 1.499999)
+        )
         bases.append(base)
     assert bases == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
     assert all(0.25 <= s.reconnect_delay(j) < 45.0 for j in (0.0, 0.3, 0.99))
@@ -326,7 +341,9 @@ def test_qos0_publish_needs_a_connection_and_bad_topics_are_refused_up_front() -
 # ---------------------------------------------------------------------------- receiving
 def test_acks_after_storage_belong_to_their_connection() -> None:
     s = ready_session(0.0, ack_on_receipt=False)
-    events = s.receive_data(wire.encode_publish("p/a", b"1", 1, 5) + wire.encode_publish("p/a", b"2", 1, 6), 1.0)
+    events = s.receive_data(
+        wire.encode_publish("p/a", b"1", 1, 5) + wire.encode_publish("p/a", b"2", 1, 6), 1.0
+    )
     assert events == [Publish("p/a", b"1", 1, 5), Publish("p/a", b"2", 1, 6)]
     assert s.data_to_send() == b""  # nothing acknowledged until the application says so
     first = s.generation

@@ -46,6 +46,7 @@ def feed_chunks(reader: PacketReader, data: bytes, cuts: list[int]) -> list[wire
 
 # ------------------------------------------------------------------------------------- encoders
 
+
 @pytest.mark.parametrize(
     ("value", "encoded"),
     [
@@ -99,8 +100,14 @@ def test_varint_out_of_range() -> None:
         ),
         (wire.encode_publish("a/b", b"hi", 1, 7, wire.V5, dup=True), b"\x3a\x0a\x00\x03a/b\x00\x07\x00hi"),
         (wire.encode_publish("a/b", b"hi", 1, 7, wire.V311), b"\x32\x09\x00\x03a/b\x00\x07hi"),
-        (wire.encode_publish("a/b", b"hi", 0, 0, wire.V311, dup=True), b"\x30\x07\x00\x03a/bhi"),  # no DUP at QoS 0
-        (wire.encode_subscribe(1, ["a/+", "b/#"], wire.V311), b"\x82\x0e\x00\x01\x00\x03a/+\x01\x00\x03b/#\x01"),
+        (
+            wire.encode_publish("a/b", b"hi", 0, 0, wire.V311, dup=True),
+            b"\x30\x07\x00\x03a/bhi",
+        ),  # no DUP at QoS 0
+        (
+            wire.encode_subscribe(1, ["a/+", "b/#"], wire.V311),
+            b"\x82\x0e\x00\x01\x00\x03a/+\x01\x00\x03b/#\x01",
+        ),
         (wire.encode_subscribe(7, ["a/+"], wire.V5), b"\x82\x09\x00\x07\x00\x00\x03a/+\x01"),
         (wire.encode_puback(0x1234), b"\x40\x02\x12\x34"),
         (wire.encode_pubacks([1, 65535]), b"\x40\x02\x00\x01\x40\x02\xff\xff"),
@@ -139,10 +146,18 @@ V5_PROPS = b"\x01\x01" + b"\x03\x00\x10application/json" + b"\x02\x00\x00\x00\x3
         (wire.V311, b"\x20\x02\x01\x00", ConnAck(True, 0)),
         (wire.V311, b"\x20\x02\x00\x05", ConnAck(False, 5)),
         (wire.V5, b"\x20\x03\x00\x00\x00", ConnAck(False, 0)),
-        (wire.V5, b"\x20\x08\x01\x00\x05\x21\x00\x14\x25\x00", ConnAck(True, 0, receive_maximum=20)),  # + retain avail
+        (
+            wire.V5,
+            b"\x20\x08\x01\x00\x05\x21\x00\x14\x25\x00",
+            ConnAck(True, 0, receive_maximum=20),
+        ),  # + retain avail
         (wire.V5, b"\x20\x06\x00\x00\x03\x13\x00\x3c", ConnAck(False, 0, server_keepalive=60)),
         (wire.V5, b"\x20\x0a\x00\x86\x07\x1f\x00\x04nope", ConnAck(False, 0x86, reason="nope")),
-        (wire.V5, b"\x20\x0c\x00\x00\x09\x26\x00\x01k\x00\x01v\x24\x01", ConnAck(False, 0)),  # user prop, max QoS
+        (
+            wire.V5,
+            b"\x20\x0c\x00\x00\x09\x26\x00\x01k\x00\x01v\x24\x01",
+            ConnAck(False, 0),
+        ),  # user prop, max QoS
         (wire.V5, b"\x20\x03\x00\x87\x00", ConnAck(False, 0x87)),  # not authorized
         (wire.V311, b"\x90\x05\x00\x01\x01\x80\x00", SubAck(1, (1, 0x80, 0))),
         (wire.V5, b"\x90\x05\x00\x02\x00\x01\x01", SubAck(2, (1, 1))),
@@ -161,7 +176,11 @@ V5_PROPS = b"\x01\x01" + b"\x03\x00\x10application/json" + b"\x02\x00\x00\x00\x3
         (wire.V311, publish_packet("t/a", b"{}", 1, 9, v5=False), Publish("t/a", b"{}", 1, 9)),
         (wire.V311, publish_packet("t/a", b"", 0, v5=False), Publish("t/a", b"", 0, 0)),
         (wire.V5, publish_packet("t/a", b"", 1, 65535), Publish("t/a", b"", 1, 65535)),
-        (wire.V5, publish_packet("t", b"x", 1, 3, retain=True, dup=True), Publish("t", b"x", 1, 3, True, True)),
+        (
+            wire.V5,
+            publish_packet("t", b"x", 1, 3, retain=True, dup=True),
+            Publish("t", b"x", 1, 3, True, True),
+        ),
         (wire.V5, publish_packet("t", b"x", 2, 3), Publish("t", b"x", 2, 3)),
         (wire.V5, publish_packet("tøpic/é", b"x", 0), Publish("tøpic/é", b"x", 0, 0)),
         # Not valid UTF-8 / U+0000: repaired (so it routes nowhere), never an exception out of the reader.
@@ -266,6 +285,7 @@ def test_round_trip_in_random_chunks(
     reader = PacketReader(wire.V5 if v5 else wire.V311)
     got = feed_chunks(reader, stream, [c % (len(stream) + 1) for c in cuts])
     assert got == [
-        Publish(topic, payload, qos, pid if qos else 0, retain) for topic, payload, qos, pid, retain, _ in items
+        Publish(topic, payload, qos, pid if qos else 0, retain)
+        for topic, payload, qos, pid, retain, _ in items
     ]
     assert reader.buffered == 0

@@ -29,14 +29,30 @@ DAY = timedelta(days=1)
 
 
 def gedragsaanwijzing(days: int, extensions: int = 0) -> dict[str, object]:
-    return {"kind": "gedragsaanwijzing", "contact_ban_m": 300, "extensions": extensions,
-            "decision": {"authority": "OM Amsterdam", "reference": "13/123456-26", "date": "2026-11-30T12:00:00Z"},
-            "valid_from": START.isoformat(), "valid_until": (START + days * DAY).isoformat()}
+    return {
+        "kind": "gedragsaanwijzing",
+        "contact_ban_m": 300,
+        "extensions": extensions,
+        "decision": {
+            "authority": "OM Amsterdam",
+            "reference": "13/123456-26",
+            "date": "2026-11-30T12:00:00Z",
+        },
+        "valid_from": START.isoformat(),
+        "valid_until": (START + days * DAY).isoformat(),
+    }
 
 
 def term_of(days: int, version: int = 1, extensions: int = 0, start: datetime = START) -> Term:
-    return Term("case-a", version, start + days * DAY, extensions, prosecutor="olga", probation_officer="paula",
-                leads=("lea",))
+    return Term(
+        "case-a",
+        version,
+        start + days * DAY,
+        extensions,
+        prosecutor="olga",
+        probation_officer="paula",
+        leads=("lea",),
+    )
 
 
 def run(term: Term, watch: Watch | None, days: range) -> tuple[Watch | None, list[tuple[int, object]]]:
@@ -88,7 +104,12 @@ def test_an_extension_is_a_new_term_and_its_reminders_start_over() -> None:
     watch2, actions = run(new, watch, range(50, 151))
     assert actions[0] == (50, TellVictim("case-a", Notice.EXTENDED, START + 150 * DAY))
     assert [(d, a.offset_days) for d, a in actions if isinstance(a, Remind)] == [
-        (129, 21), (136, 14), (143, 7), (147, 3), (149, 1)]
+        (129, 21),
+        (136, 14),
+        (143, 7),
+        (147, 3),
+        (149, 1),
+    ]
     assert watch2 is not None and watch2.valid_until == START + 150 * DAY
 
 
@@ -116,12 +137,27 @@ def test_a_late_extension_has_a_gap() -> None:
     assert gap(Watch("case-a", START + 60 * DAY), START + 59 * DAY) is None
 
 
-@pytest.mark.parametrize(("value", "bsn"), [("111222333", True), ("123456782", True), ("1234.56.782", True),
-                                            ("123456789", False), ("PV-2026-0042", False), ("1234567", False)])
+@pytest.mark.parametrize(
+    ("value", "bsn"),
+    [
+        ("111222333", True),
+        ("123456782", True),
+        ("1234.56.782", True),
+        ("123456789", False),
+        ("PV-2026-0042", False),
+        ("1234567", False),
+    ],
+)
 def test_a_person_reference_that_looks_like_a_bsn_is_refused(value: str, bsn: bool) -> None:
     assert looks_like_bsn(value) is bsn
-    doc = {"case_id": "c", "risk": "high", "offender_device": "tag-1", "residence": {"lat": 52, "lon": 5},
-           "order": {}, "person_ref": value}
+    doc = {
+        "case_id": "c",
+        "risk": "high",
+        "offender_device": "tag-1",
+        "residence": {"lat": 52, "lon": 5},
+        "order": {},
+        "person_ref": value,
+    }
     if bsn:
         with pytest.raises(InvalidOrder, match="never a BSN"):
             parse_model(Case, doc, where="case")
@@ -138,17 +174,21 @@ def test_order_status_on_the_stream_is_scoped_by_unit(case_id: str | None, forwa
     assert (filt.apply("order", body) is not None) is forwarded
 
 
-@pytest.mark.parametrize(("last", "version", "extensions", "ended", "event"), [
-    (None, 1, 0, False, "imposed"),
-    ((1, 0, False), 1, 0, False, None),  # told already
-    ((1, 0, False), 2, 1, False, "extended"),
-    ((1, 0, False), 2, 0, False, "changed"),
-    ((2, 1, False), 2, 1, True, "ended"),
-    ((2, 1, True), 2, 1, True, None),  # the end told once
-    ((2, 1, True), 3, 2, False, "extended"),  # a late extension after the end
-])
-def test_what_police_systems_are_told(last: tuple[int, int, bool] | None, version: int, extensions: int, ended: bool,
-                                      event: str | None) -> None:
+@pytest.mark.parametrize(
+    ("last", "version", "extensions", "ended", "event"),
+    [
+        (None, 1, 0, False, "imposed"),
+        ((1, 0, False), 1, 0, False, None),  # told already
+        ((1, 0, False), 2, 1, False, "extended"),
+        ((1, 0, False), 2, 0, False, "changed"),
+        ((2, 1, False), 2, 1, True, "ended"),
+        ((2, 1, True), 2, 1, True, None),  # the end told once
+        ((2, 1, True), 3, 2, False, "extended"),  # a late extension after the end
+    ],
+)
+def test_what_police_systems_are_told(
+    last: tuple[int, int, bool] | None, version: int, extensions: int, ended: bool, event: str | None
+) -> None:
     from emon.orders.cap import police_event
 
     got = police_event(last, version, extensions, ended=ended)

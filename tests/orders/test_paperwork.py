@@ -27,14 +27,23 @@ def fields(body: bytes) -> dict[str, str]:
         found = el.find(f"{{{NS}}}{tag}")
         return "" if found is None or found.text is None else found.text
 
-    return {"msgType": text(root, "msgType"), "status": text(root, "status"), "urgency": text(info, "urgency"),
-            "severity": text(info, "severity"), "certainty": text(info, "certainty"),
-            "incidents": text(root, "incidents"), "area": text(info.find(f"{{{NS}}}area") or info, "circle")}
+    return {
+        "msgType": text(root, "msgType"),
+        "status": text(root, "status"),
+        "urgency": text(info, "urgency"),
+        "severity": text(info, "severity"),
+        "certainty": text(info, "certainty"),
+        "incidents": text(root, "incidents"),
+        "area": text(info.find(f"{{{NS}}}area") or info, "circle"),
+    }
 
 
-async def test_order_imposed_extended_and_ended_reach_the_police_endpoint_as_cap(webhook: WebhookServer) -> None:
-    async with running_emon(order_tick_s=3600, tick_s=3600, order_police_url=webhook.url,
-                            webhook_url="http://127.0.0.1:9/never") as em:
+async def test_order_imposed_extended_and_ended_reach_the_police_endpoint_as_cap(
+    webhook: WebhookServer,
+) -> None:
+    async with running_emon(
+        order_tick_s=3600, tick_s=3600, order_police_url=webhook.url, webhook_url="http://127.0.0.1:9/never"
+    ) as em:
         rt = em.runtime
         now = datetime.now(UTC).replace(microsecond=0)
         assert (await new_case(em, "c-cap", order(now - DAY, 60))).status_code == 201
@@ -43,11 +52,24 @@ async def test_order_imposed_extended_and_ended_reach_the_police_endpoint_as_cap
         [imposed] = await webhook.wait_for(1)
         assert imposed.headers["content-type"].startswith("application/xml")
         got = fields(imposed.body)
-        assert got == {"msgType": "Alert", "status": "Actual", "urgency": "Unknown", "severity": "Minor",
-                       "certainty": "Observed", "incidents": "c-cap", "area": "52.370000,4.890000 0.500"}
+        assert got == {
+            "msgType": "Alert",
+            "status": "Actual",
+            "urgency": "Unknown",
+            "severity": "Minor",
+            "certainty": "Observed",
+            "incidents": "c-cap",
+            "area": "52.370000,4.890000 0.500",
+        }
         async with em.client() as c:
-            r = await c.post("/api/v1/cases/c-cap/order/decisions", json={
-                "decision": "extended", "reason": "verlengd", "valid_until": (now + 120 * DAY).isoformat()})
+            r = await c.post(
+                "/api/v1/cases/c-cap/order/decisions",
+                json={
+                    "decision": "extended",
+                    "reason": "verlengd",
+                    "valid_until": (now + 120 * DAY).isoformat(),
+                },
+            )
             assert r.status_code == 201, r.text
         await rt.orders.tick(now + timedelta(seconds=1))
         received = await webhook.wait_for(2)
@@ -56,5 +78,8 @@ async def test_order_imposed_extended_and_ended_reach_the_police_endpoint_as_cap
         assert (await new_case(em, "c-end", order(now - 60 * DAY, 60 - 1 / 1440))).status_code == 201
         await rt.orders.tick(now + timedelta(seconds=2))
         received = await webhook.wait_for(3)
-        assert fields(received[2].body)["msgType"] == "Cancel" and fields(received[2].body)["incidents"] == "c-end"
+        assert (
+            fields(received[2].body)["msgType"] == "Cancel"
+            and fields(received[2].body)["incidents"] == "c-end"
+        )
         assert len({r.headers["webhook-id"] for r in received}) == 3

@@ -27,7 +27,12 @@ class Received:
         for ev in events:
             aid = alert_id_for(ev.case_id, ev.rule, ev.episode)
             change = on_evaluation(
-                self.alerts.get(aid), ev, self.info, Routing(), AlertConfig(), suppressed=False,
+                self.alerts.get(aid),
+                ev,
+                self.info,
+                Routing(),
+                AlertConfig(),
+                suppressed=False,
                 now=now or ev.decided_at,
             )
             if change is not None:
@@ -39,4 +44,6 @@ class Received:
 
     def final(self) -> list[tuple[str, str]]:
         """(type, state) of every alert, in the order they were opened."""
-        return [(a.type.value, a.state.value) for a in sorted(self.alerts.values(), key=lambda a: a.opened_at)]
+        return [
+            (a.type.value, a.state.value) for a in sorted(self.alerts.values(), key=lambda a: a.opened_at)
+        ]

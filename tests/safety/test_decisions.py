@@ -120,7 +120,9 @@ def test_leaving_during_the_curfew_is_proven_by_evidence() -> None:
     case = make_case(inclusion=[circle_zone("home", radius_m=150, schedule=night)])
     engine = engine_for(case)
     start = datetime(2026, 3, 2, 21, 30, tzinfo=UTC)  # 22:30 CET
-    fixes = build_fixes([Step(0, 0, 40), Step(120, 600, 20), Step(160, 900, 20), Step(200, 1200, 20)], start=start)
+    fixes = build_fixes(
+        [Step(0, 0, 40), Step(120, 600, 20), Step(160, 900, 20), Step(200, 1200, 20)], start=start
+    )
     events = run_live(engine, fixes)
     assert [t for t in types(events) if t in BREACH_TYPES] == ["inclusion_breach"]
 
@@ -200,7 +202,9 @@ def test_late_fixes_arriving_after_newer_live_ones_still_prove_the_visit_and_get
     # A late pair of fixes bounding a path through the zone is checked as well.
     engine2 = engine_for(case)
     run_live(engine2, build_fixes([Step(0, -1500), Step(900, 1500)]))
-    late2 = engine2.evaluate_batch(build_fixes([Step(500, -400), Step(560, 400)]), T0 + timedelta(seconds=2000))
+    late2 = engine2.evaluate_batch(
+        build_fixes([Step(500, -400), Step(560, 400)]), T0 + timedelta(seconds=2000)
+    )
     assert "crossing_suspected" in types(late2)
     assert all(not e.live for e in late2)
 

@@ -29,7 +29,9 @@ BEYOND: dict[str, Any] = {
 }
 
 
-def _d(geometry: dict[str, Any], lat: float, lon: float, residence: tuple[float, float] = (70.005, 179.999)) -> float:
+def _d(
+    geometry: dict[str, Any], lat: float, lon: float, residence: tuple[float, float] = (70.005, 179.999)
+) -> float:
     case = make_case(exclusion=[{"name": "z", "geometry": geometry}], residence=residence)
     return float(zone_distances([(lat, lon, compile_case(case, EvalConfig()))])[0][0])
 
@@ -64,14 +66,23 @@ def test_longitudes_beyond_180_are_normalised_into_the_rfc7946_split() -> None:
     geometry = order.exclusion_zones[0].geometry
     assert geometry is not None and geometry["type"] == "MultiPolygon"
     lons = [p[0] for poly in geometry["coordinates"] for ring in poly for p in ring]
-    assert all(-180 <= x <= 180 for x in lons) and min(lons) == pytest.approx(-180) and max(lons) == pytest.approx(180)
-    circle = parse_order({"exclusion_zones": [{"name": "c", "circle": {"lat": 70, "lon": 181, "radius_m": 100}}]})
-    assert circle.exclusion_zones[0].circle is not None and circle.exclusion_zones[0].circle.lon == pytest.approx(-179)
+    assert (
+        all(-180 <= x <= 180 for x in lons)
+        and min(lons) == pytest.approx(-180)
+        and max(lons) == pytest.approx(180)
+    )
+    circle = parse_order(
+        {"exclusion_zones": [{"name": "c", "circle": {"lat": 70, "lon": 181, "radius_m": 100}}]}
+    )
+    assert circle.exclusion_zones[0].circle is not None and circle.exclusion_zones[
+        0
+    ].circle.lon == pytest.approx(-179)
 
 
 def test_antimeridian_circle_given_at_lon_181_measures_right() -> None:
     case = make_case(
-        exclusion=[{"name": "c", "circle": {"lat": 70.0, "lon": 181.0, "radius_m": 500}}], residence=(70.0, -179.0)
+        exclusion=[{"name": "c", "circle": {"lat": 70.0, "lon": 181.0, "radius_m": 500}}],
+        residence=(70.0, -179.0),
     )
     lat, lon = 70.0, 179.99
     d = float(zone_distances([(lat, lon, compile_case(case, EvalConfig()))])[0][0])

@@ -61,7 +61,9 @@ async def open_store() -> AsyncIterator[Store]:
     live = LiveState.from_url(REDIS_URL, prefix)
     try:
         await db.migrate()
-        registry = DeviceRegistry([Device("tag-1", DeviceKind.ANKLE_TAG), Device("tag-2", DeviceKind.ANKLE_TAG)])
+        registry = DeviceRegistry(
+            [Device("tag-1", DeviceKind.ANKLE_TAG), Device("tag-2", DeviceKind.ANKLE_TAG)]
+        )
         yield Store(db, CountingRecords(db), live, registry)
     finally:
         await live.close()

@@ -129,13 +129,18 @@ async def outcome_is_recorded(store: Store, topic: str, payload: bytes) -> bool:
         return False
     for f in expected.fixes:
         if not await store.scalar(
-            "SELECT count(*) FROM fixes WHERE device_id = %s AND ts = %s AND seq = %s", f.device_id, f.ts, f.key[2]
+            "SELECT count(*) FROM fixes WHERE device_id = %s AND ts = %s AND seq = %s",
+            f.device_id,
+            f.ts,
+            f.key[2],
         ):
             return False
     for e in expected.events:
         if not await store.scalar(
             "SELECT count(*) FROM device_events WHERE device_id = %s AND ts = %s AND type = %s",
-            e.device_id, e.ts, e.type.value,
+            e.device_id,
+            e.ts,
+            e.type.value,
         ):
             return False
     return True
@@ -148,7 +153,9 @@ def test_hostile_messages_are_stored_or_dead_lettered_and_the_line_keeps_moving(
     sequence = iter(range(1, 10**9))
     try:
         pipeline = Pipeline(
-            store.records, store.live, store.registry,  # type: ignore[arg-type]
+            store.records,
+            store.live,
+            store.registry,  # type: ignore[arg-type]
             dead_letters=DeadLetterPolicy(rows_per_min=10**9, bytes_per_min=10**12),
         )
 
@@ -157,7 +164,11 @@ def test_hostile_messages_are_stored_or_dead_lettered_and_the_line_keeps_moving(
             derandomize=True,
             database=None,
             deadline=None,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
+            suppress_health_check=[
+                HealthCheck.too_slow,
+                HealthCheck.data_too_large,
+                HealthCheck.large_base_example,
+            ],
         )
         @example(EXPLICIT)
         @given(MESSAGES)

@@ -22,7 +22,9 @@ pytestmark = pytest.mark.integration
 
 def fix(seq: int, device: str = "tag-1") -> bytes:
     ts = datetime.now(UTC) - timedelta(seconds=60 - seq / 100)
-    return json.dumps({"ts": ts.isoformat(), "lat": 52.0, "lon": 5.0 + seq / 10_000, "acc": 5, "seq": seq}).encode()
+    return json.dumps(
+        {"ts": ts.isoformat(), "lat": 52.0, "lon": 5.0 + seq / 10_000, "acc": 5, "seq": seq}
+    ).encode()
 
 
 def event(i: int, **data: object) -> bytes:
@@ -42,7 +44,9 @@ class Acker:
         self.acked.extend(packet_ids)
 
 
-async def test_refused_content_is_found_by_halving_and_only_that_message_is_dead_lettered(store: Store) -> None:
+async def test_refused_content_is_found_by_halving_and_only_that_message_is_dead_lettered(
+    store: Store,
+) -> None:
     # A refusal the decoder cannot know about (here a CHECK constraint): PostgreSQL's word decides.
     await store.execute("ALTER TABLE device_events ADD CONSTRAINT no_poison CHECK (NOT data ? 'poison')")
     pipeline = store.pipeline()
@@ -71,7 +75,9 @@ async def test_refused_content_is_found_by_halving_and_only_that_message_is_dead
 async def test_the_issues_poison_never_reaches_postgresql(store: Store) -> None:
     pipeline = store.pipeline()
     deep = b"[" * 3000 + b"]" * 3000
-    nul = json.dumps({"type": "battery_low", "ts": datetime.now(UTC).isoformat(), "note": "a\u0000b"}).encode()
+    nul = json.dumps(
+        {"type": "battery_low", "ts": datetime.now(UTC).isoformat(), "note": "a\u0000b"}
+    ).encode()
     batch = [
         message("emon/v1/fix/tag-1", deep),
         message("emon/v1/event/tag-1", nul),
@@ -116,17 +122,24 @@ async def test_one_row_per_message_and_a_global_budget(store: Store) -> None:
 async def test_retention_and_the_measured_total_cap(store: Store) -> None:
     pipeline = store.pipeline(dead_letters=DeadLetterPolicy(retention_s=3_600, max_total_bytes=1_000))
     await pipeline.store([message("emon/v1/fix/ghost", b"x" * 10), message("emon/v1/fix/ghost2", b"y" * 10)])
-    await store.execute("UPDATE dead_letters SET received_at = now() - interval '2 hours' WHERE payload = 'xxxxxxxxxx'")
+    await store.execute(
+        "UPDATE dead_letters SET received_at = now() - interval '2 hours' WHERE payload = 'xxxxxxxxxx'"
+    )
     rows, size = await store.records.dead_letter_totals()
     assert rows == 2 and size > 400
     # Another process filled the table meanwhile: the periodic measurement, not only this process's
     # own count, decides.
-    await store.execute("INSERT INTO dead_letters (topic, reason, payload) VALUES ('t', 'x', decode(repeat('ab', 800), 'hex'))")
+    await store.execute(
+        "INSERT INTO dead_letters (topic, reason, payload) VALUES ('t', 'x', decode(repeat('ab', 800), 'hex'))"
+    )
     maintenance = asyncio.create_task(pipeline.maintain_dead_letters(interval_s=60))
     try:
 
         async def measured() -> bool:
-            return pipeline.budget.total_bytes > 0 and await store.scalar("SELECT count(*) FROM dead_letters") == 2
+            return (
+                pipeline.budget.total_bytes > 0
+                and await store.scalar("SELECT count(*) FROM dead_letters") == 2
+            )
 
         await eventually(measured, within=5)
     finally:

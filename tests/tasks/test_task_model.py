@@ -21,16 +21,26 @@ def at(seconds: float) -> datetime:
 def test_a_task_is_due_at_its_deadline_and_its_id_follows_from_kind_and_subject() -> None:
     task = model.new_task(TaskKind.INFORM_VICTIM, "case-1", "a-1", Priority.HIGH, T0, 300)
     assert (task.deadline, task.state, task.escalation_level) == (at(300), TaskState.OPEN, 0)
-    assert task.task_id == model.new_task(TaskKind.INFORM_VICTIM, "case-1", "a-1", Priority.LOW, at(9), 1).task_id
-    assert task.task_id != model.new_task(TaskKind.CHECK_POSSIBLE, "case-1", "a-1", Priority.HIGH, T0, 300).task_id
+    assert (
+        task.task_id
+        == model.new_task(TaskKind.INFORM_VICTIM, "case-1", "a-1", Priority.LOW, at(9), 1).task_id
+    )
+    assert (
+        task.task_id
+        != model.new_task(TaskKind.CHECK_POSSIBLE, "case-1", "a-1", Priority.HIGH, T0, 300).task_id
+    )
 
 
-@pytest.mark.parametrize(("now_s", "level", "priority", "deadline_s"), [
-    (299, None, None, None),  # not yet due
-    (300, 1, Priority.CRITICAL, 360),
-])
-def test_escalation_steps(now_s: float, level: int | None, priority: Priority | None, deadline_s: float | None
-                          ) -> None:
+@pytest.mark.parametrize(
+    ("now_s", "level", "priority", "deadline_s"),
+    [
+        (299, None, None, None),  # not yet due
+        (300, 1, Priority.CRITICAL, 360),
+    ],
+)
+def test_escalation_steps(
+    now_s: float, level: int | None, priority: Priority | None, deadline_s: float | None
+) -> None:
     task = model.new_task(TaskKind.INFORM_VICTIM, "case-1", "a-1", Priority.HIGH, T0, 300)
     new = model.escalate(task, at(now_s), 60)
     if level is None:
@@ -38,7 +48,11 @@ def test_escalation_steps(now_s: float, level: int | None, priority: Priority | 
     else:
         assert new is not None
         assert (new.escalation_level, new.priority, new.deadline, new.escalated_at) == (
-            level, priority, at(deadline_s or 0), at(now_s))
+            level,
+            priority,
+            at(deadline_s or 0),
+            at(now_s),
+        )
 
 
 def test_an_ignored_task_keeps_escalating_and_a_done_one_never() -> None:

@@ -30,8 +30,12 @@ ZONE = (52.1000, 5.1000)
 
 
 async def read_stream(em: Running, token: str, seen: list[tuple[str, dict[str, Any]]]) -> None:
-    async with httpx.AsyncClient(base_url=em.base_url, headers={"Authorization": f"Bearer {token}"},
-                                 timeout=None) as c, c.stream("GET", "/api/v1/stream") as r:
+    async with (
+        httpx.AsyncClient(
+            base_url=em.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=None
+        ) as c,
+        c.stream("GET", "/api/v1/stream") as r,
+    ):
         event = ""
         async for line in r.aiter_lines():
             if line.startswith("event:"):
@@ -44,13 +48,25 @@ async def read_stream(em: Running, token: str, seen: list[tuple[str, dict[str, A
 async def test_victim_without_device_gets_a_phone_task_that_escalates_until_done() -> None:
     async with running_emon(alerts=AlertConfig(task_inform_victim_s=0.6, task_escalate_s=0.6)) as em:
         residence = destination(*ZONE, 180, 8000)
-        case = {"case_id": "case-t", "risk": "low", "offender_device": "tag-t",
-                "residence": {"lat": residence[0], "lon": residence[1]},
-                "order": {"exclusion_zones": [{"name": "woning", "protects_victim": True,
-                                               "circle": {"lat": ZONE[0], "lon": ZONE[1], "radius_m": 300}}]}}
+        case = {
+            "case_id": "case-t",
+            "risk": "low",
+            "offender_device": "tag-t",
+            "residence": {"lat": residence[0], "lon": residence[1]},
+            "order": {
+                "exclusion_zones": [
+                    {
+                        "name": "woning",
+                        "protects_victim": True,
+                        "circle": {"lat": ZONE[0], "lon": ZONE[1], "radius_m": 300},
+                    }
+                ]
+            },
+        }
         async with em.client() as admin:
-            assert (await admin.post("/api/v1/devices", json={"device_id": "tag-t", "kind": "ankle_tag"})
-                    ).status_code == 201
+            assert (
+                await admin.post("/api/v1/devices", json={"device_id": "tag-t", "kind": "ankle_tag"})
+            ).status_code == 201
             assert (await admin.post("/api/v1/cases", json=case)).status_code == 201
         probation = await em.token_for("probation", name="room-1")
         seen: list[tuple[str, dict[str, Any]]] = []
@@ -66,16 +82,23 @@ async def test_victim_without_device_gets_a_phone_task_that_escalates_until_done
                 await publish(em.topic("emon/v1/fix/tag-t"), json.dumps(fix))
 
             async with em.client(probation) as room:
+
                 async def task() -> dict[str, Any] | None:
                     tasks = (await room.get("/api/v1/tasks", params={"case_id": "case-t"})).json()
                     return tasks[0] if tasks else None
 
                 first = await eventually(task, within=15)
                 assert (first["kind"], first["state"], first["detail"]["reason"]) == (
-                    "inform_victim", "open", "no victim device")
+                    "inform_victim",
+                    "open",
+                    "no victim device",
+                )
                 [alert] = (await room.get("/api/v1/alerts", params={"case_id": "case-t"})).json()
-                assert (alert["type"], alert["risk"], first["alert_id"]) == ("exclusion_breach", "low",
-                                                                             alert["alert_id"])
+                assert (alert["type"], alert["risk"], first["alert_id"]) == (
+                    "exclusion_breach",
+                    "low",
+                    alert["alert_id"],
+                )
                 assert "victim" in alert["recipients"]  # the rule protects the victim, even at low risk
 
                 async def escalated() -> dict[str, Any] | None:
@@ -85,8 +108,12 @@ async def test_victim_without_device_gets_a_phone_task_that_escalates_until_done
                 late = await eventually(escalated, within=15)
                 assert late["priority"] == "critical" and late["escalated_at"] is not None
 
-                r = await room.post(f"/api/v1/tasks/{first['task_id']}/done", json={"note": "victim called, safe"})
-                assert r.status_code == 200 and r.json()["state"] == "done" and r.json()["done_by"] == "room-1"
+                r = await room.post(
+                    f"/api/v1/tasks/{first['task_id']}/done", json={"note": "victim called, safe"}
+                )
+                assert (
+                    r.status_code == 200 and r.json()["state"] == "done" and r.json()["done_by"] == "room-1"
+                )
                 level = r.json()["escalation_level"]
                 await asyncio.sleep(1.5)  # past two more deadlines: a done task no longer escalates
                 detail = (await room.get(f"/api/v1/tasks/{first['task_id']}")).json()
@@ -94,9 +121,12 @@ async def test_victim_without_device_gets_a_phone_task_that_escalates_until_done
                 actions = [h["action"] for h in detail["history"]]
                 assert actions[0] == "created" and actions[-1] == "done" and actions.count("escalated") >= 2
 
-                assert (await room.post(f"/api/v1/tasks/{first['task_id']}/done", json={"note": "x"})
-                        ).status_code == 409
-                assert (await room.post("/api/v1/tasks/not-a-task/done", json={"note": "x"})).status_code == 404
+                assert (
+                    await room.post(f"/api/v1/tasks/{first['task_id']}/done", json={"note": "x"})
+                ).status_code == 409
+                assert (
+                    await room.post("/api/v1/tasks/not-a-task/done", json={"note": "x"})
+                ).status_code == 404
                 assert (await room.post(f"/api/v1/tasks/{first['task_id']}/done", json={})).status_code == 422
                 assert (await room.get("/api/v1/tasks", params={"state": "open"})).json() == []
             async with em.client(None) as anonymous:
@@ -117,8 +147,18 @@ async def test_a_possible_breach_opens_a_low_priority_check_task_and_asks_both_d
     service = world.service()
     now = datetime.now(UTC)
     case = service._case("case-1")
-    alert = lc._new(case, AlertType.POSSIBLE_BREACH, "proximity", now, service.routing, now=now, late=False,
-                    live=True, suppressed=False, explanation={"why": "victim fix 700 s old"})
+    alert = lc._new(
+        case,
+        AlertType.POSSIBLE_BREACH,
+        "proximity",
+        now,
+        service.routing,
+        now=now,
+        late=False,
+        live=True,
+        suppressed=False,
+        explanation={"why": "victim fix 700 s old"},
+    )
     change = Change(alert, "opened", notify=lc.deliverable(alert, alert.recipients))
 
     async def one(conn: st.Conn, item: Change) -> list[Change]:

@@ -30,15 +30,23 @@ def verify(secret: str, msg_id: str, timestamp: int, body: bytes, header: str) -
 
 
 class DispatchChannel:
-    def __init__(self, secret: str | None, *, timeout_s: float = 10.0, transport: httpx.AsyncBaseTransport | None = None
-                 ) -> None:
+    def __init__(
+        self,
+        secret: str | None,
+        *,
+        timeout_s: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.secret = secret
         self._client = httpx.AsyncClient(timeout=timeout_s, transport=transport)
 
     async def send(self, url: str, delivery_id: str, body: bytes, now: datetime) -> None:
         ts = int(now.timestamp())
-        headers = {"content-type": "application/xml; charset=utf-8", "webhook-id": delivery_id,
-                   "webhook-timestamp": str(ts)}
+        headers = {
+            "content-type": "application/xml; charset=utf-8",
+            "webhook-id": delivery_id,
+            "webhook-timestamp": str(ts),
+        }
         if self.secret:
             headers["webhook-signature"] = sign(self.secret, delivery_id, ts, body)
         try:

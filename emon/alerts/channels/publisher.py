@@ -30,7 +30,9 @@ class Publisher:
         version = wire.V5 if protocol == "5" else wire.V311
         # MQTT 3.1.1 (the embedded demo broker only) has no session expiry: keep nothing there.
         options = SessionOptions(
-            client_id=client_id, version=version, clean=version == wire.V311,
+            client_id=client_id,
+            version=version,
+            clean=version == wire.V311,
             session_expiry_s=NOTIFY_SESSION_EXPIRY_S,
         )
         self.endpoint = endpoint

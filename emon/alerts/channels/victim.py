@@ -23,11 +23,24 @@ from emon.topic import prefixed
 class VictimChannel:
     """Publishes on the shared :class:`Publisher`; a failed publish raises :class:`DeliveryError`."""
 
-    def __init__(self, host: str, port: int, topic_prefix: str, registry: DeviceRegistry, *,
-                 client_id: str | None = None, timeout_s: float = 10.0, endpoint: Endpoint | None = None,
-                 protocol: str = "5", publisher: Publisher | None = None) -> None:
-        self.publisher = publisher or Publisher(endpoint or Endpoint(host, port),
-                                                client_id or f"emon-alerts-{uuid.uuid4().hex[:8]}", protocol=protocol)
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        topic_prefix: str,
+        registry: DeviceRegistry,
+        *,
+        client_id: str | None = None,
+        timeout_s: float = 10.0,
+        endpoint: Endpoint | None = None,
+        protocol: str = "5",
+        publisher: Publisher | None = None,
+    ) -> None:
+        self.publisher = publisher or Publisher(
+            endpoint or Endpoint(host, port),
+            client_id or f"emon-alerts-{uuid.uuid4().hex[:8]}",
+            protocol=protocol,
+        )
         self.endpoint = self.publisher.endpoint
         self.host = self.endpoint.host
         self.port = self.endpoint.port
