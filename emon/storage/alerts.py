@@ -18,7 +18,7 @@ from emon.case import Risk
 
 Conn = AsyncConnection[tuple[object, ...]]
 
-_ALERT_COLUMNS = (
+ALERT_COLUMNS = (
     "alert_id",
     "case_id",
     "type",
@@ -229,9 +229,9 @@ async def save(conn: Conn, change: Change, now: datetime) -> int | None:
     """Upsert the alert and append its history row (same transaction as the outbox rows); returns the
     alert's order version (stamped by the database on first insert, never changed by an update)."""
     p = _alert_params(change.alert)
-    cols = ", ".join(_ALERT_COLUMNS)
-    vals = ", ".join(f"%({c})s" for c in _ALERT_COLUMNS)
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in _ALERT_COLUMNS if c != "alert_id")
+    cols = ", ".join(ALERT_COLUMNS)
+    vals = ", ".join(f"%({c})s" for c in ALERT_COLUMNS)
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in ALERT_COLUMNS if c != "alert_id")
     cur = await conn.execute(
         f"INSERT INTO alerts ({cols}) VALUES ({vals}) ON CONFLICT (alert_id) DO UPDATE SET {updates}"
         " RETURNING order_version".encode(),

@@ -24,6 +24,7 @@ from psycopg.types.json import Jsonb
 
 from emon.errors import InvalidInput, NotFound
 from emon.evidence.pack import dumps, jsonable
+from emon.storage.alerts import ALERT_COLUMNS as STORED_ALERT_COLUMNS
 from emon.storage.postgres import Database
 
 FORMAT = "emon-case-export/1"
@@ -60,41 +61,8 @@ CASE_COLUMNS = (
 )
 DEVICE_COLUMNS = ("device_id", "kind", "owntracks_topic", "report_interval_s", "created_at")
 VERSION_COLUMNS = ("version", "changed_at", "changed_by", "action", "reason", "document")
-ALERT_COLUMNS = (
-    "alert_id",
-    "case_id",
-    "type",
-    "rule",
-    "episode",
-    "state",
-    "priority",
-    "recipients",
-    "risk",
-    "device_id",
-    "opened_at",
-    "updated_at",
-    "acknowledged_at",
-    "acknowledged_by",
-    "resolved_at",
-    "resolved_by",
-    "outcome",
-    "late",
-    "live",
-    "escalated",
-    "suppressed",
-    "distance_m",
-    "closest_m",
-    "offender_position",
-    "victim_position",
-    "explanation",
-    "ended_at",
-    "notify_seq",
-    "notified_closest_m",
-    "delivery_failing",
-    "events",
-    "victim_acked_at",
-    "order_version",
-)
+# The alert row as stored, and the order version it was decided under (the export names it).
+ALERT_COLUMNS = (*STORED_ALERT_COLUMNS, "order_version")
 HISTORY_COLUMNS = ("at", "actor", "action", "state", "detail")
 DELIVERY_COLUMNS = (
     "delivery_id",
