@@ -23,24 +23,14 @@ from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 
 from emon.errors import InvalidInput, NotFound
+from emon.evidence.pack import FIX_COLUMNS as PACK_FIX_COLUMNS
 from emon.evidence.pack import dumps, jsonable
 from emon.storage.alerts import ALERT_COLUMNS as STORED_ALERT_COLUMNS
 from emon.storage.postgres import Database
 
 FORMAT = "emon-case-export/1"
-FIX_COLUMNS = (
-    "device_id",
-    "ts",
-    "seq",
-    "lat",
-    "lon",
-    "acc_m",
-    "batt",
-    "src",
-    "speed_mps",
-    "heading_deg",
-    "received_at",
-)
+# The stored fix row (an evidence pack adds each fix's role in the case; an export lists devices).
+FIX_COLUMNS = tuple(c for c in PACK_FIX_COLUMNS if c != "role")
 EVENT_COLUMNS = ("device_id", "ts", "type", "data", "received_at")
 CASE_COLUMNS = (
     "case_id",
