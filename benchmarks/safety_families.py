@@ -64,6 +64,31 @@ class PersonDay:
     mute: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
 
 
+def _exclusion_day(
+    family: str,
+    case_id: str,
+    radius: float,
+    tr: Track,
+    obs: Observed,
+    t0: datetime,
+    length: timedelta,
+    *,
+    mute: list[tuple[float, float]] | None = None,
+) -> PersonDay:
+    """An offender's day around one circular exclusion zone at the origin; the truth counts only what
+    fixes of ≤ 100 m accuracy could have shown."""
+    return PersonDay(
+        family,
+        _case(case_id, {"exclusion_zones": [_circle("zone", radius)]}),
+        _fixes(OFFENDER, obs, t0),
+        exclusion_truth(tr, obs.t[obs.acc <= 100], radius, t0),
+        t0,
+        t0 + length,
+        {OFFENDER: tr},
+        {OFFENDER: mute} if mute else {},
+    )
+
+
 def _case(case_id: str, order: dict[str, Any], *, victim: bool = False) -> Case:
     return Case.model_validate(
         {
@@ -173,15 +198,14 @@ def exclusion_day(i: int, rng: np.random.Generator, *, walk: bool = False) -> Pe
     t0 = datetime(2026, 1, 5, tzinfo=UTC) + timedelta(days=i)
     tr.t0 = t0
     obs = observe(tr, fix_times(tr, rng), rng)
-    case = _case(f"ex{'w' if walk else ''}-{i}", {"exclusion_zones": [_circle("zone", radius)]})
-    return PersonDay(
+    return _exclusion_day(
         "exclusion_edge_walk" if walk else "exclusion_daily",
-        case,
-        _fixes(OFFENDER, obs, t0),
-        exclusion_truth(tr, obs.t[obs.acc <= 100], radius, t0),
+        f"ex{'w' if walk else ''}-{i}",
+        radius,
+        tr,
+        obs,
         t0,
-        t0 + timedelta(days=1, hours=1),
-        {OFFENDER: tr},
+        timedelta(days=1, hours=1),
     )
 
 
@@ -303,16 +327,7 @@ def enter_run(i: int, rng: np.random.Generator) -> PersonDay:
     )
     tr.go(_at(radius + 100, th), 1.4, "urban").go(_at(3000, th), 8, "urban").stay(1800, "urban")
     obs = observe(tr, fix_times(tr, rng), rng, gaps_per_day=0)
-    case = _case(f"enter-{i}", {"exclusion_zones": [_circle("zone", radius)]})
-    return PersonDay(
-        "v_enter",
-        case,
-        _fixes(OFFENDER, obs, t0),
-        exclusion_truth(tr, obs.t[obs.acc <= 100], radius, t0),
-        t0,
-        t0 + timedelta(hours=3),
-        {OFFENDER: tr},
-    )
+    return _exclusion_day("v_enter", f"enter-{i}", radius, tr, obs, t0, timedelta(hours=3))
 
 
 def crossing_run(i: int, rng: np.random.Generator) -> PersonDay:
@@ -355,16 +370,7 @@ def crossing_run(i: int, rng: np.random.Generator) -> PersonDay:
                 for f in ("t", "x", "y", "acc", "arrival", "kind")
             )
         )
-    case = _case(f"cross-{i}", {"exclusion_zones": [_circle("zone", radius)]})
-    return PersonDay(
-        "v_crossing",
-        case,
-        _fixes(OFFENDER, obs, t0),
-        exclusion_truth(tr, obs.t[obs.acc <= 100], radius, t0),
-        t0,
-        t0 + timedelta(hours=2),
-        {OFFENDER: tr},
-    )
+    return _exclusion_day("v_crossing", f"cross-{i}", radius, tr, obs, t0, timedelta(hours=2))
 
 
 def offline_run(i: int, rng: np.random.Generator) -> PersonDay:
@@ -381,16 +387,8 @@ def offline_run(i: int, rng: np.random.Generator) -> PersonDay:
     tr.go(_at(4000, th), 10, "urban").stay(3600, "urban")
     obs = observe(tr, fix_times(tr, rng), rng, gaps_per_day=0)
     obs = late_upload(obs, t_off, t_on, t_on + float(rng.uniform(600, 3600)))
-    case = _case(f"offline-{i}", {"exclusion_zones": [_circle("zone", radius)]})
-    return PersonDay(
-        "v_offline_late",
-        case,
-        _fixes(OFFENDER, obs, t0),
-        exclusion_truth(tr, obs.t[obs.acc <= 100], radius, t0),
-        t0,
-        t0 + timedelta(hours=3),
-        {OFFENDER: tr},
-        {OFFENDER: [(t_off, t_on)]},
+    return _exclusion_day(
+        "v_offline_late", f"offline-{i}", radius, tr, obs, t0, timedelta(hours=3), mute=[(t_off, t_on)]
     )
 
 
