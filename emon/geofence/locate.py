@@ -26,23 +26,23 @@ _PRE = frozenset({EvalEventType.EXCLUSION_PRE_ALERT, EvalEventType.PROXIMITY_PRE
 
 def _needs(
     state: CaseState, cc: CompiledCase, events: Sequence[EvalEvent], lean: float
-) -> list[tuple[str, list[str], bool]]:
-    """(reason, devices, pursue) for every rule whose decision hangs on uncertainty now; ``pursue``
-    False asks for a short burst only (a stale counterpart of a pair far apart)."""
+) -> list[tuple[str, str, list[str], bool]]:
+    """(reason, rule, devices, pursue) for every rule whose decision hangs on uncertainty now;
+    ``pursue`` False asks for a short burst only (a stale counterpart of a pair far apart)."""
     case = cc.case
     both = [d for d in (case.offender_device, case.victim_device) if d is not None]
-    out: list[tuple[str, list[str], bool]] = []
+    out: list[tuple[str, str, list[str], bool]] = []
     for name, rs in state.rules.items():
         if rs.breach is not None or not rs.active:
             continue
         devices = both if name == PROXIMITY else [case.offender_device]
         if rs.possible is not None or rs.llr >= lean:
-            out.append(("possible_breach", devices, True))
+            out.append(("possible_breach", name, devices, True))
         elif rs.stale_device is not None:
-            out.append(("stale_counterpart", [rs.stale_device], not rs.stale_far))
+            out.append(("stale_counterpart", name, [rs.stale_device], not rs.stale_far))
     for ev in events:
         if ev.type in _PRE and ev.live:
-            out.append(("pre_alert", both if ev.rule == PROXIMITY else [case.offender_device], True))
+            out.append(("pre_alert", ev.rule, both if ev.rule == PROXIMITY else [case.offender_device], True))
     return out
 
 
@@ -54,7 +54,7 @@ def locate_requests(
     keep = timedelta(seconds=max(config.locate_again_s, config.stale_s))
     if any(now - t >= keep for t in state.locate_asked.values()):
         state.locate_asked = {d: t for d, t in state.locate_asked.items() if now - t < keep}
-    for reason, devices, pursue in _needs(state, cc, events, config.possible_llr / 2):
+    for reason, rule, devices, pursue in _needs(state, cc, events, config.possible_llr / 2):
         span = config.locate_for_s if pursue else config.locate_stale_for_s
         # Far apart, one fresh fix per half stale_s keeps the pair from going unknown.
         again = timedelta(seconds=config.locate_again_s if pursue else config.stale_s / 2)
@@ -70,7 +70,9 @@ def locate_requests(
             "every_s": int(config.locate_every_s),
             "until": until.isoformat(),
         }
-        ctx = Context(cc.case_id, LOCATE, LOCATE, now, (), detail)
+        # Each need is its own decision: the rule names the reason and the rule it is for, so two needs
+        # in one step keep distinct records and command ids.
+        ctx = Context(cc.case_id, f"{LOCATE}:{reason}:{rule}", LOCATE, now, (), detail)
         out.append(
             simple_event(
                 EvalEventType.LOCATE_REQUEST,
