@@ -53,7 +53,10 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.db = Database(
-            settings.database_url, settings.db_schema, application=f"emon:{settings.instance_id}"
+            settings.database_url,
+            settings.db_schema,
+            application=f"emon:{settings.instance_id}",
+            statement_timeout_s=settings.pg_statement_timeout_s or None,
         )
         self.records = Records(self.db)
         self.cases = CaseRecords(self.db)

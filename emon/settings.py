@@ -33,6 +33,9 @@ class Settings(EnvConfig):
     mqtt_url: str = "mqtt://127.0.0.1:1883"
     database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
     db_schema: str = "emon"
+    # Every statement of the service's pool is cut off after this many seconds (0: never); retention,
+    # evidence compaction and migrations lift it for themselves.
+    pg_statement_timeout_s: float = 30.0
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_prefix: str = "emon"
     admin_token: SecretText | None = None
@@ -112,6 +115,8 @@ class Settings(EnvConfig):
             _check_url("EMON_WEBHOOK_URL", self.webhook_url, ("http", "https"))
         if not re.match(r"^[a-z_][a-z0-9_]{0,62}$", self.db_schema):
             raise ConfigError("EMON_DB_SCHEMA", "must be a lower-case SQL identifier")
+        if self.pg_statement_timeout_s < 0:
+            raise ConfigError("EMON_PG_STATEMENT_TIMEOUT_S", "must be >= 0 (0: no limit)")
         if not 0 < self.http_port < 65536:
             raise ConfigError("EMON_HTTP_PORT", "must be 1..65535")
         if self.admin_token is not None and len(self.admin_token) < 16:

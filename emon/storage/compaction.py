@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from emon.storage.postgres import Database
+from emon.storage.postgres import Database, unbounded
 
 _STARTS = """
 WITH starts AS (
@@ -37,6 +37,7 @@ async def compact(
         "after": timedelta(seconds=after_s),
     }
     async with db.pool.connection() as conn, conn.transaction():
+        await unbounded(conn)
         # Journal first: the windows are computed from the snapshots as they are before thinning.
         cur = await conn.execute(
             (

@@ -50,20 +50,35 @@ AttemptWithBackoff.DELAY_BACKOFF = 1.0
 
 
 class Database:
-    """A pool of connections whose ``search_path`` is the emon schema (tests use their own)."""
+    """A pool of connections whose ``search_path`` is the emon schema (tests use their own).
+
+    ``statement_timeout_s`` bounds every statement on the pool's connections (None: no bound): a query
+    wedged on a lock or a plan gone wrong then fails, is retried like any storage error, and does not hold
+    ingest or delivery for good. Maintenance that may legitimately run long lifts it for its own
+    transaction (:func:`unbounded`); migrations run without it."""
 
     def __init__(
-        self, url: str, schema: str, *, min_size: int = 1, max_size: int = 8, application: str = "emon"
+        self,
+        url: str,
+        schema: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 8,
+        application: str = "emon",
+        statement_timeout_s: float | None = None,
     ) -> None:
         self.url = url
         self.schema = schema
+        options = f"-c search_path={schema},public -c timezone=UTC"
+        if statement_timeout_s:
+            options += f" -c statement_timeout={max(1, round(statement_timeout_s * 1000))}"
         self.pool: AsyncConnectionPool[AsyncConnection[tuple[Any, ...]]] = AsyncConnectionPool(
             url,
             min_size=min_size,
             max_size=max_size,
             open=False,
             kwargs={
-                "options": f"-c search_path={schema},public -c timezone=UTC",
+                "options": options,
                 "autocommit": False,
                 "application_name": application,
             },
@@ -109,6 +124,8 @@ class Database:
         steps.sort(key=lambda step: step[0])
         applied: list[str] = []
         async with self.pool.connection() as conn:
+            # Waiting for another instance's migrations, or building an index, is not a wedged query.
+            await conn.execute("SET statement_timeout = 0")
             await conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_ID,))
             try:
                 await conn.execute(
@@ -132,8 +149,15 @@ class Database:
                     log.info("applied migration %s", version)
             finally:
                 await conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_ID,))
+                await conn.execute("RESET statement_timeout")
                 await conn.commit()
         return applied
+
+
+async def unbounded(conn: AsyncConnection[Any]) -> None:
+    """Lift the pool's statement timeout for the rest of this transaction (long maintenance: retention,
+    evidence compaction), which must not be cut off half way every time it runs."""
+    await conn.execute("SET LOCAL statement_timeout = 0")
 
 
 def _sql_migrations() -> list[tuple[str, str]]:

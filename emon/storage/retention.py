@@ -22,7 +22,7 @@ from psycopg.types.json import Jsonb
 from emon.access import ALL_UNITS, Principal, Role
 from emon.audit import Entry, Outcome
 from emon.storage.audit import AuditLog
-from emon.storage.postgres import Database
+from emon.storage.postgres import Database, unbounded
 
 log = logging.getLogger(__name__)
 Conn = AsyncConnection[tuple[Any, ...]]
@@ -106,6 +106,7 @@ async def _remove(
     now: datetime,
 ) -> Removed | None:
     async with db.pool.connection() as conn, conn.transaction():
+        await unbounded(conn)
         # Re-checked under a row lock: a hold set meanwhile wins.
         cur = await conn.execute(
             "SELECT offender_device, victim_device FROM cases WHERE case_id = %s AND status = 'closed' "
