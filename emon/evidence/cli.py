@@ -186,18 +186,42 @@ def _import(settings: Settings, argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="emon import", description="import an exported case into this emon")
     p.add_argument("directory")
     ns = p.parse_args(argv)
+    source = str(Path(ns.directory).resolve())
     try:
-        files = read_export(Path(ns.directory))
-
-        async def run(db: Database) -> str:
-            await db.migrate()
-            return await import_files(db, files)
-
-        case_id = asyncio.run(_with_db(settings, run))
+        files: dict[str, bytes] | InvalidInput = read_export(Path(ns.directory))
     except InvalidInput as exc:
-        print(f"emon import: {exc}", file=sys.stderr)
+        files = exc
+
+    async def run(db: Database) -> str | InvalidInput:
+        # What enters the database is recorded as what leaves it is: who imported which case, or what was refused.
+        await db.migrate()
+        detail: dict[str, object] = {"via": "cli", "from": source}
+        try:
+            if isinstance(files, InvalidInput):
+                raise files
+            detail["files"] = len(files)
+            case_id = await import_files(db, files)
+        except InvalidInput as exc:
+            refused = Entry.of(
+                _cli(),
+                datetime.now(UTC),
+                "case.import",
+                Outcome.REFUSED,
+                detail={**detail, "reason": str(exc)},
+            )
+            await _audit(settings, db).record(refused)
+            return exc
+        entry = Entry.of(
+            _cli(), datetime.now(UTC), "case.import", Outcome.ALLOWED, case_id=case_id, detail=detail
+        )
+        await _audit(settings, db).record(entry)
+        return case_id
+
+    result = asyncio.run(_with_db(settings, run))
+    if isinstance(result, InvalidInput):
+        print(f"emon import: {result}", file=sys.stderr)
         return 2
-    print(f"imported case {case_id}")
+    print(f"imported case {result}")
     return 0
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from emon.storage.audit import AuditQuery
-from emon.storage.postgres import drop_schema
+from emon.storage.audit import AuditLog, AuditQuery
+from emon.storage.postgres import Database, drop_schema
 from tests.evidence.helpers import OFFENDER, VICTIM, breach_alert, emon_cli, setup_case, walk_in
 from tests.harness import running_emon
 
@@ -40,6 +40,17 @@ async def test_export_import_export_gives_the_same_documents(tmp_path: Path) -> 
             assert out.returncode == 0 and "imported case case-e" in out.stdout, out.stdout + out.stderr
             again = emon_cli(other, "import", str(first))
             assert again.returncode == 2 and "already exists" in again.stderr
+            # What enters a database is accounted for as what leaves it: the import and the refusal.
+            there = Database(other.database_url, other.db_schema)
+            await there.open()
+            try:
+                imported = await AuditLog(there).query(AuditQuery(action="case.import"))
+            finally:
+                await there.close()
+            assert sorted((r.outcome, r.case_id, r.user_name.startswith("cli:")) for r in imported) == [
+                ("allowed", "case-e", True),
+                ("refused", None, True),
+            ]
             out = emon_cli(other, "export", "case-e", "-o", str(second))
             assert out.returncode == 0, out.stderr
         finally:
