@@ -210,6 +210,7 @@ class Runtime:
             await self.evaluation.case_changed(case, version)
         if case.status is CaseStatus.CLOSED:
             await self.alerts.case_closed(case.case_id, datetime.now(UTC))
+            await self.orders.case_closed(case, version or 1, datetime.now(UTC))
 
     async def _case_seen(self, case: Case) -> None:
         """Another instance changed ``case`` (seen by the cluster sync)."""

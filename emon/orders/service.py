@@ -162,6 +162,16 @@ class OrderDesk:
             )
         return actions
 
+    async def case_closed(self, case: Case, version: int, now: datetime) -> None:
+        """A case closed before its term ended: police systems that were told of the order are told it
+        ended (CAP Cancel), so nobody acts on an order no longer monitored; none that were never told."""
+        if self.police_url is None:
+            return
+        async with self.db.pool.connection() as conn:
+            told = await store.police_notice(conn, case.case_id)
+        if told is not None:
+            await self._tell_police(case, version, now, ended=True)
+
     async def _tell_police(self, case: Case, version: int, now: datetime, *, ended: bool) -> None:
         """Queue a CAP message to police systems when the order was imposed, extended, changed or ended
         since they were last told (one message per (case, version, event); none without an endpoint)."""

@@ -83,3 +83,31 @@ async def test_order_imposed_extended_and_ended_reach_the_police_endpoint_as_cap
             and fields(received[2].body)["incidents"] == "c-end"
         )
         assert len({r.headers["webhook-id"] for r in received}) == 3
+
+
+async def test_closing_a_case_tells_the_police_the_order_ended_once(webhook: WebhookServer) -> None:
+    async with running_emon(
+        order_tick_s=3600, tick_s=3600, order_police_url=webhook.url, webhook_url="http://127.0.0.1:9/never"
+    ) as em:
+        rt = em.runtime
+        now = datetime.now(UTC).replace(microsecond=0)
+        assert (await new_case(em, "c-close", order(now - DAY, 60))).status_code == 201
+        assert (await new_case(em, "c-quiet", order(now - DAY, 60))).status_code == 201
+        await rt.orders.tick(now)
+        assert [fields(r.body)["msgType"] for r in await webhook.wait_for(2)] == ["Alert", "Alert"]
+        async with em.client() as c:
+            r = await c.post("/api/v1/cases/c-close/close", params={"reason": "tag removed by the court"})
+            assert r.status_code == 200, r.text
+        received = await webhook.wait_for(3)
+        cancel = fields(received[2].body)
+        assert (cancel["msgType"], cancel["incidents"]) == ("Cancel", "c-close")
+        await rt.orders.tick(now + timedelta(seconds=1))  # the lifecycle does not tell it again
+        # A case whose order the police were never told of (closed before a lifecycle pass) gets no Cancel;
+        # its Cancel would be queued before the next one.
+        assert (await new_case(em, "c-never", order(now - DAY, 60))).status_code == 201
+        async with em.client() as c:
+            assert (await c.post("/api/v1/cases/c-never/close")).status_code == 200
+            assert (await c.post("/api/v1/cases/c-quiet/close")).status_code == 200
+        received = await webhook.wait_for(4)
+        assert [fields(r.body)["incidents"] for r in received[3:]] == ["c-quiet"]
+        assert len({r.headers["webhook-id"] for r in received}) == 4
