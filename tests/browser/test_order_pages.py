@@ -150,3 +150,50 @@ def test_the_room_labels_an_expired_order_and_shows_that_no_order_is_in_force(
     assert any("Order expired unextended" in r for r in _rows(browser))
     assert "Order ending: decision needed" in _text(browser, "tasks")
     assert js_errors(browser) == []
+
+
+@pytest.mark.timeout(90)
+def test_the_case_page_records_a_decision_on_the_end_of_an_order(server: Server, browser: WebDriver) -> None:
+    server.run(lambda: _setup(server))
+    sign_in(browser, server.url, "casework")
+    wait(browser, lambda d: "zaak-soon" in _group(d, "expiring"))
+    # An open-ended order has no end to decide about: no form.
+    browser.find_element(By.CSS_SELECTOR, "#expiring [data-case=zaak-open] a").click()
+    wait(browser, lambda d: "zonder einddatum" in _text(d, "order-status"))
+    assert not browser.find_element(By.ID, "decision-form").is_displayed()
+    browser.find_element(By.CSS_SELECTOR, "#expiring [data-case=zaak-soon] a").click()
+    wait(browser, lambda d: d.find_element(By.ID, "decision-form").is_displayed())
+    new_end = datetime.now(UTC) + 90 * DAY
+    browser.execute_script(
+        "const d = new Date(arguments[0]);"
+        "document.getElementById('decision-until').value = "
+        "new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16);",
+        new_end.isoformat(),
+    )
+    browser.find_element(By.ID, "decision-reason").send_keys("verlengd door de rechter, zaak 13/123456-26")
+    browser.find_element(By.ID, "decide").click()
+    wait(browser, lambda d: "Besluit vastgelegd" in _text(d, "info"))
+    decisions = _text(browser, "order-decisions")
+    assert "verlengd" in decisions and "verlengd door de rechter" in decisions
+
+    # The extension is real: a new order version whose term ends at the new end, off the expiring list.
+    async def stored() -> tuple[str, list[str]]:
+        async with server.emon.client() as c:
+            order = (await c.get("/api/v1/cases/zaak-soon/order")).json()
+            expiring = (await c.get("/api/v1/orders/expiring", params={"within": "14d"})).json()
+        return order["valid_until"], [i["case_id"] for i in expiring["expiring"]]
+
+    until, expiring = server.run(stored)
+    assert abs(datetime.fromisoformat(until) - new_end) < timedelta(minutes=1)
+    assert "zaak-soon" not in expiring
+    wait(browser, lambda d: "zaak-soon" not in _group(d, "expiring"))
+    # Letting the ended order expire is recorded too, without a new end.
+    browser.find_element(By.CSS_SELECTOR, "#expiring [data-case=zaak-ended] a").click()
+    wait(browser, lambda d: "geen maatregel van kracht" in _text(d, "order-in-force"))
+    browser.find_element(By.CSS_SELECTOR, "#decision-kind option[value=let_expire]").click()
+    assert not browser.find_element(By.ID, "decision-until").is_displayed()
+    browser.find_element(By.ID, "decision-reason").send_keys("geen grond voor verlenging")
+    browser.find_element(By.ID, "decide").click()
+    wait(browser, lambda d: "laten aflopen" in _text(d, "order-decisions"))
+    wait(browser, lambda d: "zaak-ended" not in _group(d, "expired_without_decision"))
+    assert js_errors(browser) == []

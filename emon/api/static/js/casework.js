@@ -92,6 +92,30 @@ function renderOrder() {
   const doc = st.current;
   const show = doc && st.order && st.order.case_id === doc.case_id;
   $("order-status").replaceChildren(...(show ? orderStatus(st.order, doc.order) : []));
+  // A decision about the end of an order with a term, while the case is open (POST .../order/decisions).
+  $("decision-form").hidden = !(show && doc.status !== "closed" && st.order.valid_until);
+  $("decision-until-label").hidden = $("decision-kind").value !== "extended";
+}
+async function decide(event) {
+  event.preventDefault();
+  showError(""); showInfo("");
+  const doc = st.current;
+  if (!doc) return;
+  const kind = $("decision-kind").value;
+  const body = { decision: kind, reason: $("decision-reason").value.trim() };
+  if (kind === "extended") {
+    if (!$("decision-until").value) { showError(t("cw_need_until")); return; }
+    body.valid_until = new Date($("decision-until").value).toISOString();
+  }
+  if (kind === "replaced") body.order = caseDoc().order;
+  try {
+    await api(`cases/${encodeURIComponent(doc.case_id)}/order/decisions`, { method: "POST", body: JSON.stringify(body) });
+    $("decision-reason").value = "";
+    $("decision-until").value = "";
+    await loadCases();
+    await select(doc.case_id);
+    showInfo(t("cw_decided"));
+  } catch (e) { showError(`${t("failed")}: ${e.message}`); }
 }
 async function loadExpiring() {
   st.expiring = await api("orders/expiring?within=14d").catch(() => null);
@@ -157,6 +181,8 @@ wireTools(plan, showError);
 $("new-case").addEventListener("click", () => { fill(null); st.history = []; renderHistory(); renderList(); });
 $("save").addEventListener("click", save);
 $("close-case").addEventListener("click", closeCase);
+$("decision-form").addEventListener("submit", decide);
+$("decision-kind").addEventListener("change", renderOrder);
 $("lang").addEventListener("click", () => { setLang(lang() === "nl" ? "en" : "nl"); renderAll(); });
 fill(null);
 renderAll();

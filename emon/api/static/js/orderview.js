@@ -35,7 +35,7 @@ export function expiringList(answer, nowMs) {
 
 /**
  * One case's order: its kind, the decision that imposed or last extended it (from the case document),
- * its term, and — visibly — whether it is in force.
+ * its term, — visibly — whether it is in force, and the decisions recorded about its end.
  */
 export function orderStatus(status, order) {
   const decision = order && order.decision;
@@ -50,5 +50,9 @@ export function orderStatus(status, order) {
     el("p", { id: "order-in-force", class: status.in_force ? "in-force" : "expiry over not-in-force" },
       status.in_force ? t("cw_in_force") : t("cw_not_in_force"),
       status.expired_without_decision ? ` (${t("cw_exp_lapsed").toLowerCase()})` : ""),
-  ];
+    (status.decisions || []).length ? el("ul", { id: "order-decisions", class: "small" },
+      ...status.decisions.map((d) => el("li", {},
+        `${fmtTime(d.decided_at)} · ${t(`cw_d_${d.decision}`)}${d.new_until ? ` → ${fmtTime(d.new_until)}` : ""}`,
+        ` · ${d.decided_by}: ${d.reason}`))) : null,
+  ].filter(Boolean);
 }
