@@ -13,7 +13,8 @@ the evaluation lease's holder alone evaluates. So ingest throughput does not gro
 machine with 2 cores it shrinks once the instances saturate it. What N buys is continuity
 (docs/reliability.md), not capacity. Reported per N: stored / loss, throughput, publish → stored per
 fix (from the rows), fix → alert decided (the instances' histograms merged), each instance's CPU and
-the whole machine's (``psutil.cpu_times``: every process on it, the load generator and servers too).
+the whole machine's (``psutil.cpu_times``: every process on it, the load generator and servers too),
+both over the run until the slowest instance has handled every fix (stored it, or found it stored).
 """
 
 from __future__ import annotations
@@ -115,17 +116,24 @@ async def run_one(
             machine0 = _busy()
             wall0 = t_start = time.perf_counter()
             load_task = asyncio.create_task(publish(n, rate, duration, base["EMON_MQTT_TOPIC_PREFIX"], 0))
-            stored, last_change, t_done = 0, t_start, t_start
+            stored, handled, last_change, t_done = 0, 0, t_start, t_start
             while True:
                 await asyncio.sleep(0.5)
                 now = time.perf_counter()
-                accepted = sum(
-                    int(m.get("emon_fixes_accepted_total", 0)) for m in await _all_metrics(client, ems)
+                metrics = await _all_metrics(client, ems)
+                accepted = sum(int(m.get("emon_fixes_accepted_total", 0)) for m in metrics)
+                # Fixes each instance has handled (stored, or found stored by another): the slowest
+                # instance's count says when every instance has worked through the load.
+                slowest = min(
+                    int(m.get("emon_fixes_accepted_total", 0) + m.get("emon_fixes_duplicate_total", 0))
+                    for m in metrics
                 )
                 if accepted != stored:
-                    stored, last_change, t_done = accepted, now, now
+                    stored, t_done, last_change = accepted, now, now
+                if slowest != handled:
+                    handled, last_change = slowest, now
                 if load_task.done() and (
-                    stored >= load_task.result().acked
+                    slowest >= load_task.result().acked
                     or now - last_change > DRAIN_STALL_S
                     or now - t_start > duration + DRAIN_MAX_S
                 ):
@@ -133,7 +141,6 @@ async def run_one(
             wall = time.perf_counter() - wall0
             machine1 = _busy()
             cpu1 = [sample(p).cpu_s for p in procs]
-            metrics = await _all_metrics(client, ems)
         r = InstancesResult(n, instances, load_task.result())
         r.throughput = stored / (t_done - t_start) if t_done > t_start else 0.0
         r.instance_cores = [(b - a) / wall for a, b in zip(cpu0, cpu1, strict=True)]
