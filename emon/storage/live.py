@@ -163,7 +163,7 @@ class LiveState:
 
     def _keep(self, fixes: Collection[Fix], seen: dict[str, datetime]) -> None:
         """Keep writes for when Redis answers again: the newest fix and last-heard time per device."""
-        self._unsent_latest = _newest([*self._unsent_latest.values(), *fixes])
+        _put_newest(self._unsent_latest, fixes)  # in place: O(batch), not O(devices), per batch
         for k, v in seen.items():
             cur = self._unsent_seen.get(k)
             self._unsent_seen[k] = v if cur is None else max(cur, v)
@@ -171,7 +171,8 @@ class LiveState:
     async def set_latest(self, fixes: Sequence[Fix]) -> None:
         """Keep, per device, the fix with the latest fix time (one round trip). While Redis is
         unavailable the newest fix per device is kept here and written once it answers again."""
-        newest = _newest(fixes)
+        newest: dict[str, Fix] = {}
+        _put_newest(newest, fixes)
         if not newest:
             return
         try:
@@ -230,9 +231,9 @@ class LiveState:
 
 
 def client_for(url: str) -> aioredis.Redis:
-    """A Redis client whose every command fails within ``REDIS_TIMEOUT_S``: one immediate retry on a
-    connection error (a pooled connection Redis closed while it restarted), none on a timeout (the
-    :class:`Breaker` decides when to try again)."""
+    """A Redis client whose every command answers or fails within ``REDIS_TIMEOUT_S`` (twice that at
+    worst): one immediate retry on a connection error (a pooled connection Redis closed while it
+    restarted), none on a timeout (the :class:`Breaker` decides when to try again)."""
     return aioredis.Redis.from_url(
         url,
         socket_connect_timeout=REDIS_TIMEOUT_S,
@@ -241,13 +242,12 @@ def client_for(url: str) -> aioredis.Redis:
     )
 
 
-def _newest(fixes: Collection[Fix]) -> dict[str, Fix]:
-    newest: dict[str, Fix] = {}
+def _put_newest(newest: dict[str, Fix], fixes: Collection[Fix]) -> None:
+    """Keep in ``newest``, per device, the fix with the latest fix time."""
     for f in fixes:
         cur = newest.get(f.device_id)
         if cur is None or f.ts >= cur.ts:
             newest[f.device_id] = f
-    return newest
 
 
 def _text(value: bytes | str) -> str:
