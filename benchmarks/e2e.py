@@ -3,6 +3,7 @@
     .venv/bin/python -m benchmarks.e2e [--devices 1000,10000,100000] [--rate 5000] [--duration 10]
                                        [--overload-rate 20000]
                                        [--publishers 0] [--ceiling-devices 10000] [--no-baseline]
+                                       [--instances 1,2,4]
 
 For every device count: a fresh schema with N devices and N/10 cases (offender + victim device,
 5 zones each) inserted with SQL, emon started as a subprocess on its own schema, topic prefix,
@@ -19,6 +20,7 @@ generator (``simulators.load``). Reported:
   (slope between the smallest and the largest device count).
 
 Then the ceiling (a bare aiomqtt subscriber under the same load) and the PostGIS baseline.
+``--instances 1,2,4`` runs several instances instead (``benchmarks.e2e_instances``).
 Everything runs on 127.0.0.1 and shares the machine's cores; every wait is bounded.
 """
 
@@ -38,16 +40,22 @@ from pathlib import Path
 
 import httpx
 import psutil
-import psycopg
-from psycopg import sql
 
-from benchmarks import postgis_baseline
+from benchmarks import e2e_instances, postgis_baseline
 from benchmarks.e2e_metrics import find_process, histogram, ms, parse_prometheus, quantile, sample
-from benchmarks.e2e_publisher import publish_raw
-from benchmarks.e2e_setup import PG_URL, bench_cases, clear_redis, emon_env, prepare_schema, start_emon
+from benchmarks.e2e_setup import (
+    PG_URL,
+    bench_cases,
+    clear_redis,
+    db_figures,
+    emon_env,
+    prepare_schema,
+    publish,
+    start_emon,
+)
 from emon.demo import free_port
 from emon.storage.postgres import drop_schema
-from simulators.load import LoadStats, publish_load
+from simulators.load import LoadStats
 
 DRAIN_STALL_S = 15.0  # give up waiting for the last fixes after this long without progress
 DRAIN_MAX_S = 180.0
@@ -81,13 +89,6 @@ class RunResult:
     @property
     def loss(self) -> int:
         return self.load.acked - self.stored
-
-
-async def _publish(n: int, rate: float, duration: float, prefix: str, publishers: int) -> LoadStats:
-    """``publishers`` 0: the raw-socket generator (default); ≥ 1: simulators.load (paho) processes."""
-    if publishers == 0:
-        return await asyncio.to_thread(publish_raw, n, rate, duration, prefix)
-    return await publish_load(n, rate, duration, "127.0.0.1", 1883, prefix, 1, publishers)
 
 
 def _quantiles(samples: dict[str, float], name: str) -> tuple[float, float, float]:
@@ -131,7 +132,7 @@ async def run_one(
         async with httpx.AsyncClient() as client:
             t_start = time.perf_counter()
             load_task = asyncio.create_task(
-                _publish(n, rate, duration, env["EMON_MQTT_TOPIC_PREFIX"], publishers)
+                publish(n, rate, duration, env["EMON_MQTT_TOPIC_PREFIX"], publishers)
             )
             accepted = 0
             last_change = time.perf_counter()
@@ -176,25 +177,13 @@ async def run_one(
         rejected = {k: v for k, v in samples.items() if k.startswith("emon_rejected_total") and v}
         if rejected:
             r.notes.append(f"dead letters: {rejected}")
-        r.stored, r.latency_db = await asyncio.to_thread(_db_figures, env["EMON_DB_SCHEMA"])
+        r.stored, r.latency_db = await asyncio.to_thread(db_figures, env["EMON_DB_SCHEMA"])
         return r
     finally:
         em.stop()
         if not keep:
             await drop_schema(PG_URL, env["EMON_DB_SCHEMA"])
             await asyncio.to_thread(clear_redis, env["EMON_REDIS_PREFIX"])
-
-
-def _db_figures(schema: str) -> tuple[int, tuple[float, float, float]]:
-    with psycopg.connect(PG_URL) as conn:
-        conn.execute(sql.SQL("SET search_path = {}").format(sql.Identifier(schema)))
-        row = conn.execute(
-            "SELECT count(*), percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP "
-            "(ORDER BY extract(epoch FROM received_at - ts)) FROM fixes"
-        ).fetchone()
-    assert row is not None
-    q = row[1] or [math.nan] * 3
-    return int(row[0]), (float(q[0]), float(q[1]), float(q[2]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +221,7 @@ async def run_ceiling(n: int, rate: float, duration: float, publishers: int) -> 
     ps = psutil.Process(proc.pid)
     c0 = sample(ps)
     t0 = time.time()
-    load = await _publish(n, rate, duration, prefix, publishers)
+    load = await publish(n, rate, duration, prefix, publishers)
     line = await asyncio.to_thread(proc.stdout.readline)
     c1 = sample(ps)
     wall = time.time() - t0
@@ -333,6 +322,9 @@ def report(
 
 async def main_async(args: argparse.Namespace) -> None:
     devices = [int(x) for x in args.devices.split(",")]
+    if args.instances:
+        await e2e_instances.main_async(devices, [int(x) for x in args.instances.split(",")], args)
+        return
     results = []
     for n in devices:
         print(f"running {n:,} devices …", flush=True)
@@ -396,6 +388,12 @@ def main() -> None:
     ap.add_argument("--no-ceiling", action="store_true")
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the schemas for inspection")
+    ap.add_argument(
+        "--instances",
+        default="",
+        help="e.g. 1,2,4: run N emon instances (cluster mode) per device count instead of the default "
+        "runs, and print one table (benchmarks.e2e_instances)",
+    )
     asyncio.run(main_async(ap.parse_args()))
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import signal
 import subprocess
@@ -19,13 +20,15 @@ from typing import Any
 
 import httpx
 import psycopg
+from psycopg import sql
 from shapely.geometry import mapping
 
+from benchmarks.e2e_publisher import publish_raw
 from emon.case import Case
 from emon.geo import destination, geodesic_circle
 from emon.storage.cases import case_document
 from emon.storage.postgres import drop_schema
-from simulators.load import _heads, bench_device_id
+from simulators.load import LoadStats, _heads, bench_device_id, publish_load
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 ADMIN_TOKEN = "bench-admin-token-0123456789"
@@ -174,3 +177,23 @@ async def start_emon(env: dict[str, str], port: int, log_path: Path, timeout_s: 
             await asyncio.sleep(0.2)
     em.stop()
     raise RuntimeError(f"emon not ready after {timeout_s} s; see {log_path}")
+
+
+async def publish(n: int, rate: float, duration: float, prefix: str, publishers: int) -> LoadStats:
+    """``publishers`` 0: the raw-socket generator (default); ≥ 1: simulators.load (paho) processes."""
+    if publishers == 0:
+        return await asyncio.to_thread(publish_raw, n, rate, duration, prefix)
+    return await publish_load(n, rate, duration, "127.0.0.1", 1883, prefix, 1, publishers)
+
+
+def db_figures(schema: str) -> tuple[int, tuple[float, float, float]]:
+    """Fixes stored, and publish → stored per fix p50/p95/p99 in seconds (``received_at − ts``)."""
+    with psycopg.connect(PG_URL) as conn:
+        conn.execute(sql.SQL("SET search_path = {}").format(sql.Identifier(schema)))
+        row = conn.execute(
+            "SELECT count(*), percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP "
+            "(ORDER BY extract(epoch FROM received_at - ts)) FROM fixes"
+        ).fetchone()
+    assert row is not None
+    q = row[1] or [math.nan] * 3
+    return int(row[0]), (float(q[0]), float(q[1]), float(q[2]))

@@ -2,18 +2,41 @@
 
 One pipelined round trip per batch. A late fix never replaces a newer latest: the compare is done in
 Redis (a Lua script), so several ingest processes cannot race each other.
+
+Redis is a cache, and a dead one must not slow ingest or alerting. Every command is bounded
+(``REDIS_TIMEOUT_S`` to connect and to answer, no client-side retries), and after a failure Redis is
+skipped for a short pause (:class:`Breaker`: 0.5 s, doubling to at most 5 s) instead of being tried
+again by every batch and every read. While it is skipped, reads raise :class:`CacheUnavailable` (the
+caller reads PostgreSQL instead, see ``emon.storage.recall``) and writes are kept in memory (the newest
+fix and last-heard time per device: bounded by the number of devices) and written first thing once
+Redis answers again, so a Redis that comes back with old contents does not report devices as silent
+that were heard from all along.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import time
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 
+from emon import metrics
+from emon.errors import StorageError
 from emon.fix import Fix
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+# Connect and answer timeout of every Redis command (s). The client's defaults (5 s socket timeout,
+# 10 retries with backoff) held every batch for seconds, or for a minute with a frozen Redis.
+REDIS_TIMEOUT_S = 0.5
 
 # KEYS[1] = hash key; ARGV = (device id, fix time in epoch s, json) x n. One script call per chunk of
 # devices rather than one EVALSHA per device: the Python client's per-command cost (13-16 us) was
@@ -31,6 +54,36 @@ end
 return n
 """
 _SCRIPT_CHUNK = 1000  # devices per script call: one call never blocks Redis for long
+
+
+class CacheUnavailable(StorageError):
+    """Redis failed just now or is being skipped after a failure: read PostgreSQL instead."""
+
+
+class Breaker:
+    """When to skip Redis after a failure: a pause of ``first_s`` doubling per failure in a row, at
+    most ``max_s``; the first success resets it. Times are monotonic seconds, passed in."""
+
+    def __init__(self, first_s: float = 0.5, max_s: float = 5.0) -> None:
+        self.first_s = first_s
+        self.max_s = max_s
+        self._pause_s = first_s
+        self._until = 0.0
+        self.open = False  # the last attempt failed
+
+    def allows(self, now: float) -> bool:
+        """True if Redis may be tried at ``now``."""
+        return now >= self._until
+
+    def failed(self, now: float) -> None:
+        self._until = now + self._pause_s
+        self._pause_s = min(self.max_s, self._pause_s * 2)
+        self.open = True
+
+    def succeeded(self) -> None:
+        self._pause_s = self.first_s
+        self._until = 0.0
+        self.open = False
 
 
 def fix_to_json(fix: Fix) -> dict[str, Any]:
@@ -51,15 +104,22 @@ def fix_to_json(fix: Fix) -> dict[str, Any]:
 class LiveState:
     """Latest fix per device, and last-seen time per device (any message), in Redis."""
 
-    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
+    def __init__(
+        self, client: aioredis.Redis, prefix: str, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.client = client
         self.latest_key = f"{prefix}:latest"
         self.seen_key = f"{prefix}:seen"
         self._script = client.register_script(_SET_IF_NEWER)
+        self.breaker = Breaker()
+        self._clock = clock
+        # Written while Redis was skipped or failing; written to Redis before anything else.
+        self._unsent_latest: dict[str, Fix] = {}
+        self._unsent_seen: dict[str, datetime] = {}
 
     @classmethod
     def from_url(cls, url: str, prefix: str) -> LiveState:
-        return cls(aioredis.Redis.from_url(url), prefix)
+        return cls(client_for(url), prefix)
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -67,17 +127,64 @@ class LiveState:
     async def ping(self) -> bool:
         return bool(await self.client.ping())
 
+    async def _redis(self, op: Callable[[], Awaitable[T]]) -> T:
+        """Run ``op`` against Redis, unless the breaker says to skip it; writes kept while Redis was
+        skipped go first. Raises :class:`CacheUnavailable` (at most ``REDIS_TIMEOUT_S`` later)."""
+        if not self.breaker.allows(self._clock()):
+            raise CacheUnavailable("Redis skipped after a failure")
+        try:
+            if self._unsent_latest or self._unsent_seen:
+                await self._write_unsent()
+            result = await op()
+        except (RedisError, OSError) as exc:
+            if not self.breaker.open:
+                log.warning("Redis failed, skipping it for short pauses until it answers: %s", exc)
+            self.breaker.failed(self._clock())
+            metrics.STORAGE_ERRORS.labels("redis").inc()
+            raise CacheUnavailable(f"Redis failed: {exc}") from exc
+        if self.breaker.open:
+            log.warning("Redis answers again")
+        self.breaker.succeeded()
+        return result
+
+    async def _write_unsent(self) -> None:
+        latest, seen = self._unsent_latest, self._unsent_seen
+        self._unsent_latest, self._unsent_seen = {}, {}
+        try:
+            await self._set_latest(list(latest.values()))
+            await self._write_seen(seen)
+        except BaseException:
+            self._keep(latest.values(), seen)  # with what was kept meanwhile
+            raise
+
+    async def _write_seen(self, seen: dict[str, datetime]) -> None:
+        if seen:
+            await self.client.hset(self.seen_key, mapping={k: v.timestamp() for k, v in seen.items()})
+
+    def _keep(self, fixes: Collection[Fix], seen: dict[str, datetime]) -> None:
+        """Keep writes for when Redis answers again: the newest fix and last-heard time per device."""
+        _put_newest(self._unsent_latest, fixes)  # in place: O(batch), not O(devices), per batch
+        for k, v in seen.items():
+            cur = self._unsent_seen.get(k)
+            self._unsent_seen[k] = v if cur is None else max(cur, v)
+
     async def set_latest(self, fixes: Sequence[Fix]) -> None:
-        """Keep, per device, the fix with the latest fix time (one round trip)."""
+        """Keep, per device, the fix with the latest fix time (one round trip). While Redis is
+        unavailable the newest fix per device is kept here and written once it answers again."""
         newest: dict[str, Fix] = {}
-        for f in fixes:
-            cur = newest.get(f.device_id)
-            if cur is None or f.ts >= cur.ts:
-                newest[f.device_id] = f
+        _put_newest(newest, fixes)
+        if not newest:
+            return
+        try:
+            await self._redis(lambda: self._set_latest(list(newest.values())))
+        except CacheUnavailable:
+            self._keep(newest.values(), {})
+
+    async def _set_latest(self, newest: Sequence[Fix]) -> None:
         if not newest:
             return
         args: list[str | float | bytes] = []
-        for f in newest.values():
+        for f in newest:
             args += (f.device_id, f.ts.timestamp(), msgspec.json.encode(fix_to_json(f)))
         step = 3 * _SCRIPT_CHUNK
         async with self.client.pipeline(transaction=False) as pipe:
@@ -86,30 +193,61 @@ class LiveState:
             await pipe.execute()
 
     async def latest(self, device_id: str) -> dict[str, Any] | None:
-        raw = await self.client.hget(self.latest_key, device_id)
+        raw = await self._redis(lambda: self.client.hget(self.latest_key, device_id))
         return None if raw is None else dict(msgspec.json.decode(raw))
 
     async def mark_seen(self, seen: dict[str, datetime]) -> None:
-        """Record when each device was last heard from (any message)."""
-        if seen:
-            await self.client.hset(self.seen_key, mapping={k: v.timestamp() for k, v in seen.items()})
+        """Record when each device was last heard from (any message); kept here while Redis is
+        unavailable, like :meth:`set_latest`."""
+        if not seen:
+            return
+        try:
+            await self._redis(lambda: self._write_seen(seen))
+        except CacheUnavailable:
+            self._keep((), seen)
 
     async def mark_seen_if_absent(self, seen: dict[str, datetime]) -> None:
-        """Like :meth:`mark_seen`, but never over a time already there (a rebuild racing live ingest)."""
-        if seen:
+        """Like :meth:`mark_seen`, but never over a time already there (a rebuild racing live ingest).
+        Raises :class:`CacheUnavailable` (nothing kept: it is a copy of PostgreSQL)."""
+        if not seen:
+            return
+
+        async def write() -> None:
             async with self.client.pipeline(transaction=False) as pipe:
                 for k, v in seen.items():
                     pipe.hsetnx(self.seen_key, k, v.timestamp())
                 await pipe.execute()
 
+        await self._redis(write)
+
     async def last_seen(self) -> dict[str, datetime]:
-        raw = await self.client.hgetall(self.seen_key)
+        raw = await self._redis(lambda: self.client.hgetall(self.seen_key))
         return {_text(k): datetime.fromtimestamp(float(v), UTC) for k, v in raw.items()}
 
     async def latest_times(self) -> dict[str, datetime]:
         """Fix time of the latest fix of every device."""
-        raw = await self.client.hgetall(self.latest_key + ":ts")
+        raw = await self._redis(lambda: self.client.hgetall(self.latest_key + ":ts"))
         return {_text(k): datetime.fromtimestamp(float(v), UTC) for k, v in raw.items()}
+
+
+def client_for(url: str) -> aioredis.Redis:
+    """A Redis client whose every command answers or fails within ``REDIS_TIMEOUT_S`` (twice that at
+    worst): one immediate retry on a connection error (a pooled connection Redis closed while it
+    restarted), none on a timeout (the :class:`Breaker` decides when to try again)."""
+    return aioredis.Redis.from_url(
+        url,
+        socket_connect_timeout=REDIS_TIMEOUT_S,
+        socket_timeout=REDIS_TIMEOUT_S,
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+    )
+
+
+def _put_newest(newest: dict[str, Fix], fixes: Collection[Fix]) -> None:
+    """Keep in ``newest``, per device, the fix with the latest fix time."""
+    for f in fixes:
+        cur = newest.get(f.device_id)
+        if cur is None or f.ts >= cur.ts:
+            newest[f.device_id] = f
 
 
 def _text(value: bytes | str) -> str:

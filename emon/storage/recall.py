@@ -3,24 +3,22 @@
 Redis is a cache (the latest fix and last-heard time of every device). When it is flushed, restarted
 empty or unreachable, silence detection must still see when each device was last heard from, and
 ``/devices/{id}/latest`` must still answer: both fall back to PostgreSQL for the devices Redis does not
-know, and put what they read back into Redis (never over a newer value written meanwhile).
+know, and put what they read back into Redis (never over a newer value written meanwhile). While
+Redis is failing or skipped (``emon.storage.live.Breaker``), every read comes from PostgreSQL at no
+extra cost of waiting for Redis.
 """
 
 from __future__ import annotations
 
-import logging
+import contextlib
 from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
-from emon import metrics
-from emon.storage.live import LiveState, fix_to_json
+from emon.storage.live import CacheUnavailable, LiveState, client_for, fix_to_json
 from emon.storage.records import Records
-
-log = logging.getLogger(__name__)
 
 
 class RecallingLive(LiveState):
@@ -39,13 +37,12 @@ class RecallingLive(LiveState):
         cls, url: str, prefix: str, records: Records, devices: Callable[[], Collection[str]]
     ) -> RecallingLive:
         """One over a new Redis client for ``url``."""
-        return cls(aioredis.Redis.from_url(url), prefix, records, devices)
+        return cls(client_for(url), prefix, records, devices)
 
     async def latest(self, device_id: str) -> dict[str, Any] | None:
         try:
             cached = await super().latest(device_id)
-        except RedisError as exc:
-            self._redis_failed(exc)
+        except CacheUnavailable:
             cached = None
         if cached is not None:
             return cached
@@ -53,44 +50,30 @@ class RecallingLive(LiveState):
         if device_id not in found:
             return None
         fix = found[device_id][0]
-        try:
-            await self.set_latest([fix])
-        except RedisError as exc:
-            self._redis_failed(exc)
+        await self.set_latest([fix])  # kept for later if Redis is unavailable
         return fix_to_json(fix)
 
     async def last_seen(self) -> dict[str, datetime]:
         try:
             seen = await super().last_seen()
-        except RedisError as exc:
-            self._redis_failed(exc)
+        except CacheUnavailable:
             seen = {}
         missing = [d for d in self.devices() if d not in seen]
         if missing:
             recalled = await self.records.last_received(missing)
             seen.update(recalled)
-            try:
+            with contextlib.suppress(CacheUnavailable):  # a copy of PostgreSQL: refilled next time
                 await self.mark_seen_if_absent(recalled)
-            except RedisError as exc:
-                self._redis_failed(exc)
         return seen
 
     async def latest_times(self) -> dict[str, datetime]:
         try:
             times = await super().latest_times()
-        except RedisError as exc:
-            self._redis_failed(exc)
+        except CacheUnavailable:
             times = {}
         missing = [d for d in self.devices() if d not in times]
         if missing:
             found = await self.records.latest_fixes(missing)
             times.update({d: fix.ts for d, (fix, _) in found.items()})
-            try:
-                await self.set_latest([fix for fix, _ in found.values()])
-            except RedisError as exc:
-                self._redis_failed(exc)
+            await self.set_latest([fix for fix, _ in found.values()])
         return times
-
-    def _redis_failed(self, exc: Exception) -> None:
-        metrics.STORAGE_ERRORS.labels("redis").inc()
-        log.warning("Redis unreachable, reading live state from PostgreSQL: %s", exc)

@@ -1,19 +1,31 @@
 """Redis is a cache that can be lost: silence detection and the latest position keep working from
-PostgreSQL after Redis was emptied (and while it is unreachable)."""
+PostgreSQL after Redis was emptied (and while it is unreachable or hung), and a hung Redis costs a
+batch at most one bounded wait."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import signal
+import subprocess
+import time
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+import aiomqtt
 import pytest
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from emon.demo import free_port
 from emon.fix import Fix
+from emon.geo import destination
+from emon.storage.live import REDIS_TIMEOUT_S, CacheUnavailable, LiveState, client_for
 from emon.storage.recall import RecallingLive
 from emon.storage.records import Records
+from tests.cluster.test_failover import APPROACH_M, VICTIM_AT, fix, victim_fix
 from tests.harness import Running, eventually, publish, running_emon
 from tests.storage.helpers import open_store
 
@@ -96,3 +108,163 @@ async def test_live_state_is_read_back_from_postgresql_and_refilled_and_survives
             assert (await live.latest("tag-1") or {})["seq"] == 7
         finally:
             await down.aclose()
+
+
+class PrivateRedis:
+    """A redis-server of the test's own on a free port (the shared one is never stopped)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    async def start(self) -> None:
+        """Start it empty; return once it answers."""
+        self.proc = subprocess.Popen(  # noqa: ASYNC220 - starts at once, waited for below
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--bind",
+                "127.0.0.1",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        r = aioredis.Redis.from_url(self.url)
+        try:
+            await eventually(lambda: _pings(r), within=5)
+        finally:
+            await r.aclose()
+
+    def freeze(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+async def _pings(r: aioredis.Redis) -> bool:
+    try:
+        return bool(await r.ping())
+    except RedisError:
+        return False
+
+
+@contextlib.asynccontextmanager
+async def private_redis() -> AsyncIterator[PrivateRedis]:
+    redis = PrivateRedis()
+    await redis.start()
+    try:
+        yield redis
+    finally:
+        redis.stop()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_frozen_redis_costs_one_bounded_wait_then_is_skipped_and_gets_what_was_written_meanwhile() -> (
+    None
+):
+    at = datetime.now(UTC)
+    fix = Fix(device_id="tag-1", ts=at, lat=52.0, lon=5.0, acc_m=5.0, seq=7)
+    async with private_redis() as redis:
+        clock = Clock()  # 1000.0; the breaker's pauses: 0.5 s, then 1 s
+        live = LiveState(client_for(redis.url), "t-breaker", clock)
+        try:
+            redis.freeze()
+            t = time.monotonic()
+            await live.set_latest([fix])  # kept: Redis does not answer
+            assert time.monotonic() - t < 2 * REDIS_TIMEOUT_S
+            t = time.monotonic()
+            await live.mark_seen({"tag-1": at})  # skipped at once, kept
+            with pytest.raises(CacheUnavailable):
+                await live.last_seen()
+            assert time.monotonic() - t < REDIS_TIMEOUT_S / 2  # no wait for Redis while it is skipped
+            clock.now = 1000.5
+            with pytest.raises(CacheUnavailable):  # tried again after the pause: still frozen
+                await live.latest_times()
+            clock.now = 1001.4  # the pause doubled: still skipped
+            t = time.monotonic()
+            with pytest.raises(CacheUnavailable):
+                await live.latest("tag-1")
+            assert time.monotonic() - t < REDIS_TIMEOUT_S / 2
+            assert redis.proc is not None
+            redis.proc.send_signal(signal.SIGCONT)
+            clock.now = 1001.5
+            # Redis answers: what was written while it was unavailable is there before the first read.
+            assert await live.last_seen() == {"tag-1": datetime.fromtimestamp(at.timestamp(), UTC)}
+            assert (await live.latest("tag-1") or {})["seq"] == 7
+            assert not live.breaker.open
+        finally:
+            await live.close()
+
+
+@pytest.mark.timeout(60)
+async def test_with_redis_frozen_a_breach_is_stored_and_alerted_within_two_seconds_and_redis_back_empty_is_refilled() -> (
+    None
+):
+    async with private_redis() as redis, running_emon(redis_url=redis.url) as em, em.client() as c:
+        for device, kind, interval in (("tag-r", "ankle_tag", 1), ("victim-r", "victim_device", 3600)):
+            body = {"device_id": device, "kind": kind, "report_interval_s": interval}
+            assert (await c.post("/api/v1/devices", json=body)).status_code == 201
+        residence = destination(*VICTIM_AT, 0, 6000)
+        case = {
+            "case_id": "case-r",
+            "risk": "high",
+            "offender_device": "tag-r",
+            "victim_device": "victim-r",
+            "residence": {"lat": residence[0], "lon": residence[1]},
+            "order": {"contact_ban_m": 300},
+        }
+        assert (await c.post("/api/v1/cases", json=case)).status_code == 201
+
+        async def latest_seq() -> int | None:
+            r = await c.get("/api/v1/devices/tag-r/latest")
+            return r.json()["seq"] if r.status_code == 200 else None
+
+        async def alerts(kind: str) -> list[dict[str, object]]:
+            found = (await c.get("/api/v1/alerts", params={"case_id": "case-r"})).json()
+            return [a for a in found if a["type"] == kind]
+
+        async with aiomqtt.Client("127.0.0.1", 1883) as pub:
+            await pub.publish(em.topic("emon/v1/fix/tag-r"), fix(2400, 1), qos=1)
+            assert await eventually(latest_seq, within=5) == 1
+            try:
+                redis.freeze()  # a hung Redis: connections are accepted, nothing is answered
+                for i, d in enumerate(APPROACH_M):  # the offender drives up to the victim
+                    await pub.publish(em.topic("emon/v1/fix/victim-r"), victim_fix(), qos=1)
+                    await pub.publish(em.topic("emon/v1/fix/tag-r"), fix(d, i + 2), qos=1)
+                    await asyncio.sleep(0.5)
+                done = time.monotonic()
+                # Stored, and read from PostgreSQL while Redis hangs:
+                assert await eventually(latest_seq, within=2) == len(APPROACH_M) + 1
+                assert await eventually(lambda: alerts("proximity_breach"), within=2, interval=0.1)
+                assert time.monotonic() - done < 2
+            finally:
+                redis.stop()
+                await redis.start()  # back, empty
+        r = aioredis.Redis.from_url(redis.url)
+        try:
+            seen = f"{em.settings.redis_prefix}:seen"
+            # Refilled once the breaker lets Redis be tried again (after a pause of at most 5 s).
+            assert await eventually(lambda: r.hexists(seen, "tag-r"), within=8)
+            latest = f"{em.settings.redis_prefix}:latest"
+            assert await eventually(lambda: r.hexists(latest, "tag-r"), within=2)
+        finally:
+            await r.aclose()
+        # tag-r has been silent since the approach: its silence falls due after Redis came back empty.
+        assert await eventually(lambda: alerts("no_communication"), within=15, interval=0.2)
