@@ -263,7 +263,7 @@ class CaseState(msgspec.Struct, array_like=True, gc=False):
     proximity: str | None = None
     unknown_since: datetime | None = None
     first_seen: datetime | None = None
-    reminders: set[str] = msgspec.field(default_factory=set)
+    reminders: frozenset[str] = frozenset()  # replaced, not mutated: most cases never have one
     locate_asked: dict[str, datetime] = msgspec.field(
         default_factory=dict
     )  # when a device was last asked to locate
@@ -303,7 +303,7 @@ class CaseState(msgspec.Struct, array_like=True, gc=False):
             proximity=d["proximity"],
             unknown_since=_dt(d["unknown_since"]),
             first_seen=_dt(d["first_seen"]),
-            reminders=set(d["reminders"]),
+            reminders=frozenset(d["reminders"]),
             locate_asked={k: datetime.fromisoformat(v) for k, v in d.get("locate_asked", {}).items()},
         )
 
