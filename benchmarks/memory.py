@@ -63,7 +63,11 @@ def stages(n: int, rounds: int) -> list[tuple[str, Callable[[dict[str, Any]], No
         pos = device_positions(n)
         for r in range(rounds):
             now = T0 + timedelta(seconds=5 * r)
-            fixes = [Fix(bench_device_id(i), now, lat, lon, 8.0, seq=r) for i, (lat, lon) in enumerate(pos)]
+            # Every fix its own time and coordinates (as decoded from its message): no object shared.
+            fixes = [
+                Fix(bench_device_id(i), now + timedelta(microseconds=i), lat + r * 1e-6, lon, 8.0 + r, seq=r)
+                for i, (lat, lon) in enumerate(pos)
+            ]
             engine.evaluate_batch(fixes, now)
         engine.changed()
         del fixes
