@@ -1,8 +1,8 @@
 """Many cases at once: compiled rules, device routing, batches, ticks and persistence hooks.
 
 The engine holds no clock and does no I/O: callers pass ``now`` and persist what
-:meth:`Engine.changed` reports (via :meth:`Engine.packed`, or :meth:`Engine.snapshot` as JSON). Cost per fix depends only on the
-zones of the fix's own case(s), found through a device → case index.
+:meth:`Engine.changed` reports (via :meth:`Engine.packed`, or :meth:`Engine.snapshot` as JSON).
+Cost per fix depends only on the zones of the fix's own case(s), found through a device → case index.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ class Engine:
     def add_case(self, case: Case, state: Mapping[str, Any] | bytes | None = None) -> None:
         """Add ``case``, or replace it keeping the state of rules whose names did not change.
 
-        ``state`` (a :meth:`snapshot` or :meth:`packed`) restores persisted state. A closed case is removed.
+        ``state`` (a :meth:`snapshot` or :meth:`packed`) restores persisted state. A closed case is
+        removed.
         """
         if case.status is CaseStatus.CLOSED:
             self.remove_case(case.case_id)
@@ -129,7 +130,8 @@ class Engine:
         return self._states[case_id].pack()
 
     def restore(self, case_id: str, data: Mapping[str, Any] | bytes) -> None:
-        """Replace the state of a known case with a :meth:`snapshot` or :meth:`packed` (KeyError if unknown)."""
+        """Replace the state of a known case with a :meth:`snapshot` or :meth:`packed` (KeyError if
+        unknown)."""
         if case_id not in self._rules:
             raise KeyError(case_id)
         self._states[case_id] = _state_of(data)

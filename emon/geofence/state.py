@@ -184,17 +184,19 @@ class DeviceTrack(msgspec.Struct, array_like=True, gc=False):
     ref: FixRecord | None = None
     packed: bytearray = msgspec.field(default_factory=bytearray)
 
-    def __len__(self) -> int:
+    @property
+    def count(self) -> int:
+        """How many fixes are remembered."""
         return len(self.packed) // _RECORD.size
 
     @property
     def history(self) -> list[FixRecord]:
         """The remembered fixes, oldest first."""
-        return [_unpack(self.packed, i) for i in range(len(self))]
+        return [_unpack(self.packed, i) for i in range(self.count)]
 
     def remember(self, rec: FixRecord, keep: int) -> None:
         """Insert ``rec`` in time order (after fixes of the same time); keep the latest ``keep``."""
-        n = len(self)
+        n = self.count
         us = _micros(rec.ts)
         i = n if n == 0 or self._us(n - 1) <= us else self._right(us)
         at = i * _RECORD.size
@@ -215,11 +217,11 @@ class DeviceTrack(msgspec.Struct, array_like=True, gc=False):
     def after(self, ts: datetime) -> FixRecord | None:
         """The earliest remembered fix after ``ts``."""
         i = self._right(_micros(ts))
-        return _unpack(self.packed, i) if i < len(self) else None
+        return _unpack(self.packed, i) if i < self.count else None
 
     def nearest(self, ts: datetime) -> FixRecord | None:
         """The remembered fix closest in time to ``ts`` (ties: the earlier one)."""
-        n = len(self)
+        n = self.count
         if not n:
             return None
         i = self._left(_micros(ts))
@@ -230,10 +232,10 @@ class DeviceTrack(msgspec.Struct, array_like=True, gc=False):
         return int(_MICROS.unpack_from(self.packed, i * _RECORD.size)[0])
 
     def _right(self, us: int) -> int:
-        return bisect.bisect_right(range(len(self)), us, key=self._us)
+        return bisect.bisect_right(range(self.count), us, key=self._us)
 
     def _left(self, us: int) -> int:
-        return bisect.bisect_left(range(len(self)), us, key=self._us)
+        return bisect.bisect_left(range(self.count), us, key=self._us)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -264,9 +266,8 @@ class CaseState(msgspec.Struct, array_like=True, gc=False):
     unknown_since: datetime | None = None
     first_seen: datetime | None = None
     reminders: frozenset[str] = frozenset()  # replaced, not mutated: most cases never have one
-    locate_asked: dict[str, datetime] = msgspec.field(
-        default_factory=dict
-    )  # when a device was last asked to locate
+    # When a device was last asked to locate.
+    locate_asked: dict[str, datetime] = msgspec.field(default_factory=dict)
 
     def rule(self, name: str) -> RuleState:
         rs = self.rules.get(name)
