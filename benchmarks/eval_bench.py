@@ -4,8 +4,9 @@
 
 10,000 cases with 5 zones each (50,000 zones: 3 circles and 2 polygons per case, around the
 Netherlands), a victim device on every fifth case, batches of fixes with the clock advancing.
-Prints fix-rule evaluations per second, fixes per second, the cost of snapshotting the changed
-cases after each batch (what :class:`emon.evaluation.Evaluation` persists) and memory per case.
+Prints fix-rule evaluations per second, fixes per second, the cost of packing the changed cases
+after each batch (what :class:`emon.evaluation.Evaluation` persists every step) and of a JSON
+snapshot of them (what it keeps for replay every ``snapshot_s``), and memory per case.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def main() -> None:
     rules_of.update({c.victim_device: 1 for c in cases if c.victim_device is not None})
 
     evals = fixes_done = events = snapshots = 0
-    t_eval = t_snap = 0.0
+    t_eval = t_snap = t_pack = 0.0
     engine.changed()  # adding the cases changed them all; measure what batches change
     for b in range(args.batches):
         now = T0 + timedelta(seconds=30 * b)
@@ -114,8 +115,12 @@ def main() -> None:
         t = time.perf_counter()
         events += len(engine.evaluate_batch(batch, now))
         t_eval += time.perf_counter() - t
+        changed = engine.changed()
         t = time.perf_counter()
-        snapshots += len({c: engine.snapshot(c) for c in engine.changed()})
+        snapshots += len({c: engine.packed(c) for c in changed})
+        t_pack += time.perf_counter() - t
+        t = time.perf_counter()
+        len({c: json.dumps(engine.snapshot(c)) for c in changed})
         t_snap += time.perf_counter() - t
         fixes_done += len(batch)
         evals += sum(rules_of[f.device_id] for f in batch)
@@ -124,6 +129,7 @@ def main() -> None:
     t_tick = time.perf_counter() - t
 
     state_bytes = sum(len(json.dumps(engine.snapshot(c))) for c in engine.case_ids()) / len(cases)
+    packed_bytes = sum(len(engine.packed(c)) for c in engine.case_ids()) / len(cases)
     n_zones = sum(len(c.order.exclusion_zones) for c in cases)
     print(f"cases {len(cases)}, zones {n_zones}, victims {sum(c.victim_device is not None for c in cases)}")
     print(
@@ -132,12 +138,15 @@ def main() -> None:
     print(f"fixes {fixes_done} in {t_eval:.2f} s: {fixes_done / t_eval:,.0f} fixes/s")
     print(f"fix-rule evaluations {evals}: {evals / t_eval:,.0f} evaluations/s; events {events}")
     print(
-        f"snapshots of changed cases after each batch: {snapshots} in {t_snap:.2f} s "
+        f"changed cases after each batch: {snapshots}; packed (eval_state) in {t_pack:.2f} s "
+        f"({t_pack / snapshots * 1e6:.0f} µs/case), as JSON (snapshots) {t_snap:.2f} s "
         f"({t_snap / snapshots * 1e6:.0f} µs/case)"
     )
     print(f"tick over all cases: {t_tick * 1e3:.0f} ms")
     print(f"memory per compiled case ~{compiled_mem / 1024:.1f} KiB (tracemalloc, {sample} cases)")
-    print(f"persisted state per case ~{state_bytes / 1024:.2f} KiB JSON")
+    print(
+        f"persisted state per case ~{packed_bytes / 1024:.2f} KiB packed, {state_bytes / 1024:.2f} KiB JSON"
+    )
 
 
 if __name__ == "__main__":

@@ -216,7 +216,8 @@ class Evaluation:
         snapshotted whatever the snapshot interval). A batch's fixes are journaled as the ``stored``
         range of receiving times when known, else one key per fix."""
         changed_ids = self.engine.changed()
-        changed = {case_id: self.engine.snapshot(case_id) for case_id in changed_ids}
+        # Packed (msgpack) every step; a JSON document only for the few cases snapshotted for replay.
+        changed = {case_id: self.engine.packed(case_id) for case_id in changed_ids}
         touched = sorted(set(changed_ids) | {e.case_id for e in decided} | set(extra))
         step = None
         # Every tick is journaled (even when it changed nothing): replay then ticks at the same times.
@@ -235,13 +236,13 @@ class Evaluation:
                 devices = {d for c in touched for d in self._devices(c)}
                 keys = tuple(f.key for f in fixes if f.device_id in devices)
             step = JournalStep(kind, now, cases, keys, info)
-        snapshot = [
-            c
+        snapshot = {
+            c: self.engine.snapshot(c)
             for c in changed_ids
             if c in force
             or c not in self._snapshot_at
             or (now - self._snapshot_at[c]).total_seconds() >= self.snapshot_s
-        ]
+        }
         await self.cases.save_evaluation(
             changed,
             decided,

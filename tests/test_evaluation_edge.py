@@ -24,6 +24,7 @@ NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 class FakeCaseRecords:
     def __init__(self) -> None:
         self.saved: list[tuple[int, datetime | None]] = []
+        self.steps: list[tuple[dict[str, Any], Any]] = []  # (states, snapshot) of every call
 
     async def save_evaluation(
         self,
@@ -34,6 +35,7 @@ class FakeCaseRecords:
         **journal: Any,
     ) -> None:
         self.saved.append((len(events), watermark))
+        self.steps.append((states, journal.get("snapshot", ())))
 
 
 class FlakyAlerts:
@@ -93,3 +95,35 @@ async def test_a_database_blip_in_alerting_does_not_lose_the_batchs_alerts() -> 
     ]
     assert alerts.device_events == ["tamper"]
     assert records.saved == [(4, NOW)]  # decisions and the watermark, once, after alerting
+
+
+async def test_changed_states_are_persisted_packed_and_as_json_only_when_snapshotted() -> None:
+    residence = destination(*HOME, 90, 3000)
+    case = Case.model_validate(
+        {
+            "case_id": "c",
+            "risk": "high",
+            "offender_device": "tag",
+            "residence": {"lat": residence[0], "lon": residence[1]},
+            "order": {
+                "exclusion_zones": [
+                    {"name": "z", "circle": {"lat": HOME[0], "lon": HOME[1], "radius_m": 500}}
+                ]
+            },
+        }
+    )
+    records = FakeCaseRecords()
+    evaluation = Evaluation(Engine(), records, CaseBook([case]), Hub(), snapshot_s=60)  # type: ignore[arg-type]
+    evaluation.engine.add_case(case)
+    for i, at in enumerate([NOW, NOW + timedelta(seconds=30), NOW + timedelta(seconds=61)]):
+        fix = Fix("tag", at - timedelta(seconds=1), *destination(*HOME, 90, 2000 - 100 * i), 5.0)
+        await evaluation.consume([fix], [], at, 0.0, stored_at=at)
+    assert [list(states) for states, _ in records.steps] == [["c"], ["c"], ["c"]]
+    for states, _ in records.steps:
+        restored = Engine()
+        restored.add_case(case, states["c"])
+        assert isinstance(states["c"], bytes)
+    assert restored.snapshot("c") == evaluation.engine.snapshot("c")
+    # JSON for replay only at the first step and once snapshot_s has passed, and then the current state.
+    assert [list(snapshot) for _, snapshot in records.steps] == [["c"], [], ["c"]]
+    assert records.steps[2][1]["c"] == evaluation.engine.snapshot("c")

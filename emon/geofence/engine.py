@@ -1,8 +1,8 @@
 """Many cases at once: compiled rules, device routing, batches, ticks and persistence hooks.
 
 The engine holds no clock and does no I/O: callers pass ``now`` and persist what
-:meth:`Engine.changed` reports (via :meth:`Engine.snapshot`). Cost per fix depends only on the
-zones of the fix's own case(s), found through a device → case index.
+:meth:`Engine.changed` reports (via :meth:`Engine.packed`, or :meth:`Engine.snapshot` as JSON).
+Cost per fix depends only on the zones of the fix's own case(s), found through a device → case index.
 """
 
 from __future__ import annotations
@@ -36,10 +36,11 @@ class Engine:
 
     # -- cases -------------------------------------------------------------------------------
 
-    def add_case(self, case: Case, state: Mapping[str, Any] | None = None) -> None:
+    def add_case(self, case: Case, state: Mapping[str, Any] | bytes | None = None) -> None:
         """Add ``case``, or replace it keeping the state of rules whose names did not change.
 
-        ``state`` (a :meth:`snapshot`) restores persisted state. A closed case is removed.
+        ``state`` (a :meth:`snapshot` or :meth:`packed`) restores persisted state. A closed case is
+        removed.
         """
         if case.status is CaseStatus.CLOSED:
             self.remove_case(case.case_id)
@@ -48,7 +49,7 @@ class Engine:
         old = self._states.get(case.case_id)
         self.remove_case(case.case_id)
         if state is not None:
-            new = CaseState.from_dict(dict(state))
+            new = _state_of(state)
         elif old is not None:
             new = old
             keep = {z.rule for z in compiled.zones} | ({"proximity"} if compiled.proximity else set())
@@ -124,14 +125,23 @@ class Engine:
         """The state of ``case_id`` as a JSON-compatible dict (KeyError if unknown)."""
         return self._states[case_id].to_dict()
 
-    def restore(self, case_id: str, data: Mapping[str, Any]) -> None:
-        """Replace the state of a known case with a :meth:`snapshot` (KeyError if unknown)."""
+    def packed(self, case_id: str) -> bytes:
+        """The state of ``case_id`` as compact bytes (:meth:`CaseState.pack`; KeyError if unknown)."""
+        return self._states[case_id].pack()
+
+    def restore(self, case_id: str, data: Mapping[str, Any] | bytes) -> None:
+        """Replace the state of a known case with a :meth:`snapshot` or :meth:`packed` (KeyError if
+        unknown)."""
         if case_id not in self._rules:
             raise KeyError(case_id)
-        self._states[case_id] = CaseState.from_dict(dict(data))
+        self._states[case_id] = _state_of(data)
 
     def changed(self) -> list[str]:
         """Cases whose state may have changed since the previous call (sorted); resets the set."""
         out = sorted(c for c in self._changed if c in self._rules)
         self._changed.clear()
         return out
+
+
+def _state_of(data: Mapping[str, Any] | bytes) -> CaseState:
+    return CaseState.unpack(data) if isinstance(data, bytes) else CaseState.from_dict(dict(data))

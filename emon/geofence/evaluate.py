@@ -7,7 +7,6 @@ the live state (episodes, confirmation counters, last fix) untouched.
 
 from __future__ import annotations
 
-import bisect
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -55,7 +54,7 @@ def evaluate_fix(
     if offender and rules.zones and zone_d is None:
         zone_d = zone_distances([(rec.lat, rec.lon, rules)])[0]
     if track.last is not None and rec.ts <= track.last.ts:
-        if rec in track.history:
+        if track.holds(rec):
             return state, []  # a duplicate delivery
         return state, _out_of_order(state, rules, dev, rec, zone_d, now, config)
     # An implausible jump from the last plausible fix can only be `possible`. If it agrees with
@@ -100,8 +99,7 @@ def _out_of_order(
     track.remember(rec, config.history_fixes)
     if jump:
         return []  # alone and implausible: cannot prove anything
-    i = bisect.bisect_right(track.history, rec.ts, key=lambda r: r.ts)
-    after = track.history[i] if i < len(track.history) else None
+    after = track.after(rec.ts)
     out: list[EvalEvent] = []
     ev = (evidence(dev, rec, now),)
     if dev == cc.case.offender_device and zone_d is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -164,7 +165,7 @@ def compile_case(case: Case, config: EvalConfig) -> CompiledCase:
         exit_ = enter + (order.prealert.exclusion_exit_m - order.prealert.exclusion_enter_m)
         zones.append(
             ZoneRule(
-                rule=f"{kind}:{zone.name}",
+                rule=sys.intern(f"{kind}:{zone.name}"),  # one string for the same rule name in every case
                 kind=kind,
                 zone=zone,
                 index=index,

@@ -1,15 +1,36 @@
-"""Evaluation state of one case; plain data that round-trips through a JSON-compatible dict."""
+"""Evaluation state of one case: compact in memory, packed for persistence (:meth:`CaseState.pack`),
+and round-tripping through a JSON-compatible dict (the form of evidence snapshots and packs).
+
+The classes are msgspec structs (no per-object dict, not tracked by the garbage collector: state never
+forms reference cycles) encoded as arrays: a field added later goes at the end, with a default, so a
+state packed before still unpacks.
+"""
 
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass, field
-from datetime import datetime
+import struct
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import msgspec
 
 from emon.fix import Fix
 
 STATE_VERSION = 1
+PACKED_VERSION = 1  # first byte of CaseState.pack()
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_RECORD = struct.Struct("<qddd")  # a remembered fix: UTC microseconds since the epoch, lat, lon, acc
+_MICROS = struct.Struct("<q")
+
+
+def _micros(ts: datetime) -> int:
+    return (ts - _EPOCH) // timedelta(microseconds=1)
+
+
+def _unpack(packed: bytearray, i: int) -> FixRecord:
+    us, lat, lon, acc = _RECORD.unpack_from(packed, i * _RECORD.size)
+    return FixRecord(_EPOCH + timedelta(microseconds=us), lat, lon, acc)
 
 
 def _ts(value: datetime | None) -> str | None:
@@ -20,8 +41,7 @@ def _dt(value: Any) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
 
-@dataclass(frozen=True, slots=True)
-class FixRecord:
+class FixRecord(msgspec.Struct, frozen=True, array_like=True, gc=False):
     """The part of a fix that state keeps: UTC time, WGS84 degrees, accuracy in metres."""
 
     ts: datetime
@@ -41,8 +61,7 @@ class FixRecord:
         return cls(datetime.fromisoformat(data[0]), float(data[1]), float(data[2]), float(data[3]))
 
 
-@dataclass(slots=True)
-class Episode:
+class Episode(msgspec.Struct, array_like=True, gc=False):
     """An open alert episode. ``start`` is its id (fix time that began it); ``live`` whether its
     start event was sent live; ``worst`` (severity, metres) and ``lat``/``lon`` are the baseline
     for the next BREACH_UPDATE: the last reported reading, or a later clearly better one."""
@@ -73,8 +92,7 @@ class Episode:
         )
 
 
-@dataclass(slots=True)
-class RuleState:
+class RuleState(msgspec.Struct, array_like=True, gc=False):
     """Per-rule state: enforcement seen last, pending confirmation, open episodes, clearing."""
 
     active: bool | None = None
@@ -154,32 +172,70 @@ class RuleState:
         )
 
 
-@dataclass(slots=True)
-class DeviceTrack:
+class DeviceTrack(msgspec.Struct, array_like=True, gc=False):
     """One device as seen by one case: the last evaluated fix (live order), the last plausible
-    fix (reference for jump checks), and recent fixes sorted by time."""
+    fix (reference for jump checks), and recent fixes sorted by time.
+
+    The recent fixes are packed, 32 bytes each (``_RECORD``: UTC microseconds since the epoch,
+    latitude, longitude, accuracy; little-endian), instead of one object per fix (≈ 180 bytes);
+    :attr:`history` and the look-ups give them back as equal :class:`FixRecord` values."""
 
     last: FixRecord | None = None
     ref: FixRecord | None = None
-    history: list[FixRecord] = field(default_factory=list)
+    packed: bytearray = msgspec.field(default_factory=bytearray)
+
+    @property
+    def count(self) -> int:
+        """How many fixes are remembered."""
+        return len(self.packed) // _RECORD.size
+
+    @property
+    def history(self) -> list[FixRecord]:
+        """The remembered fixes, oldest first."""
+        return [_unpack(self.packed, i) for i in range(self.count)]
 
     def remember(self, rec: FixRecord, keep: int) -> None:
-        bisect.insort(self.history, rec, key=lambda r: r.ts)
-        if len(self.history) > keep:
-            del self.history[: len(self.history) - keep]
+        """Insert ``rec`` in time order (after fixes of the same time); keep the latest ``keep``."""
+        n = self.count
+        us = _micros(rec.ts)
+        i = n if n == 0 or self._us(n - 1) <= us else self._right(us)
+        at = i * _RECORD.size
+        self.packed[at:at] = _RECORD.pack(us, rec.lat, rec.lon, rec.acc)
+        if n + 1 > keep:
+            del self.packed[: (n + 1 - keep) * _RECORD.size]
+
+    def holds(self, rec: FixRecord) -> bool:
+        """True if a remembered fix equals ``rec`` (a duplicate delivery)."""
+        us = _micros(rec.ts)
+        return any(_unpack(self.packed, i) == rec for i in range(self._left(us), self._right(us)))
 
     def before(self, ts: datetime) -> FixRecord | None:
         """The latest remembered fix at or before ``ts``."""
-        i = bisect.bisect_right(self.history, ts, key=lambda r: r.ts)
-        return self.history[i - 1] if i > 0 else None
+        i = self._right(_micros(ts))
+        return _unpack(self.packed, i - 1) if i > 0 else None
+
+    def after(self, ts: datetime) -> FixRecord | None:
+        """The earliest remembered fix after ``ts``."""
+        i = self._right(_micros(ts))
+        return _unpack(self.packed, i) if i < self.count else None
 
     def nearest(self, ts: datetime) -> FixRecord | None:
         """The remembered fix closest in time to ``ts`` (ties: the earlier one)."""
-        if not self.history:
+        n = self.count
+        if not n:
             return None
-        i = bisect.bisect_left(self.history, ts, key=lambda r: r.ts)
-        near = self.history[max(0, i - 1) : i + 1]
+        i = self._left(_micros(ts))
+        near = [_unpack(self.packed, k) for k in range(max(0, i - 1), min(n, i + 1))]
         return min(near, key=lambda r: abs((r.ts - ts).total_seconds()))
+
+    def _us(self, i: int) -> int:
+        return int(_MICROS.unpack_from(self.packed, i * _RECORD.size)[0])
+
+    def _right(self, us: int) -> int:
+        return bisect.bisect_right(range(self.count), us, key=self._us)
+
+    def _left(self, us: int) -> int:
+        return bisect.bisect_left(range(self.count), us, key=self._us)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -190,26 +246,28 @@ class DeviceTrack:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DeviceTrack:
-        return cls(
+        track = cls(
             last=None if d["last"] is None else FixRecord.from_list(d["last"]),
             ref=None if d["ref"] is None else FixRecord.from_list(d["ref"]),
-            history=[FixRecord.from_list(r) for r in d["history"]],
         )
+        for r in d["history"]:
+            track.remember(FixRecord.from_list(r), len(d["history"]))
+        return track
 
 
-@dataclass(slots=True)
-class CaseState:
+class CaseState(msgspec.Struct, array_like=True, gc=False):
     """All evaluation state of one case. ``proximity`` is None (not yet established), "known" or
     "unknown" (since ``unknown_since``); ``first_seen`` starts the grace period before silence
     counts as unknown; ``reminders`` are the expiry reminders already sent."""
 
-    rules: dict[str, RuleState] = field(default_factory=dict)
-    devices: dict[str, DeviceTrack] = field(default_factory=dict)
+    rules: dict[str, RuleState] = msgspec.field(default_factory=dict)
+    devices: dict[str, DeviceTrack] = msgspec.field(default_factory=dict)
     proximity: str | None = None
     unknown_since: datetime | None = None
     first_seen: datetime | None = None
-    reminders: set[str] = field(default_factory=set)
-    locate_asked: dict[str, datetime] = field(default_factory=dict)  # when a device was last asked to locate
+    reminders: frozenset[str] = frozenset()  # replaced, not mutated: most cases never have one
+    # When a device was last asked to locate.
+    locate_asked: dict[str, datetime] = msgspec.field(default_factory=dict)
 
     def rule(self, name: str) -> RuleState:
         rs = self.rules.get(name)
@@ -246,6 +304,26 @@ class CaseState:
             proximity=d["proximity"],
             unknown_since=_dt(d["unknown_since"]),
             first_seen=_dt(d["first_seen"]),
-            reminders=set(d["reminders"]),
+            reminders=frozenset(d["reminders"]),
             locate_asked={k: datetime.fromisoformat(v) for k, v in d.get("locate_asked", {}).items()},
         )
+
+    def pack(self) -> bytes:
+        """The state as compact bytes (a version byte, then msgpack; datetimes as UTC timestamps,
+        remembered fixes as they are held): what ``eval_state`` keeps, cheap to write every batch."""
+        return _PACK_PREFIX + _ENCODER.encode(self)
+
+    @classmethod
+    def unpack(cls, data: bytes) -> CaseState:
+        """The state :meth:`pack` gave (ValueError for another version or malformed bytes)."""
+        if data[:1] != _PACK_PREFIX:
+            raise ValueError(f"unsupported packed case state version {data[:1]!r}")
+        try:
+            return _DECODER.decode(memoryview(data)[1:])
+        except msgspec.DecodeError as exc:
+            raise ValueError(f"malformed packed case state: {exc}") from exc
+
+
+_PACK_PREFIX = bytes([PACKED_VERSION])
+_ENCODER = msgspec.msgpack.Encoder()
+_DECODER = msgspec.msgpack.Decoder(CaseState)

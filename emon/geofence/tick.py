@@ -131,7 +131,7 @@ def _expiry(state: CaseState, cc: CompiledCase, now: datetime, config: EvalConfi
         key = f"{rule}@{until.isoformat()}"
         if key in state.reminders:
             continue
-        state.reminders.add(key)
+        state.reminders |= {key}
         days_left = round((until - now).total_seconds() / 86400, 2)
         ctx = Context(
             cc.case_id, rule, ORDER, now, (), {"valid_until": until.isoformat(), "days_left": days_left}

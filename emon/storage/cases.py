@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -13,6 +13,19 @@ from emon.case import Case, CaseStatus
 from emon.geofence.events import EvalEvent
 from emon.storage.lease import Fence
 from emon.storage.postgres import Database
+
+# A case's evaluation state as stored: packed bytes (emon.geofence.state.CaseState.pack) or a JSON document.
+CaseStateData = bytes | dict[str, Any]
+
+
+def _snapshot_documents(
+    states: Mapping[str, CaseStateData], snapshot: Collection[str] | Mapping[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """The JSON documents to keep as snapshots: those given in ``snapshot``, or the states it names
+    that are JSON documents (a packed state is not a snapshot: packs and replays read JSON)."""
+    if isinstance(snapshot, Mapping):
+        return {c: dict(doc) for c, doc in snapshot.items()}
+    return {c: v for c in snapshot if isinstance(v := states.get(c), dict)}
 
 
 def case_document(case: Case) -> dict[str, Any]:
@@ -139,29 +152,34 @@ class CaseRecords:
             )
             return [Case.model_validate(r[0]) for r in await cur.fetchall()]
 
-    async def states(self) -> dict[str, dict[str, Any]]:
+    async def states(self) -> dict[str, CaseStateData]:
+        """The persisted evaluation state of every case: packed bytes (``Engine.packed``) or, for a
+        state written as a JSON document, that document (``Engine.add_case`` takes either)."""
         async with self.db.pool.connection() as conn:
-            cur = await conn.execute("SELECT case_id, state FROM eval_state")
-            return {str(r[0]): dict(r[1]) for r in await cur.fetchall()}
+            cur = await conn.execute("SELECT case_id, packed, state FROM eval_state")
+            return {str(r[0]): bytes(r[1]) if r[1] is not None else dict(r[2]) for r in await cur.fetchall()}
 
     async def save_evaluation(
         self,
-        states: dict[str, dict[str, Any]],
+        states: Mapping[str, CaseStateData],
         events: Sequence[EvalEvent],
         *,
         watermark: datetime | None = None,
         step: JournalStep | None = None,
-        snapshot: Collection[str] = (),
+        snapshot: Collection[str] | Mapping[str, dict[str, Any]] = (),
         versions: dict[str, int] | None = None,
         config: dict[str, Any] | None = None,
     ) -> None:
-        """Store changed evaluation states and the decisions made, in one transaction.
+        """Store changed evaluation states (packed bytes or JSON documents) and the decisions made, in
+        one transaction.
 
         ``watermark``: also record that everything stored up to this time (PostgreSQL's clock) has
         been evaluated and handed to alerting (see :meth:`watermark`); it never moves back.
         ``step``: the evaluation step that made them, appended to the journal; the states of the cases
         in ``snapshot`` are also kept as snapshots after that step (with their order version in
-        ``versions`` and the engine ``config``), the starting points of a replay.
+        ``versions`` and the engine ``config``), the starting points of a replay: ``snapshot`` maps
+        those case ids to their JSON document (``Engine.snapshot``), or names cases whose state in
+        ``states`` is a JSON document.
         """
         if not states and not events and watermark is None and step is None:
             return
@@ -185,14 +203,14 @@ class CaseRecords:
                 row = await cur.fetchone()
                 assert row is not None
                 n = int(row[0])
-                taken = [c for c in snapshot if c in states]
-                if taken:
+                docs = _snapshot_documents(states, snapshot)
+                if docs:
                     await cur.executemany(
                         "INSERT INTO eval_snapshots (case_id, n, at, order_version, config, state) "
                         "VALUES (%s, %s, %s, %s, %s, %s)",
                         [
-                            (c, n, step.now, (versions or {}).get(c), Jsonb(config or {}), Jsonb(states[c]))
-                            for c in taken
+                            (c, n, step.now, (versions or {}).get(c), Jsonb(config or {}), Jsonb(doc))
+                            for c, doc in docs.items()
                         ],
                     )
             if watermark is not None:
@@ -203,9 +221,13 @@ class CaseRecords:
                 )
             if states:
                 await cur.executemany(
-                    "INSERT INTO eval_state (case_id, state, updated_at) VALUES (%s, %s, now()) "
-                    "ON CONFLICT (case_id) DO UPDATE SET state = excluded.state, updated_at = now()",
-                    [(k, Jsonb(v)) for k, v in states.items()],
+                    "INSERT INTO eval_state (case_id, packed, state, updated_at) VALUES (%s, %s, %s, now()) "
+                    "ON CONFLICT (case_id) DO UPDATE SET packed = excluded.packed, state = excluded.state, "
+                    "updated_at = now()",
+                    [
+                        (k, v, None) if isinstance(v, bytes) else (k, None, Jsonb(v))
+                        for k, v in states.items()
+                    ],
                 )
             if events:
                 await cur.executemany(

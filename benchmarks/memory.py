@@ -1,0 +1,118 @@
+"""Where the bytes go per monitored device (not a test).
+
+    .venv/bin/python -m benchmarks.memory [--devices 100000] [--fixes 5]
+
+Builds what ``emon serve`` holds for the ``benchmarks.e2e`` population, in-process: N registered
+devices, N/10 cases (offender ``bench-i``, victim ``bench-i+1``, 5 zones each: 3 circles, 2 polygons),
+the case book, the geofence engine with every case compiled, then ``--fixes`` rounds of one fix per
+device evaluated (the state a loaded instance keeps). Prints each component's resident-memory growth
+(RSS, which also counts GEOS and numpy buffers) and Python allocations (tracemalloc, a second pass),
+in bytes per device.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import tracemalloc
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from benchmarks.e2e_setup import bench_cases, device_positions
+from emon.casebook import CaseBook
+from emon.device import Device, DeviceKind, DeviceRegistry
+from emon.fix import Fix
+from emon.geofence import Engine
+from simulators.load import bench_device_id
+
+T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * PAGE
+
+
+def stages(n: int, rounds: int) -> list[tuple[str, Callable[[dict[str, Any]], None]]]:
+    """The components in the order emon builds them; each stores what it keeps in ``held``."""
+
+    def registry(held: dict[str, Any]) -> None:
+        kinds = [DeviceKind.VICTIM_DEVICE if i % 10 == 1 else DeviceKind.ANKLE_TAG for i in range(n)]
+        held["registry"] = DeviceRegistry(
+            [Device(bench_device_id(i), k, None, 5) for i, k in enumerate(kinds)]
+        )
+
+    def documents(held: dict[str, Any]) -> None:
+        held["cases"] = bench_cases(n)
+
+    def casebook(held: dict[str, Any]) -> None:
+        held["casebook"] = CaseBook(held["cases"])
+
+    def compiled(held: dict[str, Any]) -> None:
+        engine = Engine()
+        for case in held["cases"]:
+            engine.add_case(case)
+        engine.changed()
+        held["engine"] = engine
+
+    def state(held: dict[str, Any]) -> None:
+        engine: Engine = held["engine"]
+        pos = device_positions(n)
+        for r in range(rounds):
+            now = T0 + timedelta(seconds=5 * r)
+            # Every fix its own time and coordinates (as decoded from its message): no object shared.
+            fixes = [
+                Fix(bench_device_id(i), now + timedelta(microseconds=i), lat + r * 1e-6, lon, 8.0 + r, seq=r)
+                for i, (lat, lon) in enumerate(pos)
+            ]
+            engine.evaluate_batch(fixes, now)
+        engine.changed()
+        del fixes
+
+    return [
+        ("device registry", registry),
+        ("case documents (Case)", documents),
+        ("case book (device index)", casebook),
+        ("compiled cases (engine)", compiled),
+        (f"evaluation state ({rounds} fixes/device)", state),
+    ]
+
+
+def measure(n: int, rounds: int, traced: bool) -> list[tuple[str, int]]:
+    held: dict[str, Any] = {}
+    out = []
+    if traced:
+        tracemalloc.start()
+    for name, build in stages(n, rounds):
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0] if traced else rss()
+        build(held)
+        gc.collect()
+        after = tracemalloc.get_traced_memory()[0] if traced else rss()
+        out.append((name, after - before))
+    if traced:
+        tracemalloc.stop()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--devices", type=int, default=100_000)
+    ap.add_argument("--fixes", type=int, default=5, help="fixes evaluated per device")
+    args = ap.parse_args()
+    n = args.devices
+    by_rss = measure(n, args.fixes, traced=False)
+    by_py = measure(n, args.fixes, traced=True)
+    print(f"{n} devices, {n // 10} cases, 5 zones each; bytes per device")
+    print(f"{'component':42} {'RSS':>8} {'Python':>8}")
+    for (name, r), (_, p) in zip(by_rss, by_py, strict=True):
+        print(f"{name:42} {r / n:8.0f} {p / n:8.0f}")
+    total_r, total_p = sum(r for _, r in by_rss), sum(p for _, p in by_py)
+    print(f"{'total':42} {total_r / n:8.0f} {total_p / n:8.0f}")
+
+
+if __name__ == "__main__":
+    main()
