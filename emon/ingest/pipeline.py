@@ -184,11 +184,12 @@ class Pipeline:
     async def run(self) -> None:
         """Up to ``inflight`` batches are stored (decoded, committed, acknowledged, cached) while the
         consumers evaluate and alert the batch before them; consumers see batches in storing order."""
-        # Bounded: a batch is taken from the queue only when fewer than ``inflight`` are stored or
-        # waiting for the consumers, so a slow evaluation holds messages unacknowledged in the queue
-        # (readiness sees them) rather than piling up stored batches in memory.
-        handoff: asyncio.Queue[asyncio.Task[Stored]] = asyncio.Queue(maxsize=self.inflight)
-        consumer = asyncio.create_task(self._consume_loop(handoff), name="ingest-consumers")
+        # Bounded: a batch is taken from the queue only while fewer than ``inflight`` batches are being
+        # stored or wait for the consumers, so a slow evaluation leaves messages unacknowledged in the
+        # queue (readiness sees them) rather than piling up stored batches in memory.
+        room = asyncio.Semaphore(self.inflight)
+        handoff: asyncio.Queue[asyncio.Task[Stored]] = asyncio.Queue()
+        consumer = asyncio.create_task(self._consume_loop(handoff, room), name="ingest-consumers")
         n = 0
         try:
             while True:
@@ -197,9 +198,10 @@ class Pipeline:
                     await self._wakeup.wait()
                 if len(self._queue) < self.batch_max:
                     await asyncio.sleep(self.batch_wait_s)
+                await room.acquire()
                 batch = [self._queue.popleft() for _ in range(min(self.batch_max, len(self._queue)))]
                 n += 1
-                await handoff.put(asyncio.create_task(self.store(batch), name=f"ingest-store-{n}"))
+                handoff.put_nowait(asyncio.create_task(self.store(batch), name=f"ingest-store-{n}"))
                 if consumer.done():
                     consumer.result()  # a consumer loop that died takes the pipeline down loudly
         finally:
@@ -207,9 +209,13 @@ class Pipeline:
             while not handoff.empty():
                 handoff.get_nowait().cancel()
 
-    async def _consume_loop(self, handoff: asyncio.Queue[asyncio.Task[Stored]]) -> None:
+    async def _consume_loop(
+        self, handoff: asyncio.Queue[asyncio.Task[Stored]], room: asyncio.Semaphore
+    ) -> None:
         while True:
-            await self.hand_on(await (await handoff.get()))
+            stored = await (await handoff.get())
+            room.release()  # the consumers have it: the next batch may be taken
+            await self.hand_on(stored)
 
     async def process(self, batch: list[RawMessage]) -> None:
         """Store one batch and hand it on (both stages, one after the other)."""
