@@ -48,8 +48,10 @@ class Records:
     async def store_batch(
         self, fixes: Sequence[Fix], events: Sequence[DeviceEvent], dead: Sequence[DeadLetterRow]
     ) -> tuple[list[Fix], list[DeviceEvent], datetime | None]:
-        """Store a batch's fixes, events and dead letters in one transaction, on one connection, in one
-        round trip (pipeline mode: the statements are sent together, the results read once); return the
+        """Store a batch's fixes, events and dead letters in one transaction, on one connection, the
+        statements and the COMMIT sent together (libpq pipeline mode: 4 round trips per batch — the pool's
+        liveness check, psycopg's BEGIN, the batch, the pipeline's closing sync — where separate
+        statements took 9, measured with strace); return the
         new fixes and events (duplicates skipped) and their latest storing time (``received_at``, stamped
         by PostgreSQL's clock inside the transaction; None when nothing new was stored).
 
@@ -61,7 +63,7 @@ class Records:
         of the batch is stored), :class:`StorageError` for anything else (retry)."""
         try:
             async with self.db.pool.connection() as conn:
-                async with conn.pipeline(), conn.transaction():
+                async with conn.pipeline():
                     # Shared with every other storing transaction, exclusive for a reader taking its
                     # cut-off (:meth:`cutoff`): rows are stamped after it is granted, so a cut-off never
                     # passes a row that is not yet committed. First in the pipeline: the server runs the
@@ -71,7 +73,8 @@ class Records:
                         await conn.cursor().executemany(_INSERT_DEAD_LETTER, [_dead_params(d) for d in dead])
                     fix_cur = await conn.execute(_INSERT_FIXES, _fix_arrays(fixes)) if fixes else None
                     event_cur = await conn.execute(_INSERT_EVENTS, _event_arrays(events)) if events else None
-                # The pipeline has been synchronised and the transaction committed: the results are here.
+                    await conn.commit()
+                # The pipeline is synchronised and the transaction committed: the results are here.
                 fix_rows = await fix_cur.fetchall() if fix_cur is not None else []
                 event_rows = await event_cur.fetchall() if event_cur is not None else []
         except Exception as exc:
