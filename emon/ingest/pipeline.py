@@ -1,9 +1,9 @@
 """The ingest pipeline: raw messages in, batched decode → store → live state → consumers.
 
 The MQTT receive loop only appends raw bytes to a queue (microseconds); everything else happens
-here, per batch: one PostgreSQL transaction on one connection in one round trip, one pipelined Redis
-round trip. A failing store is retried with capped backoff and the batch is kept: a valid fix is never
-dropped.
+here, per batch: one PostgreSQL transaction on one connection, sent as one libpq pipeline, and one
+pipelined Redis round trip. A failing store is retried with capped backoff and the batch is kept: a
+valid fix is never dropped.
 
 **Several batches in flight** (``inflight``, ``EMON_INGEST_INFLIGHT``): while batch N is evaluated,
 batches N+1..N+k are decoded, stored and cached concurrently. Their PostgreSQL transactions take
