@@ -98,6 +98,7 @@ class Runtime:
                 retention_s=settings.dead_letter_retention_days * 86_400,
             ),
             stall_s=settings.stall_s,
+            inflight=settings.ingest_inflight,
         )
         self.mqtt = MqttIngest.from_settings(settings, self.pipeline.submit)
         self.alerts = AlertService(self.db, settings, self.hub, self.casebook, self.registry, self.live)

@@ -48,6 +48,7 @@ class Settings(EnvConfig):
     max_future_s: float = 300.0
     batch_max: int = 1000
     batch_wait_ms: float = 20.0
+    ingest_inflight: int = 3  # batches stored concurrently while the one before them is evaluated
     freshness_s: float = 120.0
     stale_s: float = 600.0
     tick_s: float = 5.0
@@ -131,6 +132,8 @@ class Settings(EnvConfig):
             raise ConfigError("EMON_MQTT_PROTOCOL", "must be 5 or 3.1.1")
         if self.batch_max < 1:
             raise ConfigError("EMON_BATCH_MAX", "must be >= 1")
+        if not 1 <= self.ingest_inflight <= 64:
+            raise ConfigError("EMON_INGEST_INFLIGHT", "must be between 1 and 64")
         if self.audit_checkpoint_every < 1:
             raise ConfigError("EMON_AUDIT_CHECKPOINT_EVERY", "must be >= 1")
         if self.signing_key_file is not None:

@@ -1,8 +1,17 @@
 """The ingest pipeline: raw messages in, batched decode → store → live state → consumers.
 
 The MQTT receive loop only appends raw bytes to a queue (microseconds); everything else happens
-here, one batch at a time: one PostgreSQL transaction, one pipelined Redis round trip. A failing
-store is retried with capped backoff and the batch is kept: a valid fix is never dropped.
+here, per batch: one PostgreSQL transaction on one connection, sent as one libpq pipeline, and one
+pipelined Redis round trip. A failing store is retried with capped backoff and the batch is kept: a
+valid fix is never dropped.
+
+**Several batches in flight** (``inflight``, ``EMON_INGEST_INFLIGHT``): while batch N is evaluated,
+batches N+1..N+k are decoded, stored and cached concurrently. Their PostgreSQL transactions take
+turns in batch order (each starts once the previous one has committed) and so do their Redis updates:
+every row of a batch is stamped after every row of the batches before it, which the evaluation
+watermark and the journal's batch ranges rely on (:mod:`emon.evaluation`), and a device's fixes
+reach storage, Redis and evaluation in the order received. Decoding, acknowledging and the wait for
+the database overlap; evaluation consumes the batches strictly in order.
 
 A bad message costs one dead letter, never the line: decoding refuses hostile input before it reaches
 PostgreSQL (:mod:`emon.ingest.decode`), and should PostgreSQL still refuse a batch's *content*
@@ -55,7 +64,8 @@ class RawMessage(NamedTuple):
 
 class BatchConsumer(Protocol):
     """Something that acts on newly stored fixes and events (evaluation, alerting), batch by batch in
-    the order they were stored. ``stored_at`` is PostgreSQL's clock just after the batch committed."""
+    the order they were stored. ``stored_at`` is the storing time (PostgreSQL's clock) of the batch's
+    last new row: later than every row of this and earlier batches, earlier than every later batch's."""
 
     async def consume(
         self,
@@ -91,10 +101,19 @@ class Part:
     dead: DeadLetterRow | None = None
 
 
+@dataclass(slots=True)
+class Turn:
+    """One batch's place in the ordered storing steps: set once its transaction has committed (or given
+    up, on cancellation), and once its Redis update is done; the next batch waits for each."""
+
+    stored: asyncio.Event = field(default_factory=asyncio.Event)
+    cached: asyncio.Event = field(default_factory=asyncio.Event)
+
+
 class Health(NamedTuple):
     """The pipeline's progress as readiness and the metrics report it (seconds, monotonic clock)."""
 
-    waiting: int  # messages received and not yet committed (queued or in the batch being stored)
+    waiting: int  # messages received and not yet committed (queued or in batches being stored)
     oldest_wait_s: float  # how long the oldest of them has waited
     since_commit_s: float  # since the last batch was committed (or the pipeline started)
     stalled: bool  # messages have waited longer than the stall limit and nothing was committed since
@@ -113,7 +132,10 @@ class Pipeline:
         batch_wait_s: float = 0.02,
         dead_letters: DeadLetterPolicy | None = None,
         stall_s: float = 30.0,
+        inflight: int = 3,
     ) -> None:
+        if inflight < 1:
+            raise ValueError(f"inflight must be at least 1, not {inflight}")
         self.records = records
         self.live = live
         self.registry = registry
@@ -123,11 +145,14 @@ class Pipeline:
         self.batch_wait_s = batch_wait_s
         self.budget = DeadLetterBudget(dead_letters or DeadLetterPolicy())
         self.stall_s = stall_s
+        self.inflight = inflight
         self.consumers: list[BatchConsumer] = []
         self.ack_handler: AckHandler | None = None
         self._queue: deque[RawMessage] = deque()
         self._wakeup = asyncio.Event()
-        self._storing: list[RawMessage] = []  # the batch being stored (popped from the queue)
+        # Batches popped from the queue and not yet committed, oldest first (by identity: a list).
+        self._storing: list[list[RawMessage]] = []
+        self._last_turn: Turn | None = None  # the latest batch's turn: the next batch waits for it
         self._last_commit = time.monotonic()
 
     def submit(self, topic: str, payload: bytes, ack: AckToken | None = None) -> None:
@@ -142,24 +167,30 @@ class Pipeline:
 
     @property
     def pending(self) -> int:
-        """Messages received and not yet committed (queued, or in the batch being stored)."""
-        return len(self._queue) + len(self._storing)
+        """Messages received and not yet committed (queued, or in batches being stored)."""
+        return len(self._queue) + sum(len(b) for b in self._storing)
 
     def health(self, now: float) -> Health:
         """Progress at monotonic time ``now``: stalled when a message has waited more than ``stall_s``
         and no batch was committed in the last ``stall_s`` seconds (a slow but moving pipeline is
         not stalled; a stuck store is, even while the queue is empty)."""
-        oldest = self._storing[0] if self._storing else (self._queue[0] if self._queue else None)
+        storing = next((b[0] for b in self._storing if b), None)
+        oldest = storing if storing is not None else (self._queue[0] if self._queue else None)
         oldest_wait = 0.0 if oldest is None else max(0.0, now - oldest.received_mono)
         since_commit = max(0.0, now - self._last_commit)
         stalled = oldest_wait > self.stall_s and since_commit > self.stall_s
         return Health(self.pending, oldest_wait, since_commit, stalled)
 
     async def run(self) -> None:
-        """Two stages: storing batch N+1 overlaps with evaluating and alerting batch N (their database
-        round trips are the pipeline's latency); consumers still see batches in storing order."""
-        handoff: asyncio.Queue[Stored] = asyncio.Queue(maxsize=2)
-        consumer = asyncio.create_task(self._consume_loop(handoff), name="ingest-consumers")
+        """Up to ``inflight`` batches are stored (decoded, committed, acknowledged, cached) while the
+        consumers evaluate and alert the batch before them; consumers see batches in storing order."""
+        # Bounded: a batch is taken from the queue only while fewer than ``inflight`` batches are being
+        # stored or wait for the consumers, so a slow evaluation leaves messages unacknowledged in the
+        # queue (readiness sees them) rather than piling up stored batches in memory.
+        room = asyncio.Semaphore(self.inflight)
+        handoff: asyncio.Queue[asyncio.Task[Stored]] = asyncio.Queue()
+        consumer = asyncio.create_task(self._consume_loop(handoff, room), name="ingest-consumers")
+        n = 0
         try:
             while True:
                 if not self._queue:
@@ -167,32 +198,48 @@ class Pipeline:
                     await self._wakeup.wait()
                 if len(self._queue) < self.batch_max:
                     await asyncio.sleep(self.batch_wait_s)
+                await room.acquire()
                 batch = [self._queue.popleft() for _ in range(min(self.batch_max, len(self._queue)))]
-                await handoff.put(await self.store(batch))
+                n += 1
+                handoff.put_nowait(asyncio.create_task(self.store(batch), name=f"ingest-store-{n}"))
                 if consumer.done():
                     consumer.result()  # a consumer loop that died takes the pipeline down loudly
         finally:
             consumer.cancel()
+            while not handoff.empty():
+                handoff.get_nowait().cancel()
 
-    async def _consume_loop(self, handoff: asyncio.Queue[Stored]) -> None:
+    async def _consume_loop(
+        self, handoff: asyncio.Queue[asyncio.Task[Stored]], room: asyncio.Semaphore
+    ) -> None:
         while True:
-            await self.hand_on(await handoff.get())
+            stored = await (await handoff.get())
+            room.release()  # the consumers have it: the next batch may be taken
+            await self.hand_on(stored)
 
     async def process(self, batch: list[RawMessage]) -> None:
         """Store one batch and hand it on (both stages, one after the other)."""
         await self.hand_on(await self.store(batch))
 
     async def store(self, batch: list[RawMessage]) -> Stored:
-        """Decode and store one batch (retrying storage until it succeeds), then acknowledge it."""
-        self._storing = batch
+        """Decode and store one batch (retrying storage until it succeeds), then acknowledge it.
+
+        Concurrent calls are fine: each batch's transaction starts only after the previous call's has
+        committed, and its Redis update after the previous call's (calls take turns in call order)."""
+        after, turn = self._last_turn, Turn()
+        self._last_turn = turn
+        self._storing.append(batch)
         metrics.QUEUE_DEPTH.set(self.pending)
         try:
             now = datetime.now(UTC)
             parts, acks, seen = self.decode(batch, now)
             tokens = [m.ack for m in batch if m.ack is not None]
-            stored_fixes, stored_events, stored_at = await self._store(parts, seen, tokens)
+            stored_fixes, stored_events, stored_at = await self._store(parts, seen, tokens, after, turn)
         finally:
-            self._storing = []
+            # Whatever happened (cancelled while waiting), the batches after this one must not wait for it.
+            turn.stored.set()
+            turn.cached.set()
+            self._storing = [b for b in self._storing if b is not batch]
             metrics.QUEUE_DEPTH.set(self.pending)
         done = datetime.now(UTC)
         for f in stored_fixes:
@@ -296,10 +343,17 @@ class Pipeline:
         return False
 
     async def _store(
-        self, parts: list[Part], seen: dict[str, datetime], tokens: list[AckToken]
+        self,
+        parts: list[Part],
+        seen: dict[str, datetime],
+        tokens: list[AckToken],
+        after: Turn | None,
+        turn: Turn,
     ) -> tuple[list[Fix], list[DeviceEvent], datetime]:
         """Store a batch in PostgreSQL (retried until it succeeds, the message whose content PostgreSQL
-        refuses isolated), acknowledge it, update Redis."""
+        refuses isolated), acknowledge it, update Redis; each step once ``after``'s is done."""
+        if after is not None:
+            await after.stored.wait()
         backoff = Backoff(
             0.1, 1.0
         )  # ≤ 1.5 s between attempts: storing resumes within 2 s of PostgreSQL's return
@@ -321,18 +375,22 @@ class Pipeline:
         # Committed: now, and only now, the broker may forget these messages. Redis below is a cache
         # and may fail without harm.
         ack_all(tokens)
+        turn.stored.set()
         metrics.DEAD_LETTERS_STORED.inc(sum(p.dead is not None for p in parts))
         metrics.FIXES_ACCEPTED.inc(len(new_fixes))
         metrics.FIXES_DUPLICATE.inc(sum(len(p.fixes) for p in parts) - len(new_fixes))
         for e in new_events:
             metrics.EVENTS_ACCEPTED.labels(e.type.value).inc()
+        if after is not None:
+            await after.cached.wait()  # last-seen times must not go back: Redis in batch order too
         try:
             await self.live.set_latest(new_fixes)
             await self.live.mark_seen(seen)
         except Exception as exc:  # Redis is a cache of PostgreSQL: degrade, don't stop
             metrics.STORAGE_ERRORS.labels("redis").inc()
             log.error("updating live state in Redis failed: %s", exc)
-        if stored_at is None:  # nothing to store at all: PostgreSQL's clock is not needed
+        turn.cached.set()
+        if stored_at is None:  # nothing new stored: no consumer is handed this batch
             stored_at = datetime.now(UTC)
         return new_fixes, new_events, stored_at
 
@@ -342,7 +400,8 @@ class Pipeline:
         """Store ``todo`` in one transaction; if PostgreSQL refuses its content, halve it until the
         refused message is alone, dead-letter that message and store the others. Committed parts
         are removed from ``todo`` and their new rows appended, so an infrastructure error part way
-        through loses nothing and repeats nothing. Returns PostgreSQL's clock after the last commit."""
+        through loses nothing and repeats nothing. Returns the storing time of the last new row (None
+        when nothing new was stored)."""
         stack = [list(todo)]
         stored_at: datetime | None = None
         while stack:
@@ -365,7 +424,7 @@ class Pipeline:
                 continue
             new_fixes.extend(fixes)
             new_events.extend(events)
-            stored_at = at
+            stored_at = at or stored_at
             done = {id(p) for p in group}
             todo[:] = [p for p in todo if id(p) not in done]
         return stored_at

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import json
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from emon.deadletters import ROW_OVERHEAD_BYTES, DeadLetterRow
 from emon.device import Device, DeviceKind
 from emon.errors import StorageError
 from emon.fix import DeviceEvent, EventType, Fix, FixSource
 from emon.storage.postgres import Database, translate
+
+T = TypeVar("T")
 
 _FIX_COLUMNS = "device_id, ts, seq, lat, lon, acc_m, batt, src, speed_mps, heading_deg"
 
@@ -45,32 +47,45 @@ class Records:
     # one batch ---------------------------------------------------------------------------
     async def store_batch(
         self, fixes: Sequence[Fix], events: Sequence[DeviceEvent], dead: Sequence[DeadLetterRow]
-    ) -> tuple[list[Fix], list[DeviceEvent], datetime]:
-        """Store a batch's fixes, events and dead letters in one transaction; return the new fixes and
-        events (duplicates skipped) and PostgreSQL's clock at the end of the transaction, which is later
-        than every row stored by it or before it and earlier than every row stored after it.
+    ) -> tuple[list[Fix], list[DeviceEvent], datetime | None]:
+        """Store a batch's fixes, events and dead letters in one transaction, on one connection, the
+        statements and the COMMIT sent together (libpq pipeline mode: 4 round trips per batch — the pool's
+        liveness check, psycopg's BEGIN, the batch, the pipeline's closing sync — where separate
+        statements took 9, measured with strace); return the
+        new fixes and events (duplicates skipped) and their latest storing time (``received_at``, stamped
+        by PostgreSQL's clock inside the transaction; None when nothing new was stored).
+
+        A caller that stores its batches one after the other (as :class:`~emon.ingest.pipeline.Pipeline`
+        does) gets storing times that follow the batch order: every row of a batch is stamped after every
+        row of the batches before it, so the returned time separates the batches.
 
         Raises :class:`~emon.storage.postgres.ContentRefused` when a row's content was refused (nothing
         of the batch is stored), :class:`StorageError` for anything else (retry)."""
         try:
-            async with self.db.pool.connection() as conn, conn.transaction():
-                # Shared with every other storing transaction, exclusive for a reader taking its cut-off
-                # (:meth:`cutoff`): rows are stamped after it is granted, so a cut-off never passes a row
-                # that is not yet committed.
-                await conn.execute(
-                    "SELECT pg_advisory_xact_lock_shared(hashtext('emon-store:' || current_schema()))"
-                )
-                await _copy_dead_letters(conn, dead)
-                new_fixes = await _insert_fixes(conn, fixes)
-                new_events = await _insert_events(conn, events)
-                cur = await conn.execute("SELECT clock_timestamp()")
-                row = await cur.fetchone()
-                assert row is not None
-                stored_at: datetime = row[0]
+            async with self.db.pool.connection() as conn:
+                async with conn.pipeline():
+                    # Shared with every other storing transaction, exclusive for a reader taking its
+                    # cut-off (:meth:`cutoff`): rows are stamped after it is granted, so a cut-off never
+                    # passes a row that is not yet committed. First in the pipeline: the server runs the
+                    # statements in the order sent.
+                    await conn.execute(_LOCK_SHARED)
+                    if dead:
+                        await conn.cursor().executemany(_INSERT_DEAD_LETTER, [_dead_params(d) for d in dead])
+                    fix_cur = await conn.execute(_INSERT_FIXES, _fix_arrays(fixes)) if fixes else None
+                    event_cur = await conn.execute(_INSERT_EVENTS, _event_arrays(events)) if events else None
+                    await conn.commit()
+                # The pipeline is synchronised and the transaction committed: the results are here.
+                fix_rows = await fix_cur.fetchall() if fix_cur is not None else []
+                event_rows = await event_cur.fetchall() if event_cur is not None else []
         except Exception as exc:
             raise translate(
                 exc, f"storing {len(fixes)} fixes, {len(events)} events, {len(dead)} dead letters"
             ) from exc
+        new_fixes = _in_input_order(fixes, {(r[0], r[1], r[2]) for r in fix_rows}, lambda f: f.key)
+        new_events = _in_input_order(
+            events, {(r[0], r[1], r[2]) for r in event_rows}, lambda e: (e.device_id, e.ts, e.type.value)
+        )
+        stored_at = max((r[3] for r in (*fix_rows, *event_rows)), default=None)
         return new_fixes, new_events, stored_at
 
     async def dead_letter_totals(self) -> tuple[int, int]:
@@ -219,78 +234,91 @@ class Records:
 Conn = psycopg.AsyncConnection[tuple[Any, ...]]
 
 
+_LOCK_SHARED = "SELECT pg_advisory_xact_lock_shared(hashtext('emon-store:' || current_schema()))"
+
+# One statement per table, the rows as arrays (no staging table, no COPY: COPY cannot be pipelined).
+# DISTINCT ON … ORDER BY the input position: of duplicates within the batch, the first is the one stored,
+# as it is the one handed on. The storing time is PostgreSQL's clock as each row is inserted.
+# The fix arrays go in binary (%b): a third less client CPU than text, on a par with COPY.
+_INSERT_FIXES = (
+    f"INSERT INTO fixes ({_FIX_COLUMNS}, received_at) "
+    f"SELECT DISTINCT ON (device_id, ts, seq) {_FIX_COLUMNS}, clock_timestamp() "
+    "FROM unnest(%b::text[], %b::timestamptz[], %b::int8[], %b::float8[], %b::float8[], %b::float4[], "
+    "%b::float4[], %b::text[], %b::float4[], %b::float4[]) WITH ORDINALITY "
+    f"AS u({_FIX_COLUMNS}, n) ORDER BY device_id, ts, seq, n "
+    "ON CONFLICT DO NOTHING RETURNING device_id, ts, seq, received_at"
+)
+_INSERT_EVENTS = (
+    "INSERT INTO device_events (device_id, ts, type, data, received_at) "
+    "SELECT DISTINCT ON (device_id, ts, type) device_id, ts, type, data::jsonb, clock_timestamp() "
+    "FROM unnest(%s::text[], %s::timestamptz[], %s::text[], %s::text[]) WITH ORDINALITY "
+    "AS u(device_id, ts, type, data, n) ORDER BY device_id, ts, type, n "
+    "ON CONFLICT DO NOTHING RETURNING device_id, ts, type, received_at"
+)
+_INSERT_DEAD_LETTER = (
+    "INSERT INTO dead_letters (topic, device_id, reason, reasons, detail, bad_elements, payload, "
+    "payload_len, payload_sha256) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+
+
 async def _insert_fixes(conn: Conn, fixes: Sequence[Fix]) -> list[Fix]:
-    """COPY into a staging table, then one de-duplicating INSERT; the new fixes, in input order."""
+    """One de-duplicating INSERT; the new fixes, in input order."""
     if not fixes:
         return []
-    await conn.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS fix_stage (LIKE fixes INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-    )
-    async with conn.cursor().copy(f"COPY fix_stage ({_FIX_COLUMNS}) FROM STDIN") as copy:
-        for f in fixes:
-            await copy.write_row(
-                (
-                    f.device_id,
-                    f.ts,
-                    -1 if f.seq is None else f.seq,
-                    f.lat,
-                    f.lon,
-                    f.acc_m,
-                    f.batt,
-                    None if f.src is None else f.src.value,
-                    f.speed_mps,
-                    f.heading_deg,
-                )
-            )
-    cur = await conn.execute(
-        f"INSERT INTO fixes ({_FIX_COLUMNS}, received_at) SELECT DISTINCT ON (device_id, ts, seq) {_FIX_COLUMNS}, "
-        "clock_timestamp() FROM fix_stage ON CONFLICT DO NOTHING RETURNING device_id, ts, seq"
-    )
+    cur = await conn.execute(_INSERT_FIXES, _fix_arrays(fixes))
     new = {(r[0], r[1], r[2]) for r in await cur.fetchall()}
-    out, seen = [], set()
-    for f in fixes:
-        key = f.key
-        if key in new and key not in seen:
-            seen.add(key)
-            out.append(f)
+    return _in_input_order(fixes, new, lambda f: f.key)
+
+
+def _fix_arrays(fixes: Sequence[Fix]) -> tuple[list[Any], ...]:
+    """The fixes as one array per column, in :data:`_FIX_COLUMNS` order."""
+    return (
+        [f.device_id for f in fixes],
+        [f.ts for f in fixes],
+        [-1 if f.seq is None else f.seq for f in fixes],
+        [f.lat for f in fixes],
+        [f.lon for f in fixes],
+        [f.acc_m for f in fixes],
+        [f.batt for f in fixes],
+        [None if f.src is None else f.src.value for f in fixes],
+        [f.speed_mps for f in fixes],
+        [f.heading_deg for f in fixes],
+    )
+
+
+def _event_arrays(events: Sequence[DeviceEvent]) -> tuple[list[Any], ...]:
+    return (
+        [e.device_id for e in events],
+        [e.ts for e in events],
+        [e.type.value for e in events],
+        [json.dumps(e.data) for e in events],
+    )
+
+
+def _dead_params(d: DeadLetterRow) -> tuple[Any, ...]:
+    return (
+        d.topic,
+        d.device_id,
+        d.reason,
+        list(d.reasons),
+        d.detail,
+        d.bad_elements,
+        d.payload,
+        d.payload_len,
+        d.payload_sha256,
+    )
+
+
+def _in_input_order(items: Sequence[T], new: set[Any], key: Callable[[T], Any]) -> list[T]:
+    """The items whose key is in ``new`` (the rows PostgreSQL inserted), first occurrence only, in order."""
+    out: list[T] = []
+    seen: set[Any] = set()
+    for item in items:
+        k = key(item)
+        if k in new and k not in seen:
+            seen.add(k)
+            out.append(item)
     return out
-
-
-async def _insert_events(conn: Conn, events: Sequence[DeviceEvent]) -> list[DeviceEvent]:
-    """Insert device events (duplicates on (device, ts, type) skipped); the new ones."""
-    out: list[DeviceEvent] = []
-    for e in events:
-        cur = await conn.execute(
-            "INSERT INTO device_events (device_id, ts, type, data, received_at) VALUES (%s, %s, %s, %s, clock_timestamp()) "
-            "ON CONFLICT DO NOTHING RETURNING 1",
-            (e.device_id, e.ts, e.type.value, Jsonb(e.data)),
-        )
-        if await cur.fetchone() is not None:
-            out.append(e)
-    return out
-
-
-async def _copy_dead_letters(conn: Conn, rows: Sequence[DeadLetterRow]) -> None:
-    if not rows:
-        return
-    async with conn.cursor().copy(
-        "COPY dead_letters (topic, device_id, reason, reasons, detail, bad_elements, payload, payload_len, "
-        "payload_sha256) FROM STDIN"
-    ) as cp:
-        for d in rows:
-            await cp.write_row(
-                (
-                    d.topic,
-                    d.device_id,
-                    d.reason,
-                    list(d.reasons),
-                    d.detail,
-                    d.bad_elements,
-                    d.payload,
-                    d.payload_len,
-                    d.payload_sha256,
-                )
-            )
 
 
 def _fix_from_row(r: tuple[Any, ...]) -> Fix:
