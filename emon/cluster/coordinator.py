@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
+from emon import metrics
 from emon.alerts.service import AlertService
 from emon.errors import StorageError
 from emon.orders.service import OrderDesk
@@ -51,15 +52,21 @@ class Coordinator:
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._hold(), name="coordinator-lease")
-            tg.create_task(self._every(self.tick_s, self.alerts.tick), name="coordinator-alert-tick")
-            tg.create_task(self._every(self.order_tick_s, self.orders.tick), name="coordinator-orders")
+            tg.create_task(
+                self._every("alerts", self.tick_s, self.alerts.tick), name="coordinator-alert-tick"
+            )
+            tg.create_task(
+                self._every("orders", self.order_tick_s, self.orders.tick), name="coordinator-orders"
+            )
 
     async def _hold(self) -> None:
         while True:
             await self.lease.try_hold()
             await asyncio.sleep(self.renew_s)
 
-    async def _every(self, interval_s: float, duty: Callable[[datetime], Awaitable[object]]) -> None:
+    async def _every(
+        self, name: str, interval_s: float, duty: Callable[[datetime], Awaitable[object]]
+    ) -> None:
         """Run ``duty`` every ``interval_s`` while we hold the lease (and at once when we take it)."""
         last: float | None = None
         held: int | None = None
@@ -69,6 +76,7 @@ class Coordinator:
                 last, held = time.monotonic(), epoch
                 try:
                     await duty(datetime.now(UTC))
+                    metrics.DUTY_RUNS.labels(name).inc()
                 except Fenced as exc:
                     log.warning("%s", exc)
                 except _DOWN as exc:
