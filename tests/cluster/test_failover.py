@@ -57,18 +57,25 @@ async def stored_fixes(c: Cluster, device: str) -> int:
         return int(row[0])
 
 
-async def register(a: Instance) -> None:
+def devices(case: str) -> tuple[str, str]:
+    """The offender tag and victim device of ``case`` ("case-1": tag-1, victim-1)."""
+    n = case.removeprefix("case-")
+    return f"tag-{n}", f"victim-{n}"
+
+
+async def register(a: Instance, case_id: str = "case-1") -> None:
+    tag, victim = devices(case_id)
     async with a.client() as http:
-        for device, kind in (("tag-1", "ankle_tag"), ("victim-1", "victim_device")):
+        for device, kind in ((tag, "ankle_tag"), (victim, "victim_device")):
             assert (
                 await http.post("/api/v1/devices", json={"device_id": device, "kind": kind})
             ).status_code == 201
         residence = destination(*VICTIM_AT, 0, 6000)
         case = {
-            "case_id": "case-1",
+            "case_id": case_id,
             "risk": "high",
-            "offender_device": "tag-1",
-            "victim_device": "victim-1",
+            "offender_device": tag,
+            "victim_device": victim,
             "residence": {"lat": residence[0], "lon": residence[1]},
             "order": {"contact_ban_m": 300},
         }
@@ -89,20 +96,21 @@ def victim_fix() -> bytes:
 APPROACH_M = (240, 210, 180, 150, 120, 90)
 
 
-async def approach(pub: aiomqtt.Client, c: Any, first_seq: int) -> int:
+async def approach(pub: aiomqtt.Client, c: Any, first_seq: int, case: str = "case-1") -> int:
     """The offender drives up to the victim at 60 m/s while both devices report every 0.5 s: a breach is
     proven over several fixes that each moved further than their correlation allows, with fresh fixes of
     both devices (docs/safety.md); returns the tag fixes sent."""
+    tag, victim = devices(case)
     for i, d in enumerate(APPROACH_M):
-        await pub.publish(c.topic("emon/v1/fix/victim-1"), victim_fix(), qos=1)
-        await pub.publish(c.topic("emon/v1/fix/tag-1"), fix(d, first_seq + i), qos=1)
+        await pub.publish(c.topic(f"emon/v1/fix/{victim}"), victim_fix(), qos=1)
+        await pub.publish(c.topic(f"emon/v1/fix/{tag}"), fix(d, first_seq + i), qos=1)
         await asyncio.sleep(0.5)
     return len(APPROACH_M)
 
 
-async def proximity_alerts(b: Instance) -> list[dict[str, object]]:
+async def proximity_alerts(b: Instance, case: str = "case-1") -> list[dict[str, object]]:
     async with b.client() as http:
-        r = await http.get("/api/v1/alerts", params={"case_id": "case-1"})
+        r = await http.get("/api/v1/alerts", params={"case_id": case})
         assert r.status_code == 200
         return [a for a in r.json() if a["type"] == "proximity_breach"]
 
