@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 
 import pytest
+from prometheus_client import REGISTRY
 
-from emon import metrics
 from emon.cluster.owner import PartitionOwner
-from emon.partitioning import fair_share, partition_of, plan
+from emon.partitioning import fair_share, lease_name, partition_of, plan
 from emon.runtime import Runtime
 from emon.storage.postgres import drop_schema
 from tests.harness import PG_URL, isolated_settings
@@ -133,22 +133,23 @@ async def test_a_frozen_owner_has_every_write_for_a_lost_partition_refused() -> 
         await ob.balance()
         assert set(ob.owned()) == set(range(P))
         journal = await count(b, "SELECT count(*) FROM eval_journal")
-        fenced = sum(
-            metrics.FENCED_WRITES.labels(f"partition-{k}")._value.get()  # noqa: SLF001
-            for k in frozen
-        )
+        fenced = refused(frozen)
         # a thaws believing it still holds its partitions: every tick it tries is refused, nothing stored.
         assert all(oa.held[k].ready for k in frozen)
         await oa.tick(datetime.now(UTC))
         assert oa.owned() == []
         assert await count(b, "SELECT count(*) FROM eval_journal") == journal
-        refused = sum(
-            metrics.FENCED_WRITES.labels(f"partition-{k}")._value.get()  # noqa: SLF001
-            for k in frozen
-        )
-        assert refused - fenced == len(frozen)
+        assert refused(frozen) - fenced == len(frozen)
         await oa.balance()  # and it does not take them back: they are held
         assert oa.owned() == []
+
+
+def refused(partitions: Sequence[int]) -> float:
+    """Writes refused (``emon_fenced_writes_total``) for the leases of ``partitions``, in this process."""
+    return sum(
+        REGISTRY.get_sample_value("emon_fenced_writes_total", {"lease": lease_name(k)}) or 0.0
+        for k in partitions
+    )
 
 
 async def count(rt: Runtime, query: str) -> int:
