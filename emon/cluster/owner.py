@@ -147,26 +147,30 @@ class PartitionOwner:
         """Give partition ``p`` up: evaluate what was stored so far, persist the watermark (fenced), then
         release the lease at once, so the next owner restores exactly where we stopped."""
         try:
-            cutoff = await self.records.cutoff()
-            await self._feed([p], cutoff)
-            async with p.turn:
-                if p.ready:
-                    await p.persist_watermark()
+            await self._feed([p], await self.records.cutoff())
+            await p.stop()
         except _DOWN as exc:  # Fenced is a StorageError
             log.warning("partition %d: last persist before handing over failed (%s)", p.index, exc)
-        finally:
-            p.lost()
-            await p.lease.release()
+        await self._release(p)
         log.warning("partition %d handed over", p.index)
 
     async def release_all(self) -> None:
-        """A clean stop: hand every partition over and leave, so the others take them without waiting."""
+        """A clean stop: persist where each partition stands, hand it over and leave, so the others take
+        them without waiting."""
         for k in list(self.held):
             p = self.held.pop(k)
-            p.lost()
-            await p.lease.release()
+            try:
+                await p.stop()
+            except _DOWN as exc:
+                log.warning("partition %d: could not persist its watermark at stop (%s)", p.index, exc)
+            await self._release(p)
         await self.members.leave()
         metrics.OWNED_PARTITIONS.set(0)
+
+    @staticmethod
+    async def _release(p: Partition) -> None:
+        p.lost()
+        await p.lease.release()
 
     async def _restore(self, p: Partition) -> None:
         try:
@@ -207,7 +211,7 @@ class PartitionOwner:
             devices = self._devices_by_partition([f.device_id for f in fixes] + [e.device_id for e in events])
             for p in group:
                 try:
-                    await p.consume(fixes, events, cutoff, devices.get(p.index, set()))
+                    await p.consume(fixes, events, since, cutoff, devices.get(p.index, set()))
                 except Fenced as exc:
                     log.warning("%s", exc)
                     p.lost()

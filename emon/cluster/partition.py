@@ -113,12 +113,18 @@ class Partition:
             )
 
     async def consume(
-        self, fixes: Sequence[Fix], events: Sequence[DeviceEvent], through: datetime, devices: set[str]
+        self,
+        fixes: Sequence[Fix],
+        events: Sequence[DeviceEvent],
+        since: datetime,
+        through: datetime,
+        devices: set[str],
     ) -> None:
-        """Evaluate the fixes and events of ``devices`` (this partition's) stored up to ``through``; with
-        none, only move on in memory (the watermark is persisted at the next tick)."""
+        """Evaluate the fixes and events of ``devices`` (this partition's) stored in (``since``,
+        ``through``]; with none, only move on in memory (the watermark is persisted at the next tick).
+        A read that no longer starts where the partition stands (another step went first) is dropped."""
         async with self.turn:
-            if not self.ready:
+            if not self.ready or self.evaluation.evaluated_through != since:
                 return
             mine = [f for f in fixes if f.device_id in devices]
             theirs = [e for e in events if e.device_id in devices]
@@ -134,6 +140,16 @@ class Partition:
                 return
             await self.evaluation.tick(now)
             await self.persist_watermark()
+
+    async def stop(self) -> None:
+        """Persist how far the partition has evaluated (fenced) and stop acting for it: nothing of ours
+        runs after this last persist, so the next owner restores exactly where we stopped."""
+        async with self.turn:
+            try:
+                if self.ready:
+                    await self.persist_watermark()
+            finally:
+                self._ready = None
 
     async def persist_watermark(self) -> None:
         through = self.evaluation.evaluated_through
