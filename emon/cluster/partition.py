@@ -72,10 +72,16 @@ class Partition:
         self.cases = CaseRecords(db)
         self.cases.fence = Fence(self.lease)
         self.cases.partition = (index, count)
-        self.evaluation = make_evaluation(self.cases, PartitionAlerts(alerts, self.cases.fence, self.owns))
-        self.evaluation.journal_detail = {"partition": index, "partitions": count}
+        self._alerts = PartitionAlerts(alerts, self.cases.fence, self.owns)
+        self._make_evaluation = make_evaluation
+        self.evaluation = self._fresh_evaluation()
         self.turn = asyncio.Lock()  # restore, batches, ticks, case changes and hand-over take turns
         self._ready: int | None = None  # the epoch whose state has been restored
+
+    def _fresh_evaluation(self) -> Evaluation:
+        evaluation = self._make_evaluation(self.cases, self._alerts)
+        evaluation.journal_detail = {"partition": self.index, "partitions": self.count}
+        return evaluation
 
     def owns(self, case_id: str) -> bool:
         return partition_of(case_id, self.count) == self.index
@@ -100,6 +106,8 @@ class Partition:
             started = time.monotonic()
             cases = self.open_cases()
             watermark = await self.cases.watermark()
+            # A fresh engine each time: what an earlier holding left in memory is not trusted.
+            self.evaluation = self._fresh_evaluation()
             await self.evaluation.load(cases, datetime.now(UTC))
             if watermark is not None:
                 self.evaluation.resume_from(watermark)
