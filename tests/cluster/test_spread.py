@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from typing import Any
 
 import aiomqtt
 import pytest
@@ -67,7 +68,13 @@ async def test_a_breach_in_a_case_of_the_killed_instance_is_alerted_by_the_survi
         alerts = await eventually(lambda: proximity_alerts(b, case_a), within=BOUND_S + 5, interval=0.1)
         took = time.monotonic() - breach_at
         assert took <= BOUND_S, f"breach alerted {took:.1f}s after it started (bound {BOUND_S}s)"
-        assert len(await owned(b)) == P  # the survivor took every partition
+        # The survivor took every partition within the bound too (leases expire a few ms apart, so the
+        # last may be taken one renew period after the first).
+        await eventually(lambda: _all(owned(b)), within=max(0.1, breach_at + BOUND_S - time.monotonic()))
         await asyncio.sleep(1)
         assert len(await proximity_alerts(b, case_a)) == len(alerts) == 1
         assert len(await proximity_alerts(b, case_b)) == 1
+
+
+async def _all(partitions: Any) -> bool:
+    return len(await partitions) == P
