@@ -72,11 +72,14 @@ class Evaluation:
         # received after it up to the batch's own ``stored_at`` (the watermark's guarantee), so the
         # journal names that range instead of every fix. None until recovery has read the watermark.
         self._stored_after: datetime | None = None
+        # Added to every journal step: several instances mark their steps with the partition evaluated
+        # ({"partition": p, "partitions": n}), so a replay takes only its own case's partition's steps.
+        self.journal_detail: dict[str, object] = {}
 
     async def load(self, open_cases: Sequence[Case], now: datetime | None = None) -> None:
         """Restore every open case with the state persisted before a restart (journaled as a start,
         with the engine settings, and snapshotted)."""
-        states = await self.cases.states()
+        states = await self.cases.states([c.case_id for c in open_cases])
         self._versions = await self.cases.current_versions()
         for case in open_cases:
             self.engine.add_case(case, states.get(case.case_id))
@@ -222,7 +225,7 @@ class Evaluation:
         step = None
         # Every tick is journaled (even when it changed nothing): replay then ticks at the same times.
         if touched or kind == "tick":
-            info = dict(detail or {})
+            info = {**self.journal_detail, **(detail or {})}
             keys: tuple[tuple[str, datetime, int], ...] = ()
             cases = tuple(touched)
             if stored is not None:

@@ -60,6 +60,14 @@ LEASE_HELD = Gauge(
     "emon_lease_held", "1 while this instance holds the named lease (epoch in emon_lease_epoch)", ["lease"]
 )
 LEASE_EPOCH = Gauge("emon_lease_epoch", "The epoch of the named lease this instance last held", ["lease"])
+DUTY_RUNS = Counter(
+    "emon_duty_runs",
+    "Passes of an instance-wide duty (alerts: escalation and silence; orders: the lifecycle) this instance ran",
+    ["duty"],
+)
+OWNED_PARTITIONS = Gauge(
+    "emon_owned_partitions", "Partitions of the cases this instance holds and evaluates (several instances)"
+)
 FENCED_WRITES = Counter(
     "emon_fenced_writes",
     "Writes refused because this instance no longer holds the lease they need",

@@ -16,11 +16,12 @@ from emon import metrics
 from emon.alerts.service import AlertService
 from emon.case import Case, CaseStatus
 from emon.casebook import CaseBook
-from emon.cluster.owner import EvaluationOwner
+from emon.cluster.coordinator import COORDINATOR, Coordinator
+from emon.cluster.owner import PartitionOwner
 from emon.cluster.sync import ClusterSync
 from emon.deadletters import DeadLetterPolicy
 from emon.device import DeviceRegistry
-from emon.evaluation import Evaluation
+from emon.evaluation import AlertSink, Evaluation
 from emon.geofence.config import EvalConfig
 from emon.geofence.engine import Engine
 from emon.hub import Hub
@@ -36,7 +37,7 @@ from emon.storage import alerts as alert_store
 from emon.storage.audit import AuditLog
 from emon.storage.cases import CaseRecords
 from emon.storage.compaction import run_compaction
-from emon.storage.lease import EVALUATION, Fence, Lease
+from emon.storage.lease import Lease
 from emon.storage.live import LiveState
 from emon.storage.postgres import Database, maintain_partitions
 from emon.storage.recall import RecallingLive
@@ -103,15 +104,7 @@ class Runtime:
         self.mqtt = MqttIngest.from_settings(settings, self.pipeline.submit)
         self.alerts = AlertService(self.db, settings, self.hub, self.casebook, self.registry, self.live)
         self.pipeline.ack_handler = self.alerts.on_ack
-        engine = Engine(EvalConfig(freshness_s=settings.freshness_s, stale_s=settings.stale_s))
-        self.evaluation = Evaluation(
-            engine,
-            self.cases,
-            self.casebook,
-            self.hub,
-            alerts=self.alerts,
-            snapshot_s=settings.evidence_snapshot_s,
-        )
+        self.evaluation = self._evaluation(self.cases, self.alerts)
         self.orders = OrderDesk(
             self.db,
             self.hub,
@@ -132,20 +125,32 @@ class Runtime:
         )
         self.alerts.worker.senders["police_orders"] = self.paperwork.send
         self.alerts.worker.senders["prosecutor"] = self.paperwork.send
-        # Several instances: the evaluation lease's holder evaluates, from what every instance stored.
-        self.owner: EvaluationOwner | None = None
+        # Several instances: the cases are spread over the live instances in partitions, each evaluated by
+        # the holder of its lease from what every instance stored; the coordinator lease's holder runs the
+        # instance-wide time-based duties (docs/architecture.md, "Several instances").
+        self.owner: PartitionOwner | None = None
+        self.coordinator: Coordinator | None = None
         self.sync: ClusterSync | None = None
         if settings.instance_id:
-            lease = Lease(self.db, EVALUATION, settings.instance_id, settings.lease_s)
-            self.cases.fence = self.alerts.fence = Fence(lease)
-            self.owner = EvaluationOwner(
-                lease,
-                self.evaluation,
+            self.owner = PartitionOwner(
+                self.db,
                 self.records,
-                self.cases,
                 self.casebook,
+                self.alerts,
+                self._evaluation,
+                instance_id=settings.instance_id,
+                partitions=settings.partitions,
+                ttl_s=settings.lease_s,
                 renew_s=settings.lease_renew_s,
                 tick_s=settings.tick_s,
+            )
+            self.coordinator = Coordinator(
+                Lease(self.db, COORDINATOR, settings.instance_id, settings.lease_s),
+                self.alerts,
+                self.orders,
+                renew_s=settings.lease_renew_s,
+                tick_s=settings.tick_s,
+                order_tick_s=settings.order_tick_s,
             )
             self.sync = ClusterSync(
                 self.db,
@@ -175,15 +180,16 @@ class Runtime:
         for case in await self.cases.all(CaseStatus.OPEN):
             self.casebook.put(case)
         await self.alerts.open()
-        if self.owner is not None and self.sync is not None:
+        if self.owner is not None and self.coordinator is not None and self.sync is not None:
             self.spawn("cluster-owner", self.owner.run())
+            self.spawn("cluster-coordinator", self.coordinator.run())  # alerting's tick and orders
             self.spawn("cluster-sync", self.sync.run())
         else:
             await self.evaluation.load(self.casebook.all())
             await self.evaluation.recover(self.records, datetime.now(UTC))
             self.spawn("evaluation-tick", self.evaluation.run_ticks(self.settings.tick_s))
+            self.spawn("order-lifecycle", self.orders.run(self.settings.order_tick_s))
         self.spawn("alert-delivery", self.alerts.run_delivery())
-        self.spawn("order-lifecycle", self.orders.run(self.settings.order_tick_s))
         self.spawn("fix-partitions", maintain_partitions(self.db))
         self.spawn("ingest-pipeline", self.pipeline.run())
         self.spawn("dead-letter-maintenance", self.pipeline.maintain_dead_letters())
@@ -201,6 +207,14 @@ class Runtime:
         )
         if s.retention_days > 0:
             self.spawn("retention", run_retention(self.db, s.retention_days, s.retention_check_s, self.audit))
+
+    def _evaluation(self, cases: CaseRecords, alerts: AlertSink) -> Evaluation:
+        """An evaluation with an engine of its own (one instance: every case; several: one partition's)."""
+        s = self.settings
+        engine = Engine(EvalConfig(freshness_s=s.freshness_s, stale_s=s.stale_s))
+        return Evaluation(
+            engine, cases, self.casebook, self.hub, alerts=alerts, snapshot_s=s.evidence_snapshot_s
+        )
 
     async def case_changed(self, case: Case, version: int | None = None) -> None:
         """A case was created, replaced or closed (as order ``version``): update everything that holds it in memory."""
@@ -263,8 +277,10 @@ class Runtime:
             for task in stuck:
                 log.warning("background task %s did not stop within %ss", task.get_name(), CLOSE_WAIT_S)
         self.tasks.clear()
-        if self.owner is not None:
-            await self.owner.lease.release()  # a clean stop hands over at once, not after the lease expires
+        if self.owner is not None and self.coordinator is not None:
+            # A clean stop hands over at once, not after the leases expire.
+            await self.owner.release_all()
+            await self.coordinator.lease.release()
         try:
             await self.alerts.close()
         except Exception:

@@ -96,6 +96,7 @@ class Settings(EnvConfig):
     instance_id: str = ""
     lease_s: float = 6.0
     lease_renew_s: float = 2.0
+    partitions: int = 16  # cases are spread over the live instances in this many partitions
     alerts: AlertConfig = Field(default_factory=AlertConfig)  # EMON_ALERT_* (docs/alerts.md)
     feasibility: FeasibilitySettings = Field(default_factory=FeasibilitySettings)  # EMON_FEAS_*
 
@@ -128,6 +129,8 @@ class Settings(EnvConfig):
             raise ConfigError("EMON_INSTANCE_ID", "1..64 letters, digits, _ . -")
         if not 0 < self.lease_renew_s * 2 < self.lease_s:
             raise ConfigError("EMON_LEASE_RENEW_S", "must be positive and under half of EMON_LEASE_S")
+        if not 1 <= self.partitions <= 1024:
+            raise ConfigError("EMON_PARTITIONS", "must be 1..1024")
         if self.mqtt_protocol not in ("5", "3.1.1"):
             raise ConfigError("EMON_MQTT_PROTOCOL", "must be 5 or 3.1.1")
         if self.batch_max < 1:

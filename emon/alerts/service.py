@@ -103,7 +103,8 @@ class AlertService:
             "dispatch": lambda d, now: self.dispatch.send(d.target, d.delivery_id, d.body, now),
             "command": lambda d, now: self.commands.send(d.target, d.body),
         }
-        # Set when several instances run: fenced writes check the evaluation lease (emon.storage.lease).
+        # Set when several instances run: fenced writes check this lease (emon.storage.lease) — the
+        # coordinator's for the tick; evaluation decisions pass their partition's lease instead.
         self.fence: Fence | None = None
         self.worker = OutboxWorker(db, self.config, senders, self._delivery_failing, channel)
 
@@ -149,9 +150,16 @@ class AlertService:
             offender_owntracks_topic=topic(case.offender_device),
         )
 
-    async def on_evaluation(self, events: Sequence[EvalEvent], now: datetime, received_mono: float) -> None:
+    async def on_evaluation(
+        self,
+        events: Sequence[EvalEvent],
+        now: datetime,
+        received_mono: float,
+        fence: Fence | None = None,
+    ) -> None:
         """Decide and store the alerts of a batch of evaluation events (one transaction, one savepoint each).
-        A ``locate_request`` becomes device commands, never an alert."""
+        A ``locate_request`` becomes device commands, never an alert. ``fence``: the lease these decisions
+        are made under (several instances: the cases' partition's; default :attr:`fence`)."""
 
         async def one(conn: st.Conn, ev: EvalEvent) -> list[Change]:
             if ev.type is EvalEventType.LOCATE_REQUEST:
@@ -165,12 +173,19 @@ class AlertService:
             )
             return [change] if change else []
 
-        await self._batch(events, one, now, received_mono, "evaluation")
+        await self._batch(events, one, now, received_mono, "evaluation", fence)
 
     async def on_device_events(
-        self, events: Sequence[DeviceEvent], now: datetime, received_mono: float
+        self,
+        events: Sequence[DeviceEvent],
+        now: datetime,
+        received_mono: float,
+        fence: Fence | None = None,
+        only: Callable[[str], bool] | None = None,
     ) -> None:
-        """Tamper, strap, battery, panic and connection-lost events → alerts for every case of the device."""
+        """Tamper, strap, battery, panic and connection-lost events → alerts for every case of the device
+        (with ``only``: every such case it accepts by id — a partition's cases, under that partition's
+        ``fence``)."""
 
         async def one(conn: st.Conn, ev: DeviceEvent) -> list[Change]:
             alert_type = lc.device_alert_type(ev)
@@ -180,6 +195,8 @@ class AlertService:
             kind = None if device is None else device.kind.value
             out = []
             for c in self.casebook.cases_for_device(ev.device_id):
+                if only is not None and not only(c.case_id):
+                    continue
                 case = self._case(c.case_id)
                 rule = lc.device_rule(ev.device_id, alert_type)
                 prev = await st.get(conn, alert_id_for(case.case_id, rule, ev.ts), lock=True)
@@ -206,7 +223,7 @@ class AlertService:
                     out.append(change)
             return out
 
-        await self._batch(events, one, now, received_mono, "device_event")
+        await self._batch(events, one, now, received_mono, "device_event", fence)
 
     async def _latest(self, device_id: str | None) -> Sighting | None:
         """The latest fix of a device (Redis), as a position; None when none is known."""
@@ -240,12 +257,14 @@ class AlertService:
         now: datetime,
         received_mono: float,
         stage: str,
+        fence: Fence | None = None,
     ) -> None:
         decided: list[Alert] = []
         tasks: list[Task] = []
+        fence = fence or self.fence
         async with self.db.pool.connection() as conn, conn.transaction():
-            if self.fence is not None:
-                await self.fence.check(conn)  # decisions come from the evaluation lease's holder only
+            if fence is not None:
+                await fence.check(conn)  # decisions come from the holder of the cases' lease only
             for item in items:
                 try:
                     async with conn.transaction():  # a savepoint: one bad input cannot sink the batch
@@ -362,7 +381,7 @@ class AlertService:
         changed: list[Alert] = []
         async with self.db.pool.connection() as conn, conn.transaction():
             if self.fence is not None:
-                await self.fence.check(conn)  # escalation and silence: the evaluation lease's holder only
+                await self.fence.check(conn)  # escalation and silence: one instance (the lease's holder) only
             for alert in await st.open_alerts(conn):
                 changed += await self._decide_locked(conn, alert, escalate, now)
             before = now - timedelta(seconds=self.config.victim_ack_deadline_s)

@@ -56,6 +56,14 @@ async def readyz(request: Request) -> Response:
         },
         "dead_tasks": dead,
     }
+    if rt.owner is not None and rt.coordinator is not None:
+        # Several instances: which partitions of the cases this instance evaluates, and whether it runs
+        # the instance-wide duties (docs/architecture.md, "Several instances").
+        body["cluster"] = {
+            "instance": rt.settings.instance_id,
+            "partitions": rt.owner.owned(),
+            "coordinator": rt.coordinator.lease.epoch is not None,
+        }
     return JSONResponse(body, status_code=200 if ok else 503)
 
 

@@ -1,11 +1,15 @@
-"""The evaluation owner: the one instance that holds the evaluation lease evaluates and ticks.
+"""The partitions this instance evaluates: taken, renewed, balanced and fed from PostgreSQL.
 
-It reads what every instance stored from PostgreSQL (never from one process's memory): fixes and
-events stored after its cursor up to a cut-off at which no storing transaction is open
-(:meth:`emon.storage.records.Records.cutoff`), so nothing committed late is skipped. When it takes the
-lease it restores the state of every open case and the watermark from PostgreSQL and evaluates
-everything stored after the watermark again (decisions and alert ids are deterministic, so a step seen
-twice does no harm). Every write it makes is fenced by the lease's epoch.
+Cases are split into ``partitions`` by a stable hash of their id (:mod:`emon.partitioning`); each
+partition has its own lease (:mod:`emon.storage.lease`). Every renew period an instance announces itself
+(:class:`emon.storage.members.Members`), renews the partitions it holds, takes free or expired ones up to
+its fair share ceil(partitions / live instances), and when above that share (an instance joined) hands
+one partition over — after a last fenced persist — so partitions move one at a time. A dead instance's
+partitions are free once their leases expire, and taken within ``ttl_s + renew_s`` seconds.
+
+The feed reads what every instance stored once per poll (fixes and events stored after the partitions'
+cursor, up to a cut-off at which no storing transaction is open) and hands each held partition the
+fixes and events of its cases' devices, so both devices of a case meet at that case's owner.
 """
 
 from __future__ import annotations
@@ -13,19 +17,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import Sequence
+import zlib
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 
+from emon import metrics
+from emon.alerts.service import AlertService
 from emon.backoff import Backoff
 from emon.case import Case
 from emon.casebook import CaseBook
+from emon.cluster.partition import MakeEvaluation, Partition
 from emon.errors import StorageError
-from emon.evaluation import Evaluation
 from emon.fix import DeviceEvent, Fix
-from emon.storage.cases import CaseRecords
-from emon.storage.lease import Fenced, Lease
-from emon.storage.postgres import DRIVER_ERRORS
+from emon.partitioning import PARTITION_LEASE_PREFIX, fair_share, lease_name, partition_of, plan
+from emon.storage.lease import Fenced
+from emon.storage.members import Members
+from emon.storage.postgres import DRIVER_ERRORS, Database
 from emon.storage.records import Records
 
 log = logging.getLogger(__name__)
@@ -33,47 +40,53 @@ log = logging.getLogger(__name__)
 _DOWN: tuple[type[Exception], ...] = (StorageError, *DRIVER_ERRORS)
 
 
-class EvaluationOwner:
-    """Holds (or waits for) the evaluation lease; while held, feeds and ticks the evaluation.
+class PartitionOwner:
+    """Holds this instance's fair share of the ``partitions`` partition leases and evaluates them.
 
-    ``renew_s`` must be well under the lease's ``ttl_s`` (default 2 s and 6 s): an owner that dies is
-    replaced within ``ttl_s + renew_s`` seconds, plus the restore.
+    ``renew_s`` must be well under ``ttl_s`` (default 2 s and 6 s).
     """
 
     def __init__(
         self,
-        lease: Lease,
-        evaluation: Evaluation,
+        db: Database,
         records: Records,
-        cases: CaseRecords,
         casebook: CaseBook,
+        alerts: AlertService,
+        make_evaluation: MakeEvaluation,
         *,
+        instance_id: str,
+        partitions: int,
+        ttl_s: float,
         renew_s: float,
         tick_s: float,
         poll_s: float = 0.2,
     ) -> None:
-        self.lease = lease
-        self.evaluation = evaluation
+        self.db = db
         self.records = records
-        self.cases = cases
         self.casebook = casebook
+        self.alerts = alerts
+        self.make_evaluation = make_evaluation
+        self.instance_id = instance_id
+        self.partitions = partitions
+        self.ttl_s = ttl_s
         self.renew_s = renew_s
         self.tick_s = tick_s
         self.poll_s = poll_s
+        self.members = Members(db, instance_id, ttl_s)
+        self.held: dict[int, Partition] = {}
         self.wake = asyncio.Event()
-        self._ready: int | None = None  # the epoch whose state has been restored
-        self._turn = asyncio.Lock()  # restore, feed, tick and case changes take turns
+        # Where this instance starts looking for free partitions: instances do not all race for the same.
+        self._start = zlib.crc32(instance_id.encode())
 
-    @property
-    def ready(self) -> bool:
-        """True while this instance owns the evaluation and has restored its state."""
-        return self._ready is not None and self._ready == self.lease.epoch
+    def owned(self) -> list[int]:
+        """The partitions this instance holds and has restored (evaluates now)."""
+        return sorted(k for k, p in self.held.items() if p.ready)
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(self._hold(), name="evaluation-lease")
-            tg.create_task(self._feed(), name="evaluation-feed")
-            tg.create_task(self._ticks(), name="evaluation-tick")
+            tg.create_task(self._balancing(), name="partition-leases")
+            tg.create_task(self._feeding(), name="partition-feed")
+            tg.create_task(self._ticking(), name="partition-tick")
 
     async def consume(
         self,
@@ -87,81 +100,154 @@ class EvaluationOwner:
         self.wake.set()
 
     async def case_changed(self, case: Case, version: int | None) -> None:
-        """A case changed (through this instance's API or seen by sync): the owner evaluates it anew."""
-        async with self._turn:
-            if self.ready:
-                try:
-                    await self.evaluation.case_changed(case, version)
-                except Fenced:
-                    self._ready = None
+        """A case changed (through this instance's API or seen by sync): its partition's owner evaluates it anew."""
+        p = self.held.get(partition_of(case.case_id, self.partitions))
+        if p is None:
+            return
+        try:
+            await p.case_changed(case, version)
+        except Fenced as exc:
+            log.warning("%s", exc)
+            p.lost()
 
-    async def _hold(self) -> None:
-        while True:
-            held = await self.lease.try_hold()
-            if held and not self.ready:
-                try:
-                    await self._restore()
-                except _DOWN as exc:
-                    log.warning("restoring the evaluation failed (%s); retrying", exc)
-            elif not held:
-                self._ready = None
-            await asyncio.sleep(self.renew_s)
+    # -- leases -----------------------------------------------------------------------------------
 
-    async def _restore(self) -> None:
-        async with self._turn:
-            epoch = self.lease.epoch
-            if epoch is None:
-                return
-            started = time.monotonic()
-            watermark = await self.cases.watermark()
-            await self.evaluation.load(self.casebook.all(), datetime.now(UTC))
-            if watermark is not None:
-                self.evaluation.resume_from(watermark)
-            self._ready = epoch
-            log.warning(
-                "evaluation owned (epoch %d): %d cases restored in %.2fs",
-                epoch,
-                len(self.casebook),
-                time.monotonic() - started,
+    async def balance(self) -> None:
+        """One renew period: heartbeat, renew what we hold, take up to our share, hand one over if above it."""
+        live = await self.members.heartbeat()
+        share = fair_share(self.partitions, live)
+        for k, p in list(self.held.items()):
+            if not await p.lease.try_hold():
+                p.lost()
+                del self.held[k]
+            elif not p.ready:
+                await self._restore(p)
+        names = [lease_name(k) for k in range(self.partitions) if k not in self.held]
+        free = [int(n.removeprefix(PARTITION_LEASE_PREFIX)) for n in await self.members.free(names)]
+        step = plan(self.held.keys(), free, share, self._start)
+        for k in step.take:
+            p = Partition(
+                k,
+                self.partitions,
+                self.db,
+                self.instance_id,
+                self.ttl_s,
+                self.casebook,
+                self.alerts,
+                self.make_evaluation,
             )
+            if await p.lease.try_hold():
+                self.held[k] = p
+                await self._restore(p)
+        if step.release is not None:
+            await self.hand_over(self.held.pop(step.release))
+        metrics.OWNED_PARTITIONS.set(len(self.owned()))
+
+    async def hand_over(self, p: Partition) -> None:
+        """Give partition ``p`` up: evaluate what was stored so far, persist the watermark (fenced), then
+        release the lease at once, so the next owner restores exactly where we stopped."""
+        try:
+            await self._feed([p], await self.records.cutoff())
+            await p.stop()
+        except _DOWN as exc:  # Fenced is a StorageError
+            log.warning("partition %d: last persist before handing over failed (%s)", p.index, exc)
+        await self._release(p)
+        log.warning("partition %d handed over", p.index)
+
+    async def release_all(self) -> None:
+        """A clean stop: persist where each partition stands, hand it over and leave, so the others take
+        them without waiting."""
+        for k in list(self.held):
+            p = self.held.pop(k)
+            try:
+                await p.stop()
+            except _DOWN as exc:
+                log.warning("partition %d: could not persist its watermark at stop (%s)", p.index, exc)
+            await self._release(p)
+        await self.members.leave()
+        metrics.OWNED_PARTITIONS.set(0)
+
+    @staticmethod
+    async def _release(p: Partition) -> None:
+        p.lost()
+        await p.lease.release()
+
+    async def _restore(self, p: Partition) -> None:
+        try:
+            await p.restore()
+        except Fenced as exc:
+            log.warning("%s", exc)
+            p.lost()
+        except _DOWN as exc:
+            log.warning("restoring partition %d failed (%s); retrying", p.index, exc)
         self.wake.set()
 
-    async def _feed(self) -> None:
+    async def _balancing(self) -> None:
+        while True:
+            try:
+                await self.balance()
+            except _DOWN as exc:
+                log.warning("partition leases: PostgreSQL unreachable (%s)", exc)
+            await asyncio.sleep(self.renew_s)
+
+    # -- feed and ticks ---------------------------------------------------------------------------
+
+    async def feed(self) -> None:
+        """Evaluate, in every partition we own, what was stored since it last evaluated."""
+        ready = [p for p in self.held.values() if p.ready]
+        if ready:
+            await self._feed(ready, await self.records.cutoff())
+
+    async def _feed(self, parts: Collection[Partition], cutoff: datetime) -> None:
+        # Partitions that have evaluated up to the same time share one read (all of them but a partition
+        # just restored, which catches up with a read of its own).
+        groups: dict[datetime, list[Partition]] = {}
+        for p in parts:
+            since = p.evaluated_through
+            if since is not None and since < cutoff:
+                groups.setdefault(since, []).append(p)
+        for since, group in groups.items():
+            fixes, events = await self.records.received_between(since, cutoff)
+            devices = self._devices_by_partition([f.device_id for f in fixes] + [e.device_id for e in events])
+            for p in group:
+                try:
+                    await p.consume(fixes, events, since, cutoff, devices.get(p.index, set()))
+                except Fenced as exc:
+                    log.warning("%s", exc)
+                    p.lost()
+
+    def _devices_by_partition(self, device_ids: Collection[str]) -> dict[int, set[str]]:
+        out: dict[int, set[str]] = {}
+        for device in set(device_ids):
+            for case in self.casebook.cases_for_device(device):
+                out.setdefault(partition_of(case.case_id, self.partitions), set()).add(device)
+        return out
+
+    async def _feeding(self) -> None:
         backoff = Backoff(0.1, 2.0)
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), self.poll_s)
             self.wake.clear()
             try:
-                await self._step()
+                await self.feed()
                 backoff.reset()
-            except Fenced as exc:
-                log.warning("%s", exc)
-                self._ready = None
             except _DOWN as exc:
-                log.warning("evaluation feed: PostgreSQL unreachable (%s)", exc)
+                log.warning("partition feed: PostgreSQL unreachable (%s)", exc)
                 await asyncio.sleep(backoff.next_wait())
 
-    async def _step(self) -> None:
-        async with self._turn:
-            since = self.evaluation.evaluated_through
-            if not self.ready or since is None:
-                return
-            cutoff = await self.records.cutoff()
-            fixes, events = await self.records.received_between(since, cutoff)
-            if fixes or events:
-                await self.evaluation.consume(fixes, events, datetime.now(UTC), time.monotonic(), cutoff)
+    async def tick(self, now: datetime) -> None:
+        """Advance time in every partition we own (silence of a victim fix, curfews)."""
+        for p in [p for p in self.held.values() if p.ready]:
+            try:
+                await p.tick(now)
+            except Fenced as exc:
+                log.warning("%s", exc)
+                p.lost()
+            except _DOWN as exc:
+                log.warning("partition %d tick: PostgreSQL unreachable (%s)", p.index, exc)
 
-    async def _ticks(self) -> None:
+    async def _ticking(self) -> None:
         while True:
             await asyncio.sleep(self.tick_s)
-            async with self._turn:
-                if not self.ready:
-                    continue
-                try:
-                    await self.evaluation.tick(datetime.now(UTC))
-                except Fenced as exc:
-                    log.warning("%s", exc)
-                    self._ready = None
-                except _DOWN as exc:
-                    log.warning("evaluation tick: PostgreSQL unreachable (%s)", exc)
+            await self.tick(datetime.now(UTC))

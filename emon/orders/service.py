@@ -34,6 +34,7 @@ from emon.storage import alerts as alert_store
 from emon.storage import orders as store
 from emon.storage import tasks as task_store
 from emon.storage.cases import CaseRecords
+from emon.storage.lease import Fence
 from emon.storage.postgres import DRIVER_ERRORS, Database
 from emon.tasks import model as tasks
 from emon.tasks.model import Task, TaskKind
@@ -87,6 +88,13 @@ class OrderDesk:
         self.police_url = police_url
         self.prosecutor_url = prosecutor_url
         self.sender = sender
+        # Set when several instances run: the lifecycle pass's writes check the coordinator lease, so
+        # one instance runs it at a time (emon.cluster.coordinator); human decisions are not fenced.
+        self.fence: Fence | None = None
+
+    async def _fence(self, conn: alert_store.Conn) -> None:
+        if self.fence is not None:
+            await self.fence.check(conn)  # several instances: the coordinator lease's holder only
 
     def term(self, case: Case, version: int) -> Term:
         leads = tuple(dict.fromkeys(u for unit in case.units for u in self.leads.get(unit, ())))
@@ -132,6 +140,7 @@ class OrderDesk:
             return []
         created: list[Task] = []
         async with self.db.pool.connection() as conn, conn.transaction():
+            await self._fence(conn)
             before = await store.watch(conn, case.case_id, term.valid_until, lock=True)
             after, actions = lc.step(term, before, now, self.offsets_days)
             if after is None or after == before:
@@ -178,6 +187,7 @@ class OrderDesk:
         if self.police_url is None:
             return
         async with self.db.pool.connection() as conn, conn.transaction():
+            await self._fence(conn)
             last = await store.police_notice(conn, case.case_id, lock=True)
             event = police_event(last, version, case.order.extensions, ended=ended)
             if event is None:
@@ -332,6 +342,7 @@ class OrderDesk:
         """Open a "report to the prosecutor" task for each new confirmed violation (idempotent)."""
         created: list[Task] = []
         async with self.db.pool.connection() as conn, conn.transaction():
+            await self._fence(conn)
             for v in await store.unreported_violations(conn, now - self.lookback):
                 case = self.casebook.get(v["case_id"]) or await self.cases.get(v["case_id"])
                 if case is None:

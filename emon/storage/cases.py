@@ -74,6 +74,9 @@ class CaseRecords:
         self.db = db
         # Set when several instances run: evaluation writes check the evaluation lease (emon.storage.lease).
         self.fence: Fence | None = None
+        # Set when several instances run: (partition, partitions) whose cases these records evaluate; the
+        # watermark is then that partition's own (emon.cluster.partition).
+        self.partition: tuple[int, int] | None = None
 
     async def add(self, case: Case, who: str, reason: str | None = None) -> int | None:
         """Create a case as order version 1 (returned); None if the id exists."""
@@ -152,11 +155,15 @@ class CaseRecords:
             )
             return [Case.model_validate(r[0]) for r in await cur.fetchall()]
 
-    async def states(self) -> dict[str, CaseStateData]:
-        """The persisted evaluation state of every case: packed bytes (``Engine.packed``) or, for a
-        state written as a JSON document, that document (``Engine.add_case`` takes either)."""
+    async def states(self, case_ids: Collection[str] | None = None) -> dict[str, CaseStateData]:
+        """The persisted evaluation state of every case (or of ``case_ids`` only): packed bytes
+        (``Engine.packed``) or, for a state written as a JSON document, that document (``Engine.add_case``
+        takes either)."""
+        query, args = "SELECT case_id, packed, state FROM eval_state", []
+        if case_ids is not None:
+            query, args = f"{query} WHERE case_id = ANY (%s)", [list(case_ids)]
         async with self.db.pool.connection() as conn:
-            cur = await conn.execute("SELECT case_id, packed, state FROM eval_state")
+            cur = await conn.execute(query, args)
             return {str(r[0]): bytes(r[1]) if r[1] is not None else dict(r[2]) for r in await cur.fetchall()}
 
     async def save_evaluation(
@@ -213,7 +220,14 @@ class CaseRecords:
                             for c, doc in docs.items()
                         ],
                     )
-            if watermark is not None:
+            if watermark is not None and self.partition is not None:
+                await cur.execute(
+                    "INSERT INTO eval_partition_watermarks AS w (partitions, partition, through) "
+                    "VALUES (%s, %s, %s) ON CONFLICT (partitions, partition) "
+                    "DO UPDATE SET through = GREATEST(w.through, excluded.through)",
+                    (self.partition[1], self.partition[0], watermark),
+                )
+            elif watermark is not None:
                 await cur.execute(
                     "INSERT INTO eval_watermark (id, through) VALUES (1, %s) ON CONFLICT (id) "
                     "DO UPDATE SET through = GREATEST(eval_watermark.through, excluded.through)",
@@ -251,9 +265,17 @@ class CaseRecords:
                 )
 
     async def watermark(self) -> datetime | None:
-        """When the last evaluated batch was persisted; None before the first one."""
+        """When the last evaluated batch was persisted; None before the first one. With a partition set,
+        that partition's (the one-owner watermark until the partition has its own)."""
+        query, args = "SELECT through FROM eval_watermark WHERE id = 1", []
+        if self.partition is not None:
+            query = (
+                "SELECT coalesce((SELECT through FROM eval_partition_watermarks WHERE partitions = %s "
+                "AND partition = %s), (SELECT through FROM eval_watermark WHERE id = 1))"
+            )
+            args = [self.partition[1], self.partition[0]]
         async with self.db.pool.connection() as conn:
-            cur = await conn.execute("SELECT through FROM eval_watermark WHERE id = 1")
+            cur = await conn.execute(query, args)
             row = await cur.fetchone()
             return None if row is None else row[0]
 

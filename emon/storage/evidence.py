@@ -26,6 +26,7 @@ from emon.evidence.errors import EvidenceError
 from emon.evidence.pack import PackData, StoredFix, build_pack, jsonable, pack_files
 from emon.evidence.replay import describe, replay
 from emon.fix import Fix, FixSource
+from emon.partitioning import partition_of
 from emon.signing import load_private_key
 from emon.storage.postgres import Database
 
@@ -122,7 +123,7 @@ async def collect(db: Database, alert_id: str, now: datetime, *, before_s: float
                 "AND (case_ids = '{}' OR %s = ANY (case_ids)) ORDER BY n",
                 (after_n, window_end + timedelta(minutes=1), case_id),
             )
-            rows = await cur.fetchall()
+            rows = [r for r in await cur.fetchall() if _of_partition(r["detail"], case_id)]
             last_n = max((r["n"] for r in rows if r["now"] <= window_end), default=after_n)
             rows = [r for r in rows if r["n"] <= last_n]
             ranged = await _stored_keys(
@@ -199,6 +200,15 @@ def finish_pack(data: PackData, key: Ed25519PrivateKey, now: datetime) -> bytes:
     if data.start:
         data = replace(data, notes=[*data.notes, "at packing: " + describe(replay(pack_files(data, now)))])
     return build_pack(data, key, now)
+
+
+def _of_partition(detail: dict[str, Any], case_id: str) -> bool:
+    """Whether a journal step concerns ``case_id``'s partition: several instances journal each
+    partition's ticks and batches apart (``partition`` of ``partitions`` in the detail); one instance's
+    steps name no partition and concern every case."""
+    if "partition" not in detail:
+        return True
+    return partition_of(case_id, int(detail["partitions"])) == int(detail["partition"])
 
 
 async def _stored_keys(

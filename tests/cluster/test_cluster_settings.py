@@ -18,6 +18,8 @@ from emon.settings import Settings
             "EMON_LEASE_RENEW_S",
         ),  # renew under half the lease
         ({"EMON_LEASE_RENEW_S": "0"}, "EMON_LEASE_RENEW_S"),
+        ({"EMON_PARTITIONS": "0"}, "EMON_PARTITIONS"),
+        ({"EMON_PARTITIONS": "1025"}, "EMON_PARTITIONS"),
     ],
 )
 def test_bad_cluster_settings_name_the_variable(env: dict[str, str], variable: str) -> None:

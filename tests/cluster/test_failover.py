@@ -1,7 +1,7 @@
 """Two ``emon serve`` processes on real Mosquitto, PostgreSQL and Redis: one dies, the other carries on.
 
-Devices and a case are registered through instance A (the evaluation owner); A is killed -9 while
-fixes flow and never restarted. Through B: every fix the broker acknowledged is stored, and a breach
+Devices and a case are registered through instance A (which, started first, owns every partition of
+the cases); A is killed -9 while fixes flow and never restarted. Through B: every fix the broker acknowledged is stored, and a breach
 that starts after the kill is alerted within the documented bound (lease + renew + restore).
 """
 
@@ -19,6 +19,8 @@ import httpx
 import pytest
 
 from emon.geo import destination
+from emon.partitioning import lease_name, partition_of
+from emon.settings import Settings
 from tests.cluster.instances import Cluster, Instance, cluster
 from tests.harness import eventually
 
@@ -26,15 +28,18 @@ pytestmark = pytest.mark.integration
 VICTIM_AT = (52.3702, 4.8952)
 LEASE_S = 3.0
 BOUND_S = LEASE_S + LEASE_S / 3 + 3.0  # lease expiry + one renew period + restore and evaluation
+CASE_LEASE = lease_name(partition_of("case-1", Settings().partitions))  # the lease of case-1's partition
 
 
-async def owner(c: Cluster) -> str | None:
+async def owner(c: Cluster, lease: str = CASE_LEASE) -> str | None:
+    """The instance that holds ``lease`` now (default: case-1's partition's, i.e. case-1's owner)."""
     import psycopg
 
     async with await psycopg.AsyncConnection.connect(c.settings.database_url) as conn:
         cur = await conn.execute(
-            f"SELECT owner FROM {c.settings.db_schema}.cluster_leases WHERE name = 'evaluation' "
-            "AND expires_at > clock_timestamp()"
+            f"SELECT owner FROM {c.settings.db_schema}.cluster_leases WHERE name = %s "
+            "AND expires_at > clock_timestamp()",
+            (lease,),
         )
         row = await cur.fetchone()
         return None if row is None else str(row[0])
@@ -52,18 +57,25 @@ async def stored_fixes(c: Cluster, device: str) -> int:
         return int(row[0])
 
 
-async def register(a: Instance) -> None:
+def devices(case: str) -> tuple[str, str]:
+    """The offender tag and victim device of ``case`` ("case-1": tag-1, victim-1)."""
+    n = case.removeprefix("case-")
+    return f"tag-{n}", f"victim-{n}"
+
+
+async def register(a: Instance, case_id: str = "case-1") -> None:
+    tag, victim = devices(case_id)
     async with a.client() as http:
-        for device, kind in (("tag-1", "ankle_tag"), ("victim-1", "victim_device")):
+        for device, kind in ((tag, "ankle_tag"), (victim, "victim_device")):
             assert (
                 await http.post("/api/v1/devices", json={"device_id": device, "kind": kind})
             ).status_code == 201
         residence = destination(*VICTIM_AT, 0, 6000)
         case = {
-            "case_id": "case-1",
+            "case_id": case_id,
             "risk": "high",
-            "offender_device": "tag-1",
-            "victim_device": "victim-1",
+            "offender_device": tag,
+            "victim_device": victim,
             "residence": {"lat": residence[0], "lon": residence[1]},
             "order": {"contact_ban_m": 300},
         }
@@ -84,20 +96,21 @@ def victim_fix() -> bytes:
 APPROACH_M = (240, 210, 180, 150, 120, 90)
 
 
-async def approach(pub: aiomqtt.Client, c: Any, first_seq: int) -> int:
+async def approach(pub: aiomqtt.Client, c: Any, first_seq: int, case: str = "case-1") -> int:
     """The offender drives up to the victim at 60 m/s while both devices report every 0.5 s: a breach is
     proven over several fixes that each moved further than their correlation allows, with fresh fixes of
     both devices (docs/safety.md); returns the tag fixes sent."""
+    tag, victim = devices(case)
     for i, d in enumerate(APPROACH_M):
-        await pub.publish(c.topic("emon/v1/fix/victim-1"), victim_fix(), qos=1)
-        await pub.publish(c.topic("emon/v1/fix/tag-1"), fix(d, first_seq + i), qos=1)
+        await pub.publish(c.topic(f"emon/v1/fix/{victim}"), victim_fix(), qos=1)
+        await pub.publish(c.topic(f"emon/v1/fix/{tag}"), fix(d, first_seq + i), qos=1)
         await asyncio.sleep(0.5)
     return len(APPROACH_M)
 
 
-async def proximity_alerts(b: Instance) -> list[dict[str, object]]:
+async def proximity_alerts(b: Instance, case: str = "case-1") -> list[dict[str, object]]:
     async with b.client() as http:
-        r = await http.get("/api/v1/alerts", params={"case_id": "case-1"})
+        r = await http.get("/api/v1/alerts", params={"case_id": case})
         assert r.status_code == 200
         return [a for a in r.json() if a["type"] == "proximity_breach"]
 
@@ -161,19 +174,26 @@ async def test_an_owner_frozen_past_its_lease_is_refused_every_write_once_thawed
         await register(a)
         async with b.client() as http:
             await eventually(lambda: _status(http, "/api/v1/cases/case-1", 200), within=5)
-        assert await metric(a, "emon_fenced_writes_total") == 0
-        a.signal(signal.SIGSTOP)
+        # Freeze the owner of case-1 once partitions have settled (each instance holds its share).
+        await eventually(lambda: _balanced(a, b), within=30, interval=0.2)
+        frozen, survivor = (a, b) if await owner(c) == "a" else (b, a)
+        assert await metric(frozen, "emon_fenced_writes_total") == 0
+        frozen.signal(signal.SIGSTOP)
         async with aiomqtt.Client("127.0.0.1", 1883) as pub:
             await pub.publish(c.topic("emon/v1/fix/victim-1"), victim_fix(), qos=1)
-            await eventually(lambda: _is(owner(c), "b"), within=BOUND_S)
-            await approach(pub, c, 0)  # the breach happens while A is frozen
-        await eventually(lambda: proximity_alerts(b), within=BOUND_S)
-        a.signal(signal.SIGCONT)  # A wakes up believing it still owns epoch 1, with fixes to evaluate
-        await eventually(lambda: _positive(metric(a, "emon_fenced_writes_total")), within=5)
-        await eventually(lambda: _zero(metric(a, 'emon_lease_held{lease="evaluation"}')), within=5)
+            await eventually(lambda: _is(owner(c), survivor.name), within=BOUND_S)
+            await approach(pub, c, 0)  # the breach happens while the owner is frozen
+        await eventually(lambda: proximity_alerts(survivor), within=BOUND_S)
+        assert len(await owned(survivor)) == Settings().partitions  # every partition taken over
+        frozen.signal(
+            signal.SIGCONT
+        )  # it wakes up believing it still owns its partitions, with fixes to evaluate
+        await eventually(lambda: _positive(metric(frozen, "emon_fenced_writes_total")), within=5)
+        await eventually(lambda: _zero(metric(frozen, f'emon_lease_held{{lease="{CASE_LEASE}"}}')), within=5)
+        # (Then partitions rebalance between the two again, so case-1 may move back: by a takeover with a
+        # new epoch that restores the survivor's state; the decision is not made twice.)
         await asyncio.sleep(2 * LEASE_S / 3)
-        assert await owner(c) == "b"
-        assert len(await proximity_alerts(b)) == 1  # one alert, under one id: A did not decide it again
+        assert len(await proximity_alerts(survivor)) == 1  # one alert, under one id: not decided again
 
 
 async def _positive(value: object) -> bool:
@@ -198,14 +218,18 @@ async def test_the_room_stream_on_one_instance_shows_an_alert_decided_on_the_oth
         await register(a)
         async with b.client() as http:
             await eventually(lambda: _status(http, "/api/v1/cases/case-1", 200), within=5)
+        # Partitions move one per renew period until both hold their share: then case-1 stays where it is.
+        await eventually(lambda: _balanced(a, b), within=30, interval=0.2)
+        deciding = await owner(c)
+        watching = b if deciding == "a" else a
         seen: list[tuple[str, dict[str, Any], datetime]] = []
-        reader = asyncio.create_task(read_stream(b, seen))
+        reader = asyncio.create_task(read_stream(watching, seen))
         try:
             await asyncio.sleep(0.5)
             async with aiomqtt.Client("127.0.0.1", 1883) as pub:
                 await approach(pub, c, 0)
 
-            async def on_b() -> tuple[dict[str, Any], datetime] | None:
+            async def on_watching() -> tuple[dict[str, Any], datetime] | None:
                 return next(
                     (
                         (body, at)
@@ -215,12 +239,23 @@ async def test_the_room_stream_on_one_instance_shows_an_alert_decided_on_the_oth
                     None,
                 )
 
-            body, at = await eventually(on_b, within=10)
-            decided = datetime.fromisoformat(str(body["updated_at"]))  # when A decided it
+            body, at = await eventually(on_watching, within=10)
+            decided = datetime.fromisoformat(str(body["updated_at"]))  # when the owner decided it
             assert (at - decided).total_seconds() <= 2.0
-            assert await owner(c) == "a"  # decided on A, shown on B
+            assert await owner(c) == deciding != watching.name  # decided on one, shown on the other
         finally:
             reader.cancel()
+
+
+async def owned(i: Instance) -> list[int]:
+    """The partitions instance ``i`` evaluates (its /readyz)."""
+    async with i.client() as http:
+        return list((await http.get("/readyz")).json()["cluster"]["partitions"])
+
+
+async def _balanced(a: Instance, b: Instance) -> bool:
+    share = Settings().partitions // 2
+    return len(await owned(a)) == share and len(await owned(b)) == share
 
 
 async def read_stream(i: Instance, seen: list[tuple[str, dict[str, Any], datetime]]) -> None:
