@@ -136,7 +136,7 @@ _records = st.builds(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.lists(_records, max_size=60), st.integers(2, 32), st.lists(st.integers(-10, 50), max_size=8))
 def test_a_packed_track_remembers_and_finds_fixes_as_a_sorted_list_does(
     recs: list[FixRecord], keep: int, probes: list[int]
