@@ -396,7 +396,7 @@ class AlertService:
                 changed.append(await self._store(conn, change, now))
             changed += await self._silence(conn, now)
         self._after_commit(changed)
-        await self.tasks.tick(now)
+        await self.tasks.tick(now, self.fence)
         await self._gauges()
 
     async def _decide_locked(

@@ -10,6 +10,7 @@ from typing import Any
 from emon.errors import NotFound
 from emon.hub import Hub
 from emon.storage import tasks as store
+from emon.storage.lease import Fence
 from emon.storage.postgres import Database
 from emon.tasks import model
 from emon.tasks.model import Task
@@ -30,10 +31,13 @@ class TaskService:
         for task in tasks:
             self.hub.publish("task", task.to_json())
 
-    async def tick(self, now: datetime) -> list[Task]:
-        """Escalate every open task past its deadline (one step per tick per task)."""
+    async def tick(self, now: datetime, fence: Fence | None = None) -> list[Task]:
+        """Escalate every open task past its deadline (one step per tick per task); ``fence``: the lease
+        this duty runs under (several instances: the coordinator's), checked in the same transaction."""
         changed: list[Task] = []
         async with self.db.pool.connection() as conn, conn.transaction():
+            if fence is not None:
+                await fence.check(conn)
             for task in await store.due(conn, now):
                 new = model.escalate(task, now, self.escalate_s)
                 if new is None:

@@ -121,3 +121,27 @@ async def test_an_owner_frozen_inside_a_fenced_write_holds_a_takeover_back_for_a
             assert asyncio.get_running_loop().time() - started < 3 * TTL_S
             with pytest.raises(psycopg.errors.IdleInTransactionSessionTimeout):  # ended, not committed
                 await conn.execute("SELECT 1")
+
+
+async def test_a_thawed_coordinator_cannot_escalate_a_room_task() -> None:
+    from emon.alerts.types import Priority
+    from emon.cluster.coordinator import COORDINATOR
+    from emon.hub import Hub
+    from emon.storage import tasks as task_store
+    from emon.tasks.model import TaskKind, new_task
+    from emon.tasks.service import TaskService
+
+    async with database() as db:
+        now = datetime.now(UTC)
+        task = new_task(TaskKind.INFORM_VICTIM, "case-1", None, Priority.HIGH, now, deadline_s=-60)
+        async with db.pool.connection() as conn, conn.transaction():
+            assert await task_store.insert(conn, task, now)
+        tasks = TaskService(db, Hub(), escalate_s=60)
+        frozen, other = Lease(db, COORDINATOR, "a", TTL_S), Lease(db, COORDINATOR, "b", TTL_S)
+        assert await frozen.try_hold()
+        await asyncio.sleep(TTL_S + 0.1)  # "a" is frozen past its lease; "b" becomes the coordinator
+        assert await other.try_hold()
+        with pytest.raises(Fenced):
+            await tasks.tick(now, Fence(frozen))
+        assert await scalar(db, "SELECT escalation_level FROM room_tasks") == 0
+        assert [t.escalation_level for t in await tasks.tick(now, Fence(other))] == [1]
