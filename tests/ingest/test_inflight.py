@@ -133,3 +133,17 @@ async def _keys_stored_between(store: Store, after: datetime, through: datetime)
             (after, through),
         )
         return [(str(d), int(s)) for d, s in await cur.fetchall()]
+
+
+async def test_fixes_with_int_and_float_numbers_in_one_batch_are_stored() -> None:
+    # Binary arrays cannot mix ints and floats: a Fix built outside the decoder (an int accuracy) must not
+    # turn a whole batch into a content refusal.
+    async with open_store() as store:
+        now = datetime.now(UTC).replace(microsecond=0)
+        fixes = [
+            Fix("tag-1", now, 52, 5, 5, seq=1, batt=80, speed_mps=0, heading_deg=90),
+            Fix("tag-1", now, 52.5, 5.5, 5.7, seq=2, batt=79.5, speed_mps=1.5, heading_deg=90.5),
+        ]
+        new_fixes, _, _ = await store.records.store_batch(fixes, [], [])
+        assert new_fixes == fixes
+        assert await store.scalar("SELECT sum(acc_m) FROM fixes") == 10.7

@@ -2,9 +2,10 @@
 
 Small batches and ``EMON_INGEST_INFLIGHT=4`` while a filler device floods: at the kill, batches are being
 stored behind the one being evaluated. A breach is published (each fix waiting for the broker's PUBACK)
-in the middle of the flood and emon is killed the moment its last fix is accepted by the broker. After
-the restart every fix the broker accepted is stored exactly once (those emon had acknowledged were
-committed; the others the broker redelivers), and the breach is alerted once.
+in the middle of the flood and emon is killed the moment its last fix is stored (usually before that batch
+is evaluated). At the kill some fixes are stored but not evaluated and some not stored at all. After the
+restart every fix the broker accepted is stored exactly once (those emon had acknowledged were committed;
+the others the broker redelivers), the breach is alerted once and the watermark catches up.
 """
 
 from __future__ import annotations
@@ -111,10 +112,6 @@ async def test_killed_with_batches_in_flight_every_accepted_fix_is_stored_and_th
         assert len(accepted) == published
         stored_at_kill = (await query(emon, "SELECT count(*) FROM {s}.fixes"))[0][0]
         unevaluated = (await query(emon, UNEVALUATED))[0][0]
-        breach_unevaluated = (await query(emon, UNEVALUATED + " AND device_id = 'tag-1'"))[0][0]
-        print(
-            f"at the kill: {stored_at_kill} stored, {unevaluated} not evaluated ({breach_unevaluated} breach)"
-        )
         assert stored_at_kill < published, "killed too late: nothing left to redeliver"
         assert unevaluated > 0, "killed too late: every stored fix was already evaluated"
 
