@@ -179,15 +179,20 @@ class OrderDesk:
         async with self.db.pool.connection() as conn:
             told = await store.police_notice(conn, case.case_id)
         if told is not None:
-            await self._tell_police(case, version, now, ended=True)
+            # A person's act on whichever instance served it, not the lifecycle pass: not fenced by the
+            # coordinator lease (the notice row's lock and the message id keep it to one message).
+            await self._tell_police(case, version, now, ended=True, fenced=False)
 
-    async def _tell_police(self, case: Case, version: int, now: datetime, *, ended: bool) -> None:
+    async def _tell_police(
+        self, case: Case, version: int, now: datetime, *, ended: bool, fenced: bool = True
+    ) -> None:
         """Queue a CAP message to police systems when the order was imposed, extended, changed or ended
         since they were last told (one message per (case, version, event); none without an endpoint)."""
         if self.police_url is None:
             return
         async with self.db.pool.connection() as conn, conn.transaction():
-            await self._fence(conn)
+            if fenced:
+                await self._fence(conn)
             last = await store.police_notice(conn, case.case_id, lock=True)
             event = police_event(last, version, case.order.extensions, ended=ended)
             if event is None:

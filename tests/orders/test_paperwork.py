@@ -111,3 +111,29 @@ async def test_closing_a_case_tells_the_police_the_order_ended_once(webhook: Web
         received = await webhook.wait_for(4)
         assert [fields(r.body)["incidents"] for r in received[3:]] == ["c-quiet"]
         assert len({r.headers["webhook-id"] for r in received}) == 4
+
+
+async def test_a_case_closed_on_an_instance_that_is_not_the_coordinator_still_tells_the_police(
+    webhook: WebhookServer,
+) -> None:
+    from emon.cluster.coordinator import COORDINATOR
+    from emon.storage.lease import Fence, Lease
+
+    async with running_emon(
+        order_tick_s=3600, tick_s=3600, order_police_url=webhook.url, webhook_url="http://127.0.0.1:9/never"
+    ) as em:
+        rt = em.runtime
+        now = datetime.now(UTC).replace(microsecond=0)
+        assert (await new_case(em, "c-else", order(now - DAY, 60))).status_code == 201
+        await rt.orders.tick(now)
+        assert [fields(r.body)["msgType"] for r in await webhook.wait_for(1)] == ["Alert"]
+        # Several instances: this one does not hold the coordinator lease (another instance runs the passes).
+        rt.orders.fence = Fence(Lease(rt.db, COORDINATOR, "another-instance", 6.0))
+        async with em.client() as c:
+            r = await c.post("/api/v1/cases/c-else/close", params={"reason": "order lifted"})
+            assert r.status_code == 200, r.text
+        received = await webhook.wait_for(2)
+        assert (fields(received[1].body)["msgType"], fields(received[1].body)["incidents"]) == (
+            "Cancel",
+            "c-else",
+        )
