@@ -12,7 +12,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import aiomqtt
 import pytest
@@ -268,3 +268,26 @@ async def test_with_redis_frozen_a_breach_is_stored_and_alerted_within_two_secon
             await r.aclose()
         # tag-r has been silent since the approach: its silence falls due after Redis came back empty.
         assert await eventually(lambda: alerts("no_communication"), within=15, interval=0.2)
+
+
+async def test_a_last_heard_time_kept_while_redis_was_skipped_never_replaces_a_later_one() -> None:
+    later = datetime.fromtimestamp(datetime.now(UTC).timestamp(), UTC)  # as Redis gives it back
+    earlier = later - timedelta(seconds=30)
+    async with private_redis() as redis:
+        clock = Clock()
+        live = LiveState(client_for(redis.url), "t-seen", clock)
+        other = LiveState(client_for(redis.url), "t-seen")  # another ingest process
+        try:
+            redis.freeze()
+            await live.mark_seen({"tag-1": earlier, "tag-2": earlier})  # kept: Redis does not answer
+            assert redis.proc is not None
+            redis.proc.send_signal(signal.SIGCONT)
+            await other.mark_seen({"tag-1": later})  # heard since, through the other process
+            clock.now = 1000.5
+            # The kept times are sent first (tag-2's is there), but tag-1's does not go back.
+            assert await live.last_seen() == {"tag-1": later, "tag-2": earlier}
+            await other.mark_seen({"tag-1": earlier})  # a late batch
+            assert (await live.last_seen())["tag-1"] == later
+        finally:
+            await live.close()
+            await other.close()
