@@ -1,23 +1,24 @@
 """Live state in Redis: the latest fix of every device, for the API and for other workers.
 
-One pipelined round trip per batch. A late fix never replaces a newer latest: the compare is done in
-Redis (a Lua script), so several ingest processes cannot race each other.
+One pipelined round trip per batch. A late fix never replaces a newer latest, and a late last-heard
+time never a later one: the compare is done in Redis (Lua scripts), so several ingest processes (or a
+write kept while Redis was skipped, sent later) cannot move either back.
 
 Redis is a cache, and a dead one must not slow ingest or alerting. Every command is bounded
 (``REDIS_TIMEOUT_S`` to connect and to answer, no client-side retries), and after a failure Redis is
 skipped for a short pause (:class:`Breaker`: 0.5 s, doubling to at most 5 s) instead of being tried
 again by every batch and every read. While it is skipped, reads raise :class:`CacheUnavailable` (the
-caller reads PostgreSQL instead, see ``emon.storage.recall``) and writes are kept in memory (the newest
-fix and last-heard time per device: bounded by the number of devices) and written first thing once
-Redis answers again, so a Redis that comes back with old contents does not report devices as silent
-that were heard from all along.
+caller reads PostgreSQL instead and merges in what is kept here, see ``emon.storage.recall``) and
+writes are kept in memory (the newest fix and last-heard time per device: bounded by the number of
+devices) and written first thing once Redis answers again, so a Redis that comes back with old
+contents does not report devices as silent that were heard from all along.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -25,6 +26,7 @@ import msgspec
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
@@ -52,6 +54,16 @@ for i = 1, #ARGV, 3 do
   end
 end
 return n
+"""
+# KEYS[1] = hash key; ARGV = (device id, last-heard time in epoch s) x n: the later time is kept.
+_SEEN_IF_LATER = """
+for i = 1, #ARGV, 2 do
+  local cur = redis.call('HGET', KEYS[1], ARGV[i])
+  if (not cur) or tonumber(cur) < tonumber(ARGV[i + 1]) then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
+end
+return 0
 """
 _SCRIPT_CHUNK = 1000  # devices per script call: one call never blocks Redis for long
 
@@ -111,6 +123,7 @@ class LiveState:
         self.latest_key = f"{prefix}:latest"
         self.seen_key = f"{prefix}:seen"
         self._script = client.register_script(_SET_IF_NEWER)
+        self._seen_script = client.register_script(_SEEN_IF_LATER)
         self.breaker = Breaker()
         self._clock = clock
         # Written while Redis was skipped or failing; written to Redis before anything else.
@@ -158,15 +171,29 @@ class LiveState:
             raise
 
     async def _write_seen(self, seen: dict[str, datetime]) -> None:
-        if seen:
-            await self.client.hset(self.seen_key, mapping={k: v.timestamp() for k, v in seen.items()})
+        """Write last-heard times, never over a later one (one round trip)."""
+        args: list[str | float | bytes] = []
+        for k, v in seen.items():
+            args += (k, v.timestamp())
+        await self._run_chunked(self._seen_script, self.seen_key, args, 2)
+
+    async def _run_chunked(
+        self, script: AsyncScript, key: str, args: list[str | float | bytes], width: int
+    ) -> None:
+        """Run ``script`` over ``args`` (``width`` per device), ``_SCRIPT_CHUNK`` devices per call, in
+        one pipelined round trip."""
+        if not args:
+            return
+        step = width * _SCRIPT_CHUNK
+        async with self.client.pipeline(transaction=False) as pipe:
+            for i in range(0, len(args), step):
+                await script(keys=[key], args=args[i : i + step], client=pipe)
+            await pipe.execute()
 
     def _keep(self, fixes: Collection[Fix], seen: dict[str, datetime]) -> None:
         """Keep writes for when Redis answers again: the newest fix and last-heard time per device."""
         _put_newest(self._unsent_latest, fixes)  # in place: O(batch), not O(devices), per batch
-        for k, v in seen.items():
-            cur = self._unsent_seen.get(k)
-            self._unsent_seen[k] = v if cur is None else max(cur, v)
+        put_later(self._unsent_seen, seen)
 
     async def set_latest(self, fixes: Sequence[Fix]) -> None:
         """Keep, per device, the fix with the latest fix time (one round trip). While Redis is
@@ -181,16 +208,10 @@ class LiveState:
             self._keep(newest.values(), {})
 
     async def _set_latest(self, newest: Sequence[Fix]) -> None:
-        if not newest:
-            return
         args: list[str | float | bytes] = []
         for f in newest:
             args += (f.device_id, f.ts.timestamp(), msgspec.json.encode(fix_to_json(f)))
-        step = 3 * _SCRIPT_CHUNK
-        async with self.client.pipeline(transaction=False) as pipe:
-            for i in range(0, len(args), step):
-                await self._script(keys=[self.latest_key], args=args[i : i + step], client=pipe)
-            await pipe.execute()
+        await self._run_chunked(self._script, self.latest_key, args, 3)
 
     async def latest(self, device_id: str) -> dict[str, Any] | None:
         raw = await self._redis(lambda: self.client.hget(self.latest_key, device_id))
@@ -248,6 +269,13 @@ def _put_newest(newest: dict[str, Fix], fixes: Collection[Fix]) -> None:
         cur = newest.get(f.device_id)
         if cur is None or f.ts >= cur.ts:
             newest[f.device_id] = f
+
+
+def put_later(into: dict[str, datetime], times: Mapping[str, datetime]) -> None:
+    """Keep in ``into``, per device, the later of its time there and in ``times``."""
+    for k, v in times.items():
+        cur = into.get(k)
+        into[k] = v if cur is None else max(cur, v)
 
 
 def _text(value: bytes | str) -> str:

@@ -5,7 +5,9 @@ empty or unreachable, silence detection must still see when each device was last
 ``/devices/{id}/latest`` must still answer: both fall back to PostgreSQL for the devices Redis does not
 know, and put what they read back into Redis (never over a newer value written meanwhile). While
 Redis is failing or skipped (``emon.storage.live.Breaker``), every read comes from PostgreSQL at no
-extra cost of waiting for Redis.
+extra cost of waiting for Redis, merged with what this process holds for Redis but has not sent yet
+(the later time, the newer fix wins): PostgreSQL has no record of a device heard only through acks,
+duplicate fixes or dead letters, which must not be reported silent because Redis is down.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from emon.storage.live import CacheUnavailable, LiveState, client_for, fix_to_json
+from emon.storage.live import CacheUnavailable, LiveState, client_for, fix_to_json, put_later
 from emon.storage.records import Records
 
 
@@ -46,12 +48,13 @@ class RecallingLive(LiveState):
             cached = None
         if cached is not None:
             return cached
+        held = self._unsent_latest.get(device_id)
         found = await self.records.latest_fixes([device_id])
-        if device_id not in found:
-            return None
-        fix = found[device_id][0]
-        await self.set_latest([fix])  # kept for later if Redis is unavailable
-        return fix_to_json(fix)
+        if device_id in found and (held is None or found[device_id][0].ts > held.ts):
+            fix = found[device_id][0]
+            await self.set_latest([fix])  # kept for later if Redis is unavailable
+            return fix_to_json(fix)
+        return None if held is None else fix_to_json(held)
 
     async def last_seen(self) -> dict[str, datetime]:
         try:
@@ -64,6 +67,7 @@ class RecallingLive(LiveState):
             seen.update(recalled)
             with contextlib.suppress(CacheUnavailable):  # a copy of PostgreSQL: refilled next time
                 await self.mark_seen_if_absent(recalled)
+        put_later(seen, self._unsent_seen)
         return seen
 
     async def latest_times(self) -> dict[str, datetime]:
@@ -76,4 +80,5 @@ class RecallingLive(LiveState):
             found = await self.records.latest_fixes(missing)
             times.update({d: fix.ts for d, (fix, _) in found.items()})
             await self.set_latest([fix for fix, _ in found.values()])
+        put_later(times, {d: fix.ts for d, fix in self._unsent_latest.items()})
         return times

@@ -12,7 +12,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import aiomqtt
 import pytest
@@ -268,3 +268,51 @@ async def test_with_redis_frozen_a_breach_is_stored_and_alerted_within_two_secon
             await r.aclose()
         # tag-r has been silent since the approach: its silence falls due after Redis came back empty.
         assert await eventually(lambda: alerts("no_communication"), within=15, interval=0.2)
+
+
+async def test_a_last_heard_time_kept_while_redis_was_skipped_never_replaces_a_later_one() -> None:
+    later = datetime.fromtimestamp(datetime.now(UTC).timestamp(), UTC)  # as Redis gives it back
+    earlier = later - timedelta(seconds=30)
+    async with private_redis() as redis:
+        clock = Clock()
+        live = LiveState(client_for(redis.url), "t-seen", clock)
+        other = LiveState(client_for(redis.url), "t-seen")  # another ingest process
+        try:
+            redis.freeze()
+            await live.mark_seen({"tag-1": earlier, "tag-2": earlier})  # kept: Redis does not answer
+            assert redis.proc is not None
+            redis.proc.send_signal(signal.SIGCONT)
+            await other.mark_seen({"tag-1": later})  # heard since, through the other process
+            clock.now = 1000.5
+            # The kept times are sent first (tag-2's is there), but tag-1's does not go back.
+            assert await live.last_seen() == {"tag-1": later, "tag-2": earlier}
+            await other.mark_seen({"tag-1": earlier})  # a late batch
+            assert (await live.last_seen())["tag-1"] == later
+        finally:
+            await live.close()
+            await other.close()
+
+
+async def test_while_redis_is_unreachable_reads_merge_what_is_held_for_it_with_postgresql() -> None:
+    async with open_store() as store:
+        at = datetime.now(UTC) - timedelta(seconds=60)
+        await store.records.store_batch(
+            [Fix(device_id="tag-1", ts=at, lat=52.0, lon=5.0, acc_m=5.0, seq=7)], [], []
+        )
+        heard = datetime.now(UTC)  # after the fix was stored
+        newer = Fix(device_id="tag-1", ts=at + timedelta(seconds=30), lat=52.0, lon=5.0, acc_m=5.0, seq=8)
+        down = client_for(f"redis://127.0.0.1:{free_port()}/0")
+        live = RecallingLive(
+            down, f"t-held-{uuid.uuid4().hex[:8]}", store.records, lambda: ["tag-1", "ack-1"]
+        )
+        try:
+            # ack-1 was heard only through an ack (PostgreSQL has no record of it): kept for Redis.
+            await live.mark_seen({"tag-1": heard, "ack-1": heard})
+            await live.set_latest([newer])
+            assert live.breaker.open
+            assert await live.last_seen() == {"tag-1": heard, "ack-1": heard}  # not silent
+            assert await live.latest_times() == {"tag-1": newer.ts}
+            assert (await live.latest("tag-1") or {})["seq"] == 8
+            assert await live.latest("ack-1") is None  # never sent a fix: none invented
+        finally:
+            await down.aclose()
