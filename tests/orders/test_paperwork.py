@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,7 +11,7 @@ import xmlschema
 
 from emon.alerts.cap import NS, schema_path
 from tests.alerts.conftest import WebhookServer
-from tests.harness import running_emon
+from tests.harness import Running, running_emon
 from tests.orders.test_orders_api import DAY, new_case, order
 
 pytestmark = pytest.mark.integration
@@ -38,12 +39,17 @@ def fields(body: bytes) -> dict[str, str]:
     }
 
 
+def police_emon(webhook: WebhookServer) -> AbstractAsyncContextManager[Running]:
+    """An emon telling police systems of orders at ``webhook`` (lifecycle passes only when a test asks)."""
+    return running_emon(
+        order_tick_s=3600, tick_s=3600, order_police_url=webhook.url, webhook_url="http://127.0.0.1:9/never"
+    )
+
+
 async def test_order_imposed_extended_and_ended_reach_the_police_endpoint_as_cap(
     webhook: WebhookServer,
 ) -> None:
-    async with running_emon(
-        order_tick_s=3600, tick_s=3600, order_police_url=webhook.url, webhook_url="http://127.0.0.1:9/never"
-    ) as em:
+    async with police_emon(webhook) as em:
         rt = em.runtime
         now = datetime.now(UTC).replace(microsecond=0)
         assert (await new_case(em, "c-cap", order(now - DAY, 60))).status_code == 201
@@ -86,9 +92,7 @@ async def test_order_imposed_extended_and_ended_reach_the_police_endpoint_as_cap
 
 
 async def test_closing_a_case_tells_the_police_the_order_ended_once(webhook: WebhookServer) -> None:
-    async with running_emon(
-        order_tick_s=3600, tick_s=3600, order_police_url=webhook.url, webhook_url="http://127.0.0.1:9/never"
-    ) as em:
+    async with police_emon(webhook) as em:
         rt = em.runtime
         now = datetime.now(UTC).replace(microsecond=0)
         assert (await new_case(em, "c-close", order(now - DAY, 60))).status_code == 201
@@ -119,9 +123,7 @@ async def test_a_case_closed_on_an_instance_that_is_not_the_coordinator_still_te
     from emon.cluster.coordinator import COORDINATOR
     from emon.storage.lease import Fence, Lease
 
-    async with running_emon(
-        order_tick_s=3600, tick_s=3600, order_police_url=webhook.url, webhook_url="http://127.0.0.1:9/never"
-    ) as em:
+    async with police_emon(webhook) as em:
         rt = em.runtime
         now = datetime.now(UTC).replace(microsecond=0)
         assert (await new_case(em, "c-else", order(now - DAY, 60))).status_code == 201
