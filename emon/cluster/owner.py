@@ -74,6 +74,9 @@ class PartitionOwner:
         self.poll_s = poll_s
         self.members = Members(db, instance_id, ttl_s)
         self.held: dict[int, Partition] = {}
+        self.live = 1  # live instances at the last heartbeat
+        self.renewed = asyncio.Event()
+        self._leases = asyncio.Lock()  # a renewal never overlaps giving a lease up (it would take it back)
         self.wake = asyncio.Event()
         # Where this instance starts looking for free partitions: instances do not all race for the same.
         self._start = zlib.crc32(instance_id.encode())
@@ -84,6 +87,7 @@ class PartitionOwner:
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._renewing(), name="partition-renew")
             tg.create_task(self._balancing(), name="partition-leases")
             tg.create_task(self._feeding(), name="partition-feed")
             tg.create_task(self._ticking(), name="partition-tick")
@@ -113,14 +117,28 @@ class PartitionOwner:
     # -- leases -----------------------------------------------------------------------------------
 
     async def balance(self) -> None:
-        """One renew period: heartbeat, renew what we hold, take up to our share, hand one over if above it."""
-        live = await self.members.heartbeat()
-        share = fair_share(self.partitions, live)
-        for k, p in list(self.held.items()):
-            if not await p.lease.try_hold():
-                p.lost()
-                del self.held[k]
-            elif not p.ready:
+        """One renew period, in one go (tests drive it): renew, then take, restore and hand over."""
+        await self.renew()
+        await self.rebalance()
+
+    async def renew(self) -> None:
+        """Heartbeat and renew every lease we hold. Runs in a loop of its own, never behind a restore or a
+        hand-over, and renews even when the heartbeat fails: a lease let lapse costs a takeover."""
+        try:
+            self.live = await self.members.heartbeat()
+        except _DOWN as exc:
+            log.warning("partition leases: heartbeat failed (%s); renewing the leases anyway", exc)
+        async with self._leases:
+            for k, p in list(self.held.items()):
+                if self.held.get(k) is p and not await p.lease.try_hold():
+                    p.lost()
+                    del self.held[k]
+
+    async def rebalance(self) -> None:
+        """Restore what we hold but have not restored, take up to our share, hand one over if above it."""
+        share = fair_share(self.partitions, self.live)
+        for p in list(self.held.values()):
+            if p.lease.epoch is not None and not p.ready:
                 await self._restore(p)
         names = [lease_name(k) for k in range(self.partitions) if k not in self.held]
         free = [int(n.removeprefix(PARTITION_LEASE_PREFIX)) for n in await self.members.free(names)]
@@ -139,8 +157,8 @@ class PartitionOwner:
             if await p.lease.try_hold():
                 self.held[k] = p
                 await self._restore(p)
-        if step.release is not None:
-            await self.hand_over(self.held.pop(step.release))
+        if step.release is not None and (q := self.held.pop(step.release, None)) is not None:
+            await self.hand_over(q)
         metrics.OWNED_PARTITIONS.set(len(self.owned()))
 
     async def hand_over(self, p: Partition) -> None:
@@ -151,7 +169,8 @@ class PartitionOwner:
             await p.stop()
         except _DOWN as exc:  # Fenced is a StorageError
             log.warning("partition %d: last persist before handing over failed (%s)", p.index, exc)
-        await self._release(p)
+        async with self._leases:
+            await self._release(p)
         log.warning("partition %d handed over", p.index)
 
     async def release_all(self) -> None:
@@ -182,10 +201,17 @@ class PartitionOwner:
             log.warning("restoring partition %d failed (%s); retrying", p.index, exc)
         self.wake.set()
 
+    async def _renewing(self) -> None:
+        while True:
+            await self.renew()
+            self.renewed.set()
+            await asyncio.sleep(self.renew_s)
+
     async def _balancing(self) -> None:
         while True:
+            await self.renewed.wait()  # the first heartbeat counted the live instances
             try:
-                await self.balance()
+                await self.rebalance()
             except _DOWN as exc:
                 log.warning("partition leases: PostgreSQL unreachable (%s)", exc)
             await asyncio.sleep(self.renew_s)
