@@ -29,7 +29,7 @@ from emon.casebook import CaseBook
 from emon.cluster.partition import MakeEvaluation, Partition
 from emon.errors import StorageError
 from emon.fix import DeviceEvent, Fix
-from emon.partitioning import PARTITION_LEASE_PREFIX, fair_share, lease_name, partition_of, plan
+from emon.partitioning import PARTITION_LEASE_PREFIX, PROTOCOL, fair_share, lease_name, partition_of, plan
 from emon.storage.lease import Fenced
 from emon.storage.members import Members
 from emon.storage.postgres import DRIVER_ERRORS, Database
@@ -72,7 +72,8 @@ class PartitionOwner:
         self.renew_s = renew_s
         self.tick_s = tick_s
         self.poll_s = poll_s
-        self.members = Members(db, instance_id, ttl_s)
+        self.members = Members(db, instance_id, ttl_s, partitions, PROTOCOL)
+        self.refused: str | None = None  # why this instance may not evaluate now (cluster layout), if so
         self.held: dict[int, Partition] = {}
         self.live = 1  # live instances at the last heartbeat
         self.renewed = asyncio.Event()
@@ -135,7 +136,10 @@ class PartitionOwner:
                     del self.held[k]
 
     async def rebalance(self) -> None:
-        """Restore what we hold but have not restored, take up to our share, hand one over if above it."""
+        """Check the cluster's layout; restore what we hold but have not restored, take up to our share,
+        hand one over if above it."""
+        if await self._refused():
+            return
         share = fair_share(self.partitions, self.live)
         for p in list(self.held.values()):
             if p.lease.epoch is not None and not p.ready:
@@ -160,6 +164,29 @@ class PartitionOwner:
         if step.release is not None and (q := self.held.pop(step.release, None)) is not None:
             await self.hand_over(q)
         metrics.OWNED_PARTITIONS.set(len(self.owned()))
+
+    async def _refused(self) -> bool:
+        """True (and every partition given up) while this instance's partition count or protocol is not
+        the cluster's, or a one-owner instance (protocol 1) holds the ``evaluation`` lease."""
+        refused = await self.members.layout()
+        if refused != self.refused:
+            if refused is None:
+                log.warning(
+                    "cluster layout agreed (%d partitions, protocol %d): evaluating",
+                    self.partitions,
+                    PROTOCOL,
+                )
+            else:
+                log.error("NOT EVALUATING: %s", refused)
+        self.refused = refused
+        metrics.LAYOUT_MISMATCH.set(0 if refused is None else 1)
+        if refused is None:
+            return False
+        async with self._leases:
+            for k in list(self.held):
+                await self._release(self.held.pop(k))
+        metrics.OWNED_PARTITIONS.set(0)
+        return True
 
     async def hand_over(self, p: Partition) -> None:
         """Give partition ``p`` up: evaluate what was stored so far, persist the watermark (fenced), then

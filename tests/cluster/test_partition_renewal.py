@@ -11,7 +11,7 @@ import pytest
 
 from emon.cluster.owner import PartitionOwner
 from emon.runtime import Runtime
-from tests.cluster.test_partitions import P, TTL_S, count, instances, owner, rounds
+from tests.cluster.test_partitions import TTL_S, P, count, instances, owner, rounds
 
 pytestmark = pytest.mark.integration
 
