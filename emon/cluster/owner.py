@@ -2,9 +2,11 @@
 
 Cases are split into ``partitions`` by a stable hash of their id (:mod:`emon.partitioning`); each
 partition has its own lease (:mod:`emon.storage.lease`). Every renew period an instance announces itself
-(:class:`emon.storage.members.Members`), renews the partitions it holds, takes free or expired ones up to
-its fair share ceil(partitions / live instances), and when above that share (an instance joined) hands
-one partition over — after a last fenced persist — so partitions move one at a time. A dead instance's
+(:class:`emon.storage.members.Members`) and renews the partitions it holds — in a loop of its own, so a
+slow restore or hand-over never delays a renewal; the balancing loop checks the cluster's layout (one
+partition count and protocol, :meth:`Members.layout`), takes free or expired partitions up to its fair
+share ceil(partitions / live instances), and when above that share (an instance joined) hands one
+partition over — after a last fenced persist — so partitions move one at a time. A dead instance's
 partitions are free once their leases expire, and taken within ``ttl_s + renew_s`` seconds.
 
 The feed reads what every instance stored once per poll (fixes and events stored after the partitions'
@@ -161,8 +163,8 @@ class PartitionOwner:
             if await p.lease.try_hold():
                 self.held[k] = p
                 await self._restore(p)
-        if step.release is not None and (q := self.held.pop(step.release, None)) is not None:
-            await self.hand_over(q)
+        if step.release is not None and (q := self.held.get(step.release)) is not None:
+            await self.hand_over(q)  # still renewed while it persists, removed from held just before release
         metrics.OWNED_PARTITIONS.set(len(self.owned()))
 
     async def _refused(self) -> bool:
@@ -197,6 +199,8 @@ class PartitionOwner:
         except _DOWN as exc:  # Fenced is a StorageError
             log.warning("partition %d: last persist before handing over failed (%s)", p.index, exc)
         async with self._leases:
+            if self.held.get(p.index) is p:
+                del self.held[p.index]
             await self._release(p)
         log.warning("partition %d handed over", p.index)
 
