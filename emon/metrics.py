@@ -65,6 +65,10 @@ DUTY_RUNS = Counter(
     "Passes of an instance-wide duty (alerts: escalation and silence; orders: the lifecycle) this instance ran",
     ["duty"],
 )
+LAYOUT_MISMATCH = Gauge(
+    "emon_cluster_layout_mismatch",
+    "1 while this instance refuses to evaluate: its partition count or protocol differs from the cluster's",
+)
 OWNED_PARTITIONS = Gauge(
     "emon_owned_partitions", "Partitions of the cases this instance holds and evaluates (several instances)"
 )

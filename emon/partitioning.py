@@ -14,6 +14,10 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 PARTITION_LEASE_PREFIX = "partition-"
+# The cluster protocol these partition owners speak; every instance of a cluster must run the same one,
+# with the same partition count (both stored in ``cluster_layout``). Protocol 1 was one owner of every
+# case under the ``evaluation`` lease.
+PROTOCOL = 2
 
 
 @functools.cache

@@ -29,7 +29,8 @@ async def healthz() -> dict[str, str]:
 async def readyz(request: Request) -> Response:
     """Ready when PostgreSQL, Redis and the MQTT broker are reachable, every background loop is
     running and the ingest pipeline is moving (no message has waited longer than ``EMON_STALL_S``
-    without a batch being committed in that time)."""
+    without a batch being committed in that time), and (several instances) this instance runs the
+    cluster's partition count and protocol."""
     rt = runtime(request)
     health = _refresh(rt)
     checks: dict[str, bool] = {}
@@ -42,6 +43,8 @@ async def readyz(request: Request) -> Response:
     dead = rt.dead_tasks()
     checks["loops"] = not dead
     checks["ingest"] = not health.stalled
+    # Several instances: not ready while this one refuses to evaluate (another partition count or protocol).
+    checks["cluster"] = rt.owner is None or rt.owner.refused is None
     ok = all(checks.values())
     body: dict[str, Any] = {
         "status": "ready" if ok else "not ready",

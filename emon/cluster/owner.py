@@ -2,9 +2,11 @@
 
 Cases are split into ``partitions`` by a stable hash of their id (:mod:`emon.partitioning`); each
 partition has its own lease (:mod:`emon.storage.lease`). Every renew period an instance announces itself
-(:class:`emon.storage.members.Members`), renews the partitions it holds, takes free or expired ones up to
-its fair share ceil(partitions / live instances), and when above that share (an instance joined) hands
-one partition over — after a last fenced persist — so partitions move one at a time. A dead instance's
+(:class:`emon.storage.members.Members`) and renews the partitions it holds — in a loop of its own, so a
+slow restore or hand-over never delays a renewal; the balancing loop checks the cluster's layout (one
+partition count and protocol, :meth:`Members.layout`), takes free or expired partitions up to its fair
+share ceil(partitions / live instances), and when above that share (an instance joined) hands one
+partition over — after a last fenced persist — so partitions move one at a time. A dead instance's
 partitions are free once their leases expire, and taken within ``ttl_s + renew_s`` seconds.
 
 The feed reads what every instance stored once per poll (fixes and events stored after the partitions'
@@ -29,7 +31,7 @@ from emon.casebook import CaseBook
 from emon.cluster.partition import MakeEvaluation, Partition
 from emon.errors import StorageError
 from emon.fix import DeviceEvent, Fix
-from emon.partitioning import PARTITION_LEASE_PREFIX, fair_share, lease_name, partition_of, plan
+from emon.partitioning import PARTITION_LEASE_PREFIX, PROTOCOL, fair_share, lease_name, partition_of, plan
 from emon.storage.lease import Fenced
 from emon.storage.members import Members
 from emon.storage.postgres import DRIVER_ERRORS, Database
@@ -72,8 +74,12 @@ class PartitionOwner:
         self.renew_s = renew_s
         self.tick_s = tick_s
         self.poll_s = poll_s
-        self.members = Members(db, instance_id, ttl_s)
+        self.members = Members(db, instance_id, ttl_s, partitions, PROTOCOL)
+        self.refused: str | None = None  # why this instance may not evaluate now (cluster layout), if so
         self.held: dict[int, Partition] = {}
+        self.live = 1  # live instances at the last heartbeat
+        self.renewed = asyncio.Event()
+        self._leases = asyncio.Lock()  # a renewal never overlaps giving a lease up (it would take it back)
         self.wake = asyncio.Event()
         # Where this instance starts looking for free partitions: instances do not all race for the same.
         self._start = zlib.crc32(instance_id.encode())
@@ -84,6 +90,7 @@ class PartitionOwner:
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._renewing(), name="partition-renew")
             tg.create_task(self._balancing(), name="partition-leases")
             tg.create_task(self._feeding(), name="partition-feed")
             tg.create_task(self._ticking(), name="partition-tick")
@@ -113,14 +120,31 @@ class PartitionOwner:
     # -- leases -----------------------------------------------------------------------------------
 
     async def balance(self) -> None:
-        """One renew period: heartbeat, renew what we hold, take up to our share, hand one over if above it."""
-        live = await self.members.heartbeat()
-        share = fair_share(self.partitions, live)
-        for k, p in list(self.held.items()):
-            if not await p.lease.try_hold():
-                p.lost()
-                del self.held[k]
-            elif not p.ready:
+        """One renew period, in one go (tests drive it): renew, then take, restore and hand over."""
+        await self.renew()
+        await self.rebalance()
+
+    async def renew(self) -> None:
+        """Heartbeat and renew every lease we hold. Runs in a loop of its own, never behind a restore or a
+        hand-over, and renews even when the heartbeat fails: a lease let lapse costs a takeover."""
+        try:
+            self.live = await self.members.heartbeat()
+        except _DOWN as exc:
+            log.warning("partition leases: heartbeat failed (%s); renewing the leases anyway", exc)
+        async with self._leases:
+            for k, p in list(self.held.items()):
+                if self.held.get(k) is p and not await p.lease.try_hold():
+                    p.lost()
+                    del self.held[k]
+
+    async def rebalance(self) -> None:
+        """Check the cluster's layout; restore what we hold but have not restored, take up to our share,
+        hand one over if above it."""
+        if await self._refused():
+            return
+        share = fair_share(self.partitions, self.live)
+        for p in list(self.held.values()):
+            if p.lease.epoch is not None and not p.ready:
                 await self._restore(p)
         names = [lease_name(k) for k in range(self.partitions) if k not in self.held]
         free = [int(n.removeprefix(PARTITION_LEASE_PREFIX)) for n in await self.members.free(names)]
@@ -139,9 +163,32 @@ class PartitionOwner:
             if await p.lease.try_hold():
                 self.held[k] = p
                 await self._restore(p)
-        if step.release is not None:
-            await self.hand_over(self.held.pop(step.release))
+        if step.release is not None and (q := self.held.get(step.release)) is not None:
+            await self.hand_over(q)  # still renewed while it persists, removed from held just before release
         metrics.OWNED_PARTITIONS.set(len(self.owned()))
+
+    async def _refused(self) -> bool:
+        """True (and every partition given up) while this instance's partition count or protocol is not
+        the cluster's, or a one-owner instance (protocol 1) holds the ``evaluation`` lease."""
+        refused = await self.members.layout()
+        if refused != self.refused:
+            if refused is None:
+                log.warning(
+                    "cluster layout agreed (%d partitions, protocol %d): evaluating",
+                    self.partitions,
+                    PROTOCOL,
+                )
+            else:
+                log.error("NOT EVALUATING: %s", refused)
+        self.refused = refused
+        metrics.LAYOUT_MISMATCH.set(0 if refused is None else 1)
+        if refused is None:
+            return False
+        async with self._leases:
+            for k in list(self.held):
+                await self._release(self.held.pop(k))
+        metrics.OWNED_PARTITIONS.set(0)
+        return True
 
     async def hand_over(self, p: Partition) -> None:
         """Give partition ``p`` up: evaluate what was stored so far, persist the watermark (fenced), then
@@ -151,7 +198,10 @@ class PartitionOwner:
             await p.stop()
         except _DOWN as exc:  # Fenced is a StorageError
             log.warning("partition %d: last persist before handing over failed (%s)", p.index, exc)
-        await self._release(p)
+        async with self._leases:
+            if self.held.get(p.index) is p:
+                del self.held[p.index]
+            await self._release(p)
         log.warning("partition %d handed over", p.index)
 
     async def release_all(self) -> None:
@@ -182,10 +232,17 @@ class PartitionOwner:
             log.warning("restoring partition %d failed (%s); retrying", p.index, exc)
         self.wake.set()
 
+    async def _renewing(self) -> None:
+        while True:
+            await self.renew()
+            self.renewed.set()
+            await asyncio.sleep(self.renew_s)
+
     async def _balancing(self) -> None:
         while True:
+            await self.renewed.wait()  # the first heartbeat counted the live instances
             try:
-                await self.balance()
+                await self.rebalance()
             except _DOWN as exc:
                 log.warning("partition leases: PostgreSQL unreachable (%s)", exc)
             await asyncio.sleep(self.renew_s)

@@ -20,7 +20,7 @@ from emon.casebook import CaseBook
 from emon.evaluation import AlertSink, Evaluation
 from emon.fix import DeviceEvent, Fix
 from emon.geofence.events import EvalEvent
-from emon.partitioning import lease_name, partition_of
+from emon.partitioning import PROTOCOL, lease_name, partition_of
 from emon.storage.cases import CaseRecords
 from emon.storage.lease import Fence, Lease
 from emon.storage.postgres import Database
@@ -70,13 +70,16 @@ class Partition:
         self.casebook = casebook
         self.lease = Lease(db, lease_name(index), instance_id, ttl_s)
         self.cases = CaseRecords(db)
-        self.cases.fence = Fence(self.lease)
+        # Writes are made under the epoch the state is restored under, never the lease's current one: a
+        # step computed before the lease was lost and taken back (a new epoch) is refused.
+        self.cases.fence = Fence(self.lease, expected=lambda: self._epoch, layout=(count, PROTOCOL))
         self.cases.partition = (index, count)
         self._alerts = PartitionAlerts(alerts, self.cases.fence, self.owns)
         self._make_evaluation = make_evaluation
         self.evaluation = self._fresh_evaluation()
         self.turn = asyncio.Lock()  # restore, batches, ticks, case changes and hand-over take turns
         self._ready: int | None = None  # the epoch whose state has been restored
+        self._epoch: int | None = None  # the epoch being restored or restored: the one writes are made under
 
     def _fresh_evaluation(self) -> Evaluation:
         evaluation = self._make_evaluation(self.cases, self._alerts)
@@ -92,7 +95,7 @@ class Partition:
         return self._ready is not None and self._ready == self.lease.epoch
 
     def lost(self) -> None:
-        self._ready = None
+        self._ready = self._epoch = None
 
     def open_cases(self) -> list[Case]:
         return [c for c in self.casebook.all() if self.owns(c.case_id)]
@@ -104,6 +107,7 @@ class Partition:
             if epoch is None:
                 return
             started = time.monotonic()
+            self._epoch = epoch
             cases = self.open_cases()
             watermark = await self.cases.watermark()
             # A fresh engine each time: what an earlier holding left in memory is not trusted.
@@ -157,7 +161,7 @@ class Partition:
                 if self.ready:
                     await self.persist_watermark()
             finally:
-                self._ready = None
+                self._ready = self._epoch = None
 
     async def persist_watermark(self) -> None:
         through = self.evaluation.evaluated_through

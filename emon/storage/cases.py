@@ -11,7 +11,7 @@ from psycopg.types.json import Jsonb
 
 from emon.case import Case, CaseStatus
 from emon.geofence.events import EvalEvent
-from emon.storage.lease import Fence
+from emon.storage.lease import Conn, Fence
 from emon.storage.postgres import Database
 
 # A case's evaluation state as stored: packed bytes (emon.geofence.state.CaseState.pack) or a JSON document.
@@ -30,6 +30,30 @@ def _snapshot_documents(
 
 def case_document(case: Case) -> dict[str, Any]:
     return case.model_dump(mode="json", exclude_none=True)
+
+
+async def seed_partition_watermarks(conn: Conn, old: int | None, new: int) -> None:
+    """The partition count changes from ``old`` to ``new`` (in the caller's transaction): every new
+    partition starts from the oldest watermark of the old partitions (an old partition without one of its
+    own counts as the one-owner watermark), so no case's fixes are skipped; a step seen twice does no harm.
+    With ``old`` unknown (the first layout stored), the count whose watermarks were written last."""
+    if old is None:
+        cur = await conn.execute(
+            "SELECT partitions FROM eval_partition_watermarks GROUP BY partitions ORDER BY max(through) DESC LIMIT 1"
+        )
+        row = await cur.fetchone()
+        old = None if row is None else int(row[0])
+    if old is None or old == new:
+        return
+    await conn.execute("DELETE FROM eval_partition_watermarks WHERE partitions = %s", (new,))
+    await conn.execute(
+        "INSERT INTO eval_partition_watermarks (partitions, partition, through) "
+        "SELECT %(new)s, k, m FROM generate_series(0, %(new)s - 1) AS k, "
+        "(SELECT min(coalesce(w.through, (SELECT through FROM eval_watermark WHERE id = 1))) AS m "
+        "FROM generate_series(0, %(old)s - 1) AS o LEFT JOIN eval_partition_watermarks w "
+        "ON w.partitions = %(old)s AND w.partition = o) AS s WHERE m IS NOT NULL",
+        {"old": old, "new": new},
+    )
 
 
 @dataclass(frozen=True, slots=True)

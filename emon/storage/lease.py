@@ -11,6 +11,7 @@ process is ended by PostgreSQL), and a holder frozen past its lease has every wr
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -93,16 +94,38 @@ class Lease:
 
 
 class Fence:
-    """The check every write of the lease holder makes in its own transaction."""
+    """The check every write of the lease holder makes in its own transaction.
 
-    def __init__(self, lease: Lease) -> None:
+    ``expected``: the epoch writes must be made under (a partition's: the epoch its state was restored
+    under, so a write computed before the lease was lost and taken back is refused); default the epoch
+    we hold. ``layout``: (partitions, protocol) a partition owner runs; its writes are also refused
+    unless the cluster's stored layout is that one and no one-owner ``evaluation`` lease is live."""
+
+    def __init__(
+        self,
+        lease: Lease,
+        *,
+        expected: Callable[[], int | None] | None = None,
+        layout: tuple[int, int] | None = None,
+    ) -> None:
         self.lease = lease
+        self.expected = expected
+        self.layout = layout
 
     async def check(self, conn: Conn, epoch: int | None = None) -> None:
-        """Raise :class:`Fenced` unless we hold the lease under ``epoch`` (default: the epoch we believe
-        we hold) right now; lock the lease row until the transaction ends, so no takeover overlaps it."""
+        """Raise :class:`Fenced` unless we hold the lease under ``epoch`` (default: :attr:`expected`, or
+        the epoch we believe we hold) right now; lock the lease row until the transaction ends, so no
+        takeover overlaps it."""
         lease = self.lease
-        epoch = lease.epoch if epoch is None else epoch
+        if epoch is None:
+            epoch = self.expected() if self.expected is not None else lease.epoch
+        guard, args = "", [lease.name, lease.owner, epoch]
+        if self.layout is not None:
+            guard = (
+                " AND EXISTS (SELECT 1 FROM cluster_layout WHERE partitions = %s AND protocol = %s)"
+                " AND NOT EXISTS (SELECT 1 FROM cluster_leases WHERE name = %s AND expires_at > clock_timestamp())"
+            )
+            args += [*self.layout, EVALUATION]
         row = None
         if epoch is not None:
             # Our lock on the lease row holds a takeover back until this transaction ends; if this process
@@ -114,8 +137,8 @@ class Fence:
             )
             cur = await conn.execute(
                 "SELECT 1 FROM cluster_leases WHERE name = %s AND owner = %s AND epoch = %s "
-                "AND expires_at > clock_timestamp() FOR SHARE",
-                (lease.name, lease.owner, epoch),
+                f"AND expires_at > clock_timestamp(){guard} FOR SHARE",
+                args,
             )
             row = await cur.fetchone()
         if row is None:
