@@ -43,6 +43,8 @@ import psycopg
 
 from emon.demo import free_port
 from emon.geo import destination
+from emon.partitioning import lease_name, partition_of
+from emon.settings import Settings
 from tests.storage.private_pg import PrivatePostgres
 
 TOKEN = "chaos-admin-token-0123456789"
@@ -176,11 +178,17 @@ async def query(s: Servers, sql: str, *args: object) -> list[tuple[object, ...]]
         return list(await cur.fetchall())
 
 
-async def owner(s: Servers) -> str | None:
+async def owner(s: Servers, case_id: str) -> str | None:
+    """The instance evaluating ``case_id`` now: the holder of its partition's lease."""
     rows = await query(
-        s, "SELECT owner FROM cluster_leases WHERE name = 'evaluation' AND expires_at > clock_timestamp()"
+        s,
+        "SELECT owner FROM cluster_leases WHERE name = %s AND expires_at > clock_timestamp()",
+        lease_name(partition_of(case_id, PARTITIONS)),
     )
     return str(rows[0][0]) if rows else None
+
+
+PARTITIONS = Settings().partitions  # the instances run with the default EMON_PARTITIONS
 
 
 def fixes_json(distance_m: float, seqs: range) -> bytes:
@@ -290,8 +298,11 @@ async def breach(s: Servers, k: int) -> float:
             await asyncio.sleep(0.5)
 
 
-async def recovered(s: Servers, since: datetime, within_s: float) -> tuple[float | None, float | None]:
-    """Seconds from ``since`` until a fix stored after it, and until the watermark passed it."""
+async def recovered(
+    s: Servers, since: datetime, within_s: float, case_id: str
+) -> tuple[float | None, float | None]:
+    """Seconds from ``since`` until a fix stored after it, and until the watermark of ``case_id``'s
+    partition passed it."""
     stored = evaluated = None
     t0 = time.monotonic()
     while time.monotonic() - t0 < within_s and (stored is None or evaluated is None):
@@ -301,7 +312,14 @@ async def recovered(s: Servers, since: datetime, within_s: float) -> tuple[float
             ):
                 stored = time.monotonic() - t0
             if evaluated is None and (
-                await query(s, "SELECT 1 FROM eval_watermark WHERE through > %s", since)
+                await query(
+                    s,
+                    "SELECT 1 FROM eval_partition_watermarks WHERE partitions = %s AND partition = %s "
+                    "AND through > %s",
+                    PARTITIONS,
+                    partition_of(case_id, PARTITIONS),
+                    since,
+                )
             ):
                 evaluated = time.monotonic() - t0
         await asyncio.sleep(0.2)
@@ -323,7 +341,7 @@ async def run(args: argparse.Namespace) -> None:
             results = []
             for k in args.faults:
                 fault = FAULTS[k]
-                current = await owner(s)
+                current = await owner(s, f"case-{k}")
                 victim = instances.get(current or "")
                 print(f"-- {fault} (owner {current})", flush=True)
                 began = time.time()
@@ -362,7 +380,7 @@ async def run(args: argparse.Namespace) -> None:
                     victim.proc.send_signal(signal.SIGCONT)
                 ended = datetime.now(UTC)
                 breach_at = await breach_task
-                stored_s, evaluated_s = await recovered(s, ended, 60)
+                stored_s, evaluated_s = await recovered(s, ended, 60, f"case-{k}")
                 alert_s: float | None = None
                 ids: list[tuple[object, ...]] = []
                 t0 = time.monotonic()

@@ -8,8 +8,8 @@ for N = 1), MQTT client id and HTTP port, sharing the broker, PostgreSQL, the Re
 prefix. The same load generator sends ``--rate`` fixes/s QoS 1 for ``--duration`` s.
 
 **Every instance subscribes to every device topic and stores every message** (storage deduplicates on
-the fix's key; docs/architecture.md): N instances do N times the ingest work for the same fixes, and
-the evaluation lease's holder alone evaluates. So ingest throughput does not grow with N — on a
+the fix's key; docs/architecture.md): N instances do N times the ingest work for the same fixes, while
+the cases' evaluation is spread over them by partition. So ingest throughput does not grow with N — on a
 machine with 2 cores it shrinks once the instances saturate it. What N buys is continuity
 (docs/reliability.md), not capacity. Reported per N: stored / loss, throughput, publish → stored per
 fix (from the rows), fix → alert decided (the instances' histograms merged), each instance's CPU and
@@ -168,8 +168,8 @@ def report(results: list[InstancesResult], rate: float, duration: float) -> None
     )
     print(f"offered: {rate:,.0f} fixes/s QoS 1 for {duration:.0f} s per run (one fix per message)")
     print(
-        "every instance ingests every message (storage deduplicates), one evaluates: N instances do N× the "
-        "ingest work, so ingest does not scale with N"
+        "every instance ingests every message (storage deduplicates), the cases' evaluation is spread over them "
+        "by partition: N instances do N× the ingest work, so ingest does not scale with N"
     )
     print()
     print(
