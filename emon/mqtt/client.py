@@ -95,6 +95,7 @@ class _Link(asyncio.Protocol):
         if events:
             self.client.handle(events, self)
         self.flush()
+        self.client.deadline_changed()
 
     def flush(self) -> None:
         data = self.client.session.data_to_send()
@@ -138,8 +139,22 @@ class MqttClient:
         self.connected = asyncio.Event()  # READY: subscribed (if asked) and publishing
         self._link: _Link | None = None
         self._waiters: dict[int, tuple[str, asyncio.Future[int]]] = {}
+        # The connection loop sleeps until the session's next deadline; what the broker sends can bring
+        # that deadline forward (CONNACK/SUBACK: the handshake's deadline becomes the first PINGREQ's).
+        self._sleeping_until: float | None = None
+        self._woken: asyncio.Future[str] | None = None
 
     # ---------------------------------------------------------------------------------- receive
+    def deadline_changed(self) -> None:
+        """Wake the connection loop when the session's next deadline is now earlier than the one it
+        sleeps until (cheap: most received data moves no deadline forward)."""
+        woken = self._woken
+        if woken is None or woken.done():
+            return
+        deadline = self.session.next_deadline()
+        if deadline is not None and (self._sleeping_until is None or deadline < self._sleeping_until):
+            woken.set_result("deadline moved")
+
     def handle(self, events: list[wire.Publish | Ready | PublishAcked | Close], link: _Link) -> None:
         sink = self.sink
         manual_ack = not self.session.options.ack_on_receipt
@@ -246,8 +261,11 @@ class MqttClient:
             while not link.closed.done():
                 deadline = self.session.next_deadline()
                 timeout = None if deadline is None else max(0.0, deadline - loop.time())
-                done, _ = await asyncio.wait([link.closed], timeout=timeout)
-                if done:
+                self._sleeping_until, self._woken = deadline, loop.create_future()
+                done, _ = await asyncio.wait(
+                    [link.closed, self._woken], timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
+                if link.closed in done:
                     break
                 events = self.session.tick(loop.time())
                 if events:

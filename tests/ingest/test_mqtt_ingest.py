@@ -191,13 +191,20 @@ async def test_broker_side_disconnect_mid_stream_reconnects_and_loses_nothing(id
 async def test_keepalive_pings_keep_an_idle_connection_up(ids: tuple[str, str]) -> None:
     client_id, prefix = ids
     sink = Collector()
-    # PINGREQ after 0.5 s of silence; the broker drops a client silent for 1.5 s.
-    ingest = MqttIngest(Endpoint("127.0.0.1", 1883), client_id, prefix, sink, keepalive_s=1)
+    # PINGREQ after 1 s of silence; the broker drops a client silent for 3 s (1.5 × keepalive). Idle for
+    # over twice that: only the pings keep it up (a shorter keepalive made a loaded machine's pauses count).
+    ingest = MqttIngest(Endpoint("127.0.0.1", 1883), client_id, prefix, sink, keepalive_s=2)
     task = asyncio.create_task(ingest.run())
     try:
         await asyncio.wait_for(ingest.connected.wait(), 10)
         conn = ingest.client._link
-        await asyncio.sleep(3.5)
+        session = ingest.client.session
+        heard = session._last_received  # the SUBACK
+        # The first PINGREQ goes after 1 s of silence, not when the handshake's 10 s deadline would have
+        # woken the loop: its PINGRESP is heard well within the broker's 3 s.
+        await asyncio.sleep(1.6)
+        assert session._last_received > heard + 0.5, "no PINGRESP: the first PINGREQ was not sent in time"
+        await asyncio.sleep(4.9)
         assert ingest.client._link is conn and ingest.connected.is_set()  # no reconnect in between
     finally:
         task.cancel()
