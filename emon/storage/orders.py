@@ -81,68 +81,48 @@ async def add_decision(
     to_version: int | None,
     gap: tuple[datetime, datetime] | None,
 ) -> dict[str, Any]:
-    cur = await conn.execute(
-        "INSERT INTO order_decisions (case_id, decided_at, decided_by, decision, reason, old_until, new_until, "
-        "from_version, to_version, gap_from, gap_to) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-        (
-            case_id,
-            now,
-            who,
-            decision.value,
-            reason,
-            old_until,
-            new_until,
-            from_version,
-            to_version,
-            None if gap is None else gap[0],
-            None if gap is None else gap[1],
-        ),
-    )
-    row = await cur.fetchone()
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "INSERT INTO order_decisions (case_id, decided_at, decided_by, decision, reason, old_until, new_until, "
+            "from_version, to_version, gap_from, gap_to) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "RETURNING *",
+            (
+                case_id,
+                now,
+                who,
+                decision.value,
+                reason,
+                old_until,
+                new_until,
+                from_version,
+                to_version,
+                None if gap is None else gap[0],
+                None if gap is None else gap[1],
+            ),
+        )
+        row = await cur.fetchone()
     assert row is not None
-    return decision_json(
-        int(str(row[0])),
-        case_id,
-        now,
-        who,
-        decision.value,
-        reason,
-        old_until,
-        new_until,
-        from_version,
-        to_version,
-        gap,
-    )
+    return decision_json(row)
 
 
-def decision_json(
-    n: int,
-    case_id: str,
-    at: datetime,
-    who: str,
-    decision: str,
-    reason: str,
-    old_until: datetime | None,
-    new_until: datetime | None,
-    from_version: int | None,
-    to_version: int | None,
-    gap: tuple[datetime, datetime] | None,
-) -> dict[str, Any]:
+def decision_json(r: dict[str, Any]) -> dict[str, Any]:
+    """One ``order_decisions`` row as the API shows it (the one mapping for a new and a stored row)."""
+
     def t(v: datetime | None) -> str | None:
         return None if v is None else v.isoformat()
 
     return {
-        "id": n,
-        "case_id": case_id,
-        "decided_at": at.isoformat(),
-        "decided_by": who,
-        "decision": decision,
-        "reason": reason,
-        "old_until": t(old_until),
-        "new_until": t(new_until),
-        "from_version": from_version,
-        "to_version": to_version,
-        "gap": None if gap is None else {"from": gap[0].isoformat(), "to": gap[1].isoformat()},
+        "id": r["id"],
+        "case_id": r["case_id"],
+        "decided_at": r["decided_at"].isoformat(),
+        "decided_by": r["decided_by"],
+        "decision": r["decision"],
+        "reason": r["reason"],
+        "old_until": t(r["old_until"]),
+        "new_until": t(r["new_until"]),
+        "from_version": r["from_version"],
+        "to_version": r["to_version"],
+        "gap": None if r["gap_from"] is None else {"from": t(r["gap_from"]), "to": t(r["gap_to"])},
     }
 
 
@@ -150,22 +130,7 @@ async def decisions(conn: Conn, case_id: str) -> list[dict[str, Any]]:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute("SELECT * FROM order_decisions WHERE case_id = %s ORDER BY id", (case_id,))
         rows = await cur.fetchall()
-    return [
-        decision_json(
-            r["id"],
-            r["case_id"],
-            r["decided_at"],
-            r["decided_by"],
-            r["decision"],
-            r["reason"],
-            r["old_until"],
-            r["new_until"],
-            r["from_version"],
-            r["to_version"],
-            None if r["gap_from"] is None else (r["gap_from"], r["gap_to"]),
-        )
-        for r in rows
-    ]
+    return [decision_json(r) for r in rows]
 
 
 async def unreported_violations(conn: Conn, since: datetime) -> list[dict[str, Any]]:
