@@ -162,20 +162,27 @@ async def metric(i: Instance, name: str) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
 
 
+async def balanced_pair(c: Cluster) -> tuple[Instance, Instance]:
+    """Start a, then b; register case-1 through a, seen by b; wait until both hold their share of the
+    partitions (they move one per renew period; then case-1 stays where it is)."""
+    a, b = c.instances
+    a.start()
+    await a.ready()
+    await eventually(lambda: _is(owner(c), "a"), within=10)
+    b.start()
+    await b.ready()
+    await register(a)
+    async with b.client() as http:
+        await eventually(lambda: _status(http, "/api/v1/cases/case-1", 200), within=5)
+    await eventually(lambda: _balanced(a, b), within=30, interval=0.2)
+    return a, b
+
+
 @pytest.mark.timeout(90)
 async def test_an_owner_frozen_past_its_lease_is_refused_every_write_once_thawed() -> None:
     async with cluster(lease_s=LEASE_S) as c:
-        a, b = c.instances
-        a.start()
-        await a.ready()
-        await eventually(lambda: _is(owner(c), "a"), within=10)
-        b.start()
-        await b.ready()
-        await register(a)
-        async with b.client() as http:
-            await eventually(lambda: _status(http, "/api/v1/cases/case-1", 200), within=5)
+        a, b = await balanced_pair(c)
         # Freeze the owner of case-1 once partitions have settled (each instance holds its share).
-        await eventually(lambda: _balanced(a, b), within=30, interval=0.2)
         frozen, survivor = (a, b) if await owner(c) == "a" else (b, a)
         assert await metric(frozen, "emon_fenced_writes_total") == 0
         frozen.signal(signal.SIGSTOP)
@@ -209,17 +216,8 @@ async def test_the_room_stream_on_one_instance_shows_an_alert_decided_on_the_oth
     None
 ):
     async with cluster(lease_s=LEASE_S) as c:
-        a, b = c.instances
-        a.start()
-        await a.ready()
-        await eventually(lambda: _is(owner(c), "a"), within=10)
-        b.start()
-        await b.ready()
-        await register(a)
-        async with b.client() as http:
-            await eventually(lambda: _status(http, "/api/v1/cases/case-1", 200), within=5)
         # Partitions move one per renew period until both hold their share: then case-1 stays where it is.
-        await eventually(lambda: _balanced(a, b), within=30, interval=0.2)
+        a, b = await balanced_pair(c)
         deciding = await owner(c)
         watching = b if deciding == "a" else a
         seen: list[tuple[str, dict[str, Any], datetime]] = []
