@@ -144,3 +144,25 @@ async def eventually(check: Any, within: float = 20.0, interval: float = 0.05) -
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {within}s (last value {value!r})")
         await asyncio.sleep(interval)
+
+
+@contextlib.asynccontextmanager
+async def listening(topics: list[str]) -> AsyncIterator[asyncio.Queue[tuple[str, bytes]]]:
+    """(topic, payload) of every message on ``topics`` (the shared broker, QoS 1) while the block runs."""
+    queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+    async with aiomqtt.Client("127.0.0.1", 1883) as client:
+        for t in topics:
+            await client.subscribe(t, qos=1)
+
+        async def pump() -> None:
+            async for m in client.messages:
+                assert isinstance(m.payload, bytes)
+                await queue.put((m.topic.value, m.payload))
+
+        task = asyncio.create_task(pump())
+        try:
+            yield queue
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -5,14 +5,11 @@ and no position, and a simulated device obeys it with fresh fixes that emon stor
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aiomqtt
 import pytest
 
 from emon.alerts.commands import LocateRequest, commands_for
@@ -28,7 +25,7 @@ from simulators.scenario import load_scenario
 from simulators.stream import REPLY_SEQ_BASE, obey
 from tests.alerts.conftest import World
 from tests.alerts.helpers import OFFENDER, VICTIM, prox
-from tests.harness import Running, eventually, running_emon
+from tests.harness import Running, eventually, listening, running_emon
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 TAG = Device("tag-7", DeviceKind.ANKLE_TAG)
@@ -159,27 +156,6 @@ def _locate_event(case_id: str, detail: dict[str, Any], at: datetime) -> EvalEve
         (),
         detail=detail,
     )
-
-
-@contextlib.asynccontextmanager
-async def listening(topics: list[str]) -> AsyncIterator[asyncio.Queue[tuple[str, bytes]]]:
-    queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
-    async with aiomqtt.Client("127.0.0.1", 1883) as client:
-        for t in topics:
-            await client.subscribe(t, qos=1)
-
-        async def pump() -> None:
-            async for m in client.messages:
-                assert isinstance(m.payload, bytes)
-                await queue.put((m.topic.value, m.payload))
-
-        task = asyncio.create_task(pump())
-        try:
-            yield queue
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
 
 async def _register(em: Running, devices: list[dict[str, Any]], case: dict[str, Any]) -> None:

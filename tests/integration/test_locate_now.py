@@ -4,43 +4,19 @@ device's ``emon/v1/cmd/{id}`` topic (the engine's and alerting's halves were bui
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aiomqtt
 import pytest
 
 from emon.geo import destination
 from emon.storage import alerts as st
-from tests.harness import eventually, publish, running_emon
+from tests.harness import eventually, listening, publish, running_emon
 
 pytestmark = pytest.mark.integration
 VICTIM_AT = (52.3702, 4.8952)
 TAG, PHONE = "tag-l", "victim-l"
-
-
-@contextlib.asynccontextmanager
-async def listening(topics: list[str]) -> AsyncIterator[asyncio.Queue[tuple[str, bytes]]]:
-    queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
-    async with aiomqtt.Client("127.0.0.1", 1883) as client:
-        for t in topics:
-            await client.subscribe(t, qos=1)
-
-        async def pump() -> None:
-            async for m in client.messages:
-                assert isinstance(m.payload, bytes)
-                await queue.put((m.topic.value, m.payload))
-
-        task = asyncio.create_task(pump())
-        try:
-            yield queue
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
 
 @pytest.mark.timeout(60)
