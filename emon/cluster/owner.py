@@ -265,20 +265,33 @@ class PartitionOwner:
                 groups.setdefault(since, []).append(p)
         for since, group in groups.items():
             fixes, events = await self.records.received_between(since, cutoff)
-            devices = self._devices_by_partition([f.device_id for f in fixes] + [e.device_id for e in events])
+            # One pass over the read: each partition gets the fixes and events of its cases' devices (a
+            # device in cases of two partitions goes to both), rather than every partition scanning it all.
+            where: dict[str, tuple[int, ...]] = {}
+            own_fixes: dict[int, list[Fix]] = {p.index: [] for p in group}
+            own_events: dict[int, list[DeviceEvent]] = {p.index: [] for p in group}
+            for f in fixes:
+                for k in self._partitions_of(f.device_id, where):
+                    if k in own_fixes:
+                        own_fixes[k].append(f)
+            for e in events:
+                for k in self._partitions_of(e.device_id, where):
+                    if k in own_events:
+                        own_events[k].append(e)
             for p in group:
                 try:
-                    await p.consume(fixes, events, since, cutoff, devices.get(p.index, set()))
+                    await p.consume(own_fixes[p.index], own_events[p.index], since, cutoff)
                 except Fenced as exc:
                     log.warning("%s", exc)
                     p.lost()
 
-    def _devices_by_partition(self, device_ids: Collection[str]) -> dict[int, set[str]]:
-        out: dict[int, set[str]] = {}
-        for device in set(device_ids):
-            for case in self.casebook.cases_for_device(device):
-                out.setdefault(partition_of(case.case_id, self.partitions), set()).add(device)
-        return out
+    def _partitions_of(self, device_id: str, seen: dict[str, tuple[int, ...]]) -> tuple[int, ...]:
+        """The partitions of the open cases ``device_id`` belongs to (remembered in ``seen`` for one read)."""
+        ks = seen.get(device_id)
+        if ks is None:
+            cases = self.casebook.cases_for_device(device_id)
+            ks = seen[device_id] = tuple({partition_of(c.case_id, self.partitions) for c in cases})
+        return ks
 
     async def _feeding(self) -> None:
         backoff = Backoff(0.1, 2.0)

@@ -130,18 +130,15 @@ class Partition:
         events: Sequence[DeviceEvent],
         since: datetime,
         through: datetime,
-        devices: set[str],
     ) -> None:
-        """Evaluate the fixes and events of ``devices`` (this partition's) stored in (``since``,
+        """Evaluate this partition's fixes and events (of its cases' devices) stored in (``since``,
         ``through``]; with none, only move on in memory (the watermark is persisted at the next tick).
         A read that no longer starts where the partition stands (another step went first) is dropped."""
         async with self.turn:
             if not self.ready or self.evaluation.evaluated_through != since:
                 return
-            mine = [f for f in fixes if f.device_id in devices]
-            theirs = [e for e in events if e.device_id in devices]
-            if mine or theirs:
-                await self.evaluation.consume(mine, theirs, datetime.now(UTC), time.monotonic(), through)
+            if fixes or events:
+                await self.evaluation.consume(fixes, events, datetime.now(UTC), time.monotonic(), through)
             else:
                 self.evaluation.resume_from(through)
 
