@@ -14,20 +14,13 @@ import pytest
 from emon.deadletters import row_for
 from emon.fix import DeadLetter, DeviceEvent, EventType, Fix
 from tests.harness import eventually
+from tests.ingest.test_mqtt_ingest import RecordingAcker
 from tests.storage.helpers import Store, open_store
 
 pytestmark = pytest.mark.integration
 BATCH = 10
 INFLIGHT = 4
 MESSAGES = 120
-
-
-class Acker:
-    def __init__(self) -> None:
-        self.acked: list[int] = []
-
-    def ack(self, packet_ids: list[int]) -> None:
-        self.acked.extend(packet_ids)
 
 
 class HeldConsumer:
@@ -61,7 +54,7 @@ def fix(device: str, seq: int) -> bytes:
 async def test_batches_are_stored_ahead_of_a_held_consumer_and_handed_on_in_order() -> None:
     async with open_store() as store:
         pipeline = store.pipeline(batch_max=BATCH, batch_wait_s=0.001, inflight=INFLIGHT)
-        consumer, acker = HeldConsumer(), Acker()
+        consumer, acker = HeldConsumer(), RecordingAcker()
         pipeline.consumers.append(consumer)
         sent = [(f"tag-{1 + i % 2}", i) for i in range(MESSAGES)]
         for n, (device, seq) in enumerate(sent, start=1):
@@ -118,7 +111,7 @@ async def test_a_batch_of_fixes_events_and_dead_letters_is_one_checkout_stamped_
         assert again == ([], [], None)  # all duplicates: nothing new, no storing time
 
 
-async def _at_least(acker: Acker, n: int) -> bool:
+async def _at_least(acker: RecordingAcker, n: int) -> bool:
     return len(acker.acked) >= n
 
 
