@@ -4,7 +4,6 @@ real Runtime objects driven renew period by renew period); and writes fenced by 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,31 +11,15 @@ from prometheus_client import REGISTRY
 
 from emon.runtime import Runtime
 from emon.storage.lease import Fenced
-from emon.storage.postgres import drop_schema
-from tests.cluster.test_partitions import RENEW_S, TTL_S, count, owner, rounds
-from tests.harness import PG_URL, isolated_settings
+from tests.cluster.test_partitions import count, instances, owner, rounds
 
 pytestmark = pytest.mark.integration
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 
-@contextlib.asynccontextmanager
-async def cluster(**partitions: int) -> AsyncIterator[list[Runtime]]:
+def cluster(**partitions: int) -> contextlib.AbstractAsyncContextManager[list[Runtime]]:
     """Instances named as the keywords, each with its own partition count, on one database schema."""
-    base = isolated_settings(lease_s=TTL_S, lease_renew_s=RENEW_S)
-    runtimes = [
-        Runtime(base.model_copy(update={"instance_id": n, "partitions": p})) for n, p in partitions.items()
-    ]
-    try:
-        for rt in runtimes:
-            await rt.db.open()
-            await rt.db.migrate()
-        yield runtimes
-    finally:
-        for rt in runtimes:
-            await rt.live.close()
-            await rt.db.close()
-        await drop_schema(PG_URL, base.db_schema)
+    return instances(**partitions)
 
 
 async def test_an_instance_with_another_partition_count_evaluates_nothing() -> None:

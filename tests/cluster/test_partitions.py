@@ -28,9 +28,14 @@ RENEW_S = 0.2
 
 
 @contextlib.asynccontextmanager
-async def instances(*names: str) -> AsyncIterator[list[Runtime]]:
+async def instances(*names: str, **counts: int) -> AsyncIterator[list[Runtime]]:
+    """Runtimes (not started) on one schema: ``names`` with P partitions, and ``counts``' keys with the
+    partition count given for each (a cluster that disagrees)."""
     base = isolated_settings(partitions=P, lease_s=TTL_S, lease_renew_s=RENEW_S)
-    runtimes = [Runtime(base.model_copy(update={"instance_id": n})) for n in names]
+    wanted = {**dict.fromkeys(names, P), **counts}
+    runtimes = [
+        Runtime(base.model_copy(update={"instance_id": n, "partitions": k})) for n, k in wanted.items()
+    ]
     try:
         for rt in runtimes:
             await rt.db.open()
