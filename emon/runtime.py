@@ -44,6 +44,7 @@ from emon.storage.recall import RecallingLive
 from emon.storage.records import Records
 from emon.storage.retention import run_retention
 from emon.storage.users import UserRecords
+from emon.waiting import within
 
 log = logging.getLogger(__name__)
 
@@ -264,7 +265,7 @@ class Runtime:
         return sorted(name for name, task in self.tasks.items() if task.done())
 
     async def wait_connected(self, within_s: float = 10.0) -> None:
-        await asyncio.wait_for(self.mqtt.connected.wait(), within_s)
+        await within(self.mqtt.connected.wait(), within_s)
 
     async def close(self) -> None:
         self._closing = True

@@ -10,7 +10,6 @@ in-process event and from PostgreSQL ``LISTEN``; a poll every ``poll_s`` is the 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -23,6 +22,7 @@ from emon.alerts.config import AlertConfig
 from emon.backoff import Backoff
 from emon.storage import alerts as st
 from emon.storage.postgres import DRIVER_ERRORS, Database
+from emon.waiting import woken
 
 log = logging.getLogger(__name__)
 
@@ -138,8 +138,7 @@ class OutboxWorker:
                 log.warning("outbox pass failed (%s); retrying", exc)
                 await asyncio.sleep(backoff.next_wait())
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), self.config.poll_s)
+            await woken(self.wake, self.config.poll_s)
 
     async def listen(self) -> None:
         """Forever: turn PostgreSQL notifications from other processes into wake-ups."""

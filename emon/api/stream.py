@@ -36,6 +36,7 @@ from emon.api.gate import Gate, gate
 from emon.audit import Outcome
 from emon.case import Case
 from emon.privacy import LiveMessage, VictimVisibleCases, alert_for_viewer, privacy_filter
+from emon.waiting import within
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +168,7 @@ async def event_stream(
             next_check = loop.time() + recheck_s
         wait = max(0.0, min(next_check, last_beat + heartbeat_s) - loop.time())
         try:
-            kind, body = await asyncio.wait_for(queue.get(), wait)
+            kind, body = await within(queue.get(), wait)
         except TimeoutError:
             if loop.time() >= last_beat + heartbeat_s:
                 last_beat = loop.time()

@@ -17,7 +17,6 @@ fixes and events of its cases' devices, so both devices of a case meet at that c
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import zlib
 from collections.abc import Collection, Sequence
@@ -36,6 +35,7 @@ from emon.storage.lease import Fenced
 from emon.storage.members import Members
 from emon.storage.postgres import DRIVER_ERRORS, Database
 from emon.storage.records import Records
+from emon.waiting import woken
 
 log = logging.getLogger(__name__)
 
@@ -296,8 +296,7 @@ class PartitionOwner:
     async def _feeding(self) -> None:
         backoff = Backoff(0.1, 2.0)
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), self.poll_s)
+            await woken(self.wake, self.poll_s)
             self.wake.clear()
             try:
                 await self.feed()

@@ -9,7 +9,6 @@ is silently stuck.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -20,6 +19,7 @@ from emon.device import DeviceRegistry
 from emon.storage.cases import CaseRecords
 from emon.storage.postgres import DRIVER_ERRORS, Database
 from emon.storage.records import Records
+from emon.waiting import woken
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +78,7 @@ class ClusterSync:
 
     async def _resync_loop(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), self.resync_s)
+            await woken(self.wake, self.resync_s)
             self.wake.clear()
             try:
                 await self.resync()

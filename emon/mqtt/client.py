@@ -209,7 +209,8 @@ class MqttClient:
         future: asyncio.Future[int] = loop.create_future()
         self._waiters[packet_id] = (topic, future)
         try:
-            code = await asyncio.wait_for(future, timeout_s)
+            async with asyncio.timeout(timeout_s):  # not wait_for: it can swallow a cancel on 3.11
+                code = await future
         except TimeoutError as exc:
             raise MqttError(f"no PUBACK for {topic!r} within {timeout_s:g}s") from exc
         finally:
@@ -240,16 +241,14 @@ class MqttClient:
         loop = asyncio.get_running_loop()
         ep = self.endpoint
         try:
-            _, link = await asyncio.wait_for(
-                loop.create_connection(
+            async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                _, link = await loop.create_connection(
                     lambda: _Link(self),
                     ep.host,
                     ep.port,
                     ssl=ep.tls,
                     server_hostname=ep.host if ep.tls else None,
-                ),
-                CONNECT_TIMEOUT_S,
-            )
+                )
         except ssl.SSLCertVerificationError:
             self.session.connect_failed(needs_operator=True)  # wrong CA or host name: an operator's job
             raise

@@ -25,6 +25,9 @@ async def running(o: PartitionOwner) -> AsyncIterator[None]:
         yield
     finally:
         task.cancel()
+        done, _ = await asyncio.wait([task], timeout=15)
+        # A loop that swallowed its cancellation would hang here: fail with where every task stands.
+        assert done, "\n".join(f"{t.get_name()}: {t.get_stack(limit=4)}" for t in asyncio.all_tasks())
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
