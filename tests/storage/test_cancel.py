@@ -1,0 +1,50 @@
+"""A task cancelled while it takes a connection from emon's pool is cancelled — never carries on.
+
+psycopg-pool before 3.3.1 caught ``CancelledError`` in the connection check it runs on every checkout
+(emon's pool checks, so that a connection that died with the server is not handed out), put the
+connection back and tried again (psycopg issue 1401): the cancel was lost, and a service loop that was
+told to stop went on — a cluster test's teardown hung in CI. Cancelled at every moment of a checkout,
+each task must end cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from emon.storage.postgres import Database, drop_schema
+from tests.harness import PG_URL
+
+pytestmark = pytest.mark.integration
+
+
+async def _checkout(db: Database) -> None:
+    async with db.pool.connection() as conn:
+        await conn.execute("SELECT 1")
+
+
+async def test_a_cancel_during_a_checkout_is_never_swallowed() -> None:
+    schema = f"t_cancel_{uuid.uuid4().hex[:10]}"
+    db = Database(PG_URL, schema)
+    await db.open()
+    try:
+        swallowed = cancelled = 0
+        for i in range(300):
+            task = asyncio.create_task(_checkout(db))
+            await asyncio.sleep((i % 30) * 0.0001)  # the cancel lands at every step of the checkout
+            if task.done():
+                continue
+            task.cancel()
+            try:
+                await task
+                swallowed += 1
+            except asyncio.CancelledError:
+                cancelled += 1
+        assert cancelled > 20  # the cancels did land while checking out
+        assert swallowed == 0
+        await _checkout(db)  # and the pool still serves
+    finally:
+        await db.close()
+        await drop_schema(PG_URL, schema)
