@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import pathlib
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import pytest
 
@@ -23,10 +25,21 @@ async def _loop(event: asyncio.Event) -> None:
         event.clear()
 
 
+async def _library_loop(event: asyncio.Event) -> None:
+    """How redis-py and psycopg-pool wait: ``asyncio.wait_for`` itself (replaced when emon is imported)."""
+    while True:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), 0.2)
+        event.clear()
+
+
+@pytest.mark.parametrize("loop", [_loop, _library_loop])
 @pytest.mark.parametrize("steps", range(5))
-async def test_a_loop_woken_as_it_is_cancelled_stops(steps: int) -> None:
+async def test_a_loop_woken_as_it_is_cancelled_stops(
+    loop: Callable[[asyncio.Event], Coroutine[Any, Any, None]], steps: int
+) -> None:
     event = asyncio.Event()
-    task = asyncio.create_task(_loop(event))
+    task = asyncio.create_task(loop(event))
     await asyncio.sleep(0.01)
     event.set()
     for _ in range(steps):  # the cancel lands at every point of the wake-up
@@ -53,6 +66,19 @@ async def test_within_bounds_a_wait_and_returns_its_result() -> None:
         await within(queue.get(), 0.01)
     queue.put_nowait(7)
     assert await within(queue.get(), 0.01) == 7
+
+
+async def test_wait_for_keeps_its_contract() -> None:
+    assert await asyncio.wait_for(asyncio.sleep(0, "done"), None) == "done"
+    assert await asyncio.wait_for(asyncio.sleep(0, "done"), 1) == "done"
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(asyncio.sleep(1), 0.01)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(asyncio.sleep(1), 0)
+    never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(never, 0)
+    assert never.cancelled()
 
 
 def test_no_module_waits_with_asyncio_wait_for() -> None:

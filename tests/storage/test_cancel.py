@@ -14,8 +14,10 @@ import uuid
 
 import pytest
 
+from emon.storage.live import LiveState
 from emon.storage.postgres import Database, drop_schema
 from tests.harness import PG_URL
+from tests.storage.helpers import REDIS_URL
 
 pytestmark = pytest.mark.integration
 
@@ -48,3 +50,27 @@ async def test_a_cancel_during_a_checkout_is_never_swallowed() -> None:
     finally:
         await db.close()
         await drop_schema(PG_URL, schema)
+
+
+async def test_a_cancel_during_a_redis_command_is_never_swallowed() -> None:
+    """redis-py sends every command under ``asyncio.wait_for`` (emon sets a socket timeout): on Python
+    3.11 that lost cancels too, until emon put 3.12's ``wait_for`` in its place."""
+    live = LiveState.from_url(REDIS_URL, f"t-cancel-{uuid.uuid4().hex[:10]}")
+    try:
+        swallowed = cancelled = 0
+        for i in range(600):
+            task = asyncio.create_task(live.latest("tag-1"))
+            await asyncio.sleep((i % 30) * 0.00005)
+            if task.done():
+                continue
+            task.cancel()
+            try:
+                await task
+                swallowed += 1
+            except asyncio.CancelledError:
+                cancelled += 1
+        assert cancelled > 20
+        assert swallowed == 0
+        assert await live.latest("tag-1") is None
+    finally:
+        await live.close()
