@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
+from operator import attrgetter
 from typing import Any, TypeVar
 
 import psycopg
@@ -13,6 +14,7 @@ from emon.deadletters import ROW_OVERHEAD_BYTES, DeadLetterRow
 from emon.device import Device, DeviceKind
 from emon.errors import StorageError
 from emon.fix import DeviceEvent, EventType, Fix, FixSource
+from emon.storage import arrays
 from emon.storage.postgres import Database, translate
 
 T = TypeVar("T")
@@ -81,7 +83,12 @@ class Records:
             raise translate(
                 exc, f"storing {len(fixes)} fixes, {len(events)} events, {len(dead)} dead letters"
             ) from exc
-        new_fixes = _in_input_order(fixes, {(r[0], r[1], r[2]) for r in fix_rows}, lambda f: f.key)
+        # As many rows as fixes: every fix was new and none repeated (the common case, without a key per row).
+        new_fixes = (
+            list(fixes)
+            if len(fix_rows) == len(fixes)
+            else _in_input_order(fixes, {(r[0], r[1], r[2]) for r in fix_rows}, lambda f: f.key)
+        )
         new_events = _in_input_order(
             events, {(r[0], r[1], r[2]) for r in event_rows}, lambda e: (e.device_id, e.ts, e.type.value)
         )
@@ -271,22 +278,28 @@ async def _insert_fixes(conn: Conn, fixes: Sequence[Fix]) -> list[Fix]:
     return _in_input_order(fixes, new, lambda f: f.key)
 
 
-def _fix_arrays(fixes: Sequence[Fix]) -> tuple[list[Any], ...]:
-    """The fixes as one array per column, in :data:`_FIX_COLUMNS` order. Numbers are made floats: a
-    binary array cannot mix ints and floats (psycopg refuses it), and a ``Fix`` built outside the decoder
-    may hold an int."""
+def _fix_arrays(fixes: Sequence[Fix]) -> tuple[arrays.Array, ...]:
+    """The fixes as one binary array per column, in :data:`_FIX_COLUMNS` order (see
+    :mod:`emon.storage.arrays`: psycopg's own list encoding was most of storing's client CPU). A number
+    may be an int (a ``Fix`` built outside the decoder): it is sent as a double."""
     return (
-        [f.device_id for f in fixes],
-        [f.ts for f in fixes],
-        [-1 if f.seq is None else f.seq for f in fixes],
-        [float(f.lat) for f in fixes],
-        [float(f.lon) for f in fixes],
-        [float(f.acc_m) for f in fixes],
-        [None if f.batt is None else float(f.batt) for f in fixes],
-        [None if f.src is None else f.src.value for f in fixes],
-        [None if f.speed_mps is None else float(f.speed_mps) for f in fixes],
-        [None if f.heading_deg is None else float(f.heading_deg) for f in fixes],
+        arrays.texts(list(map(_DEVICE_ID, fixes))),
+        arrays.timestamptzs(list(map(_TS, fixes))),
+        arrays.int8s([-1 if f.seq is None else f.seq for f in fixes]),
+        arrays.float8s(list(map(_LAT, fixes))),
+        arrays.float8s(list(map(_LON, fixes))),
+        arrays.float8s(list(map(_ACC_M, fixes))),
+        arrays.float8s(list(map(_BATT, fixes))),
+        arrays.texts([None if f.src is None else f.src.value for f in fixes]),
+        arrays.float8s(list(map(_SPEED_MPS, fixes))),
+        arrays.float8s(list(map(_HEADING_DEG, fixes))),
     )
+
+
+_DEVICE_ID, _TS, _LAT, _LON, _ACC_M, _BATT, _SPEED_MPS, _HEADING_DEG = (
+    attrgetter(name)
+    for name in ("device_id", "ts", "lat", "lon", "acc_m", "batt", "speed_mps", "heading_deg")
+)
 
 
 def _event_arrays(events: Sequence[DeviceEvent]) -> tuple[list[Any], ...]:
