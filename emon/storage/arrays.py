@@ -64,11 +64,11 @@ def _head(n: int, hasnull: bool, element: int) -> bytes:
 
 def texts(values: Sequence[str | None]) -> TextArray:
     """UTF-8, as the emon schema's connections use (a string that cannot be encoded raises
-    ``UnicodeEncodeError``: content, like psycopg's own)."""
+    ``UnicodeEncodeError``: content, like psycopg's own). A ``StrEnum`` member is its value."""
     if None in values:
         body = b"".join([_NULL if v is None else _I32(len(b := v.encode())) + b for v in values])
         return TextArray(_head(len(values), True, _TEXT) + body)
-    encoded = [v.encode() for v in values]  # type: ignore[union-attr]  # no None: checked above
+    encoded = list(map(str.encode, values))  # type: ignore[arg-type]  # no None: checked above
     lengths = map(_I32, map(len, encoded))
     return TextArray(
         _head(len(values), False, _TEXT) + b"".join(chain.from_iterable(zip(lengths, encoded, strict=True)))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
-from operator import attrgetter
+from itertools import chain
+from operator import attrgetter, itemgetter
 from typing import Any, TypeVar
 
 import psycopg
@@ -70,10 +71,13 @@ class Records:
                     # cut-off (:meth:`cutoff`): rows are stamped after it is granted, so a cut-off never
                     # passes a row that is not yet committed. First in the pipeline: the server runs the
                     # statements in the order sent.
-                    await conn.execute(_LOCK_SHARED)
+                    await conn.execute(_LOCK_SHARED, prepare=True)
                     if dead:
                         await conn.cursor().executemany(_INSERT_DEAD_LETTER, [_dead_params(d) for d in dead])
-                    fix_cur = await conn.execute(_INSERT_FIXES, _fix_arrays(fixes)) if fixes else None
+                    # Prepared on first use on each connection (psycopg's default waits for the fifth).
+                    fix_cur = (
+                        await conn.execute(_INSERT_FIXES, _fix_arrays(fixes), prepare=True) if fixes else None
+                    )
                     event_cur = await conn.execute(_INSERT_EVENTS, _event_arrays(events)) if events else None
                     await conn.commit()
                 # The pipeline is synchronised and the transaction committed: the results are here.
@@ -92,7 +96,7 @@ class Records:
         new_events = _in_input_order(
             events, {(r[0], r[1], r[2]) for r in event_rows}, lambda e: (e.device_id, e.ts, e.type.value)
         )
-        stored_at = max((r[3] for r in (*fix_rows, *event_rows)), default=None)
+        stored_at = max(map(_RECEIVED_AT, chain(fix_rows, event_rows)), default=None)
         return new_fixes, new_events, stored_at
 
     async def dead_letter_totals(self) -> tuple[int, int]:
@@ -290,15 +294,16 @@ def _fix_arrays(fixes: Sequence[Fix]) -> tuple[arrays.Array, ...]:
         arrays.float8s(list(map(_LON, fixes))),
         arrays.float8s(list(map(_ACC_M, fixes))),
         arrays.float8s(list(map(_BATT, fixes))),
-        arrays.texts([None if f.src is None else f.src.value for f in fixes]),
+        arrays.texts(list(map(_SRC, fixes))),  # a FixSource is a str: its value
         arrays.float8s(list(map(_SPEED_MPS, fixes))),
         arrays.float8s(list(map(_HEADING_DEG, fixes))),
     )
 
 
-_DEVICE_ID, _TS, _LAT, _LON, _ACC_M, _BATT, _SPEED_MPS, _HEADING_DEG = (
+_RECEIVED_AT = itemgetter(3)  # of a row an INSERT returned
+_DEVICE_ID, _TS, _LAT, _LON, _ACC_M, _BATT, _SRC, _SPEED_MPS, _HEADING_DEG = (
     attrgetter(name)
-    for name in ("device_id", "ts", "lat", "lon", "acc_m", "batt", "speed_mps", "heading_deg")
+    for name in ("device_id", "ts", "lat", "lon", "acc_m", "batt", "src", "speed_mps", "heading_deg")
 )
 
 
