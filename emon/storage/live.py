@@ -152,9 +152,9 @@ _encode_msgpack = msgspec.msgpack.Encoder().encode
 
 def _latest_row(f: Fix) -> tuple[str, float, str]:
     """A fix as the update script reads it: (device id, fix time in epoch s, fix JSON)."""
-    src = None if f.src is None else f.src.value
+    # f.src as is: a FixSource is a str, encoded as its value.
     js = _LatestJson(
-        f.device_id, f.ts.isoformat(), f.lat, f.lon, f.acc_m, f.seq, f.batt, src, f.speed_mps, f.heading_deg
+        f.device_id, f.ts.isoformat(), f.lat, f.lon, f.acc_m, f.seq, f.batt, f.src, f.speed_mps, f.heading_deg
     )
     # A str, not bytes: Redis' cmsgpack does not read msgpack's bin type.
     return (f.device_id, f.ts.timestamp(), _encode_json(js).decode())

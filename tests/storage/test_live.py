@@ -4,6 +4,7 @@ last-heard time — and a batch that meets an unreachable Redis is held and merg
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -11,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from emon.demo import free_port
-from emon.fix import Fix
-from emon.storage.live import LiveState, client_for
+from emon.fix import Fix, FixSource
+from emon.storage.live import LiveState, client_for, fix_to_json
 from emon.storage.recall import RecallingLive
 from tests.storage.helpers import REDIS_URL, Store
 
@@ -68,6 +69,21 @@ async def test_across_batches_a_late_fix_or_time_never_moves_back_and_a_newer_on
     assert await live.last_seen() == {"tag-1": heard, "tag-2": later, "tag-3": earlier}
     await live.mark_seen({"tag-2": heard})  # a late batch
     assert (await live.last_seen())["tag-2"] == later
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        Fix("tag-1", T0, 52.123456789012, 5.987654321098, 4.5, 7, 81.0, FixSource.GNSS, 1.25, 270.0),
+        Fix("tag-1", T0, 52, 5, 3),  # ints, and every optional field missing
+    ],
+)
+async def test_the_latest_reads_back_as_the_json_it_always_was(live: LiveState, stored: Fix) -> None:
+    """The API hands this object out as is (``/devices/{id}/latest``): same keys, same values."""
+    await live.set_latest([stored])
+    raw = await live.client.hget(live.latest_key, "tag-1")
+    assert raw == json.dumps(fix_to_json(stored), separators=(",", ":")).encode()
+    assert await live.latest("tag-1") == fix_to_json(stored)
 
 
 async def test_stored_times_read_back_as_the_same_instant(live: LiveState) -> None:
