@@ -22,6 +22,7 @@ import statistics
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import redis.asyncio as aioredis
@@ -73,10 +74,14 @@ async def cpu_us(step: Callable[[], Awaitable[object]]) -> float:
     return (time.process_time() - t) * 1e6
 
 
-async def run(size: int, count: int, records: Records, live: LiveState) -> tuple[float, float]:
-    """Median CPU per fix (us) of storing and of the live update, over ``count`` batches."""
+async def run(size: int, count: int, records: Records, live: LiveState) -> tuple[float, float, float | None]:
+    """Median CPU per fix (us) of storing, of the live update as the pipeline makes it (``set_latest``
+    then ``mark_seen``) and as one call (``update``, None where this emon has none), over ``count``
+    batches."""
     store: list[float] = []
     update: list[float] = []
+    single: list[float] = []
+    one_call = getattr(live, "update", None)
     start = datetime.now(UTC) + timedelta(days=size)  # new fixes every run
     for i, batch in enumerate(batches(size, count + WARMUP, start)):
         seen = {f.device_id: datetime.now(UTC) for f in batch}
@@ -89,11 +94,22 @@ async def run(size: int, count: int, records: Records, live: LiveState) -> tuple
             await live.mark_seen(seen)
             return None
 
+        # Newer fixes of the same devices, so that this call writes as much as the two before it.
+        later = [replace(f, ts=f.ts + timedelta(microseconds=1)) for f in batch]
+
+        async def updated_once(batch: list[Fix] = later, seen: dict[str, datetime] = seen) -> object:
+            assert one_call is not None
+            await one_call(batch, seen)
+            return None
+
         s, u = await cpu_us(stored), await cpu_us(updated)
+        o = await cpu_us(updated_once) if one_call is not None else None
         if i >= WARMUP:
             store.append(s / size)
             update.append(u / size)
-    return statistics.median(store), statistics.median(update)
+            if o is not None:
+                single.append(o / size)
+    return statistics.median(store), statistics.median(update), statistics.median(single) if single else None
 
 
 async def main(sizes: list[int], count: int, rounds: int) -> None:
@@ -108,10 +124,11 @@ async def main(sizes: list[int], count: int, rounds: int) -> None:
         records = Records(db)
         for r in range(rounds):
             for size in sizes:
-                store, update = await run(size, count, records, live)
+                store, update, single = await run(size, count, records, live)
+                once = "n/a" if single is None else f"{single:6.2f}"
                 print(
-                    f"round {r} batch {size:5d}: store_batch {store:6.2f} us/fix, "
-                    f"live update {update:6.2f} us/fix (median of {count} batches, CPU)"
+                    f"round {r} batch {size:5d}: store_batch {store:6.2f} us/fix, live set_latest+mark_seen "
+                    f"{update:6.2f} us/fix, live update() {once} us/fix (median of {count} batches, CPU)"
                 )
     finally:
         await live.close()
