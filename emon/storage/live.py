@@ -1,8 +1,8 @@
 """Live state in Redis: the latest fix of every device, for the API and for other workers.
 
-One round trip per batch (one script call). A late fix never replaces a newer latest, and a late last-heard
-time never a later one: the compare is done in Redis (a Lua script), so several ingest processes (or a
-write kept while Redis was skipped, sent later) cannot move either back.
+One script call (one round trip) per batch through :meth:`LiveState.update`. A late fix never replaces a
+newer latest, and a late last-heard time never a later one: the compare is done in Redis (a Lua script),
+so several ingest processes (or a write kept while Redis was skipped, sent later) cannot move either back.
 
 Redis is a cache, and a dead one must not slow ingest or alerting. Every command is bounded
 (``REDIS_TIMEOUT_S`` to connect and to answer, no client-side retries), and after a failure Redis is
