@@ -1,8 +1,8 @@
 """Live state in Redis: the latest fix of every device, for the API and for other workers.
 
-One pipelined round trip per batch. A late fix never replaces a newer latest, and a late last-heard
-time never a later one: the compare is done in Redis (Lua scripts), so several ingest processes (or a
-write kept while Redis was skipped, sent later) cannot move either back.
+One script call (one round trip) per batch through :meth:`LiveState.update`. A late fix never replaces a
+newer latest, and a late last-heard time never a later one: the compare is done in Redis (a Lua script),
+so several ingest processes (or a write kept while Redis was skipped, sent later) cannot move either back.
 
 Redis is a cache, and a dead one must not slow ingest or alerting. Every command is bounded
 (``REDIS_TIMEOUT_S`` to connect and to answer, no client-side retries), and after a failure Redis is
@@ -26,7 +26,6 @@ import msgspec
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
@@ -40,30 +39,48 @@ T = TypeVar("T")
 # 10 retries with backoff) held every batch for seconds, or for a minute with a frozen Redis.
 REDIS_TIMEOUT_S = 0.5
 
-# KEYS[1] = hash key; ARGV = (device id, fix time in epoch s, json) x n. One script call per chunk of
-# devices rather than one EVALSHA per device: the Python client's per-command cost (13-16 us) was
-# most of a batch's Redis time.
-_SET_IF_NEWER = """
+# KEYS = (latest fix JSON, latest fix time, last-heard time) hashes, by device id. ARGV[1] = msgpack
+# [[device id, fix time in epoch s, fix JSON], ...], ARGV[2] = msgpack [[device id, last-heard time in
+# epoch s], ...] ('' for none). One script call for a batch's fixes and last-heard times, its devices
+# packed in one argument each: redis-py packed every argument of every command in Python (about 1 us
+# each, 5 per fix), which was most of emon's CPU for Redis. A fix replaces one with the same or an
+# earlier fix time, a last-heard time only an earlier one; a time is stored with 17 significant digits,
+# which read back as the same double.
+_UPDATE = """
+local function newer(key, rows, strict)
+  local ids = {}
+  for j = 1, #rows do ids[j] = rows[j][1] end
+  local cur = redis.call('HMGET', key, unpack(ids))
+  local out = {}
+  for j = 1, #rows do
+    local c = cur[j] and tonumber(cur[j])
+    if (not c) or c < rows[j][2] or ((not strict) and c == rows[j][2]) then out[#out + 1] = rows[j] end
+  end
+  return out
+end
 local n = 0
-for i = 1, #ARGV, 3 do
-  local cur = redis.call('HGET', KEYS[1] .. ':ts', ARGV[i])
-  if (not cur) or tonumber(cur) <= tonumber(ARGV[i + 1]) then
-    redis.call('HSET', KEYS[1] .. ':ts', ARGV[i], ARGV[i + 1])
-    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 2])
-    n = n + 1
+if ARGV[1] ~= '' then
+  local rows = newer(KEYS[2], cmsgpack.unpack(ARGV[1]), false)
+  if #rows > 0 then
+    local ts, js = {}, {}
+    for j = 1, #rows do
+      ts[2 * j - 1], ts[2 * j] = rows[j][1], string.format('%.17g', rows[j][2])
+      js[2 * j - 1], js[2 * j] = rows[j][1], rows[j][3]
+    end
+    redis.call('HSET', KEYS[2], unpack(ts))
+    redis.call('HSET', KEYS[1], unpack(js))
+    n = #rows
+  end
+end
+if ARGV[2] ~= '' then
+  local rows = newer(KEYS[3], cmsgpack.unpack(ARGV[2]), true)
+  if #rows > 0 then
+    local seen = {}
+    for j = 1, #rows do seen[2 * j - 1], seen[2 * j] = rows[j][1], string.format('%.17g', rows[j][2]) end
+    redis.call('HSET', KEYS[3], unpack(seen))
   end
 end
 return n
-"""
-# KEYS[1] = hash key; ARGV = (device id, last-heard time in epoch s) x n: the later time is kept.
-_SEEN_IF_LATER = """
-for i = 1, #ARGV, 2 do
-  local cur = redis.call('HGET', KEYS[1], ARGV[i])
-  if (not cur) or tonumber(cur) < tonumber(ARGV[i + 1]) then
-    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-  end
-end
-return 0
 """
 _SCRIPT_CHUNK = 1000  # devices per script call: one call never blocks Redis for long
 
@@ -113,6 +130,36 @@ def fix_to_json(fix: Fix) -> dict[str, Any]:
     }
 
 
+class _LatestJson(msgspec.Struct):
+    """:func:`fix_to_json`'s object as a struct: the same JSON (fields in the same order), encoded
+    without building a dict per fix."""
+
+    device_id: str
+    ts: str
+    lat: float
+    lon: float
+    acc_m: float
+    seq: int | None
+    batt: float | None
+    src: str | None
+    speed_mps: float | None
+    heading_deg: float | None
+
+
+_encode_json = msgspec.json.Encoder().encode
+_encode_msgpack = msgspec.msgpack.Encoder().encode
+
+
+def _latest_row(f: Fix) -> tuple[str, float, str]:
+    """A fix as the update script reads it: (device id, fix time in epoch s, fix JSON)."""
+    # f.src as is: a FixSource is a str, encoded as its value.
+    js = _LatestJson(
+        f.device_id, f.ts.isoformat(), f.lat, f.lon, f.acc_m, f.seq, f.batt, f.src, f.speed_mps, f.heading_deg
+    )
+    # A str, not bytes: Redis' cmsgpack does not read msgpack's bin type.
+    return (f.device_id, f.ts.timestamp(), _encode_json(js).decode())
+
+
 class LiveState:
     """Latest fix per device, and last-seen time per device (any message), in Redis."""
 
@@ -122,8 +169,7 @@ class LiveState:
         self.client = client
         self.latest_key = f"{prefix}:latest"
         self.seen_key = f"{prefix}:seen"
-        self._script = client.register_script(_SET_IF_NEWER)
-        self._seen_script = client.register_script(_SEEN_IF_LATER)
+        self._script = client.register_script(_UPDATE)
         self.breaker = Breaker()
         self._clock = clock
         # Written while Redis was skipped or failing; written to Redis before anything else.
@@ -164,68 +210,53 @@ class LiveState:
         latest, seen = self._unsent_latest, self._unsent_seen
         self._unsent_latest, self._unsent_seen = {}, {}
         try:
-            await self._set_latest(list(latest.values()))
-            await self._write_seen(seen)
+            await self._write(list(latest.values()), seen)
         except BaseException:
             self._keep(latest.values(), seen)  # with what was kept meanwhile
             raise
 
-    async def _write_seen(self, seen: dict[str, datetime]) -> None:
-        """Write last-heard times, never over a later one (one round trip)."""
-        args: list[str | float | bytes] = []
-        for k, v in seen.items():
-            args += (k, v.timestamp())
-        await self._run_chunked(self._seen_script, self.seen_key, args, 2)
+    async def _write(self, newest: Sequence[Fix], seen: Mapping[str, datetime]) -> None:
+        """Write fixes (at most one per device) and last-heard times, never over a newer fix or a later
+        time: one script call per ``_SCRIPT_CHUNK`` devices of each (one round trip for most batches;
+        no pipeline, whose every use also asked Redis whether the script was loaded)."""
+        latest = [_latest_row(f) for f in newest]
+        heard = [(k, v.timestamp()) for k, v in seen.items()]
+        keys = [self.latest_key, self.latest_key + ":ts", self.seen_key]
+        for i in range(0, max(len(latest), len(heard)), _SCRIPT_CHUNK):
+            fixes, times = latest[i : i + _SCRIPT_CHUNK], heard[i : i + _SCRIPT_CHUNK]
+            args = [_encode_msgpack(fixes) if fixes else b"", _encode_msgpack(times) if times else b""]
+            await self._script(keys=keys, args=args)
 
-    async def _run_chunked(
-        self, script: AsyncScript, key: str, args: list[str | float | bytes], width: int
-    ) -> None:
-        """Run ``script`` over ``args`` (``width`` per device), ``_SCRIPT_CHUNK`` devices per call, in
-        one pipelined round trip."""
-        if not args:
-            return
-        step = width * _SCRIPT_CHUNK
-        async with self.client.pipeline(transaction=False) as pipe:
-            for i in range(0, len(args), step):
-                await script(keys=[key], args=args[i : i + step], client=pipe)
-            await pipe.execute()
-
-    def _keep(self, fixes: Collection[Fix], seen: dict[str, datetime]) -> None:
+    def _keep(self, fixes: Collection[Fix], seen: Mapping[str, datetime]) -> None:
         """Keep writes for when Redis answers again: the newest fix and last-heard time per device."""
         _put_newest(self._unsent_latest, fixes)  # in place: O(batch), not O(devices), per batch
         put_later(self._unsent_seen, seen)
 
-    async def set_latest(self, fixes: Sequence[Fix]) -> None:
-        """Keep, per device, the fix with the latest fix time (one round trip). While Redis is
-        unavailable the newest fix per device is kept here and written once it answers again."""
+    async def update(self, fixes: Collection[Fix], seen: Mapping[str, datetime]) -> None:
+        """A batch's live state in one round trip: keep, per device, the fix with the latest fix time
+        (of ``fixes``, and of what Redis holds), and the later last-heard time (``seen``, UTC). While
+        Redis is unavailable both are kept here and written once it answers again."""
         newest: dict[str, Fix] = {}
         _put_newest(newest, fixes)
-        if not newest:
+        if not newest and not seen:
             return
         try:
-            await self._redis(lambda: self._set_latest(list(newest.values())))
+            await self._redis(lambda: self._write(list(newest.values()), seen))
         except CacheUnavailable:
-            self._keep(newest.values(), {})
+            self._keep(newest.values(), seen)
 
-    async def _set_latest(self, newest: Sequence[Fix]) -> None:
-        args: list[str | float | bytes] = []
-        for f in newest:
-            args += (f.device_id, f.ts.timestamp(), msgspec.json.encode(fix_to_json(f)))
-        await self._run_chunked(self._script, self.latest_key, args, 3)
+    async def set_latest(self, fixes: Collection[Fix]) -> None:
+        """:meth:`update` with fixes only."""
+        await self.update(fixes, {})
 
     async def latest(self, device_id: str) -> dict[str, Any] | None:
         raw = await self._redis(lambda: self.client.hget(self.latest_key, device_id))
         return None if raw is None else dict(msgspec.json.decode(raw))
 
-    async def mark_seen(self, seen: dict[str, datetime]) -> None:
-        """Record when each device was last heard from (any message); kept here while Redis is
-        unavailable, like :meth:`set_latest`."""
-        if not seen:
-            return
-        try:
-            await self._redis(lambda: self._write_seen(seen))
-        except CacheUnavailable:
-            self._keep((), seen)
+    async def mark_seen(self, seen: Mapping[str, datetime]) -> None:
+        """:meth:`update` with last-heard times only (when each device was last heard from: any
+        message)."""
+        await self.update((), seen)
 
     async def mark_seen_if_absent(self, seen: dict[str, datetime]) -> None:
         """Like :meth:`mark_seen`, but never over a time already there (a rebuild racing live ingest).

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
+from itertools import chain
+from operator import attrgetter, itemgetter
 from typing import Any, TypeVar
 
 import psycopg
@@ -13,6 +15,7 @@ from emon.deadletters import ROW_OVERHEAD_BYTES, DeadLetterRow
 from emon.device import Device, DeviceKind
 from emon.errors import StorageError
 from emon.fix import DeviceEvent, EventType, Fix, FixSource
+from emon.storage import arrays
 from emon.storage.postgres import Database, translate
 
 T = TypeVar("T")
@@ -68,10 +71,13 @@ class Records:
                     # cut-off (:meth:`cutoff`): rows are stamped after it is granted, so a cut-off never
                     # passes a row that is not yet committed. First in the pipeline: the server runs the
                     # statements in the order sent.
-                    await conn.execute(_LOCK_SHARED)
+                    await conn.execute(_LOCK_SHARED, prepare=True)
                     if dead:
                         await conn.cursor().executemany(_INSERT_DEAD_LETTER, [_dead_params(d) for d in dead])
-                    fix_cur = await conn.execute(_INSERT_FIXES, _fix_arrays(fixes)) if fixes else None
+                    # Prepared on first use on each connection (psycopg's default waits for the fifth).
+                    fix_cur = (
+                        await conn.execute(_INSERT_FIXES, _fix_arrays(fixes), prepare=True) if fixes else None
+                    )
                     event_cur = await conn.execute(_INSERT_EVENTS, _event_arrays(events)) if events else None
                     await conn.commit()
                 # The pipeline is synchronised and the transaction committed: the results are here.
@@ -81,11 +87,16 @@ class Records:
             raise translate(
                 exc, f"storing {len(fixes)} fixes, {len(events)} events, {len(dead)} dead letters"
             ) from exc
-        new_fixes = _in_input_order(fixes, {(r[0], r[1], r[2]) for r in fix_rows}, lambda f: f.key)
+        # As many rows as fixes: every fix was new and none repeated (the common case, without a key per row).
+        new_fixes = (
+            list(fixes)
+            if len(fix_rows) == len(fixes)
+            else _in_input_order(fixes, {(r[0], r[1], r[2]) for r in fix_rows}, lambda f: f.key)
+        )
         new_events = _in_input_order(
             events, {(r[0], r[1], r[2]) for r in event_rows}, lambda e: (e.device_id, e.ts, e.type.value)
         )
-        stored_at = max((r[3] for r in (*fix_rows, *event_rows)), default=None)
+        stored_at = max(map(_RECEIVED_AT, chain(fix_rows, event_rows)), default=None)
         return new_fixes, new_events, stored_at
 
     async def dead_letter_totals(self) -> tuple[int, int]:
@@ -271,22 +282,29 @@ async def _insert_fixes(conn: Conn, fixes: Sequence[Fix]) -> list[Fix]:
     return _in_input_order(fixes, new, lambda f: f.key)
 
 
-def _fix_arrays(fixes: Sequence[Fix]) -> tuple[list[Any], ...]:
-    """The fixes as one array per column, in :data:`_FIX_COLUMNS` order. Numbers are made floats: a
-    binary array cannot mix ints and floats (psycopg refuses it), and a ``Fix`` built outside the decoder
-    may hold an int."""
+def _fix_arrays(fixes: Sequence[Fix]) -> tuple[arrays.Array, ...]:
+    """The fixes as one binary array per column, in :data:`_FIX_COLUMNS` order (see
+    :mod:`emon.storage.arrays`: psycopg's own list encoding was most of storing's client CPU). A number
+    may be an int (a ``Fix`` built outside the decoder): it is sent as a double."""
     return (
-        [f.device_id for f in fixes],
-        [f.ts for f in fixes],
-        [-1 if f.seq is None else f.seq for f in fixes],
-        [float(f.lat) for f in fixes],
-        [float(f.lon) for f in fixes],
-        [float(f.acc_m) for f in fixes],
-        [None if f.batt is None else float(f.batt) for f in fixes],
-        [None if f.src is None else f.src.value for f in fixes],
-        [None if f.speed_mps is None else float(f.speed_mps) for f in fixes],
-        [None if f.heading_deg is None else float(f.heading_deg) for f in fixes],
+        arrays.texts(list(map(_DEVICE_ID, fixes))),
+        arrays.timestamptzs(list(map(_TS, fixes))),
+        arrays.int8s([-1 if f.seq is None else f.seq for f in fixes]),
+        arrays.float8s(list(map(_LAT, fixes))),
+        arrays.float8s(list(map(_LON, fixes))),
+        arrays.float8s(list(map(_ACC_M, fixes))),
+        arrays.float8s(list(map(_BATT, fixes))),
+        arrays.texts(list(map(_SRC, fixes))),  # a FixSource is a str: its value
+        arrays.float8s(list(map(_SPEED_MPS, fixes))),
+        arrays.float8s(list(map(_HEADING_DEG, fixes))),
     )
+
+
+_RECEIVED_AT = itemgetter(3)  # of a row an INSERT returned
+_DEVICE_ID, _TS, _LAT, _LON, _ACC_M, _BATT, _SRC, _SPEED_MPS, _HEADING_DEG = (
+    attrgetter(name)
+    for name in ("device_id", "ts", "lat", "lon", "acc_m", "batt", "src", "speed_mps", "heading_deg")
+)
 
 
 def _event_arrays(events: Sequence[DeviceEvent]) -> tuple[list[Any], ...]:

@@ -1,0 +1,70 @@
+"""On the real PostgreSQL: the fix columns emon encodes as binary arrays itself store exactly what the
+fixes hold (NULLs, ints given for doubles, any text), and content PostgreSQL cannot take is still
+refused as content, not retried as an outage."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from emon.fix import Fix, FixSource
+from emon.storage import arrays
+from emon.storage.postgres import ContentRefused
+from tests.storage.helpers import Store
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 3, 1, 12, 0, 0, 123457, tzinfo=UTC)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+FIXES = [
+    Fix("tag-1", at(0), 52.123456789012, 5.987654321098, 4.5, 1, 81.0, FixSource.GNSS, 1.25, 270.0),
+    Fix("tag-1", at(1), 52, 5, 3, None, None, None, None, None),  # ints for doubles, every NULL
+    Fix("tag-1", at(2), -89.5, -179.5, 0.0, 2**62 - 1, 0.5, FixSource.CELL, None, 0.0),
+    Fix("tåg-ü €", at(3), 0.0, 0.0, 100_000.0, 0, None, FixSource.WIFI, 0.0, None),  # not ASCII
+]
+
+
+async def test_every_column_reads_back_as_stored(store: Store) -> None:
+    new, _, stored_at = await store.records.store_batch(FIXES, [], [])
+    assert new == FIXES and stored_at is not None
+    back = await store.records.track("tag-1", at(-1), at(10), 10) + await store.records.track(
+        "tåg-ü €", at(-1), at(10), 10
+    )
+    assert back == FIXES
+
+
+async def test_duplicates_in_a_batch_and_of_stored_fixes_are_skipped_first_kept(store: Store) -> None:
+    await store.records.store_batch(FIXES[:1], [], [])
+    again = Fix("tag-1", at(1), 1.0, 1.0, 1.0)  # same key as FIXES[1], later in the batch
+    new, _, _ = await store.records.store_batch([FIXES[0], FIXES[1], again, FIXES[2]], [], [])
+    assert new == [FIXES[1], FIXES[2]]
+    assert (await store.records.track("tag-1", at(1), at(1), 10)) == [FIXES[1]]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        Fix("tag-1", at(5), 52.0, 5.0, 5.0, seq=2**63),  # outside int8
+        Fix("tag-\udc80", at(5), 52.0, 5.0, 5.0),  # cannot be encoded as UTF-8
+        Fix("tag-\x00", at(5), 52.0, 5.0, 5.0),  # PostgreSQL text holds no NUL
+        Fix("tag-1", at(5), 52.0, 5.0, 5.0, speed_mps=1e300),  # outside real
+    ],
+)
+async def test_content_postgresql_cannot_take_is_refused_and_nothing_of_the_batch_stored(
+    store: Store, bad: Fix
+) -> None:
+    with pytest.raises(ContentRefused):
+        await store.records.store_batch([FIXES[0], bad], [], [])
+    assert await store.records.count_fixes() == 0
+
+
+def test_an_empty_column_is_an_empty_array() -> None:
+    """No dimension at all, as PostgreSQL writes an empty array (a batch has no fixes: not sent)."""
+    assert arrays.float8s([]) == bytes.fromhex("00000000 00000000 000002bd")
+    assert arrays.texts([]) == bytes.fromhex("00000000 00000000 00000019")
