@@ -105,6 +105,7 @@ def main() -> None:
     now = datetime.fromtimestamp(wall, UTC)
     batch = fix_batch(wall)
     owntracks = owntracks_payloads(wall)
+    upload = b"[" + b",".join(m.payload for m in batch) + b"]"  # a tag's buffer: 1,000 fixes, one message
     versions = {"current": current_decode}
     if args.baseline:
         versions = {"baseline": load_baseline(args.baseline), **versions}
@@ -112,26 +113,44 @@ def main() -> None:
         with decoder(module):
             parts, _, _ = pipe.decode(batch, now)
         assert sum(len(p.fixes) for p in parts) == BATCH and not any(p.dead for p in parts)
+        up = module.decode_fixes("t", "bench-000000", upload, now, pipe.limits)
+        assert len(up.fixes) == BATCH and not up.dead
         out = [
             module.decode_owntracks("owntracks/anna/phone", "phone-1", p, now, pipe.limits) for p in owntracks
         ]
         assert all(len(o.fixes) == 1 and not o.dead for o in out)
-    figures: dict[str, dict[str, list[float]]] = {v: {"fix": [], "owntracks": []} for v in versions}
+    figures: dict[str, dict[str, list[float]]] = {
+        v: {"pipeline": [], "fix": [], "upload": [], "owntracks": []} for v in versions
+    }
     for _ in range(args.rounds):
         for name, module in versions.items():
             with decoder(module):
-                figures[name]["fix"].append(cpu_us_per_message(lambda: pipe.decode(batch, now), BATCH))
+                figures[name]["pipeline"].append(cpu_us_per_message(lambda: pipe.decode(batch, now), BATCH))
+
+            def fix_run(m: ModuleType = module) -> None:
+                for msg in batch:
+                    m.decode_fixes(msg.topic, "bench-000000", msg.payload, now, pipe.limits)
+
+            def upload_run(m: ModuleType = module) -> None:
+                m.decode_fixes("emon/v1/fix/bench-000000", "bench-000000", upload, now, pipe.limits)
+
+            figures[name]["fix"].append(cpu_us_per_message(fix_run, BATCH))
+            figures[name]["upload"].append(cpu_us_per_message(upload_run, BATCH))
 
             def owntracks_run(m: ModuleType = module) -> None:
                 for p in owntracks:
                     m.decode_owntracks("owntracks/anna/phone", "phone-1", p, now, pipe.limits)
 
             figures[name]["owntracks"].append(cpu_us_per_message(owntracks_run, BATCH))
-    print(f"CPU µs per message, best of 5 runs of {BATCH} messages, {args.rounds} interleaved rounds")
+    print(
+        f"CPU µs per message (upload: per fix), best of 5 runs of {BATCH}, {args.rounds} interleaved rounds;\n"
+        "pipeline: Pipeline.decode of the batch; fix: decode_fixes alone; upload: one message of all "
+        "1,000 fixes; owntracks: decode_owntracks"
+    )
     for name, kinds in figures.items():
         for kind, values in kinds.items():
             print(
-                f"{name:>9} {kind:>10}: median {statistics.median(values):6.2f}"
+                f"{name:>9} {kind:>9}: median {statistics.median(values):6.2f}"
                 f"  min {min(values):6.2f}  max {max(values):6.2f}"
             )
 

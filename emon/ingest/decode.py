@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 import numpy as np
@@ -83,6 +83,10 @@ def prescan(payload: bytes, limits: DecodeLimits) -> None:
     size = len(payload)
     if size > limits.max_payload_bytes:
         raise InvalidPayload("oversized", f"{size} bytes > {limits.max_payload_bytes}")
+    openers = payload.count(b"[") + payload.count(b"{")
+    commas = payload.count(b",")  # an upper bound of the element count (commas in strings included)
+    if openers <= limits.max_depth and size <= limits.max_string and commas < limits.max_elements:
+        return  # too few brackets to nest too deep, too short to hold a string too long
     head = payload[: 4 * limits.max_depth + 4]
     rest = head.lstrip(b" \t\r\n[{")
     if (
@@ -92,10 +96,6 @@ def prescan(payload: bytes, limits: DecodeLimits) -> None:
         raise InvalidPayload(
             "too_deep", f"JSON nesting depth > {limits.max_depth}"
         )  # the usual attack, at once
-    openers = payload.count(b"[") + payload.count(b"{")
-    commas = payload.count(b",")  # an upper bound of the element count (commas in strings included)
-    if openers <= limits.max_depth and size <= limits.max_string and commas < limits.max_elements:
-        return  # too few brackets to nest too deep, too short to hold a string too long
     body = payload.replace(b"\\\\", b"").replace(b'\\"', b"")
     parts: list[bytes] | None = None
     if size > limits.max_string and _long_run(limits.max_string).search(body):
@@ -308,11 +308,18 @@ _CONTRACT_FIXES = msgspec.json.Decoder(_ContractFix | list[_ContractFix])
 _MAX_SEQ = 2**62
 
 
-def typed_fixes(device_id: str, payload: bytes, now: datetime, limits: DecodeLimits) -> list[Fix] | None:
-    """The fixes of a message :func:`prescan` has passed, if every one of them is valid; else None.
+class TypedFixes(NamedTuple):
+    fixes: list[Fix]  # of the message's first elements, in order, each valid
+    complete: bool  # every element of the message; if not, the general path goes on from len(fixes)
 
-    Accepts exactly what :func:`fix_from_contract` accepts, with the same values, and refuses more: a
-    message it refuses goes to the general path, which records the reasons."""
+
+def typed_fixes(device_id: str, payload: bytes, now: datetime, limits: DecodeLimits) -> TypedFixes | None:
+    """The fixes of a message :func:`prescan` has passed, up to its first element the fast path does not
+    accept; None if msgspec cannot decode the message into contract structs at all.
+
+    Accepts exactly what :func:`fix_from_contract` accepts, with the same values, and refuses more: the
+    general path decides the rest and records the reasons. Keeping the valid start of a batch means a
+    bad last element does not cost the whole batch twice."""
     try:
         doc = _CONTRACT_FIXES.decode(payload)
     except (msgspec.DecodeError, ValueError, RecursionError):  # DecodeError: also ValidationError
@@ -322,7 +329,7 @@ def typed_fixes(device_id: str, payload: bytes, now: datetime, limits: DecodeLim
         return None
     latest = now + limits.max_future
     earliest = now - MAX_PAST
-    fixes = []
+    fixes: list[Fix] = []
     for m in items:
         ts = _typed_ts(m.ts, earliest, latest)
         # Comparisons are False for NaN, and msgspec yields no infinity: in range means finite.
@@ -334,9 +341,9 @@ def typed_fixes(device_id: str, payload: bytes, now: datetime, limits: DecodeLim
             or (m.spd is not None and not 0.0 <= m.spd <= 400.0)
             or (m.hdg is not None and not 0.0 <= m.hdg <= 360.0)
         ):
-            return None
+            return TypedFixes(fixes, complete=False)
         fixes.append(checked_fix(device_id, ts, m.lat, m.lon, m.acc, m.seq, m.batt, m.src, m.spd, m.hdg))
-    return fixes
+    return TypedFixes(fixes, complete=True)
 
 
 def _typed_ts(value: str | float, earliest: datetime, latest: datetime) -> datetime | None:
@@ -365,18 +372,19 @@ def decode_fixes(topic: str, device_id: str, payload: bytes, now: datetime, limi
         prescan(payload, limits)
     except InvalidPayload as exc:
         return Decoded(dead=[DeadLetter(topic, exc.reason, exc.detail, payload, device_id)])
-    fixes = typed_fixes(device_id, payload, now, limits)
-    if fixes is not None:
-        return Decoded(fixes)
-    return _general_fixes(topic, device_id, payload, now, limits)
+    typed = typed_fixes(device_id, payload, now, limits)
+    if typed is not None and typed.complete:
+        return Decoded(typed.fixes)
+    return _general_fixes(topic, device_id, payload, now, limits, [] if typed is None else typed.fixes)
 
 
 def _general_fixes(
-    topic: str, device_id: str, payload: bytes, now: datetime, limits: DecodeLimits
+    topic: str, device_id: str, payload: bytes, now: datetime, limits: DecodeLimits, done: list[Fix]
 ) -> Decoded:
     """Every fix message the fast path did not take, once :func:`prescan` has passed it: the reference
-    for what is kept and for every reason and detail recorded."""
-    out = Decoded()
+    for what is kept and for every reason and detail recorded. ``done``: the fixes of the message's
+    first elements, already accepted by the fast path (the elements are judged one by one)."""
+    out = Decoded(done)
     try:
         doc = _parse(payload)
     except InvalidPayload as exc:
@@ -391,9 +399,9 @@ def _general_fixes(
             DeadLetter(topic, "oversized", f"{len(items)} fixes > {MAX_BATCH}", payload, device_id)
         )
         return out
-    for index, item in enumerate(items):
+    for index in range(len(done), len(items)):
         try:
-            out.fixes.append(fix_from_contract(device_id, item, now, limits))
+            out.fixes.append(fix_from_contract(device_id, items[index], now, limits))
         except InvalidPayload as exc:
             # The dead-letter row keeps the message (truncated) once, the first reasons and a count: past
             # those, a bad element costs a dict update, so 6,000 of them in one message stay cheap.

@@ -113,6 +113,18 @@ OK = [(52.1, 5.1, 8.0, None)]
             [("bad_accuracy", "[1] acc -1.0 is negative")],
         ),
         (b"[]", [], [("empty_batch", "an empty array of fixes")]),
+        (
+            b"["
+            + b",".join([fix(b'"lat":52.1,"lon":5.1,"acc":8')] * 2 + [fix(b'"lat":52.1,"lon":5.1,"acc":-1')])
+            + b","
+            + b",".join([fix(b'"lat":52.1,"lon":5.1,"acc":8'), fix(b'"lat":52.1,"lon":5.1,"acc":8,"seq":-2')])
+            + b"]",
+            OK * 3,
+            [
+                ("bad_accuracy", "[2] acc -1.0 is negative"),
+                ("bad_field", "[4] seq must be a non-negative integer"),
+            ],
+        ),
     ],
 )
 def test_where_typed_decoding_differs_the_outcome_does_not(
@@ -182,20 +194,26 @@ def _random_payload(rng: random.Random) -> bytes:
     return json.dumps(doc).encode()
 
 
+def _everything(out: decode.Decoded) -> tuple[list[str], list[tuple[str, str]], dict[str, int]]:
+    return [repr(f) for f in out.fixes], [(d.reason, d.detail) for d in out.dead], out.more_dead
+
+
 def test_the_fast_path_accepts_only_what_the_general_path_accepts_with_the_same_values() -> None:
     rng = random.Random(14)
-    fast = 0
+    complete = partial = 0
     for _ in range(3_000):
         raw = _random_payload(rng)
-        general = decode._general_fixes("t", "tag-1", raw, NOW, LIM)
+        general = decode._general_fixes("t", "tag-1", raw, NOW, LIM, [])
         typed = typed_fixes("tag-1", raw, NOW, LIM)
         if typed is not None:
-            fast += 1
-            assert not general.dead and [repr(f) for f in typed] == [repr(f) for f in general.fixes]
-        assert [repr(f) for f in decode_fixes("t", "tag-1", raw, NOW, LIM).fixes] == [
-            repr(f) for f in general.fixes
-        ]
-    assert fast > 400  # the table above must reach the fast path, or it proves nothing
+            complete += typed.complete
+            partial += bool(typed.fixes) and not typed.complete
+            n = len(typed.fixes)
+            assert [repr(f) for f in typed.fixes] == [repr(f) for f in general.fixes[:n]]
+            assert not typed.complete or (not general.dead and n == len(general.fixes))
+        assert _everything(decode_fixes("t", "tag-1", raw, NOW, LIM)) == _everything(general)
+    # The random payloads must reach both ways out of the fast path, or this proves nothing.
+    assert complete > 400 and partial > 20
 
 
 def test_checked_fix_is_the_fix_the_constructor_makes() -> None:
