@@ -290,8 +290,10 @@ def decode_object(payload: bytes, limits: DecodeLimits, what: str) -> dict[str, 
 
 
 class _ContractFix(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    """One fix as the fast path decodes it: the contract's fields only (any other field sends the message
-    to the general path). A JSON integer in a number field arrives as a float, as ``float()`` made it."""
+    """One fix as the fast path decodes it: the contract's fields only. Any other field sends the message
+    to the general path: msgspec skips an unknown field without checking it (1e400, bytes that are not
+    UTF-8), which decoding to plain JSON values refuses. A JSON integer in a number field arrives as a
+    float, as ``float()`` made it."""
 
     ts: str | float
     lat: float
