@@ -6,6 +6,12 @@ for every part that could not be used. In a batch, one bad element never costs t
 Hostile input is stopped before it costs work: the payload's size, JSON nesting depth, element count
 and longest string are checked on the raw bytes (:func:`prescan`) before msgspec builds anything, and
 text PostgreSQL cannot hold (NUL, lone surrogates) or numbers it cannot hold never leave this module.
+
+Fix messages take a fast path first (issue #14): msgspec decodes the bytes straight into typed structs
+that hold only the contract's fields, and a message whose every fix is valid is done. Anything else
+(an unknown field, a wrong type, a value out of range, a bad element in a batch) goes through the
+general path below, which alone decides reasons and details: so the outcome for any input is the one
+the general path gives, and the fast path only saves work on messages it would accept anyway.
 """
 
 from __future__ import annotations
@@ -15,14 +21,14 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 import numpy as np
 
 from emon.deadletters import MAX_REASONS, clean_text
 from emon.errors import InvalidPayload
-from emon.fix import DeadLetter, DeviceEvent, EventType, Fix, FixSource
+from emon.fix import DeadLetter, DeviceEvent, EventType, Fix, FixSource, checked_fix
 
 MAX_BATCH = 10_000  # fixes in one buffered upload
 MAX_PAST = timedelta(days=366)
@@ -77,6 +83,10 @@ def prescan(payload: bytes, limits: DecodeLimits) -> None:
     size = len(payload)
     if size > limits.max_payload_bytes:
         raise InvalidPayload("oversized", f"{size} bytes > {limits.max_payload_bytes}")
+    openers = payload.count(b"[") + payload.count(b"{")
+    commas = payload.count(b",")  # an upper bound of the element count (commas in strings included)
+    if openers <= limits.max_depth and size <= limits.max_string and commas < limits.max_elements:
+        return  # too few brackets to nest too deep, too short to hold a string too long
     head = payload[: 4 * limits.max_depth + 4]
     rest = head.lstrip(b" \t\r\n[{")
     if (
@@ -86,10 +96,6 @@ def prescan(payload: bytes, limits: DecodeLimits) -> None:
         raise InvalidPayload(
             "too_deep", f"JSON nesting depth > {limits.max_depth}"
         )  # the usual attack, at once
-    openers = payload.count(b"[") + payload.count(b"{")
-    commas = payload.count(b",")  # an upper bound of the element count (commas in strings included)
-    if openers <= limits.max_depth and size <= limits.max_string and commas < limits.max_elements:
-        return  # too few brackets to nest too deep, too short to hold a string too long
     body = payload.replace(b"\\\\", b"").replace(b'\\"', b"")
     parts: list[bytes] | None = None
     if size > limits.max_string and _long_run(limits.max_string).search(body):
@@ -254,11 +260,19 @@ def fix_from_owntracks(device_id: str, obj: dict[str, Any], now: datetime, limit
     return fix_from_contract(device_id, contract, now, limits)
 
 
+_ANY_JSON = msgspec.json.Decoder()  # built once: a decoder per call costs more than a small message
+
+
 def decode_json(payload: bytes, limits: DecodeLimits) -> Any:
     """DecodeLimits first (:func:`prescan`), then msgspec; every failure is an :class:`InvalidPayload`."""
     prescan(payload, limits)
+    return _parse(payload)
+
+
+def _parse(payload: bytes) -> Any:
+    """Any JSON document, once :func:`prescan` has passed it."""
     try:
-        return msgspec.json.decode(payload)
+        return _ANY_JSON.decode(payload)
     except msgspec.DecodeError as exc:  # also msgspec.ValidationError: a number out of range
         raise InvalidPayload("invalid_json", clean_text(str(exc), 200)) from exc
     except UnicodeDecodeError as exc:
@@ -275,11 +289,106 @@ def decode_object(payload: bytes, limits: DecodeLimits, what: str) -> dict[str, 
     return doc
 
 
+class _ContractFix(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """One fix as the fast path decodes it: the contract's fields only. Any other field sends the message
+    to the general path: msgspec skips an unknown field without checking it (1e400, bytes that are not
+    UTF-8), which decoding to plain JSON values refuses. A JSON integer in a number field arrives as a
+    float, as ``float()`` made it."""
+
+    ts: str | float
+    lat: float
+    lon: float
+    acc: float
+    seq: int | None = None
+    batt: float | None = None
+    src: FixSource | None = None
+    spd: float | None = None
+    hdg: float | None = None
+
+
+_CONTRACT_FIXES = msgspec.json.Decoder(_ContractFix | list[_ContractFix])
+_MAX_SEQ = 2**62
+
+
+class TypedFixes(NamedTuple):
+    fixes: list[Fix]  # of the message's first elements, in order, each valid
+    complete: bool  # every element of the message; if not, the general path goes on from len(fixes)
+
+
+def typed_fixes(device_id: str, payload: bytes, now: datetime, limits: DecodeLimits) -> TypedFixes | None:
+    """The fixes of a message :func:`prescan` has passed, up to its first element the fast path does not
+    accept; None if msgspec cannot decode the message into contract structs at all.
+
+    Accepts exactly what :func:`fix_from_contract` accepts, with the same values, and refuses more: the
+    general path decides the rest and records the reasons. Keeping the valid start of a batch means a
+    bad last element does not cost the whole batch twice."""
+    try:
+        doc = _CONTRACT_FIXES.decode(payload)
+    except (msgspec.DecodeError, ValueError, RecursionError):  # DecodeError: also ValidationError
+        return None
+    items = doc if isinstance(doc, list) else [doc]
+    if not items or len(items) > MAX_BATCH:
+        return None
+    latest = now + limits.max_future
+    earliest = now - MAX_PAST
+    fixes: list[Fix] = []
+    for m in items:
+        ts = _typed_ts(m.ts, earliest, latest)
+        # Comparisons are False for NaN, and msgspec yields no infinity: in range means finite.
+        if (
+            ts is None
+            or not (-90.0 <= m.lat <= 90.0 and -180.0 <= m.lon <= 180.0 and 0.0 <= m.acc <= 100_000.0)
+            or (m.seq is not None and not 0 <= m.seq < _MAX_SEQ)
+            or (m.batt is not None and not 0.0 <= m.batt <= 100.0)
+            or (m.spd is not None and not 0.0 <= m.spd <= 400.0)
+            or (m.hdg is not None and not 0.0 <= m.hdg <= 360.0)
+        ):
+            return TypedFixes(fixes, complete=False)
+        fixes.append(checked_fix(device_id, ts, m.lat, m.lon, m.acc, m.seq, m.batt, m.src, m.spd, m.hdg))
+    return TypedFixes(fixes, complete=True)
+
+
+def _typed_ts(value: str | float, earliest: datetime, latest: datetime) -> datetime | None:
+    """:func:`parse_ts` for the fast path: the same datetime, or None where it would raise."""
+    if isinstance(value, float):
+        try:
+            ts = datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    else:
+        if len(value) > 64 or not _RFC3339.match(value):
+            return None
+        try:
+            ts = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            return None
+        if ts.tzinfo is None:
+            return None
+        ts = ts.astimezone(UTC)
+    return ts if earliest <= ts <= latest else None
+
+
 def decode_fixes(topic: str, device_id: str, payload: bytes, now: datetime, limits: DecodeLimits) -> Decoded:
     """An ``emon/v1/fix/{device_id}`` message: one object or an array (a buffered upload)."""
-    out = Decoded()
     try:
-        doc = decode_json(payload, limits)
+        prescan(payload, limits)
+    except InvalidPayload as exc:
+        return Decoded(dead=[DeadLetter(topic, exc.reason, exc.detail, payload, device_id)])
+    typed = typed_fixes(device_id, payload, now, limits)
+    if typed is not None and typed.complete:
+        return Decoded(typed.fixes)
+    return _general_fixes(topic, device_id, payload, now, limits, [] if typed is None else typed.fixes)
+
+
+def _general_fixes(
+    topic: str, device_id: str, payload: bytes, now: datetime, limits: DecodeLimits, done: list[Fix]
+) -> Decoded:
+    """Every fix message the fast path did not take, once :func:`prescan` has passed it: the reference
+    for what is kept and for every reason and detail recorded. ``done``: the fixes of the message's
+    first elements, already accepted by the fast path (the elements are judged one by one)."""
+    out = Decoded(done)
+    try:
+        doc = _parse(payload)
     except InvalidPayload as exc:
         out.dead.append(DeadLetter(topic, exc.reason, exc.detail, payload, device_id))
         return out
@@ -292,9 +401,9 @@ def decode_fixes(topic: str, device_id: str, payload: bytes, now: datetime, limi
             DeadLetter(topic, "oversized", f"{len(items)} fixes > {MAX_BATCH}", payload, device_id)
         )
         return out
-    for index, item in enumerate(items):
+    for index in range(len(done), len(items)):
         try:
-            out.fixes.append(fix_from_contract(device_id, item, now, limits))
+            out.fixes.append(fix_from_contract(device_id, items[index], now, limits))
         except InvalidPayload as exc:
             # The dead-letter row keeps the message (truncated) once, the first reasons and a count: past
             # those, a bad element costs a dict update, so 6,000 of them in one message stay cheap.
