@@ -8,14 +8,19 @@
 For every device count: a fresh schema with N devices and N/10 cases (offender + victim device,
 5 zones each) inserted with SQL, emon started as a subprocess on its own schema, topic prefix,
 Redis prefix and MQTT client id, then ``--rate`` fixes/s QoS 1 for ``--duration`` s from the load
-generator (``simulators.load``). Reported:
+generator (``benchmarks.e2e_publisher``); every offender drives through its first zone once during
+the run, after a 2 s warm-up (``benchmarks.e2e_tracks``). Reported:
 
 - throughput: fixes stored ÷ (first publish → last fix stored); loss = PUBACKed publishes − rows
   in the fixes table (must be 0);
 - latency publish → stored per fix, from the rows (``received_at − ts``; ``ts`` is the publish
   time, ``received_at`` is the start of the storing transaction), and the emon histograms
   receive → stored and evaluation per batch (p50/p95/p99);
-- CPU of emon (cores busy, µs per fix), of Mosquitto and of this process (the publisher);
+- fix → alert decided per decision (p50/p95/p99, the number of decisions, the share ≤ 50 ms, whether
+  the ≥ 1,000 decisions of issue #14 were reached) and the alert changes stored, by action
+  (``benchmarks.e2e_decisions``);
+- CPU of emon (cores busy, µs per fix), of Mosquitto, of this process (the publisher), of PostgreSQL
+  and of the whole machine (``/proc/stat``);
 - resident memory of emon idle and after the load, and the marginal memory per monitored device
   (slope between the smallest and the largest device count).
 
@@ -41,13 +46,25 @@ from pathlib import Path
 import httpx
 import psutil
 
-from benchmarks import e2e_instances, postgis_baseline
+from benchmarks import e2e_instances, e2e_machine, postgis_baseline
+from benchmarks import e2e_tracks as tracks
+from benchmarks.e2e_decisions import (
+    MIN_DECISIONS,
+    TARGET_S,
+    Changes,
+    Decided,
+    decided,
+    stored_changes,
+    warmup_end,
+)
 from benchmarks.e2e_metrics import find_process, histogram, ms, parse_prometheus, quantile, sample
 from benchmarks.e2e_setup import (
     PG_URL,
+    EmonProcess,
     bench_cases,
     clear_redis,
     db_figures,
+    device_positions,
     emon_env,
     prepare_schema,
     publish,
@@ -59,6 +76,7 @@ from simulators.load import LoadStats
 
 DRAIN_STALL_S = 15.0  # give up waiting for the last fixes after this long without progress
 DRAIN_MAX_S = 180.0
+SETTLE_MAX_S = 15.0  # wait at most this long for the last alert decisions after the last fix is stored
 
 
 @dataclass
@@ -74,12 +92,16 @@ class RunResult:
     latency_db: tuple[float, float, float] = (math.nan, math.nan, math.nan)
     receive_to_stored: tuple[float, float, float] = (math.nan, math.nan, math.nan)
     evaluation: tuple[float, float, float] = (math.nan, math.nan, math.nan)
-    alert_decided: tuple[float, float, float] | None = None
+    decided: Decided | None = None
+    changes: Changes | None = None
+    crossings: tuple[int, int, int] = (0, 0, 0)  # offenders, entered, entered and left during the load
     emon_cores: float = 0.0
     emon_cpu_us_per_fix: float = 0.0
     broker_cores: float = math.nan
     publisher_cores: float = 0.0
     postgres_cores: float = math.nan
+    machine_cores: float = 0.0
+    machine_percent: float = 0.0
     rss_idle: int = 0
     rss_after: int = 0
     rss_peak: int = 0
@@ -104,6 +126,20 @@ def _postgres_cpu() -> float:
     return total
 
 
+async def _settled(em: EmonProcess, client: httpx.AsyncClient) -> dict[str, float]:
+    """A scrape once the alert decisions of the last fixes are in (the count stops moving; bounded)."""
+    key = "emon_fix_to_alert_decided_seconds_count"
+    samples = parse_prometheus(await em.metrics_text(client))
+    deadline = time.monotonic() + SETTLE_MAX_S
+    while time.monotonic() < deadline:
+        await asyncio.sleep(1.0)
+        again = parse_prometheus(await em.metrics_text(client))
+        if again.get(key, 0) == samples.get(key, 0):
+            return again
+        samples = again
+    return samples
+
+
 async def run_one(
     n: int, rate: float, duration: float, publishers: int, batch_max: int, batch_wait_ms: float, keep: bool
 ) -> RunResult:
@@ -126,11 +162,12 @@ async def run_one(
         broker0 = broker.cpu_times() if broker else None
         me0 = me.cpu_times()
         pg0 = _postgres_cpu()
+        machine0 = e2e_machine.read()
         wall0 = time.perf_counter()
         peak = idle.rss
         progress: list[tuple[float, int]] = []
         async with httpx.AsyncClient() as client:
-            t_start = time.perf_counter()
+            t_start, t_start_wall = time.perf_counter(), time.time()
             load_task = asyncio.create_task(
                 publish(n, rate, duration, env["EMON_MQTT_TOPIC_PREFIX"], publishers)
             )
@@ -157,7 +194,8 @@ async def run_one(
             wall = time.perf_counter() - wall0
             me1 = me.cpu_times()
             pg1 = _postgres_cpu()
-            samples = parse_prometheus(await em.metrics_text(client))
+            machine1 = e2e_machine.read()
+            samples = await _settled(em, client)
         r = RunResult(n, len(cases), startup, load)
         r.accepted_metric = accepted
         r.throughput = accepted / (t_done - t_start) if t_done > t_start else 0.0
@@ -169,11 +207,20 @@ async def run_one(
             r.broker_cores = (b1.user + b1.system - broker0.user - broker0.system) / wall
         r.publisher_cores = (me1.user + me1.system - me0.user - me0.system) / wall
         r.postgres_cores = (pg1 - pg0) / wall
+        r.machine_cores, r.machine_percent = e2e_machine.busy_cores(machine0, machine1, wall)
         r.rss_idle, r.rss_after, r.rss_peak = idle.rss, after.rss, max(peak, after.rss)
         r.receive_to_stored = _quantiles(samples, "emon_receive_to_stored_seconds")
         r.evaluation = _quantiles(samples, "emon_evaluation_seconds")
         if samples.get("emon_fix_to_alert_decided_seconds_count", 0) > 0:
-            r.alert_decided = _quantiles(samples, "emon_fix_to_alert_decided_seconds")
+            r.decided = decided(samples)
+        schema = env["EMON_DB_SCHEMA"]
+        r.changes = await asyncio.to_thread(
+            stored_changes, PG_URL, schema, warmup_end(t_start_wall, tracks.WARMUP_S)
+        )
+        if publishers == 0:
+            homes = await asyncio.to_thread(device_positions, n)
+            crossing = await asyncio.to_thread(tracks.schedule, n, rate, duration, homes)
+            r.crossings = (len(crossing), *tracks.inside_during(crossing, 0.0, load.elapsed_s))
         rejected = {k: v for k, v in samples.items() if k.startswith("emon_rejected_total") and v}
         if rejected:
             r.notes.append(f"dead letters: {rejected}")
@@ -233,6 +280,32 @@ async def run_ceiling(n: int, rate: float, duration: float, publishers: int) -> 
     )
 
 
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v:,}" for k, v in counts.items()) or "none"
+
+
+def _report_decisions(r: RunResult, d: Decided) -> None:
+    verdict = "holds" if d.enough else "does NOT hold"
+    print(
+        f"  fix→alert decided per decision (histogram) ms: {ms(d.p50)}/{ms(d.p95)}/{ms(d.p99)} "
+        f"over {d.count:,} decisions (≥ {MIN_DECISIONS:,}: {verdict}); "
+        f"≤ {TARGET_S * 1e3:.0f} ms: {100 * d.within_target:.1f} %"
+    )
+    if r.changes is not None:
+        c = r.changes
+        print(
+            f"  alert changes stored: {c.total:,} ({_counts(c.by_action)}); decided in the "
+            f"{tracks.WARMUP_S:.0f} s warm-up: {c.before:,}; alerts by type: {_counts(c.by_type)}"
+            + (f"; notes, not decisions: {_counts(c.notes)}" if c.notes else "")
+        )
+    offenders, entered, left = r.crossings
+    if offenders:
+        print(
+            f"  crossings: of {offenders:,} offenders {entered:,} entered their zone during the load, "
+            f"{left:,} of them also left it"
+        )
+
+
 def _kib(b: float) -> str:
     return f"{b / 1024:,.0f} KiB"
 
@@ -268,8 +341,8 @@ def report(
         print(f"  publish→stored per fix (DB) p50/p95/p99 ms: {'/'.join(ms(x) for x in r.latency_db)}")
         print(f"  receive→stored per batch (histogram) ms: {'/'.join(ms(x) for x in r.receive_to_stored)}")
         print(f"  evaluation per batch (histogram) ms: {'/'.join(ms(x) for x in r.evaluation)}")
-        if r.alert_decided is not None:
-            print(f"  fix→alert decided (histogram) ms: {'/'.join(ms(x) for x in r.alert_decided)}")
+        if r.decided is not None:
+            _report_decisions(r, r.decided)
         else:
             decided = tuple(a + b for a, b in zip(r.receive_to_stored, r.evaluation, strict=True))
             print(
@@ -278,7 +351,8 @@ def report(
             )
         print(
             f"  CPU cores busy: emon {r.emon_cores:.2f} ({r.emon_cpu_us_per_fix:.0f} µs/fix), "
-            f"mosquitto {r.broker_cores:.2f}, publisher {r.publisher_cores:.2f}, postgres {r.postgres_cores:.2f}"
+            f"mosquitto {r.broker_cores:.2f}, publisher {r.publisher_cores:.2f}, postgres {r.postgres_cores:.2f}; "
+            f"whole machine {r.machine_cores:.2f} of {os.cpu_count()} ({r.machine_percent:.0f} %, /proc/stat)"
         )
         print(
             f"  emon RSS idle {_kib(r.rss_idle)} ({r.rss_idle / r.n_devices:,.0f} B/device incl. the interpreter), "

@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from prometheus_client import REGISTRY
 
+from benchmarks.e2e_decisions import stored_changes
 from emon.alerts import metrics
 from emon.geofence.events import EvalEventType as E
-from tests.alerts.conftest import World
+from tests.alerts.conftest import DB_URL, World
 from tests.alerts.helpers import prox
 
 pytestmark = pytest.mark.integration
@@ -34,6 +35,14 @@ async def test_a_batch_of_n_decided_alerts_observes_n_samples(world: World) -> N
         before = _count()
         await service.on_evaluation(batch[:2], now, time.monotonic())
         assert _count() - before == 2
+        # the benchmark counts the same decisions from the rows (benchmarks/e2e_decisions.py)
+        stored = stored_changes(DB_URL, world.db.schema, since=now + timedelta(hours=1))
+        assert (stored.by_action, stored.by_type, stored.before) == (
+            {"opened": 3, "updated": 2},
+            {"proximity_breach": 3},
+            5,
+        )
+        assert stored_changes(DB_URL, world.db.schema, since=now - timedelta(hours=1)).before == 0
     finally:
         await service.close()
 
