@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks.e2e [--devices 1000,10000,100000] [--rate 5000] [--duration 10]
                                        [--overload-rate 20000]
                                        [--publishers 0] [--ceiling-devices 10000] [--no-baseline]
-                                       [--instances 1,2,4]
+                                       [--instances 1,2,4] [--profile DIR]
 
 For every device count: a fresh schema with N devices and N/10 cases (offender + victim device,
 5 zones each) inserted with SQL, emon started as a subprocess on its own schema, topic prefix,
@@ -25,7 +25,8 @@ the run, after a 2 s warm-up (``benchmarks.e2e_tracks``). Reported:
   (slope between the smallest and the largest device count).
 
 Then the ceiling (a bare aiomqtt subscriber under the same load) and the PostGIS baseline.
-``--instances 1,2,4`` runs several instances instead (``benchmarks.e2e_instances``).
+``--instances 1,2,4`` runs several instances instead (``benchmarks.e2e_instances``); ``--profile DIR``
+samples emon with py-spy over each run's measured window (``benchmarks.e2e_profile``).
 Everything runs on 127.0.0.1 and shares the machine's cores; every wait is bounded.
 """
 
@@ -48,16 +49,10 @@ import psutil
 
 from benchmarks import e2e_instances, e2e_machine, postgis_baseline
 from benchmarks import e2e_tracks as tracks
-from benchmarks.e2e_decisions import (
-    MIN_DECISIONS,
-    TARGET_S,
-    Changes,
-    Decided,
-    decided,
-    stored_changes,
-    warmup_end,
-)
-from benchmarks.e2e_metrics import find_process, histogram, ms, parse_prometheus, quantile, sample
+from benchmarks.e2e_decisions import Changes, Decided, decided, stored_changes, warmup_end
+from benchmarks.e2e_metrics import find_process, histogram, parse_prometheus, quantile, sample
+from benchmarks.e2e_profile import Profile
+from benchmarks.e2e_report import report
 from benchmarks.e2e_setup import (
     PG_URL,
     EmonProcess,
@@ -141,8 +136,16 @@ async def _settled(em: EmonProcess, client: httpx.AsyncClient) -> dict[str, floa
 
 
 async def run_one(
-    n: int, rate: float, duration: float, publishers: int, batch_max: int, batch_wait_ms: float, keep: bool
+    n: int,
+    rate: float,
+    duration: float,
+    publishers: int,
+    batch_max: int,
+    batch_wait_ms: float,
+    keep: bool,
+    profile: Path | None = None,
 ) -> RunResult:
+    """One run; with ``profile`` (a file path) py-spy samples emon over the measured window."""
     tag = f"e2e{n}_{os.getpid()}"
     port = free_port()
     env = emon_env(tag, port, batch_max, batch_wait_ms)
@@ -156,6 +159,7 @@ async def run_one(
     proc = psutil.Process(em.proc.pid)
     broker = find_process("mosquitto")
     me = psutil.Process()
+    spy: Profile | None = None
     try:
         await asyncio.sleep(1.0)  # let the start-up garbage settle
         idle = sample(proc)
@@ -167,6 +171,7 @@ async def run_one(
         peak = idle.rss
         progress: list[tuple[float, int]] = []
         async with httpx.AsyncClient() as client:
+            spy = None if profile is None else Profile(em.proc.pid, profile)
             t_start, t_start_wall = time.perf_counter(), time.time()
             load_task = asyncio.create_task(
                 publish(n, rate, duration, env["EMON_MQTT_TOPIC_PREFIX"], publishers)
@@ -189,6 +194,7 @@ async def run_one(
                     if now - last_change > DRAIN_STALL_S or now - t_start > duration + DRAIN_MAX_S:
                         break
             load = load_task.result()
+            profiled = None if spy is None else await asyncio.to_thread(spy.stop)
             t_done = next((tp for tp, c in progress if c >= accepted), time.perf_counter())
             after = sample(proc)
             wall = time.perf_counter() - wall0
@@ -221,12 +227,16 @@ async def run_one(
             homes = await asyncio.to_thread(device_positions, n)
             crossing = await asyncio.to_thread(tracks.schedule, n, rate, duration, homes)
             r.crossings = (len(crossing), *tracks.inside_during(crossing, 0.0, load.elapsed_s))
+        if profiled is not None:
+            r.notes.append(profiled)
         rejected = {k: v for k, v in samples.items() if k.startswith("emon_rejected_total") and v}
         if rejected:
             r.notes.append(f"dead letters: {rejected}")
         r.stored, r.latency_db = await asyncio.to_thread(db_figures, env["EMON_DB_SCHEMA"])
         return r
     finally:
+        if spy is not None and spy.proc.poll() is None:
+            spy.stop()  # the run failed while sampling: never leave py-spy behind
         em.stop()
         if not keep:
             await drop_schema(PG_URL, env["EMON_DB_SCHEMA"])
@@ -280,118 +290,11 @@ async def run_ceiling(n: int, rate: float, duration: float, publishers: int) -> 
     )
 
 
-def _counts(counts: dict[str, int]) -> str:
-    return ", ".join(f"{k} {v:,}" for k, v in counts.items()) or "none"
-
-
-def _report_decisions(r: RunResult, d: Decided) -> None:
-    verdict = "holds" if d.enough else "does NOT hold"
-    print(
-        f"  fix→alert decided per decision (histogram) ms: {ms(d.p50)}/{ms(d.p95)}/{ms(d.p99)} "
-        f"over {d.count:,} decisions (≥ {MIN_DECISIONS:,}: {verdict}); "
-        f"≤ {TARGET_S * 1e3:.0f} ms: {100 * d.within_target:.1f} %"
-    )
-    if r.changes is not None:
-        c = r.changes
-        print(
-            f"  alert changes stored: {c.total:,} ({_counts(c.by_action)}); decided in the "
-            f"{tracks.WARMUP_S:.0f} s warm-up: {c.before:,}; alerts by type: {_counts(c.by_type)}"
-            + (f"; notes, not decisions: {_counts(c.notes)}" if c.notes else "")
-        )
-    offenders, entered, left = r.crossings
-    if offenders:
-        print(
-            f"  crossings: of {offenders:,} offenders {entered:,} entered their zone during the load, "
-            f"{left:,} of them also left it"
-        )
-
-
-def _kib(b: float) -> str:
-    return f"{b / 1024:,.0f} KiB"
-
-
-def report(
-    results: list[RunResult],
-    ceiling: Ceiling | None,
-    baseline: postgis_baseline.BaselineResult | None,
-    rate: float,
-    duration: float,
-) -> None:
-    print()
-    print(f"machine: {os.cpu_count()} cores; load generator, Mosquitto, emon and PostgreSQL share them")
-    print(f"offered: {rate:,.0f} fixes/s QoS 1 for {duration:.0f} s per run (one fix per message)")
-    for r in results:
-        print()
-        if r.overload:
-            print(
-                f"== OVERLOAD run at {r.load.achieved_rate:,.0f}/s offered: capacity, not a zero-loss figure "
-                "(Mosquitto drops beyond ~1,000 queued messages per client)"
-            )
-        print(
-            f"== {r.n_devices:,} devices, {r.n_cases:,} cases ({r.n_cases * 5:,} zones); emon ready in {r.startup_s:.1f} s"
-        )
-        print(
-            f"  published {r.load.sent:,} at {r.load.achieved_rate:,.0f}/s, acked {r.load.acked:,}; "
-            f"stored {r.stored:,} (metric {r.accepted_metric:,}); LOSS {r.loss:,}"
-        )
-        print(
-            f"  throughput {r.throughput:,.0f} fixes/s stored (first publish → last stored; "
-            f"drain after publishing {r.drain_s:.1f} s)"
-        )
-        print(f"  publish→stored per fix (DB) p50/p95/p99 ms: {'/'.join(ms(x) for x in r.latency_db)}")
-        print(f"  receive→stored per batch (histogram) ms: {'/'.join(ms(x) for x in r.receive_to_stored)}")
-        print(f"  evaluation per batch (histogram) ms: {'/'.join(ms(x) for x in r.evaluation)}")
-        if r.decided is not None:
-            _report_decisions(r, r.decided)
-        else:
-            decided = tuple(a + b for a, b in zip(r.receive_to_stored, r.evaluation, strict=True))
-            print(
-                f"  receive→evaluation decided (stored + evaluation, summed quantiles, alerts not wired) ms: "
-                f"{'/'.join(ms(x) for x in decided)}"
-            )
-        print(
-            f"  CPU cores busy: emon {r.emon_cores:.2f} ({r.emon_cpu_us_per_fix:.0f} µs/fix), "
-            f"mosquitto {r.broker_cores:.2f}, publisher {r.publisher_cores:.2f}, postgres {r.postgres_cores:.2f}; "
-            f"whole machine {r.machine_cores:.2f} of {os.cpu_count()} ({r.machine_percent:.0f} %, /proc/stat)"
-        )
-        print(
-            f"  emon RSS idle {_kib(r.rss_idle)} ({r.rss_idle / r.n_devices:,.0f} B/device incl. the interpreter), "
-            f"after load {_kib(r.rss_after)}, peak {_kib(r.rss_peak)}"
-        )
-        for note in r.notes:
-            print(f"  note: {note}")
-    sustained = [r for r in results if not r.overload]
-    if len(sustained) >= 2:
-        lo, hi = min(sustained, key=lambda x: x.n_devices), max(sustained, key=lambda x: x.n_devices)
-        dn = hi.n_devices - lo.n_devices
-        print()
-        print(
-            f"memory per monitored device (slope {lo.n_devices:,} → {hi.n_devices:,} devices, 1 case per 10): "
-            f"idle {(hi.rss_idle - lo.rss_idle) / dn:,.0f} B, after load {(hi.rss_after - lo.rss_after) / dn:,.0f} B"
-        )
-    if ceiling is not None:
-        print()
-        print(
-            f"ceiling: bare aiomqtt subscriber (QoS 1, persistent session) received {ceiling.received:,} of "
-            f"{ceiling.load.acked:,} acked at {ceiling.rate:,.0f} msg/s ({ceiling.cores:.2f} cores)"
-        )
-        for r in results:
-            if ceiling.rate:
-                label = "overload" if r.overload else f"{r.load.achieved_rate:,.0f}/s offered"
-                print(
-                    f"  emon at {r.n_devices:,} devices ({label}): {r.throughput / ceiling.rate:.2f} of the ceiling"
-                )
-    if baseline is not None:
-        print()
-        if not baseline.available:
-            print(f"baseline: {baseline.detail}")
-        else:
-            print(
-                f"baseline: one PostGIS ST_DWithin query per fix ({baseline.detail}, {baseline.zones:,} zones): "
-                f"{baseline.rate:,.0f} fixes/s"
-            )
-            for r in results:
-                print(f"  emon at {r.n_devices:,} devices / baseline: {r.throughput / baseline.rate:.2f}")
+def _profile_path(directory: str, name: str) -> Path | None:
+    """One file per run in ``--profile DIR`` (time-stamped: runs never overwrite each other)."""
+    if not directory:
+        return None
+    return Path(directory) / f"{name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.txt"
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -404,7 +307,14 @@ async def main_async(args: argparse.Namespace) -> None:
         print(f"running {n:,} devices …", flush=True)
         results.append(
             await run_one(
-                n, args.rate, args.duration, args.publishers, args.batch_max, args.batch_wait_ms, args.keep
+                n,
+                args.rate,
+                args.duration,
+                args.publishers,
+                args.batch_max,
+                args.batch_wait_ms,
+                args.keep,
+                _profile_path(args.profile, f"e2e-{n}-{args.rate:.0f}"),
             )
         )
     if args.overload_rate > 0:
@@ -420,6 +330,7 @@ async def main_async(args: argparse.Namespace) -> None:
             args.batch_max,
             args.batch_wait_ms,
             args.keep,
+            _profile_path(args.profile, f"e2e-{args.ceiling_devices}-{args.overload_rate:.0f}-overload"),
         )
         over.overload = True
         results.append(over)
@@ -462,6 +373,12 @@ def main() -> None:
     ap.add_argument("--no-ceiling", action="store_true")
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the schemas for inspection")
+    ap.add_argument(
+        "--profile",
+        default="",
+        metavar="DIR",
+        help="py-spy (--nonblocking, raw) on emon over the measured window of each run, one file per run",
+    )
     ap.add_argument(
         "--instances",
         default="",
