@@ -21,6 +21,7 @@ from benchmarks.e2e_metrics import histogram, quantile
 MIN_DECISIONS = 1_000
 TARGET_S = 0.050
 HISTOGRAM = "emon_fix_to_alert_decided_seconds"
+LAST_BUCKET_S = 10.0  # the histogram's last finite bucket (emon/alerts/metrics.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,11 +46,20 @@ def decided(samples: dict[str, float]) -> Decided:
     within = next((c for le, c in buckets if math.isclose(le, TARGET_S)), math.nan)
     return Decided(
         int(total),
-        quantile(buckets, 0.5),
-        quantile(buckets, 0.95),
-        quantile(buckets, 0.99),
+        _quantile(buckets, 0.5),
+        _quantile(buckets, 0.95),
+        _quantile(buckets, 0.99),
         within / total if total else math.nan,
     )
+
+
+def _quantile(buckets: list[tuple[float, float]], q: float) -> float:
+    """As :func:`benchmarks.e2e_metrics.quantile`, but ``inf`` beyond the last finite bucket (which that
+    function reports as the bucket's bound: a 10 s p99 would read as if it were measured)."""
+    finite = [c for le, c in buckets if not math.isinf(le)]
+    if buckets and finite and q * buckets[-1][1] > finite[-1]:
+        return math.inf
+    return quantile(buckets, q)
 
 
 # History rows that record a notification not sent (no webhook, no victim device), not a decision.

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import os
 from typing import TYPE_CHECKING
 
 from benchmarks import e2e_tracks as tracks
-from benchmarks.e2e_decisions import MIN_DECISIONS, TARGET_S, Decided
+from benchmarks.e2e_decisions import LAST_BUCKET_S, MIN_DECISIONS, TARGET_S, Decided
 from benchmarks.e2e_metrics import ms
 
 if TYPE_CHECKING:
@@ -18,10 +19,14 @@ def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{k} {v:,}" for k, v in counts.items()) or "none"
 
 
+def _ms(seconds: float) -> str:
+    return f"> {LAST_BUCKET_S * 1e3:,.0f}" if math.isinf(seconds) else ms(seconds)
+
+
 def _report_decisions(r: RunResult, d: Decided) -> None:
     verdict = "holds" if d.enough else "does NOT hold"
     print(
-        f"  fix→alert decided per decision (histogram) ms: {ms(d.p50)}/{ms(d.p95)}/{ms(d.p99)} "
+        f"  fix→alert decided per decision (histogram) ms: {_ms(d.p50)}/{_ms(d.p95)}/{_ms(d.p99)} "
         f"over {d.count:,} decisions (≥ {MIN_DECISIONS:,}: {verdict}); "
         f"≤ {TARGET_S * 1e3:.0f} ms: {100 * d.within_target:.1f} %"
     )

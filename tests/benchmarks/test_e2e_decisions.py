@@ -33,6 +33,11 @@ def test_too_few_decisions_are_said_so() -> None:
     assert none.count == 0 and not none.enough and math.isnan(none.p99)
 
 
+def test_a_quantile_beyond_the_last_bucket_is_not_read_as_its_bound() -> None:
+    d = decided(scrape({"0.05": 10, "10.0": 50, "+Inf": 100}))
+    assert d.p50 == pytest.approx(10.0) and math.isinf(d.p95) and math.isinf(d.p99)
+
+
 def test_machine_cores_from_proc_stat(tmp_path: Path) -> None:
     stat = tmp_path / "stat"
     tick = e2e_machine._TICK_S
