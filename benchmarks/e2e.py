@@ -3,24 +3,30 @@
     .venv/bin/python -m benchmarks.e2e [--devices 1000,10000,100000] [--rate 5000] [--duration 10]
                                        [--overload-rate 20000]
                                        [--publishers 0] [--ceiling-devices 10000] [--no-baseline]
-                                       [--instances 1,2,4]
+                                       [--instances 1,2,4] [--profile DIR]
 
 For every device count: a fresh schema with N devices and N/10 cases (offender + victim device,
 5 zones each) inserted with SQL, emon started as a subprocess on its own schema, topic prefix,
 Redis prefix and MQTT client id, then ``--rate`` fixes/s QoS 1 for ``--duration`` s from the load
-generator (``simulators.load``). Reported:
+generator (``benchmarks.e2e_publisher``); every offender drives through its first zone once during
+the run, after a 2 s warm-up (``benchmarks.e2e_tracks``). Reported:
 
 - throughput: fixes stored ÷ (first publish → last fix stored); loss = PUBACKed publishes − rows
   in the fixes table (must be 0);
 - latency publish → stored per fix, from the rows (``received_at − ts``; ``ts`` is the publish
   time, ``received_at`` is the start of the storing transaction), and the emon histograms
   receive → stored and evaluation per batch (p50/p95/p99);
-- CPU of emon (cores busy, µs per fix), of Mosquitto and of this process (the publisher);
+- fix → alert decided per decision (p50/p95/p99, the number of decisions, the share ≤ 50 ms, whether
+  the ≥ 1,000 decisions of issue #14 were reached) and the alert changes stored, by action
+  (``benchmarks.e2e_decisions``);
+- CPU of emon (cores busy, µs per fix), of Mosquitto, of this process (the publisher), of PostgreSQL
+  and of the whole machine (``/proc/stat``);
 - resident memory of emon idle and after the load, and the marginal memory per monitored device
   (slope between the smallest and the largest device count).
 
 Then the ceiling (a bare aiomqtt subscriber under the same load) and the PostGIS baseline.
-``--instances 1,2,4`` runs several instances instead (``benchmarks.e2e_instances``).
+``--instances 1,2,4`` runs several instances instead (``benchmarks.e2e_instances``); ``--profile DIR``
+samples emon with py-spy over each run's measured window (``benchmarks.e2e_profile``).
 Everything runs on 127.0.0.1 and shares the machine's cores; every wait is bounded.
 """
 
@@ -41,13 +47,19 @@ from pathlib import Path
 import httpx
 import psutil
 
-from benchmarks import e2e_instances, postgis_baseline
-from benchmarks.e2e_metrics import find_process, histogram, ms, parse_prometheus, quantile, sample
+from benchmarks import e2e_instances, e2e_machine, postgis_baseline
+from benchmarks import e2e_tracks as tracks
+from benchmarks.e2e_decisions import Changes, Decided, decided, stored_changes, warmup_end
+from benchmarks.e2e_metrics import find_process, histogram, parse_prometheus, quantile, sample
+from benchmarks.e2e_profile import Profile
+from benchmarks.e2e_report import report
 from benchmarks.e2e_setup import (
     PG_URL,
+    EmonProcess,
     bench_cases,
     clear_redis,
     db_figures,
+    device_positions,
     emon_env,
     prepare_schema,
     publish,
@@ -59,6 +71,7 @@ from simulators.load import LoadStats
 
 DRAIN_STALL_S = 15.0  # give up waiting for the last fixes after this long without progress
 DRAIN_MAX_S = 180.0
+SETTLE_MAX_S = 15.0  # wait at most this long for the last alert decisions after the last fix is stored
 
 
 @dataclass
@@ -74,12 +87,16 @@ class RunResult:
     latency_db: tuple[float, float, float] = (math.nan, math.nan, math.nan)
     receive_to_stored: tuple[float, float, float] = (math.nan, math.nan, math.nan)
     evaluation: tuple[float, float, float] = (math.nan, math.nan, math.nan)
-    alert_decided: tuple[float, float, float] | None = None
+    decided: Decided | None = None
+    changes: Changes | None = None
+    crossings: tuple[int, int, int] = (0, 0, 0)  # offenders, entered, entered and left during the load
     emon_cores: float = 0.0
     emon_cpu_us_per_fix: float = 0.0
     broker_cores: float = math.nan
     publisher_cores: float = 0.0
     postgres_cores: float = math.nan
+    machine_cores: float = 0.0
+    machine_percent: float = 0.0
     rss_idle: int = 0
     rss_after: int = 0
     rss_peak: int = 0
@@ -104,9 +121,31 @@ def _postgres_cpu() -> float:
     return total
 
 
+async def _settled(em: EmonProcess, client: httpx.AsyncClient) -> dict[str, float]:
+    """A scrape once the alert decisions of the last fixes are in (the count stops moving; bounded)."""
+    key = "emon_fix_to_alert_decided_seconds_count"
+    samples = parse_prometheus(await em.metrics_text(client))
+    deadline = time.monotonic() + SETTLE_MAX_S
+    while time.monotonic() < deadline:
+        await asyncio.sleep(1.0)
+        again = parse_prometheus(await em.metrics_text(client))
+        if again.get(key, 0) == samples.get(key, 0):
+            return again
+        samples = again
+    return samples
+
+
 async def run_one(
-    n: int, rate: float, duration: float, publishers: int, batch_max: int, batch_wait_ms: float, keep: bool
+    n: int,
+    rate: float,
+    duration: float,
+    publishers: int,
+    batch_max: int,
+    batch_wait_ms: float,
+    keep: bool,
+    profile: Path | None = None,
 ) -> RunResult:
+    """One run; with ``profile`` (a file path) py-spy samples emon over the measured window."""
     tag = f"e2e{n}_{os.getpid()}"
     port = free_port()
     env = emon_env(tag, port, batch_max, batch_wait_ms)
@@ -120,17 +159,20 @@ async def run_one(
     proc = psutil.Process(em.proc.pid)
     broker = find_process("mosquitto")
     me = psutil.Process()
+    spy: Profile | None = None
     try:
         await asyncio.sleep(1.0)  # let the start-up garbage settle
         idle = sample(proc)
         broker0 = broker.cpu_times() if broker else None
         me0 = me.cpu_times()
         pg0 = _postgres_cpu()
+        machine0 = e2e_machine.read()
         wall0 = time.perf_counter()
         peak = idle.rss
         progress: list[tuple[float, int]] = []
         async with httpx.AsyncClient() as client:
-            t_start = time.perf_counter()
+            spy = None if profile is None else Profile(em.proc.pid, profile)
+            t_start, t_start_wall = time.perf_counter(), time.time()
             load_task = asyncio.create_task(
                 publish(n, rate, duration, env["EMON_MQTT_TOPIC_PREFIX"], publishers)
             )
@@ -152,12 +194,14 @@ async def run_one(
                     if now - last_change > DRAIN_STALL_S or now - t_start > duration + DRAIN_MAX_S:
                         break
             load = load_task.result()
+            profiled = None if spy is None else await asyncio.to_thread(spy.stop)
             t_done = next((tp for tp, c in progress if c >= accepted), time.perf_counter())
             after = sample(proc)
             wall = time.perf_counter() - wall0
             me1 = me.cpu_times()
             pg1 = _postgres_cpu()
-            samples = parse_prometheus(await em.metrics_text(client))
+            machine1 = e2e_machine.read()
+            samples = await _settled(em, client)
         r = RunResult(n, len(cases), startup, load)
         r.accepted_metric = accepted
         r.throughput = accepted / (t_done - t_start) if t_done > t_start else 0.0
@@ -169,17 +213,30 @@ async def run_one(
             r.broker_cores = (b1.user + b1.system - broker0.user - broker0.system) / wall
         r.publisher_cores = (me1.user + me1.system - me0.user - me0.system) / wall
         r.postgres_cores = (pg1 - pg0) / wall
+        r.machine_cores, r.machine_percent = e2e_machine.busy_cores(machine0, machine1, wall)
         r.rss_idle, r.rss_after, r.rss_peak = idle.rss, after.rss, max(peak, after.rss)
         r.receive_to_stored = _quantiles(samples, "emon_receive_to_stored_seconds")
         r.evaluation = _quantiles(samples, "emon_evaluation_seconds")
         if samples.get("emon_fix_to_alert_decided_seconds_count", 0) > 0:
-            r.alert_decided = _quantiles(samples, "emon_fix_to_alert_decided_seconds")
+            r.decided = decided(samples)
+        schema = env["EMON_DB_SCHEMA"]
+        r.changes = await asyncio.to_thread(
+            stored_changes, PG_URL, schema, warmup_end(t_start_wall, tracks.WARMUP_S)
+        )
+        if publishers == 0:
+            homes = await asyncio.to_thread(device_positions, n)
+            crossing = await asyncio.to_thread(tracks.schedule, n, rate, duration, homes)
+            r.crossings = (len(crossing), *tracks.inside_during(crossing, 0.0, load.elapsed_s))
+        if profiled is not None:
+            r.notes.append(profiled)
         rejected = {k: v for k, v in samples.items() if k.startswith("emon_rejected_total") and v}
         if rejected:
             r.notes.append(f"dead letters: {rejected}")
         r.stored, r.latency_db = await asyncio.to_thread(db_figures, env["EMON_DB_SCHEMA"])
         return r
     finally:
+        if spy is not None and spy.proc.poll() is None:
+            spy.stop()  # the run failed while sampling: never leave py-spy behind
         em.stop()
         if not keep:
             await drop_schema(PG_URL, env["EMON_DB_SCHEMA"])
@@ -233,91 +290,11 @@ async def run_ceiling(n: int, rate: float, duration: float, publishers: int) -> 
     )
 
 
-def _kib(b: float) -> str:
-    return f"{b / 1024:,.0f} KiB"
-
-
-def report(
-    results: list[RunResult],
-    ceiling: Ceiling | None,
-    baseline: postgis_baseline.BaselineResult | None,
-    rate: float,
-    duration: float,
-) -> None:
-    print()
-    print(f"machine: {os.cpu_count()} cores; load generator, Mosquitto, emon and PostgreSQL share them")
-    print(f"offered: {rate:,.0f} fixes/s QoS 1 for {duration:.0f} s per run (one fix per message)")
-    for r in results:
-        print()
-        if r.overload:
-            print(
-                f"== OVERLOAD run at {r.load.achieved_rate:,.0f}/s offered: capacity, not a zero-loss figure "
-                "(Mosquitto drops beyond ~1,000 queued messages per client)"
-            )
-        print(
-            f"== {r.n_devices:,} devices, {r.n_cases:,} cases ({r.n_cases * 5:,} zones); emon ready in {r.startup_s:.1f} s"
-        )
-        print(
-            f"  published {r.load.sent:,} at {r.load.achieved_rate:,.0f}/s, acked {r.load.acked:,}; "
-            f"stored {r.stored:,} (metric {r.accepted_metric:,}); LOSS {r.loss:,}"
-        )
-        print(
-            f"  throughput {r.throughput:,.0f} fixes/s stored (first publish → last stored; "
-            f"drain after publishing {r.drain_s:.1f} s)"
-        )
-        print(f"  publish→stored per fix (DB) p50/p95/p99 ms: {'/'.join(ms(x) for x in r.latency_db)}")
-        print(f"  receive→stored per batch (histogram) ms: {'/'.join(ms(x) for x in r.receive_to_stored)}")
-        print(f"  evaluation per batch (histogram) ms: {'/'.join(ms(x) for x in r.evaluation)}")
-        if r.alert_decided is not None:
-            print(f"  fix→alert decided (histogram) ms: {'/'.join(ms(x) for x in r.alert_decided)}")
-        else:
-            decided = tuple(a + b for a, b in zip(r.receive_to_stored, r.evaluation, strict=True))
-            print(
-                f"  receive→evaluation decided (stored + evaluation, summed quantiles, alerts not wired) ms: "
-                f"{'/'.join(ms(x) for x in decided)}"
-            )
-        print(
-            f"  CPU cores busy: emon {r.emon_cores:.2f} ({r.emon_cpu_us_per_fix:.0f} µs/fix), "
-            f"mosquitto {r.broker_cores:.2f}, publisher {r.publisher_cores:.2f}, postgres {r.postgres_cores:.2f}"
-        )
-        print(
-            f"  emon RSS idle {_kib(r.rss_idle)} ({r.rss_idle / r.n_devices:,.0f} B/device incl. the interpreter), "
-            f"after load {_kib(r.rss_after)}, peak {_kib(r.rss_peak)}"
-        )
-        for note in r.notes:
-            print(f"  note: {note}")
-    sustained = [r for r in results if not r.overload]
-    if len(sustained) >= 2:
-        lo, hi = min(sustained, key=lambda x: x.n_devices), max(sustained, key=lambda x: x.n_devices)
-        dn = hi.n_devices - lo.n_devices
-        print()
-        print(
-            f"memory per monitored device (slope {lo.n_devices:,} → {hi.n_devices:,} devices, 1 case per 10): "
-            f"idle {(hi.rss_idle - lo.rss_idle) / dn:,.0f} B, after load {(hi.rss_after - lo.rss_after) / dn:,.0f} B"
-        )
-    if ceiling is not None:
-        print()
-        print(
-            f"ceiling: bare aiomqtt subscriber (QoS 1, persistent session) received {ceiling.received:,} of "
-            f"{ceiling.load.acked:,} acked at {ceiling.rate:,.0f} msg/s ({ceiling.cores:.2f} cores)"
-        )
-        for r in results:
-            if ceiling.rate:
-                label = "overload" if r.overload else f"{r.load.achieved_rate:,.0f}/s offered"
-                print(
-                    f"  emon at {r.n_devices:,} devices ({label}): {r.throughput / ceiling.rate:.2f} of the ceiling"
-                )
-    if baseline is not None:
-        print()
-        if not baseline.available:
-            print(f"baseline: {baseline.detail}")
-        else:
-            print(
-                f"baseline: one PostGIS ST_DWithin query per fix ({baseline.detail}, {baseline.zones:,} zones): "
-                f"{baseline.rate:,.0f} fixes/s"
-            )
-            for r in results:
-                print(f"  emon at {r.n_devices:,} devices / baseline: {r.throughput / baseline.rate:.2f}")
+def _profile_path(directory: str, name: str) -> Path | None:
+    """One file per run in ``--profile DIR`` (time-stamped: runs never overwrite each other)."""
+    if not directory:
+        return None
+    return Path(directory) / f"{name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.txt"
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -330,7 +307,14 @@ async def main_async(args: argparse.Namespace) -> None:
         print(f"running {n:,} devices …", flush=True)
         results.append(
             await run_one(
-                n, args.rate, args.duration, args.publishers, args.batch_max, args.batch_wait_ms, args.keep
+                n,
+                args.rate,
+                args.duration,
+                args.publishers,
+                args.batch_max,
+                args.batch_wait_ms,
+                args.keep,
+                _profile_path(args.profile, f"e2e-{n}-{args.rate:.0f}"),
             )
         )
     if args.overload_rate > 0:
@@ -346,6 +330,7 @@ async def main_async(args: argparse.Namespace) -> None:
             args.batch_max,
             args.batch_wait_ms,
             args.keep,
+            _profile_path(args.profile, f"e2e-{args.ceiling_devices}-{args.overload_rate:.0f}-overload"),
         )
         over.overload = True
         results.append(over)
@@ -388,6 +373,12 @@ def main() -> None:
     ap.add_argument("--no-ceiling", action="store_true")
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the schemas for inspection")
+    ap.add_argument(
+        "--profile",
+        default="",
+        metavar="DIR",
+        help="py-spy (--nonblocking, raw) on emon over the measured window of each run, one file per run",
+    )
     ap.add_argument(
         "--instances",
         default="",

@@ -6,7 +6,9 @@ thread; on this 2-core machine the two threads fight over the GIL and the broker
 ≈6-7k of 20k fixes/s offered (measured with no subscriber at all), so it measured the generator,
 not emon. This writer encodes the packets itself (a few µs each) and sends them in one ``sendall``
 per 5 ms tick. Same devices (``bench-{i:06d}``), payloads and per-device ``seq`` as
-``simulators.load``; ``ts`` is the time of the tick (the publish time).
+``simulators.load``; ``ts`` is the time of the tick (the publish time). Devices given a
+:class:`benchmarks.e2e_tracks.Crossing` report their position on it at the tick instead of a fixed one
+(the offenders driving through their zones).
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ import socket
 import threading
 import time
 
+from benchmarks.e2e_tracks import Crossing
 from simulators import topics
 from simulators.load import LoadStats, _heads, bench_device_id
 
 TICK_S = 0.005
+_HEAD = b'{"lat":%.6f,"lon":%.6f,"acc":8.0,"src":"gnss","seq":'  # as simulators.load._heads
 
 
 def _varint(n: int) -> bytes:
@@ -41,10 +45,17 @@ def _connect_packet(client_id: str) -> bytes:
 
 
 def publish_raw(
-    n_devices: int, rate: float, duration_s: float, prefix: str, host: str = "127.0.0.1", port: int = 1883
+    n_devices: int,
+    rate: float,
+    duration_s: float,
+    prefix: str,
+    host: str = "127.0.0.1",
+    port: int = 1883,
+    crossings: dict[int, Crossing] | None = None,
 ) -> LoadStats:
     """Publish ``rate`` fixes/s QoS 1 round-robin over ``n_devices`` for ``duration_s``; wait (bounded)
-    for every PUBACK. ``elapsed_s`` is the sending phase."""
+    for every PUBACK. ``elapsed_s`` is the sending phase. ``crossings``: device index → its track,
+    whose time 0 is the first publish."""
     sock = socket.create_connection((host, port))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.sendall(_connect_packet(f"bench-pub-{time.monotonic_ns() % 10**9}"))
@@ -73,6 +84,9 @@ def publish_raw(
     reader.start()
     # Per device: PUBLISH fixed header needs the total length, so keep topic and head apart.
     heads = _heads(0, n_devices)
+    moving: list[Crossing | None] = [None] * n_devices
+    for k, crossing in (crossings or {}).items():
+        moving[k] = crossing
     names = [topics.fix_topic(bench_device_id(i), prefix).encode() for i in range(n_devices)]
     topic_parts = [len(t).to_bytes(2, "big") + t for t in names]
     total = math.floor(rate * duration_s)
@@ -83,11 +97,14 @@ def publish_raw(
         if due <= sent:
             time.sleep(TICK_S)
             continue
-        now = b'"ts":%.3f}' % time.time()
+        t_rel, t_wall = time.perf_counter() - t0, time.time()
+        now = b'"ts":%.3f}' % t_wall
         chunks = []
         for n in range(sent, due):
             k = n % n_devices
-            payload = heads[k] + b"%d," % (n // n_devices + 1) + now
+            track = moving[k]
+            head = heads[k] if track is None else _HEAD % track.at(t_rel)
+            payload = head + b"%d," % (n // n_devices + 1) + now
             tp = topic_parts[k]
             pid = (n % 65535 + 1).to_bytes(2, "big")
             chunks.append(b"\x32" + _varint(len(tp) + 2 + len(payload)) + tp + pid + payload)

@@ -23,6 +23,7 @@ import psycopg
 from psycopg import sql
 from shapely.geometry import mapping
 
+from benchmarks import e2e_tracks as tracks
 from benchmarks.e2e_publisher import publish_raw
 from emon.case import Case
 from emon.geo import destination, geodesic_circle
@@ -46,19 +47,21 @@ def device_positions(n: int) -> list[tuple[float, float]]:
 
 def bench_cases(n: int) -> list[Case]:
     """Every 10th device is an offender whose victim is the next device; 5 zones each (3 circles,
-    2 polygons, 1-6 km away), and in every 10th case the first zone covers the offender's position,
-    so 1 % of the offenders breach (decisions are made and persisted)."""
+    2 polygons). The first is the small zone the offender drives through during the run
+    (``benchmarks.e2e_tracks``, 400 m from home); the others are 2-6 km away."""
     pos = device_positions(n)
     cases = []
     for i in range(0, n - 1, 10):
         lat, lon = pos[i]
         zones: list[dict[str, Any]] = []
         for k in range(5):
-            if k == 0 and (i // 10) % 10 == 0:
-                zlat, zlon, radius = lat, lon, 400.0
-            else:
-                zlat, zlon = destination(lat, lon, (i * 37 + k * 71) % 360, 1000 + 1000 * k)
-                radius = 150.0 + 50 * k
+            if k == 0:
+                clat, clon = tracks.zone_centre(lat, lon, i)
+                circle = {"lat": clat, "lon": clon, "radius_m": tracks.ZONE_RADIUS_M}
+                zones.append({"name": "c0", "circle": circle, "prealert_m": tracks.PREALERT_M})
+                continue
+            zlat, zlon = destination(lat, lon, (i * 37 + k * 71) % 360, 1000 + 1000 * k)
+            radius = 150.0 + 50 * k
             if k < 3:
                 zones.append({"name": f"c{k}", "circle": {"lat": zlat, "lon": zlon, "radius_m": radius}})
             else:
@@ -180,9 +183,12 @@ async def start_emon(env: dict[str, str], port: int, log_path: Path, timeout_s: 
 
 
 async def publish(n: int, rate: float, duration: float, prefix: str, publishers: int) -> LoadStats:
-    """``publishers`` 0: the raw-socket generator (default); ≥ 1: simulators.load (paho) processes."""
+    """``publishers`` 0: the raw-socket generator (default), offenders on their crossing tracks;
+    ≥ 1: simulators.load (paho) processes, every device at a fixed position (no crossings)."""
     if publishers == 0:
-        return await asyncio.to_thread(publish_raw, n, rate, duration, prefix)
+        homes = await asyncio.to_thread(device_positions, n)
+        crossings = await asyncio.to_thread(tracks.schedule, n, rate, duration, homes)
+        return await asyncio.to_thread(publish_raw, n, rate, duration, prefix, crossings=crossings)
     return await publish_load(n, rate, duration, "127.0.0.1", 1883, prefix, 1, publishers)
 
 

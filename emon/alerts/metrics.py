@@ -33,7 +33,29 @@ OUTBOX_DEPTH = Gauge(
 VICTIM_ACKS = Counter("emon_alert_victim_acks", "Acknowledgements received from victim devices", ["result"])
 FIX_TO_ALERT = Histogram(
     "emon_fix_to_alert_decided_seconds",
-    "MQTT receipt of a fix (or event) to its alert decided and committed to the outbox, seconds",
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    "MQTT receipt of a fix (or event) to its alert decided and committed to the outbox, seconds; "
+    "one sample per decided alert change, timed from the receipt of its batch's first message",
+    # Fine below 100 ms, where the target (p99 <= 50 ms) is judged: a p99 is read inside one bucket.
+    buckets=(
+        0.0025,
+        0.005,
+        0.0075,
+        0.01,
+        0.015,
+        0.02,
+        0.025,
+        0.03,
+        0.04,
+        0.05,
+        0.075,
+        0.1,
+        0.15,
+        0.25,
+        0.5,
+        1,
+        2.5,
+        5,
+        10,
+    ),
 )
 HANDLER_ERRORS = Counter("emon_alert_handler_errors", "Alert inputs that failed and were counted", ["stage"])

@@ -273,8 +273,10 @@ class AlertService:
                 except Exception:
                     metrics.HANDLER_ERRORS.labels(stage).inc()
                     log.exception("alerting failed for one %s input; the rest of the batch goes on", stage)
-        if decided:
-            metrics.FIX_TO_ALERT.observe(max(0.0, time.monotonic() - received_mono))
+        # One sample per decided change, not per batch: the latency target is a quantile over decisions.
+        elapsed = max(0.0, time.monotonic() - received_mono)
+        for _ in decided:
+            metrics.FIX_TO_ALERT.observe(elapsed)
         self._after_commit(decided)
         self.tasks.published(tasks)
 
