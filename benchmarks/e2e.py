@@ -113,12 +113,19 @@ def _quantiles(samples: dict[str, float], name: str) -> tuple[float, float, floa
     return (quantile(b, 0.5), quantile(b, 0.95), quantile(b, 0.99))
 
 
-def _postgres_cpu() -> float:
-    total = 0.0
+def _postgres_cpu() -> dict[int, float]:
+    """CPU seconds of every PostgreSQL process, by pid."""
+    out: dict[int, float] = {}
     for p in psutil.process_iter(["name", "cpu_times"]):
         if p.info["name"] == "postgres" and p.info["cpu_times"] is not None:
-            total += p.info["cpu_times"].user + p.info["cpu_times"].system
-    return total
+            out[p.pid] = p.info["cpu_times"].user + p.info["cpu_times"].system
+    return out
+
+
+def _cpu_spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds spent between two readings by the processes alive at the second (a backend that ended
+    in between is not counted: a lower bound, never the negative sum a plain difference gave)."""
+    return sum(t - before.get(pid, 0.0) for pid, t in after.items())
 
 
 async def _settled(em: EmonProcess, client: httpx.AsyncClient) -> dict[str, float]:
@@ -212,7 +219,7 @@ async def run_one(
             b1 = broker.cpu_times()
             r.broker_cores = (b1.user + b1.system - broker0.user - broker0.system) / wall
         r.publisher_cores = (me1.user + me1.system - me0.user - me0.system) / wall
-        r.postgres_cores = (pg1 - pg0) / wall
+        r.postgres_cores = _cpu_spent(pg0, pg1) / wall
         r.machine_cores, r.machine_percent = e2e_machine.busy_cores(machine0, machine1, wall)
         r.rss_idle, r.rss_after, r.rss_peak = idle.rss, after.rss, max(peak, after.rss)
         r.receive_to_stored = _quantiles(samples, "emon_receive_to_stored_seconds")

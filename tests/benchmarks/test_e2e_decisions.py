@@ -49,3 +49,12 @@ def test_machine_cores_from_proc_stat(tmp_path: Path) -> None:
     assert b.busy_s - a.busy_s == pytest.approx(200 * tick)
     cores, percent = e2e_machine.busy_cores(a, b, wall_s=200 * tick)
     assert cores == pytest.approx(1.0) and percent == pytest.approx(50.0)
+
+
+def test_postgres_cpu_counts_only_processes_alive_at_the_end() -> None:
+    """A backend that ended during the run no longer subtracts its whole life's CPU."""
+    from benchmarks.e2e import _cpu_spent
+
+    before = {1: 10.0, 2: 50.0}
+    after = {1: 12.5, 3: 0.5}  # 2 ended, 3 started
+    assert _cpu_spent(before, after) == 3.0
