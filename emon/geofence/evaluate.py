@@ -24,7 +24,7 @@ from emon.geofence.proximity import counterpart, evaluate_proximity, measure_pai
 from emon.geofence.report import START, Context, evidence, simple_event
 from emon.geofence.rules import PROXIMITY, CompiledCase
 from emon.geofence.state import CaseState, FixRecord, RuleState
-from emon.geofence.zones import _crossing, evaluate_zones
+from emon.geofence.zones import Lengths, _crossing, evaluate_zones
 
 
 def evaluate_fix(
@@ -59,15 +59,18 @@ def evaluate_fix(
         return state, _out_of_order(state, rules, dev, rec, zone_d, now, config)
     # An implausible jump from the last plausible fix can only be `possible`. If it agrees with
     # the previous (also rejected) fix, the device really moved: it becomes the new reference.
-    jump = track.ref is not None and implausible_jump(track.ref, rec, config.max_speed_mps)
+    lengths = Lengths(rec)  # the last plausible fix is mostly also the zones' crossing reference
+    jump = track.ref is not None and implausible_jump(
+        track.ref, rec, config.max_speed_mps, lengths.of(track.ref)
+    )
     accept = not jump or (
         track.last is not None
         and track.last != track.ref
-        and not implausible_jump(track.last, rec, config.max_speed_mps)
+        and not implausible_jump(track.last, rec, config.max_speed_mps, lengths.of(track.last))
     )
     events: list[EvalEvent] = []
     if offender and zone_d is not None:
-        events += evaluate_zones(state, rules, rec, zone_d, jump, accept, now, config)
+        events += evaluate_zones(state, rules, rec, zone_d, jump, accept, now, config, lengths)
     if rules.proximity is not None:
         events += evaluate_proximity(state, rules, dev, rec, jump, now, config)
     if (now - rec.ts).total_seconds() <= config.freshness_s:
