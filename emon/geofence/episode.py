@@ -24,9 +24,9 @@ class Step(StrEnum):
     ENDED = "ended"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one is made per rule per fix, and a frozen __init__ costs twice
 class Reading:
-    """One fix judged against one rule.
+    """One fix judged against one rule (a value: nothing changes one after it is made).
 
     ``distance_m`` as reported; ``severity`` larger-is-worse metres; ``counts`` whether a possible
     counts towards confirmation (accurate enough); ``good`` whether the fix may also clear an

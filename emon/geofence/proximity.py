@@ -17,7 +17,7 @@ from emon.geofence.config import EvalConfig
 from emon.geofence.episode import Reading
 from emon.geofence.events import Classification, EvalEvent, EvalEventType, Evidence
 from emon.geofence.evidence import llr, sigma_m
-from emon.geofence.report import Context, evidence, rule_events, simple_event
+from emon.geofence.report import Context, advance, evidence, moved_events, simple_event
 from emon.geofence.rules import PROXIMITY, CompiledCase, ProximityRule
 from emon.geofence.state import CaseState, FixRecord
 
@@ -89,9 +89,9 @@ def status_events(
     state: CaseState, cc: CompiledCase, unknown_at: datetime | None, now: datetime, ev: tuple[Evidence, ...]
 ) -> list[EvalEvent]:
     """PROXIMITY_UNKNOWN / PROXIMITY_KNOWN on a change of the pair's status (live decisions only)."""
-    ctx = Context(cc.case_id, PROXIMITY, "proximity", now, ev, {})
     if unknown_at is not None and state.proximity != "unknown":
         state.proximity, state.unknown_since = "unknown", unknown_at
+        ctx = Context(cc.case_id, PROXIMITY, "proximity", now, ev, {})
         return [
             simple_event(
                 EvalEventType.PROXIMITY_UNKNOWN,
@@ -107,6 +107,7 @@ def status_events(
         was, since = state.proximity, state.unknown_since
         state.proximity, state.unknown_since = "known", None
         if was == "unknown" and since is not None:
+            ctx = Context(cc.case_id, PROXIMITY, "proximity", now, ev, {})
             return [
                 simple_event(
                     EvalEventType.PROXIMITY_KNOWN,
@@ -176,13 +177,16 @@ def evaluate_proximity(
         acc_m=offender.acc,
         stale_why=stale_why,
     )
+    rs.active = True
+    ring = (dist <= prox.prealert_enter_m, dist > prox.prealert_exit_m)
+    moved = advance(rs, r, prox.limits, ring)
+    if moved is None:
+        return out  # most fixes: no event, so no explanation to build
     detail: dict[str, Any] = {"acc_sum_m": round(acc_sum, 1), "counterpart_age_s": age, "ban_m": prox.ban_m}
     if stale_why is not None:
         detail["stale_device"] = other_id
     if jump:
         detail["implausible_jump"] = True
     ctx = Context(cc.case_id, PROXIMITY, PROXIMITY, now, ev, detail)
-    rs.active = True
-    ring = (dist <= prox.prealert_enter_m, dist > prox.prealert_exit_m)
-    out += rule_events(ctx, rs, r, prox.limits, ring)
+    out += moved_events(ctx, rs, r, prox.limits, moved)
     return out
