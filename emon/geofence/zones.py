@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 from emon.geo import geodesic_m
 from emon.geofence.classify import classify_zone, margin_clear, severity
 from emon.geofence.config import EvalConfig
-from emon.geofence.episode import Reading, close_all
+from emon.geofence.episode import Reading, close_all, quiet, step_lawful
 from emon.geofence.events import Classification, EvalEvent, EvalEventType, Evidence
 from emon.geofence.evidence import llr, p_violating, sigma_m
 from emon.geofence.measure import segment_through
@@ -39,17 +39,6 @@ class Lengths:
         return length
 
 
-def _detail(rec: FixRecord, d: float, jump: bool, sigma: float, lawful_m: float) -> dict[str, Any]:
-    """The explanation of one fix against one zone (built only for a fix that makes an event)."""
-    detail: dict[str, Any] = {"acc_m": rec.acc}
-    if jump:
-        detail["implausible_jump"] = True
-    if rec.acc > abs(d):
-        detail["why"] = f"accuracy {rec.acc:.0f} m > margin {abs(d):.0f} m"
-    detail["p_violating"] = round(p_violating(lawful_m, sigma), 4)
-    return detail
-
-
 def evaluate_zones(
     state: CaseState,
     cc: CompiledCase,
@@ -69,17 +58,15 @@ def evaluate_zones(
     (docs/safety.md); exclusion zones also get the crossing check against the rule's last accurate
     fix clear of the zone. Mutates ``state``; returns the events in order.
 
-    Most fixes change nothing but timestamps and evidence: the explanation (detail, context,
-    evidence) of a zone is built only when the fix makes an event there.
+    Most fixes change nothing but timestamps and evidence: a rule with nothing open gets a lawful
+    fix through :func:`step_lawful`, and the explanation (detail, context, evidence) of a zone is
+    built only when the fix makes an event there.
     """
     live = (now - rec.ts).total_seconds() <= config.freshness_s
-    device = cc.case.offender_device
     order = cc.case.order
-    ev: tuple[Evidence, ...] | None = None
     acc = rec.acc
-    counts = acc <= config.max_acc_m
-    good = counts and not jump
-    sigma = sigma_m(acc)
+    fix = _Fix(cc, rec, jump, live, config, now)
+    counts, good, sigma = fix.counts, fix.good, fix.sigma
     lengths = lengths or Lengths(rec)
     out: list[EvalEvent] = []
     for k, (z, d) in enumerate(zip(cc.zones, dists.tolist(), strict=True)):
@@ -88,8 +75,10 @@ def evaluate_zones(
             rs.active = False
             closed = close_all(rs)
             if closed:
-                ev = ev or (evidence(device, rec, now),)
-                ctx = _context(cc, z, now, ev, {"acc_m": acc, **({"implausible_jump": True} if jump else {})})
+                detail: dict[str, Any] = {"acc_m": acc}
+                if jump:
+                    detail["implausible_jump"] = True
+                ctx = Context(cc.case_id, z.rule, z.kind, now, fix.evidence(), detail)
                 for which, episode in closed:
                     out.append(ended_event(ctx, episode, which, rec.ts, "not_enforced", live=live))
             if accept:
@@ -97,13 +86,63 @@ def evaluate_zones(
             continue
         rs.active = True
         exclusion = z.kind == "exclusion"
-        cls = classify_zone(z.kind, d, acc)
-        if jump and cls is Classification.BREACH:
-            cls = Classification.POSSIBLE  # an implausible jump needs confirmation
         lawful_m = d if exclusion else -d  # signed distance, positive on the lawful side
         evidence_llr = llr(lawful_m, sigma, config.depth_m, config.llr_cap)
         if jump:
             evidence_llr = min(evidence_llr, 0.0)  # an implausible jump never adds to a breach
+        near = exclusion and z.prealert_enter_m is not None and d <= z.prealert_enter_m
+        if counts and evidence_llr < 0.0 and not (good and near) and quiet(rs, z.limits):
+            step_lawful(rs, rec.ts, rec.lat, rec.lon)  # nothing open, nothing to open: no event
+        else:
+            out += fix.judge(z, rs, d, evidence_llr)
+        if exclusion:
+            crossing = crossing_check(cc, k, rs, rec, d, good, config, lengths)
+            if crossing is not None:
+                ref, found = crossing
+                out.append(crossing_event(cc, k, ref, rec, now, {**fix.detail(z.kind, d), **found}, live))
+        if accept:
+            rs.ref_d = d
+    return out
+
+
+class _Fix:
+    """One offender fix being judged against the zones of its case; its evidence is built once,
+    when a zone first needs it."""
+
+    __slots__ = ("_ev", "cc", "counts", "good", "jump", "live", "now", "rec", "sigma")
+
+    def __init__(
+        self, cc: CompiledCase, rec: FixRecord, jump: bool, live: bool, config: EvalConfig, now: datetime
+    ) -> None:
+        self.cc, self.rec, self.jump, self.live, self.now = cc, rec, jump, live, now
+        self.counts = rec.acc <= config.max_acc_m  # counts towards confirming
+        self.good = self.counts and not jump  # may also clear or move a pre-alert ring
+        self.sigma = sigma_m(rec.acc)
+        self._ev: tuple[Evidence, ...] | None = None
+
+    def evidence(self) -> tuple[Evidence, ...]:
+        if self._ev is None:
+            self._ev = (evidence(self.cc.case.offender_device, self.rec, self.now),)
+        return self._ev
+
+    def detail(self, kind: str, d: float) -> dict[str, Any]:
+        """The explanation of this fix against a zone of ``kind`` at signed distance ``d`` (metres)."""
+        rec = self.rec
+        detail: dict[str, Any] = {"acc_m": rec.acc}
+        if self.jump:
+            detail["implausible_jump"] = True
+        if rec.acc > abs(d):
+            detail["why"] = f"accuracy {rec.acc:.0f} m > margin {abs(d):.0f} m"
+        lawful_m = d if kind == "exclusion" else -d
+        detail["p_violating"] = round(p_violating(lawful_m, self.sigma), 4)
+        return detail
+
+    def judge(self, z: ZoneRule, rs: RuleState, d: float, evidence_llr: float) -> list[EvalEvent]:
+        """Run the rule's state machines on this fix (signed distance ``d``); the events they make."""
+        rec = self.rec
+        cls = classify_zone(z.kind, d, rec.acc)
+        if self.jump and cls is Classification.BREACH:
+            cls = Classification.POSSIBLE  # an implausible jump needs confirmation
         r = Reading(
             ts=rec.ts,
             classification=cls,
@@ -111,37 +150,22 @@ def evaluate_zones(
             severity=severity(z.kind, d),
             lat=rec.lat,
             lon=rec.lon,
-            counts=counts,
-            good=good,
-            clear_ok=margin_clear(z.kind, d, acc, z.clear_margin_m),
-            live=live,
+            counts=self.counts,
+            good=self.good,
+            clear_ok=margin_clear(z.kind, d, rec.acc, z.clear_margin_m),
+            live=self.live,
             llr=evidence_llr,
-            acc_m=acc,
+            acc_m=rec.acc,
         )
         ring = None
-        if exclusion:
+        if z.kind == "exclusion":
             assert z.prealert_enter_m is not None and z.prealert_exit_m is not None
             ring = (d <= z.prealert_enter_m, d > z.prealert_exit_m)
         moved = advance(rs, r, z.limits, ring)
-        if moved is not None:
-            ev = ev or (evidence(device, rec, now),)
-            ctx = _context(cc, z, now, ev, _detail(rec, d, jump, sigma, lawful_m))
-            out += moved_events(ctx, rs, r, z.limits, moved)
-        if exclusion:
-            crossing = crossing_check(cc, k, rs, rec, d, good, config, lengths)
-            if crossing is not None:
-                ref, found = crossing
-                detail = _detail(rec, d, jump, sigma, lawful_m)
-                out.append(crossing_event(cc, k, ref, rec, now, {**detail, **found}, live))
-        if accept:
-            rs.ref_d = d
-    return out
-
-
-def _context(
-    cc: CompiledCase, z: ZoneRule, now: datetime, ev: tuple[Evidence, ...], detail: dict[str, Any]
-) -> Context:
-    return Context(cc.case_id, z.rule, z.kind, now, ev, detail)
+        if moved is None:
+            return []
+        ctx = Context(self.cc.case_id, z.rule, z.kind, self.now, self.evidence(), self.detail(z.kind, d))
+        return moved_events(ctx, rs, r, z.limits, moved)
 
 
 def crossing_check(
