@@ -7,6 +7,7 @@ the live state (episodes, confirmation counters, last fix) untouched.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,12 +34,13 @@ def evaluate_fix(
     fix: Fix,
     now: datetime,
     config: EvalConfig = DEFAULT_CONFIG,
-    zone_d: NDArray[np.float64] | None = None,
+    zone_d: NDArray[np.float64] | Sequence[float] | None = None,
 ) -> tuple[CaseState, list[EvalEvent]]:
     """Judge ``fix`` against every rule of ``rules`` at decision time ``now`` (UTC).
 
     ``zone_d`` may carry the fix's precomputed signed zone distances (see
-    :func:`emon.geofence.measure.zone_distances`). ``state`` is updated in place and returned.
+    :func:`emon.geofence.measure.zone_distances`, or its lists). ``state`` is updated in place and
+    returned.
     Events of fixes older than ``now - freshness_s`` have ``live=False``; a violation they open
     is a RETROSPECTIVE_VIOLATION.
     """
@@ -87,7 +89,7 @@ def _out_of_order(
     cc: CompiledCase,
     dev: str,
     rec: FixRecord,
-    zone_d: NDArray[np.float64] | None,
+    zone_d: NDArray[np.float64] | Sequence[float] | None,
     now: datetime,
     config: EvalConfig,
 ) -> list[EvalEvent]:

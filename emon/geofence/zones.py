@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -43,7 +44,7 @@ def evaluate_zones(
     state: CaseState,
     cc: CompiledCase,
     rec: FixRecord,
-    dists: NDArray[np.float64],
+    dists: NDArray[np.float64] | Sequence[float],
     jump: bool,
     accept: bool,
     now: datetime,
@@ -69,7 +70,8 @@ def evaluate_zones(
     counts, good, sigma = fix.counts, fix.good, fix.sigma
     lengths = lengths or Lengths(rec)
     out: list[EvalEvent] = []
-    for k, (z, d) in enumerate(zip(cc.zones, dists.tolist(), strict=True)):
+    values = dists.tolist() if isinstance(dists, np.ndarray) else dists
+    for k, (z, d) in enumerate(zip(cc.zones, values, strict=True)):
         rs = state.rule(z.rule)
         if not z.always and z.active_since(order, rec.ts) is None:
             rs.active = False
