@@ -103,8 +103,8 @@ def walk(cases: list[Case], batches: int, size: int, rng: np.random.Generator) -
         events += len(out)
         for e in out:
             digest.update(json.dumps(e.explain(), sort_keys=True).encode())
-    for c in engine.case_ids():
-        digest.update(json.dumps(engine.snapshot(c), sort_keys=True).encode())
+    for case_id in engine.case_ids():
+        digest.update(json.dumps(engine.snapshot(case_id), sort_keys=True).encode())
     print(f"walk: {len(cases)} cases, batches of {size}, {len(per_fix)} measured, events {events}")
     print(
         f"evaluate_batch CPU µs/fix: median {statistics.median(per_fix):.1f}, "
