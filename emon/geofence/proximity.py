@@ -85,6 +85,12 @@ def pair_evidence(
     return 0.0, f"counterpart fix {age:.0f} s old ({move:.0f} m of possible movement at {dist:.0f} m apart)"
 
 
+def status_changes(state: CaseState, unknown_at: datetime | None) -> bool:
+    """True if :func:`status_events` has anything to do: the pair's status is not yet the one
+    ``unknown_at`` says (unknown since then, or known when None)."""
+    return state.proximity != ("unknown" if unknown_at is not None else "known")
+
+
 def status_events(
     state: CaseState, cc: CompiledCase, unknown_at: datetime | None, now: datetime, ev: tuple[Evidence, ...]
 ) -> list[EvalEvent]:
@@ -137,14 +143,19 @@ def evaluate_proximity(
     other_id = counterpart(cc, device_id)
     other = state.track(other_id).nearest(rec.ts)
     live = (now - rec.ts).total_seconds() <= config.freshness_s
-    ev = (evidence(device_id, rec, now),) + (() if other is None else (evidence(other_id, other, now),))
+
+    def explained() -> tuple[Evidence, ...]:  # built only for an event: most fixes make none
+        return (evidence(device_id, rec, now),) + (() if other is None else (evidence(other_id, other, now),))
+
     out: list[EvalEvent] = []
     if live:
         # This device is fresh (``rec``); the pair is as fresh as the counterpart. A counterpart
         # that never reported leaves the status unset until the grace period from first_seen ends.
         unknown_at = _stale_at(state, other_id, rec.ts, config)
-        if unknown_at is not None or state.track(other_id).last is not None:
-            out += status_events(state, cc, unknown_at, now, ev)
+        if (unknown_at is not None or state.track(other_id).last is not None) and status_changes(
+            state, unknown_at
+        ):
+            out += status_events(state, cc, unknown_at, now, explained())
     if other is None:
         return out
     dist, acc_sum, age, cls = measure_pair(rec, other, prox, config)
@@ -187,6 +198,6 @@ def evaluate_proximity(
         detail["stale_device"] = other_id
     if jump:
         detail["implausible_jump"] = True
-    ctx = Context(cc.case_id, PROXIMITY, PROXIMITY, now, ev, detail)
+    ctx = Context(cc.case_id, PROXIMITY, PROXIMITY, now, explained(), detail)
     out += moved_events(ctx, rs, r, prox.limits, moved)
     return out
