@@ -178,11 +178,3 @@ def moved_events(ctx: Context, rs: RuleState, r: Reading, lim: Limits, moved: Mo
     if pre_ep is not None and pre and pre[0] is Step.ENDED:
         out += episode_events(ctx, pre, pre_ep, r, prealert=True)
     return out
-
-
-def rule_events(
-    ctx: Context, rs: RuleState, r: Reading, lim: Limits, ring: tuple[bool, bool] | None = None
-) -> list[EvalEvent]:
-    """:func:`advance` then :func:`moved_events`: the events one reading causes on one rule."""
-    moved = advance(rs, r, lim, ring)
-    return [] if moved is None else moved_events(ctx, rs, r, lim, moved)
