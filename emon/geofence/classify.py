@@ -58,11 +58,16 @@ def severity(kind: str, d: float) -> float:
     return d if kind == "inclusion" else -d
 
 
-def implausible_jump(prev: FixRecord, cur: FixRecord, max_speed_mps: float) -> bool:
+def implausible_jump(
+    prev: FixRecord, cur: FixRecord, max_speed_mps: float, length_m: float | None = None
+) -> bool:
     """True if going from ``prev`` to ``cur`` needs more than ``max_speed_mps``, even granting both
-    error circles (distance minus both accuracies over the time between the fixes)."""
+    error circles (distance minus both accuracies over the time between the fixes). ``length_m``:
+    the geodesic distance from ``prev`` to ``cur`` when already measured."""
     dt = abs((cur.ts - prev.ts).total_seconds())
-    gap = geodesic_m(prev.lat, prev.lon, cur.lat, cur.lon) - prev.acc - cur.acc
+    if length_m is None:
+        length_m = geodesic_m(prev.lat, prev.lon, cur.lat, cur.lon)
+    gap = length_m - prev.acc - cur.acc
     if gap <= 0:
         return False
     return dt == 0 or gap / dt > max_speed_mps

@@ -17,7 +17,7 @@ from emon.fix import Fix
 from emon.geofence.config import EvalConfig
 from emon.geofence.evaluate import evaluate_fix
 from emon.geofence.events import EvalEvent
-from emon.geofence.measure import zone_distances
+from emon.geofence.measure import zone_distance_lists
 from emon.geofence.rules import CompiledCase, compile_case
 from emon.geofence.state import CaseState
 from emon.geofence.tick import quiet_changes
@@ -87,20 +87,20 @@ class Engine:
         Zone distances for the whole batch are measured in one vectorised pass; the state
         machines then run per fix in fix-time order. Fixes of unknown devices are ignored.
         """
-        ordered = sorted(fixes, key=lambda f: (f.ts, f.device_id, -1 if f.seq is None else f.seq))
-        work: list[tuple[Fix, CompiledCase]] = []
-        for fix in ordered:
-            for case_id in self._by_device.cases_of(fix.device_id):
-                work.append((fix, self._rules[case_id]))
+        ordered = sorted(fixes, key=_fix_order)
+        cases_of, rules = self._by_device.cases_of, self._rules
+        work = [(fix, rules[case_id]) for fix in ordered for case_id in cases_of(fix.device_id)]
         need = [i for i, (f, cc) in enumerate(work) if cc.zones and f.device_id == cc.case.offender_device]
-        dists = zone_distances([(work[i][0].lat, work[i][0].lon, work[i][1]) for i in need])
+        dists = zone_distance_lists([(work[i][0].lat, work[i][0].lon, work[i][1]) for i in need])
         by_item = dict(zip(need, dists, strict=True))
         events: list[EvalEvent] = []
+        states, changed, config = self._states, self._changed, self.config
         for i, (fix, cc) in enumerate(work):
-            state = self._states[cc.case_id]
-            _, out = evaluate_fix(state, cc, fix, now, self.config, by_item.get(i))
-            events += out
-            self._changed.add(cc.case_id)
+            case_id = cc.case.case_id
+            _, out = evaluate_fix(states[case_id], cc, fix, now, config, by_item.get(i))
+            if out:
+                events += out
+            changed.add(case_id)
         return events
 
     def evaluate(self, fix: Fix, now: datetime) -> list[EvalEvent]:
@@ -141,6 +141,10 @@ class Engine:
         out = sorted(c for c in self._changed if c in self._rules)
         self._changed.clear()
         return out
+
+
+def _fix_order(f: Fix) -> tuple[datetime, str, int]:
+    return (f.ts, f.device_id, -1 if f.seq is None else f.seq)
 
 
 def _state_of(data: Mapping[str, Any] | bytes) -> CaseState:

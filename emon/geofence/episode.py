@@ -24,9 +24,9 @@ class Step(StrEnum):
     ENDED = "ended"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one is made per rule per fix, and a frozen __init__ costs twice
 class Reading:
-    """One fix judged against one rule.
+    """One fix judged against one rule (a value: nothing changes one after it is made).
 
     ``distance_m`` as reported; ``severity`` larger-is-worse metres; ``counts`` whether a possible
     counts towards confirmation (accurate enough); ``good`` whether the fix may also clear an
@@ -173,6 +173,29 @@ def step_possible(rs: RuleState, r: Reading, lim: Limits) -> list[Step]:
         rs.possible = None
         return [Step.ENDED]
     return []
+
+
+def quiet(rs: RuleState, lim: Limits) -> bool:
+    """True if ``rs`` has no episode open and no evidence for a violation: a lawful reading then
+    changes nothing but the evidence's bookkeeping (:func:`step_lawful`)."""
+    return (
+        rs.breach is None
+        and rs.possible is None
+        and rs.prealert is None
+        and rs.llr == 0.0
+        and lim.possible_llr > 0.0
+    )
+
+
+def step_lawful(rs: RuleState, ts: datetime, lat: float, lon: float) -> None:
+    """What :func:`step_breach`, :func:`step_possible` and :func:`step_prealert` do to a
+    :func:`quiet` rule with a reading at (``ts``, ``lat``, ``lon``) that counts, whose evidence is
+    negative (the lawful side), with no stale counterpart and outside any pre-alert ring: no step,
+    only the bookkeeping. The common case (offenders far from their zones), so it skips building
+    a :class:`Reading`; tests/geofence/test_quiet.py holds it to the machines."""
+    rs.llr_ts, rs.llr_lat, rs.llr_lon = ts, lat, lon
+    rs.llr, rs.pending_since, rs.pending_count = 0.0, None, 0
+    rs.undecided_since = None
 
 
 def step_prealert(rs: RuleState, r: Reading, near: bool, far: bool) -> list[Step]:

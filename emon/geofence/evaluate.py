@@ -7,6 +7,7 @@ the live state (episodes, confirmation counters, last fix) untouched.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,7 +25,7 @@ from emon.geofence.proximity import counterpart, evaluate_proximity, measure_pai
 from emon.geofence.report import START, Context, evidence, simple_event
 from emon.geofence.rules import PROXIMITY, CompiledCase
 from emon.geofence.state import CaseState, FixRecord, RuleState
-from emon.geofence.zones import _crossing, evaluate_zones
+from emon.geofence.zones import Lengths, _crossing, evaluate_zones
 
 
 def evaluate_fix(
@@ -33,12 +34,13 @@ def evaluate_fix(
     fix: Fix,
     now: datetime,
     config: EvalConfig = DEFAULT_CONFIG,
-    zone_d: NDArray[np.float64] | None = None,
+    zone_d: NDArray[np.float64] | Sequence[float] | None = None,
 ) -> tuple[CaseState, list[EvalEvent]]:
     """Judge ``fix`` against every rule of ``rules`` at decision time ``now`` (UTC).
 
     ``zone_d`` may carry the fix's precomputed signed zone distances (see
-    :func:`emon.geofence.measure.zone_distances`). ``state`` is updated in place and returned.
+    :func:`emon.geofence.measure.zone_distances`, or its lists). ``state`` is updated in place and
+    returned.
     Events of fixes older than ``now - freshness_s`` have ``live=False``; a violation they open
     is a RETROSPECTIVE_VIOLATION.
     """
@@ -59,15 +61,18 @@ def evaluate_fix(
         return state, _out_of_order(state, rules, dev, rec, zone_d, now, config)
     # An implausible jump from the last plausible fix can only be `possible`. If it agrees with
     # the previous (also rejected) fix, the device really moved: it becomes the new reference.
-    jump = track.ref is not None and implausible_jump(track.ref, rec, config.max_speed_mps)
+    lengths = Lengths(rec)  # the last plausible fix is mostly also the zones' crossing reference
+    jump = track.ref is not None and implausible_jump(
+        track.ref, rec, config.max_speed_mps, lengths.of(track.ref)
+    )
     accept = not jump or (
         track.last is not None
         and track.last != track.ref
-        and not implausible_jump(track.last, rec, config.max_speed_mps)
+        and not implausible_jump(track.last, rec, config.max_speed_mps, lengths.of(track.last))
     )
     events: list[EvalEvent] = []
     if offender and zone_d is not None:
-        events += evaluate_zones(state, rules, rec, zone_d, jump, accept, now, config)
+        events += evaluate_zones(state, rules, rec, zone_d, jump, accept, now, config, lengths)
     if rules.proximity is not None:
         events += evaluate_proximity(state, rules, dev, rec, jump, now, config)
     if (now - rec.ts).total_seconds() <= config.freshness_s:
@@ -84,7 +89,7 @@ def _out_of_order(
     cc: CompiledCase,
     dev: str,
     rec: FixRecord,
-    zone_d: NDArray[np.float64] | None,
+    zone_d: NDArray[np.float64] | Sequence[float] | None,
     now: datetime,
     config: EvalConfig,
 ) -> list[EvalEvent]:

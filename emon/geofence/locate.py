@@ -30,20 +30,26 @@ def _needs(
     """(reason, rule, devices, pursue) for every rule whose decision hangs on uncertainty now;
     ``pursue`` False asks for a short burst only (a stale counterpart of a pair far apart)."""
     case = cc.case
-    both = [d for d in (case.offender_device, case.victim_device) if d is not None]
     out: list[tuple[str, str, list[str], bool]] = []
     for name, rs in state.rules.items():
         if rs.breach is not None or not rs.active:
             continue
-        devices = both if name == PROXIMITY else [case.offender_device]
         if rs.possible is not None or rs.llr >= lean:
+            devices = _both(cc) if name == PROXIMITY else [case.offender_device]
             out.append(("possible_breach", name, devices, True))
         elif rs.stale_device is not None:
             out.append(("stale_counterpart", name, [rs.stale_device], not rs.stale_far))
     for ev in events:
         if ev.type in _PRE and ev.live:
-            out.append(("pre_alert", ev.rule, both if ev.rule == PROXIMITY else [case.offender_device], True))
+            out.append(
+                ("pre_alert", ev.rule, _both(cc) if ev.rule == PROXIMITY else [case.offender_device], True)
+            )
     return out
+
+
+def _both(cc: CompiledCase) -> list[str]:
+    case = cc.case
+    return [d for d in (case.offender_device, case.victim_device) if d is not None]
 
 
 def locate_requests(
@@ -51,9 +57,10 @@ def locate_requests(
 ) -> list[EvalEvent]:
     """LOCATE_REQUEST events for the uncertainty left after ``events`` (mutates the rate limit)."""
     out: list[EvalEvent] = []
-    keep = timedelta(seconds=max(config.locate_again_s, config.stale_s))
-    if any(now - t >= keep for t in state.locate_asked.values()):
-        state.locate_asked = {d: t for d, t in state.locate_asked.items() if now - t < keep}
+    if state.locate_asked:
+        keep = timedelta(seconds=max(config.locate_again_s, config.stale_s))
+        if any(now - t >= keep for t in state.locate_asked.values()):
+            state.locate_asked = {d: t for d, t in state.locate_asked.items() if now - t < keep}
     for reason, rule, devices, pursue in _needs(state, cc, events, config.possible_llr / 2):
         span = config.locate_for_s if pursue else config.locate_stale_for_s
         # Far apart, one fresh fix per half stale_s keeps the pair from going unknown.

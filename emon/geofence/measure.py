@@ -52,37 +52,58 @@ def zone_distances(items: Sequence[tuple[float, float, CompiledCase]]) -> list[F
     Returns one array per item, in the order of ``case.zones``. All circles of all items are
     measured with one geodesic call, all polygons with one projection call and one shapely call.
     """
-    c_counts = [len(c.circle_r) for _, _, c in items]
-    p_counts = [len(c.polygons) for _, _, c in items]
+    if not items:
+        return []
+    flat, ends = _measure(items)
+    return np.split(flat, ends[:-1])
+
+
+def zone_distance_lists(items: Sequence[tuple[float, float, CompiledCase]]) -> list[list[float]]:
+    """:func:`zone_distances` as lists of floats (what the per-fix loop reads, one at a time)."""
+    flat, ends = _measure(items)
+    values = flat.tolist()
+    starts = [0, *ends][:-1]
+    return [values[a:b] for a, b in zip(starts, ends, strict=True)]
+
+
+def _measure(items: Sequence[tuple[float, float, CompiledCase]]) -> tuple[F64, list[int]]:
+    """The distances of every item to every zone of its case, item after item, each item's in the
+    order of its ``case.zones``; and where each item's distances end in that array."""
+    cases = [c for _, _, c in items]
+    c_counts = np.array([len(c.circle_r) for c in cases], dtype=np.int64)
+    p_counts = np.array([len(c.polygons) for c in cases], dtype=np.int64)
     fix_lat = np.array([i[0] for i in items], dtype=np.float64)
     fix_lon = np.array([i[1] for i in items], dtype=np.float64)
+    n_circles, n_polys = int(c_counts.sum()), int(p_counts.sum())
     circle_d = np.empty(0)
-    if sum(c_counts):
+    if n_circles:
         lat, lon = np.repeat(fix_lat, c_counts), np.repeat(fix_lon, c_counts)
-        clat = np.concatenate([c.circle_lat for _, _, c in items])
-        clon = np.concatenate([c.circle_lon for _, _, c in items])
-        cr = np.concatenate([c.circle_r for _, _, c in items])
+        clat = np.concatenate([c.circle_lat for c in cases])
+        clon = np.concatenate([c.circle_lon for c in cases])
+        cr = np.concatenate([c.circle_r for c in cases])
         _, _, dist = WGS84.inv(clon, clat, lon, lat)
         circle_d = np.asarray(dist, dtype=np.float64) - cr
     poly_d = np.empty(0)
-    if sum(p_counts):
+    if n_polys:
         lat, lon = np.repeat(fix_lat, p_counts), np.repeat(fix_lon, p_counts)
-        f_lat = np.concatenate([c.poly_lat0 for _, _, c in items])
-        f_lon = np.concatenate([c.poly_lon0 for _, _, c in items])
-        geoms = np.concatenate([c.polygons for _, _, c in items])
-        bounds = np.concatenate([c.boundaries for _, _, c in items])
+        f_lat = np.concatenate([c.poly_lat0 for c in cases])
+        f_lon = np.concatenate([c.poly_lon0 for c in cases])
+        geoms = np.concatenate([c.polygons for c in cases])
+        bounds = np.concatenate([c.boundaries for c in cases])
         x, y = aeqd_xy(f_lat, f_lon, lat, lon)
         d = np.asarray(shapely.distance(bounds, shapely.points(x, y)), dtype=np.float64)
         inside = np.asarray(shapely.contains_xy(geoms, x, y), dtype=bool)
         poly_d = np.where(inside, -d, d)
-    out: list[F64] = []
-    ci = pi = 0
-    for (_, _, case), nc, npoly in zip(items, c_counts, p_counts, strict=True):
-        both = np.concatenate([circle_d[ci : ci + nc], poly_d[pi : pi + npoly]])
-        out.append(both[case.perm])
-        ci += nc
-        pi += npoly
-    return out
+    # Zone k of an item is its circle perm[k] when perm[k] < its circle count, else its polygon
+    # perm[k] - circle count: one gather puts every item's zones in order.
+    z_counts = c_counts + p_counts
+    perm = np.concatenate([c.perm for c in cases]) if cases else np.empty(0, dtype=np.int64)
+    nc = np.repeat(c_counts, z_counts)
+    c_base = np.repeat(np.cumsum(c_counts) - c_counts, z_counts)
+    p_base = np.repeat(np.cumsum(p_counts) - p_counts, z_counts) + n_circles
+    where = np.where(perm < nc, c_base + perm, p_base + perm - nc)
+    flat = np.concatenate([circle_d, poly_d])[where]
+    return np.asarray(flat, dtype=np.float64), np.cumsum(z_counts).tolist()
 
 
 def segment_through(

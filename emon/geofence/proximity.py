@@ -17,7 +17,7 @@ from emon.geofence.config import EvalConfig
 from emon.geofence.episode import Reading
 from emon.geofence.events import Classification, EvalEvent, EvalEventType, Evidence
 from emon.geofence.evidence import llr, sigma_m
-from emon.geofence.report import Context, evidence, rule_events, simple_event
+from emon.geofence.report import Context, advance, evidence, moved_events, simple_event
 from emon.geofence.rules import PROXIMITY, CompiledCase, ProximityRule
 from emon.geofence.state import CaseState, FixRecord
 
@@ -85,13 +85,19 @@ def pair_evidence(
     return 0.0, f"counterpart fix {age:.0f} s old ({move:.0f} m of possible movement at {dist:.0f} m apart)"
 
 
+def status_changes(state: CaseState, unknown_at: datetime | None) -> bool:
+    """True if :func:`status_events` has anything to do: the pair's status is not yet the one
+    ``unknown_at`` says (unknown since then, or known when None)."""
+    return state.proximity != ("unknown" if unknown_at is not None else "known")
+
+
 def status_events(
     state: CaseState, cc: CompiledCase, unknown_at: datetime | None, now: datetime, ev: tuple[Evidence, ...]
 ) -> list[EvalEvent]:
     """PROXIMITY_UNKNOWN / PROXIMITY_KNOWN on a change of the pair's status (live decisions only)."""
-    ctx = Context(cc.case_id, PROXIMITY, "proximity", now, ev, {})
     if unknown_at is not None and state.proximity != "unknown":
         state.proximity, state.unknown_since = "unknown", unknown_at
+        ctx = Context(cc.case_id, PROXIMITY, "proximity", now, ev, {})
         return [
             simple_event(
                 EvalEventType.PROXIMITY_UNKNOWN,
@@ -107,6 +113,7 @@ def status_events(
         was, since = state.proximity, state.unknown_since
         state.proximity, state.unknown_since = "known", None
         if was == "unknown" and since is not None:
+            ctx = Context(cc.case_id, PROXIMITY, "proximity", now, ev, {})
             return [
                 simple_event(
                     EvalEventType.PROXIMITY_KNOWN,
@@ -136,14 +143,19 @@ def evaluate_proximity(
     other_id = counterpart(cc, device_id)
     other = state.track(other_id).nearest(rec.ts)
     live = (now - rec.ts).total_seconds() <= config.freshness_s
-    ev = (evidence(device_id, rec, now),) + (() if other is None else (evidence(other_id, other, now),))
+
+    def explained() -> tuple[Evidence, ...]:  # built only for an event: most fixes make none
+        return (evidence(device_id, rec, now),) + (() if other is None else (evidence(other_id, other, now),))
+
     out: list[EvalEvent] = []
     if live:
         # This device is fresh (``rec``); the pair is as fresh as the counterpart. A counterpart
         # that never reported leaves the status unset until the grace period from first_seen ends.
         unknown_at = _stale_at(state, other_id, rec.ts, config)
-        if unknown_at is not None or state.track(other_id).last is not None:
-            out += status_events(state, cc, unknown_at, now, ev)
+        if (unknown_at is not None or state.track(other_id).last is not None) and status_changes(
+            state, unknown_at
+        ):
+            out += status_events(state, cc, unknown_at, now, explained())
     if other is None:
         return out
     dist, acc_sum, age, cls = measure_pair(rec, other, prox, config)
@@ -176,13 +188,16 @@ def evaluate_proximity(
         acc_m=offender.acc,
         stale_why=stale_why,
     )
+    rs.active = True
+    ring = (dist <= prox.prealert_enter_m, dist > prox.prealert_exit_m)
+    moved = advance(rs, r, prox.limits, ring)
+    if moved is None:
+        return out  # most fixes: no event, so no explanation to build
     detail: dict[str, Any] = {"acc_sum_m": round(acc_sum, 1), "counterpart_age_s": age, "ban_m": prox.ban_m}
     if stale_why is not None:
         detail["stale_device"] = other_id
     if jump:
         detail["implausible_jump"] = True
-    ctx = Context(cc.case_id, PROXIMITY, PROXIMITY, now, ev, detail)
-    rs.active = True
-    ring = (dist <= prox.prealert_enter_m, dist > prox.prealert_exit_m)
-    out += rule_events(ctx, rs, r, prox.limits, ring)
+    ctx = Context(cc.case_id, PROXIMITY, PROXIMITY, now, explained(), detail)
+    out += moved_events(ctx, rs, r, prox.limits, moved)
     return out

@@ -121,42 +121,60 @@ def simple_event(
     )
 
 
-def rule_events(
-    ctx: Context, rs: RuleState, r: Reading, lim: Limits, ring: tuple[bool, bool] | None = None
-) -> list[EvalEvent]:
-    """Advance the violation machine of ``rs`` by the reading ``r`` and, when ``ring`` gives
-    (near: within the enter distance, beyond: past the exit distance), its pre-alert ring.
+@dataclass(slots=True)
+class Moved:
+    """What one reading did to a rule: the steps of its violation, possible state and pre-alert ring,
+    with the episode each concerns (the open one, or the one just closed)."""
 
-    Events come in the order people should see them: a pre-alert that opens comes before the
-    breach it precedes, and a pre-alert ends only after the breach has ended (the ring stays up
-    while a violation is open).
-    """
+    steps: list[Step]
+    ep: Episode | None
+    possible: list[Step]
+    possible_ep: Episode | None
+    pre: list[Step]
+    pre_ep: Episode | None
+
+
+def advance(rs: RuleState, r: Reading, lim: Limits, ring: tuple[bool, bool] | None = None) -> Moved | None:
+    """Advance the violation machine of ``rs`` by the reading ``r`` and, when ``ring`` gives
+    (near: within the enter distance, beyond: past the exit distance), its pre-alert ring
+    (mutates ``rs``). None when no step was taken: most readings only move timestamps, and their
+    callers then skip building the explanation of events there are none of."""
     before = rs.breach
     possible_before = rs.possible
     steps = step_breach(rs, r, lim)
-    ep = rs.breach or before
     possible = step_possible(rs, r, lim)
-    possible_ep = rs.possible or possible_before
     if rs.breach is not None and possible_before is not None and possible_before.start != rs.breach.start:
         possible = [Step.ENDED]  # superseded by a breach of another episode: its own alert ends
-    pctx = replace(ctx, detail={**ctx.detail, "evidence_llr": round(rs.llr, 2), "prove_llr": lim.prove_llr})
-    if r.stale_why is not None:
-        pctx.detail["why"] = r.stale_why
-    elif "why" not in pctx.detail:
-        pctx.detail["why"] = f"evidence {rs.llr:.1f} of the {lim.prove_llr:.1f} a breach needs"
     pre: list[Step] = []
     pre_ep = rs.prealert
     if ring is not None:
         near, beyond = ring
         pre = step_prealert(rs, r, near=near, far=beyond and rs.breach is None)
         pre_ep = rs.prealert or pre_ep
+    if not steps and not possible and not pre:
+        return None
+    return Moved(steps, rs.breach or before, possible, rs.possible or possible_before, pre, pre_ep)
+
+
+def moved_events(ctx: Context, rs: RuleState, r: Reading, lim: Limits, moved: Moved) -> list[EvalEvent]:
+    """The events of what :func:`advance` did, in the order people should see them: a pre-alert that
+    opens comes before the breach it precedes, and a pre-alert ends only after the breach has ended
+    (the ring stays up while a violation is open). Call it right after :func:`advance` (it reads
+    the evidence ``rs`` holds then)."""
+    pre, pre_ep = moved.pre, moved.pre_ep
     out: list[EvalEvent] = []
     if pre_ep is not None and pre and pre[0] is not Step.ENDED:
         out += episode_events(ctx, pre, pre_ep, r, prealert=True)
-    if possible_ep is not None and possible:
-        out += episode_events(pctx, possible, possible_ep, r, prealert=False, possible=True)
-    if ep is not None:
-        out += episode_events(ctx, steps, ep, r, prealert=False)
+    if moved.possible_ep is not None and moved.possible:
+        pdetail = {**ctx.detail, "evidence_llr": round(rs.llr, 2), "prove_llr": lim.prove_llr}
+        if r.stale_why is not None:
+            pdetail["why"] = r.stale_why
+        elif "why" not in pdetail:
+            pdetail["why"] = f"evidence {rs.llr:.1f} of the {lim.prove_llr:.1f} a breach needs"
+        pctx = replace(ctx, detail=pdetail)
+        out += episode_events(pctx, moved.possible, moved.possible_ep, r, prealert=False, possible=True)
+    if moved.ep is not None:
+        out += episode_events(ctx, moved.steps, moved.ep, r, prealert=False)
     if pre_ep is not None and pre and pre[0] is Step.ENDED:
         out += episode_events(ctx, pre, pre_ep, r, prealert=True)
     return out

@@ -6,14 +6,15 @@ import json
 
 import numpy as np
 import pytest
+import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyproj import Geod
 from shapely.geometry import mapping
 
-from emon.geo import LocalFrame, geodesic_circle
-from emon.geofence import EvalConfig, compile_case
-from emon.geofence.measure import aeqd_xy, zone_distances
+from emon.geo import LocalFrame, geodesic_circle, geodesic_m
+from emon.geofence import CompiledCase, EvalConfig, compile_case
+from emon.geofence.measure import aeqd_xy, zone_distance_lists, zone_distances
 
 from .conftest import Step, build_fixes, circle_zone, engine_for, make_case, run_live, types
 
@@ -116,3 +117,54 @@ def test_polygon_zone_far_from_residence_gets_its_own_frame() -> None:
     flat, flon = offset(69.65, 18.96, 45, 1000)
     d = zone_distances([(flat, flon, compiled)])[0][0]
     assert d == pytest.approx(700, abs=0.5)
+
+
+def one_zone(lat: float, lon: float, compiled: CompiledCase, k: int) -> float:
+    """Zone ``k`` of ``compiled`` measured on its own (a circle: geodesic minus radius; a polygon: in
+    its frame), as the reference for the batched measurement."""
+    z = compiled.zones[k]
+    if z.is_circle:
+        i = z.index
+        centre = (float(compiled.circle_lat[i]), float(compiled.circle_lon[i]))
+        return geodesic_m(lat, lon, *centre) - float(compiled.circle_r[i])
+    x, y = aeqd_xy(*compiled.frames[z.frame], np.array([lat]), np.array([lon]))
+    point = shapely.Point(float(x[0]), float(y[0]))
+    d = float(shapely.distance(compiled.boundaries[z.index], point))
+    return -d if shapely.contains(compiled.polygons[z.index], point) else d
+
+
+def test_a_batch_of_cases_with_zones_in_any_order_gets_each_case_its_own_distances() -> None:
+    """Circles and polygons interleaved in the order, exclusion and inclusion, cases with one kind
+    only or none: every item gets its own zones' distances, in its zones' order, as alone."""
+    square = {
+        "type": "Polygon",
+        "coordinates": [[[4.89, 52.36], [4.91, 52.36], [4.91, 52.38], [4.89, 52.38]]],
+    }
+    ring = json.loads(json.dumps(mapping(geodesic_circle(52.40, 4.95, 300.0, 12))))
+    mixed = make_case(
+        exclusion=[
+            {"name": "p", "geometry": square},
+            circle_zone("c", radius_m=50.0),
+            {"name": "r", "geometry": ring},
+        ],
+        inclusion=[circle_zone("home", radius_m=2000.0)],
+    )
+    circles = make_case(
+        exclusion=[circle_zone("a", (52.30, 4.80), 200.0), circle_zone("b")], case_id="case-2"
+    )
+    polygons = make_case(
+        exclusion=[{"name": "q", "geometry": ring}], inclusion=[{"name": "s", "geometry": square}]
+    )
+    bare = make_case(contact_ban_m=100, case_id="case-4")
+    compiled = [compile_case(c, EvalConfig()) for c in (mixed, circles, polygons, bare, mixed)]
+    points = [(52.37, 4.90), (52.371, 4.902), (52.401, 4.951), (52.35, 4.85), (52.39, 4.93)]
+    items = [(lat, lon, cc) for (lat, lon), cc in zip(points, compiled, strict=True)]
+    arrays = zone_distances(items)
+    lists = zone_distance_lists(items)
+    assert [len(a) for a in arrays] == [len(cc.zones) for cc in compiled] == [4, 2, 2, 0, 4]
+    for (lat, lon, cc), got, listed in zip(items, arrays, lists, strict=True):
+        expected = [one_zone(lat, lon, cc, k) for k in range(len(cc.zones))]
+        assert got.tolist() == pytest.approx(expected, abs=1e-6)
+        assert listed == got.tolist()
+        assert zone_distances([(lat, lon, cc)])[0].tolist() == listed
+    assert zone_distances([]) == zone_distance_lists([]) == []

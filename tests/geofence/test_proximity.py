@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+import msgspec
 import pytest
+
+from emon.geofence import CaseState, EvalConfig, compile_case
+from emon.geofence.proximity import status_changes, status_events
 
 from .conftest import OFFENDER, T0, VICTIM, Step, build_fixes, engine_for, make_case, run_live, types
 
@@ -107,3 +111,19 @@ def test_stale_counterpart_alone_never_becomes_a_breach_it_asks_for_a_fresh_fix(
     locate = [e for e in events if e.type.value == "locate_request"]
     assert len(locate) == 1  # rate-limited: once, not on every fix
     assert locate[0].detail["devices"] == [VICTIM] and locate[0].detail["reason"] == "stale_counterpart"
+
+
+@pytest.mark.parametrize("status", [None, "known", "unknown"])
+@pytest.mark.parametrize("unknown_at", [None, T0])
+def test_status_changes_says_exactly_when_status_events_does_anything(
+    status: str | None, unknown_at: datetime | None
+) -> None:
+    """A fix skips status_events (and the evidence it needs) only when it would do nothing."""
+    compiled = compile_case(CASE, EvalConfig())
+    state = CaseState(
+        proximity=status, unknown_since=None if status != "unknown" else T0 - timedelta(hours=1)
+    )
+    before = msgspec.msgpack.encode(state)
+    events = status_events(state, compiled, unknown_at, T0, ())
+    did = bool(events) or msgspec.msgpack.encode(state) != before
+    assert status_changes(msgspec.msgpack.decode(before, type=CaseState), unknown_at) is did
