@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from enum import StrEnum
 from typing import Self
 
@@ -54,9 +55,12 @@ class Case(Strict):
     @field_validator("offender_device", "victim_device")
     @classmethod
     def _device_id(cls, value: str | None) -> str | None:
-        if value is not None and not DEVICE_ID_RE.match(value):
+        """Interned: one string per device id, shared with the device registry (emon.device)."""
+        if value is None:
+            return None
+        if not DEVICE_ID_RE.match(value):
             raise ValueError(f"must match {DEVICE_ID_RE.pattern}")
-        return value
+        return sys.intern(value)
 
     @field_validator("person_ref")
     @classmethod
