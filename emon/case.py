@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sys
 from enum import StrEnum
 from typing import Self
 
@@ -55,12 +54,9 @@ class Case(Strict):
     @field_validator("offender_device", "victim_device")
     @classmethod
     def _device_id(cls, value: str | None) -> str | None:
-        """Interned: one string per device id, shared with the device registry (emon.device)."""
-        if value is None:
-            return None
-        if not DEVICE_ID_RE.match(value):
+        if value is not None and not DEVICE_ID_RE.match(value):
             raise ValueError(f"must match {DEVICE_ID_RE.pattern}")
-        return sys.intern(value)
+        return value
 
     @field_validator("person_ref")
     @classmethod

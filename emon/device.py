@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sys
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -35,8 +34,6 @@ class Device:
 
     def __post_init__(self) -> None:
         check_device_id(self.device_id)
-        # Interned: the registry, the cases (emon.case) and the evaluation share one string per device.
-        object.__setattr__(self, "device_id", sys.intern(self.device_id))
         if not 1 <= self.report_interval_s <= 86_400:
             raise InvalidInput("report_interval_s must be between 1 and 86400 seconds")
         if self.owntracks_topic is not None and not re.match(
