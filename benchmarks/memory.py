@@ -7,7 +7,8 @@ devices, N/10 cases (offender ``bench-i``, victim ``bench-i+1``, 5 zones each: 3
 the case book, the geofence engine with every case compiled, then ``--fixes`` rounds of one fix per
 device evaluated (the state a loaded instance keeps). Prints each component's resident-memory growth
 (RSS, which also counts GEOS and numpy buffers) and Python allocations (tracemalloc, a second pass),
-in bytes per device.
+in bytes per device. ``--top N`` also names, per component, the N source files whose allocations it
+holds most of (tracemalloc, grouped by the file that allocated).
 """
 
 from __future__ import annotations
@@ -81,36 +82,55 @@ def stages(n: int, rounds: int) -> list[tuple[str, Callable[[dict[str, Any]], No
     ]
 
 
-def measure(n: int, rounds: int, traced: bool) -> list[tuple[str, int]]:
+def measure(n: int, rounds: int, traced: bool, top: int = 0) -> list[tuple[str, int, list[tuple[str, int]]]]:
+    """(component, bytes it added, its ``top`` allocating files with their bytes) per component."""
     held: dict[str, Any] = {}
     out = []
     if traced:
         tracemalloc.start()
     for name, build in stages(n, rounds):
         gc.collect()
+        snap = tracemalloc.take_snapshot() if traced and top else None
         before = tracemalloc.get_traced_memory()[0] if traced else rss()
         build(held)
         gc.collect()
         after = tracemalloc.get_traced_memory()[0] if traced else rss()
-        out.append((name, after - before))
+        sites: list[tuple[str, int]] = []
+        if snap is not None:
+            diff = tracemalloc.take_snapshot().compare_to(snap, "filename")
+            sites = [(str(d.traceback[0].filename), d.size_diff) for d in diff[:top]]
+        out.append((name, after - before, sites))
     if traced:
         tracemalloc.stop()
     return out
+
+
+def _short(path: str) -> str:
+    """``…/site-packages/pydantic/main.py`` as ``pydantic/main.py``, ``/work/…/emon/x.py`` as ``emon/x.py``."""
+    parts = path.split(os.sep)
+    for root in ("site-packages", "emon", "benchmarks", "simulators"):
+        if root in parts:
+            k = len(parts) - 1 - parts[::-1].index(root)
+            return os.sep.join(parts[k + 1 :] if root == "site-packages" else parts[k:])
+    return os.sep.join(parts[-2:])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--devices", type=int, default=100_000)
     ap.add_argument("--fixes", type=int, default=5, help="fixes evaluated per device")
+    ap.add_argument("--top", type=int, default=0, help="allocating files to name per component")
     args = ap.parse_args()
     n = args.devices
     by_rss = measure(n, args.fixes, traced=False)
-    by_py = measure(n, args.fixes, traced=True)
+    by_py = measure(n, args.fixes, traced=True, top=args.top)
     print(f"{n} devices, {n // 10} cases, 5 zones each; bytes per device")
     print(f"{'component':42} {'RSS':>8} {'Python':>8}")
-    for (name, r), (_, p) in zip(by_rss, by_py, strict=True):
+    for (name, r, _), (_, p, sites) in zip(by_rss, by_py, strict=True):
         print(f"{name:42} {r / n:8.0f} {p / n:8.0f}")
-    total_r, total_p = sum(r for _, r in by_rss), sum(p for _, p in by_py)
+        for path, size in sites:
+            print(f"    {_short(path):38} {'':8} {size / n:8.0f}")
+    total_r, total_p = sum(r for _, r, _ in by_rss), sum(p for _, p, _ in by_py)
     print(f"{'total':42} {total_r / n:8.0f} {total_p / n:8.0f}")
 
 

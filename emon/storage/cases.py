@@ -177,7 +177,10 @@ class CaseRecords:
             cur = await conn.execute(
                 f"SELECT document FROM cases WHERE {' AND '.join(where)} ORDER BY case_id", args
             )
-            return [Case.model_validate(r[0]) for r in await cur.fetchall()]
+            # Row by row: one JSON document parsed at a time (psycopg converts a row when it is read),
+            # not every open case's document as Python objects at once (≈ 13 KB each) at start-up,
+            # whose freed arenas would stay interleaved with the cases kept.
+            return [Case.model_validate(r[0]) async for r in cur]
 
     async def states(self, case_ids: Collection[str] | None = None) -> dict[str, CaseStateData]:
         """The persisted evaluation state of every case (or of ``case_ids`` only): packed bytes
