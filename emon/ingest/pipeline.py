@@ -13,6 +13,14 @@ watermark and the journal's batch ranges rely on (:mod:`emon.evaluation`), and a
 reach storage, Redis and evaluation in the order received. Decoding, acknowledging and the wait for
 the database overlap; evaluation consumes the batches strictly in order.
 
+**Group commit** (``batch_max``, ``batch_wait_s``: ``EMON_BATCH_MAX``, ``EMON_BATCH_WAIT_MS``): a batch
+is taken at once when no batch is being stored, so on an idle pipeline a fix's transaction starts as
+soon as it is received. While the batch before it is being stored, the next batch collects until that
+one has committed (its transaction could not start earlier: they take turns), until it holds
+``batch_max`` messages, or until its oldest message has waited ``batch_wait_s`` — an upper bound, not a
+fixed delay. Batches are therefore as large as the load and the commit time make them: one message
+when idle, ``batch_max`` under overload.
+
 A bad message costs one dead letter, never the line: decoding refuses hostile input before it reaches
 PostgreSQL (:mod:`emon.ingest.decode`), and should PostgreSQL still refuse a batch's *content*
 (:class:`~emon.storage.postgres.ContentRefused`), the batch is split in halves until the message that
@@ -29,6 +37,8 @@ commit leaves the messages unacknowledged: the broker redelivers them (at least 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import time
 from collections import deque
@@ -150,6 +160,7 @@ class Pipeline:
         self.ack_handler: AckHandler | None = None
         self._queue: deque[RawMessage] = deque()
         self._wakeup = asyncio.Event()
+        self._take = asyncio.Event()  # the collecting batch is to be taken now (see _collect)
         # Batches popped from the queue and not yet committed, oldest first (by identity: a list).
         self._storing: list[list[RawMessage]] = []
         self._last_turn: Turn | None = None  # the latest batch's turn: the next batch waits for it
@@ -164,6 +175,8 @@ class Pipeline:
         # (a lock), a third of this function at 10,000 messages/s.
         self._queue.append(RawMessage(topic, payload, time.time(), time.monotonic(), ack))
         self._wakeup.set()
+        if len(self._queue) >= self.batch_max:
+            self._take.set()
 
     @property
     def pending(self) -> int:
@@ -196,18 +209,39 @@ class Pipeline:
                 if not self._queue:
                     self._wakeup.clear()
                     await self._wakeup.wait()
-                if len(self._queue) < self.batch_max:
-                    await asyncio.sleep(self.batch_wait_s)
                 await room.acquire()
+                await self._collect()
                 batch = [self._queue.popleft() for _ in range(min(self.batch_max, len(self._queue)))]
                 n += 1
-                handoff.put_nowait(asyncio.create_task(self.store(batch), name=f"ingest-store-{n}"))
+                after, turn = self._enter(batch)
+                task = asyncio.create_task(self._store_in_turn(batch, after, turn), name=f"ingest-store-{n}")
+                # Also when cancelled before it ever ran (shutdown): the batches after it must not wait.
+                task.add_done_callback(functools.partial(self._leave, batch, turn))
+                handoff.put_nowait(task)
                 if consumer.done():
                     consumer.result()  # a consumer loop that died takes the pipeline down loudly
         finally:
             consumer.cancel()
             while not handoff.empty():
                 handoff.get_nowait().cancel()
+
+    async def _collect(self) -> None:
+        """Return once the queued messages are to be taken as the next batch (group commit).
+
+        At once when no batch is being stored: the batch's transaction starts straight away. While the
+        batch before it is still being stored, its transaction could not start anyway (they take
+        turns), so the batch collects until that one has committed, it holds ``batch_max`` messages,
+        or its oldest message has waited ``batch_wait_s``, whichever comes first."""
+        previous = self._last_turn
+        if previous is None or previous.stored.is_set() or len(self._queue) >= self.batch_max:
+            return
+        self._take.clear()  # set again by the previous batch's commit or by a full queue
+        delay = self._queue[0].received_mono + self.batch_wait_s - time.monotonic()
+        if delay <= 0:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await self._take.wait()
 
     async def _consume_loop(
         self, handoff: asyncio.Queue[asyncio.Task[Stored]], room: asyncio.Semaphore
@@ -226,10 +260,34 @@ class Pipeline:
 
         Concurrent calls are fine: each batch's transaction starts only after the previous call's has
         committed, and its Redis update after the previous call's (calls take turns in call order)."""
+        after, turn = self._enter(batch)
+        return await self._store_in_turn(batch, after, turn)
+
+    def _enter(self, batch: list[RawMessage]) -> tuple[Turn | None, Turn]:
+        """Give ``batch`` its turn, after the latest batch's. Synchronous, so that the turns follow the
+        order in which batches are taken, and :meth:`_collect` sees the batch as being stored at once."""
         after, turn = self._last_turn, Turn()
         self._last_turn = turn
         self._storing.append(batch)
         metrics.QUEUE_DEPTH.set(self.pending)
+        return after, turn
+
+    def _leave(self, batch: list[RawMessage], turn: Turn, _task: object = None) -> None:
+        """``batch`` is stored or given up (idempotent): the batches after it must not wait for it."""
+        self._committed(turn)
+        turn.cached.set()
+        if any(b is batch for b in self._storing):
+            self._storing = [b for b in self._storing if b is not batch]
+            metrics.QUEUE_DEPTH.set(self.pending)
+
+    def _committed(self, turn: Turn) -> None:
+        """``turn``'s transaction is over: the next transaction may start, and if ``turn`` is the latest
+        batch's, the batch collecting behind it is taken (:meth:`_collect`)."""
+        turn.stored.set()
+        if turn is self._last_turn:
+            self._take.set()
+
+    async def _store_in_turn(self, batch: list[RawMessage], after: Turn | None, turn: Turn) -> Stored:
         try:
             now = datetime.now(UTC)
             parts, acks, seen = self.decode(batch, now)
@@ -237,10 +295,7 @@ class Pipeline:
             stored_fixes, stored_events, stored_at = await self._store(parts, seen, tokens, after, turn)
         finally:
             # Whatever happened (cancelled while waiting), the batches after this one must not wait for it.
-            turn.stored.set()
-            turn.cached.set()
-            self._storing = [b for b in self._storing if b is not batch]
-            metrics.QUEUE_DEPTH.set(self.pending)
+            self._leave(batch, turn)
         done = datetime.now(UTC)
         for f in stored_fixes:
             metrics.INGEST_LAG.observe(max(0.0, (done - f.ts).total_seconds()))
@@ -375,7 +430,7 @@ class Pipeline:
         # Committed: now, and only now, the broker may forget these messages. Redis below is a cache
         # and may fail without harm.
         ack_all(tokens)
-        turn.stored.set()
+        self._committed(turn)
         metrics.DEAD_LETTERS_STORED.inc(sum(p.dead is not None for p in parts))
         metrics.FIXES_ACCEPTED.inc(len(new_fixes))
         metrics.FIXES_DUPLICATE.inc(sum(len(p.fixes) for p in parts) - len(new_fixes))
