@@ -5,7 +5,9 @@ committed, it is full, or its oldest message has waited ``batch_wait``."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -14,9 +16,10 @@ import pytest
 from emon.deadletters import DeadLetterRow
 from emon.fix import DeviceEvent, Fix
 from emon.ingest.pipeline import Pipeline
+from emon.storage.live import LiveState
 from emon.storage.records import Records
 from tests.harness import eventually
-from tests.storage.helpers import Store, open_store
+from tests.storage.helpers import Store, message, open_store
 
 pytestmark = pytest.mark.integration
 
@@ -70,10 +73,10 @@ async def test_an_idle_pipeline_stores_a_message_at_once_not_after_batch_wait(st
     runner = await running(pipeline)
     try:
         pipeline.submit("emon/v1/fix/tag-1", fix(1))
-        await eventually(lambda: stored(store, 1), within=1.0, interval=0.01)
+        await eventually(lambda: stored(store, 1), within=2.0, interval=0.01)
         # Idle again once committed: the next message does not wait either.
         pipeline.submit("emon/v1/fix/tag-1", fix(2))
-        await eventually(lambda: stored(store, 2), within=1.0, interval=0.01)
+        await eventually(lambda: stored(store, 2), within=2.0, interval=0.01)
     finally:
         await stop(runner)
 
@@ -84,12 +87,12 @@ async def test_messages_received_while_a_batch_is_stored_are_taken_as_one_batch(
     runner = await running(pipeline)
     try:
         pipeline.submit("emon/v1/fix/tag-1", fix(1))
-        await asyncio.wait_for(records.holding.wait(), 1.0)  # taken at once, and held
+        await asyncio.wait_for(records.holding.wait(), 3.0)  # taken at once, and held
         for seq in range(2, 7):  # trickling in: a pipeline taking every message at once would store 5 batches
             pipeline.submit("emon/v1/fix/tag-1", fix(seq))
             await asyncio.sleep(0.05)
         records.release.set()
-        await eventually(lambda: stored(store, 6), within=2.0, interval=0.01)  # not after batch_wait (5 s)
+        await eventually(lambda: stored(store, 6), within=3.0, interval=0.01)  # not after batch_wait (5 s)
     finally:
         await stop(runner)
     assert records.sizes == [1, 5]
@@ -101,13 +104,13 @@ async def test_a_collecting_batch_is_taken_when_full_while_the_one_before_it_is_
     runner = await running(pipeline)
     try:
         pipeline.submit("emon/v1/fix/tag-1", fix(1))
-        await asyncio.wait_for(records.holding.wait(), 1.0)
+        await asyncio.wait_for(records.holding.wait(), 3.0)
         for seq in range(2, 9):
             pipeline.submit("emon/v1/fix/tag-1", fix(seq))
             await asyncio.sleep(0.02)
-        await eventually(lambda: _pending_in_queue(pipeline, 1), within=1.0, interval=0.01)
+        await eventually(lambda: _pending_in_queue(pipeline, 1), within=3.0, interval=0.01)
         records.release.set()
-        await eventually(lambda: stored(store, 8), within=2.0, interval=0.01)
+        await eventually(lambda: stored(store, 8), within=3.0, interval=0.01)
     finally:
         await stop(runner)
     assert records.sizes == [1, 3, 3, 1]
@@ -119,15 +122,15 @@ async def test_batch_wait_bounds_how_long_a_batch_collects_behind_a_slow_store(s
     runner = await running(pipeline)
     try:
         pipeline.submit("emon/v1/fix/tag-1", fix(1))
-        await asyncio.wait_for(records.holding.wait(), 1.0)
+        await asyncio.wait_for(records.holding.wait(), 3.0)
         pipeline.submit("emon/v1/fix/tag-1", fix(2))
         pipeline.submit("emon/v1/fix/tag-1", fix(3))
         await eventually(
-            lambda: _pending_in_queue(pipeline, 0), within=1.0, interval=0.01
+            lambda: _pending_in_queue(pipeline, 0), within=3.0, interval=0.01
         )  # taken: waited 0.2 s
         pipeline.submit("emon/v1/fix/tag-1", fix(4))
         records.release.set()
-        await eventually(lambda: stored(store, 4), within=2.0, interval=0.01)
+        await eventually(lambda: stored(store, 4), within=3.0, interval=0.01)
     finally:
         await stop(runner)
     assert records.sizes == [1, 2, 1]
@@ -135,3 +138,33 @@ async def test_batch_wait_bounds_how_long_a_batch_collects_behind_a_slow_store(s
 
 async def _pending_in_queue(pipeline: Pipeline, n: int) -> bool:
     return len(pipeline._queue) == n
+
+
+class OverlapLive(LiveState):
+    """The real Redis state; ``set_latest`` finishes only once ``mark_seen`` has started (at most 2 s):
+    one after the other, the first write would wait out the 2 s."""
+
+    def __init__(self, live: LiveState) -> None:
+        super().__init__(live.client, live.latest_key.removesuffix(":latest"))
+        self.seen_started = asyncio.Event()
+
+    async def set_latest(self, fixes: Sequence[Fix]) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(2.0):
+                await self.seen_started.wait()
+        await super().set_latest(fixes)
+
+    async def mark_seen(self, seen: dict[str, datetime]) -> None:
+        self.seen_started.set()
+        await super().mark_seen(seen)
+
+
+async def test_a_batch_updates_latest_fixes_and_last_seen_in_redis_at_once(store: Store) -> None:
+    live = OverlapLive(store.live)
+    pipeline = Pipeline(store.records, live, store.registry)
+    started = time.monotonic()
+    stored_batch = await pipeline.store([message("emon/v1/fix/tag-1", fix(1))])
+    assert time.monotonic() - started < 1.5  # the two writes overlapped
+    assert [f.seq for f in stored_batch.fixes] == [1]
+    assert (await live.latest("tag-1") or {}).get("seq") == 1  # both written all the same
+    assert "tag-1" in await live.last_seen()
