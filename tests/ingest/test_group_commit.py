@@ -98,6 +98,58 @@ async def test_messages_received_while_a_batch_is_stored_are_taken_as_one_batch(
     assert records.sizes == [1, 5]
 
 
+class HeldConsumer:
+    """Records the number of fixes of every batch it is handed; holds the first until released."""
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+        self.holding = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def consume(
+        self,
+        fixes: Sequence[Fix],
+        events: Sequence[DeviceEvent],
+        now: datetime,
+        received_mono: float,
+        stored_at: datetime | None = None,
+    ) -> None:
+        self.sizes.append(len(fixes))
+        if len(self.sizes) == 1:
+            self.holding.set()
+            await self.release.wait()
+
+
+async def test_messages_received_while_the_consumers_are_behind_are_taken_as_one_batch(store: Store) -> None:
+    # Stored batches wait for the consumers, which take them in order: a batch taken while one is already
+    # waiting for them would be evaluated no sooner, and each batch costs the consumers a transaction.
+    pipeline = store.pipeline(batch_wait_s=5.0)
+    consumer = HeldConsumer()
+    pipeline.consumers.append(consumer)
+    runner = await running(pipeline)
+    try:
+        pipeline.submit("emon/v1/fix/tag-1", fix(1))
+        await asyncio.wait_for(consumer.holding.wait(), 3.0)
+        for seq in range(2, 7):  # the first of them is taken at once (the consumers have every batch before)
+            pipeline.submit("emon/v1/fix/tag-1", fix(seq))
+            await asyncio.sleep(0.05)
+        await eventually(lambda: _at_least(store, 2), within=3.0, interval=0.01)
+        consumer.release.set()
+        await eventually(lambda: _consumed(consumer, 6), within=3.0, interval=0.01)  # not after batch_wait
+    finally:
+        await stop(runner)
+    assert consumer.sizes == [1, 1, 4]
+
+
+async def _at_least(store: Store, n: int) -> bool:
+    count = await store.scalar("SELECT count(*) FROM fixes")
+    return isinstance(count, int) and count >= n
+
+
+async def _consumed(consumer: HeldConsumer, n: int) -> bool:
+    return sum(consumer.sizes) == n
+
+
 async def test_a_collecting_batch_is_taken_when_full_while_the_one_before_it_is_stored(store: Store) -> None:
     records = HeldRecords(store)
     pipeline = Pipeline(records, store.live, store.registry, batch_wait_s=5.0, batch_max=3)
