@@ -273,8 +273,8 @@ class Pipeline:
         return await self._store_in_turn(batch, after, turn)
 
     def _enter(self, batch: list[RawMessage]) -> tuple[Turn | None, Turn]:
-        """Give ``batch`` its turn, after the latest batch's. Synchronous, so that the turns follow the
-        order in which batches are taken, and :meth:`_collect` sees the batch as being stored at once."""
+        """Give ``batch`` its turn, after the latest batch's. Synchronous, in :meth:`run` itself: the turns
+        follow the order in which batches are taken, not the order in which their tasks first run."""
         after, turn = self._last_turn, Turn()
         self._last_turn = turn
         self._storing.append(batch)
