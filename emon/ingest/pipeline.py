@@ -440,18 +440,11 @@ class Pipeline:
             metrics.EVENTS_ACCEPTED.labels(e.type.value).inc()
         if after is not None:
             await after.cached.wait()  # last-seen times must not go back: Redis in batch order too
-        # Both at once (two round trips overlap; they write different keys, each never over a later
-        # value), and both finished before the next batch's: the batch reaches the consumers sooner.
-        results = await asyncio.gather(
-            self.live.set_latest(new_fixes), self.live.mark_seen(seen), return_exceptions=True
-        )
-        for result in results:
-            if isinstance(result, BaseException):
-                if not isinstance(result, Exception):
-                    raise result  # a cancellation: not Redis's failure
-                # Redis is a cache of PostgreSQL: degrade, don't stop.
-                metrics.STORAGE_ERRORS.labels("redis").inc()
-                log.error("updating live state in Redis failed: %s", result)
+        try:  # latest fixes and last-heard times in one round trip
+            await self.live.update(new_fixes, seen)
+        except Exception as exc:  # Redis is a cache of PostgreSQL: degrade, don't stop
+            metrics.STORAGE_ERRORS.labels("redis").inc()
+            log.error("updating live state in Redis failed: %s", exc)
         turn.cached.set()
         if stored_at is None:  # nothing new stored: no consumer is handed this batch
             stored_at = datetime.now(UTC)
