@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.select import Select
 
 from tests.browser.conftest import Server, js_errors, serving, sign_in, wait
 
@@ -62,6 +63,12 @@ def _text(driver: WebDriver, element_id: str) -> str:
         "const e = document.getElementById(arguments[0]); return e ? e.innerText : '';", element_id
     )
     return text
+
+
+def _selected(d: WebDriver) -> str:
+    """The case the page shows as selected in its case list ("" while none)."""
+    found = d.find_elements(By.CSS_SELECTOR, "#case-list button.selected")
+    return found[0].text if found else ""
 
 
 def _group(driver: WebDriver, group: str) -> str:
@@ -190,7 +197,11 @@ def test_the_case_page_records_a_decision_on_the_end_of_an_order(server: Server,
     # Letting the ended order expire is recorded too, without a new end.
     browser.find_element(By.CSS_SELECTOR, "#expiring [data-case=zaak-ended] a").click()
     wait(browser, lambda d: "geen maatregel van kracht" in _text(d, "order-in-force"))
-    browser.find_element(By.CSS_SELECTOR, "#decision-kind option[value=let_expire]").click()
+    # Opening a case renders its order, then its history and the case list (marking it selected) while
+    # the page lays out: act once the opening is complete.
+    wait(browser, lambda d: _selected(d).startswith("zaak-ended"))
+    wait(browser, lambda d: d.find_element(By.ID, "decision-form").is_displayed())
+    Select(browser.find_element(By.ID, "decision-kind")).select_by_value("let_expire")
     assert not browser.find_element(By.ID, "decision-until").is_displayed()
     browser.find_element(By.ID, "decision-reason").send_keys("geen grond voor verlenging")
     browser.find_element(By.ID, "decide").click()
