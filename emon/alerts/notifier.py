@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+from emon.alerts.batch import BatchReads
 from emon.alerts.cap import CapRef, MsgType, build_cap
 from emon.alerts.config import AlertConfig
 from emon.alerts.messages import owntracks_warning, victim_notification
@@ -26,9 +27,20 @@ class Notifier:
         self.notify_channel = notify_channel
         self.fresh_s = fresh_s  # a position older than this is "not fresh" in a CAP message
 
-    async def enqueue(self, conn: st.Conn, change: Change, case: CaseInfo, now: datetime) -> int:
-        """Queue the notifications a change asks for; return how many rows were added."""
+    async def enqueue(
+        self,
+        conn: st.Conn,
+        change: Change,
+        case: CaseInfo,
+        now: datetime,
+        *,
+        reads: BatchReads | None = None,
+        notify: bool = True,
+    ) -> int:
+        """Queue the notifications a change asks for; return how many rows were added. ``reads``: a
+        batch's prefetched reads; without ``notify`` the caller sends the NOTIFY once for all rows."""
         alert = change.alert
+        channel = self.notify_channel if notify else None
         added = 0
         if Recipient.VICTIM in change.notify:
             if case.victim_device is None:
@@ -51,7 +63,7 @@ class Notifier:
                         case_id=alert.case_id,
                     ),
                     now,
-                    self.notify_channel,
+                    channel,
                 )
             else:
                 nid = delivery_id_for(alert.alert_id, Recipient.VICTIM, alert.notify_seq)
@@ -62,13 +74,15 @@ class Notifier:
                         nid, alert.alert_id, "victim", case.victim_device, "notify", body, requires_ack=True
                     ),
                     now,
-                    self.notify_channel,
+                    channel,
                 )
         if Recipient.POLICE in change.notify or change.cancel_police:
-            added += await self._enqueue_cap(conn, change, now)
+            added += await self._enqueue_cap(conn, change, now, reads or BatchReads.none(), channel)
         return added
 
-    async def _enqueue_cap(self, conn: st.Conn, change: Change, now: datetime) -> int:
+    async def _enqueue_cap(
+        self, conn: st.Conn, change: Change, now: datetime, reads: BatchReads, channel: str | None
+    ) -> int:
         """Queue one CAP message: a new round (Alert, then Update) or the Cancel of a resolved alert,
         referencing every message already queued for the alert. A replay hits the same id: nothing new."""
         alert = change.alert
@@ -82,7 +96,7 @@ class Notifier:
                 now,
             )
             return 0
-        previous = await st.dispatch_history(conn, alert.alert_id)
+        previous = await reads.dispatch_history(conn, alert.alert_id)
         if Recipient.POLICE in change.notify:
             did = delivery_id_for(alert.alert_id, Recipient.POLICE, alert.notify_seq)
             msg_type = MsgType.UPDATE if previous else MsgType.ALERT
@@ -106,6 +120,6 @@ class Notifier:
                 conn,
                 st.Delivery(did, alert.alert_id, "dispatch", self.webhook_url, msg_type.value, body),
                 now,
-                self.notify_channel,
+                channel,
             )
         )
