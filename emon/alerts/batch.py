@@ -1,12 +1,16 @@
-"""The reads a batch of decisions needs, done once per batch instead of once per decision.
+"""The reads and outbox rows of a batch of decisions, done once per batch instead of once per decision.
 
 A decision costs mostly its round trips to PostgreSQL, so the batch path of
 :meth:`emon.alerts.service.AlertService._batch` reads up front, in three queries, what each decision
 would have read alone: the alerts it may change (locked), the suppressions of its cases in force, and the
 CAP messages already queued for those alerts. Each prefetched alert and dispatch history answers once:
 a second change to the same alert in the batch reads the row its first change stored, exactly as a
-decision on its own would. With nothing prefetched (:meth:`BatchReads.none`, the isolating per-item
+decision on its own would. With nothing prefetched (:meth:`Batch.none`, the isolating per-item
 path) every answer is the original per-decision query.
+
+The outbox rows the batch queues are written in one statement (:meth:`Batch.flush`) at its end, and
+before anything that reads or changes the outbox (a resolve cancelling victim re-sends, a pursuit
+dropping an earlier end, a CAP history read), so every statement sees the rows it saw before.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from emon.alerts.types import AlertType
 from emon.storage import alerts as st
 
 
-class BatchReads:
+class Batch:
     def __init__(
         self,
         alerts: dict[str, Alert | None] | None = None,
@@ -31,16 +35,28 @@ class BatchReads:
         self._suppressions = suppressions
         self._dispatch = dispatch or {}
         self._at = at  # the ``now`` the suppressions were read for
+        self._rows: list[tuple[st.Delivery, datetime]] = []
+        self.added = 0  # outbox rows added by the flushes so far
+
+    def queue(self, d: st.Delivery, now: datetime) -> None:
+        """An outbox row to add at the next :meth:`flush` (idempotent on its id, as ever)."""
+        self._rows.append((d, now))
+
+    async def flush(self, conn: st.Conn) -> None:
+        """Write the queued outbox rows (one statement) — before any statement that touches the outbox."""
+        if self._rows:
+            rows, self._rows = self._rows, []
+            self.added += await st.add_deliveries(conn, rows)
 
     @classmethod
-    def none(cls) -> BatchReads:
+    def none(cls) -> Batch:
         """Nothing prefetched: every read is its own query (the per-item path)."""
         return cls()
 
     @classmethod
     async def load(
         cls, conn: st.Conn, alert_ids: Collection[str], case_ids: Collection[str], now: datetime
-    ) -> BatchReads:
+    ) -> Batch:
         """Lock and read these alerts (absent ones answer None), the suppressions of these cases in force
         at ``now`` and the alerts' dispatch histories — in the caller's transaction."""
         ids = sorted(set(alert_ids))
@@ -75,4 +91,5 @@ class BatchReads:
         """The CAP messages already queued for the alert: prefetched the first time, then re-read."""
         if alert_id in self._dispatch:
             return self._dispatch.pop(alert_id)
+        await self.flush(conn)
         return await st.dispatch_history(conn, alert_id)

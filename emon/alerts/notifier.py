@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from emon.alerts.batch import BatchReads
+from emon.alerts.batch import Batch
 from emon.alerts.cap import CapRef, MsgType, build_cap
 from emon.alerts.config import AlertConfig
 from emon.alerts.messages import owntracks_warning, victim_notification
@@ -34,13 +34,12 @@ class Notifier:
         case: CaseInfo,
         now: datetime,
         *,
-        reads: BatchReads | None = None,
-        notify: bool = True,
+        batch: Batch | None = None,
     ) -> int:
-        """Queue the notifications a change asks for; return how many rows were added. ``reads``: a
-        batch's prefetched reads; without ``notify`` the caller sends the NOTIFY once for all rows."""
+        """Queue the notifications a change asks for; return how many rows were added. With ``batch``
+        (a batch of decisions) reads come from its prefetch and the rows wait for its flush (and its one
+        NOTIFY): 0 is returned, the batch counts them."""
         alert = change.alert
-        channel = self.notify_channel if notify else None
         added = 0
         if Recipient.VICTIM in change.notify:
             if case.victim_device is None:
@@ -51,7 +50,7 @@ class Notifier:
                 # The OwnTracks app cannot acknowledge: sent once as a remote command it can show.
                 nid = delivery_id_for(alert.alert_id, Recipient.VICTIM, alert.notify_seq)
                 body = json.dumps(owntracks_warning(alert, nid), ensure_ascii=False).encode()
-                added += await st.add_delivery(
+                added += await self._add(
                     conn,
                     st.Delivery(
                         nid,
@@ -63,26 +62,30 @@ class Notifier:
                         case_id=alert.case_id,
                     ),
                     now,
-                    channel,
+                    batch,
                 )
             else:
                 nid = delivery_id_for(alert.alert_id, Recipient.VICTIM, alert.notify_seq)
                 body = json.dumps(victim_notification(alert, nid, now), ensure_ascii=False).encode()
-                added += await st.add_delivery(
+                added += await self._add(
                     conn,
                     st.Delivery(
                         nid, alert.alert_id, "victim", case.victim_device, "notify", body, requires_ack=True
                     ),
                     now,
-                    channel,
+                    batch,
                 )
         if Recipient.POLICE in change.notify or change.cancel_police:
-            added += await self._enqueue_cap(conn, change, now, reads or BatchReads.none(), channel)
+            added += await self._enqueue_cap(conn, change, now, batch)
         return added
 
-    async def _enqueue_cap(
-        self, conn: st.Conn, change: Change, now: datetime, reads: BatchReads, channel: str | None
-    ) -> int:
+    async def _add(self, conn: st.Conn, d: st.Delivery, now: datetime, batch: Batch | None) -> int:
+        if batch is not None:
+            batch.queue(d, now)
+            return 0
+        return int(await st.add_delivery(conn, d, now, self.notify_channel))
+
+    async def _enqueue_cap(self, conn: st.Conn, change: Change, now: datetime, batch: Batch | None) -> int:
         """Queue one CAP message: a new round (Alert, then Update) or the Cancel of a resolved alert,
         referencing every message already queued for the alert. A replay hits the same id: nothing new."""
         alert = change.alert
@@ -96,7 +99,7 @@ class Notifier:
                 now,
             )
             return 0
-        previous = await reads.dispatch_history(conn, alert.alert_id)
+        previous = await (batch or Batch.none()).dispatch_history(conn, alert.alert_id)
         if Recipient.POLICE in change.notify:
             did = delivery_id_for(alert.alert_id, Recipient.POLICE, alert.notify_seq)
             msg_type = MsgType.UPDATE if previous else MsgType.ALERT
@@ -115,11 +118,9 @@ class Notifier:
             note=note,
             fresh_s=self.fresh_s,
         )
-        return int(
-            await st.add_delivery(
-                conn,
-                st.Delivery(did, alert.alert_id, "dispatch", self.webhook_url, msg_type.value, body),
-                now,
-                channel,
-            )
+        return await self._add(
+            conn,
+            st.Delivery(did, alert.alert_id, "dispatch", self.webhook_url, msg_type.value, body),
+            now,
+            batch,
         )

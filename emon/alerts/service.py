@@ -19,7 +19,7 @@ import msgspec
 
 from emon.alerts import followups, metrics
 from emon.alerts import lifecycle as lc
-from emon.alerts.batch import BatchReads
+from emon.alerts.batch import Batch
 from emon.alerts.channels.command import CommandChannel
 from emon.alerts.channels.dispatch import DispatchChannel
 from emon.alerts.channels.publisher import Publisher
@@ -57,15 +57,19 @@ _ESCALATION_SLACK = timedelta(milliseconds=1)  # the query may return more; lc.e
 
 @dataclass
 class Unit:
-    """What one batch transaction defers to its end: the reads it prefetched, one NOTIFY for all its
-    outbox rows (``wake``) instead of one per row, the room tasks to publish and the change counts to
-    record after commit (a batch that is redone item by item counts each change once)."""
+    """What one batch transaction defers to its end: the reads it prefetched, its outbox rows (one
+    INSERT and one NOTIFY when ``defer``), the room tasks to publish and the change counts to record
+    after commit (a batch that is redone item by item counts each change once)."""
 
-    reads: BatchReads = field(default_factory=BatchReads.none)
-    defer: bool = False  # one NOTIFY at the end (set ``wake``) instead of one per outbox row
-    wake: bool = False
+    reads: Batch = field(default_factory=Batch.none)
+    defer: bool = False  # outbox rows written and NOTIFYed once, at the end, by ``reads``
     tasks: list[Task] = field(default_factory=list)
     counts: list[tuple[str, str, str]] = field(default_factory=list)
+
+    @property
+    def batch(self) -> Batch | None:
+        """Where outbox rows wait for the batch's end; None: each row is written (and NOTIFYed) at once."""
+        return self.reads if self.defer else None
 
 
 class SeenSource(Protocol):
@@ -179,7 +183,7 @@ class AlertService:
         async def one(conn: st.Conn, unit: Unit, ev: EvalEvent) -> list[Change]:
             if ev.type is EvalEventType.LOCATE_REQUEST:
                 request = followups.locate_request_of(ev, self._case(ev.case_id))
-                unit.wake |= await self._locate(conn, request, now, notify=not unit.defer) > 0
+                await self._locate(conn, request, now, unit.batch)
                 return []
             case = self._case(ev.case_id)
             prev = await unit.reads.alert(conn, alert_id_for(ev.case_id, ev.rule, ev.episode))
@@ -189,13 +193,13 @@ class AlertService:
             )
             return [change] if change else []
 
-        async def prefetch(conn: st.Conn) -> BatchReads:
+        async def prefetch(conn: st.Conn) -> Batch:
             alert_ids = [
                 alert_id_for(ev.case_id, ev.rule, ev.episode)
                 for ev in events
                 if ev.type is not EvalEventType.LOCATE_REQUEST
             ]
-            return await BatchReads.load(conn, alert_ids, {ev.case_id for ev in events}, now)
+            return await Batch.load(conn, alert_ids, {ev.case_id for ev in events}, now)
 
         await self._batch(events, one, now, received_mono, "evaluation", fence, prefetch)
 
@@ -282,7 +286,7 @@ class AlertService:
         received_mono: float,
         stage: str,
         fence: Fence | None = None,
-        prefetch: Callable[[st.Conn], Awaitable[BatchReads]] | None = None,
+        prefetch: Callable[[st.Conn], Awaitable[Batch]] | None = None,
     ) -> None:
         """Decide a batch in one transaction: first all at once (reads prefetched, no savepoints, one
         NOTIFY); if anything in it fails, the transaction is rolled back and the batch decided again
@@ -296,12 +300,13 @@ class AlertService:
                     if fence is not None:
                         await fence.check(conn)  # decisions come from the holder of the cases' lease only
                     checked = True
-                    reads = await prefetch(conn) if prefetch is not None else BatchReads.none()
+                    reads = await prefetch(conn) if prefetch is not None else Batch.none()
                     unit = Unit(reads, defer=True)
                     for item in items:
                         for change in await one(conn, unit, item):
                             decided.append(await self._store(conn, change, now, unit=unit))
-                    if unit.wake:
+                    await reads.flush(conn)
+                    if reads.added:
                         await st.notify(conn, self.notifier.notify_channel)
             except Exception:
                 if not checked:
@@ -362,7 +367,7 @@ class AlertService:
         """Save a change with its outbox rows, and what follows from it in the same transaction: locate
         requests, room tasks (published after commit when ``tasks`` or ``unit`` is given, else at once),
         and the end of victim re-sends once the alert is resolved. With ``unit`` (a batch), reads come
-        from its prefetch, and the change count (and, if it defers it, the NOTIFY) are left to it."""
+        from its prefetch, and the change count (and, if it defers them, the outbox rows) are left to it."""
         alert = change.alert
         case = self._case(alert.case_id)
         version = await st.save(conn, change, now)
@@ -371,15 +376,16 @@ class AlertService:
         if version != alert.order_version:  # the room and the API show the version the database stamped
             alert = replace(alert, order_version=version)
             change = replace(change, alert=alert)
-        deferred = unit is not None and unit.defer
-        reads = None if unit is None else unit.reads
-        added = await self.notifier.enqueue(conn, change, case, now, reads=reads, notify=not deferred)
+        batch = None if unit is None else unit.batch
+        await self.notifier.enqueue(conn, change, case, now, batch=batch)
         labels = (alert.type.value, alert.state.value, change.action)
         if unit is None:
             metrics.ALERT_CHANGES.labels(*labels).inc()
         else:
             unit.counts.append(labels)
         if alert.state is AlertState.RESOLVED:
+            if batch is not None:
+                await batch.flush(conn)  # the rows this cancels may be queued
             await st.cancel_victim_deliveries(conn, now, alert_id=alert.alert_id)
         planned = followups.tasks_for(change, case, self.config, now)
         created = [t for t in [await self.tasks.create(conn, t, now) for t in planned] if t]
@@ -391,37 +397,36 @@ class AlertService:
             tasks.extend(created)
         request = followups.locate_for(change, case, self.config, now)
         if request is not None:
-            added += await self._locate(conn, request, now, notify=not deferred)
-        if deferred and unit is not None:
-            unit.wake |= added > 0
+            await self._locate(conn, request, now, batch)
         return alert
 
     async def _locate(
-        self, conn: st.Conn, request: LocateRequest, now: datetime, *, notify: bool = True
+        self, conn: st.Conn, request: LocateRequest, now: datetime, batch: Batch | None = None
     ) -> int:
         """Queue the commands of a locate request (idempotent per origin). A later pursuit drops the
-        earlier one's pending end, so a phone is not put back into its usual mode too early. Without
-        ``notify`` the caller sends the NOTIFY once for its transaction."""
+        earlier one's pending end, so a phone is not put back into its usual mode too early. With
+        ``batch`` the rows wait for its flush (0 is returned; the batch counts them)."""
         added = 0
         for cmd in commands_for(request, self.registry.by_id, now):
             if cmd.kind == "owntracks_restore":
+                if batch is not None:
+                    await batch.flush(conn)  # the end this drops may be queued
                 await st.cancel_commands(conn, cmd.topic, cmd.kind, cmd.not_before, now)
-            added += await st.add_delivery(
-                conn,
-                st.Delivery(
-                    cmd.command_id,
-                    request.alert_id,
-                    "command",
-                    cmd.topic,
-                    cmd.kind,
-                    cmd.body,
-                    next_attempt_at=cmd.not_before,
-                    case_id=cmd.case_id,
-                    reason=request.reason,
-                ),
-                now,
-                self.notifier.notify_channel if notify else None,
+            delivery = st.Delivery(
+                cmd.command_id,
+                request.alert_id,
+                "command",
+                cmd.topic,
+                cmd.kind,
+                cmd.body,
+                next_attempt_at=cmd.not_before,
+                case_id=cmd.case_id,
+                reason=request.reason,
             )
+            if batch is not None:
+                batch.queue(delivery, now)
+            else:
+                added += await st.add_delivery(conn, delivery, now, self.notifier.notify_channel)
         return added
 
     async def case_closed(self, case_id: str, now: datetime) -> int:

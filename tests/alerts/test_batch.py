@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
-from emon.alerts.batch import BatchReads
+from emon.alerts.batch import Batch
 from emon.alerts.service import AlertService
 from emon.casebook import CaseBook
 from emon.geofence.events import Classification, EvalEvent
@@ -47,7 +47,7 @@ def _locate(case_id: str, at: datetime, devices: Any) -> EvalEvent:
 
 def _script() -> list[tuple[datetime, list[EvalEvent]]]:
     """Batches that open, worsen, update twice in one batch, end, suppress and ask for fixes."""
-    e1, e2, e3, e4 = (T - timedelta(minutes=k) for k in (4, 3, 2, 1))
+    e1, e2, e3, e4, e5 = (T - timedelta(minutes=k) for k in (4, 3, 2, 1, 5))
     t0, t1, t2 = T, T + timedelta(seconds=5), T + timedelta(seconds=20)
     return [
         (
@@ -73,6 +73,9 @@ def _script() -> list[tuple[datetime, list[EvalEvent]]]:
                 prox(E.BREACH_UPDATE, t1, 90.0, episode=e3),  # the same alert twice in one batch
                 prox(E.PROXIMITY_BREACH, t1, 400.0, episode=e1),
                 prox(E.POSSIBLE_BREACH_ENDED, t1, 600.0, episode=e2, case_id="case-2"),
+                # a warning queued and cancelled in one batch (auto-resolved): the cancel sees the row
+                prox(E.PROXIMITY_PRE_ALERT, t1, 800.0, episode=e5),
+                prox(E.PROXIMITY_PRE_ALERT_ENDED, t1, 1200.0, episode=e5),
             ],
         ),
         (
@@ -121,7 +124,7 @@ def _service(world: World, db: Database) -> AlertService:
     return AlertService(db, world.settings, world.hub, cases, world.registry, world.live, config=world.config)
 
 
-async def _failing_load(*_: object, **__: object) -> BatchReads:
+async def _failing_load(*_: object, **__: object) -> Batch:
     raise RuntimeError("forced: decide item by item")
 
 
@@ -134,12 +137,13 @@ async def test_the_batch_path_writes_exactly_the_rows_of_the_item_by_item_path(
             await _run(at_once)
             assert FALLBACK not in caplog.text
             with monkeypatch.context() as m:
-                m.setattr(BatchReads, "load", _failing_load)
+                m.setattr(Batch, "load", _failing_load)
                 await _run(each)
             assert caplog.text.count(FALLBACK) == len(_script())
         batched, itemwise = await _rows(world.db), await _rows(other_db)
         assert {t: len(r) for t, r in batched.items()} == {t: len(r) for t, r in itemwise.items()}
-        assert len(batched["alerts"]) == 4 and len(batched["alert_outbox"]) >= 6 and batched["room_tasks"]
+        assert len(batched["alerts"]) == 5 and len(batched["alert_outbox"]) >= 6 and batched["room_tasks"]
+        assert "cancelled" in {r["state"] for r in batched["alert_outbox"]}
         for table in TABLES:
             for a, b in zip(batched[table], itemwise[table], strict=True):
                 assert a == b, table
