@@ -360,12 +360,11 @@ class AlertService:
         conn: st.Conn,
         change: Change,
         now: datetime,
-        tasks: list[Task] | None = None,
         *,
         unit: Unit | None = None,
     ) -> Alert:
         """Save a change with its outbox rows, and what follows from it in the same transaction: locate
-        requests, room tasks (published after commit when ``tasks`` or ``unit`` is given, else at once),
+        requests, room tasks (published after commit when ``unit`` is given, else at once),
         and the end of victim re-sends once the alert is resolved. With ``unit`` (a batch), reads come
         from its prefetch, and the change count (and, if it defers them, the outbox rows) are left to it."""
         alert = change.alert
@@ -391,10 +390,8 @@ class AlertService:
         created = [t for t in [await self.tasks.create(conn, t, now) for t in planned] if t]
         if unit is not None:
             unit.tasks.extend(created)
-        elif tasks is None:
-            self.tasks.published(created)
         else:
-            tasks.extend(created)
+            self.tasks.published(created)
         request = followups.locate_for(change, case, self.config, now)
         if request is not None:
             await self._locate(conn, request, now, batch)
