@@ -369,7 +369,7 @@ class AlertService:
         from its prefetch, and the change count (and, if it defers them, the outbox rows) are left to it."""
         alert = change.alert
         case = self._case(alert.case_id)
-        version = await st.save(conn, change, now)
+        version = await st.save(conn, change, now, self.notifier.notes(change, case))
         if unit is not None:
             unit.reads.forget(alert.alert_id)
         if version != alert.order_version:  # the room and the API show the version the database stamped

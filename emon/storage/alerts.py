@@ -247,30 +247,39 @@ async def search(
     return await _alerts(conn, " AND ".join(where), params, f"ORDER BY opened_at DESC LIMIT {int(limit)}")
 
 
-_SAVE = (
-    (
-        "WITH saved AS (INSERT INTO alerts ({cols}) VALUES ({vals}) ON CONFLICT (alert_id) DO UPDATE SET {updates}"
+def _save_sql(notes: int) -> bytes:
+    rows = ["(%(alert_id)s, %(h_at)s, %(h_actor)s, %(h_action)s, %(state)s, %(h_detail)s)"]
+    rows += [
+        f"(%(alert_id)s, %(h_at)s, 'system', %(n{i}_action)s, %(state)s, %(n{i}_detail)s)"
+        for i in range(notes)
+    ]
+    cols = ", ".join(ALERT_COLUMNS)
+    vals = ", ".join(f"%({c})s" for c in ALERT_COLUMNS)
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in ALERT_COLUMNS if c != "alert_id")
+    return (
+        f"WITH saved AS (INSERT INTO alerts ({cols}) VALUES ({vals}) ON CONFLICT (alert_id) DO UPDATE SET {updates}"
         " RETURNING order_version), logged AS (INSERT INTO alert_history (alert_id, at, actor, action, state, detail)"
-        " VALUES (%(alert_id)s, %(h_at)s, %(h_actor)s, %(h_action)s, %(state)s, %(h_detail)s))"
-        " SELECT order_version FROM saved"
-    )
-    .format(
-        cols=", ".join(ALERT_COLUMNS),
-        vals=", ".join(f"%({c})s" for c in ALERT_COLUMNS),
-        updates=", ".join(f"{c} = EXCLUDED.{c}" for c in ALERT_COLUMNS if c != "alert_id"),
-    )
-    .encode()
-)
+        f" VALUES {', '.join(rows)}) SELECT order_version FROM saved"
+    ).encode()
 
 
-async def save(conn: Conn, change: Change, now: datetime) -> int | None:
-    """Upsert the alert and append its history row (same transaction as the outbox rows); returns the
-    alert's order version (stamped by the database on first insert, never changed by an update). One
-    statement, not two: a round trip is most of what a decision costs (the history row's foreign key is
-    checked at the statement's end, after the upsert)."""
+_SAVE = [_save_sql(n) for n in range(3)]  # with 0, 1 or 2 notes (victim and police not reachable)
+
+
+async def save(
+    conn: Conn, change: Change, now: datetime, notes: Sequence[tuple[str, dict[str, Any]]] = ()
+) -> int | None:
+    """Upsert the alert and append its history row, then its ``notes`` ((action, detail) by "system",
+    in order), in the caller's transaction (that of the outbox rows); returns the alert's order version
+    (stamped by the database on first insert, never changed by an update). One statement, not one per
+    row: a round trip is most of what a decision costs (the history rows' foreign key is checked at the
+    statement's end, after the upsert; VALUES rows take their ids in order)."""
     p = _alert_params(change.alert)
     p.update(h_at=now, h_actor=change.actor, h_action=change.action, h_detail=Jsonb(change.detail))
-    cur = await conn.execute(_SAVE, p)
+    for i, (action, detail) in enumerate(notes):
+        p.update({f"n{i}_action": action, f"n{i}_detail": Jsonb(detail)})
+    query = _SAVE[len(notes)] if len(notes) < len(_SAVE) else _save_sql(len(notes))
+    cur = await conn.execute(query, p)
     row = await cur.fetchone()
     version = None if row is None else row[0]
     return version if isinstance(version, int) else None

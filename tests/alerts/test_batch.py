@@ -63,6 +63,7 @@ def _script() -> list[tuple[datetime, list[EvalEvent]]]:
                     classification=Classification.POSSIBLE,
                 ),
                 prox(E.PROXIMITY_BREACH, t0, 300.0, episode=e3),
+                prox(E.PROXIMITY_BREACH, t0, 250.0, episode=e1, case_id="case-3"),  # no victim device
                 _locate("case-1", t0, ["tag-1", "vic-1"]),
             ],
         ),
@@ -119,19 +120,28 @@ async def other_db() -> AsyncIterator[Database]:
     await drop_schema(DB_URL, schema)
 
 
-def _service(world: World, db: Database) -> AlertService:
-    cases = CaseBook([make_case("high"), make_case("high", "case-2")])
-    return AlertService(db, world.settings, world.hub, cases, world.registry, world.live, config=world.config)
+def _service(world: World, db: Database, *, webhook: bool = True) -> AlertService:
+    cases = CaseBook(
+        [make_case("high"), make_case("high", "case-2"), make_case("high", "case-3", victim=None)]
+    )
+    settings = world.settings if webhook else world.settings.model_copy(update={"webhook_url": None})
+    return AlertService(db, settings, world.hub, cases, world.registry, world.live, config=world.config)
 
 
 async def _failing_load(*_: object, **__: object) -> Batch:
     raise RuntimeError("forced: decide item by item")
 
 
+@pytest.mark.parametrize("police_url", [True, False], ids=["police-webhook", "no-webhook"])
 async def test_the_batch_path_writes_exactly_the_rows_of_the_item_by_item_path(
-    world: World, other_db: Database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    world: World,
+    other_db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    police_url: bool,
 ) -> None:
-    at_once, each = _service(world, world.db), _service(world, other_db)
+    at_once = _service(world, world.db, webhook=police_url)
+    each = _service(world, other_db, webhook=police_url)
     try:
         with caplog.at_level(logging.WARNING, "emon.alerts.service"):
             await _run(at_once)
@@ -142,7 +152,7 @@ async def test_the_batch_path_writes_exactly_the_rows_of_the_item_by_item_path(
             assert caplog.text.count(FALLBACK) == len(_script())
         batched, itemwise = await _rows(world.db), await _rows(other_db)
         assert {t: len(r) for t, r in batched.items()} == {t: len(r) for t, r in itemwise.items()}
-        assert len(batched["alerts"]) == 5 and len(batched["alert_outbox"]) >= 6 and batched["room_tasks"]
+        assert len(batched["alerts"]) == 6 and len(batched["alert_outbox"]) >= 5 and batched["room_tasks"]
         assert "cancelled" in {r["state"] for r in batched["alert_outbox"]}
         for table in TABLES:
             for a, b in zip(batched[table], itemwise[table], strict=True):
@@ -189,4 +199,23 @@ async def test_the_batch_wakes_the_outbox_workers_at_commit(world: World) -> Non
             assert await anext(notes) == ""
     finally:
         await notes.aclose()
+        await service.close()
+
+
+async def test_unreachable_recipients_are_noted_right_after_the_change(world: World) -> None:
+    """A case without a victim device and no webhook: the notes follow the change's own history row, in
+    the order they always had (victim, then police)."""
+    service = _service(world, world.db, webhook=False)
+    now = T
+    try:
+        breach = prox(E.PROXIMITY_BREACH, now, 150.0, episode=now, case_id="case-3")
+        await service.on_evaluation([breach], now, time.monotonic())
+        [alert] = await service.list_alerts(case_id="case-3")
+        history = (await service.get_alert(alert["alert_id"]))["history"]
+        assert [(h["action"], h["actor"], h["state"], h["detail"]) for h in history] == [
+            ("opened", "system", "open", history[0]["detail"]),
+            ("victim_not_notified", "system", "open", {"reason": "no victim device"}),
+            ("police_not_notified", "system", "open", {"reason": "no EMON_WEBHOOK_URL configured"}),
+        ]
+    finally:
         await service.close()
