@@ -6,7 +6,6 @@ The XSD demands times as ``YYYY-MM-DDThh:mm:ss+hh:mm`` (no fraction, no ``Z``). 
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -76,45 +75,47 @@ def build_cap(
 
     Each known position goes in as an ``area`` circle (radius = its accuracy) with its age at ``sent``;
     a panic also states, per device, when no fix is fresh (older than ``fresh_s`` seconds) or none is
-    known at all, so dispatch never mistakes an old position for a current one."""
-    root = ET.Element(f"{{{NS}}}alert")
+    known at all, so dispatch never mistakes an old position for a current one.
 
-    def sub(parent: ET.Element, tag: str, text: str) -> ET.Element:
-        el = ET.SubElement(parent, f"{{{NS}}}{tag}")
-        el.text = text
-        return el
+    Written as text, byte for byte what ``xml.etree.ElementTree.tostring`` made of the same tree (default
+    namespace, UTF-8, ``short_empty_elements``) at a fraction of its CPU: a proven breach costs one."""
+    out = [_HEAD]
 
-    sub(root, "identifier", identifier)
-    sub(root, "sender", sender)
-    sub(root, "sent", cap_time(sent))
-    sub(root, "status", "Actual")
-    sub(root, "msgType", msg_type.value)
-    sub(root, "source", "emon")
-    sub(root, "scope", "Restricted")
-    sub(root, "restriction", RESTRICTION)
+    def sub(tag: str, text: str) -> None:
+        out.append(f"<{tag}>{_escape(text)}</{tag}>" if text else f"<{tag} />")
+
+    sub("identifier", identifier)
+    sub("sender", sender)
+    sub("sent", cap_time(sent))
+    sub("status", "Actual")
+    sub("msgType", msg_type.value)
+    sub("source", "emon")
+    sub("scope", "Restricted")
+    sub("restriction", RESTRICTION)
     if note:
-        sub(root, "note", note)
+        sub("note", note)
     if references:
-        sub(root, "references", " ".join(r.render() for r in references))
-    sub(root, "incidents", alert.alert_id)
-    info = ET.SubElement(root, f"{{{NS}}}info")
-    sub(info, "language", "nl-NL")
-    sub(info, "category", "Security")
-    sub(info, "event", _EVENTS.get(alert.type, alert.type.value))
-    sub(info, "responseType", "AllClear" if msg_type is MsgType.CANCEL else "Execute")
-    sub(info, "urgency", "Past" if alert.late or msg_type is MsgType.CANCEL else "Immediate")
-    sub(info, "severity", _SEVERITY[alert.priority])
+        sub("references", " ".join(r.render() for r in references))
+    sub("incidents", alert.alert_id)
+    out.append("<info>")
+    sub("language", "nl-NL")
+    sub("category", "Security")
+    sub("event", _EVENTS.get(alert.type, alert.type.value))
+    sub("responseType", "AllClear" if msg_type is MsgType.CANCEL else "Execute")
+    sub("urgency", "Past" if alert.late or msg_type is MsgType.CANCEL else "Immediate")
+    sub("severity", _SEVERITY[alert.priority])
     certainty = "Observed"
     if alert.explanation.get("classification") == "possible":
         certainty = "Possible"
-    sub(info, "certainty", certainty)
-    code = ET.SubElement(info, f"{{{NS}}}eventCode")
-    sub(code, "valueName", "emon:alert_type")
-    sub(code, "value", alert.type.value)
-    sub(info, "effective", cap_time(alert.opened_at))
-    sub(info, "senderName", "emon elektronische monitoring")
-    sub(info, "headline", f"{alert.type.value} — zaak {alert.case_id} — risico {alert.risk.value}")
-    sub(info, "description", _description(alert, sent, fresh_s))
+    sub("certainty", certainty)
+    out.append("<eventCode>")
+    sub("valueName", "emon:alert_type")
+    sub("value", alert.type.value)
+    out.append("</eventCode>")
+    sub("effective", cap_time(alert.opened_at))
+    sub("senderName", "emon elektronische monitoring")
+    sub("headline", f"{alert.type.value} — zaak {alert.case_id} — risico {alert.risk.value}")
+    sub("description", _description(alert, sent, fresh_s))
     params: list[tuple[str, str]] = [
         ("case_id", alert.case_id),
         ("risk", alert.risk.value),
@@ -140,20 +141,31 @@ def build_cap(
         elif alert.type is AlertType.PANIC:
             params.append((f"{name}_fresh", "false"))
     for name, value in params:
-        p = ET.SubElement(info, f"{{{NS}}}parameter")
-        sub(p, "valueName", name)
-        sub(p, "value", value)
+        out.append("<parameter>")
+        sub("valueName", name)
+        sub("value", value)
+        out.append("</parameter>")
     for label, pos in (
         ("Verdachte (offender)", alert.offender_position),
         ("Slachtoffer (victim)", alert.victim_position),
     ):
         if pos is not None:
-            area = ET.SubElement(info, f"{{{NS}}}area")
-            sub(area, "areaDesc", f"{label} {cap_time(pos.ts)}, {_age_s(pos, sent):.0f} s oud (old)")
-            sub(area, "circle", circle(pos))
-    ET.register_namespace("", NS)
-    document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
-    return document
+            out.append("<area>")
+            sub("areaDesc", f"{label} {cap_time(pos.ts)}, {_age_s(pos, sent):.0f} s oud (old)")
+            sub("circle", circle(pos))
+            out.append("</area>")
+    out.append("</info></alert>")
+    return "".join(out).encode()
+
+
+_HEAD = f"<?xml version='1.0' encoding='utf-8'?>\n<alert xmlns=\"{NS}\">"
+
+
+def _escape(text: str) -> str:
+    """Character data as ElementTree escapes it: ``&``, ``<`` and ``>`` only."""
+    if "&" in text or "<" in text or ">" in text:
+        return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text
 
 
 def circle(pos: Sighting) -> str:

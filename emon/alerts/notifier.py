@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Any
 
+from emon.alerts.batch import Batch
 from emon.alerts.cap import CapRef, MsgType, build_cap
 from emon.alerts.config import AlertConfig
 from emon.alerts.messages import owntracks_warning, victim_notification
@@ -26,20 +28,38 @@ class Notifier:
         self.notify_channel = notify_channel
         self.fresh_s = fresh_s  # a position older than this is "not fresh" in a CAP message
 
-    async def enqueue(self, conn: st.Conn, change: Change, case: CaseInfo, now: datetime) -> int:
-        """Queue the notifications a change asks for; return how many rows were added."""
+    def notes(self, change: Change, case: CaseInfo) -> list[tuple[str, dict[str, Any]]]:
+        """The history notes (action, detail) of the recipients a change asks for but cannot reach, in
+        order: stored by :func:`emon.storage.alerts.save` right after the change's own history row, in
+        its statement, where :meth:`enqueue` used to add each with a statement of its own."""
+        out: list[tuple[str, dict[str, Any]]] = []
+        if Recipient.VICTIM in change.notify and case.victim_device is None:
+            out.append(("victim_not_notified", {"reason": "no victim device"}))
+        if (Recipient.POLICE in change.notify or change.cancel_police) and self.webhook_url is None:
+            out.append(("police_not_notified", {"reason": "no EMON_WEBHOOK_URL configured"}))
+        return out
+
+    async def enqueue(
+        self,
+        conn: st.Conn,
+        change: Change,
+        case: CaseInfo,
+        now: datetime,
+        *,
+        batch: Batch | None = None,
+    ) -> int:
+        """Queue the notifications a change asks for (those it cannot reach are :meth:`notes`); return
+        how many rows were added. With ``batch``
+        (a batch of decisions) reads come from its prefetch and the rows wait for its flush (and its one
+        NOTIFY): 0 is returned, the batch counts them."""
         alert = change.alert
         added = 0
-        if Recipient.VICTIM in change.notify:
-            if case.victim_device is None:
-                await st.add_history(
-                    conn, alert, "system", "victim_not_notified", {"reason": "no victim device"}, now
-                )
-            elif case.victim_owntracks_topic is not None:
+        if Recipient.VICTIM in change.notify and case.victim_device is not None:
+            if case.victim_owntracks_topic is not None:
                 # The OwnTracks app cannot acknowledge: sent once as a remote command it can show.
                 nid = delivery_id_for(alert.alert_id, Recipient.VICTIM, alert.notify_seq)
                 body = json.dumps(owntracks_warning(alert, nid), ensure_ascii=False).encode()
-                added += await st.add_delivery(
+                added += await self._add(
                     conn,
                     st.Delivery(
                         nid,
@@ -51,38 +71,36 @@ class Notifier:
                         case_id=alert.case_id,
                     ),
                     now,
-                    self.notify_channel,
+                    batch,
                 )
             else:
                 nid = delivery_id_for(alert.alert_id, Recipient.VICTIM, alert.notify_seq)
                 body = json.dumps(victim_notification(alert, nid, now), ensure_ascii=False).encode()
-                added += await st.add_delivery(
+                added += await self._add(
                     conn,
                     st.Delivery(
                         nid, alert.alert_id, "victim", case.victim_device, "notify", body, requires_ack=True
                     ),
                     now,
-                    self.notify_channel,
+                    batch,
                 )
         if Recipient.POLICE in change.notify or change.cancel_police:
-            added += await self._enqueue_cap(conn, change, now)
+            added += await self._enqueue_cap(conn, change, now, batch)
         return added
 
-    async def _enqueue_cap(self, conn: st.Conn, change: Change, now: datetime) -> int:
+    async def _add(self, conn: st.Conn, d: st.Delivery, now: datetime, batch: Batch | None) -> int:
+        if batch is not None:
+            batch.queue(d, now)
+            return 0
+        return int(await st.add_delivery(conn, d, now, self.notify_channel))
+
+    async def _enqueue_cap(self, conn: st.Conn, change: Change, now: datetime, batch: Batch | None) -> int:
         """Queue one CAP message: a new round (Alert, then Update) or the Cancel of a resolved alert,
         referencing every message already queued for the alert. A replay hits the same id: nothing new."""
         alert = change.alert
         if self.webhook_url is None:
-            await st.add_history(
-                conn,
-                alert,
-                "system",
-                "police_not_notified",
-                {"reason": "no EMON_WEBHOOK_URL configured"},
-                now,
-            )
-            return 0
-        previous = await st.dispatch_history(conn, alert.alert_id)
+            return 0  # noted with the change (notes)
+        previous = await (batch or Batch.none()).dispatch_history(conn, alert.alert_id)
         if Recipient.POLICE in change.notify:
             did = delivery_id_for(alert.alert_id, Recipient.POLICE, alert.notify_seq)
             msg_type = MsgType.UPDATE if previous else MsgType.ALERT
@@ -101,11 +119,9 @@ class Notifier:
             note=note,
             fresh_s=self.fresh_s,
         )
-        return int(
-            await st.add_delivery(
-                conn,
-                st.Delivery(did, alert.alert_id, "dispatch", self.webhook_url, msg_type.value, body),
-                now,
-                self.notify_channel,
-            )
+        return await self._add(
+            conn,
+            st.Delivery(did, alert.alert_id, "dispatch", self.webhook_url, msg_type.value, body),
+            now,
+            batch,
         )

@@ -11,7 +11,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
@@ -19,6 +19,7 @@ import msgspec
 
 from emon.alerts import followups, metrics
 from emon.alerts import lifecycle as lc
+from emon.alerts.batch import Batch
 from emon.alerts.channels.command import CommandChannel
 from emon.alerts.channels.dispatch import DispatchChannel
 from emon.alerts.channels.publisher import Publisher
@@ -31,7 +32,7 @@ from emon.alerts.notifier import Notifier
 from emon.alerts.outbox import OutboxWorker
 from emon.alerts.routing import Routing
 from emon.alerts.silence import find_silence, heard_since
-from emon.alerts.types import NEVER_DEBOUNCED, AlertState, AlertType
+from emon.alerts.types import NEVER_DEBOUNCED, AlertState, AlertType, Priority
 from emon.case import Risk
 from emon.casebook import CaseBook
 from emon.device import DeviceRegistry
@@ -51,6 +52,24 @@ from emon.tasks.service import TaskService
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _SILENCE_TYPES = (AlertType.NO_COMMUNICATION, AlertType.NO_FIX)
+_ESCALATION_SLACK = timedelta(milliseconds=1)  # the query may return more; lc.escalation_due decides
+
+
+@dataclass
+class Unit:
+    """What one batch transaction defers to its end: the reads it prefetched, its outbox rows (one
+    INSERT and one NOTIFY when ``defer``), the room tasks to publish and the change counts to record
+    after commit (a batch that is redone item by item counts each change once)."""
+
+    reads: Batch = field(default_factory=Batch.none)
+    defer: bool = False  # outbox rows written and NOTIFYed once, at the end, by ``reads``
+    tasks: list[Task] = field(default_factory=list)
+    counts: list[tuple[str, str, str]] = field(default_factory=list)
+
+    @property
+    def batch(self) -> Batch | None:
+        """Where outbox rows wait for the batch's end; None: each row is written (and NOTIFYed) at once."""
+        return self.reads if self.defer else None
 
 
 class SeenSource(Protocol):
@@ -161,19 +180,28 @@ class AlertService:
         A ``locate_request`` becomes device commands, never an alert. ``fence``: the lease these decisions
         are made under (several instances: the cases' partition's; default :attr:`fence`)."""
 
-        async def one(conn: st.Conn, ev: EvalEvent) -> list[Change]:
+        async def one(conn: st.Conn, unit: Unit, ev: EvalEvent) -> list[Change]:
             if ev.type is EvalEventType.LOCATE_REQUEST:
-                await self._locate(conn, followups.locate_request_of(ev, self._case(ev.case_id)), now)
+                request = followups.locate_request_of(ev, self._case(ev.case_id))
+                await self._locate(conn, request, now, unit.batch)
                 return []
             case = self._case(ev.case_id)
-            prev = await st.get(conn, alert_id_for(ev.case_id, ev.rule, ev.episode), lock=True)
-            suppressed = await self._suppressed(conn, ev.case_id, lc.alert_type_of(ev, prev), now)
+            prev = await unit.reads.alert(conn, alert_id_for(ev.case_id, ev.rule, ev.episode))
+            suppressed = await unit.reads.suppressed(conn, ev.case_id, lc.alert_type_of(ev, prev), now)
             change = lc.on_evaluation(
                 prev, ev, case, self.routing, self.config, suppressed=suppressed, now=now
             )
             return [change] if change else []
 
-        await self._batch(events, one, now, received_mono, "evaluation", fence)
+        async def prefetch(conn: st.Conn) -> Batch:
+            alert_ids = [
+                alert_id_for(ev.case_id, ev.rule, ev.episode)
+                for ev in events
+                if ev.type is not EvalEventType.LOCATE_REQUEST
+            ]
+            return await Batch.load(conn, alert_ids, {ev.case_id for ev in events}, now)
+
+        await self._batch(events, one, now, received_mono, "evaluation", fence, prefetch)
 
     async def on_device_events(
         self,
@@ -187,7 +215,7 @@ class AlertService:
         (with ``only``: every such case it accepts by id — a partition's cases, under that partition's
         ``fence``)."""
 
-        async def one(conn: st.Conn, ev: DeviceEvent) -> list[Change]:
+        async def one(conn: st.Conn, unit: Unit, ev: DeviceEvent) -> list[Change]:
             alert_type = lc.device_alert_type(ev)
             if alert_type is None:
                 return []
@@ -253,32 +281,74 @@ class AlertService:
     async def _batch(
         self,
         items: Sequence[T],
-        one: Callable[[st.Conn, T], Awaitable[list[Change]]],
+        one: Callable[[st.Conn, Unit, T], Awaitable[list[Change]]],
         now: datetime,
         received_mono: float,
         stage: str,
         fence: Fence | None = None,
+        prefetch: Callable[[st.Conn], Awaitable[Batch]] | None = None,
     ) -> None:
+        """Decide a batch in one transaction: first all at once (reads prefetched, no savepoints, one
+        NOTIFY); if anything in it fails, the transaction is rolled back and the batch decided again
+        item by item, a savepoint each, so one bad input cannot sink the others."""
         decided: list[Alert] = []
-        tasks: list[Task] = []
         fence = fence or self.fence
-        async with self.db.pool.connection() as conn, conn.transaction():
-            if fence is not None:
-                await fence.check(conn)  # decisions come from the holder of the cases' lease only
-            for item in items:
-                try:
-                    async with conn.transaction():  # a savepoint: one bad input cannot sink the batch
-                        for change in await one(conn, item):
-                            decided.append(await self._store(conn, change, now, tasks))
-                except Exception:
-                    metrics.HANDLER_ERRORS.labels(stage).inc()
-                    log.exception("alerting failed for one %s input; the rest of the batch goes on", stage)
+        async with self.db.pool.connection() as conn:
+            checked = False
+            try:
+                async with conn.transaction():
+                    if fence is not None:
+                        await fence.check(conn)  # decisions come from the holder of the cases' lease only
+                    checked = True
+                    reads = await prefetch(conn) if prefetch is not None else Batch.none()
+                    unit = Unit(reads, defer=True)
+                    for item in items:
+                        for change in await one(conn, unit, item):
+                            decided.append(await self._store(conn, change, now, unit=unit))
+                    await reads.flush(conn)
+                    if reads.added:
+                        await st.notify(conn, self.notifier.notify_channel)
+            except Exception:
+                if not checked:
+                    raise
+                log.warning("a %s batch failed as a whole; deciding it again item by item", stage)
+                decided.clear()
+                unit = await self._batch_each(conn, items, one, now, stage, fence, decided)
         # One sample per decided change, not per batch: the latency target is a quantile over decisions.
         elapsed = max(0.0, time.monotonic() - received_mono)
         for _ in decided:
             metrics.FIX_TO_ALERT.observe(elapsed)
+        for labels in unit.counts:
+            metrics.ALERT_CHANGES.labels(*labels).inc()
         self._after_commit(decided)
-        self.tasks.published(tasks)
+        self.tasks.published(unit.tasks)
+
+    async def _batch_each(
+        self,
+        conn: st.Conn,
+        items: Sequence[T],
+        one: Callable[[st.Conn, Unit, T], Awaitable[list[Change]]],
+        now: datetime,
+        stage: str,
+        fence: Fence | None,
+        decided: list[Alert],
+    ) -> Unit:
+        """The isolating path: every read its own query, a savepoint and NOTIFYs per item."""
+        unit = Unit()
+        async with conn.transaction():
+            if fence is not None:
+                await fence.check(conn)
+            for item in items:
+                mark = (len(decided), len(unit.tasks), len(unit.counts))
+                try:
+                    async with conn.transaction():  # a savepoint: one bad input cannot sink the batch
+                        for change in await one(conn, unit, item):
+                            decided.append(await self._store(conn, change, now, unit=unit))
+                except Exception:
+                    del decided[mark[0] :], unit.tasks[mark[1] :], unit.counts[mark[2] :]
+                    metrics.HANDLER_ERRORS.labels(stage).inc()
+                    log.exception("alerting failed for one %s input; the rest of the batch goes on", stage)
+        return unit
 
     async def _suppressed(
         self, conn: st.Conn, case_id: str, alert_type: AlertType | None, now: datetime
@@ -286,55 +356,74 @@ class AlertService:
         return alert_type is not None and await st.is_suppressed(conn, case_id, alert_type, now)
 
     async def _store(
-        self, conn: st.Conn, change: Change, now: datetime, tasks: list[Task] | None = None
+        self,
+        conn: st.Conn,
+        change: Change,
+        now: datetime,
+        *,
+        unit: Unit | None = None,
     ) -> Alert:
         """Save a change with its outbox rows, and what follows from it in the same transaction: locate
-        requests, room tasks (published after commit when ``tasks`` is given, else at once), and the end
-        of victim re-sends once the alert is resolved."""
+        requests, room tasks (published after commit when ``unit`` is given, else at once),
+        and the end of victim re-sends once the alert is resolved. With ``unit`` (a batch), reads come
+        from its prefetch, and the change count (and, if it defers them, the outbox rows) are left to it."""
         alert = change.alert
         case = self._case(alert.case_id)
-        version = await st.save(conn, change, now)
+        version = await st.save(conn, change, now, self.notifier.notes(change, case))
+        if unit is not None:
+            unit.reads.forget(alert.alert_id)
         if version != alert.order_version:  # the room and the API show the version the database stamped
             alert = replace(alert, order_version=version)
             change = replace(change, alert=alert)
-        await self.notifier.enqueue(conn, change, case, now)
-        metrics.ALERT_CHANGES.labels(alert.type.value, alert.state.value, change.action).inc()
+        batch = None if unit is None else unit.batch
+        await self.notifier.enqueue(conn, change, case, now, batch=batch)
+        labels = (alert.type.value, alert.state.value, change.action)
+        if unit is None:
+            metrics.ALERT_CHANGES.labels(*labels).inc()
+        else:
+            unit.counts.append(labels)
         if alert.state is AlertState.RESOLVED:
+            if batch is not None:
+                await batch.flush(conn)  # the rows this cancels may be queued
             await st.cancel_victim_deliveries(conn, now, alert_id=alert.alert_id)
         planned = followups.tasks_for(change, case, self.config, now)
         created = [t for t in [await self.tasks.create(conn, t, now) for t in planned] if t]
-        if tasks is None:
-            self.tasks.published(created)
+        if unit is not None:
+            unit.tasks.extend(created)
         else:
-            tasks.extend(created)
+            self.tasks.published(created)
         request = followups.locate_for(change, case, self.config, now)
         if request is not None:
-            await self._locate(conn, request, now)
+            await self._locate(conn, request, now, batch)
         return alert
 
-    async def _locate(self, conn: st.Conn, request: LocateRequest, now: datetime) -> int:
+    async def _locate(
+        self, conn: st.Conn, request: LocateRequest, now: datetime, batch: Batch | None = None
+    ) -> int:
         """Queue the commands of a locate request (idempotent per origin). A later pursuit drops the
-        earlier one's pending end, so a phone is not put back into its usual mode too early."""
+        earlier one's pending end, so a phone is not put back into its usual mode too early. With
+        ``batch`` the rows wait for its flush (0 is returned; the batch counts them)."""
         added = 0
         for cmd in commands_for(request, self.registry.by_id, now):
             if cmd.kind == "owntracks_restore":
+                if batch is not None:
+                    await batch.flush(conn)  # the end this drops may be queued
                 await st.cancel_commands(conn, cmd.topic, cmd.kind, cmd.not_before, now)
-            added += await st.add_delivery(
-                conn,
-                st.Delivery(
-                    cmd.command_id,
-                    request.alert_id,
-                    "command",
-                    cmd.topic,
-                    cmd.kind,
-                    cmd.body,
-                    next_attempt_at=cmd.not_before,
-                    case_id=cmd.case_id,
-                    reason=request.reason,
-                ),
-                now,
-                self.notifier.notify_channel,
+            delivery = st.Delivery(
+                cmd.command_id,
+                request.alert_id,
+                "command",
+                cmd.topic,
+                cmd.kind,
+                cmd.body,
+                next_attempt_at=cmd.not_before,
+                case_id=cmd.case_id,
+                reason=request.reason,
             )
+            if batch is not None:
+                batch.queue(delivery, now)
+            else:
+                added += await st.add_delivery(conn, delivery, now, self.notifier.notify_channel)
         return added
 
     async def case_closed(self, case_id: str, now: datetime) -> int:
@@ -384,7 +473,7 @@ class AlertService:
         async with self.db.pool.connection() as conn, conn.transaction():
             if self.fence is not None:
                 await self.fence.check(conn)  # escalation and silence: one instance (the lease's holder) only
-            for alert in await st.open_alerts(conn):
+            for alert in await st.escalation_candidates(conn, self._escalation_cutoffs(now)):
                 changed += await self._decide_locked(conn, alert, escalate, now)
             before = now - timedelta(seconds=self.config.victim_ack_deadline_s)
             for d in await st.overdue_victim_deliveries(conn, before):
@@ -400,6 +489,15 @@ class AlertService:
         self._after_commit(changed)
         await self.tasks.tick(now, self.fence)
         await self._gauges()
+
+    def _escalation_cutoffs(self, now: datetime) -> dict[Priority, datetime]:
+        """For each priority that escalates, the latest opening time whose acknowledgement deadline may
+        have passed at ``now`` (a little later: :func:`lc.escalation_due` decides on each row read)."""
+        return {
+            p: now - timedelta(seconds=deadline) + _ESCALATION_SLACK
+            for p in Priority
+            if (deadline := self.config.ack_deadline_s(p)) > 0
+        }
 
     async def _decide_locked(
         self, conn: st.Conn, snapshot: Alert, decide: Callable[[Alert], Change | None], now: datetime

@@ -161,6 +161,15 @@ async def get(conn: Conn, alert_id: str, *, lock: bool = False) -> Alert | None:
     return found[0] if found else None
 
 
+async def get_many(conn: Conn, alert_ids: Collection[str]) -> dict[str, Alert]:
+    """The stored ones of these alerts, locked (``FOR UPDATE``, in id order so that two lockers never
+    deadlock on them), in one query: the rows a batch of decisions may change."""
+    found = await _alerts(
+        conn, "alert_id = ANY (%s::uuid[])", [list(alert_ids)], "ORDER BY alert_id FOR UPDATE"
+    )
+    return {a.alert_id: a for a in found}
+
+
 async def open_for_rule(conn: Conn, case_id: str, rule: str, *, lock: bool = False) -> Alert | None:
     """The newest unresolved alert of (case, rule): where merged types (battery, panic, silence) go."""
     found = await _alerts(
@@ -201,6 +210,19 @@ async def open_by_rule(conn: Conn, types: Collection[AlertType]) -> dict[tuple[s
     return {(a.case_id, a.rule): a for a in found}  # oldest first: the newest of a (case, rule) wins
 
 
+async def escalation_candidates(conn: Conn, opened_by: dict[Priority, datetime]) -> list[Alert]:
+    """Open, unescalated, unsuppressed alerts of each listed priority opened at or before its time, oldest
+    first, unlocked: the only alerts whose acknowledgement deadline may have passed (the partial index of
+    migration 112 finds them without reading every open alert)."""
+    if not opened_by:
+        return []
+    ors = " OR ".join("(priority = %s AND opened_at <= %s)" for _ in opened_by)
+    params: list[Any] = [v for p, at in opened_by.items() for v in (p.value, at)]
+    return await _alerts(
+        conn, f"state = 'open' AND NOT escalated AND NOT suppressed AND ({ors})", params, "ORDER BY opened_at"
+    )
+
+
 async def open_alerts(conn: Conn, case_id: str | None = None) -> list[Alert]:
     if case_id is None:
         return await _alerts(conn, "state <> 'resolved'", [], "ORDER BY opened_at")
@@ -225,20 +247,40 @@ async def search(
     return await _alerts(conn, " AND ".join(where), params, f"ORDER BY opened_at DESC LIMIT {int(limit)}")
 
 
-async def save(conn: Conn, change: Change, now: datetime) -> int | None:
-    """Upsert the alert and append its history row (same transaction as the outbox rows); returns the
-    alert's order version (stamped by the database on first insert, never changed by an update)."""
-    p = _alert_params(change.alert)
+def _save_sql(notes: int) -> bytes:
+    rows = ["(%(alert_id)s, %(h_at)s, %(h_actor)s, %(h_action)s, %(state)s, %(h_detail)s)"]
+    rows += [
+        f"(%(alert_id)s, %(h_at)s, 'system', %(n{i}_action)s, %(state)s, %(n{i}_detail)s)"
+        for i in range(notes)
+    ]
     cols = ", ".join(ALERT_COLUMNS)
     vals = ", ".join(f"%({c})s" for c in ALERT_COLUMNS)
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in ALERT_COLUMNS if c != "alert_id")
-    cur = await conn.execute(
-        f"INSERT INTO alerts ({cols}) VALUES ({vals}) ON CONFLICT (alert_id) DO UPDATE SET {updates}"
-        " RETURNING order_version".encode(),
-        p,
-    )
+    return (
+        f"WITH saved AS (INSERT INTO alerts ({cols}) VALUES ({vals}) ON CONFLICT (alert_id) DO UPDATE SET {updates}"
+        " RETURNING order_version), logged AS (INSERT INTO alert_history (alert_id, at, actor, action, state, detail)"
+        f" VALUES {', '.join(rows)}) SELECT order_version FROM saved"
+    ).encode()
+
+
+_SAVE = [_save_sql(n) for n in range(3)]  # with 0, 1 or 2 notes (victim and police not reachable)
+
+
+async def save(
+    conn: Conn, change: Change, now: datetime, notes: Sequence[tuple[str, dict[str, Any]]] = ()
+) -> int | None:
+    """Upsert the alert and append its history row, then its ``notes`` ((action, detail) by "system",
+    in order), in the caller's transaction (that of the outbox rows); returns the alert's order version
+    (stamped by the database on first insert, never changed by an update). One statement, not one per
+    row: a round trip is most of what a decision costs (the history rows' foreign key is checked at the
+    statement's end, after the upsert; VALUES rows take their ids in order)."""
+    p = _alert_params(change.alert)
+    p.update(h_at=now, h_actor=change.actor, h_action=change.action, h_detail=Jsonb(change.detail))
+    for i, (action, detail) in enumerate(notes):
+        p.update({f"n{i}_action": action, f"n{i}_detail": Jsonb(detail)})
+    query = _SAVE[len(notes)] if len(notes) < len(_SAVE) else _save_sql(len(notes))
+    cur = await conn.execute(query, p)
     row = await cur.fetchone()
-    await add_history(conn, change.alert, change.actor, change.action, change.detail, now)
     version = None if row is None else row[0]
     return version if isinstance(version, int) else None
 
@@ -252,8 +294,9 @@ async def add_history(
     )
 
 
-async def add_delivery(conn: Conn, d: Delivery, now: datetime, channel_name: str) -> bool:
-    """Queue a delivery (idempotent on its id) and NOTIFY the workers at commit. It is due at
+async def add_delivery(conn: Conn, d: Delivery, now: datetime, channel_name: str | None) -> bool:
+    """Queue a delivery (idempotent on its id) and NOTIFY the workers at commit — unless ``channel_name``
+    is None: then the caller sends one :func:`notify` for all the rows of its transaction. It is due at
     ``d.next_attempt_at`` when set (a pursuit's end), else now."""
     cur = await conn.execute(
         "INSERT INTO alert_outbox (delivery_id, alert_id, channel, target, msg_type, body, state, requires_ack,"
@@ -273,9 +316,52 @@ async def add_delivery(conn: Conn, d: Delivery, now: datetime, channel_name: str
             d.reason,
         ),
     )
-    if cur.rowcount:
-        await conn.execute(sql.SQL("NOTIFY {}").format(sql.Identifier(channel_name)))
+    if cur.rowcount and channel_name is not None:
+        await notify(conn, channel_name)
     return bool(cur.rowcount)
+
+
+_OUTBOX_ROW = "(%s, %s, %s, %s, %s, %s, 'pending', %s, %s, %s, %s, %s)"
+
+
+async def add_deliveries(conn: Conn, rows: Sequence[tuple[Delivery, datetime]]) -> int:
+    """:func:`add_delivery` of many (delivery, now) rows in one statement, in order (a later row with
+    the id of an earlier one is skipped, as it would have been), without NOTIFY; returns how many were
+    added."""
+    added = 0
+    for start in range(0, len(rows), 1000):  # far below the 65535 parameters of one statement
+        chunk = rows[start : start + 1000]
+        params: list[Any] = []
+        for d, now in chunk:
+            params += (
+                d.delivery_id,
+                d.alert_id,
+                d.channel,
+                d.target,
+                d.msg_type,
+                d.body,
+                d.requires_ack,
+                now,
+                d.next_attempt_at or now,
+                d.case_id,
+                d.reason,
+            )
+        cur = await conn.execute(
+            (
+                "INSERT INTO alert_outbox (delivery_id, alert_id, channel, target, msg_type, body, state,"
+                " requires_ack, created_at, next_attempt_at, case_id, reason) VALUES "
+                + ", ".join([_OUTBOX_ROW] * len(chunk))
+                + " ON CONFLICT (delivery_id) DO NOTHING RETURNING delivery_id"
+            ).encode(),
+            params,
+        )
+        added += len(await cur.fetchall())
+    return added
+
+
+async def notify(conn: Conn, channel_name: str) -> None:
+    """Wake the outbox workers at commit (PostgreSQL folds repeated identical NOTIFYs of a transaction)."""
+    await conn.execute(sql.SQL("NOTIFY {}").format(sql.Identifier(channel_name)))
 
 
 def _delivery(r: dict[str, Any]) -> Delivery:
@@ -406,6 +492,40 @@ async def dispatch_history(conn: Conn, alert_id: str) -> list[tuple[str, datetim
         (alert_id,),
     )
     return [(str(r[0]), r[1]) for r in await cur.fetchall()]  # type: ignore[misc]
+
+
+async def dispatch_histories(conn: Conn, alert_ids: Collection[str]) -> dict[str, list[tuple[str, datetime]]]:
+    """:func:`dispatch_history` of many alerts in one query (an alert without CAP messages is absent)."""
+    cur = await conn.execute(
+        "SELECT alert_id, delivery_id, created_at FROM alert_outbox WHERE alert_id = ANY (%s::uuid[])"
+        " AND channel = 'dispatch' ORDER BY created_at, delivery_id",
+        (list(alert_ids),),
+    )
+    out: dict[str, list[tuple[str, datetime]]] = {}
+    for alert_id, delivery_id, created_at in await cur.fetchall():
+        out.setdefault(str(alert_id), []).append((str(delivery_id), cast(datetime, created_at)))
+    return out
+
+
+async def active_suppressions(
+    conn: Conn, case_ids: Collection[str], now: datetime
+) -> dict[str, list[frozenset[str] | None]]:
+    """The suppressions of these cases in force at ``now``, as the alert types each holds back (None:
+    every type), in one query; :func:`is_suppressed` answers from them with :func:`suppresses`."""
+    cur = await conn.execute(
+        "SELECT case_id, types FROM alert_suppressions WHERE case_id = ANY (%s) AND starts_at <= %s AND until > %s",
+        (list(case_ids), now, now),
+    )
+    out: dict[str, list[frozenset[str] | None]] = {}
+    for case_id, types in await cur.fetchall():
+        held = None if types is None else frozenset(str(t) for t in cast(list[object], types))
+        out.setdefault(str(case_id), []).append(held)
+    return out
+
+
+def suppresses(held: Sequence[frozenset[str] | None], alert_type: AlertType) -> bool:
+    """True when one of a case's suppressions in force (:func:`active_suppressions`) holds ``alert_type``."""
+    return any(types is None or alert_type.value in types for types in held)
 
 
 async def is_suppressed(conn: Conn, case_id: str, alert_type: AlertType, now: datetime) -> bool:

@@ -18,6 +18,7 @@ import pytest
 from emon.alerts import lifecycle as lc
 from emon.alerts.config import AlertConfig
 from emon.alerts.model import Change
+from emon.alerts.service import Unit
 from emon.alerts.types import AlertType
 from emon.geo import destination
 from emon.storage import alerts as st
@@ -161,7 +162,7 @@ async def test_a_possible_breach_opens_a_low_priority_check_task_and_asks_both_d
     )
     change = Change(alert, "opened", notify=lc.deliverable(alert, alert.recipients))
 
-    async def one(conn: st.Conn, item: Change) -> list[Change]:
+    async def one(conn: st.Conn, unit: Unit, item: Change) -> list[Change]:
         return [item]
 
     async with world.hub.subscribe() as room:
