@@ -1,5 +1,6 @@
 """A compiled case is lean (issue #14): equal rules of different cases are one object, the zones'
-numbers one buffer, and no polygon boundaries are kept; it measures as before (test_measure)."""
+numbers one buffer, no polygon boundaries are kept and only large polygons prepared; it measures as
+before (test_measure)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import json
 import tracemalloc
 from typing import Any
 
+import shapely
 from shapely.geometry import mapping
 
 from emon.geo import geodesic_circle
 from emon.geofence import EvalConfig
-from emon.geofence.rules import compile_case
+from emon.geofence.measure import zone_distances
+from emon.geofence.rules import PREPARE_ABOVE, compile_case
 from tests.geofence.conftest import CENTRE, at, circle_zone, make_case
 from tests.geofence.test_schedule import NIGHT
 
@@ -77,3 +80,17 @@ def test_a_compiled_case_holds_under_a_kilobyte_of_python_objects() -> None:
     finally:
         tracemalloc.stop()
     assert per_case < 1_000, per_case
+
+
+def test_only_large_polygons_are_prepared_and_both_judge_alike() -> None:
+    """A prepared polygon keeps an edge index for every open case; a small one answers as fast
+    without it. Inside and outside stay the same either way."""
+    small = json.loads(json.dumps(mapping(geodesic_circle(*CENTRE, 150.0, 12))))
+    large = json.loads(json.dumps(mapping(geodesic_circle(*CENTRE, 150.0, PREPARE_ABOVE + 8))))
+    zones = [{"name": "small", "geometry": small}, {"name": "large", "geometry": large}]
+    compiled = compile_case(make_case(exclusion=zones), EvalConfig())
+    assert [shapely.is_prepared(p) for p in compiled.polygons] == [False, True]
+    for east_m in (0.0, 140.0, 149.0, 151.0, 300.0):
+        lat, lon = at(CENTRE, east_m)
+        small_d, large_d = zone_distances([(lat, lon, compiled)])[0]
+        assert (small_d < 0) == (large_d < 0) == (east_m < 150.0)
