@@ -143,3 +143,25 @@ def test_a_benchmark_case_holds_less_than_half_the_memory_it_did() -> None:
     finally:
         tracemalloc.stop()
     assert held / len(cases) < 7_000
+
+
+def test_the_memory_benchmark_evaluates_fixes_in_emons_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One batch of every device's fixes left ≈ 2.5 times the resident memory of emon's batches
+    (at most EMON_BATCH_MAX fixes) behind: the benchmark measures what a serving instance keeps."""
+    from benchmarks import memory
+    from emon.geofence import Engine
+    from emon.settings import Settings
+
+    sizes: list[int] = []
+    evaluate = Engine.evaluate_batch
+
+    def counted(self: Engine, fixes: Any, now: Any) -> Any:
+        sizes.append(len(fixes))
+        return evaluate(self, fixes, now)
+
+    monkeypatch.setattr(Engine, "evaluate_batch", counted)
+    held: dict[str, Any] = {}
+    for _, build in memory.stages(250, 2, batch=100):
+        build(held)
+    assert sizes == [100, 100, 50] * 2
+    assert memory.BATCH == Settings.model_fields["batch_max"].default == 1000

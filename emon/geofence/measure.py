@@ -70,40 +70,54 @@ def _measure(items: Sequence[tuple[float, float, CompiledCase]]) -> tuple[F64, l
     """The distances of every item to every zone of its case, item after item, each item's in the
     order of its ``case.zones``; and where each item's distances end in that array."""
     cases = [c for _, _, c in items]
-    c_counts = np.array([len(c.circle_r) for c in cases], dtype=np.int64)
-    p_counts = np.array([len(c.polygons) for c in cases], dtype=np.int64)
+    z_counts = np.fromiter((len(c.zones) for c in cases), dtype=np.int64, count=len(cases))
+    p_counts = np.fromiter((len(c.polygons) for c in cases), dtype=np.int64, count=len(cases))
+    c_counts = z_counts - p_counts
+    # Every case's numbers (CompiledCase.geo: circle lat, lon, r; polygon frame lat, lon; perm) in
+    # one array; each part of each case is found by its offset in it.
+    geo = np.frombuffer(b"".join([c.geo for c in cases]), dtype="<f8")
+    lens = 4 * c_counts + 3 * p_counts
+    base = np.cumsum(lens) - lens
     fix_lat = np.array([i[0] for i in items], dtype=np.float64)
     fix_lon = np.array([i[1] for i in items], dtype=np.float64)
     n_circles, n_polys = int(c_counts.sum()), int(p_counts.sum())
     circle_d = np.empty(0)
     if n_circles:
         lat, lon = np.repeat(fix_lat, c_counts), np.repeat(fix_lon, c_counts)
-        clat = np.concatenate([c.circle_lat for c in cases])
-        clon = np.concatenate([c.circle_lon for c in cases])
-        cr = np.concatenate([c.circle_r for c in cases])
+        at, step = _runs(base, c_counts), np.repeat(c_counts, c_counts)
+        clat, clon, cr = geo[at], geo[at + step], geo[at + 2 * step]
         _, _, dist = WGS84.inv(clon, clat, lon, lat)
         circle_d = np.asarray(dist, dtype=np.float64) - cr
     poly_d = np.empty(0)
     if n_polys:
         lat, lon = np.repeat(fix_lat, p_counts), np.repeat(fix_lon, p_counts)
-        f_lat = np.concatenate([c.poly_lat0 for c in cases])
-        f_lon = np.concatenate([c.poly_lon0 for c in cases])
-        geoms = np.concatenate([c.polygons for c in cases])
-        bounds = np.concatenate([c.boundaries for c in cases])
+        at, step = _runs(base + 3 * c_counts, p_counts), np.repeat(p_counts, p_counts)
+        f_lat, f_lon = geo[at], geo[at + step]
+        geoms = np.empty(n_polys, dtype=object)
+        geoms[:] = [g for c in cases for g in c.polygons]
+        # The boundaries are not kept with the cases (≈ 0.5 KB of GEOS memory a polygon, for every
+        # open case): a batch copies the few it measures, the same geometries as kept ones were.
+        bounds = shapely.boundary(geoms)
         x, y = aeqd_xy(f_lat, f_lon, lat, lon)
         d = np.asarray(shapely.distance(bounds, shapely.points(x, y)), dtype=np.float64)
         inside = np.asarray(shapely.contains_xy(geoms, x, y), dtype=bool)
         poly_d = np.where(inside, -d, d)
     # Zone k of an item is its circle perm[k] when perm[k] < its circle count, else its polygon
     # perm[k] - circle count: one gather puts every item's zones in order.
-    z_counts = c_counts + p_counts
-    perm = np.concatenate([c.perm for c in cases]) if cases else np.empty(0, dtype=np.int64)
+    perm = geo[_runs(base + 3 * c_counts + 2 * p_counts, z_counts)].astype(np.int64)
     nc = np.repeat(c_counts, z_counts)
     c_base = np.repeat(np.cumsum(c_counts) - c_counts, z_counts)
     p_base = np.repeat(np.cumsum(p_counts) - p_counts, z_counts) + n_circles
     where = np.where(perm < nc, c_base + perm, p_base + perm - nc)
     flat = np.concatenate([circle_d, poly_d])[where]
     return np.asarray(flat, dtype=np.float64), np.cumsum(z_counts).tolist()
+
+
+def _runs(starts: NDArray[np.int64], counts: NDArray[np.int64]) -> NDArray[np.int64]:
+    """The indices ``starts[i], starts[i] + 1, …, starts[i] + counts[i] - 1`` for every i, in order."""
+    total = int(counts.sum())
+    ends = np.cumsum(counts)
+    return np.repeat(starts - (ends - counts), counts) + np.arange(total, dtype=np.int64)
 
 
 def segment_through(

@@ -123,7 +123,7 @@ def _expiry(state: CaseState, cc: CompiledCase, now: datetime, config: EvalConfi
     """ORDER_EXPIRING once per (zone, valid_until value) within ``expiry_warn_days``. The order's own term
     has its reminder and expiry workflow with responsible officers (emon/orders/lifecycle.py)."""
     horizon = now + timedelta(days=config.expiry_warn_days)
-    items = [(z.rule, z.zone.valid_until) for z in cc.zones]
+    items = [(z.rule, z.valid_until) for z in cc.zones]
     out: list[EvalEvent] = []
     for rule, until in items:
         if until is None or not now < until <= horizon:

@@ -129,7 +129,7 @@ def one_zone(lat: float, lon: float, compiled: CompiledCase, k: int) -> float:
         return geodesic_m(lat, lon, *centre) - float(compiled.circle_r[i])
     x, y = aeqd_xy(*compiled.frames[z.frame], np.array([lat]), np.array([lon]))
     point = shapely.Point(float(x[0]), float(y[0]))
-    d = float(shapely.distance(compiled.boundaries[z.index], point))
+    d = float(shapely.distance(shapely.boundary(compiled.polygons[z.index]), point))
     return -d if shapely.contains(compiled.polygons[z.index], point) else d
 
 
