@@ -219,7 +219,9 @@ class _Geometry:
 
     A data descriptor on the class is found before the instance ``__dict__`` (where pydantic keeps
     field values), so every reader — evaluation's compiler, the API, the paperwork — gets the same dict
-    as before packing, newly built on each read (the stored value cannot be changed through it).
+    as before packing. A packed polygon's dict is built anew on each read (the stored value cannot be
+    changed through it); a geometry kept as given (integer coordinates, altitudes, ``bbox``) is the stored
+    dict itself, as before packing: readers must not change it.
     """
 
     def __get__(self, obj: Zone | None, owner: type[Zone] | None = None) -> Any:

@@ -155,7 +155,9 @@ def build_cap(
             sub("circle", circle(pos))
             out.append("</area>")
     out.append("</info></alert>")
-    return "".join(out).encode()
+    # As ElementTree wrote it: a character UTF-8 cannot carry (a lone surrogate) as a character reference,
+    # never an exception that would lose the alert change being stored.
+    return "".join(out).encode("utf-8", "xmlcharrefreplace")
 
 
 _HEAD = f"<?xml version='1.0' encoding='utf-8'?>\n<alert xmlns=\"{NS}\">"

@@ -9,6 +9,8 @@ from emon.alerts.types import Priority
 from emon.config import EnvConfig
 from emon.errors import ConfigError
 
+_LARGEST = 1e9  # about 31 years in seconds; far beyond any deadline or distance emon uses
+
 
 class AlertConfig(EnvConfig):
     """All durations in seconds, distances in metres. Field ``x`` is read from ``EMON_ALERT_X``."""
@@ -44,8 +46,16 @@ class AlertConfig(EnvConfig):
     def check(self) -> None:
         for name in type(self).model_fields:
             value = getattr(self, name)
-            if isinstance(value, int | float) and value < 0:
-                raise ConfigError(self.variable(name), "must be >= 0")
+            if isinstance(value, int | float) and not (0 <= value <= _LARGEST):
+                # NaN, infinity or 1e300 would pass a plain ">= 0" and then break date arithmetic in every
+                # tick (escalation cut-offs): refused here, naming the variable.
+                raise ConfigError(self.variable(name), f"must be a number from 0 to {_LARGEST:g}")
+        try:
+            self.sender.encode("utf-8")
+        except UnicodeEncodeError as exc:  # e.g. a Latin-1 byte read from the environment
+            raise ConfigError("EMON_ALERT_SENDER", "must be valid UTF-8") from exc
+        if any(ord(c) < 0x20 for c in self.sender):
+            raise ConfigError("EMON_ALERT_SENDER", "must not contain control characters")
         if self.victim_resend_s <= 0:
             raise ConfigError("EMON_ALERT_VICTIM_RESEND_S", "must be > 0")
         if self.batch_size < 1:

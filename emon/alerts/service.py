@@ -493,11 +493,15 @@ class AlertService:
     def _escalation_cutoffs(self, now: datetime) -> dict[Priority, datetime]:
         """For each priority that escalates, the latest opening time whose acknowledgement deadline may
         have passed at ``now`` (a little later: :func:`lc.escalation_due` decides on each row read)."""
-        return {
-            p: now - timedelta(seconds=deadline) + _ESCALATION_SLACK
-            for p in Priority
-            if (deadline := self.config.ack_deadline_s(p)) > 0
-        }
+        cutoffs: dict[Priority, datetime] = {}
+        for p in Priority:
+            deadline = self.config.ack_deadline_s(p)
+            if deadline > 0:
+                try:
+                    cutoffs[p] = now - timedelta(seconds=deadline) + _ESCALATION_SLACK
+                except (OverflowError, ValueError):  # a deadline beyond the calendar never falls due
+                    continue
+        return cutoffs
 
     async def _decide_locked(
         self, conn: st.Conn, snapshot: Alert, decide: Callable[[Alert], Change | None], now: datetime

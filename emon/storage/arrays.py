@@ -92,10 +92,14 @@ def int8s(values: Sequence[int]) -> Int8Array:
 
 
 def timestamptzs(values: Sequence[datetime]) -> TimestamptzArray:
-    """Timezone-aware datetimes (a ``Fix`` holds UTC ones)."""
-    return TimestamptzArray(
-        _head(len(values), False, _TSTZ) + _fixed8(map(_TIMESTAMPTZ, values), len(values))
-    )
+    """Timezone-aware datetimes (a ``Fix`` holds UTC ones). A naive one is content PostgreSQL would not
+    take (:class:`psycopg.DataError`), not a ``TypeError`` a storing loop would retry for ever."""
+    try:
+        return TimestamptzArray(
+            _head(len(values), False, _TSTZ) + _fixed8(map(_TIMESTAMPTZ, values), len(values))
+        )
+    except TypeError as exc:
+        raise psycopg.DataError(f"timestamptz needs a timezone-aware datetime: {exc}") from exc
 
 
 def _fixed8(items: Any, n: int) -> bytes:

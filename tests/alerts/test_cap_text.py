@@ -44,3 +44,12 @@ def test_the_text_is_what_elementtree_writes(msg_type: MsgType, index: int) -> N
         assert xml == again
         if kwargs["identifier"]:
             SCHEMA.validate(xml.decode())
+
+
+def test_a_character_utf8_cannot_carry_is_written_as_a_reference_not_an_error() -> None:
+    """A sender read from the environment with a Latin-1 byte holds a lone surrogate: ElementTree wrote it
+    as a character reference; the text writer raised, and every police-bound change was lost."""
+    xml = build_cap(
+        _breach(), sent=s(30), msg_type=MsgType.ALERT, identifier="id-1", sender="emon@politie\udce9.nl"
+    )
+    assert b"emon@politie&#56553;.nl" in xml

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 
 from emon.fix import Fix, FixSource
@@ -68,3 +69,9 @@ def test_an_empty_column_is_an_empty_array() -> None:
     """No dimension at all, as PostgreSQL writes an empty array (a batch has no fixes: not sent)."""
     assert arrays.float8s([]) == bytes.fromhex("00000000 00000000 000002bd")
     assert arrays.texts([]) == bytes.fromhex("00000000 00000000 00000019")
+
+
+def test_a_naive_time_is_content_not_a_type_error() -> None:
+    """A storing loop retries anything but content errors: a naive datetime must not stall it."""
+    with pytest.raises(psycopg.DataError):
+        arrays.timestamptzs([datetime(2026, 12, 1, 12, 0)])
