@@ -298,30 +298,30 @@ async def add_delivery(conn: Conn, d: Delivery, now: datetime, channel_name: str
     """Queue a delivery (idempotent on its id) and NOTIFY the workers at commit — unless ``channel_name``
     is None: then the caller sends one :func:`notify` for all the rows of its transaction. It is due at
     ``d.next_attempt_at`` when set (a pursuit's end), else now."""
-    cur = await conn.execute(
-        "INSERT INTO alert_outbox (delivery_id, alert_id, channel, target, msg_type, body, state, requires_ack,"
-        " created_at, next_attempt_at, case_id, reason) VALUES (%s, %s, %s, %s, %s, %s, 'pending', %s, %s, %s, %s, %s)"
-        " ON CONFLICT (delivery_id) DO NOTHING",
-        (
-            d.delivery_id,
-            d.alert_id,
-            d.channel,
-            d.target,
-            d.msg_type,
-            d.body,
-            d.requires_ack,
-            now,
-            d.next_attempt_at or now,
-            d.case_id,
-            d.reason,
-        ),
-    )
-    if cur.rowcount and channel_name is not None:
+    added = await add_deliveries(conn, [(d, now)])
+    if added and channel_name is not None:
         await notify(conn, channel_name)
-    return bool(cur.rowcount)
+    return bool(added)
 
 
 _OUTBOX_ROW = "(%s, %s, %s, %s, %s, %s, 'pending', %s, %s, %s, %s, %s)"
+
+
+def _outbox_params(d: Delivery, now: datetime) -> tuple[Any, ...]:
+    """The values of one outbox row, in :data:`_OUTBOX_ROW`'s order."""
+    return (
+        d.delivery_id,
+        d.alert_id,
+        d.channel,
+        d.target,
+        d.msg_type,
+        d.body,
+        d.requires_ack,
+        now,
+        d.next_attempt_at or now,
+        d.case_id,
+        d.reason,
+    )
 
 
 async def add_deliveries(conn: Conn, rows: Sequence[tuple[Delivery, datetime]]) -> int:
@@ -333,19 +333,7 @@ async def add_deliveries(conn: Conn, rows: Sequence[tuple[Delivery, datetime]]) 
         chunk = rows[start : start + 1000]
         params: list[Any] = []
         for d, now in chunk:
-            params += (
-                d.delivery_id,
-                d.alert_id,
-                d.channel,
-                d.target,
-                d.msg_type,
-                d.body,
-                d.requires_ack,
-                now,
-                d.next_attempt_at or now,
-                d.case_id,
-                d.reason,
-            )
+            params += _outbox_params(d, now)
         cur = await conn.execute(
             (
                 "INSERT INTO alert_outbox (delivery_id, alert_id, channel, target, msg_type, body, state,"

@@ -17,6 +17,7 @@ from emon.ingest.pipeline import Pipeline
 from emon.storage.live import LiveState
 from emon.storage.records import Records
 from tests.harness import eventually
+from tests.ingest.test_inflight import HeldConsumer
 from tests.storage.helpers import Store, message, open_store
 
 pytestmark = pytest.mark.integration
@@ -96,28 +97,6 @@ async def test_messages_received_while_a_batch_is_stored_are_taken_as_one_batch(
     assert records.sizes == [1, 5]
 
 
-class HeldConsumer:
-    """Records the number of fixes of every batch it is handed; holds the first until released."""
-
-    def __init__(self) -> None:
-        self.sizes: list[int] = []
-        self.holding = asyncio.Event()
-        self.release = asyncio.Event()
-
-    async def consume(
-        self,
-        fixes: Sequence[Fix],
-        events: Sequence[DeviceEvent],
-        now: datetime,
-        received_mono: float,
-        stored_at: datetime | None = None,
-    ) -> None:
-        self.sizes.append(len(fixes))
-        if len(self.sizes) == 1:
-            self.holding.set()
-            await self.release.wait()
-
-
 async def test_messages_received_while_the_consumers_are_behind_are_taken_as_one_batch(store: Store) -> None:
     # Stored batches wait for the consumers, which take them in order: a batch taken while one is already
     # waiting for them would be evaluated no sooner, and each batch costs the consumers a transaction.
@@ -136,7 +115,7 @@ async def test_messages_received_while_the_consumers_are_behind_are_taken_as_one
         await eventually(lambda: _consumed(consumer, 6), within=3.0, interval=0.01)  # not after batch_wait
     finally:
         await stop(runner)
-    assert consumer.sizes == [1, 1, 4]
+    assert consumer.sizes() == [1, 1, 4]
 
 
 async def _at_least(store: Store, n: int) -> bool:
@@ -145,7 +124,7 @@ async def _at_least(store: Store, n: int) -> bool:
 
 
 async def _consumed(consumer: HeldConsumer, n: int) -> bool:
-    return sum(consumer.sizes) == n
+    return sum(consumer.sizes()) == n
 
 
 async def test_a_collecting_batch_is_taken_when_full_while_the_one_before_it_is_stored(store: Store) -> None:

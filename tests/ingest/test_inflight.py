@@ -45,6 +45,10 @@ class HeldConsumer:
             self.holding.set()
             await self.release.wait()
 
+    def sizes(self) -> list[int]:
+        """The number of fixes of every batch handed on so far."""
+        return [len(keys) for keys, _ in self.batches]
+
 
 def fix(device: str, seq: int) -> bytes:
     ts = datetime.now(UTC) - timedelta(seconds=100 - seq / 10)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import pytest
 
@@ -32,18 +34,8 @@ async def test_a_cancel_during_a_checkout_is_never_swallowed() -> None:
     db = Database(PG_URL, schema)
     await db.open()
     try:
-        swallowed = cancelled = 0
-        for i in range(300):
-            task = asyncio.create_task(_checkout(db))
-            await asyncio.sleep((i % 30) * 0.0001)  # the cancel lands at every step of the checkout
-            if task.done():
-                continue
-            task.cancel()
-            try:
-                await task
-                swallowed += 1
-            except asyncio.CancelledError:
-                cancelled += 1
+        # The cancel lands at every step of the checkout.
+        cancelled, swallowed = await _cancel_at_every_step(lambda: _checkout(db), 300, 0.0001)
         assert cancelled > 20  # the cancels did land while checking out
         assert swallowed == 0
         await _checkout(db)  # and the pool still serves
@@ -57,20 +49,29 @@ async def test_a_cancel_during_a_redis_command_is_never_swallowed() -> None:
     3.11 that lost cancels too, until emon put 3.12's ``wait_for`` in its place."""
     live = LiveState.from_url(REDIS_URL, f"t-cancel-{uuid.uuid4().hex[:10]}")
     try:
-        swallowed = cancelled = 0
-        for i in range(600):
-            task = asyncio.create_task(live.latest("tag-1"))
-            await asyncio.sleep((i % 30) * 0.00005)
-            if task.done():
-                continue
-            task.cancel()
-            try:
-                await task
-                swallowed += 1
-            except asyncio.CancelledError:
-                cancelled += 1
+        cancelled, swallowed = await _cancel_at_every_step(lambda: live.latest("tag-1"), 600, 0.00005)
         assert cancelled > 20
         assert swallowed == 0
         assert await live.latest("tag-1") is None
     finally:
         await live.close()
+
+
+async def _cancel_at_every_step(
+    make: Callable[[], Coroutine[Any, Any, object]], rounds: int, step_s: float
+) -> tuple[int, int]:
+    """Start ``make()`` ``rounds`` times and cancel it after 0, 1, … 29 ``step_s``; (cancelled, swallowed):
+    how often the task ended cancelled, and how often it ran on to its end although cancelled."""
+    swallowed = cancelled = 0
+    for i in range(rounds):
+        task = asyncio.create_task(make())
+        await asyncio.sleep((i % 30) * step_s)
+        if task.done():
+            continue
+        task.cancel()
+        try:
+            await task
+            swallowed += 1
+        except asyncio.CancelledError:
+            cancelled += 1
+    return cancelled, swallowed
