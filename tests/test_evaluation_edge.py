@@ -61,9 +61,10 @@ class FlakyAlerts:
         pass
 
 
-async def test_a_database_blip_in_alerting_does_not_lose_the_batchs_alerts() -> None:
+def _home_ban() -> Case:
+    """Case ``c``: tag ``tag`` banned from 500 m around HOME, living 3 km east of it."""
     residence = destination(*HOME, 90, 3000)
-    case = Case.model_validate(
+    return Case.model_validate(
         {
             "case_id": "c",
             "risk": "high",
@@ -76,6 +77,10 @@ async def test_a_database_blip_in_alerting_does_not_lose_the_batchs_alerts() -> 
             },
         }
     )
+
+
+async def test_a_database_blip_in_alerting_does_not_lose_the_batchs_alerts() -> None:
+    case = _home_ban()
     records, alerts = FakeCaseRecords(), FlakyAlerts()
     evaluation = Evaluation(Engine(), records, CaseBook([case]), Hub(), alerts)  # type: ignore[arg-type]
     evaluation.engine.add_case(case)
@@ -98,20 +103,7 @@ async def test_a_database_blip_in_alerting_does_not_lose_the_batchs_alerts() -> 
 
 
 async def test_changed_states_are_persisted_packed_and_as_json_only_when_snapshotted() -> None:
-    residence = destination(*HOME, 90, 3000)
-    case = Case.model_validate(
-        {
-            "case_id": "c",
-            "risk": "high",
-            "offender_device": "tag",
-            "residence": {"lat": residence[0], "lon": residence[1]},
-            "order": {
-                "exclusion_zones": [
-                    {"name": "z", "circle": {"lat": HOME[0], "lon": HOME[1], "radius_m": 500}}
-                ]
-            },
-        }
-    )
+    case = _home_ban()
     records = FakeCaseRecords()
     evaluation = Evaluation(Engine(), records, CaseBook([case]), Hub(), snapshot_s=60)  # type: ignore[arg-type]
     evaluation.engine.add_case(case)
