@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aiomqtt
 import pytest
 import xmlschema
 
@@ -26,7 +25,7 @@ from emon.geofence.events import EvalEventType as E
 from emon.storage import alerts as st
 from tests.alerts.conftest import SECRET, Received, World
 from tests.alerts.helpers import OFFENDER, VICTIM, dev, prox
-from tests.harness import eventually
+from tests.harness import eventually, listening
 
 pytestmark = pytest.mark.integration
 SCHEMA = xmlschema.XMLSchema(schema_path())
@@ -45,25 +44,26 @@ async def delivering(service: AlertService) -> AsyncIterator[AlertService]:
         await service.close()
 
 
+class Inbox:
+    """The victim device's notifications, decoded, as a real MQTT subscriber received them."""
+
+    def __init__(self, queue: asyncio.Queue[tuple[str, bytes]]) -> None:
+        self.queue = queue
+
+    async def get(self) -> dict[str, Any]:
+        _, payload = await self.queue.get()
+        note: dict[str, Any] = json.loads(payload)
+        return note
+
+    def empty(self) -> bool:
+        return self.queue.empty()
+
+
 @contextlib.asynccontextmanager
-async def victim_device(world: World) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:
+async def victim_device(world: World) -> AsyncIterator[Inbox]:
     """A real MQTT subscriber on the victim device's notify topic."""
-    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    async with aiomqtt.Client("127.0.0.1", 1883) as client:
-        await client.subscribe(f"{world.prefix}/emon/v1/notify/{VICTIM}", qos=1)
-
-        async def pump() -> None:
-            async for message in client.messages:
-                assert isinstance(message.payload, bytes)
-                await queue.put(json.loads(message.payload))
-
-        task = asyncio.create_task(pump())
-        try:
-            yield queue
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    async with listening([f"{world.prefix}/emon/v1/notify/{VICTIM}"]) as queue:
+        yield Inbox(queue)
 
 
 async def deliver_when_free(service: AlertService, at: datetime) -> int:

@@ -118,15 +118,7 @@ async def proximity_alerts(b: Instance, case: str = "case-1") -> list[dict[str, 
 @pytest.mark.timeout(90)
 async def test_the_owner_killed_mid_flow_loses_no_acknowledged_fix_and_a_later_breach_is_alerted() -> None:
     async with cluster(lease_s=LEASE_S) as c:
-        a, b = c.instances
-        a.start()
-        await a.ready()
-        await eventually(lambda: _is(owner(c), "a"), within=10)
-        b.start()
-        await b.ready()
-        await register(a)
-        async with b.client() as http:  # B knows what was registered through A
-            await eventually(lambda: _status(http, "/api/v1/cases/case-1", 200), within=5)
+        a, b = await started_pair(c)
         acked = 0
         async with aiomqtt.Client("127.0.0.1", 1883) as pub:
             await pub.publish(c.topic("emon/v1/fix/victim-1"), victim_fix(), qos=1)
@@ -162,9 +154,8 @@ async def metric(i: Instance, name: str) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
 
 
-async def balanced_pair(c: Cluster) -> tuple[Instance, Instance]:
-    """Start a, then b; register case-1 through a, seen by b; wait until both hold their share of the
-    partitions (they move one per renew period; then case-1 stays where it is)."""
+async def started_pair(c: Cluster) -> tuple[Instance, Instance]:
+    """Start a (owning case-1's partition), then b; register case-1 through a, seen by b."""
     a, b = c.instances
     a.start()
     await a.ready()
@@ -172,8 +163,15 @@ async def balanced_pair(c: Cluster) -> tuple[Instance, Instance]:
     b.start()
     await b.ready()
     await register(a)
-    async with b.client() as http:
+    async with b.client() as http:  # B knows what was registered through A
         await eventually(lambda: _status(http, "/api/v1/cases/case-1", 200), within=5)
+    return a, b
+
+
+async def balanced_pair(c: Cluster) -> tuple[Instance, Instance]:
+    """:func:`started_pair`, then wait until both hold their share of the partitions (they move one per
+    renew period; then case-1 stays where it is)."""
+    a, b = await started_pair(c)
     await eventually(lambda: _balanced(a, b), within=30, interval=0.2)
     return a, b
 
