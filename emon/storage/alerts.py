@@ -285,15 +285,6 @@ async def save(
     return version if isinstance(version, int) else None
 
 
-async def add_history(
-    conn: Conn, alert: Alert, actor: str, action: str, detail: dict[str, Any], now: datetime
-) -> None:
-    await conn.execute(
-        "INSERT INTO alert_history (alert_id, at, actor, action, state, detail) VALUES (%s, %s, %s, %s, %s, %s)",
-        (alert.alert_id, now, actor, action, alert.state.value, Jsonb(detail)),
-    )
-
-
 async def add_delivery(conn: Conn, d: Delivery, now: datetime, channel_name: str | None) -> bool:
     """Queue a delivery (idempotent on its id) and NOTIFY the workers at commit — unless ``channel_name``
     is None: then the caller sends one :func:`notify` for all the rows of its transaction. It is due at
