@@ -25,7 +25,7 @@ from emon.geofence.proximity import counterpart, evaluate_proximity, measure_pai
 from emon.geofence.report import START, Context, evidence, simple_event
 from emon.geofence.rules import PROXIMITY, CompiledCase
 from emon.geofence.state import CaseState, FixRecord, RuleState
-from emon.geofence.zones import Lengths, _crossing, evaluate_zones
+from emon.geofence.zones import Lengths, _crossing, crossing_event, evaluate_zones
 
 
 def evaluate_fix(
@@ -183,27 +183,7 @@ def _late_crossings(
         crossing = _crossing(cc, k, a, da, b, db, config)
         if crossing is None:
             continue
-        dev = cc.case.offender_device
-        detail = {"acc_m": rec.acc, "late": True, **crossing}
-        ctx = Context(
-            cc.case_id,
-            cc.zones[k].rule,
-            "exclusion",
-            now,
-            (evidence(dev, a, now), evidence(dev, b, now)),
-            detail,
-        )
-        out.append(
-            simple_event(
-                EvalEventType.CROSSING_SUSPECTED,
-                ctx,
-                at=b.ts,
-                episode=a.ts,
-                classification=Classification.BREACH if crossing["proven"] else Classification.POSSIBLE,
-                distance_m=None,
-                live=False,
-            )
-        )
+        out.append(crossing_event(cc, k, a, b, now, {"acc_m": rec.acc, "late": True, **crossing}, live=False))
     return out
 
 
