@@ -207,6 +207,9 @@ def test_late_fixes_arriving_after_newer_live_ones_still_prove_the_visit_and_get
     )
     assert "crossing_suspected" in types(late2)
     assert all(not e.live for e in late2)
+    for crossing in [e for e in late2 if e.type.value == "crossing_suspected"]:
+        assert crossing.detail["late"] is True and "why" not in crossing.detail
+        assert len(crossing.evidence) == 2  # the two fixes that bound the path through the zone
 
 
 def test_counterpart_fix_past_the_freshness_limit_is_not_nothing() -> None:
