@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, NamedTuple, Protocol
 
 from emon import metrics
 from emon.backoff import Backoff
@@ -23,12 +23,19 @@ from emon.fix import DeviceEvent, Fix
 from emon.geofence.engine import Engine
 from emon.geofence.events import EvalEvent
 from emon.hub import Hub
-from emon.storage.cases import CaseRecords, JournalStep
+from emon.storage.cases import CaseRecords, CaseStateData, JournalStep
 from emon.storage.live import fix_to_json
 from emon.storage.postgres import CONNECTION_ERRORS
 from emon.storage.records import Records
 
 log = logging.getLogger(__name__)
+
+
+class Captured(NamedTuple):
+    """What a step changed, taken when it was decided: packed states, and the snapshots due."""
+
+    states: Mapping[str, CaseStateData]
+    snapshot: Mapping[str, dict[str, Any]]
 
 
 class AlertSink(Protocol):
@@ -58,6 +65,7 @@ class Evaluation:
         hub: Hub,
         alerts: AlertSink | None = None,
         snapshot_s: float = 300.0,
+        behind: bool = False,
     ) -> None:
         self.engine = engine
         self.casebook = casebook
@@ -75,6 +83,11 @@ class Evaluation:
         # Added to every journal step: several instances mark their steps with the partition evaluated
         # ({"partition": p, "partitions": n}), so a replay takes only its own case's partition's steps.
         self.journal_detail: dict[str, object] = {}
+        # ``behind``: a batch's alerting and persisting (waits on PostgreSQL) run while the next batch is
+        # evaluated, in batch order (see :meth:`consume`). One instance only: a partition owner reads
+        # ``evaluated_through`` right after each batch to know where its next read starts.
+        self.behind = behind
+        self._finishing: asyncio.Task[None] | None = None  # the latest batch's alerting and persisting
 
     async def load(self, open_cases: Sequence[Case], now: datetime | None = None) -> None:
         """Restore every open case with the state persisted before a restart (journaled as a start,
@@ -125,6 +138,7 @@ class Evaluation:
         """``case`` was created, replaced or closed; ``version`` is its new order version (read from
         PostgreSQL when not given)."""
         async with self._lock:
+            await self.settle()
             if version is None:
                 version = await self.cases.current_version(case.case_id)
             if version is not None:
@@ -151,11 +165,43 @@ class Evaluation:
         Alerting comes before persisting on purpose: a crash in between leaves the watermark where it
         was, so the batch is evaluated again at start and alerting (idempotent: deterministic alert
         ids) sees it again. The other order could lose the alert for a decision already on record.
+
+        With ``behind``, the alerting and persisting of a batch (mostly waits on PostgreSQL) run as a
+        task, after those of the batch before, while the caller hands over the next batch: this returns
+        once the batch is evaluated and the batch *before* it is alerted and persisted, so at most one
+        batch is behind. The changed states are captured when decided, so the next evaluation cannot
+        change what this step persists; alerting → persisting → watermark keeps its order per batch
+        and across batches.
         """
         async with self._lock:
             started = time.perf_counter()
             decided = self._stamp(self.engine.evaluate_batch(fixes, now)) if fixes else []
             metrics.EVALUATION_SECONDS.observe(time.perf_counter() - started)
+            captured = self._capture(decided, now)
+            before = self._finishing
+            finish = self._finish(before, decided, events, now, received_mono, fixes, stored_at, captured)
+            if not self.behind:
+                await finish
+                return
+            self._finishing = asyncio.create_task(finish, name="evaluation-finish")
+        if before is not None:
+            await asyncio.wait([before])  # its failure was logged by itself; cancelling us leaves it running
+
+    async def _finish(
+        self,
+        before: asyncio.Task[None] | None,
+        decided: list[EvalEvent],
+        events: Sequence[DeviceEvent],
+        now: datetime,
+        received_mono: float,
+        fixes: Sequence[Fix],
+        stored_at: datetime | None,
+        captured: Captured,
+    ) -> None:
+        """Alert and persist one evaluated batch, once the batch before it (``before``) is done."""
+        if before is not None:
+            await asyncio.wait([before])
+        try:
             if self.alerts is not None:
                 alerts = self.alerts
                 if decided:
@@ -168,15 +214,40 @@ class Evaluation:
             stored = (
                 None if self._stored_after is None or stored_at is None else (self._stored_after, stored_at)
             )
-            await self._persist(decided, now, kind="batch", fixes=fixes, watermark=stored_at, stored=stored)
+            await self._write(
+                captured, decided, now, kind="batch", fixes=fixes, watermark=stored_at, stored=stored
+            )
             # Moved on only once the step is on record: a failed write leaves the next range starting here,
             # so its fixes are not lost from the journal (they are in the next batch's range).
             self._stored_after = stored_at
+        except Exception:
+            if not self.behind:
+                raise
+            metrics.STORAGE_ERRORS.labels("Evaluation").inc()
+            log.exception("alerting or persisting an evaluated batch failed")
+            return
         self._publish_positions(fixes)
+
+    async def settle(self) -> None:
+        """Return once every batch handed to :meth:`consume` is alerted and persisted (or has failed)."""
+        if self._finishing is not None:
+            await asyncio.wait([self._finishing])
+
+    async def close(self, within_s: float = 5.0) -> None:
+        """Let the batch behind finish (at most ``within_s``), then cancel it: what it did not persist is
+        evaluated again after a restart (the watermark did not move)."""
+        task = self._finishing
+        if task is None:
+            return
+        _, pending = await asyncio.wait([task], timeout=within_s)
+        for t in pending:
+            t.cancel()
+            await asyncio.wait([t])
 
     async def tick(self, now: datetime) -> None:
         try:
             async with self._lock:
+                await self.settle()
                 decided = self._stamp(self.engine.tick(now))
                 if self.alerts is not None and decided:
                     await self.alerts.on_evaluation(decided, now, time.monotonic())
@@ -207,21 +278,50 @@ class Evaluation:
         now: datetime,
         *,
         kind: str,
+        extra: Collection[str] = (),
+        detail: Mapping[str, object] | None = None,
+        force: Collection[str] = (),
+    ) -> None:
+        """Persist changed states and ``decided`` with the journal step that made them (``kind`` at
+        decision time ``now``; ``extra`` cases are journaled even when unchanged, ``force`` cases are
+        snapshotted whatever the snapshot interval)."""
+        await self._write(
+            self._capture(decided, now, force), decided, now, kind=kind, extra=extra, detail=detail
+        )
+
+    def _capture(self, decided: Sequence[EvalEvent], now: datetime, force: Collection[str] = ()) -> Captured:
+        """The changed cases' states as they are now (packed), and the JSON documents of those due a
+        snapshot (every ``snapshot_s`` per case, and the ``force`` cases)."""
+        changed_ids = self.engine.changed()
+        # Packed (msgpack) every step; a JSON document only for the few cases snapshotted for replay.
+        changed = {case_id: self.engine.packed(case_id) for case_id in changed_ids}
+        snapshot = {
+            c: self.engine.snapshot(c)
+            for c in changed_ids
+            if c in force
+            or c not in self._snapshot_at
+            or (now - self._snapshot_at[c]).total_seconds() >= self.snapshot_s
+        }
+        for c in snapshot:  # set now, not once written: the next step may be captured before that
+            self._snapshot_at[c] = now
+        return Captured(changed, snapshot)
+
+    async def _write(
+        self,
+        captured: Captured,
+        decided: Sequence[EvalEvent],
+        now: datetime,
+        *,
+        kind: str,
         fixes: Sequence[Fix] = (),
         watermark: datetime | None = None,
         extra: Collection[str] = (),
         detail: Mapping[str, object] | None = None,
-        force: Collection[str] = (),
         stored: tuple[datetime, datetime] | None = None,
     ) -> None:
-        """Persist changed states and ``decided`` with the journal step that made them (``kind`` at
-        decision time ``now``; ``extra`` cases are journaled even when unchanged, ``force`` cases are
-        snapshotted whatever the snapshot interval). A batch's fixes are journaled as the ``stored``
-        range of receiving times when known, else one key per fix."""
-        changed_ids = self.engine.changed()
-        # Packed (msgpack) every step; a JSON document only for the few cases snapshotted for replay.
-        changed = {case_id: self.engine.packed(case_id) for case_id in changed_ids}
-        touched = sorted(set(changed_ids) | {e.case_id for e in decided} | set(extra))
+        """Write ``captured`` and ``decided`` with the journal step that made them. A batch's fixes are
+        journaled as the ``stored`` range of receiving times when known, else one key per fix."""
+        touched = sorted(set(captured.states) | {e.case_id for e in decided} | set(extra))
         step = None
         # Every tick is journaled (even when it changed nothing): replay then ticks at the same times.
         if touched or kind == "tick":
@@ -239,24 +339,15 @@ class Evaluation:
                 devices = {d for c in touched for d in self._devices(c)}
                 keys = tuple(f.key for f in fixes if f.device_id in devices)
             step = JournalStep(kind, now, cases, keys, info)
-        snapshot = {
-            c: self.engine.snapshot(c)
-            for c in changed_ids
-            if c in force
-            or c not in self._snapshot_at
-            or (now - self._snapshot_at[c]).total_seconds() >= self.snapshot_s
-        }
         await self.cases.save_evaluation(
-            changed,
+            captured.states,
             decided,
             watermark=watermark,
             step=step,
-            snapshot=snapshot,
+            snapshot=captured.snapshot,
             versions=self._versions,
             config=asdict(self.engine.config),
         )
-        for c in snapshot:
-            self._snapshot_at[c] = now
 
     def _devices(self, case_id: str) -> tuple[str, ...]:
         case = self.casebook.get(case_id)

@@ -105,7 +105,7 @@ class Runtime:
         self.mqtt = MqttIngest.from_settings(settings, self.pipeline.submit)
         self.alerts = AlertService(self.db, settings, self.hub, self.casebook, self.registry, self.live)
         self.pipeline.ack_handler = self.alerts.on_ack
-        self.evaluation = self._evaluation(self.cases, self.alerts)
+        self.evaluation = self._evaluation(self.cases, self.alerts, behind=True)
         self.orders = OrderDesk(
             self.db,
             self.hub,
@@ -209,12 +209,19 @@ class Runtime:
         if s.retention_days > 0:
             self.spawn("retention", run_retention(self.db, s.retention_days, s.retention_check_s, self.audit))
 
-    def _evaluation(self, cases: CaseRecords, alerts: AlertSink) -> Evaluation:
-        """An evaluation with an engine of its own (one instance: every case; several: one partition's)."""
+    def _evaluation(self, cases: CaseRecords, alerts: AlertSink, *, behind: bool = False) -> Evaluation:
+        """An evaluation with an engine of its own (one instance: every case, a batch's alerting and
+        persisting overlapping the next batch's evaluation; several: one partition's)."""
         s = self.settings
         engine = Engine(EvalConfig(freshness_s=s.freshness_s, stale_s=s.stale_s))
         return Evaluation(
-            engine, cases, self.casebook, self.hub, alerts=alerts, snapshot_s=s.evidence_snapshot_s
+            engine,
+            cases,
+            self.casebook,
+            self.hub,
+            alerts=alerts,
+            snapshot_s=s.evidence_snapshot_s,
+            behind=behind,
         )
 
     async def case_changed(self, case: Case, version: int | None = None) -> None:
@@ -278,6 +285,7 @@ class Runtime:
             for task in stuck:
                 log.warning("background task %s did not stop within %ss", task.get_name(), CLOSE_WAIT_S)
         self.tasks.clear()
+        await self.evaluation.close()  # the batch still being alerted and persisted, if any
         if self.owner is not None and self.coordinator is not None:
             # A clean stop hands over at once, not after the leases expire.
             await self.owner.release_all()

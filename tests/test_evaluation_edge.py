@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -119,3 +120,131 @@ async def test_changed_states_are_persisted_packed_and_as_json_only_when_snapsho
     # JSON for replay only at the first step and once snapshot_s has passed, and then the current state.
     assert [list(snapshot) for _, snapshot in records.steps] == [["c"], [], ["c"]]
     assert records.steps[2][1]["c"] == evaluation.engine.snapshot("c")
+
+
+class GatedAlerts:
+    """Alerting whose first batch of decisions waits until ``gate`` is set."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.calls: list[list[str]] = []
+
+    async def on_evaluation(self, events: Sequence[EvalEvent], now: datetime, received_mono: float) -> None:
+        if not self.calls:
+            self.calls.append([])  # entered
+            await self.gate.wait()
+            self.calls[0] = [e.type.value for e in events]
+            return
+        self.calls.append([e.type.value for e in events])
+
+    async def on_device_events(
+        self, events: Sequence[DeviceEvent], now: datetime, received_mono: float
+    ) -> None:
+        pass
+
+    async def tick(self, now: datetime) -> None:
+        pass
+
+
+def _crossing() -> tuple[list[Fix], list[Fix]]:
+    """Two batches of tag ``tag``: one fix in the pre-alert ring, then two inside the zone."""
+    at = [NOW - timedelta(seconds=30 - 10 * i) for i in range(3)]
+    first = [Fix("tag", at[0], *destination(*HOME, 90, 700), 5.0)]
+    second = [Fix("tag", t, *destination(*HOME, 90, d), 5.0) for t, d in zip(at[1:], [300, 100], strict=True)]
+    return first, second
+
+
+async def _spin() -> None:
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+async def test_behind_the_next_batch_is_evaluated_while_the_one_before_is_alerted() -> None:
+    case = _home_ban()
+    records, alerts = FakeCaseRecords(), GatedAlerts()
+    evaluation = Evaluation(Engine(), records, CaseBook([case]), Hub(), alerts, behind=True)  # type: ignore[arg-type]
+    evaluation.engine.add_case(case)
+    evaluation.resume_from(NOW - timedelta(seconds=1))
+    first, second = _crossing()
+    t1, t2 = NOW, NOW + timedelta(seconds=1)
+    await evaluation.consume(first, [], t1, 0.0, stored_at=t1)  # returns while its alerting waits
+    await _spin()
+    assert alerts.calls == [[]] and records.saved == []
+    assert evaluation.evaluated_through == NOW - timedelta(seconds=1)  # not on record yet
+    before = evaluation.engine.snapshot("c")
+    consuming = asyncio.create_task(evaluation.consume(second, [], t2, 0.0, stored_at=t2))
+    await _spin()
+    # The second batch is evaluated (its state changed) but neither alerted nor persisted before the
+    # first; and it is not handed back until the first is done (at most one batch behind).
+    assert evaluation.engine.snapshot("c") != before
+    assert alerts.calls == [[]] and records.saved == [] and not consuming.done()
+    alerts.gate.set()
+    await consuming
+    await evaluation.settle()
+    assert alerts.calls == [
+        ["exclusion_pre_alert", "locate_request"],
+        ["possible_breach", "exclusion_breach"],
+    ]
+    assert records.saved == [(2, t1), (2, t2)]  # in batch order, each after its alerting
+    assert evaluation.evaluated_through == t2
+    # What the first step persisted is the state after the first batch, not the state it had when written.
+    restored = Engine()
+    restored.add_case(case, records.steps[0][0]["c"])
+    assert restored.snapshot("c") == before
+
+
+class FailingOnceRecords(FakeCaseRecords):
+    """Persisting fails once (a bug or a refused write), then works; keeps every journal step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures = 1
+        self.journal: list[Any] = []
+
+    async def save_evaluation(
+        self,
+        states: dict[str, Any],
+        events: Sequence[EvalEvent],
+        *,
+        watermark: datetime | None = None,
+        **journal: Any,
+    ) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("refused")
+        self.journal.append(journal.get("step"))
+        await super().save_evaluation(states, events, watermark=watermark, **journal)
+
+
+async def test_behind_a_batch_that_fails_to_persist_leaves_its_range_to_the_next() -> None:
+    case = _home_ban()
+    records = FailingOnceRecords()
+    evaluation = Evaluation(Engine(), records, CaseBook([case]), Hub(), behind=True)  # type: ignore[arg-type]
+    evaluation.engine.add_case(case)
+    start = NOW - timedelta(seconds=1)
+    evaluation.resume_from(start)
+    first, second = _crossing()
+    t1, t2 = NOW, NOW + timedelta(seconds=1)
+    await evaluation.consume(first, [], t1, 0.0, stored_at=t1)
+    await evaluation.settle()  # failed: logged, not raised into the next batch
+    assert records.saved == [] and evaluation.evaluated_through == start
+    await evaluation.consume(second, [], t2, 0.0, stored_at=t2)
+    await evaluation.settle()
+    assert records.saved == [(2, t2)]
+    step = records.journal[0]
+    assert (step.detail["stored_after"], step.detail["stored_through"]) == (start.isoformat(), t2.isoformat())
+    assert evaluation.evaluated_through == t2
+
+
+async def test_closing_cancels_a_batch_behind_that_does_not_finish_in_time() -> None:
+    case = _home_ban()
+    records, alerts = FakeCaseRecords(), GatedAlerts()
+    evaluation = Evaluation(Engine(), records, CaseBook([case]), Hub(), alerts, behind=True)  # type: ignore[arg-type]
+    evaluation.engine.add_case(case)
+    start = NOW - timedelta(seconds=1)
+    evaluation.resume_from(start)
+    await evaluation.consume(_crossing()[0], [], NOW, 0.0, stored_at=NOW)
+    await evaluation.close(within_s=0.05)
+    # Nothing persisted and the watermark not moved: a restart evaluates the batch again.
+    assert records.saved == [] and evaluation.evaluated_through == start
+    await evaluation.close()  # idempotent

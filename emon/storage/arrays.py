@@ -33,7 +33,9 @@ _NULL = _I32(-1)
 # psycopg's own (C) encoder of a UTC datetime: microseconds since 2000-01-01 as a big-endian int8.
 _TIMESTAMPTZ = psycopg.adapters.get_dumper(datetime, PyFormat.BINARY)(datetime).dump
 
-_TEXT, _FLOAT8, _INT8, _TSTZ = (postgres.types[n].oid for n in ("text", "float8", "int8", "timestamptz"))
+_TEXT, _FLOAT8, _INT8, _TSTZ, _BYTEA = (
+    postgres.types[n].oid for n in ("text", "float8", "int8", "timestamptz", "bytea")
+)
 
 
 class Array(bytes):
@@ -58,6 +60,10 @@ class TimestamptzArray(Array):
     ELEMENT = _TSTZ
 
 
+class ByteaArray(Array):
+    ELEMENT = _BYTEA
+
+
 def _head(n: int, hasnull: bool, element: int) -> bytes:
     return _HEAD(1, int(hasnull), element, n, 1) if n else _EMPTY(0, 0, element)
 
@@ -72,6 +78,14 @@ def texts(values: Sequence[str | None]) -> TextArray:
     lengths = map(_I32, map(len, encoded))
     return TextArray(
         _head(len(values), False, _TEXT) + b"".join(chain.from_iterable(zip(lengths, encoded, strict=True)))
+    )
+
+
+def byteas(values: Sequence[bytes]) -> ByteaArray:
+    """Byte strings, none NULL."""
+    lengths = map(_I32, map(len, values))
+    return ByteaArray(
+        _head(len(values), False, _BYTEA) + b"".join(chain.from_iterable(zip(lengths, values, strict=True)))
     )
 
 
@@ -120,7 +134,7 @@ class _ArrayDumper(Dumper):
 def _register() -> None:
     """Dumpers on psycopg's global adapters, which every connection starts from: only for the classes
     above, so nothing else changes."""
-    for cls in (TextArray, Float8Array, Int8Array, TimestamptzArray):
+    for cls in (TextArray, Float8Array, Int8Array, TimestamptzArray, ByteaArray):
         info = postgres.types.get(cls.ELEMENT)
         assert info is not None
         dumper = type(f"_{cls.__name__}Dumper", (_ArrayDumper,), {"oid": info.array_oid})

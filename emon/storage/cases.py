@@ -11,11 +11,17 @@ from psycopg.types.json import Jsonb
 
 from emon.case import Case, CaseStatus
 from emon.geofence.events import EvalEvent
+from emon.storage import arrays
 from emon.storage.lease import Conn, Fence
 from emon.storage.postgres import Database
 
 # A case's evaluation state as stored: packed bytes (emon.geofence.state.CaseState.pack) or a JSON document.
 CaseStateData = bytes | dict[str, Any]
+
+# A step's rows name its journal number without reading it back: the sequence value this session drew
+# last (the journal row is inserted first in the same transaction; nothing else draws from its sequence).
+_THIS_STEP = "currval(pg_get_serial_sequence('eval_journal', 'n'))"
+_NO_STEP = "NULL"
 
 
 def _snapshot_documents(
@@ -217,79 +223,97 @@ class CaseRecords:
         """
         if not states and not events and watermark is None and step is None:
             return
-        async with self.db.pool.connection() as conn, conn.transaction():
+        # One round trip when unfenced: BEGIN, every statement and COMMIT are sent before any result is
+        # read (pipeline mode), the journal step's number reached by ``currval`` instead of read back,
+        # the packed states one statement over arrays instead of a statement per case.
+        async with self.db.pool.connection() as conn, conn.pipeline(), conn.transaction():
             if self.fence is not None:
                 await self.fence.check(conn)  # several instances: only the evaluation lease's holder writes
-            cur = conn.cursor()
-            n: int | None = None
-            if step is not None:
-                await cur.execute(
-                    "INSERT INTO eval_journal (kind, now, case_ids, fixes, detail) VALUES (%s, %s, %s, %s, %s) "
-                    "RETURNING n",
+            await self._write_evaluation(conn, states, events, watermark, step, snapshot, versions, config)
+
+    async def _write_evaluation(
+        self,
+        conn: Conn,
+        states: Mapping[str, CaseStateData],
+        events: Sequence[EvalEvent],
+        watermark: datetime | None,
+        step: JournalStep | None,
+        snapshot: Collection[str] | Mapping[str, dict[str, Any]],
+        versions: dict[str, int] | None,
+        config: dict[str, Any] | None,
+    ) -> None:
+        cur = conn.cursor()
+        n = _NO_STEP
+        if step is not None:
+            await cur.execute(
+                "INSERT INTO eval_journal (kind, now, case_ids, fixes, detail) VALUES (%s, %s, %s, %s, %s)",
+                (
+                    step.kind,
+                    step.now,
+                    list(step.case_ids),
+                    Jsonb([[d, t.isoformat(), q] for d, t, q in step.fixes]),
+                    Jsonb(step.detail),
+                ),
+            )
+            n = _THIS_STEP
+            docs = _snapshot_documents(states, snapshot)
+            if docs:
+                await cur.executemany(
+                    "INSERT INTO eval_snapshots (case_id, n, at, order_version, config, state) "
+                    f"VALUES (%s, {n}, %s, %s, %s, %s)",
+                    [
+                        (c, step.now, (versions or {}).get(c), Jsonb(config or {}), Jsonb(doc))
+                        for c, doc in docs.items()
+                    ],
+                )
+        if watermark is not None and self.partition is not None:
+            await cur.execute(
+                "INSERT INTO eval_partition_watermarks AS w (partitions, partition, through) "
+                "VALUES (%s, %s, %s) ON CONFLICT (partitions, partition) "
+                "DO UPDATE SET through = GREATEST(w.through, excluded.through)",
+                (self.partition[1], self.partition[0], watermark),
+            )
+        elif watermark is not None:
+            await cur.execute(
+                "INSERT INTO eval_watermark (id, through) VALUES (1, %s) ON CONFLICT (id) "
+                "DO UPDATE SET through = GREATEST(eval_watermark.through, excluded.through)",
+                (watermark,),
+            )
+        packed = {k: v for k, v in states.items() if isinstance(v, bytes)}
+        if packed:
+            await cur.execute(
+                "INSERT INTO eval_state (case_id, packed, state, updated_at) "
+                "SELECT c, p, NULL, now() FROM unnest(%s, %s) AS s (c, p) "
+                "ON CONFLICT (case_id) DO UPDATE SET packed = excluded.packed, state = NULL, updated_at = now()",
+                (arrays.texts(list(packed)), arrays.byteas(list(packed.values()))),
+            )
+        documents = [(k, None, Jsonb(v)) for k, v in states.items() if not isinstance(v, bytes)]
+        if documents:
+            await cur.executemany(
+                "INSERT INTO eval_state (case_id, packed, state, updated_at) VALUES (%s, %s, %s, now()) "
+                "ON CONFLICT (case_id) DO UPDATE SET packed = excluded.packed, state = excluded.state, "
+                "updated_at = now()",
+                documents,
+            )
+        if events:
+            await cur.executemany(
+                "INSERT INTO eval_events (case_id, type, rule, at, episode, decided_at, live, explanation, "
+                f"order_version, journal_n) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, {n}) ON CONFLICT DO NOTHING",
+                [
                     (
-                        step.kind,
-                        step.now,
-                        list(step.case_ids),
-                        Jsonb([[d, t.isoformat(), q] for d, t, q in step.fixes]),
-                        Jsonb(step.detail),
-                    ),
-                )
-                row = await cur.fetchone()
-                assert row is not None
-                n = int(row[0])
-                docs = _snapshot_documents(states, snapshot)
-                if docs:
-                    await cur.executemany(
-                        "INSERT INTO eval_snapshots (case_id, n, at, order_version, config, state) "
-                        "VALUES (%s, %s, %s, %s, %s, %s)",
-                        [
-                            (c, n, step.now, (versions or {}).get(c), Jsonb(config or {}), Jsonb(doc))
-                            for c, doc in docs.items()
-                        ],
+                        e.case_id,
+                        e.type.value,
+                        e.rule,
+                        e.at,
+                        e.episode,
+                        e.decided_at,
+                        e.live,
+                        Jsonb(e.explain()),
+                        e.detail.get("order_version"),
                     )
-            if watermark is not None and self.partition is not None:
-                await cur.execute(
-                    "INSERT INTO eval_partition_watermarks AS w (partitions, partition, through) "
-                    "VALUES (%s, %s, %s) ON CONFLICT (partitions, partition) "
-                    "DO UPDATE SET through = GREATEST(w.through, excluded.through)",
-                    (self.partition[1], self.partition[0], watermark),
-                )
-            elif watermark is not None:
-                await cur.execute(
-                    "INSERT INTO eval_watermark (id, through) VALUES (1, %s) ON CONFLICT (id) "
-                    "DO UPDATE SET through = GREATEST(eval_watermark.through, excluded.through)",
-                    (watermark,),
-                )
-            if states:
-                await cur.executemany(
-                    "INSERT INTO eval_state (case_id, packed, state, updated_at) VALUES (%s, %s, %s, now()) "
-                    "ON CONFLICT (case_id) DO UPDATE SET packed = excluded.packed, state = excluded.state, "
-                    "updated_at = now()",
-                    [
-                        (k, v, None) if isinstance(v, bytes) else (k, None, Jsonb(v))
-                        for k, v in states.items()
-                    ],
-                )
-            if events:
-                await cur.executemany(
-                    "INSERT INTO eval_events (case_id, type, rule, at, episode, decided_at, live, explanation, "
-                    "order_version, journal_n) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                    [
-                        (
-                            e.case_id,
-                            e.type.value,
-                            e.rule,
-                            e.at,
-                            e.episode,
-                            e.decided_at,
-                            e.live,
-                            Jsonb(e.explain()),
-                            e.detail.get("order_version"),
-                            n,
-                        )
-                        for e in events
-                    ],
-                )
+                    for e in events
+                ],
+            )
 
     async def watermark(self) -> datetime | None:
         """When the last evaluated batch was persisted; None before the first one. With a partition set,
