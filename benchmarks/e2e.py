@@ -113,6 +113,19 @@ def _quantiles(samples: dict[str, float], name: str) -> tuple[float, float, floa
     return (quantile(b, 0.5), quantile(b, 0.95), quantile(b, 0.99))
 
 
+def _gc_pauses(samples: dict[str, float]) -> str:
+    """The garbage collector's pauses since emon started, by generation (count, total, longest bucket)."""
+    parts = []
+    for gen in ("0", "1", "2"):
+        n = samples.get(f'emon_gc_pause_seconds_count{{generation="{gen}"}}', 0.0)
+        total = samples.get(f'emon_gc_pause_seconds_sum{{generation="{gen}"}}', 0.0)
+        prefix = f'emon_gc_pause_seconds_bucket{{generation="{gen}",le="'
+        below = [float(k[len(prefix) : -2]) for k, v in samples.items() if k.startswith(prefix) and v >= n]
+        longest = min(below, default=math.inf)
+        parts.append(f"gen {gen}: {n:,.0f} in {total * 1000:,.0f} ms (each ≤ {longest * 1000:g} ms)")
+    return "garbage collector pauses since start: " + "; ".join(parts)
+
+
 def _postgres_cpu() -> dict[int, float]:
     """CPU seconds of every PostgreSQL process, by pid."""
     out: dict[int, float] = {}
@@ -236,6 +249,7 @@ async def run_one(
             r.crossings = (len(crossing), *tracks.inside_during(crossing, 0.0, load.elapsed_s))
         if profiled is not None:
             r.notes.append(profiled)
+        r.notes.append(_gc_pauses(samples))
         rejected = {k: v for k, v in samples.items() if k.startswith("emon_rejected_total") and v}
         if rejected:
             r.notes.append(f"dead letters: {rejected}")

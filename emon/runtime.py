@@ -12,7 +12,7 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from emon import metrics
+from emon import collector, metrics
 from emon.alerts.service import AlertService
 from emon.case import Case, CaseStatus
 from emon.casebook import CaseBook
@@ -195,6 +195,8 @@ class Runtime:
         self.spawn("ingest-pipeline", self.pipeline.run())
         self.spawn("dead-letter-maintenance", self.pipeline.maintain_dead_letters())
         self.spawn("mqtt-ingest", self.mqtt.run())
+        collector.observe_pauses()
+        log.info("%d start-up objects exempted from garbage collection", collector.freeze_start_up())
         s = self.settings
         self.spawn(
             "evidence-compaction",
