@@ -37,6 +37,7 @@ import asyncio
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -119,11 +120,32 @@ def _gc_pauses(samples: dict[str, float]) -> str:
     for gen in ("0", "1", "2"):
         n = samples.get(f'emon_gc_pause_seconds_count{{generation="{gen}"}}', 0.0)
         total = samples.get(f'emon_gc_pause_seconds_sum{{generation="{gen}"}}', 0.0)
-        prefix = f'emon_gc_pause_seconds_bucket{{generation="{gen}",le="'
-        below = [float(k[len(prefix) : -2]) for k, v in samples.items() if k.startswith(prefix) and v >= n]
-        longest = min(below, default=math.inf)
+        buckets = _labelled_buckets(samples, "emon_gc_pause_seconds", f'generation="{gen}"')
+        longest = min((le for le, count in buckets if count >= n), default=math.inf)
         parts.append(f"gen {gen}: {n:,.0f} in {total * 1000:,.0f} ms (each ≤ {longest * 1000:g} ms)")
     return "garbage collector pauses since start: " + "; ".join(parts)
+
+
+def _labelled_buckets(samples: dict[str, float], name: str, label: str) -> list[tuple[float, float]]:
+    """Cumulative buckets of one labelled series of histogram ``name`` (``label``: e.g. 'stage="x"')."""
+    out = []
+    for key, value in samples.items():
+        if key.startswith(f"{name}_bucket{{") and label in key:
+            le = re.search(r'le="([^"]+)"', key)
+            if le is not None:
+                out.append((math.inf if le[1] == "+Inf" else float(le[1]), value))
+    return sorted(out)
+
+
+def _decision_stages(samples: dict[str, float]) -> str:
+    """Where the decisions' time went (``emon_decision_stage_seconds``), p50/p99 per stage."""
+    parts = []
+    for stage in ("to_evaluation", "evaluation", "behind", "alerting"):
+        buckets = _labelled_buckets(samples, "emon_decision_stage_seconds", f'stage="{stage}"')
+        p50, p99 = quantile(buckets, 0.5), quantile(buckets, 0.99)
+        parts.append(f"{stage} {p50 * 1000:.1f}/{p99 * 1000:.1f}")
+    stages = "received → evaluation starts, evaluation, behind, alerting"
+    return f"decision stages p50/p99 ms ({stages}): " + ", ".join(parts)
 
 
 def _postgres_cpu() -> dict[int, float]:
@@ -250,6 +272,8 @@ async def run_one(
         if profiled is not None:
             r.notes.append(profiled)
         r.notes.append(_gc_pauses(samples))
+        if samples.get('emon_decision_stage_seconds_count{stage="alerting"}', 0) > 0:
+            r.notes.append(_decision_stages(samples))
         rejected = {k: v for k, v in samples.items() if k.startswith("emon_rejected_total") and v}
         if rejected:
             r.notes.append(f"dead letters: {rejected}")

@@ -8,6 +8,7 @@ advances time without fixes, so silence (a stale victim fix, a curfew that start
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
@@ -174,12 +175,14 @@ class Evaluation:
         and across batches.
         """
         async with self._lock:
-            started = time.perf_counter()
+            started = time.monotonic()
             decided = self._stamp(self.engine.evaluate_batch(fixes, now)) if fixes else []
-            metrics.EVALUATION_SECONDS.observe(time.perf_counter() - started)
+            evaluated = time.monotonic()
+            metrics.EVALUATION_SECONDS.observe(evaluated - started)
             captured = self._capture(decided, now)
             before = self._finishing
-            finish = self._finish(before, decided, events, now, received_mono, fixes, stored_at, captured)
+            times = (received_mono, started, evaluated)
+            finish = self._finish(before, decided, events, now, times, fixes, stored_at, captured)
             if not self.behind:
                 await finish
                 return
@@ -193,19 +196,23 @@ class Evaluation:
         decided: list[EvalEvent],
         events: Sequence[DeviceEvent],
         now: datetime,
-        received_mono: float,
+        times: tuple[float, float, float],
         fixes: Sequence[Fix],
         stored_at: datetime | None,
         captured: Captured,
     ) -> None:
-        """Alert and persist one evaluated batch, once the batch before it (``before``) is done."""
+        """Alert and persist one evaluated batch, once the batch before it (``before``) is done.
+        ``times``: (receipt of the batch's first message, evaluation start, evaluation end), monotonic."""
         if before is not None:
             await asyncio.wait([before])
+        received_mono = times[0]
         try:
             if self.alerts is not None:
                 alerts = self.alerts
                 if decided:
+                    ready = time.monotonic()
                     await _until_stored(lambda: alerts.on_evaluation(decided, now, received_mono))
+                    _observe_stages(len(decided), (*times, ready, time.monotonic()))
                 if events:
                     await _until_stored(lambda: alerts.on_device_events(events, now, received_mono))
             # Batches are consumed in the order they were stored, and each is stamped with the
@@ -365,6 +372,17 @@ class Evaluation:
             role = "offender" if any(c.offender_device == fix.device_id for c in cases) else "victim"
             body = {**fix_to_json(fix), "case_ids": [c.case_id for c in cases], "role": role}
             self.hub.publish("position", body)
+
+
+_STAGES = ("to_evaluation", "evaluation", "behind", "alerting")
+
+
+def _observe_stages(n: int, marks: tuple[float, ...]) -> None:
+    """One sample per decision for each stage between consecutive ``marks`` (monotonic times)."""
+    for stage, (a, b) in zip(_STAGES, itertools.pairwise(marks), strict=True):
+        histogram = metrics.DECISION_STAGES.labels(stage)
+        for _ in range(n):
+            histogram.observe(max(0.0, b - a))
 
 
 async def _until_stored(step: Callable[[], Awaitable[None]]) -> None:

@@ -77,3 +77,11 @@ FENCED_WRITES = Counter(
     "Writes refused because this instance no longer holds the lease they need",
     ["lease"],
 )
+DECISION_STAGES = Histogram(
+    "emon_decision_stage_seconds",
+    "Where an evaluation decision's time goes, one sample per decision and stage: received (the batch's "
+    "first message) to its evaluation starting, evaluating the batch, waiting for the batch before to be "
+    "alerted and persisted, and alerting (the alert transaction)",
+    ["stage"],
+    buckets=(0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.25, 1, 5),
+)
