@@ -55,9 +55,16 @@ from emon.backoff import Backoff
 from emon.deadletters import DeadLetterBudget, DeadLetterPolicy, DeadLetterRow, estimated_size, row_for
 from emon.device import DeviceRegistry
 from emon.fix import DeadLetter, DeviceEvent, Fix
-from emon.ingest.decode import Decoded, DecodeLimits, decode_event, decode_fixes, decode_owntracks
+from emon.ingest.decode import (
+    Decoded,
+    DecodeLimits,
+    decode_event,
+    decode_fixes,
+    decode_owntracks,
+    fix_message,
+)
 from emon.ingest.mqtt import AckToken, ack_all
-from emon.ingest.topics import MessageKind, route
+from emon.ingest.topics import MessageKind, TopicRoute, route
 from emon.storage.live import LiveState
 from emon.storage.postgres import ContentRefused
 from emon.storage.records import Records
@@ -331,9 +338,22 @@ class Pipeline:
         # Counted per batch, not per message: a labelled counter costs a dict lookup and a lock.
         kinds: dict[MessageKind, int] = {}
         fixes_received = 0
+        fix_messages = 0  # taken by the fast path below
+        prefix, registry, limits = self.prefix, self.registry, self.limits
+        known = registry.by_id
         for msg in batch:
             try:
-                kind, device_id, part = self._decode_one(msg, now, acks)
+                r = route(msg.topic, prefix, registry)
+                if r is not None and r.kind is MessageKind.FIX and (device := r.device_id) in known:
+                    assert device is not None  # a key of ``known``
+                    out = fix_message(msg.topic, device, msg.payload, now, limits)
+                    if type(out) is list:  # every fix valid: no Decoded, no dead letter to consider
+                        fix_messages += 1
+                        fixes_received += len(out)
+                        seen[device] = now
+                        parts.append(Part(msg, out))
+                        continue
+                kind, device_id, part = self._decode_one(msg, r, now, acks)
             except Exception as exc:  # a bug, not the message's fault: still, one message only
                 log.exception("decoding a message on %r failed", msg.topic[:200])
                 kind, device_id = None, None
@@ -346,7 +366,9 @@ class Pipeline:
                     fixes_received += len(part.fixes) + len(part.dead) + sum(part.more_dead.values())
             if device_id is not None:
                 seen[device_id] = now
-            parts.append(self._part(msg, part, time.monotonic()))
+            parts.append(self._part(msg, part))
+        if fix_messages:
+            kinds[MessageKind.FIX] = kinds.get(MessageKind.FIX, 0) + fix_messages
         for kind, n in kinds.items():
             metrics.MESSAGES_RECEIVED.labels(kind.value).inc(n)
         if fixes_received:
@@ -354,9 +376,9 @@ class Pipeline:
         return parts, acks, seen
 
     def _decode_one(
-        self, msg: RawMessage, now: datetime, acks: list[tuple[str, bytes]]
+        self, msg: RawMessage, r: TopicRoute | None, now: datetime, acks: list[tuple[str, bytes]]
     ) -> tuple[MessageKind | None, str | None, Decoded]:
-        r = route(msg.topic, self.prefix, self.registry)
+        """One message the fast path in :meth:`decode` did not take, routed to ``r``."""
         if r is None:
             return None, None, Decoded(dead=[DeadLetter(msg.topic, "unknown_topic", "", msg.payload)])
         if r.device_id is None or r.device_id not in self.registry:
@@ -375,7 +397,7 @@ class Pipeline:
             part = decode_owntracks(msg.topic, r.device_id, msg.payload, now, self.limits)
         return r.kind, r.device_id, part
 
-    def _part(self, msg: RawMessage, decoded: Decoded, now_mono: float) -> Part:
+    def _part(self, msg: RawMessage, decoded: Decoded) -> Part:
         part = Part(msg, decoded.fixes, decoded.events)
         if decoded.dead:
             counts = dict(decoded.more_dead)
@@ -383,7 +405,7 @@ class Pipeline:
                 counts[letter.reason] = counts.get(letter.reason, 0) + 1
             for reason, n in counts.items():
                 metrics.REJECTED.labels(reason).inc(n)
-            if self._admit(msg, decoded.dead[0].reason, now_mono):
+            if self._admit(msg, decoded.dead[0].reason, time.monotonic()):
                 more = sum(decoded.more_dead.values())
                 part.dead = row_for(
                     msg.topic, msg.payload, decoded.dead, self.budget.policy.payload_bytes, more
