@@ -50,6 +50,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple, Protocol
 
+import numpy as np
+
 from emon import metrics
 from emon.backoff import Backoff
 from emon.deadletters import DeadLetterBudget, DeadLetterPolicy, DeadLetterRow, estimated_size, row_for
@@ -305,9 +307,10 @@ class Pipeline:
         finally:
             # Whatever happened (cancelled while waiting), the batches after this one must not wait for it.
             self._leave(batch, turn)
-        done = datetime.now(UTC)
-        for f in stored_fixes:
-            metrics.INGEST_LAG.observe(max(0.0, (done - f.ts).total_seconds()))
+        if stored_fixes:
+            done = time.time()  # the lag from the fix's own clock: wall time, as ``ts`` is
+            stamps = np.array([f.ts.timestamp() for f in stored_fixes])
+            metrics.INGEST_LAG.observe_many(np.maximum(done - stamps, 0.0))
         first = batch[0].received_mono if batch else time.monotonic()
         if batch:
             metrics.RECEIVE_TO_STORED.observe(time.monotonic() - first)
