@@ -113,3 +113,9 @@ def test_a_bigint_column_refuses_what_int8_cannot_hold_exactly(bad: list[int]) -
     """Never truncated (numpy would make 1.5 a 1): refused as content."""
     with pytest.raises(psycopg.DataError):
         arrays.int8s(bad)
+
+
+async def test_a_batch_stored_again_is_all_duplicates_with_no_storing_time(store: Store) -> None:
+    first, _, at = await store.records.store_batch(FIXES, [], [])
+    again, _, at_again = await store.records.store_batch(FIXES, [], [])
+    assert (first, again, at_again) == (FIXES, [], None) and at is not None
