@@ -91,15 +91,18 @@ def float8s(values: Sequence[float | None]) -> Float8Array:
             return Float8Array(_head(n, True, _FLOAT8) + _NULL * n)
         body = b"".join([_NULL if v is None else _LEN_F8(8, v) for v in values])
         return Float8Array(_head(n, True, _FLOAT8) + body)
+    if n < _NUMPY_FROM:
+        return Float8Array(_head(n, False, _FLOAT8) + _fixed8(map(_F8, values), n))
     return Float8Array(_head(n, False, _FLOAT8) + _elements(_F8_ELEMENTS, values))
 
 
 def int8s(values: Sequence[int]) -> Int8Array:
     """Raises :class:`psycopg.DataError` (content) for an int outside int8, as PostgreSQL would."""
     n = len(values)
-    ints = np.asarray(values)
-    if ints.dtype == np.int64:  # every value an int within int8 (numpy would truncate a float)
-        return Int8Array(_head(n, False, _INT8) + _elements(_I8_ELEMENTS, ints))
+    if n >= _NUMPY_FROM:
+        ints = np.asarray(values)
+        if ints.dtype == np.int64:  # every value an int within int8 (numpy would truncate a float)
+            return Int8Array(_head(n, False, _INT8) + _elements(_I8_ELEMENTS, ints))
     try:
         return Int8Array(_head(n, False, _INT8) + _fixed8(map(_I8, values), n))
     except struct.error as exc:
@@ -119,7 +122,9 @@ def timestamptzs(values: Sequence[datetime]) -> TimestamptzArray:
 
 # Eight-byte numbers none of which is NULL: each element is its length (8) and its big-endian value,
 # laid out by numpy from the list in one C loop (struct.pack per element and a join cost three times as
-# much, and there are up to seven such columns per fix).
+# much, and there are up to seven such columns per fix) — from ``_NUMPY_FROM`` values on: below, numpy's
+# few microseconds a call cost more than they save.
+_NUMPY_FROM = 32
 _F8_ELEMENTS = np.dtype([("length", ">i4"), ("value", ">f8")])
 _I8_ELEMENTS = np.dtype([("length", ">i4"), ("value", ">i8")])
 # The length prefix of a text element, made once for the usual lengths (device ids are at most 64).

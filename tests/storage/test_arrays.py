@@ -88,7 +88,15 @@ def _reference(element: int, values: list[bytes | None]) -> bytes:
 
 @pytest.mark.parametrize(
     "values",
-    [[1.5], [52.1, -0.0, 1e-300, 3], [None, None, None], [None, 2.0], [float("nan"), float("inf")]],
+    [
+        [1.5],
+        [52.1, -0.0, 1e-300, 3],
+        [None, None, None],
+        [None, 2.0],
+        [float("nan"), float("inf")],
+        [i / 7 for i in range(-50, 50)] + [2, True],  # long enough for the numpy layout
+        [None] * 40,
+    ],
 )
 def test_doubles_as_postgresql_lays_them_out(values: list[float | None]) -> None:
     """The numpy layout of a column without NULLs, the all-NULL and the mixed column: byte for byte."""
@@ -103,12 +111,16 @@ def test_texts_as_postgresql_lays_them_out(values: list[str | None]) -> None:
     assert arrays.texts(values) == expected
 
 
-@pytest.mark.parametrize("values", [[1, -1, 2**63 - 1, -(2**63)], [True, 0]])
+@pytest.mark.parametrize(
+    "values", [[1, -1, 2**63 - 1, -(2**63)], [True, 0], [*range(-1, 100), 2**63 - 1, -(2**63)]]
+)
 def test_bigints_as_postgresql_lays_them_out(values: list[int]) -> None:
     assert arrays.int8s(values) == _reference(20, [struct.pack(">q", v) for v in values])
 
 
-@pytest.mark.parametrize("bad", [[2**63], [1, 1.5], [-(2**63) - 1]])
+@pytest.mark.parametrize(
+    "bad", [[2**63], [1, 1.5], [-(2**63) - 1], [*range(40), 1.5], [*range(40), 2**63], [*range(40), 2**64]]
+)
 def test_a_bigint_column_refuses_what_int8_cannot_hold_exactly(bad: list[int]) -> None:
     """Never truncated (numpy would make 1.5 a 1): refused as content."""
     with pytest.raises(psycopg.DataError):
