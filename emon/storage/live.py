@@ -16,6 +16,7 @@ contents does not report devices as silent that were heard from all along.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
@@ -281,12 +282,12 @@ class LiveState:
 
     async def last_seen(self) -> dict[str, datetime]:
         raw = await self._redis(lambda: self.client.hgetall(self.seen_key))
-        return {_text(k): datetime.fromtimestamp(float(v), UTC) for k, v in raw.items()}
+        return _times(raw)
 
     async def latest_times(self) -> dict[str, datetime]:
         """Fix time of the latest fix of every device."""
         raw = await self._redis(lambda: self.client.hgetall(self.latest_key + ":ts"))
-        return {_text(k): datetime.fromtimestamp(float(v), UTC) for k, v in raw.items()}
+        return _times(raw)
 
 
 def client_for(url: str) -> aioredis.Redis:
@@ -318,3 +319,14 @@ def put_later(into: dict[str, datetime], times: Mapping[str, datetime]) -> None:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _times(raw: Mapping[bytes | str, bytes | str]) -> dict[str, datetime]:
+    """A hash of epoch-second times by device → UTC datetimes by device. Every device's time, read on
+    every alerting tick: mapped in C, with no Python call per device (a client answers in bytes, or in
+    str throughout when it decodes responses)."""
+    if not raw:
+        return {}
+    ids = map(_text, raw) if isinstance(next(iter(raw)), str) else map(bytes.decode, raw)  # type: ignore[arg-type]
+    at = map(datetime.fromtimestamp, map(float, raw.values()), itertools.repeat(UTC))
+    return dict(zip(ids, at, strict=True))
