@@ -344,19 +344,24 @@ class Pipeline:
         fix_messages = 0  # taken by the fast path below
         prefix, registry, limits = self.prefix, self.registry, self.limits
         known = registry.by_id
+        kind: MessageKind | None
+        device_id: str | None
+        part: Decoded
         for msg in batch:
             try:
                 r = route(msg.topic, prefix, registry)
                 if r is not None and r.kind is MessageKind.FIX and (device := r.device_id) in known:
                     assert device is not None  # a key of ``known``
                     out = fix_message(msg.topic, device, msg.payload, now, limits)
-                    if type(out) is list:  # every fix valid: no Decoded, no dead letter to consider
+                    if isinstance(out, list):  # every fix valid: no Decoded, no dead letter to consider
                         fix_messages += 1
                         fixes_received += len(out)
                         seen[device] = now
                         parts.append(Part(msg, out))
                         continue
-                kind, device_id, part = self._decode_one(msg, r, now, acks)
+                    kind, device_id, part = MessageKind.FIX, device, out  # decoded once, not again
+                else:
+                    kind, device_id, part = self._decode_one(msg, r, now, acks)
             except Exception as exc:  # a bug, not the message's fault: still, one message only
                 log.exception("decoding a message on %r failed", msg.topic[:200])
                 kind, device_id = None, None
