@@ -84,6 +84,12 @@ class RawMessage(NamedTuple):
     ack: AckToken | None = None  # acknowledge once stored (None: QoS 0 or acknowledged on receipt)
 
 
+# RawMessage(...) without the named tuple's ``__new__`` (a Python function): 0.3 µs less per message.
+_new_raw: Callable[[tuple[str, bytes, float, float, AckToken | None]], RawMessage] = functools.partial(
+    tuple.__new__, RawMessage
+)
+
+
 class BatchConsumer(Protocol):
     """Something that acts on newly stored fixes and events (evaluation, alerting), batch by batch in
     the order they were stored. ``stored_at`` is the storing time (PostgreSQL's clock) of the batch's
@@ -186,7 +192,7 @@ class Pipeline:
         """
         # The queue-depth gauge is updated per batch in run(), not here: a gauge set costs ~1 µs
         # (a lock), a third of this function at 10,000 messages/s.
-        self._queue.append(RawMessage(topic, payload, time.time(), time.monotonic(), ack))
+        self._queue.append(_new_raw((topic, payload, time.time(), time.monotonic(), ack)))
         self._wakeup.set()
         if len(self._queue) >= self.batch_max:
             self._take.set()
