@@ -69,11 +69,13 @@ def load_baseline(path: str) -> ModuleType:
 @contextmanager
 def decoder(module: ModuleType) -> Iterator[None]:
     """Make the pipeline decode with ``module``'s functions while the block runs."""
-    names = ("decode_fixes", "decode_event", "decode_owntracks")
+    names = ("decode_fixes", "decode_event", "decode_owntracks", "fix_message")
     saved = {n: getattr(pipeline_module, n) for n in names}
     try:
         for n in names:
-            setattr(pipeline_module, n, getattr(module, n))
+            # An older decode.py without fix_message: its decode_fixes, whose Decoded the pipeline takes
+            # through the general path.
+            setattr(pipeline_module, n, getattr(module, n, module.decode_fixes))
         yield
     finally:
         for n, f in saved.items():

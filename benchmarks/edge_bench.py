@@ -1,5 +1,5 @@
 """Client CPU per fix at emon's storage edges: ``Records.store_batch`` (PostgreSQL) and the live-state
-update after it (``LiveState.set_latest`` + ``mark_seen``, Redis), in process, measured with
+update after it (``LiveState.update``, Redis), in process, measured with
 ``time.process_time()`` (CPU of this process only: the servers' work and the waits are not counted, so
 the figure is the one the shared cores feel from emon, and is steady under other load).
 
@@ -8,9 +8,11 @@ moving forward) of each size, on a real PostgreSQL schema and Redis prefix of it
 of a size warm the connection (psycopg prepares a statement on its 5th use) and are not counted.
 
     .venv/bin/python -m benchmarks.edge_bench [--batches 40] [--sizes 100,1000] [--rounds 3]
+        [--baseline path/to/other/checkout]
 
-To compare two versions of emon, run it alternately against each (``PYTHONPATH=<other checkout>``):
-the figures are only comparable when taken in the same minutes on the same machine.
+``--baseline`` loads that checkout's ``emon/storage/records.py``, ``arrays.py`` and ``live.py`` beside
+this emon's and alternates the batches between the two versions, so that both see the same machine
+load (on a shared machine, runs taken minutes apart differ by up to a factor of two).
 """
 
 from __future__ import annotations
@@ -19,11 +21,14 @@ import argparse
 import asyncio
 import gc
 import statistics
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import ModuleType
+from typing import Any, NamedTuple
 
 import redis.asyncio as aioredis
 
@@ -74,68 +79,92 @@ async def cpu_us(step: Callable[[], Awaitable[object]]) -> float:
     return (time.process_time() - t) * 1e6
 
 
-async def run(size: int, count: int, records: Records, live: LiveState) -> tuple[float, float, float | None]:
-    """Median CPU per fix (us) of storing, of the live update as the pipeline makes it (``set_latest``
-    then ``mark_seen``) and as one call (``update``, None where this emon has none), over ``count``
-    batches."""
-    store: list[float] = []
-    update: list[float] = []
-    single: list[float] = []
-    one_call = getattr(live, "update", None)
+class Edges(NamedTuple):
+    """One version of emon's storage edges: its records (PostgreSQL) and live state (Redis)."""
+
+    records: Any
+    live: Any
+
+
+async def run(size: int, count: int, versions: dict[str, Edges]) -> dict[str, tuple[float, float]]:
+    """Median CPU per fix (us) of storing and of the live update (``update``: a batch's fixes and
+    last-heard times, one time for the batch as the pipeline passes it), over ``count`` batches of each
+    version; with several versions the batches alternate between them, so all see the same machine."""
+    figures: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in versions}
     start = datetime.now(UTC) + timedelta(days=size)  # new fixes every run
-    for i, batch in enumerate(batches(size, count + WARMUP, start)):
-        seen = {f.device_id: datetime.now(UTC) for f in batch}
+    names = list(versions)
+    for i, batch in enumerate(batches(size, (count + WARMUP) * len(names), start)):
+        name = names[i % len(names)]
+        edges = versions[name]
+        seen = dict.fromkeys((f.device_id for f in batch), datetime.now(UTC))
 
-        async def stored(batch: list[Fix] = batch) -> object:
-            return await records.store_batch(batch, [], [])
+        async def stored(batch: list[Fix] = batch, edges: Edges = edges) -> object:
+            return await edges.records.store_batch(batch, [], [])
 
-        async def updated(batch: list[Fix] = batch, seen: dict[str, datetime] = seen) -> object:
-            await live.set_latest(batch)
-            await live.mark_seen(seen)
-            return None
-
-        # Newer fixes of the same devices, so that this call writes as much as the two before it.
-        later = [replace(f, ts=f.ts + timedelta(microseconds=1)) for f in batch]
-
-        async def updated_once(batch: list[Fix] = later, seen: dict[str, datetime] = seen) -> object:
-            assert one_call is not None
-            await one_call(batch, seen)
-            return None
+        async def updated(
+            batch: list[Fix] = batch, seen: dict[str, datetime] = seen, edges: Edges = edges
+        ) -> object:
+            return await edges.live.update(batch, seen)
 
         s, u = await cpu_us(stored), await cpu_us(updated)
-        o = await cpu_us(updated_once) if one_call is not None else None
-        if i >= WARMUP:
-            store.append(s / size)
-            update.append(u / size)
-            if o is not None:
-                single.append(o / size)
-    return statistics.median(store), statistics.median(update), statistics.median(single) if single else None
+        if i >= WARMUP * len(names):
+            figures[name][0].append(s / size)
+            figures[name][1].append(u / size)
+    return {n: (statistics.median(st), statistics.median(up)) for n, (st, up) in figures.items()}
 
 
-async def main(sizes: list[int], count: int, rounds: int) -> None:
+def baseline_modules(tree: Path) -> tuple[ModuleType, ModuleType]:
+    """``emon/storage/records.py`` (with its ``arrays.py``) and ``live.py`` of another checkout, loaded
+    beside this emon's: the rest (``Database``, ``Fix``) is this emon's, so both versions store into one
+    schema, interleaved batch by batch."""
+
+    def load(name: str, path: Path, rewire: dict[str, str]) -> ModuleType:
+        source = path.read_text(encoding="utf-8")
+        for old, new in rewire.items():
+            source = source.replace(old, new)
+        module = ModuleType(name)
+        module.__file__ = str(path)
+        sys.modules[name] = module  # dataclasses look their module up there
+        exec(compile(source, str(path), "exec"), module.__dict__)  # a checkout named on the command line
+        return module
+
+    storage = tree / "emon" / "storage"
+    load("edge_baseline_arrays", storage / "arrays.py", {})
+    records = load(
+        "edge_baseline_records",
+        storage / "records.py",
+        {"from emon.storage import arrays\n": "import edge_baseline_arrays as arrays\n"},
+    )
+    return records, load("edge_baseline_live", storage / "live.py", {})
+
+
+async def main(sizes: list[int], count: int, rounds: int, baseline: Path | None) -> None:
     tag = uuid.uuid4().hex[:8]
     schema, prefix = f"bench_edge_{tag}", f"bench-edge-{tag}"
     db = Database(PG_URL, schema, max_size=1)
     await db.open()
-    live = LiveState.from_url(REDIS_URL, prefix)
-    print(f"emon from {emon.__file__}")
+    versions = {"current": Edges(Records(db), LiveState.from_url(REDIS_URL, prefix))}
+    if baseline is not None:
+        records, live = baseline_modules(baseline)
+        versions = {"baseline": Edges(records.Records(db), live.LiveState.from_url(REDIS_URL, prefix + "-b"))}
+        versions["current"] = Edges(Records(db), LiveState.from_url(REDIS_URL, prefix))
+    print(f"emon from {emon.__file__}" + (f"; baseline storage from {baseline}" if baseline else ""))
     try:
         await db.migrate()
-        records = Records(db)
         for r in range(rounds):
             for size in sizes:
-                store, update, single = await run(size, count, records, live)
-                once = "n/a" if single is None else f"{single:6.2f}"
-                print(
-                    f"round {r} batch {size:5d}: store_batch {store:6.2f} us/fix, live set_latest+mark_seen "
-                    f"{update:6.2f} us/fix, live update() {once} us/fix (median of {count} batches, CPU)"
-                )
+                for name, (store, update) in (await run(size, count, versions)).items():
+                    print(
+                        f"round {r} batch {size:5d} {name:>8}: store_batch {store:6.2f} us/fix, "
+                        f"live update {update:6.2f} us/fix (median of {count} batches, CPU)"
+                    )
     finally:
-        await live.close()
+        for edges in versions.values():
+            await edges.live.close()
         await db.close()
         await drop_schema(PG_URL, schema)
         client = aioredis.Redis.from_url(REDIS_URL)
-        keys = [k async for k in client.scan_iter(match=f"{prefix}:*")]
+        keys = [k async for k in client.scan_iter(match=f"{prefix}*")]
         if keys:
             await client.delete(*keys)
         await client.aclose()
@@ -146,5 +175,6 @@ if __name__ == "__main__":
     parser.add_argument("--batches", type=int, default=40)
     parser.add_argument("--sizes", default="100,1000")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--baseline", type=Path, help="another checkout whose storage edges to interleave")
     args = parser.parse_args()
-    asyncio.run(main([int(s) for s in args.sizes.split(",")], args.batches, args.rounds))
+    asyncio.run(main([int(s) for s in args.sizes.split(",")], args.batches, args.rounds, args.baseline))

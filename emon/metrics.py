@@ -2,7 +2,73 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import math
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import cast
+
+import numpy as np
+from numpy.typing import NDArray
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics_core import HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+
+# The label text of a bucket bound, as prometheus_client writes it (the library does not annotate it).
+_le_text = cast(Callable[[float], str], floatToGoString)
+
+
+class BatchHistogram(Collector):
+    """A histogram exposed as prometheus_client's own is (``_bucket`` by ``le``, ``_count``, ``_sum``),
+    fed a batch of values per call: ``Histogram.observe`` costs about 2 µs a value (a lock per sum and
+    bucket, a Python loop over the buckets), which was 4 % of emon's CPU per fix under overload, where
+    a batch holds 1,000 fixes (issue #14). A value goes in the first bucket whose bound it does not
+    exceed, as ``observe`` puts it."""
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        buckets: Sequence[float],
+        registry: CollectorRegistry | None = REGISTRY,
+    ) -> None:
+        self.name = name
+        self.documentation = documentation
+        self._bounds = np.array(sorted({*map(float, buckets), math.inf}), dtype=np.float64)
+        self._counts = np.zeros(len(self._bounds), dtype=np.int64)
+        self._sum = 0.0
+        self._lock = threading.Lock()  # the exposition may be collected from another thread
+        if registry is not None:
+            registry.register(self)
+
+    def observe_many(self, values: Sequence[float] | NDArray[np.float64]) -> None:
+        """Count every one of ``values``."""
+        if len(values) == 0:
+            return
+        v = np.asarray(values, dtype=np.float64)
+        counts = np.bincount(np.searchsorted(self._bounds, v, side="left"), minlength=len(self._bounds))
+        total = float(v.sum())
+        with self._lock:
+            self._counts += counts[: len(self._bounds)]  # a NaN sorts past +Inf: counted in the sum only
+            self._sum += total
+
+    def observe(self, value: float) -> None:
+        self.observe_many([value])
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            cumulative = np.cumsum(self._counts).tolist()
+            total = self._sum
+        yield HistogramMetricFamily(
+            self.name,
+            self.documentation,
+            buckets=[(_le_text(b), float(c)) for b, c in zip(self._bounds.tolist(), cumulative, strict=True)],
+            sum_value=total,
+        )
+
+    def describe(self) -> Iterator[Metric]:
+        yield HistogramMetricFamily(self.name, self.documentation)
+
 
 FIXES_RECEIVED = Counter("emon_fixes_received", "Fixes received (elements of fix messages)")
 FIXES_ACCEPTED = Counter("emon_fixes_accepted", "Fixes stored (new, valid, registered device)")
@@ -10,7 +76,7 @@ FIXES_DUPLICATE = Counter("emon_fixes_duplicate", "Valid fixes already stored (r
 MESSAGES_RECEIVED = Counter("emon_messages_received", "MQTT messages received", ["kind"])
 REJECTED = Counter("emon_rejected", "Messages or batch elements sent to dead letters", ["reason"])
 EVENTS_ACCEPTED = Counter("emon_device_events_accepted", "Device events stored", ["type"])
-INGEST_LAG = Histogram(
+INGEST_LAG = BatchHistogram(
     "emon_ingest_lag_seconds",
     "Fix time to stored, seconds (includes device buffering)",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600),

@@ -343,9 +343,9 @@ def typed_fixes(device_id: str, payload: bytes, now: datetime, limits: DecodeLim
             or (m.spd is not None and not 0.0 <= m.spd <= 400.0)
             or (m.hdg is not None and not 0.0 <= m.hdg <= 360.0)
         ):
-            return TypedFixes(fixes, complete=False)
+            return TypedFixes(fixes, False)  # positional: cheaper than complete=False
         fixes.append(checked_fix(device_id, ts, m.lat, m.lon, m.acc, m.seq, m.batt, m.src, m.spd, m.hdg))
-    return TypedFixes(fixes, complete=True)
+    return TypedFixes(fixes, True)
 
 
 def _typed_ts(value: str | float, earliest: datetime, latest: datetime) -> datetime | None:
@@ -370,13 +370,22 @@ def _typed_ts(value: str | float, earliest: datetime, latest: datetime) -> datet
 
 def decode_fixes(topic: str, device_id: str, payload: bytes, now: datetime, limits: DecodeLimits) -> Decoded:
     """An ``emon/v1/fix/{device_id}`` message: one object or an array (a buffered upload)."""
+    out = fix_message(topic, device_id, payload, now, limits)
+    return Decoded(out) if isinstance(out, list) else out
+
+
+def fix_message(
+    topic: str, device_id: str, payload: bytes, now: datetime, limits: DecodeLimits
+) -> list[Fix] | Decoded:
+    """:func:`decode_fixes`, with the outcome of a message whose every fix is valid (nearly all of them)
+    given as the plain list of its fixes: the ingest loop then builds no :class:`Decoded` for it."""
     try:
         prescan(payload, limits)
     except InvalidPayload as exc:
         return Decoded(dead=[DeadLetter(topic, exc.reason, exc.detail, payload, device_id)])
     typed = typed_fixes(device_id, payload, now, limits)
     if typed is not None and typed.complete:
-        return Decoded(typed.fixes)
+        return typed.fixes
     return _general_fixes(topic, device_id, payload, now, limits, [] if typed is None else typed.fixes)
 
 

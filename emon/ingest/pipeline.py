@@ -50,14 +50,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple, Protocol
 
+import numpy as np
+
 from emon import metrics
 from emon.backoff import Backoff
 from emon.deadletters import DeadLetterBudget, DeadLetterPolicy, DeadLetterRow, estimated_size, row_for
 from emon.device import DeviceRegistry
 from emon.fix import DeadLetter, DeviceEvent, Fix
-from emon.ingest.decode import Decoded, DecodeLimits, decode_event, decode_fixes, decode_owntracks
+from emon.ingest.decode import (
+    Decoded,
+    DecodeLimits,
+    decode_event,
+    decode_fixes,
+    decode_owntracks,
+    fix_message,
+)
 from emon.ingest.mqtt import AckToken, ack_all
-from emon.ingest.topics import MessageKind, route
+from emon.ingest.topics import MessageKind, TopicRoute, route
 from emon.storage.live import LiveState
 from emon.storage.postgres import ContentRefused
 from emon.storage.records import Records
@@ -73,6 +82,12 @@ class RawMessage(NamedTuple):
     received_at: float  # time.time() at receipt
     received_mono: float  # time.monotonic() at receipt
     ack: AckToken | None = None  # acknowledge once stored (None: QoS 0 or acknowledged on receipt)
+
+
+# RawMessage(...) without the named tuple's ``__new__`` (a Python function): 0.3 µs less per message.
+_new_raw: Callable[[tuple[str, bytes, float, float, AckToken | None]], RawMessage] = functools.partial(
+    tuple.__new__, RawMessage
+)
 
 
 class BatchConsumer(Protocol):
@@ -177,7 +192,7 @@ class Pipeline:
         """
         # The queue-depth gauge is updated per batch in run(), not here: a gauge set costs ~1 µs
         # (a lock), a third of this function at 10,000 messages/s.
-        self._queue.append(RawMessage(topic, payload, time.time(), time.monotonic(), ack))
+        self._queue.append(_new_raw((topic, payload, time.time(), time.monotonic(), ack)))
         self._wakeup.set()
         if len(self._queue) >= self.batch_max:
             self._take.set()
@@ -298,9 +313,10 @@ class Pipeline:
         finally:
             # Whatever happened (cancelled while waiting), the batches after this one must not wait for it.
             self._leave(batch, turn)
-        done = datetime.now(UTC)
-        for f in stored_fixes:
-            metrics.INGEST_LAG.observe(max(0.0, (done - f.ts).total_seconds()))
+        if stored_fixes:
+            done = time.time()  # the lag from the fix's own clock: wall time, as ``ts`` is
+            stamps = np.array([f.ts.timestamp() for f in stored_fixes])
+            metrics.INGEST_LAG.observe_many(np.maximum(done - stamps, 0.0))
         first = batch[0].received_mono if batch else time.monotonic()
         if batch:
             metrics.RECEIVE_TO_STORED.observe(time.monotonic() - first)
@@ -331,9 +347,27 @@ class Pipeline:
         # Counted per batch, not per message: a labelled counter costs a dict lookup and a lock.
         kinds: dict[MessageKind, int] = {}
         fixes_received = 0
+        fix_messages = 0  # taken by the fast path below
+        prefix, registry, limits = self.prefix, self.registry, self.limits
+        known = registry.by_id
+        kind: MessageKind | None
+        device_id: str | None
+        part: Decoded
         for msg in batch:
             try:
-                kind, device_id, part = self._decode_one(msg, now, acks)
+                r = route(msg.topic, prefix, registry)
+                if r is not None and r.kind is MessageKind.FIX and (device := r.device_id) in known:
+                    assert device is not None  # a key of ``known``
+                    out = fix_message(msg.topic, device, msg.payload, now, limits)
+                    if isinstance(out, list):  # every fix valid: no Decoded, no dead letter to consider
+                        fix_messages += 1
+                        fixes_received += len(out)
+                        seen[device] = now
+                        parts.append(Part(msg, out))
+                        continue
+                    kind, device_id, part = MessageKind.FIX, device, out  # decoded once, not again
+                else:
+                    kind, device_id, part = self._decode_one(msg, r, now, acks)
             except Exception as exc:  # a bug, not the message's fault: still, one message only
                 log.exception("decoding a message on %r failed", msg.topic[:200])
                 kind, device_id = None, None
@@ -346,7 +380,9 @@ class Pipeline:
                     fixes_received += len(part.fixes) + len(part.dead) + sum(part.more_dead.values())
             if device_id is not None:
                 seen[device_id] = now
-            parts.append(self._part(msg, part, time.monotonic()))
+            parts.append(self._part(msg, part))
+        if fix_messages:
+            kinds[MessageKind.FIX] = kinds.get(MessageKind.FIX, 0) + fix_messages
         for kind, n in kinds.items():
             metrics.MESSAGES_RECEIVED.labels(kind.value).inc(n)
         if fixes_received:
@@ -354,9 +390,9 @@ class Pipeline:
         return parts, acks, seen
 
     def _decode_one(
-        self, msg: RawMessage, now: datetime, acks: list[tuple[str, bytes]]
+        self, msg: RawMessage, r: TopicRoute | None, now: datetime, acks: list[tuple[str, bytes]]
     ) -> tuple[MessageKind | None, str | None, Decoded]:
-        r = route(msg.topic, self.prefix, self.registry)
+        """One message the fast path in :meth:`decode` did not take, routed to ``r``."""
         if r is None:
             return None, None, Decoded(dead=[DeadLetter(msg.topic, "unknown_topic", "", msg.payload)])
         if r.device_id is None or r.device_id not in self.registry:
@@ -375,7 +411,7 @@ class Pipeline:
             part = decode_owntracks(msg.topic, r.device_id, msg.payload, now, self.limits)
         return r.kind, r.device_id, part
 
-    def _part(self, msg: RawMessage, decoded: Decoded, now_mono: float) -> Part:
+    def _part(self, msg: RawMessage, decoded: Decoded) -> Part:
         part = Part(msg, decoded.fixes, decoded.events)
         if decoded.dead:
             counts = dict(decoded.more_dead)
@@ -383,7 +419,7 @@ class Pipeline:
                 counts[letter.reason] = counts.get(letter.reason, 0) + 1
             for reason, n in counts.items():
                 metrics.REJECTED.labels(reason).inc(n)
-            if self._admit(msg, decoded.dead[0].reason, now_mono):
+            if self._admit(msg, decoded.dead[0].reason, time.monotonic()):
                 more = sum(decoded.more_dead.values())
                 part.dead = row_for(
                     msg.topic, msg.payload, decoded.dead, self.budget.policy.payload_bytes, more

@@ -14,8 +14,9 @@ References: MQTT 3.1.1 (OASIS 2014) §2–3, MQTT 5.0 (OASIS 2019) §2–3.
 
 from __future__ import annotations
 
+import functools
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -300,6 +301,12 @@ class PacketReader:
         return pos
 
 
+# Publish(...) without the named tuple's ``__new__`` (a Python function): built once per message received.
+_new_publish: Callable[[tuple[str, bytes, int, int, bool, bool]], Publish] = functools.partial(
+    tuple.__new__, Publish
+)
+
+
 def _varint_at(data: bytes, i: int, stop: int) -> tuple[int, int]:
     """A variable byte integer at ``i`` inside a packet ending at ``stop`` → (value, next index)."""
     value = shift = 0
@@ -348,7 +355,7 @@ def _publish(data: bytes, first: int, i: int, stop: int, v5: bool) -> Publish:
         topic = raw_topic.decode("utf-8", "replace")
     if "\x00" in topic:  # U+0000 is forbidden in topics, and PostgreSQL text refuses it
         topic = topic.replace("\x00", "\ufffd")
-    return Publish(topic, data[i:stop], qos, packet_id, bool(first & 0x01), bool(first & 0x08))
+    return _new_publish((topic, data[i:stop], qos, packet_id, bool(first & 0x01), bool(first & 0x08)))
 
 
 def _control(ptype: int, flags: int, body: bytes, v5: bool) -> Packet:

@@ -10,6 +10,7 @@ from operator import attrgetter, itemgetter
 from typing import Any, TypeVar
 
 import psycopg
+from psycopg.types.numeric import Int8
 
 from emon.deadletters import ROW_OVERHEAD_BYTES, DeadLetterRow
 from emon.device import Device, DeviceKind
@@ -76,27 +77,24 @@ class Records:
                         await conn.cursor().executemany(_INSERT_DEAD_LETTER, [_dead_params(d) for d in dead])
                     # Prepared on first use on each connection (psycopg's default waits for the fifth).
                     fix_cur = (
-                        await conn.execute(_INSERT_FIXES, _fix_arrays(fixes), prepare=True) if fixes else None
+                        await conn.execute(_INSERT_FIXES, _fix_params(fixes), prepare=True) if fixes else None
                     )
                     event_cur = await conn.execute(_INSERT_EVENTS, _event_arrays(events)) if events else None
                     await conn.commit()
                 # The pipeline is synchronised and the transaction committed: the results are here.
-                fix_rows = await fix_cur.fetchall() if fix_cur is not None else []
+                fix_row = await fix_cur.fetchone() if fix_cur is not None else None
                 event_rows = await event_cur.fetchall() if event_cur is not None else []
         except Exception as exc:
             raise translate(
                 exc, f"storing {len(fixes)} fixes, {len(events)} events, {len(dead)} dead letters"
             ) from exc
-        # As many rows as fixes: every fix was new and none repeated (the common case, without a key per row).
-        new_fixes = (
-            list(fixes)
-            if len(fix_rows) == len(fixes)
-            else _in_input_order(fixes, {(r[0], r[1], r[2]) for r in fix_rows}, lambda f: f.key)
-        )
+        new_fixes, fixes_at = _new_fixes(fixes, fix_row)
         new_events = _in_input_order(
             events, {(r[0], r[1], r[2]) for r in event_rows}, lambda e: (e.device_id, e.ts, e.type.value)
         )
-        stored_at = max(map(_RECEIVED_AT, chain(fix_rows, event_rows)), default=None)
+        stored_at = max(
+            chain(map(_RECEIVED_AT, event_rows), () if fixes_at is None else (fixes_at,)), default=None
+        )
         return new_fixes, new_events, stored_at
 
     async def dead_letter_totals(self) -> tuple[int, int]:
@@ -252,13 +250,21 @@ _LOCK_SHARED = "SELECT pg_advisory_xact_lock_shared(hashtext('emon-store:' || cu
 # as it is the one handed on. The storing time is PostgreSQL's clock as each row is inserted.
 # The fix arrays go in binary (%b): a third less client CPU than text, on a par with COPY.
 # Numbers travel as float8 and take the column's type on insert (acc_m is exact: float8).
+# The fixes' statement answers with one row: how many were new, their latest storing time, and only when
+# some were not new (a redelivery, a re-upload, another instance's copy) the keys of the new ones; a row
+# per fix cost client CPU to read and server CPU to send for the common case, where all are new.
 _INSERT_FIXES = (
+    "WITH new AS ("
     f"INSERT INTO fixes ({_FIX_COLUMNS}, received_at) "
     f"SELECT DISTINCT ON (device_id, ts, seq) {_FIX_COLUMNS}, clock_timestamp() "
     "FROM unnest(%b::text[], %b::timestamptz[], %b::int8[], %b::float8[], %b::float8[], %b::float8[], "
     "%b::float8[], %b::text[], %b::float8[], %b::float8[]) WITH ORDINALITY "
     f"AS u({_FIX_COLUMNS}, n) ORDER BY device_id, ts, seq, n "
-    "ON CONFLICT DO NOTHING RETURNING device_id, ts, seq, received_at"
+    "ON CONFLICT DO NOTHING RETURNING device_id, ts, seq, received_at) "
+    "SELECT count(*), max(received_at), "
+    "CASE WHEN count(*) < %b THEN array_agg(device_id) END, "
+    "CASE WHEN count(*) < %b THEN array_agg(ts) END, "
+    "CASE WHEN count(*) < %b THEN array_agg(seq) END FROM new"
 )
 _INSERT_EVENTS = (
     "INSERT INTO device_events (device_id, ts, type, data, received_at) "
@@ -277,34 +283,67 @@ async def _insert_fixes(conn: Conn, fixes: Sequence[Fix]) -> list[Fix]:
     """One de-duplicating INSERT; the new fixes, in input order."""
     if not fixes:
         return []
-    cur = await conn.execute(_INSERT_FIXES, _fix_arrays(fixes))
-    new = {(r[0], r[1], r[2]) for r in await cur.fetchall()}
-    return _in_input_order(fixes, new, lambda f: f.key)
+    cur = await conn.execute(_INSERT_FIXES, _fix_params(fixes))
+    return _new_fixes(fixes, await cur.fetchone())[0]
+
+
+def _fix_params(fixes: Sequence[Fix]) -> tuple[Any, ...]:
+    """:data:`_INSERT_FIXES`'s parameters: the columns, then the batch size (an int8, always: a prepared
+    statement's parameter types must not change with the size)."""
+    n = Int8(len(fixes))
+    return (*_fix_arrays(fixes), n, n, n)
+
+
+def _new_fixes(fixes: Sequence[Fix], row: tuple[Any, ...] | None) -> tuple[list[Fix], datetime | None]:
+    """The fixes :data:`_INSERT_FIXES` stored (answering ``row``), in input order, and their latest
+    storing time (None when none was new)."""
+    if row is None:
+        return [], None
+    count, stored_at, device_ids, times, seqs = row
+    if count == len(fixes):  # every fix new, none repeated: the common case, without a key per fix
+        return list(fixes), stored_at
+    if not count:
+        return [], None
+    new = set(zip(device_ids, times, seqs, strict=True))
+    return _in_input_order(fixes, new, lambda f: f.key), stored_at
 
 
 def _fix_arrays(fixes: Sequence[Fix]) -> tuple[arrays.Array, ...]:
     """The fixes as one binary array per column, in :data:`_FIX_COLUMNS` order (see
     :mod:`emon.storage.arrays`: psycopg's own list encoding was most of storing's client CPU). A number
     may be an int (a ``Fix`` built outside the decoder): it is sent as a double."""
+    if not fixes:
+        return (
+            arrays.texts([]),
+            arrays.timestamptzs([]),
+            arrays.int8s([]),
+            *(arrays.float8s([]) for _ in range(4)),
+            arrays.texts([]),
+            arrays.float8s([]),
+            arrays.float8s([]),
+        )
+    # The columns in one pass: a tuple per fix (in C), transposed by zip.
+    device_id, ts, seq, lat, lon, acc_m, batt, src, speed_mps, heading_deg = zip(
+        *map(_ROW, fixes), strict=True
+    )
+    if None in seq:
+        seq = tuple(-1 if s is None else s for s in seq)
     return (
-        arrays.texts(list(map(_DEVICE_ID, fixes))),
-        arrays.timestamptzs(list(map(_TS, fixes))),
-        arrays.int8s([-1 if f.seq is None else f.seq for f in fixes]),
-        arrays.float8s(list(map(_LAT, fixes))),
-        arrays.float8s(list(map(_LON, fixes))),
-        arrays.float8s(list(map(_ACC_M, fixes))),
-        arrays.float8s(list(map(_BATT, fixes))),
-        arrays.texts(list(map(_SRC, fixes))),  # a FixSource is a str: its value
-        arrays.float8s(list(map(_SPEED_MPS, fixes))),
-        arrays.float8s(list(map(_HEADING_DEG, fixes))),
+        arrays.texts(device_id),
+        arrays.timestamptzs(ts),
+        arrays.int8s(seq),
+        arrays.float8s(lat),
+        arrays.float8s(lon),
+        arrays.float8s(acc_m),
+        arrays.float8s(batt),
+        arrays.texts(src),  # a FixSource is a str: its value
+        arrays.float8s(speed_mps),
+        arrays.float8s(heading_deg),
     )
 
 
 _RECEIVED_AT = itemgetter(3)  # of a row an INSERT returned
-_DEVICE_ID, _TS, _LAT, _LON, _ACC_M, _BATT, _SRC, _SPEED_MPS, _HEADING_DEG = (
-    attrgetter(name)
-    for name in ("device_id", "ts", "lat", "lon", "acc_m", "batt", "src", "speed_mps", "heading_deg")
-)
+_ROW = attrgetter(*_FIX_COLUMNS.split(", "))
 
 
 def _event_arrays(events: Sequence[DeviceEvent]) -> tuple[list[Any], ...]:

@@ -4,6 +4,7 @@ refused as content, not retried as an outage."""
 
 from __future__ import annotations
 
+import struct
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -75,3 +76,58 @@ def test_a_naive_time_is_content_not_a_type_error() -> None:
     """A storing loop retries anything but content errors: a naive datetime must not stall it."""
     with pytest.raises(psycopg.DataError):
         arrays.timestamptzs([datetime(2026, 12, 1, 12, 0)])
+
+
+def _reference(element: int, values: list[bytes | None]) -> bytes:
+    """PostgreSQL's binary array layout written out element by element (array_send)."""
+    head = struct.pack(">iiiii", 1, int(None in values), element, len(values), 1)
+    return head + b"".join(
+        struct.pack(">i", -1) if v is None else struct.pack(">i", len(v)) + v for v in values
+    )
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [1.5],
+        [52.1, -0.0, 1e-300, 3],
+        [None, None, None],
+        [None, 2.0],
+        [float("nan"), float("inf")],
+        [i / 7 for i in range(-50, 50)] + [2, True],  # long enough for the numpy layout
+        [None] * 40,
+    ],
+)
+def test_doubles_as_postgresql_lays_them_out(values: list[float | None]) -> None:
+    """The numpy layout of a column without NULLs, the all-NULL and the mixed column: byte for byte."""
+    expected = _reference(701, [None if v is None else struct.pack(">d", v) for v in values])
+    assert arrays.float8s(values) == expected
+    assert arrays.float8s(tuple(values)) == expected
+
+
+@pytest.mark.parametrize("values", [["tag-1", "tåg-ü €", ""], [None, None], ["gnss", None], ["x" * 300]])
+def test_texts_as_postgresql_lays_them_out(values: list[str | None]) -> None:
+    expected = _reference(25, [None if v is None else v.encode() for v in values])
+    assert arrays.texts(values) == expected
+
+
+@pytest.mark.parametrize(
+    "values", [[1, -1, 2**63 - 1, -(2**63)], [True, 0], [*range(-1, 100), 2**63 - 1, -(2**63)]]
+)
+def test_bigints_as_postgresql_lays_them_out(values: list[int]) -> None:
+    assert arrays.int8s(values) == _reference(20, [struct.pack(">q", v) for v in values])
+
+
+@pytest.mark.parametrize(
+    "bad", [[2**63], [1, 1.5], [-(2**63) - 1], [*range(40), 1.5], [*range(40), 2**63], [*range(40), 2**64]]
+)
+def test_a_bigint_column_refuses_what_int8_cannot_hold_exactly(bad: list[int]) -> None:
+    """Never truncated (numpy would make 1.5 a 1): refused as content."""
+    with pytest.raises(psycopg.DataError):
+        arrays.int8s(bad)
+
+
+async def test_a_batch_stored_again_is_all_duplicates_with_no_storing_time(store: Store) -> None:
+    first, _, at = await store.records.store_batch(FIXES, [], [])
+    again, _, at_again = await store.records.store_batch(FIXES, [], [])
+    assert (first, again, at_again) == (FIXES, [], None) and at is not None

@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -76,14 +77,21 @@ async def test_across_batches_a_late_fix_or_time_never_moves_back_and_a_newer_on
     [
         Fix("tag-1", T0, 52.123456789012, 5.987654321098, 4.5, 7, 81.0, FixSource.GNSS, 1.25, 270.0),
         Fix("tag-1", T0, 52, 5, 3),  # ints, and every optional field missing
+        Fix("tag-1", T0.replace(microsecond=0), 52.0, 5.0, 3.0),  # a time without a fraction
+        Fix("tag-1", T0.replace(microsecond=120_000), 52.0, 5.0, 3.0),  # trailing zeros kept
+        Fix("tag-1", T0.replace(tzinfo=timezone(timedelta(0))), 52.0, 5.0, 3.0),  # UTC by another name
+        Fix("tag-1", T0.replace(tzinfo=ZoneInfo("UTC")), 52.0, 5.0, 3.0),
+        Fix("tag-1", datetime(1, 1, 1, tzinfo=UTC), -90.0, -180.0, 0.0),  # a year of one digit
+        Fix('Z","lat":Z', T0, 0.001, 180.0, 100_000.0, 0, 0.0, FixSource.CELL, 0.0, 360.0),
     ],
 )
 async def test_the_latest_reads_back_as_the_json_it_always_was(live: LiveState, stored: Fix) -> None:
-    """The API hands this object out as is (``/devices/{id}/latest``): same keys, same values."""
+    """The API hands this object out as is (``/devices/{id}/latest``): same keys, same values, the
+    time as ``isoformat`` writes it ("+00:00")."""
     await live.set_latest([stored])
-    raw = await live.client.hget(live.latest_key, "tag-1")
+    raw = await live.client.hget(live.latest_key, stored.device_id)
     assert raw == json.dumps(fix_to_json(stored), separators=(",", ":")).encode()
-    assert await live.latest("tag-1") == fix_to_json(stored)
+    assert await live.latest(stored.device_id) == fix_to_json(stored)
 
 
 async def test_stored_times_read_back_as_the_same_instant(live: LiveState) -> None:
