@@ -3,10 +3,11 @@ transaction on, so a task is created in the same transaction as the alert change
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, AsyncCursor
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
@@ -14,6 +15,7 @@ from emon.alerts.types import Priority
 from emon.tasks.model import Task, TaskKind, TaskState
 
 Conn = AsyncConnection[tuple[object, ...]]
+Sent = AsyncCursor[tuple[object, ...]]
 _COLUMNS = (
     "task_id",
     "kind",
@@ -74,16 +76,46 @@ def _task(r: dict[str, Any]) -> Task:
 
 
 async def insert(conn: Conn, task: Task, now: datetime) -> bool:
-    """Create a task unless one with its id exists (a replay); True when created."""
-    cols = ", ".join(_COLUMNS)
-    vals = ", ".join(f"%({c})s" for c in _COLUMNS)
-    cur = await conn.execute(
-        f"INSERT INTO room_tasks ({cols}) VALUES ({vals}) ON CONFLICT (task_id) DO NOTHING".encode(),
-        _params(task),
-    )
-    if cur.rowcount:
-        await history(conn, task, "system", "created", task.detail, now)
-    return bool(cur.rowcount)
+    """Create a task unless one with its id exists (a replay), with its "created" history row; True when
+    created. One statement."""
+    return bool(await created(await send_insert(conn, [task], now)))
+
+
+# The tasks and the history rows of those created, in the given order, in one statement of fixed text
+# (arrays, one per column: parsed and planned once per connection).
+_INSERT = (
+    "WITH t AS (SELECT * FROM unnest(%(task_id)s::uuid[], %(kind)s::text[], %(case_id)s::text[],"
+    " %(alert_id)s::uuid[], %(title)s::text[], %(priority)s::text[], %(state)s::text[],"
+    " %(created_at)s::timestamptz[], %(deadline)s::timestamptz[], %(escalation_level)s::int[],"
+    " %(escalated_at)s::timestamptz[], %(done_at)s::timestamptz[], %(done_by)s::text[], %(note)s::text[],"
+    " %(detail)s::jsonb[]) WITH ORDINALITY AS t (" + ", ".join(_COLUMNS) + ", n)),"
+    " created AS (INSERT INTO room_tasks ("
+    + ", ".join(_COLUMNS)
+    + ") SELECT "
+    + ", ".join(_COLUMNS)
+    + " FROM t ORDER BY n ON CONFLICT (task_id) DO NOTHING RETURNING task_id),"
+    " logged AS (INSERT INTO room_task_history (task_id, at, actor, action, detail)"
+    " SELECT t.task_id, %(now)s, 'system', 'created', t.detail FROM t JOIN created USING (task_id) ORDER BY t.n)"
+    " SELECT task_id FROM created"
+).encode()
+
+
+async def send_insert(conn: Conn, tasks: Sequence[Task], now: datetime) -> Sent:
+    """:func:`insert` of several tasks in one statement, in order, sent (a later task with the id of an
+    earlier one is left out: inserted after it, it would have been a replay); in pipeline mode the ids
+    of those created (:func:`created`) are read later."""
+    first: dict[str, Task] = {}
+    for t in tasks:
+        first.setdefault(t.task_id, t)
+    rows = [_params(t) for t in first.values()]
+    params: dict[str, Any] = {c: [r[c] for r in rows] for c in _COLUMNS}
+    params["now"] = now
+    return await conn.execute(_INSERT, params)
+
+
+async def created(cur: Sent) -> set[str]:
+    """The ids of the tasks a sent :func:`send_insert` created."""
+    return {str(r[0]) for r in await cur.fetchall()}
 
 
 async def update(
