@@ -6,8 +6,12 @@ Each round hands :meth:`AlertService.on_evaluation` batches of ``batch`` evaluat
 each opening a new alert (pre-alert, possible breach and proven breach in turn — what the e2e crossing
 decides: outbox rows for victim and police, room tasks, locate commands). It prints the process CPU time
 per decided change (``time.process_time()``: emon's own CPU, not PostgreSQL's, and not the other
-engineers' on the shared cores), and the CPU of one :meth:`AlertService.tick` with every alert open and
-none due. Runs on its own schema and Redis prefix, dropped afterwards.
+engineers' on the shared cores), the wall time per batch (median and p90: what a decision waits for its
+batch's transaction, noisy on shared cores), the CPU of one :meth:`AlertService.tick` with every alert
+open and none due, and the CPU per delivery attempt of the outbox worker delivering every queued row
+(:meth:`OutboxWorker.deliver_due` rounds of ``batch_size``; senders stubbed: victim and command rows
+succeed, the webhook fails, so both ways of recording an attempt are measured, not the channels). Runs
+on its own schema and Redis prefix, dropped afterwards.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from emon.alerts.channels import DeliveryError
 from emon.alerts.config import AlertConfig
+from emon.alerts.outbox import OutboxWorker
 from emon.alerts.service import AlertService
 from emon.case import Case
 from emon.casebook import CaseBook
@@ -28,6 +34,7 @@ from emon.device import Device, DeviceKind, DeviceRegistry
 from emon.geofence.events import Classification, EvalEvent, EvalEventType, Evidence
 from emon.hub import Hub
 from emon.settings import Settings
+from emon.storage import alerts as st
 from emon.storage.live import LiveState
 from emon.storage.postgres import Database, drop_schema
 
@@ -85,22 +92,29 @@ async def run(cases: int, batch: int, rounds: int, profile: str | None) -> None:
         )
         prof = cProfile.Profile(time.process_time) if profile else None
         per_decision: list[float] = []
+        walls: list[float] = []
         for r in range(rounds):
             at = T0 + timedelta(minutes=r)
             events = [_event(i, r, at) for i in range(cases)]
             cpu = 0.0
             for start in range(0, cases, batch):
                 chunk = events[start : start + batch]
-                t = time.process_time()
+                t, wall = time.process_time(), time.perf_counter()
                 if prof:
                     prof.enable()
                 await svc.on_evaluation(chunk, at, time.monotonic())
                 if prof:
                     prof.disable()
                 cpu += time.process_time() - t
+                if r > 0:
+                    walls.append((time.perf_counter() - wall) * 1e3)
             per_decision.append(cpu / cases * 1e6)
             print(f"round {r}: {cases} decisions in batches of {batch}: {per_decision[-1]:.0f} µs CPU each")
-        print(f"decide: median {statistics.median(per_decision):.0f} µs CPU per decision (rounds 1..)")
+        print(f"decide: median {statistics.median(per_decision[1:]):.0f} µs CPU per decision (rounds 1..)")
+        p90 = statistics.quantiles(walls, n=10)[-1] if len(walls) > 1 else walls[0]
+        print(
+            f"decide: wall per batch of {batch}: median {statistics.median(walls):.1f} ms, p90 {p90:.1f} ms"
+        )
         # Every alert open, none due: what one tick costs while nothing happens.
         now = T0 + timedelta(minutes=rounds, seconds=1)
         await live.client.hset(live.seen_key, mapping={d.device_id: now.timestamp() for d in devices})
@@ -115,6 +129,7 @@ async def run(cases: int, batch: int, rounds: int, profile: str | None) -> None:
         print(
             f"tick: {row[0] if row else 0} open alerts, median {statistics.median(ticks):.1f} ms CPU per tick"
         )
+        await _deliver(db, svc, now)
         if prof and profile:
             prof.dump_stats(profile)
     finally:
@@ -122,6 +137,33 @@ async def run(cases: int, batch: int, rounds: int, profile: str | None) -> None:
         await live.close()
         await db.close()
         await drop_schema(PG_URL, schema)
+
+
+async def _ok(d: st.Delivery, now: datetime) -> None:
+    return None
+
+
+async def _refused(d: st.Delivery, now: datetime) -> None:
+    raise DeliveryError("refused (bench)")
+
+
+async def _deliver(db: Database, svc: AlertService, now: datetime) -> None:
+    """Every queued row delivered once by the outbox worker (stub senders): CPU per attempt."""
+    senders = {"victim": _ok, "command": _ok, "dispatch": _refused}
+    # Nothing turns "failing" (an alert change of its own): only the attempts are measured.
+    config = svc.config.model_copy(update={"failing_after_s": 1e6, "failing_after_attempts": 1000})
+    worker = OutboxWorker(db, config, senders, svc._delivery_failing, "bench_alert_outbox_unused")
+    due = now + timedelta(hours=1)  # every row due (a pursuit's end too)
+    attempts, cpu = 0, 0.0
+    while True:
+        t = time.process_time()
+        sent = await worker.deliver_due(due)
+        cpu += time.process_time() - t
+        attempts += sent
+        if sent < config.batch_size:
+            break
+    per = cpu / attempts * 1e6 if attempts else 0.0
+    print(f"deliver: {attempts} attempts in rounds of {config.batch_size}: {per:.0f} µs CPU each")
 
 
 def main() -> None:
