@@ -23,8 +23,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from emon.alerts.model import Alert
+from emon.alerts.model import Alert, Change
 from emon.alerts.types import AlertType
 from emon.storage import alerts as st
 from emon.storage import tasks as task_store
@@ -46,6 +47,9 @@ class Batch:
         self._sent: list[st.Sent] = []
         self.tasks: list[Task] = []  # the room tasks to create at :meth:`finish`, in order
         self._tasks_sent: st.Sent | None = None
+        self._hold = reads is not None  # saves wait for a flush: every read of this batch passes here
+        self._saves: list[st.Save] = []  # a run of saves of distinct alerts, not sent yet
+        self._runs: list[tuple[st.Sent, list[str]]] = []  # sent runs and the alert of each save, in order
 
     @classmethod
     def none(cls) -> Batch:
@@ -71,6 +75,7 @@ class Batch:
         """The alert, locked: as prefetched, or as this batch last stored it; else read (and locked)."""
         if alert_id in self._alerts:
             return self._alerts[alert_id]
+        await self.flush(conn)
         return await st.get(conn, alert_id, lock=True)
 
     def remember(self, alert: Alert) -> None:
@@ -97,6 +102,33 @@ class Batch:
 
     # -- writes --------------------------------------------------------------------------------
 
+    async def save(
+        self, conn: st.Conn, change: Change, now: datetime, notes: Sequence[tuple[str, dict[str, Any]]]
+    ) -> None:
+        """Store a change (its order version: :meth:`versions`, after the pipeline synced). Saves of
+        distinct alerts go in one statement at the next :meth:`flush`; a second change to an alert of
+        the waiting run is sent after that run (one statement cannot change a row twice). Without a
+        prefetch the save is sent at once: a read of this batch may go to the database."""
+        if change.alert.alert_id in {c.alert.alert_id for c, _, _ in self._saves}:
+            await self._send_saves(conn)
+        self._saves.append((change, now, notes))
+        self.remember(change.alert)
+        if not self._hold:
+            await self._send_saves(conn)
+
+    async def _send_saves(self, conn: st.Conn) -> None:
+        if self._saves:
+            saves, self._saves = self._saves, []
+            self._runs.append((await st.send_saves(conn, saves), [c.alert.alert_id for c, _, _ in saves]))
+
+    async def versions(self) -> list[int | None]:
+        """The order version each save returned, in the order of :meth:`save`."""
+        out: list[int | None] = []
+        for cur, ids in self._runs:
+            stored = await st.saved_versions(cur)
+            out += [stored.get(i) for i in ids]
+        return out
+
     def queue(self, d: st.Delivery, now: datetime) -> None:
         """An outbox row to add at the next :meth:`flush` (idempotent on its id, as ever)."""
         self._rows.append((d, now))
@@ -110,7 +142,9 @@ class Batch:
         self._notify = channel_name
 
     async def flush(self, conn: st.Conn) -> None:
-        """Send the queued outbox rows (one statement) — before any statement that touches the outbox."""
+        """Send the waiting saves, then the queued outbox rows (one statement each) — before any statement
+        that reads the alerts or touches the outbox (an outbox row's alert must be stored before it)."""
+        await self._send_saves(conn)
         if self._rows:
             rows, self._rows = self._rows, []
             self._sent.append(await st.send_deliveries(conn, rows, self._notify))

@@ -59,15 +59,14 @@ _ESCALATION_SLACK = timedelta(milliseconds=1)  # the query may return more; lc.e
 class Unit:
     """What one batch transaction defers to its end: the reads it prefetched, the room tasks to publish
     and the change counts to record after commit (a batch that is redone item by item counts each change
-    once). With ``defer`` (the batch path, in pipeline mode) its writes are sent without waiting: the
-    saves' results (``saves``, one per stored change), outbox rows and room tasks are read after commit;
-    the case facts of a batch are looked up once per case (``cases``)."""
+    once). With ``defer`` (the batch path, in pipeline mode) its writes go through ``reads`` and are sent
+    without waiting; their results (order versions, created room tasks) are read after commit. The case
+    facts of a batch are looked up once per case (``cases``)."""
 
     reads: Batch = field(default_factory=Batch.none)
     defer: bool = False
     tasks: list[Task] = field(default_factory=list)
     counts: list[tuple[str, str, str]] = field(default_factory=list)
-    saves: list[st.Sent] = field(default_factory=list)
     cases: dict[str, CaseInfo] = field(default_factory=dict)
 
     @property
@@ -79,8 +78,7 @@ class Unit:
         """After commit (``defer``): the decided alerts with the order version each save returned, and the
         room tasks created to publish."""
         out = []
-        for alert, cur in zip(decided, self.saves, strict=True):
-            version = await st.saved_version(cur)
+        for alert, version in zip(decided, await self.reads.versions(), strict=True):
             out.append(alert if version == alert.order_version else replace(alert, order_version=version))
         self.tasks.extend(await self.reads.created_tasks())
         return out
@@ -408,8 +406,7 @@ class AlertService:
         notes = self.notifier.notes(change, case)
         batch = None if unit is None else unit.batch
         if unit is not None and unit.defer:
-            unit.saves.append(await st.send_save(conn, change, now, notes))  # its version: after commit
-            unit.reads.remember(alert)
+            await unit.reads.save(conn, change, now, notes)  # its order version: after commit
         else:
             version = await st.save(conn, change, now, notes)
             if version != alert.order_version:  # the room and the API show the version the database stamped

@@ -320,13 +320,6 @@ async def save(
     (stamped by the database on first insert, never changed by an update). One statement, not one per
     row: a round trip is most of what a decision costs (the history rows' foreign key is checked at the
     statement's end, after the upsert; VALUES rows take their ids in order)."""
-    return await saved_version(await send_save(conn, change, now, notes))
-
-
-async def send_save(
-    conn: Conn, change: Change, now: datetime, notes: Sequence[tuple[str, dict[str, Any]]] = ()
-) -> Sent:
-    """:func:`save`'s statement, sent; in pipeline mode its result (:func:`saved_version`) is read later."""
     explanation = _json(change.alert.explanation)
     p = _alert_params(change.alert, explanation)
     detail = explanation if change.detail is change.alert.explanation else _json(change.detail)
@@ -334,14 +327,134 @@ async def send_save(
     for i, (action, note) in enumerate(notes):
         p.update({f"n{i}_action": action, f"n{i}_detail": _json(note)})
     query = _SAVE[len(notes)] if len(notes) < len(_SAVE) else _save_sql(len(notes))
-    return await conn.execute(query, p)
-
-
-async def saved_version(cur: Sent) -> int | None:
-    """The order version a sent :func:`send_save` returned."""
+    cur = await conn.execute(query, p)
     row = await cur.fetchone()
     version = None if row is None else row[0]
     return version if isinstance(version, int) else None
+
+
+_TYPES = {
+    "alert_id": "uuid",
+    "case_id": "text",
+    "type": "text",
+    "rule": "text",
+    "episode": "timestamptz",
+    "state": "text",
+    "priority": "text",
+    "recipients": "text[]",
+    "risk": "text",
+    "device_id": "text",
+    "opened_at": "timestamptz",
+    "updated_at": "timestamptz",
+    "acknowledged_at": "timestamptz",
+    "acknowledged_by": "text",
+    "resolved_at": "timestamptz",
+    "resolved_by": "text",
+    "outcome": "text",
+    "late": "boolean",
+    "live": "boolean",
+    "escalated": "boolean",
+    "suppressed": "boolean",
+    "distance_m": "float8",
+    "closest_m": "float8",
+    "offender_position": "jsonb",
+    "victim_position": "jsonb",
+    "explanation": "jsonb",
+    "ended_at": "timestamptz",
+    "notify_seq": "integer",
+    "notified_closest_m": "float8",
+    "delivery_failing": "boolean",
+    "events": "integer",
+    "victim_acked_at": "timestamptz",
+}
+assert tuple(_TYPES) == ALERT_COLUMNS
+_ROW_TYPES = ", ".join(f"{c} {t}" for c, t in _TYPES.items())
+_UPDATES = ", ".join(f"{c} = EXCLUDED.{c}" for c in ALERT_COLUMNS if c != "alert_id")
+# :func:`save` of many changes of distinct alerts in one statement of fixed text: the rows travel as one
+# JSON document (serialised in C, where psycopg would adapt some forty parameters a change in Python);
+# history rows, each change's then its notes', are inserted in the given order.
+_SAVE_MANY = (
+    f"WITH r AS (SELECT * FROM jsonb_to_recordset(%s::jsonb) AS r ({_ROW_TYPES}, h_at timestamptz,"
+    " h_actor text, h_action text, h_detail jsonb, notes jsonb, n integer)),"
+    f" saved AS (INSERT INTO alerts ({', '.join(ALERT_COLUMNS)}) SELECT {', '.join(ALERT_COLUMNS)} FROM r"
+    f" ORDER BY n ON CONFLICT (alert_id) DO UPDATE SET {_UPDATES} RETURNING alert_id, order_version),"
+    " logged AS (INSERT INTO alert_history (alert_id, at, actor, action, state, detail)"
+    " SELECT alert_id, at, actor, action, state, detail FROM ("
+    "SELECT alert_id, h_at AS at, h_actor AS actor, h_action AS action, state, h_detail AS detail, n, 0::bigint AS k"
+    " FROM r UNION ALL SELECT r.alert_id, r.h_at, 'system', x.note ->> 0, r.state, x.note -> 1, r.n, x.k"
+    " FROM r, jsonb_array_elements(r.notes) WITH ORDINALITY AS x (note, k)) h ORDER BY n, k)"
+    " SELECT alert_id::text, order_version FROM saved"
+).encode()
+
+
+def _t(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _save_row(
+    change: Change, now: datetime, notes: Sequence[tuple[str, dict[str, Any]]], n: int
+) -> dict[str, Any]:
+    """One change as a row of :data:`_SAVE_MANY`'s document: the values :func:`_alert_params` gives, in
+    JSON (times in ISO 8601 with their offset, positions and explanation as objects)."""
+    a = change.alert
+    return {
+        "alert_id": a.alert_id,
+        "case_id": a.case_id,
+        "type": a.type.value,
+        "rule": a.rule,
+        "episode": a.episode.isoformat(),
+        "state": a.state.value,
+        "priority": a.priority.value,
+        "recipients": sorted(r.value for r in a.recipients),
+        "risk": a.risk.value,
+        "device_id": a.device_id,
+        "opened_at": a.opened_at.isoformat(),
+        "updated_at": a.updated_at.isoformat(),
+        "acknowledged_at": _t(a.acknowledged_at),
+        "acknowledged_by": a.acknowledged_by,
+        "resolved_at": _t(a.resolved_at),
+        "resolved_by": a.resolved_by,
+        "outcome": a.outcome,
+        "late": a.late,
+        "live": a.live,
+        "escalated": a.escalated,
+        "suppressed": a.suppressed,
+        "distance_m": a.distance_m,
+        "closest_m": a.closest_m,
+        "offender_position": None if a.offender_position is None else a.offender_position.to_json(),
+        "victim_position": None if a.victim_position is None else a.victim_position.to_json(),
+        "explanation": a.explanation,
+        "ended_at": _t(a.ended_at),
+        "notify_seq": a.notify_seq,
+        "notified_closest_m": a.notified_closest_m,
+        "delivery_failing": a.delivery_failing,
+        "events": a.events,
+        "victim_acked_at": _t(a.victim_acked_at),
+        "h_at": now.isoformat(),
+        "h_actor": change.actor,
+        "h_action": change.action,
+        "h_detail": change.detail,
+        "notes": [[action, detail] for action, detail in notes],
+        "n": n,
+    }
+
+
+Save = tuple[Change, datetime, Sequence[tuple[str, dict[str, Any]]]]
+"""A change to store at ``now`` with its notes: what :func:`save` takes."""
+
+
+async def send_saves(conn: Conn, saves: Sequence[Save]) -> Sent:
+    """:func:`save` of changes of distinct alerts, in order, in one statement, sent; in pipeline mode
+    the order versions (:func:`saved_versions`) are read later. A value JSON cannot carry (a NaN
+    distance) fails the statement (the caller's batch is then redone change by change, with
+    :func:`save`)."""
+    rows = [_save_row(change, now, notes, n) for n, (change, now, notes) in enumerate(saves)]
+    return await conn.execute(_SAVE_MANY, (json.dumps(rows, allow_nan=False),))
+
+
+async def saved_versions(cur: Sent) -> dict[str, int | None]:
+    """The order version of each alert a sent :func:`send_saves` stored, by alert id."""
+    return {str(r[0]): r[1] if isinstance(r[1], int) else None for r in await cur.fetchall()}
 
 
 async def add_delivery(conn: Conn, d: Delivery, now: datetime, channel_name: str | None) -> bool:
