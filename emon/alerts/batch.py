@@ -49,6 +49,7 @@ class Batch:
         self._tasks_sent: st.Sent | None = None
         self._hold = reads is not None  # saves wait for a flush: every read of this batch passes here
         self._saves: list[st.Save] = []  # a run of saves of distinct alerts, not sent yet
+        self._saving: set[str] = set()  # their alerts
         self._runs: list[tuple[st.Sent, list[str]]] = []  # sent runs and the alert of each save, in order
 
     @classmethod
@@ -109,9 +110,10 @@ class Batch:
         distinct alerts go in one statement at the next :meth:`flush`; a second change to an alert of
         the waiting run is sent after that run (one statement cannot change a row twice). Without a
         prefetch the save is sent at once: a read of this batch may go to the database."""
-        if change.alert.alert_id in {c.alert.alert_id for c, _, _ in self._saves}:
+        if change.alert.alert_id in self._saving:
             await self._send_saves(conn)
         self._saves.append((change, now, notes))
+        self._saving.add(change.alert.alert_id)
         self.remember(change.alert)
         if not self._hold:
             await self._send_saves(conn)
@@ -119,6 +121,7 @@ class Batch:
     async def _send_saves(self, conn: st.Conn) -> None:
         if self._saves:
             saves, self._saves = self._saves, []
+            self._saving.clear()
             self._runs.append((await st.send_saves(conn, saves), [c.alert.alert_id for c, _, _ in saves]))
 
     async def versions(self) -> list[int | None]:

@@ -464,19 +464,19 @@ async def add_delivery(conn: Conn, d: Delivery, now: datetime, channel_name: str
     return bool(await add_deliveries(conn, [(d, now)], channel_name))
 
 
-# One statement of fixed text for any number of rows (arrays, one per column), so it is parsed and
-# planned once per connection: rows are inserted in the given order (a later row with the id of an
-# earlier one is skipped, as it would have been alone), and the workers are NOTIFYed, at commit, only
-# when a row was added (the condition is checked before pg_notify runs: a one-time filter).
+# One statement of fixed text for any number of rows (one JSON document: serialised in C, where psycopg
+# would adapt eleven arrays element by element in Python), so it is parsed and planned once per
+# connection: rows are inserted in the given order (a later row with the id of an earlier one is
+# skipped, as it would have been alone), and the workers are NOTIFYed, at commit, only when a row was
+# added (the condition is checked before pg_notify runs: a one-time filter).
 _ADD_DELIVERIES = (
-    b"WITH r AS (SELECT * FROM unnest(%(id)s::uuid[], %(alert)s::uuid[], %(channel)s::text[], %(target)s::text[],"
-    b" %(msg_type)s::text[], %(body)s::bytea[], %(ack)s::bool[], %(created)s::timestamptz[], %(due)s::timestamptz[],"
-    b" %(case)s::text[], %(reason)s::text[]) WITH ORDINALITY AS r (delivery_id, alert_id, channel, target, msg_type,"
-    b" body, requires_ack, created_at, next_attempt_at, case_id, reason, n)),"
+    b"WITH r AS (SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS r (delivery_id uuid, alert_id uuid,"
+    b" channel text, target text, msg_type text, body text, requires_ack boolean, created_at timestamptz,"
+    b" next_attempt_at timestamptz, case_id text, reason text, n integer)),"
     b" added AS (INSERT INTO alert_outbox (delivery_id, alert_id, channel, target, msg_type, body, state,"
     b" requires_ack, created_at, next_attempt_at, case_id, reason) SELECT delivery_id, alert_id, channel, target,"
-    b" msg_type, body, 'pending', requires_ack, created_at, next_attempt_at, case_id, reason FROM r ORDER BY n"
-    b" ON CONFLICT (delivery_id) DO NOTHING RETURNING 1)"
+    b" msg_type, decode(body, 'hex'), 'pending', requires_ack, created_at, next_attempt_at, case_id, reason"
+    b" FROM r ORDER BY n ON CONFLICT (delivery_id) DO NOTHING RETURNING 1)"
     b" SELECT (SELECT count(*) FROM added),"
     b" (SELECT count(*) FROM pg_notify(%(notify)s, '') WHERE %(notify)s IS NOT NULL AND EXISTS (SELECT FROM added))"
 )
@@ -496,23 +496,24 @@ async def send_deliveries(
 ) -> Sent:
     """:func:`add_deliveries`' statement, sent; in pipeline mode its count (:func:`deliveries_added`) is
     read later."""
-    return await conn.execute(
-        _ADD_DELIVERIES,
+    doc = [
         {
-            "id": [d.delivery_id for d, _ in rows],
-            "alert": [d.alert_id for d, _ in rows],
-            "channel": [d.channel for d, _ in rows],
-            "target": [d.target for d, _ in rows],
-            "msg_type": [d.msg_type for d, _ in rows],
-            "body": [d.body for d, _ in rows],
-            "ack": [d.requires_ack for d, _ in rows],
-            "created": [now for _, now in rows],
-            "due": [d.next_attempt_at or now for d, now in rows],
-            "case": [d.case_id for d, _ in rows],
-            "reason": [d.reason for d, _ in rows],
-            "notify": channel_name,
-        },
-    )
+            "delivery_id": d.delivery_id,
+            "alert_id": d.alert_id,
+            "channel": d.channel,
+            "target": d.target,
+            "msg_type": d.msg_type,
+            "body": d.body.hex(),
+            "requires_ack": d.requires_ack,
+            "created_at": now.isoformat(),
+            "next_attempt_at": (d.next_attempt_at or now).isoformat(),
+            "case_id": d.case_id,
+            "reason": d.reason,
+            "n": n,
+        }
+        for n, (d, now) in enumerate(rows)
+    ]
+    return await conn.execute(_ADD_DELIVERIES, {"rows": json.dumps(doc), "notify": channel_name})
 
 
 async def deliveries_added(cur: Sent) -> int:
@@ -572,9 +573,8 @@ class Attempt:
 
 # One statement for a round of attempts: the attempt rows, in order, and each outbox row's new state.
 _RECORD_ATTEMPTS = (
-    b"WITH a AS (SELECT * FROM unnest(%(id)s::uuid[], %(ok)s::bool[], %(latency)s::float8[], %(detail)s::text[],"
-    b" %(state)s::text[], %(next)s::timestamptz[], %(failing)s::bool[]) WITH ORDINALITY"
-    b" AS a (delivery_id, ok, latency_s, detail, state, next_attempt_at, failing, n)),"
+    b"WITH a AS (SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS a (delivery_id uuid, ok boolean,"
+    b" latency_s float8, detail text, state text, next_attempt_at timestamptz, failing boolean, n integer)),"
     b" logged AS (INSERT INTO alert_delivery_attempts (delivery_id, at, ok, latency_s, detail)"
     b" SELECT delivery_id, %(now)s, ok, latency_s, detail FROM a ORDER BY n)"
     b" UPDATE alert_outbox o SET attempts = o.attempts + 1, state = a.state, next_attempt_at = a.next_attempt_at,"
@@ -592,19 +592,20 @@ async def record_attempts(conn: Conn, attempts: Sequence[Attempt], now: datetime
     delivery appears at most once in a round (its row is locked by the claim)."""
     if not attempts:
         return
-    await conn.execute(
-        _RECORD_ATTEMPTS,
+    rows = [
         {
-            "id": [a.delivery_id for a in attempts],
-            "ok": [a.ok for a in attempts],
-            "latency": [a.latency_s for a in attempts],
-            "detail": [a.detail[:2000] for a in attempts],
-            "state": [a.state for a in attempts],
-            "next": [a.next_attempt_at for a in attempts],
-            "failing": [a.failing for a in attempts],
-            "now": now,
-        },
-    )
+            "delivery_id": a.delivery_id,
+            "ok": a.ok,
+            "latency_s": a.latency_s,
+            "detail": a.detail[:2000],
+            "state": a.state,
+            "next_attempt_at": a.next_attempt_at.isoformat(),
+            "failing": a.failing,
+            "n": n,
+        }
+        for n, a in enumerate(attempts)
+    ]
+    await conn.execute(_RECORD_ATTEMPTS, {"rows": json.dumps(rows), "now": now})
 
 
 async def mark_acked(

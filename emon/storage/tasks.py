@@ -3,6 +3,7 @@ transaction on, so a task is created in the same transaction as the alert change
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -81,14 +82,30 @@ async def insert(conn: Conn, task: Task, now: datetime) -> bool:
     return bool(await created(await send_insert(conn, [task], now)))
 
 
+_TYPES = {
+    "task_id": "uuid",
+    "kind": "text",
+    "case_id": "text",
+    "alert_id": "uuid",
+    "title": "text",
+    "priority": "text",
+    "state": "text",
+    "created_at": "timestamptz",
+    "deadline": "timestamptz",
+    "escalation_level": "integer",
+    "escalated_at": "timestamptz",
+    "done_at": "timestamptz",
+    "done_by": "text",
+    "note": "text",
+    "detail": "jsonb",
+}
+assert tuple(_TYPES) == _COLUMNS
 # The tasks and the history rows of those created, in the given order, in one statement of fixed text
-# (arrays, one per column: parsed and planned once per connection).
+# (parsed and planned once per connection); the rows travel as one JSON document.
 _INSERT = (
-    "WITH t AS (SELECT * FROM unnest(%(task_id)s::uuid[], %(kind)s::text[], %(case_id)s::text[],"
-    " %(alert_id)s::uuid[], %(title)s::text[], %(priority)s::text[], %(state)s::text[],"
-    " %(created_at)s::timestamptz[], %(deadline)s::timestamptz[], %(escalation_level)s::int[],"
-    " %(escalated_at)s::timestamptz[], %(done_at)s::timestamptz[], %(done_by)s::text[], %(note)s::text[],"
-    " %(detail)s::jsonb[]) WITH ORDINALITY AS t (" + ", ".join(_COLUMNS) + ", n)),"
+    "WITH t AS (SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS t ("
+    + ", ".join(f"{c} {t}" for c, t in _TYPES.items())
+    + ", n integer)),"
     " created AS (INSERT INTO room_tasks ("
     + ", ".join(_COLUMNS)
     + ") SELECT "
@@ -100,6 +117,32 @@ _INSERT = (
 ).encode()
 
 
+def _t(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _row(t: Task, n: int) -> dict[str, Any]:
+    """A task as a row of :data:`_INSERT`'s document: :func:`_params` in JSON."""
+    return {
+        "task_id": t.task_id,
+        "kind": t.kind.value,
+        "case_id": t.case_id,
+        "alert_id": t.alert_id,
+        "title": t.title,
+        "priority": t.priority.value,
+        "state": t.state.value,
+        "created_at": t.created_at.isoformat(),
+        "deadline": t.deadline.isoformat(),
+        "escalation_level": t.escalation_level,
+        "escalated_at": _t(t.escalated_at),
+        "done_at": _t(t.done_at),
+        "done_by": t.done_by,
+        "note": t.note,
+        "detail": t.detail,
+        "n": n,
+    }
+
+
 async def send_insert(conn: Conn, tasks: Sequence[Task], now: datetime) -> Sent:
     """:func:`insert` of several tasks in one statement, in order, sent (a later task with the id of an
     earlier one is left out: inserted after it, it would have been a replay); in pipeline mode the ids
@@ -107,10 +150,8 @@ async def send_insert(conn: Conn, tasks: Sequence[Task], now: datetime) -> Sent:
     first: dict[str, Task] = {}
     for t in tasks:
         first.setdefault(t.task_id, t)
-    rows = [_params(t) for t in first.values()]
-    params: dict[str, Any] = {c: [r[c] for r in rows] for c in _COLUMNS}
-    params["now"] = now
-    return await conn.execute(_INSERT, params)
+    rows = [_row(t, n) for n, t in enumerate(first.values())]
+    return await conn.execute(_INSERT, {"rows": json.dumps(rows), "now": now})
 
 
 async def created(cur: Sent) -> set[str]:
