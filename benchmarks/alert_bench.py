@@ -1,10 +1,12 @@
 """Benchmark of deciding and ticking alerts on the real PostgreSQL and Redis (not a test).
 
-    .venv/bin/python -m benchmarks.alert_bench [--cases 200] [--batch 50] [--rounds 6] [--profile FILE]
+    .venv/bin/python -m benchmarks.alert_bench [--cases 200] [--batch 50] [--rounds 6] [--updates] [--profile FILE]
 
 Each round hands :meth:`AlertService.on_evaluation` batches of ``batch`` evaluation events, one per case,
 each opening a new alert (pre-alert, possible breach and proven breach in turn — what the e2e crossing
-decides: outbox rows for victim and police, room tasks, locate commands). It prints the process CPU time
+decides: outbox rows for victim and police, room tasks, locate commands); with ``--updates`` round 0 opens
+one proximity breach per case and every later round updates it (a breach update 1 m closer: the
+alert changes, nobody is told again — most of what an offender driving through a zone decides). It prints the process CPU time
 per decided change (``time.process_time()``: emon's own CPU, not PostgreSQL's, and not the other
 engineers' on the shared cores), the wall time per batch (median and p90: what a decision waits for its
 batch's transaction, noisy on shared cores), the CPU of one :meth:`AlertService.tick` with every alert
@@ -60,7 +62,25 @@ def _case(i: int) -> Case:
     )
 
 
-def _event(i: int, round_: int, at: datetime) -> EvalEvent:
+def _event(i: int, round_: int, at: datetime, updates: bool) -> EvalEvent:
+    if updates:
+        kind = EvalEventType.PROXIMITY_BREACH if round_ == 0 else EvalEventType.BREACH_UPDATE
+        evidence = (
+            Evidence(f"tag-{i}", at, 52.0907, 5.1214, 8.0, 1.0),
+            Evidence(f"vic-{i}", at, 52.0910, 5.1230, 15.0, 2.0),
+        )
+        return EvalEvent(
+            kind,
+            f"case-{i}",
+            "proximity",
+            at,
+            at,
+            T0,
+            Classification.BREACH,
+            120.0 - round_,
+            evidence,
+            live=True,
+        )
     kind, cls = KINDS[(i + round_) % len(KINDS)]
     evidence = (
         Evidence(f"tag-{i}", at, 52.0907, 5.1214, 8.0, 1.0),
@@ -69,7 +89,7 @@ def _event(i: int, round_: int, at: datetime) -> EvalEvent:
     return EvalEvent(kind, f"case-{i}", "proximity", at, at, at, cls, 120.0, evidence, live=True)
 
 
-async def run(cases: int, batch: int, rounds: int, profile: str | None) -> None:
+async def run(cases: int, batch: int, rounds: int, updates: bool, profile: str | None) -> None:
     schema = f"bench_alert_{uuid.uuid4().hex[:8]}"
     db = Database(PG_URL, schema, max_size=4)
     await db.open()
@@ -95,7 +115,7 @@ async def run(cases: int, batch: int, rounds: int, profile: str | None) -> None:
         walls: list[float] = []
         for r in range(rounds):
             at = T0 + timedelta(minutes=r)
-            events = [_event(i, r, at) for i in range(cases)]
+            events = [_event(i, r, at, updates) for i in range(cases)]
             cpu = 0.0
             for start in range(0, cases, batch):
                 chunk = events[start : start + batch]
@@ -171,9 +191,10 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=200)
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--updates", action="store_true", help="open once, then update (see above)")
     parser.add_argument("--profile", help="write cProfile stats of the decisions to this file")
     args = parser.parse_args()
-    asyncio.run(run(args.cases, args.batch, args.rounds, args.profile))
+    asyncio.run(run(args.cases, args.batch, args.rounds, args.updates, args.profile))
 
 
 if __name__ == "__main__":
