@@ -317,9 +317,10 @@ class AlertService:
         fence: Fence | None = None,
         prefetch: Callable[[st.Conn], Awaitable[Batch]] | None = None,
     ) -> None:
-        """Decide a batch in one transaction: first all at once (reads prefetched, no savepoints, one
-        NOTIFY); if anything in it fails, the transaction is rolled back and the batch decided again
-        item by item, a savepoint each, so one bad input cannot sink the others."""
+        """Decide a batch in one transaction: first all at once, in pipeline mode (reads prefetched in one
+        round trip, no savepoints, the writes sent with the COMMIT, their results read after it); if
+        anything in it fails, the transaction is rolled back and the batch decided again item by item,
+        a savepoint each, so one bad input cannot sink the others."""
         decided: list[Alert] = []
         fence = fence or self.fence
         async with self.db.pool.connection() as conn:
@@ -447,7 +448,7 @@ class AlertService:
             if cmd.kind == "owntracks_restore":
                 if batch is not None:
                     await batch.flush(conn)  # the end this drops may be queued
-                await st.send_cancel_commands(conn, cmd.topic, cmd.kind, cmd.not_before, now)
+                await st.cancel_commands(conn, cmd.topic, cmd.kind, cmd.not_before, now)
             delivery = st.Delivery(
                 cmd.command_id,
                 request.alert_id,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from psycopg import AsyncConnection, AsyncCursor, pq, sql
+from psycopg import AsyncConnection, AsyncCursor, pq
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
@@ -179,15 +179,6 @@ async def _alerts(conn: Conn, where: str, params: Sequence[Any], tail: str = "")
 async def get(conn: Conn, alert_id: str, *, lock: bool = False) -> Alert | None:
     found = await _alerts(conn, "alert_id = %s", [alert_id], "FOR UPDATE" if lock else "")
     return found[0] if found else None
-
-
-async def get_many(conn: Conn, alert_ids: Collection[str]) -> dict[str, Alert]:
-    """The stored ones of these alerts, locked (``FOR UPDATE``, in id order so that two lockers never
-    deadlock on them), in one query: the rows a batch of decisions may change."""
-    found = await _alerts(
-        conn, "alert_id = ANY (%s::uuid[])", [list(alert_ids)], "ORDER BY alert_id FOR UPDATE"
-    )
-    return {a.alert_id: a for a in found}
 
 
 @dataclass(frozen=True, slots=True)
@@ -458,9 +449,9 @@ async def saved_versions(cur: Sent) -> dict[str, int | None]:
 
 
 async def add_delivery(conn: Conn, d: Delivery, now: datetime, channel_name: str | None) -> bool:
-    """Queue a delivery (idempotent on its id) and, if it was added, NOTIFY the workers at commit (unless
-    ``channel_name`` is None: then the caller sends one :func:`notify` for all the rows of its
-    transaction). It is due at ``d.next_attempt_at`` when set (a pursuit's end), else now."""
+    """Queue a delivery (idempotent on its id) and, if it was added, NOTIFY ``channel_name`` (the
+    workers) at commit (None: nobody). It is due at ``d.next_attempt_at`` when set (a pursuit's end),
+    else now."""
     return bool(await add_deliveries(conn, [(d, now)], channel_name))
 
 
@@ -520,11 +511,6 @@ async def deliveries_added(cur: Sent) -> int:
     """How many rows a sent :func:`send_deliveries` added."""
     row = await cur.fetchone()
     return 0 if row is None else cast(int, row[0])
-
-
-async def notify(conn: Conn, channel_name: str) -> None:
-    """Wake the outbox workers at commit (PostgreSQL folds repeated identical NOTIFYs of a transaction)."""
-    await conn.execute(sql.SQL("NOTIFY {}").format(sql.Identifier(channel_name)))
 
 
 def _delivery(r: dict[str, Any]) -> Delivery:
@@ -643,16 +629,11 @@ async def send_cancel_victim_deliveries(
     )
 
 
-async def cancel_commands(conn: Conn, target: str, msg_type: str, due_before: datetime, now: datetime) -> int:
-    """Drop pending commands of one kind on one topic due before ``due_before`` (an earlier pursuit's
-    end, superseded by a later one)."""
-    return (await send_cancel_commands(conn, target, msg_type, due_before, now)).rowcount
-
-
-async def send_cancel_commands(
+async def cancel_commands(
     conn: Conn, target: str, msg_type: str, due_before: datetime, now: datetime
 ) -> Sent:
-    """:func:`cancel_commands`' statement, sent (in pipeline mode its count is not read)."""
+    """Drop pending commands of one kind on one topic due before ``due_before`` (an earlier pursuit's
+    end, superseded by a later one); in pipeline mode the statement is sent, not waited for."""
     return await conn.execute(
         "UPDATE alert_outbox SET state = 'cancelled', cancelled_at = %s WHERE channel = 'command' AND target = %s"
         " AND msg_type = %s AND state = 'pending' AND next_attempt_at < %s",
@@ -694,11 +675,6 @@ async def dispatch_history(conn: Conn, alert_id: str) -> list[tuple[str, datetim
     return [(str(r[0]), r[1]) for r in await cur.fetchall()]  # type: ignore[misc]
 
 
-async def dispatch_histories(conn: Conn, alert_ids: Collection[str]) -> dict[str, list[tuple[str, datetime]]]:
-    """:func:`dispatch_history` of many alerts in one query (an alert without CAP messages is absent)."""
-    return await _dispatch_histories_of(await _send_dispatch_histories(conn, list(alert_ids)))
-
-
 async def _send_dispatch_histories(conn: Conn, alert_ids: Sequence[str]) -> Sent:
     return await conn.execute(
         "SELECT alert_id, delivery_id, created_at FROM alert_outbox WHERE alert_id = ANY (%s::uuid[])"
@@ -712,14 +688,6 @@ async def _dispatch_histories_of(cur: Sent) -> dict[str, list[tuple[str, datetim
     for alert_id, delivery_id, created_at in await cur.fetchall():
         out.setdefault(str(alert_id), []).append((str(delivery_id), cast(datetime, created_at)))
     return out
-
-
-async def active_suppressions(
-    conn: Conn, case_ids: Collection[str], now: datetime
-) -> dict[str, list[frozenset[str] | None]]:
-    """The suppressions of these cases in force at ``now``, as the alert types each holds back (None:
-    every type), in one query; :func:`is_suppressed` answers from them with :func:`suppresses`."""
-    return await _suppressions_of(await _send_suppressions(conn, list(case_ids), now))
 
 
 async def _send_suppressions(conn: Conn, case_ids: Sequence[str], now: datetime) -> Sent:
@@ -738,7 +706,7 @@ async def _suppressions_of(cur: Sent) -> dict[str, list[frozenset[str] | None]]:
 
 
 def suppresses(held: Sequence[frozenset[str] | None], alert_type: AlertType) -> bool:
-    """True when one of a case's suppressions in force (:func:`active_suppressions`) holds ``alert_type``."""
+    """True when one of a case's suppressions in force (:func:`batch_reads`) holds ``alert_type``."""
     return any(types is None or alert_type.value in types for types in held)
 
 
