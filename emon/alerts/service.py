@@ -10,6 +10,7 @@ import functools
 import logging
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -353,8 +354,8 @@ class AlertService:
         elapsed = max(0.0, time.monotonic() - received_mono)
         for _ in decided:
             metrics.FIX_TO_ALERT.observe(elapsed)
-        for labels in unit.counts:
-            metrics.ALERT_CHANGES.labels(*labels).inc()
+        for labels, n in Counter(unit.counts).items():  # one label lookup per kind of change, not per change
+            metrics.ALERT_CHANGES.labels(*labels).inc(n)
         self._after_commit(decided)
         self.tasks.published(unit.tasks)
 
