@@ -11,12 +11,13 @@ A prefetched dispatch history likewise answers with the CAP rows the batch queue
 stored order. With nothing prefetched (:meth:`Batch.none`, the isolating per-item path) every answer is
 the original per-decision query.
 
-The writes are sent without waiting for their results: each change's save, then the outbox rows the
-batch queues in one statement (:meth:`Batch.flush`, at the end, and before anything that changes the
-outbox: a resolve cancelling victim re-sends, a pursuit dropping an earlier end, so every statement
-sees the rows it saw before), with the NOTIFY that wakes the delivery workers when a row was added,
-then the room tasks in one statement (:meth:`Batch.finish`). They go out with the COMMIT; their
-results (order versions, created tasks) are read after it (:meth:`Batch.created_tasks`).
+The writes are sent without waiting for their results, at the next flush (:meth:`Batch.flush`: at the
+end, and before anything that reads the alerts or changes the outbox — a resolve cancelling victim
+re-sends, a pursuit dropping an earlier end — so every statement sees the rows it saw before): the
+waiting saves, one statement per run of distinct alerts (:meth:`Batch.save`), then the queued outbox
+rows in one statement that NOTIFYs the delivery workers when a row was added; at the end the room tasks
+in one statement (:meth:`Batch.finish`). They go out with the COMMIT; their results (order versions,
+created tasks) are read after it (:meth:`Batch.versions`, :meth:`Batch.created_tasks`).
 """
 
 from __future__ import annotations
@@ -44,7 +45,6 @@ class Batch:
         self._at = at  # the ``now`` the suppressions were read for
         self._rows: list[tuple[st.Delivery, datetime]] = []
         self._notify: str | None = None
-        self._sent: list[st.Sent] = []
         self.tasks: list[Task] = []  # the room tasks to create at :meth:`finish`, in order
         self._tasks_sent: st.Sent | None = None
         self._hold = reads is not None  # saves wait for a flush: every read of this batch passes here
@@ -150,7 +150,7 @@ class Batch:
         await self._send_saves(conn)
         if self._rows:
             rows, self._rows = self._rows, []
-            self._sent.append(await st.send_deliveries(conn, rows, self._notify))
+            await st.send_deliveries(conn, rows, self._notify)  # its count is not needed
 
     async def finish(self, conn: st.Conn, now: datetime) -> None:
         """Send what is still queued: the outbox rows, then the room tasks created at ``now`` (one
@@ -158,10 +158,6 @@ class Batch:
         await self.flush(conn)
         if self.tasks:
             self._tasks_sent = await task_store.send_insert(conn, self.tasks, now)
-
-    async def added(self) -> int:
-        """How many outbox rows the flushes added (their results read: after the pipeline synced)."""
-        return sum([await st.deliveries_added(cur) for cur in self._sent])
 
     async def created_tasks(self) -> list[Task]:
         """The queued room tasks that were created (not replays), in order, each once."""
