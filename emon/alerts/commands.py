@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from emon.alerts.model import uuid5_text
 from emon.device import Device
 
 _NAMESPACE = uuid.UUID("0c5a7f2e-9d3b-4e61-8b0a-636d646c6f63")  # fixed forever: ids must not change
@@ -61,7 +62,7 @@ class Command:
 
 
 def command_id_for(origin: str, device_id: str, kind: str) -> str:
-    return str(uuid.uuid5(_NAMESPACE, f"{origin}|{device_id}|{kind}"))
+    return uuid5_text(_NAMESPACE, f"{origin}|{device_id}|{kind}")
 
 
 def cmd_topic(device: Device) -> str:

@@ -152,7 +152,12 @@ def _new(
     device_id: str | None = None,
     device_kind: str | None = None,
     explanation: dict[str, Any] | None = None,
+    distance_m: float | None = None,
+    offender_position: Sighting | None = None,
+    victim_position: Sighting | None = None,
 ) -> Alert:
+    """A new open alert (its closest distance so far: ``distance_m``), built in one go: a decision's
+    alert is not rebuilt field by field."""
     route = routing.route(alert_type, case.risk, device_kind)
     return Alert(
         alert_id=alert_id_for(case.case_id, rule, episode),
@@ -171,6 +176,10 @@ def _new(
         live=live,
         suppressed=suppressed and alert_type not in NEVER_SUPPRESSED,
         explanation=explanation or {},
+        distance_m=distance_m,
+        closest_m=distance_m,
+        offender_position=offender_position,
+        victim_position=victim_position,
     )
 
 
@@ -203,11 +212,7 @@ def on_evaluation(
             live=ev.live,
             suppressed=suppressed,
             explanation=explanation,
-        )
-        alert = replace(
-            alert,
             distance_m=ev.distance_m,
-            closest_m=ev.distance_m,
             offender_position=offender,
             victim_position=victim,
         )

@@ -58,12 +58,24 @@ class OutboxWorker:
 
     async def deliver_due(self, now: datetime) -> int:
         """Send every due delivery once (one batch, concurrently: a slow webhook never holds a victim
-        warning back); record the outcomes in the claiming transaction; return how many were tried."""
+        warning back); record the outcomes in the claiming transaction (one statement for the round,
+        then the failing alarm of each delivery that just crossed its threshold); return how many were
+        tried."""
         async with self.db.pool.connection() as conn, conn.transaction():
             due = await st.claim_due(conn, now, self.config.batch_size)
+            if not due:
+                return 0
             outcomes = await asyncio.gather(*(self._send(d, now) for d in due))
-            for d, (error, latency_s) in zip(due, outcomes, strict=True):
-                await self._record(conn, d, error, latency_s, now)
+            attempts = [
+                self._attempt(d, error, latency_s, now)
+                for d, (error, latency_s) in zip(due, outcomes, strict=True)
+            ]
+            await st.record_attempts(conn, attempts, now)
+            for d, (error, _), attempt in zip(due, outcomes, attempts, strict=True):
+                if error is not None and attempt.failing and not d.failing:
+                    metrics.DELIVERY_FAILING.labels(d.channel).inc()
+                    log.error("delivery %s (%s) keeps failing: %s", d.delivery_id, d.channel, error)
+                    await self.on_failing(conn, d, error, now)
         return len(due)
 
     async def _send(self, d: st.Delivery, now: datetime) -> tuple[str | None, float]:
@@ -78,9 +90,10 @@ class OutboxWorker:
             return str(exc), time.monotonic() - started
         return None, time.monotonic() - started
 
-    async def _record(
-        self, conn: st.Conn, d: st.Delivery, error: str | None, latency_s: float, now: datetime
-    ) -> None:
+    def _attempt(self, d: st.Delivery, error: str | None, latency_s: float, now: datetime) -> st.Attempt:
+        """The record of one attempt and the row's next state: a failure is retried after a backoff (and
+        is failing once it crossed the attempts or age threshold); a victim warning is re-sent until
+        acknowledged; anything else is delivered."""
         if error is not None:
             metrics.DELIVERY_FAILURES.labels(d.channel).inc()
             wait = backoff_s(
@@ -90,35 +103,26 @@ class OutboxWorker:
             failing = (
                 d.attempts + 1 >= self.config.failing_after_attempts or age >= self.config.failing_after_s
             )
-            await st.record_attempt(
-                conn,
-                d,
+            return st.Attempt(
+                d.delivery_id,
                 ok=False,
                 latency_s=latency_s,
                 detail=error,
-                now=now,
                 state=d.state,
                 next_attempt_at=now + timedelta(seconds=wait),
                 failing=failing or d.failing,
             )
-            if failing and not d.failing:
-                metrics.DELIVERY_FAILING.labels(d.channel).inc()
-                log.error("delivery %s (%s) keeps failing: %s", d.delivery_id, d.channel, error)
-                await self.on_failing(conn, d, error, now)
-            return
         if d.first_sent_at is None and d.created_at is not None:
             metrics.DELIVERY_LATENCY.labels(d.channel).observe(max(0.0, (now - d.created_at).total_seconds()))
         if d.requires_ack:  # keep re-sending the same notification until the device acknowledges it
             state, next_at = "sent", now + timedelta(seconds=self.config.victim_resend_s)
         else:
             state, next_at = "delivered", now
-        await st.record_attempt(
-            conn,
-            d,
+        return st.Attempt(
+            d.delivery_id,
             ok=True,
             latency_s=latency_s,
             detail="ok",
-            now=now,
             state=state,
             next_attempt_at=next_at,
             failing=d.failing,

@@ -10,6 +10,7 @@ import functools
 import logging
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -57,19 +58,31 @@ _ESCALATION_SLACK = timedelta(milliseconds=1)  # the query may return more; lc.e
 
 @dataclass
 class Unit:
-    """What one batch transaction defers to its end: the reads it prefetched, its outbox rows (one
-    INSERT and one NOTIFY when ``defer``), the room tasks to publish and the change counts to record
-    after commit (a batch that is redone item by item counts each change once)."""
+    """What one batch transaction defers to its end: the reads it prefetched, the room tasks to publish
+    and the change counts to record after commit (a batch that is redone item by item counts each change
+    once). With ``defer`` (the batch path, in pipeline mode) its writes go through ``reads`` and are sent
+    without waiting; their results (order versions, created room tasks) are read after commit. The case
+    facts of a batch are looked up once per case (``cases``)."""
 
     reads: Batch = field(default_factory=Batch.none)
-    defer: bool = False  # outbox rows written and NOTIFYed once, at the end, by ``reads``
+    defer: bool = False
     tasks: list[Task] = field(default_factory=list)
     counts: list[tuple[str, str, str]] = field(default_factory=list)
+    cases: dict[str, CaseInfo] = field(default_factory=dict)
 
     @property
     def batch(self) -> Batch | None:
         """Where outbox rows wait for the batch's end; None: each row is written (and NOTIFYed) at once."""
         return self.reads if self.defer else None
+
+    async def settle(self, decided: list[Alert]) -> list[Alert]:
+        """After commit (``defer``): the decided alerts with the order version each save returned, and the
+        room tasks created to publish."""
+        out = []
+        for alert, version in zip(decided, await self.reads.versions(), strict=True):
+            out.append(alert if version == alert.order_version else replace(alert, order_version=version))
+        self.tasks.extend(await self.reads.created_tasks())
+        return out
 
 
 class SeenSource(Protocol):
@@ -143,6 +156,15 @@ class AlertService:
 
     # -- inputs -------------------------------------------------------------------------------
 
+    def _case_of(self, case_id: str, unit: Unit | None) -> CaseInfo:
+        """:meth:`_case`, looked up once per case in a batch."""
+        if unit is None:
+            return self._case(case_id)
+        info = unit.cases.get(case_id)
+        if info is None:
+            info = unit.cases[case_id] = self._case(case_id)
+        return info
+
     def _case(self, case_id: str) -> CaseInfo:
         case = self.casebook.get(case_id)
         if (
@@ -180,13 +202,25 @@ class AlertService:
         A ``locate_request`` becomes device commands, never an alert. ``fence``: the lease these decisions
         are made under (several instances: the cases' partition's; default :attr:`fence`)."""
 
-        async def one(conn: st.Conn, unit: Unit, ev: EvalEvent) -> list[Change]:
-            if ev.type is EvalEventType.LOCATE_REQUEST:
-                request = followups.locate_request_of(ev, self._case(ev.case_id))
+        # Each event with the id of the alert it may change (None: a locate request), computed once.
+        items = [
+            (
+                ev,
+                None
+                if ev.type is EvalEventType.LOCATE_REQUEST
+                else alert_id_for(ev.case_id, ev.rule, ev.episode),
+            )
+            for ev in events
+        ]
+
+        async def one(conn: st.Conn, unit: Unit, item: tuple[EvalEvent, str | None]) -> list[Change]:
+            ev, alert_id = item
+            case = self._case_of(ev.case_id, unit)
+            if alert_id is None:
+                request = followups.locate_request_of(ev, case)
                 await self._locate(conn, request, now, unit.batch)
                 return []
-            case = self._case(ev.case_id)
-            prev = await unit.reads.alert(conn, alert_id_for(ev.case_id, ev.rule, ev.episode))
+            prev = await unit.reads.alert(conn, alert_id)
             suppressed = await unit.reads.suppressed(conn, ev.case_id, lc.alert_type_of(ev, prev), now)
             change = lc.on_evaluation(
                 prev, ev, case, self.routing, self.config, suppressed=suppressed, now=now
@@ -194,14 +228,10 @@ class AlertService:
             return [change] if change else []
 
         async def prefetch(conn: st.Conn) -> Batch:
-            alert_ids = [
-                alert_id_for(ev.case_id, ev.rule, ev.episode)
-                for ev in events
-                if ev.type is not EvalEventType.LOCATE_REQUEST
-            ]
-            return await Batch.load(conn, alert_ids, {ev.case_id for ev in events}, now)
+            alert_ids = [i for _, i in items if i is not None]
+            return await Batch.load(conn, alert_ids, [ev.case_id for ev in events], now)
 
-        await self._batch(events, one, now, received_mono, "evaluation", fence, prefetch)
+        await self._batch(items, one, now, received_mono, "evaluation", fence, prefetch)
 
     async def on_device_events(
         self,
@@ -288,38 +318,44 @@ class AlertService:
         fence: Fence | None = None,
         prefetch: Callable[[st.Conn], Awaitable[Batch]] | None = None,
     ) -> None:
-        """Decide a batch in one transaction: first all at once (reads prefetched, no savepoints, one
-        NOTIFY); if anything in it fails, the transaction is rolled back and the batch decided again
-        item by item, a savepoint each, so one bad input cannot sink the others."""
+        """Decide a batch in one transaction: first all at once, in pipeline mode (reads prefetched in one
+        round trip, no savepoints, the writes sent with the COMMIT, their results read after it); if
+        anything in it fails, the transaction is rolled back and the batch decided again item by item,
+        a savepoint each, so one bad input cannot sink the others."""
         decided: list[Alert] = []
         fence = fence or self.fence
         async with self.db.pool.connection() as conn:
             checked = False
+            unit = Unit(defer=True)
             try:
-                async with conn.transaction():
+                # Pipeline mode: the reads wait for their results (one round trip for the prefetch), the
+                # writes do not; they go out with the COMMIT and their results are read after it.
+                async with conn.pipeline(), conn.transaction():
                     if fence is not None:
                         await fence.check(conn)  # decisions come from the holder of the cases' lease only
                     checked = True
-                    reads = await prefetch(conn) if prefetch is not None else Batch.none()
-                    unit = Unit(reads, defer=True)
+                    if prefetch is not None:
+                        unit.reads = await prefetch(conn)
+                    unit.reads.notify_on(self.notifier.notify_channel)
                     for item in items:
                         for change in await one(conn, unit, item):
                             decided.append(await self._store(conn, change, now, unit=unit))
-                    await reads.flush(conn)
-                    if reads.added:
-                        await st.notify(conn, self.notifier.notify_channel)
+                    await unit.reads.finish(conn, now)
             except Exception:
                 if not checked:
                     raise
                 log.warning("a %s batch failed as a whole; deciding it again item by item", stage)
+                await st.end_failed(conn)
                 decided.clear()
                 unit = await self._batch_each(conn, items, one, now, stage, fence, decided)
+            else:
+                decided = await unit.settle(decided)
         # One sample per decided change, not per batch: the latency target is a quantile over decisions.
         elapsed = max(0.0, time.monotonic() - received_mono)
         for _ in decided:
             metrics.FIX_TO_ALERT.observe(elapsed)
-        for labels in unit.counts:
-            metrics.ALERT_CHANGES.labels(*labels).inc()
+        for labels, n in Counter(unit.counts).items():  # one label lookup per kind of change, not per change
+            metrics.ALERT_CHANGES.labels(*labels).inc(n)
         self._after_commit(decided)
         self.tasks.published(unit.tasks)
 
@@ -368,14 +404,16 @@ class AlertService:
         and the end of victim re-sends once the alert is resolved. With ``unit`` (a batch), reads come
         from its prefetch, and the change count (and, if it defers them, the outbox rows) are left to it."""
         alert = change.alert
-        case = self._case(alert.case_id)
-        version = await st.save(conn, change, now, self.notifier.notes(change, case))
-        if unit is not None:
-            unit.reads.forget(alert.alert_id)
-        if version != alert.order_version:  # the room and the API show the version the database stamped
-            alert = replace(alert, order_version=version)
-            change = replace(change, alert=alert)
+        case = self._case_of(alert.case_id, unit)
+        notes = self.notifier.notes(change, case)
         batch = None if unit is None else unit.batch
+        if unit is not None and unit.defer:
+            await unit.reads.save(conn, change, now, notes)  # its order version: after commit
+        else:
+            version = await st.save(conn, change, now, notes)
+            if version != alert.order_version:  # the room and the API show the version the database stamped
+                alert = replace(alert, order_version=version)
+                change = replace(change, alert=alert)
         await self.notifier.enqueue(conn, change, case, now, batch=batch)
         labels = (alert.type.value, alert.state.value, change.action)
         if unit is None:
@@ -385,13 +423,16 @@ class AlertService:
         if alert.state is AlertState.RESOLVED:
             if batch is not None:
                 await batch.flush(conn)  # the rows this cancels may be queued
-            await st.cancel_victim_deliveries(conn, now, alert_id=alert.alert_id)
+            await st.send_cancel_victim_deliveries(conn, now, alert_id=alert.alert_id)
         planned = followups.tasks_for(change, case, self.config, now)
-        created = [t for t in [await self.tasks.create(conn, t, now) for t in planned] if t]
-        if unit is not None:
-            unit.tasks.extend(created)
-        else:
-            self.tasks.published(created)
+        if batch is not None:
+            batch.tasks.extend(planned)  # created (and published) with the batch
+        elif planned:
+            created = [t for t in [await self.tasks.create(conn, t, now) for t in planned] if t]
+            if unit is not None:
+                unit.tasks.extend(created)
+            else:
+                self.tasks.published(created)
         request = followups.locate_for(change, case, self.config, now)
         if request is not None:
             await self._locate(conn, request, now, batch)

@@ -3,12 +3,13 @@ holds a transaction on, so an alert change and its outbox rows commit together o
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from psycopg import AsyncConnection, sql
+from psycopg import AsyncConnection, AsyncCursor, pq
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
@@ -17,6 +18,8 @@ from emon.alerts.types import AlertState, AlertType, Priority, Recipient
 from emon.case import Risk
 
 Conn = AsyncConnection[tuple[object, ...]]
+Sent = AsyncCursor[tuple[object, ...]]
+"""A statement sent (in pipeline mode: queued, its result not read yet); read it with the matching function."""
 
 ALERT_COLUMNS = (
     "alert_id",
@@ -75,7 +78,24 @@ class Delivery:
     reason: str | None = None
 
 
-def _alert_params(a: Alert) -> dict[str, Any]:
+async def end_failed(conn: Conn) -> None:
+    """After a transaction failed in pipeline mode (its COMMIT, queued behind the failing statement, was
+    skipped): roll back whatever the server may still hold open, so the connection can be used again."""
+    if conn.info.transaction_status is not pq.TransactionStatus.IDLE:
+        await conn.rollback()
+
+
+def _raw(text: Any) -> str:
+    return str(text)
+
+
+def _json(value: Any) -> Jsonb:
+    """A jsonb parameter serialised now, once (``json.dumps``, as psycopg's own ``Jsonb`` does): the same
+    text can then go to two columns (an evaluation change's explanation is also its history detail)."""
+    return Jsonb(json.dumps(value), dumps=_raw)
+
+
+def _alert_params(a: Alert, explanation: Jsonb | None = None) -> dict[str, Any]:
     return {
         "alert_id": a.alert_id,
         "case_id": a.case_id,
@@ -102,7 +122,7 @@ def _alert_params(a: Alert) -> dict[str, Any]:
         "closest_m": a.closest_m,
         "offender_position": None if a.offender_position is None else Jsonb(a.offender_position.to_json()),
         "victim_position": None if a.victim_position is None else Jsonb(a.victim_position.to_json()),
-        "explanation": Jsonb(a.explanation),
+        "explanation": explanation if explanation is not None else _json(a.explanation),
         "ended_at": a.ended_at,
         "notify_seq": a.notify_seq,
         "notified_closest_m": a.notified_closest_m,
@@ -161,13 +181,30 @@ async def get(conn: Conn, alert_id: str, *, lock: bool = False) -> Alert | None:
     return found[0] if found else None
 
 
-async def get_many(conn: Conn, alert_ids: Collection[str]) -> dict[str, Alert]:
-    """The stored ones of these alerts, locked (``FOR UPDATE``, in id order so that two lockers never
-    deadlock on them), in one query: the rows a batch of decisions may change."""
-    found = await _alerts(
-        conn, "alert_id = ANY (%s::uuid[])", [list(alert_ids)], "ORDER BY alert_id FOR UPDATE"
+@dataclass(frozen=True, slots=True)
+class BatchReads:
+    """What a batch of decisions reads before deciding (:func:`batch_reads`)."""
+
+    alerts: dict[str, Alert]  # the stored ones, locked
+    suppressions: dict[str, list[frozenset[str] | None]]  # per case with any in force
+    dispatch: dict[str, list[tuple[str, datetime]]]  # per alert with CAP messages queued
+
+
+async def batch_reads(
+    conn: Conn, alert_ids: Sequence[str], case_ids: Sequence[str], now: datetime
+) -> BatchReads:
+    """:func:`get_many` of ``alert_ids`` (locked, id order), :func:`active_suppressions` of ``case_ids``
+    at ``now`` and :func:`dispatch_histories` of the alerts, as one round trip in pipeline mode: the
+    three statements are sent before any result is read (and run in that order: the histories are
+    read with the alerts locked; an absent alert has no outbox rows, their foreign key says so)."""
+    rows = conn.cursor(row_factory=dict_row)
+    await rows.execute(
+        b"SELECT * FROM alerts WHERE alert_id = ANY (%s::uuid[]) ORDER BY alert_id FOR UPDATE", [alert_ids]
     )
-    return {a.alert_id: a for a in found}
+    held = await _send_suppressions(conn, case_ids, now)
+    dispatch = await _send_dispatch_histories(conn, alert_ids)
+    alerts = {a.alert_id: a for a in (row_to_alert(r) for r in await rows.fetchall())}
+    return BatchReads(alerts, await _suppressions_of(held), await _dispatch_histories_of(dispatch))
 
 
 async def open_for_rule(conn: Conn, case_id: str, rule: str, *, lock: bool = False) -> Alert | None:
@@ -274,10 +311,12 @@ async def save(
     (stamped by the database on first insert, never changed by an update). One statement, not one per
     row: a round trip is most of what a decision costs (the history rows' foreign key is checked at the
     statement's end, after the upsert; VALUES rows take their ids in order)."""
-    p = _alert_params(change.alert)
-    p.update(h_at=now, h_actor=change.actor, h_action=change.action, h_detail=Jsonb(change.detail))
-    for i, (action, detail) in enumerate(notes):
-        p.update({f"n{i}_action": action, f"n{i}_detail": Jsonb(detail)})
+    explanation = _json(change.alert.explanation)
+    p = _alert_params(change.alert, explanation)
+    detail = explanation if change.detail is change.alert.explanation else _json(change.detail)
+    p.update(h_at=now, h_actor=change.actor, h_action=change.action, h_detail=detail)
+    for i, (action, note) in enumerate(notes):
+        p.update({f"n{i}_action": action, f"n{i}_detail": _json(note)})
     query = _SAVE[len(notes)] if len(notes) < len(_SAVE) else _save_sql(len(notes))
     cur = await conn.execute(query, p)
     row = await cur.fetchone()
@@ -285,62 +324,193 @@ async def save(
     return version if isinstance(version, int) else None
 
 
+_TYPES = {
+    "alert_id": "uuid",
+    "case_id": "text",
+    "type": "text",
+    "rule": "text",
+    "episode": "timestamptz",
+    "state": "text",
+    "priority": "text",
+    "recipients": "text[]",
+    "risk": "text",
+    "device_id": "text",
+    "opened_at": "timestamptz",
+    "updated_at": "timestamptz",
+    "acknowledged_at": "timestamptz",
+    "acknowledged_by": "text",
+    "resolved_at": "timestamptz",
+    "resolved_by": "text",
+    "outcome": "text",
+    "late": "boolean",
+    "live": "boolean",
+    "escalated": "boolean",
+    "suppressed": "boolean",
+    "distance_m": "float8",
+    "closest_m": "float8",
+    "offender_position": "jsonb",
+    "victim_position": "jsonb",
+    "explanation": "jsonb",
+    "ended_at": "timestamptz",
+    "notify_seq": "integer",
+    "notified_closest_m": "float8",
+    "delivery_failing": "boolean",
+    "events": "integer",
+    "victim_acked_at": "timestamptz",
+}
+assert tuple(_TYPES) == ALERT_COLUMNS
+_ROW_TYPES = ", ".join(f"{c} {t}" for c, t in _TYPES.items())
+_UPDATES = ", ".join(f"{c} = EXCLUDED.{c}" for c in ALERT_COLUMNS if c != "alert_id")
+# :func:`save` of many changes of distinct alerts in one statement of fixed text: the rows travel as one
+# JSON document (serialised in C, where psycopg would adapt some forty parameters a change in Python);
+# history rows, each change's then its notes', are inserted in the given order.
+_SAVE_MANY = (
+    f"WITH r AS (SELECT * FROM jsonb_to_recordset(%s::jsonb) AS r ({_ROW_TYPES}, h_at timestamptz,"
+    " h_actor text, h_action text, h_detail jsonb, notes jsonb, n integer)),"
+    f" saved AS (INSERT INTO alerts ({', '.join(ALERT_COLUMNS)}) SELECT {', '.join(ALERT_COLUMNS)} FROM r"
+    f" ORDER BY n ON CONFLICT (alert_id) DO UPDATE SET {_UPDATES} RETURNING alert_id, order_version),"
+    " logged AS (INSERT INTO alert_history (alert_id, at, actor, action, state, detail)"
+    " SELECT alert_id, at, actor, action, state, detail FROM ("
+    "SELECT alert_id, h_at AS at, h_actor AS actor, h_action AS action, state, h_detail AS detail, n, 0::bigint AS k"
+    " FROM r UNION ALL SELECT r.alert_id, r.h_at, 'system', x.note ->> 0, r.state, x.note -> 1, r.n, x.k"
+    " FROM r, jsonb_array_elements(r.notes) WITH ORDINALITY AS x (note, k)) h ORDER BY n, k)"
+    " SELECT alert_id::text, order_version FROM saved"
+).encode()
+
+
+def _t(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _save_row(
+    change: Change, now: datetime, notes: Sequence[tuple[str, dict[str, Any]]], n: int
+) -> dict[str, Any]:
+    """One change as a row of :data:`_SAVE_MANY`'s document: the values :func:`_alert_params` gives, in
+    JSON (times in ISO 8601 with their offset, positions and explanation as objects)."""
+    a = change.alert
+    return {
+        "alert_id": a.alert_id,
+        "case_id": a.case_id,
+        "type": a.type.value,
+        "rule": a.rule,
+        "episode": a.episode.isoformat(),
+        "state": a.state.value,
+        "priority": a.priority.value,
+        "recipients": sorted(r.value for r in a.recipients),
+        "risk": a.risk.value,
+        "device_id": a.device_id,
+        "opened_at": a.opened_at.isoformat(),
+        "updated_at": a.updated_at.isoformat(),
+        "acknowledged_at": _t(a.acknowledged_at),
+        "acknowledged_by": a.acknowledged_by,
+        "resolved_at": _t(a.resolved_at),
+        "resolved_by": a.resolved_by,
+        "outcome": a.outcome,
+        "late": a.late,
+        "live": a.live,
+        "escalated": a.escalated,
+        "suppressed": a.suppressed,
+        "distance_m": a.distance_m,
+        "closest_m": a.closest_m,
+        "offender_position": None if a.offender_position is None else a.offender_position.to_json(),
+        "victim_position": None if a.victim_position is None else a.victim_position.to_json(),
+        "explanation": a.explanation,
+        "ended_at": _t(a.ended_at),
+        "notify_seq": a.notify_seq,
+        "notified_closest_m": a.notified_closest_m,
+        "delivery_failing": a.delivery_failing,
+        "events": a.events,
+        "victim_acked_at": _t(a.victim_acked_at),
+        "h_at": now.isoformat(),
+        "h_actor": change.actor,
+        "h_action": change.action,
+        "h_detail": change.detail,
+        "notes": [[action, detail] for action, detail in notes],
+        "n": n,
+    }
+
+
+Save = tuple[Change, datetime, Sequence[tuple[str, dict[str, Any]]]]
+"""A change to store at ``now`` with its notes: what :func:`save` takes."""
+
+
+async def send_saves(conn: Conn, saves: Sequence[Save]) -> Sent:
+    """:func:`save` of changes of distinct alerts, in order, in one statement, sent; in pipeline mode
+    the order versions (:func:`saved_versions`) are read later. A value JSON cannot carry (a NaN
+    distance) fails the statement (the caller's batch is then redone change by change, with
+    :func:`save`)."""
+    rows = [_save_row(change, now, notes, n) for n, (change, now, notes) in enumerate(saves)]
+    return await conn.execute(_SAVE_MANY, (json.dumps(rows, allow_nan=False),))
+
+
+async def saved_versions(cur: Sent) -> dict[str, int | None]:
+    """The order version of each alert a sent :func:`send_saves` stored, by alert id."""
+    return {str(r[0]): r[1] if isinstance(r[1], int) else None for r in await cur.fetchall()}
+
+
 async def add_delivery(conn: Conn, d: Delivery, now: datetime, channel_name: str | None) -> bool:
-    """Queue a delivery (idempotent on its id) and NOTIFY the workers at commit — unless ``channel_name``
-    is None: then the caller sends one :func:`notify` for all the rows of its transaction. It is due at
-    ``d.next_attempt_at`` when set (a pursuit's end), else now."""
-    added = await add_deliveries(conn, [(d, now)])
-    if added and channel_name is not None:
-        await notify(conn, channel_name)
-    return bool(added)
+    """Queue a delivery (idempotent on its id) and, if it was added, NOTIFY ``channel_name`` (the
+    workers) at commit (None: nobody). It is due at ``d.next_attempt_at`` when set (a pursuit's end),
+    else now."""
+    return bool(await add_deliveries(conn, [(d, now)], channel_name))
 
 
-_OUTBOX_ROW = "(%s, %s, %s, %s, %s, %s, 'pending', %s, %s, %s, %s, %s)"
+# One statement of fixed text for any number of rows (one JSON document: serialised in C, where psycopg
+# would adapt eleven arrays element by element in Python), so it is parsed and planned once per
+# connection: rows are inserted in the given order (a later row with the id of an earlier one is
+# skipped, as it would have been alone), and the workers are NOTIFYed, at commit, only when a row was
+# added (the condition is checked before pg_notify runs: a one-time filter).
+_ADD_DELIVERIES = (
+    b"WITH r AS (SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS r (delivery_id uuid, alert_id uuid,"
+    b" channel text, target text, msg_type text, body text, requires_ack boolean, created_at timestamptz,"
+    b" next_attempt_at timestamptz, case_id text, reason text, n integer)),"
+    b" added AS (INSERT INTO alert_outbox (delivery_id, alert_id, channel, target, msg_type, body, state,"
+    b" requires_ack, created_at, next_attempt_at, case_id, reason) SELECT delivery_id, alert_id, channel, target,"
+    b" msg_type, decode(body, 'hex'), 'pending', requires_ack, created_at, next_attempt_at, case_id, reason"
+    b" FROM r ORDER BY n ON CONFLICT (delivery_id) DO NOTHING RETURNING 1)"
+    b" SELECT (SELECT count(*) FROM added),"
+    b" (SELECT count(*) FROM pg_notify(%(notify)s, '') WHERE %(notify)s IS NOT NULL AND EXISTS (SELECT FROM added))"
+)
 
 
-def _outbox_params(d: Delivery, now: datetime) -> tuple[Any, ...]:
-    """The values of one outbox row, in :data:`_OUTBOX_ROW`'s order."""
-    return (
-        d.delivery_id,
-        d.alert_id,
-        d.channel,
-        d.target,
-        d.msg_type,
-        d.body,
-        d.requires_ack,
-        now,
-        d.next_attempt_at or now,
-        d.case_id,
-        d.reason,
-    )
-
-
-async def add_deliveries(conn: Conn, rows: Sequence[tuple[Delivery, datetime]]) -> int:
+async def add_deliveries(
+    conn: Conn, rows: Sequence[tuple[Delivery, datetime]], channel_name: str | None = None
+) -> int:
     """:func:`add_delivery` of many (delivery, now) rows in one statement, in order (a later row with
-    the id of an earlier one is skipped, as it would have been), without NOTIFY; returns how many were
-    added."""
-    added = 0
-    for start in range(0, len(rows), 1000):  # far below the 65535 parameters of one statement
-        chunk = rows[start : start + 1000]
-        params: list[Any] = []
-        for d, now in chunk:
-            params += _outbox_params(d, now)
-        cur = await conn.execute(
-            (
-                "INSERT INTO alert_outbox (delivery_id, alert_id, channel, target, msg_type, body, state,"
-                " requires_ack, created_at, next_attempt_at, case_id, reason) VALUES "
-                + ", ".join([_OUTBOX_ROW] * len(chunk))
-                + " ON CONFLICT (delivery_id) DO NOTHING RETURNING delivery_id"
-            ).encode(),
-            params,
-        )
-        added += len(await cur.fetchall())
-    return added
+    the id of an earlier one is skipped, as it would have been); returns how many were added. With
+    ``channel_name``, NOTIFY it at commit if any was."""
+    return await deliveries_added(await send_deliveries(conn, rows, channel_name)) if rows else 0
 
 
-async def notify(conn: Conn, channel_name: str) -> None:
-    """Wake the outbox workers at commit (PostgreSQL folds repeated identical NOTIFYs of a transaction)."""
-    await conn.execute(sql.SQL("NOTIFY {}").format(sql.Identifier(channel_name)))
+async def send_deliveries(
+    conn: Conn, rows: Sequence[tuple[Delivery, datetime]], channel_name: str | None = None
+) -> Sent:
+    """:func:`add_deliveries`' statement, sent; in pipeline mode its count (:func:`deliveries_added`) is
+    read later."""
+    doc = [
+        {
+            "delivery_id": d.delivery_id,
+            "alert_id": d.alert_id,
+            "channel": d.channel,
+            "target": d.target,
+            "msg_type": d.msg_type,
+            "body": d.body.hex(),
+            "requires_ack": d.requires_ack,
+            "created_at": now.isoformat(),
+            "next_attempt_at": (d.next_attempt_at or now).isoformat(),
+            "case_id": d.case_id,
+            "reason": d.reason,
+            "n": n,
+        }
+        for n, (d, now) in enumerate(rows)
+    ]
+    return await conn.execute(_ADD_DELIVERIES, {"rows": json.dumps(doc), "notify": channel_name})
+
+
+async def deliveries_added(cur: Sent) -> int:
+    """How many rows a sent :func:`send_deliveries` added."""
+    row = await cur.fetchone()
+    return 0 if row is None else cast(int, row[0])
 
 
 def _delivery(r: dict[str, Any]) -> Delivery:
@@ -374,29 +544,54 @@ async def claim_due(conn: Conn, now: datetime, limit: int) -> list[Delivery]:
         return [_delivery(r) for r in await cur.fetchall()]
 
 
-async def record_attempt(
-    conn: Conn,
-    d: Delivery,
-    *,
-    ok: bool,
-    latency_s: float,
-    detail: str,
-    now: datetime,
-    state: str,
-    next_attempt_at: datetime,
-    failing: bool,
-) -> None:
-    await conn.execute(
-        "INSERT INTO alert_delivery_attempts (delivery_id, at, ok, latency_s, detail) VALUES (%s, %s, %s, %s, %s)",
-        (d.delivery_id, now, ok, latency_s, detail[:2000]),
-    )
-    await conn.execute(
-        "UPDATE alert_outbox SET attempts = attempts + 1, state = %s, next_attempt_at = %s,"
-        " first_sent_at = COALESCE(first_sent_at, CASE WHEN %s THEN %s::timestamptz END),"
-        " delivered_at = CASE WHEN %s = 'delivered' THEN %s::timestamptz ELSE delivered_at END,"
-        " last_error = CASE WHEN %s THEN last_error ELSE %s END, failing = %s WHERE delivery_id = %s",
-        (state, next_attempt_at, ok, now, state, now, ok, detail[:2000], failing, d.delivery_id),
-    )
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One delivery attempt's outcome and the outbox row's next state: ``detail`` is "ok" or the error."""
+
+    delivery_id: str
+    ok: bool
+    latency_s: float
+    detail: str
+    state: str
+    next_attempt_at: datetime
+    failing: bool
+
+
+# One statement for a round of attempts: the attempt rows, in order, and each outbox row's new state.
+_RECORD_ATTEMPTS = (
+    b"WITH a AS (SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS a (delivery_id uuid, ok boolean,"
+    b" latency_s float8, detail text, state text, next_attempt_at timestamptz, failing boolean, n integer)),"
+    b" logged AS (INSERT INTO alert_delivery_attempts (delivery_id, at, ok, latency_s, detail)"
+    b" SELECT delivery_id, %(now)s, ok, latency_s, detail FROM a ORDER BY n)"
+    b" UPDATE alert_outbox o SET attempts = o.attempts + 1, state = a.state, next_attempt_at = a.next_attempt_at,"
+    b" first_sent_at = COALESCE(o.first_sent_at, CASE WHEN a.ok THEN %(now)s::timestamptz END),"
+    b" delivered_at = CASE WHEN a.state = 'delivered' THEN %(now)s::timestamptz ELSE o.delivered_at END,"
+    b" last_error = CASE WHEN a.ok THEN o.last_error ELSE a.detail END, failing = a.failing"
+    b" FROM a WHERE o.delivery_id = a.delivery_id"
+)
+
+
+async def record_attempts(conn: Conn, attempts: Sequence[Attempt], now: datetime) -> None:
+    """Record a round of delivery attempts made at ``now`` in one statement: an
+    ``alert_delivery_attempts`` row each (in order; details cut at 2,000 characters) and each outbox
+    row's attempt count, state, next attempt, first send, delivery, last error and failing flag. Each
+    delivery appears at most once in a round (its row is locked by the claim)."""
+    if not attempts:
+        return
+    rows = [
+        {
+            "delivery_id": a.delivery_id,
+            "ok": a.ok,
+            "latency_s": a.latency_s,
+            "detail": a.detail[:2000],
+            "state": a.state,
+            "next_attempt_at": a.next_attempt_at.isoformat(),
+            "failing": a.failing,
+            "n": n,
+        }
+        for n, a in enumerate(attempts)
+    ]
+    await conn.execute(_RECORD_ATTEMPTS, {"rows": json.dumps(rows), "now": now})
 
 
 async def mark_acked(
@@ -416,27 +611,34 @@ async def cancel_victim_deliveries(
     conn: Conn, now: datetime, *, alert_id: str | None = None, case_id: str | None = None
 ) -> int:
     """Stop re-sending the victim warnings of one alert (resolved) or of every alert of a case (closed)."""
+    return (await send_cancel_victim_deliveries(conn, now, alert_id=alert_id, case_id=case_id)).rowcount
+
+
+async def send_cancel_victim_deliveries(
+    conn: Conn, now: datetime, *, alert_id: str | None = None, case_id: str | None = None
+) -> Sent:
+    """:func:`cancel_victim_deliveries`' statement, sent (in pipeline mode its count is not read)."""
     if alert_id is not None:
         where, param = "alert_id = %s", alert_id
     else:
         where, param = "alert_id IN (SELECT alert_id FROM alerts WHERE case_id = %s)", str(case_id)
-    cur = await conn.execute(
+    return await conn.execute(
         f"UPDATE alert_outbox SET state = 'cancelled', cancelled_at = %s WHERE channel = 'victim'"
         f" AND state IN ('pending', 'sent') AND {where}".encode(),
         (now, param),
     )
-    return cur.rowcount
 
 
-async def cancel_commands(conn: Conn, target: str, msg_type: str, due_before: datetime, now: datetime) -> int:
+async def cancel_commands(
+    conn: Conn, target: str, msg_type: str, due_before: datetime, now: datetime
+) -> Sent:
     """Drop pending commands of one kind on one topic due before ``due_before`` (an earlier pursuit's
-    end, superseded by a later one)."""
-    cur = await conn.execute(
+    end, superseded by a later one); in pipeline mode the statement is sent, not waited for."""
+    return await conn.execute(
         "UPDATE alert_outbox SET state = 'cancelled', cancelled_at = %s WHERE channel = 'command' AND target = %s"
         " AND msg_type = %s AND state = 'pending' AND next_attempt_at < %s",
         (now, target, msg_type, due_before),
     )
-    return cur.rowcount
 
 
 async def commands(conn: Conn, case_id: str) -> list[Delivery]:
@@ -473,28 +675,29 @@ async def dispatch_history(conn: Conn, alert_id: str) -> list[tuple[str, datetim
     return [(str(r[0]), r[1]) for r in await cur.fetchall()]  # type: ignore[misc]
 
 
-async def dispatch_histories(conn: Conn, alert_ids: Collection[str]) -> dict[str, list[tuple[str, datetime]]]:
-    """:func:`dispatch_history` of many alerts in one query (an alert without CAP messages is absent)."""
-    cur = await conn.execute(
+async def _send_dispatch_histories(conn: Conn, alert_ids: Sequence[str]) -> Sent:
+    return await conn.execute(
         "SELECT alert_id, delivery_id, created_at FROM alert_outbox WHERE alert_id = ANY (%s::uuid[])"
         " AND channel = 'dispatch' ORDER BY created_at, delivery_id",
-        (list(alert_ids),),
+        (alert_ids,),
     )
+
+
+async def _dispatch_histories_of(cur: Sent) -> dict[str, list[tuple[str, datetime]]]:
     out: dict[str, list[tuple[str, datetime]]] = {}
     for alert_id, delivery_id, created_at in await cur.fetchall():
         out.setdefault(str(alert_id), []).append((str(delivery_id), cast(datetime, created_at)))
     return out
 
 
-async def active_suppressions(
-    conn: Conn, case_ids: Collection[str], now: datetime
-) -> dict[str, list[frozenset[str] | None]]:
-    """The suppressions of these cases in force at ``now``, as the alert types each holds back (None:
-    every type), in one query; :func:`is_suppressed` answers from them with :func:`suppresses`."""
-    cur = await conn.execute(
+async def _send_suppressions(conn: Conn, case_ids: Sequence[str], now: datetime) -> Sent:
+    return await conn.execute(
         "SELECT case_id, types FROM alert_suppressions WHERE case_id = ANY (%s) AND starts_at <= %s AND until > %s",
-        (list(case_ids), now, now),
+        (case_ids, now, now),
     )
+
+
+async def _suppressions_of(cur: Sent) -> dict[str, list[frozenset[str] | None]]:
     out: dict[str, list[frozenset[str] | None]] = {}
     for case_id, types in await cur.fetchall():
         held = None if types is None else frozenset(str(t) for t in cast(list[object], types))
@@ -503,7 +706,7 @@ async def active_suppressions(
 
 
 def suppresses(held: Sequence[frozenset[str] | None], alert_type: AlertType) -> bool:
-    """True when one of a case's suppressions in force (:func:`active_suppressions`) holds ``alert_type``."""
+    """True when one of a case's suppressions in force (:func:`batch_reads`) holds ``alert_type``."""
     return any(types is None or alert_type.value in types for types in held)
 
 

@@ -3,10 +3,12 @@ transaction on, so a task is created in the same transaction as the alert change
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, AsyncCursor
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
@@ -14,6 +16,7 @@ from emon.alerts.types import Priority
 from emon.tasks.model import Task, TaskKind, TaskState
 
 Conn = AsyncConnection[tuple[object, ...]]
+Sent = AsyncCursor[tuple[object, ...]]
 _COLUMNS = (
     "task_id",
     "kind",
@@ -74,16 +77,86 @@ def _task(r: dict[str, Any]) -> Task:
 
 
 async def insert(conn: Conn, task: Task, now: datetime) -> bool:
-    """Create a task unless one with its id exists (a replay); True when created."""
-    cols = ", ".join(_COLUMNS)
-    vals = ", ".join(f"%({c})s" for c in _COLUMNS)
-    cur = await conn.execute(
-        f"INSERT INTO room_tasks ({cols}) VALUES ({vals}) ON CONFLICT (task_id) DO NOTHING".encode(),
-        _params(task),
-    )
-    if cur.rowcount:
-        await history(conn, task, "system", "created", task.detail, now)
-    return bool(cur.rowcount)
+    """Create a task unless one with its id exists (a replay), with its "created" history row; True when
+    created. One statement."""
+    return bool(await created(await send_insert(conn, [task], now)))
+
+
+_TYPES = {
+    "task_id": "uuid",
+    "kind": "text",
+    "case_id": "text",
+    "alert_id": "uuid",
+    "title": "text",
+    "priority": "text",
+    "state": "text",
+    "created_at": "timestamptz",
+    "deadline": "timestamptz",
+    "escalation_level": "integer",
+    "escalated_at": "timestamptz",
+    "done_at": "timestamptz",
+    "done_by": "text",
+    "note": "text",
+    "detail": "jsonb",
+}
+assert tuple(_TYPES) == _COLUMNS
+# The tasks and the history rows of those created, in the given order, in one statement of fixed text
+# (parsed and planned once per connection); the rows travel as one JSON document.
+_INSERT = (
+    "WITH t AS (SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS t ("
+    + ", ".join(f"{c} {t}" for c, t in _TYPES.items())
+    + ", n integer)),"
+    " created AS (INSERT INTO room_tasks ("
+    + ", ".join(_COLUMNS)
+    + ") SELECT "
+    + ", ".join(_COLUMNS)
+    + " FROM t ORDER BY n ON CONFLICT (task_id) DO NOTHING RETURNING task_id),"
+    " logged AS (INSERT INTO room_task_history (task_id, at, actor, action, detail)"
+    " SELECT t.task_id, %(now)s, 'system', 'created', t.detail FROM t JOIN created USING (task_id) ORDER BY t.n)"
+    " SELECT task_id FROM created"
+).encode()
+
+
+def _t(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _row(t: Task, n: int) -> dict[str, Any]:
+    """A task as a row of :data:`_INSERT`'s document: :func:`_params` in JSON."""
+    return {
+        "task_id": t.task_id,
+        "kind": t.kind.value,
+        "case_id": t.case_id,
+        "alert_id": t.alert_id,
+        "title": t.title,
+        "priority": t.priority.value,
+        "state": t.state.value,
+        "created_at": t.created_at.isoformat(),
+        "deadline": t.deadline.isoformat(),
+        "escalation_level": t.escalation_level,
+        "escalated_at": _t(t.escalated_at),
+        "done_at": _t(t.done_at),
+        "done_by": t.done_by,
+        "note": t.note,
+        "detail": t.detail,
+        "n": n,
+    }
+
+
+async def send_insert(conn: Conn, tasks: Sequence[Task], now: datetime) -> Sent:
+    """:func:`insert` of several tasks in one statement, in order, sent (a later task with the id of an
+    earlier one is left out: inserted after it, it would have been a replay); in pipeline mode the ids
+    of those created (:func:`created`) are read later."""
+    first: dict[str, Task] = {}
+    for t in tasks:
+        first.setdefault(t.task_id, t)
+    rows = [_row(t, n) for n, t in enumerate(first.values())]
+    return await conn.execute(_INSERT, {"rows": json.dumps(rows), "now": now})
+
+
+async def created(cur: Sent) -> set[str]:
+    """The ids of the tasks a sent :func:`send_insert` created."""
+    return {str(r[0]) for r in await cur.fetchall()}
 
 
 async def update(

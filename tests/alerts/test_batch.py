@@ -132,6 +132,16 @@ async def _failing_load(*_: object, **__: object) -> Batch:
     raise RuntimeError("forced: decide item by item")
 
 
+async def _compare(batched_db: Database, itemwise_db: Database) -> dict[str, list[dict[str, Any]]]:
+    """The rows of both schemas, asserted equal table by table; the first's."""
+    batched, itemwise = await _rows(batched_db), await _rows(itemwise_db)
+    assert {t: len(r) for t, r in batched.items()} == {t: len(r) for t, r in itemwise.items()}
+    for table in TABLES:
+        for a, b in zip(batched[table], itemwise[table], strict=True):
+            assert a == b, table
+    return batched
+
+
 @pytest.mark.parametrize("police_url", [True, False], ids=["police-webhook", "no-webhook"])
 async def test_the_batch_path_writes_exactly_the_rows_of_the_item_by_item_path(
     world: World,
@@ -150,15 +160,41 @@ async def test_the_batch_path_writes_exactly_the_rows_of_the_item_by_item_path(
                 m.setattr(Batch, "load", _failing_load)
                 await _run(each)
             assert caplog.text.count(FALLBACK) == len(_script())
-        batched, itemwise = await _rows(world.db), await _rows(other_db)
-        assert {t: len(r) for t, r in batched.items()} == {t: len(r) for t, r in itemwise.items()}
+        batched = await _compare(world.db, other_db)
         assert len(batched["alerts"]) == 6 and len(batched["alert_outbox"]) >= 5 and batched["room_tasks"]
         assert "cancelled" in {r["state"] for r in batched["alert_outbox"]}
-        for table in TABLES:
-            for a, b in zip(batched[table], itemwise[table], strict=True):
-                assert a == b, table
     finally:
         await at_once.close()
+        await each.close()
+
+
+async def test_a_batch_whose_writes_fail_in_the_pipeline_is_redone_item_by_item(
+    world: World, other_db: Database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every write of the batch is sent (saves, outbox rows, tasks), then one more fails on the server:
+    the error arrives with the COMMIT's results, nothing of the batch stays, and the batch is decided
+    again item by item — storing exactly what the item-by-item path stores, once."""
+    finish = Batch.finish
+
+    async def finish_then_fail(self: Batch, conn: Any, now: datetime) -> None:
+        await finish(self, conn, now)
+        await conn.execute("SELECT 1 / 0")  # division_by_zero, raised by PostgreSQL, not by Python
+
+    failing, each = _service(world, world.db), _service(world, other_db)
+    try:
+        with caplog.at_level(logging.WARNING, "emon.alerts.service"):
+            with monkeypatch.context() as m:
+                m.setattr(Batch, "finish", finish_then_fail)
+                await _run(failing)
+            assert caplog.text.count(FALLBACK) == len(_script())
+            assert "alerting failed for one" not in caplog.text  # the batch failed; no single item did
+            with monkeypatch.context() as m:
+                m.setattr(Batch, "load", _failing_load)
+                await _run(each)
+        batched = await _compare(world.db, other_db)
+        assert len(batched["alerts"]) == 6 and batched["room_tasks"] and batched["alert_outbox"]
+    finally:
+        await failing.close()
         await each.close()
 
 
