@@ -186,7 +186,7 @@ class Runtime:
             self.spawn("cluster-coordinator", self.coordinator.run())  # alerting's tick and orders
             self.spawn("cluster-sync", self.sync.run())
         else:
-            await self.evaluation.load(self.casebook.all())
+            await self.evaluation.load(self.casebook.documents())
             await self.evaluation.recover(self.records, datetime.now(UTC))
             self.spawn("evaluation-tick", self.evaluation.run_ticks(self.settings.tick_s))
             self.spawn("order-lifecycle", self.orders.run(self.settings.order_tick_s))
