@@ -95,6 +95,17 @@ def unpack_case(packed: bytes) -> Case:
     return Case.model_validate(msgspec.msgpack.decode(packed), context=STORED)
 
 
+def built(record: CaseRecord) -> Case:
+    """The record's document, holding the record's own id strings (equal values): what is kept of a
+    document built for the engine (a compiled case's ids, the device index's keys) is then not a
+    second copy of each (≈ 40 B per device)."""
+    case = unpack_case(record.packed)
+    fields = case.__dict__  # the same values; pydantic's frozen check guards assignment, not this
+    fields["case_id"], fields["offender_device"] = record.case_id, record.offender_device
+    fields["victim_device"] = record.victim_device
+    return case
+
+
 _T = TypeVar("_T", tuple[str, ...], frozenset[str])
 _SHARED: dict[tuple[str, ...] | frozenset[str], tuple[str, ...] | frozenset[str]] = {}
 _SHARED_MAX = 4096
@@ -157,11 +168,11 @@ class Documents(Sequence[Case]):
     def __getitem__(self, index: int | slice) -> Case | Documents:
         if isinstance(index, slice):
             return Documents(self._records[index])
-        return unpack_case(self._records[index].packed)
+        return built(self._records[index])
 
     def __iter__(self) -> Iterator[Case]:
         for record in self._records:
-            yield unpack_case(record.packed)
+            yield built(record)
 
 
 class CaseBook:
@@ -207,7 +218,7 @@ class CaseBook:
         record = self._cases.get(case_id)
         if record is None:
             return None
-        doc = self._documents[case_id] = unpack_case(record.packed)
+        doc = self._documents[case_id] = built(record)
         if len(self._documents) > self._kept:
             self._documents.popitem(last=False)
         return doc

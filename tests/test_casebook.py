@@ -216,3 +216,14 @@ def test_documents_are_built_one_at_a_time_when_read() -> None:
     first = next(iter(docs))
     assert first == cases[0] and first is not next(iter(docs))  # built again on every read, not kept
     assert book.document("c0") is not first
+
+
+def test_a_document_built_shares_its_records_id_strings() -> None:
+    """What the engine keeps of a document built for it (ids) is not a second copy of each string."""
+    book = CaseBook([Case.model_validate(_doc("c1"))])
+    record = book.get("c1")
+    assert record is not None
+    for doc in (book.document("c1"), book.documents()[0], next(iter(book.documents()))):
+        assert doc is not None
+        assert doc.case_id is record.case_id
+        assert doc.offender_device is record.offender_device and doc.victim_device is record.victim_device
