@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,8 +50,12 @@ def bench_cases(n: int) -> list[Case]:
     """Every 10th device is an offender whose victim is the next device; 5 zones each (3 circles,
     2 polygons). The first is the small zone the offender drives through during the run
     (``benchmarks.e2e_tracks``, 400 m from home); the others are 2-6 km away."""
+    return list(each_bench_case(n))
+
+
+def each_bench_case(n: int) -> Iterator[Case]:
+    """The cases of :func:`bench_cases`, one at a time (as ``emon serve`` reads them at start-up)."""
     pos = device_positions(n)
-    cases = []
     for i in range(0, n - 1, 10):
         lat, lon = pos[i]
         zones: list[dict[str, Any]] = []
@@ -75,8 +80,7 @@ def bench_cases(n: int) -> list[Case]:
             "residence": {"lat": lat, "lon": lon},
             "order": {"exclusion_zones": zones, "contact_ban_m": 500},
         }
-        cases.append(Case.model_validate(doc))
-    return cases
+        yield Case.model_validate(doc)
 
 
 @dataclass

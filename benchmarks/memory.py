@@ -3,8 +3,10 @@
     .venv/bin/python -m benchmarks.memory [--devices 100000] [--fixes 5] [--batch 1000] [--top N]
 
 Builds what ``emon serve`` holds for the ``benchmarks.e2e`` population, in-process: N registered
-devices, N/10 cases (offender ``bench-i``, victim ``bench-i+1``, 5 zones each: 3 circles, 2 polygons),
-the case book, the geofence engine with every case compiled, then ``--fixes`` rounds of one fix per
+devices, N/10 cases (offender ``bench-i``, victim ``bench-i+1``, 5 zones each: 3 circles, 2 polygons)
+made and put in the case book one at a time (it keeps them packed; ``emon serve`` streams them from
+PostgreSQL the same way), the geofence engine with every case compiled from the case book's documents
+(each built for it and dropped), then ``--fixes`` rounds of one fix per
 device evaluated (the state a loaded instance keeps) in batches of ``--batch`` fixes, each batch's
 fixes made just before it, as ``emon serve`` decodes and evaluates them (at most ``EMON_BATCH_MAX``,
 1000, a batch): one batch of every device's fixes at once would leave resident memory behind that a
@@ -25,7 +27,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from benchmarks.e2e_setup import bench_cases, device_positions
+from benchmarks.e2e_setup import device_positions, each_bench_case
 from emon.casebook import CaseBook
 from emon.device import Device, DeviceKind, DeviceRegistry
 from emon.fix import Fix
@@ -54,15 +56,16 @@ def stages(n: int, rounds: int, batch: int = BATCH) -> list[tuple[str, Callable[
             [Device(bench_device_id(i), k, None, 5) for i, k in enumerate(kinds)]
         )
 
-    def documents(held: dict[str, Any]) -> None:
-        held["cases"] = bench_cases(n)
-
     def casebook(held: dict[str, Any]) -> None:
-        held["casebook"] = CaseBook(held["cases"])
+        # As emon serve loads it (emon.storage.open_cases): one document made and put at a time.
+        book = CaseBook()
+        for case in each_bench_case(n):
+            book.put(case)
+        held["casebook"] = book
 
     def compiled(held: dict[str, Any]) -> None:
         engine = Engine()
-        for case in held["cases"]:
+        for case in held["casebook"].documents():
             engine.add_case(case)
         engine.changed()
         held["engine"] = engine
@@ -91,8 +94,7 @@ def stages(n: int, rounds: int, batch: int = BATCH) -> list[tuple[str, Callable[
 
     return [
         ("device registry", registry),
-        ("case documents (Case)", documents),
-        ("case book (device index)", casebook),
+        ("case book (records, packed documents, device index)", casebook),
         ("compiled cases (engine)", compiled),
         (f"evaluation state ({rounds} fixes/device)", state),
     ]
@@ -146,13 +148,13 @@ def main() -> None:
     by_rss = measure(n, args.fixes, traced=False, batch=args.batch)
     by_py = measure(n, args.fixes, traced=True, top=args.top, batch=args.batch)
     print(f"{n} devices, {n // 10} cases, 5 zones each, fixes in batches of {args.batch}; bytes per device")
-    print(f"{'component':42} {'RSS':>8} {'Python':>8}")
+    print(f"{'component':52} {'RSS':>8} {'Python':>8}")
     for (name, r, _), (_, p, sites) in zip(by_rss, by_py, strict=True):
-        print(f"{name:42} {r / n:8.0f} {p / n:8.0f}")
+        print(f"{name:52} {r / n:8.0f} {p / n:8.0f}")
         for path, size in sites:
-            print(f"    {_short(path):38} {'':8} {size / n:8.0f}")
+            print(f"    {_short(path):48} {'':8} {size / n:8.0f}")
     total_r, total_p = sum(r for _, r, _ in by_rss), sum(p for _, p, _ in by_py)
-    print(f"{'total':42} {total_r / n:8.0f} {total_p / n:8.0f}")
+    print(f"{'total':52} {total_r / n:8.0f} {total_p / n:8.0f}")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,15 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal, Self, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from emon.errors import InvalidOrder
 from emon.orders.legal import OrderKind, check_term
@@ -191,16 +199,20 @@ class Zone(Strict):
 
     @field_validator("geometry")
     @classmethod
-    def _polygon(cls, value: dict[str, Any] | None) -> object:
+    def _polygon(cls, value: dict[str, Any] | None, info: ValidationInfo) -> object:
         """Validated; a ring drawn across the antimeridian (longitudes beyond ±180) is stored as
         the RFC 7946 split MultiPolygon. Kept packed (emon.packed_geometry) where it can be: reading
-        ``zone.geometry`` (:class:`_Geometry`) and serialising (``_GEOJSON_OUT``) unpack it."""
+        ``zone.geometry`` (:class:`_Geometry`) and serialising (``_GEOJSON_OUT``) unpack it.
+
+        A document the case book stored itself (context ``emon_stored_document``, emon.casebook) was
+        validated and split when it was put: only packed again (3/4 of the cost of building a case)."""
         if value is None:
             return None
-        from emon.geo import geojson_to_shape, split_antimeridian
+        if not (info.context and info.context.get("emon_stored_document")):
+            from emon.geo import geojson_to_shape, split_antimeridian
 
-        value = split_antimeridian(value)
-        geojson_to_shape(value)  # raises ValueError naming the problem
+            value = split_antimeridian(value)
+            geojson_to_shape(value)  # raises ValueError naming the problem
         packed = pack(value)
         if packed is not None:
             return packed
@@ -209,7 +221,8 @@ class Zone(Strict):
 
     @model_validator(mode="after")
     def _one_shape(self) -> Self:
-        if (self.circle is None) == (self.geometry is None):
+        # The stored field, not the ``geometry`` descriptor: that would unpack a polygon to test it.
+        if (self.circle is None) == (self.__dict__["geometry"] is None):
             raise ValueError("give exactly one of 'circle' and 'geometry'")
         return self
 

@@ -39,6 +39,7 @@ from emon.storage.cases import CaseRecords
 from emon.storage.compaction import run_compaction
 from emon.storage.lease import Lease
 from emon.storage.live import LiveState
+from emon.storage.open_cases import stream_open_cases
 from emon.storage.postgres import Database, maintain_partitions
 from emon.storage.recall import RecallingLive
 from emon.storage.records import Records
@@ -178,7 +179,7 @@ class Runtime:
         await self.db.migrate()
         await self.live.ping()
         self.registry.replace_all(await self.records.devices())
-        for case in await self.cases.all(CaseStatus.OPEN):
+        async for case in stream_open_cases(self.db):  # one document at a time (emon.storage.open_cases)
             self.casebook.put(case)
         await self.alerts.open()
         if self.owner is not None and self.coordinator is not None and self.sync is not None:
@@ -186,7 +187,7 @@ class Runtime:
             self.spawn("cluster-coordinator", self.coordinator.run())  # alerting's tick and orders
             self.spawn("cluster-sync", self.sync.run())
         else:
-            await self.evaluation.load(self.casebook.all())
+            await self.evaluation.load(self.casebook.documents())
             await self.evaluation.recover(self.records, datetime.now(UTC))
             self.spawn("evaluation-tick", self.evaluation.run_ticks(self.settings.tick_s))
             self.spawn("order-lifecycle", self.orders.run(self.settings.order_tick_s))

@@ -171,10 +171,6 @@ class AlertService:
             case is None
         ):  # a closed or unknown case still gets its alert, at the cautious risk; nobody's device
             return CaseInfo(case_id, Risk.HIGH, closed=True)
-        order = case.order
-        rules = {f"exclusion:{z.name}" for z in order.exclusion_zones if z.protects_victim}
-        if order.contact_ban_m is not None:
-            rules.add("proximity")
 
         def topic(device_id: str | None) -> str | None:
             device = self.registry.by_id.get(device_id) if device_id else None
@@ -185,8 +181,8 @@ class AlertService:
             case.risk,
             case.offender_device,
             case.victim_device,
-            victim_rules=frozenset(rules),
-            victim_notifications=order.victim_notifications != "none",
+            victim_rules=case.victim_rules,
+            victim_notifications=case.victim_notifications,
             victim_owntracks_topic=topic(case.victim_device),
             offender_owntracks_topic=topic(case.offender_device),
         )

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from emon.access import Role
 from emon.api.deps import runtime
 from emon.api.gate import Gate, gate
-from emon.case import Case
+from emon.casebook import CaseRecord
 from emon.device import Device, DeviceKind
 from emon.errors import InvalidInput
 from emon.privacy import victim_visible
@@ -68,7 +68,7 @@ async def list_devices(request: Request, g: Gate = Depends(READ)) -> list[dict[s
     return [device_json(d) for d in devices]
 
 
-async def _checked(g: Gate, rt: Runtime, device_id: str, action: str) -> tuple[Device, list[Case]]:
+async def _checked(g: Gate, rt: Runtime, device_id: str, action: str) -> tuple[Device, list[CaseRecord]]:
     device = rt.registry.by_id.get(device_id)
     cases = await g.device(device, device_id, rt.casebook.cases_for_device(device_id), action)
     assert device is not None
@@ -86,7 +86,9 @@ async def latest(device_id: str, request: Request, g: Gate = Depends(READ)) -> d
         opened = [
             c.case_id
             for c in cases
-            if c.victim_device == device_id and victim_visible(c, await rt.alerts.open_alerts(c.case_id))
+            if c.victim_device == device_id
+            and (doc := rt.casebook.document(c.case_id)) is not None
+            and victim_visible(doc, await rt.alerts.open_alerts(c.case_id))
         ]
         if not opened:
             await g.refuse(

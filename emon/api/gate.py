@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from fastapi import Depends, HTTPException, Request, status
 
@@ -20,8 +20,12 @@ from emon.api.auth import require
 from emon.api.deps import runtime
 from emon.audit import Entry, Outcome
 from emon.case import Case
+from emon.casebook import CaseRecord
 from emon.device import Device
 from emon.errors import InvalidInput
+
+# A case's document or the case book's record of it: both carry the units that scope who sees it.
+C = TypeVar("C", Case, CaseRecord)
 
 
 @dataclass
@@ -66,7 +70,7 @@ class Gate:
         await self.log(action, Outcome.REFUSED, detail={"error": error, **what.pop("detail", {})}, **what)
         raise HTTPException(code, {"error": error, "message": message})
 
-    def sees(self, case: Case) -> bool:
+    def sees(self, case: Case | CaseRecord) -> bool:
         return may_see_case(self.who, case.units)
 
     async def case(self, case: Case | None, case_id: str, action: str) -> Case:
@@ -83,9 +87,7 @@ class Gate:
             )
         return case
 
-    async def device(
-        self, device: Device | None, device_id: str, cases: list[Case], action: str
-    ) -> list[Case]:
+    async def device(self, device: Device | None, device_id: str, cases: list[C], action: str) -> list[C]:
         """The device's open cases this caller may see; 404 if unknown, 403 (recorded) if none of them
         is theirs (an admin or unscoped user sees every device)."""
         if device is None:

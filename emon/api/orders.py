@@ -184,9 +184,7 @@ async def expiring(
     async with rt.db.pool.connection() as conn:
         decided = await store.decided_terms(conn)
     out: dict[str, list[dict[str, Any]]] = {"expiring": [], "open_ended": [], "expired_without_decision": []}
-    for case in sorted(rt.casebook.all(), key=lambda c: c.case_id):
-        if not g.sees(case):
-            continue
+    for case in rt.casebook.documents(g.sees):  # one document at a time; sorted below
         o = case.order
         item = {
             "case_id": case.case_id,
@@ -203,7 +201,9 @@ async def expiring(
                 out["expired_without_decision"].append(item)
         elif o.valid_until <= now + horizon:
             out["expiring"].append(item)
-    out["expiring"].sort(key=lambda i: str(i["valid_until"]))
+    for items in out.values():
+        items.sort(key=lambda i: str(i["case_id"]))
+    out["expiring"].sort(key=lambda i: str(i["valid_until"]))  # stable: by case id within a time
     await g.log_cases("order.expiring", [i["case_id"] for v in out.values() for i in v])
     return {"within": within, **out}
 
@@ -246,7 +246,8 @@ async def lookup(
     now = datetime.now(UTC)
     async with rt.db.pool.connection() as conn:
         recent = await store.recent_violations(conn, [c.case_id for c in visible], now - RECENT)
-    orders = [describe(c, now, lang, recent.get(c.case_id, (0, None)), zones_geojson(c)) for c in visible]
+    docs = [d for c in visible if (d := rt.casebook.document(c.case_id)) is not None]
+    orders = [describe(c, now, lang, recent.get(c.case_id, (0, None)), zones_geojson(c)) for c in docs]
     await g.log_cases("order.lookup", [c.case_id for c in visible], detail={"by": by, "found": len(orders)})
     return {"by": by, "orders": orders}
 

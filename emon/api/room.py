@@ -90,7 +90,7 @@ async def case_map(case_id: str, request: Request, g: Gate = Depends(ROOM)) -> d
     """Map data of one open case (404 if the case is not open). The victim's position needs
     ``?purpose=`` (or ``X-Purpose``); without one the map comes without it (``victim_withheld``)."""
     rt = runtime(request)
-    case = await g.case(rt.casebook.get(case_id), case_id, "case.map")
+    case = await g.case(rt.casebook.document(case_id), case_id, "case.map")
     live: LiveSource = rt.live
     offender, alerts = await asyncio.gather(live.latest(case.offender_device), rt.alerts.open_alerts(case_id))
     show_victim = g.purpose in VICTIM_POSITION_PURPOSES

@@ -35,6 +35,7 @@ from emon.api.deps import runtime
 from emon.api.gate import Gate, gate
 from emon.audit import Outcome
 from emon.case import Case
+from emon.casebook import HasDevices
 from emon.privacy import LiveMessage, VictimVisibleCases, alert_for_viewer, privacy_filter
 from emon.waiting import within
 
@@ -55,9 +56,9 @@ class AlertSource(Protocol):
 
 
 class CaseSource(Protocol):
-    def all(self) -> list[Case]: ...
+    """The open cases (ids suffice: the case book's records)."""
 
-    def get(self, case_id: str) -> Case | None: ...
+    def all(self) -> Sequence[HasDevices]: ...
 
 
 class StreamFilter:
@@ -203,11 +204,10 @@ async def stream(request: Request, g: Gate = Depends(ROOM)) -> EventSourceRespon
     show_victim = g.purpose in VICTIM_POSITION_PURPOSES
 
     def case_of(case_id: str) -> Case | None:
-        c: Case | None = rt.casebook.get(case_id)
-        return c
+        return rt.casebook.document(case_id)  # for alerts only (which zones protect the victim)
 
     def sees(case_id: str) -> bool:
-        case = case_of(case_id)
+        case = rt.casebook.get(case_id)  # per message: the record, no document built
         return g.who.unscoped if case is None else g.sees(case)
 
     auth: Authentication = request.app.state.auth

@@ -36,7 +36,7 @@ def _service(request: Request) -> TaskService:
 
 async def _case_of(request: Request, case_id: str) -> Case | None:
     rt = runtime(request)
-    return rt.casebook.get(case_id) or await rt.cases.get(case_id)
+    return rt.casebook.document(case_id) or await rt.cases.get(case_id)
 
 
 async def _call(coro: Awaitable[dict[str, Any]]) -> dict[str, Any]:

@@ -97,8 +97,8 @@ class Partition:
     def lost(self) -> None:
         self._ready = self._epoch = None
 
-    def open_cases(self) -> list[Case]:
-        return [c for c in self.casebook.all() if self.owns(c.case_id)]
+    def open_cases(self) -> Sequence[Case]:
+        return self.casebook.documents(lambda c: self.owns(c.case_id))
 
     async def restore(self) -> None:
         """Load the partition's open cases with their persisted state, and continue after its watermark."""

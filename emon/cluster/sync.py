@@ -73,7 +73,7 @@ class ClusterSync:
             else:
                 self.casebook.remove(case_id)
         for case in stored.values():
-            if self.casebook.get(case.case_id) != case:
+            if not self.casebook.holds(case):
                 await self.on_case(case)
 
     async def _resync_loop(self) -> None:

@@ -70,7 +70,7 @@ class Engine:
         compiled = self._rules.pop(case_id, None)
         self._states.pop(case_id, None)
         if compiled is not None:
-            self._by_device.remove(compiled.case)
+            self._by_device.remove(compiled)
 
     def case_ids(self) -> list[str]:
         return sorted(self._rules)
@@ -90,13 +90,13 @@ class Engine:
         ordered = sorted(fixes, key=_fix_order)
         cases_of, rules = self._by_device.cases_of, self._rules
         work = [(fix, rules[case_id]) for fix in ordered for case_id in cases_of(fix.device_id)]
-        need = [i for i, (f, cc) in enumerate(work) if cc.zones and f.device_id == cc.case.offender_device]
+        need = [i for i, (f, cc) in enumerate(work) if cc.zones and f.device_id == cc.offender_device]
         dists = zone_distance_lists([(work[i][0].lat, work[i][0].lon, work[i][1]) for i in need])
         by_item = dict(zip(need, dists, strict=True))
         events: list[EvalEvent] = []
         states, changed, config = self._states, self._changed, self.config
         for i, (fix, cc) in enumerate(work):
-            case_id = cc.case.case_id
+            case_id = cc.case_id
             _, out = evaluate_fix(states[case_id], cc, fix, now, config, by_item.get(i))
             if out:
                 events += out

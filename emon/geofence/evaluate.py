@@ -44,10 +44,9 @@ def evaluate_fix(
     Events of fixes older than ``now - freshness_s`` have ``live=False``; a violation they open
     is a RETROSPECTIVE_VIOLATION.
     """
-    case = rules.case
     dev = fix.device_id
-    offender = dev == case.offender_device
-    if not offender and (dev != case.victim_device or rules.proximity is None):
+    offender = dev == rules.offender_device
+    if not offender and (dev != rules.victim_device or rules.proximity is None):
         return state, []
     if state.first_seen is None:
         state.first_seen = fix.ts
@@ -107,9 +106,9 @@ def _out_of_order(
     after = track.after(rec.ts)
     out: list[EvalEvent] = []
     ev = (evidence(dev, rec, now),)
-    if dev == cc.case.offender_device and zone_d is not None:
+    if dev == cc.offender_device and zone_d is not None:
         for k, z in enumerate(cc.zones):
-            if z.active_since(cc.case.order, rec.ts) is None:
+            if z.active_since(cc, rec.ts) is None:
                 continue
             d = float(zone_d[k])
             lawful = d if z.kind == "exclusion" else -d

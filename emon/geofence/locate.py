@@ -29,27 +29,25 @@ def _needs(
 ) -> list[tuple[str, str, list[str], bool]]:
     """(reason, rule, devices, pursue) for every rule whose decision hangs on uncertainty now;
     ``pursue`` False asks for a short burst only (a stale counterpart of a pair far apart)."""
-    case = cc.case
     out: list[tuple[str, str, list[str], bool]] = []
     for name, rs in state.rules.items():
         if rs.breach is not None or not rs.active:
             continue
         if rs.possible is not None or rs.llr >= lean:
-            devices = _both(cc) if name == PROXIMITY else [case.offender_device]
+            devices = _both(cc) if name == PROXIMITY else [cc.offender_device]
             out.append(("possible_breach", name, devices, True))
         elif rs.stale_device is not None:
             out.append(("stale_counterpart", name, [rs.stale_device], not rs.stale_far))
     for ev in events:
         if ev.type in _PRE and ev.live:
             out.append(
-                ("pre_alert", ev.rule, _both(cc) if ev.rule == PROXIMITY else [case.offender_device], True)
+                ("pre_alert", ev.rule, _both(cc) if ev.rule == PROXIMITY else [cc.offender_device], True)
             )
     return out
 
 
 def _both(cc: CompiledCase) -> list[str]:
-    case = cc.case
-    return [d for d in (case.offender_device, case.victim_device) if d is not None]
+    return [d for d in (cc.offender_device, cc.victim_device) if d is not None]
 
 
 def locate_requests(

@@ -23,9 +23,8 @@ from emon.geofence.state import CaseState, FixRecord
 
 
 def counterpart(cc: CompiledCase, device_id: str) -> str:
-    case = cc.case
-    assert case.victim_device is not None
-    return case.victim_device if device_id == case.offender_device else case.offender_device
+    assert cc.victim_device is not None
+    return cc.victim_device if device_id == cc.offender_device else cc.offender_device
 
 
 def _stale_at(state: CaseState, device_id: str, at: datetime, config: EvalConfig) -> datetime | None:
@@ -41,11 +40,10 @@ def _stale_at(state: CaseState, device_id: str, at: datetime, config: EvalConfig
 def stale_since(state: CaseState, cc: CompiledCase, at: datetime, config: EvalConfig) -> datetime | None:
     """When the pair became unknown as of ``at`` (a deterministic instant), or None if both devices
     have a fix no older than ``stale_s``. A device that never reported counts from ``first_seen``."""
-    case = cc.case
-    assert case.victim_device is not None
+    assert cc.victim_device is not None
     stale = [
         t
-        for dev in (case.offender_device, case.victim_device)
+        for dev in (cc.offender_device, cc.victim_device)
         if (t := _stale_at(state, dev, at, config)) is not None
     ]
     return min(stale) if stale else None
@@ -172,7 +170,7 @@ def evaluate_proximity(
         stale_why = None  # far apart: ask for a fresh fix, but nothing for the room to look at
     if jump:
         evidence_llr = min(evidence_llr, 0.0)
-    offender = rec if device_id == cc.case.offender_device else other
+    offender = rec if device_id == cc.offender_device else other
     r = Reading(
         ts=rec.ts,
         classification=cls,

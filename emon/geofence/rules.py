@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import numpy as np
 import shapely
@@ -21,11 +21,20 @@ from emon.geofence.episode import Limits
 from emon.geofence.evidence import threshold
 from emon.geofence.measure import project
 from emon.geofence.schedule import active_since
-from emon.order import Kind, Order, Schedule, Zone
+from emon.order import Kind, Schedule, Zone
 
 PROXIMITY = "proximity"
 ORDER = "order"
 _ALWAYS = datetime.min.replace(tzinfo=UTC)  # the start of an interval that never began
+
+
+class Term(Protocol):
+    """An order's validity (UTC, None: open): an :class:`~emon.order.Order` or a :class:`CompiledCase`."""
+
+    @property
+    def valid_from(self) -> datetime | None: ...
+    @property
+    def valid_until(self) -> datetime | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +64,9 @@ class ZoneRule:
     always: bool  # no schedule and no validity anywhere: skip the schedule check
     grace_s: float = 0.0  # inclusion zones: enforced only from this long after each window starts
 
-    def active_since(self, order: Order, when: datetime) -> datetime | None:
-        """Start (UTC) of the current enforcement interval, or None if not enforced at ``when``."""
+    def active_since(self, order: Term, when: datetime) -> datetime | None:
+        """Start (UTC) of the current enforcement interval, or None if not enforced at ``when``
+        (``order``: the validity of the order, e.g. the :class:`CompiledCase`)."""
         if self.always:
             return _ALWAYS
         starts = [
@@ -88,10 +98,16 @@ class CompiledCase:
 
     Held for every open case, so kept lean (issue #14): the numbers of all zones are one packed
     buffer (:attr:`geo`, one object instead of seven small numpy arrays of ≈ 110 bytes of header
-    each), the polygons one tuple, and rules equal to another case's are that case's objects.
+    each), the polygons one tuple, and rules equal to another case's are that case's objects. Of
+    the :class:`Case` it keeps only what evaluation reads (ids, the order's validity), not the
+    document: the case book keeps that packed (emon.casebook).
     """
 
-    case: Case
+    case_id: str
+    offender_device: str
+    victim_device: str | None
+    valid_from: datetime | None  # the order's validity (UTC)
+    valid_until: datetime | None
     zones: tuple[ZoneRule, ...]
     # Little-endian doubles: circle centre latitudes, longitudes and radii (metres), the polygons'
     # frame centres (latitudes, longitudes), then ``perm``: zone k's measure is
@@ -100,10 +116,6 @@ class CompiledCase:
     polygons: tuple[BaseGeometry, ...]  # in their frames' metres, the large ones prepared
     frames: tuple[tuple[float, float], ...]  # (lat0, lon0) of each AEQD frame; 0 is the residence
     proximity: ProximityRule | None
-
-    @property
-    def case_id(self) -> str:
-        return self.case.case_id
 
     @property
     def n_circles(self) -> int:
@@ -269,7 +281,11 @@ def compile_case(case: Case, config: EvalConfig) -> CompiledCase:
         *(frames[f][1] for f in poly_frames),
     ]
     return CompiledCase(
-        case=case,
+        case_id=case.case_id,
+        offender_device=case.offender_device,
+        victim_device=case.victim_device,
+        valid_from=order.valid_from,
+        valid_until=order.valid_until,
         zones=_shared(tuple(zones)) if all(z.schedule is None for z in zones) else tuple(zones),
         geo=struct.pack(f"<{len(numbers) + len(perm)}d", *numbers, *perm),
         polygons=tuple(polys),

@@ -28,25 +28,24 @@ def tick(
     """Advance ``state`` to UTC ``now`` without a new fix; ``state`` is updated in place and returned."""
     if state.first_seen is None:
         state.first_seen = now
-    case = rules.case
     out: list[EvalEvent] = []
     if rules.proximity is not None:
-        assert case.victim_device is not None
+        assert rules.victim_device is not None
         ev = tuple(
             evidence(dev, last, now)
-            for dev in (case.offender_device, case.victim_device)
+            for dev in (rules.offender_device, rules.victim_device)
             if (last := state.track(dev).last) is not None
         )
         # A tick reports the pair going stale, or fresh again; "known" is first set by a fix.
         unknown_at = stale_since(state, rules, now, config)
         if unknown_at is not None or state.proximity == "unknown":
             out += status_events(state, rules, unknown_at, now, ev)
-    off = state.track(case.offender_device).ref
-    off_ev: tuple[Evidence, ...] = () if off is None else (evidence(case.offender_device, off, now),)
+    off = state.track(rules.offender_device).ref
+    off_ev: tuple[Evidence, ...] = () if off is None else (evidence(rules.offender_device, off, now),)
     for k, z in enumerate(rules.zones):
         rs = state.rule(z.rule)
-        since = z.active_since(case.order, now)
-        ctx = Context(case.case_id, z.rule, z.kind, now, off_ev, {})
+        since = z.active_since(rules, now)
+        ctx = Context(rules.case_id, z.rule, z.kind, now, off_ev, {})
         if since is None:
             if rs.active:
                 out += [ended_event(ctx, ep, which, now, "not_enforced") for which, ep in close_all(rs)]
@@ -89,7 +88,7 @@ def _curfew_start(
     decide. A fresh last position counts as the first evidence of the curfew.
     """
     rs = state.rule(z.rule)
-    off = state.track(cc.case.offender_device).ref
+    off = state.track(cc.offender_device).ref
     start = since if since.year > 1 else now  # an always-on zone has no window start
     detail: dict[str, Any] = {"window_start": start.isoformat()}
     if off is None or (now - off.ts).total_seconds() > config.stale_s:

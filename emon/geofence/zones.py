@@ -64,7 +64,6 @@ def evaluate_zones(
     built only when the fix makes an event there.
     """
     live = (now - rec.ts).total_seconds() <= config.freshness_s
-    order = cc.case.order
     acc = rec.acc
     fix = _Fix(cc, rec, jump, live, config, now)
     counts, good, sigma = fix.counts, fix.good, fix.sigma
@@ -73,7 +72,7 @@ def evaluate_zones(
     values = dists.tolist() if isinstance(dists, np.ndarray) else dists
     for k, (z, d) in enumerate(zip(cc.zones, values, strict=True)):
         rs = state.rule(z.rule)
-        if not z.always and z.active_since(order, rec.ts) is None:
+        if not z.always and z.active_since(cc, rec.ts) is None:
             rs.active = False
             closed = close_all(rs)
             if closed:
@@ -124,7 +123,7 @@ class _Fix:
 
     def evidence(self) -> tuple[Evidence, ...]:
         if self._ev is None:
-            self._ev = (evidence(self.cc.case.offender_device, self.rec, self.now),)
+            self._ev = (evidence(self.cc.offender_device, self.rec, self.now),)
         return self._ev
 
     def detail(self, kind: str, d: float) -> dict[str, Any]:
@@ -211,7 +210,7 @@ def crossing_event(
     live: bool,
 ) -> EvalEvent:
     """CROSSING_SUSPECTED between ``ref`` and ``rec`` (``detail``: the fix's and the crossing's)."""
-    device = cc.case.offender_device
+    device = cc.offender_device
     cdetail = {k_: v for k_, v in detail.items() if k_ != "why"}
     ev = (evidence(device, ref, now), evidence(device, rec, now))
     cctx = Context(cc.case_id, cc.zones[k].rule, cc.zones[k].kind, now, ev, cdetail)

@@ -118,7 +118,7 @@ class OrderDesk:
             watches = await store.all_watches(conn)
             told = await store.all_police_notices(conn) if self.police_url is not None else {}
         done: list[Action] = []
-        for case in self.casebook.all():
+        for case in self.casebook.documents():
             version = versions.get(case.case_id, 1)
             term = self.term(case, version)
             if term.valid_until is not None:
@@ -349,7 +349,7 @@ class OrderDesk:
         async with self.db.pool.connection() as conn, conn.transaction():
             await self._fence(conn)
             for v in await store.unreported_violations(conn, now - self.lookback):
-                case = self.casebook.get(v["case_id"]) or await self.cases.get(v["case_id"])
+                case = self.casebook.document(v["case_id"]) or await self.cases.get(v["case_id"])
                 if case is None:
                     continue
                 alert_id, opened = str(v["alert_id"]), v["opened_at"]

@@ -152,7 +152,7 @@ async def test_unacknowledged_victim_warning_is_resent_then_escalates(world: Wor
 
 
 async def test_unacknowledged_alert_escalates_to_police(world: World) -> None:
-    world.casebook.put(world.casebook.all()[0].model_copy(update={"risk": Risk.LOW}))
+    world.casebook.put(world.casebook.documents()[0].model_copy(update={"risk": Risk.LOW}))
     service = world.service()
     async with delivering(service):
         now = datetime.now(UTC)
@@ -298,7 +298,7 @@ async def test_a_closer_breach_sends_police_an_update_referencing_the_alert(worl
 
 
 async def test_an_alert_acknowledged_after_the_snapshot_is_not_escalated(world: World) -> None:
-    world.casebook.put(world.casebook.all()[0].model_copy(update={"risk": Risk.LOW}))
+    world.casebook.put(world.casebook.documents()[0].model_copy(update={"risk": Risk.LOW}))
     service = world.service()
     try:
         now = datetime.now(UTC)

@@ -267,7 +267,7 @@ async def test_owntracks_phone_gets_the_warning_as_a_command_it_shows_and_the_ro
 @pytest_integration
 async def test_a_victim_without_device_gets_one_call_task_per_alert_type(world: World) -> None:
     world.casebook.put(
-        world.casebook.all()[0].model_copy(update={"risk": Risk.MEDIUM, "victim_device": None})
+        world.casebook.documents()[0].model_copy(update={"risk": Risk.MEDIUM, "victim_device": None})
     )
     service = world.service()
     now = datetime.now(UTC)
