@@ -197,7 +197,8 @@ class Runtime:
         self.spawn("dead-letter-maintenance", self.pipeline.maintain_dead_letters())
         self.spawn("mqtt-ingest", self.mqtt.run())
         collector.observe_pauses()
-        log.info("%d start-up objects exempted from garbage collection", collector.freeze_start_up())
+        if self.settings.gc_freeze:
+            log.info("%d start-up objects exempted from garbage collection", collector.freeze_start_up())
         s = self.settings
         self.spawn(
             "evidence-compaction",

@@ -52,6 +52,9 @@ class Settings(EnvConfig):
     freshness_s: float = 120.0
     stale_s: float = 600.0
     tick_s: float = 5.0
+    # Exempt start-up objects from the garbage collector's full walks (emon.collector). Off only in the test
+    # process, which hosts many runtimes one after another.
+    gc_freeze: bool = True
     webhook_url: str | None = None
     webhook_secret: SecretText | None = None
     log_level: str = "INFO"

@@ -36,6 +36,10 @@ def isolated_settings(**overrides: Any) -> Settings:
         http_port=free_port(),
         batch_wait_ms=5,
         tick_s=0.2,
+        # The test process hosts many runtimes one after another: freezing each one's start-up objects
+        # would exempt earlier tests' leftovers from collection and hide referrers from gc.get_referrers
+        # (hypothesis's plugin then warns, an error here). tests/test_collector.py tests the freeze.
+        gc_freeze=False,
     )
     return base.model_copy(update=overrides)
 
