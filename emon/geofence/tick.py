@@ -19,7 +19,7 @@ from emon.geofence.measure import zone_distances
 from emon.geofence.proximity import stale_since, status_events
 from emon.geofence.report import Context, ended_event, evidence, simple_event
 from emon.geofence.rules import ORDER, CompiledCase, ZoneRule
-from emon.geofence.state import CaseState, Episode
+from emon.geofence.state import CaseState, Episode, FixRecord
 
 
 def tick(
@@ -31,42 +31,48 @@ def tick(
     out: list[EvalEvent] = []
     if rules.proximity is not None:
         assert rules.victim_device is not None
-        ev = tuple(
-            evidence(dev, last, now)
-            for dev in (rules.offender_device, rules.victim_device)
-            if (last := state.track(dev).last) is not None
-        )
         # A tick reports the pair going stale, or fresh again; "known" is first set by a fix.
         unknown_at = stale_since(state, rules, now, config)
         if unknown_at is not None or state.proximity == "unknown":
+            ev = tuple(
+                evidence(dev, last, now)
+                for dev in (rules.offender_device, rules.victim_device)
+                if (last := state.track(dev).last) is not None
+            )
             out += status_events(state, rules, unknown_at, now, ev)
     off = state.track(rules.offender_device).ref
-    off_ev: tuple[Evidence, ...] = () if off is None else (evidence(rules.offender_device, off, now),)
+    # Built only for a zone that decides something: most ticks of most cases decide nothing.
     for k, z in enumerate(rules.zones):
         rs = state.rule(z.rule)
         since = z.active_since(rules, now)
-        ctx = Context(rules.case_id, z.rule, z.kind, now, off_ev, {})
         if since is None:
             if rs.active:
+                ctx = _context(rules, z, now, off)
                 out += [ended_event(ctx, ep, which, now, "not_enforced") for which, ep in close_all(rs)]
             rs.active = False
             continue
         was = rs.active
         rs.active = True
         if z.kind == "inclusion" and not was and rs.breach is None and (was is False or off is not None):
-            out += _curfew_start(state, rules, k, z, since, now, config, ctx)
+            out += _curfew_start(state, rules, k, z, since, now, config, _context(rules, z, now, off))
     out += _expiry(state, rules, now, config)
     return state, out
 
 
-def quiet_changes(state: CaseState) -> tuple[object, ...]:
+def _context(rules: CompiledCase, z: ZoneRule, now: datetime, off: FixRecord | None) -> Context:
+    """What a zone's tick events share: the offender's last position as evidence, when known."""
+    ev: tuple[Evidence, ...] = () if off is None else (evidence(rules.offender_device, off, now),)
+    return Context(rules.case_id, z.rule, z.kind, now, ev, {})
+
+
+def quiet_changes(state: CaseState) -> list[object]:
     """What :func:`tick` may change without an event (first sight, a rule starting or stopping
     being enforced, a curfew start awaiting confirmation, pending confirmation dropped): equal
     before and after a tick that emitted nothing means there is nothing new to persist."""
-    return (
+    return [
         state.first_seen,
-        tuple((name, rs.active, rs.pending_since, rs.pending_count) for name, rs in state.rules.items()),
-    )
+        *[(name, rs.active, rs.pending_since, rs.pending_count) for name, rs in state.rules.items()],
+    ]
 
 
 def _curfew_start(
