@@ -271,6 +271,9 @@ async def run_one(
             r.crossings = (len(crossing), *tracks.inside_during(crossing, 0.0, load.elapsed_s))
         if profiled is not None:
             r.notes.append(profiled)
+        batches = samples.get("emon_receive_to_stored_seconds_count", 0.0)
+        if batches:
+            r.notes.append(f"batches stored: {batches:,.0f}, {accepted / batches:,.0f} fixes each on average")
         r.notes.append(_gc_pauses(samples))
         if samples.get('emon_decision_stage_seconds_count{stage="alerting"}', 0) > 0:
             r.notes.append(_decision_stages(samples))
