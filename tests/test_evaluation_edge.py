@@ -23,9 +23,11 @@ NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 class FakeCaseRecords:
-    def __init__(self) -> None:
+    def __init__(self, failures: int = 0) -> None:
+        self.failures = failures  # the first calls that fail (a bug or a refused write)
         self.saved: list[tuple[int, datetime | None]] = []
         self.steps: list[tuple[dict[str, Any], Any]] = []  # (states, snapshot) of every call
+        self.journal: list[Any] = []  # the journal step of every call
 
     async def save_evaluation(
         self,
@@ -35,8 +37,12 @@ class FakeCaseRecords:
         watermark: datetime | None = None,
         **journal: Any,
     ) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("refused")
         self.saved.append((len(events), watermark))
         self.steps.append((states, journal.get("snapshot", ())))
+        self.journal.append(journal.get("step"))
 
 
 class FlakyAlerts:
@@ -193,32 +199,9 @@ async def test_behind_the_next_batch_is_evaluated_while_the_one_before_is_alerte
     assert restored.snapshot("c") == before
 
 
-class FailingOnceRecords(FakeCaseRecords):
-    """Persisting fails once (a bug or a refused write), then works; keeps every journal step."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.failures = 1
-        self.journal: list[Any] = []
-
-    async def save_evaluation(
-        self,
-        states: dict[str, Any],
-        events: Sequence[EvalEvent],
-        *,
-        watermark: datetime | None = None,
-        **journal: Any,
-    ) -> None:
-        if self.failures:
-            self.failures -= 1
-            raise RuntimeError("refused")
-        self.journal.append(journal.get("step"))
-        await super().save_evaluation(states, events, watermark=watermark, **journal)
-
-
 async def test_behind_a_batch_that_fails_to_persist_leaves_its_range_to_the_next() -> None:
     case = _home_ban()
-    records = FailingOnceRecords()
+    records = FakeCaseRecords(failures=1)
     evaluation = Evaluation(Engine(), records, CaseBook([case]), Hub(), behind=True)  # type: ignore[arg-type]
     evaluation.engine.add_case(case)
     start = NOW - timedelta(seconds=1)

@@ -95,7 +95,8 @@ def _json(value: Any) -> Jsonb:
     return Jsonb(json.dumps(value), dumps=_raw)
 
 
-def _alert_params(a: Alert, explanation: Jsonb | None = None) -> dict[str, Any]:
+def _alert_fields(a: Alert) -> dict[str, Any]:
+    """An alert's columns as Python values (positions as their JSON objects)."""
     return {
         "alert_id": a.alert_id,
         "case_id": a.case_id,
@@ -120,9 +121,9 @@ def _alert_params(a: Alert, explanation: Jsonb | None = None) -> dict[str, Any]:
         "suppressed": a.suppressed,
         "distance_m": a.distance_m,
         "closest_m": a.closest_m,
-        "offender_position": None if a.offender_position is None else Jsonb(a.offender_position.to_json()),
-        "victim_position": None if a.victim_position is None else Jsonb(a.victim_position.to_json()),
-        "explanation": explanation if explanation is not None else _json(a.explanation),
+        "offender_position": None if a.offender_position is None else a.offender_position.to_json(),
+        "victim_position": None if a.victim_position is None else a.victim_position.to_json(),
+        "explanation": a.explanation,
         "ended_at": a.ended_at,
         "notify_seq": a.notify_seq,
         "notified_closest_m": a.notified_closest_m,
@@ -130,6 +131,15 @@ def _alert_params(a: Alert, explanation: Jsonb | None = None) -> dict[str, Any]:
         "events": a.events,
         "victim_acked_at": a.victim_acked_at,
     }
+
+
+def _alert_params(a: Alert, explanation: Jsonb | None = None) -> dict[str, Any]:
+    p = _alert_fields(a)
+    for key in ("offender_position", "victim_position"):
+        if p[key] is not None:
+            p[key] = Jsonb(p[key])
+    p["explanation"] = explanation if explanation is not None else _json(a.explanation)
+    return p
 
 
 def row_to_alert(r: dict[str, Any]) -> Alert:
@@ -378,56 +388,21 @@ _SAVE_MANY = (
 ).encode()
 
 
-def _t(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
 def _save_row(
     change: Change, now: datetime, notes: Sequence[tuple[str, dict[str, Any]]], n: int
 ) -> dict[str, Any]:
     """One change as a row of :data:`_SAVE_MANY`'s document: the values :func:`_alert_params` gives, in
     JSON (times in ISO 8601 with their offset, positions and explanation as objects)."""
-    a = change.alert
-    return {
-        "alert_id": a.alert_id,
-        "case_id": a.case_id,
-        "type": a.type.value,
-        "rule": a.rule,
-        "episode": a.episode.isoformat(),
-        "state": a.state.value,
-        "priority": a.priority.value,
-        "recipients": sorted(r.value for r in a.recipients),
-        "risk": a.risk.value,
-        "device_id": a.device_id,
-        "opened_at": a.opened_at.isoformat(),
-        "updated_at": a.updated_at.isoformat(),
-        "acknowledged_at": _t(a.acknowledged_at),
-        "acknowledged_by": a.acknowledged_by,
-        "resolved_at": _t(a.resolved_at),
-        "resolved_by": a.resolved_by,
-        "outcome": a.outcome,
-        "late": a.late,
-        "live": a.live,
-        "escalated": a.escalated,
-        "suppressed": a.suppressed,
-        "distance_m": a.distance_m,
-        "closest_m": a.closest_m,
-        "offender_position": None if a.offender_position is None else a.offender_position.to_json(),
-        "victim_position": None if a.victim_position is None else a.victim_position.to_json(),
-        "explanation": a.explanation,
-        "ended_at": _t(a.ended_at),
-        "notify_seq": a.notify_seq,
-        "notified_closest_m": a.notified_closest_m,
-        "delivery_failing": a.delivery_failing,
-        "events": a.events,
-        "victim_acked_at": _t(a.victim_acked_at),
-        "h_at": now.isoformat(),
-        "h_actor": change.actor,
-        "h_action": change.action,
-        "h_detail": change.detail,
-        "notes": [[action, detail] for action, detail in notes],
-        "n": n,
-    }
+    row = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in _alert_fields(change.alert).items()}
+    row.update(
+        h_at=now.isoformat(),
+        h_actor=change.actor,
+        h_action=change.action,
+        h_detail=change.detail,
+        notes=[[action, detail] for action, detail in notes],
+        n=n,
+    )
+    return row
 
 
 Save = tuple[Change, datetime, Sequence[tuple[str, dict[str, Any]]]]

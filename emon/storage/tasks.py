@@ -36,7 +36,8 @@ _COLUMNS = (
 )
 
 
-def _params(t: Task) -> dict[str, Any]:
+def _fields(t: Task) -> dict[str, Any]:
+    """A task's columns, as Python values."""
     return {
         "task_id": t.task_id,
         "kind": t.kind.value,
@@ -52,8 +53,12 @@ def _params(t: Task) -> dict[str, Any]:
         "done_at": t.done_at,
         "done_by": t.done_by,
         "note": t.note,
-        "detail": Jsonb(t.detail),
+        "detail": t.detail,
     }
+
+
+def _params(t: Task) -> dict[str, Any]:
+    return {**_fields(t), "detail": Jsonb(t.detail)}
 
 
 def _task(r: dict[str, Any]) -> Task:
@@ -117,30 +122,11 @@ _INSERT = (
 ).encode()
 
 
-def _t(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
 def _row(t: Task, n: int) -> dict[str, Any]:
     """A task as a row of :data:`_INSERT`'s document: :func:`_params` in JSON."""
-    return {
-        "task_id": t.task_id,
-        "kind": t.kind.value,
-        "case_id": t.case_id,
-        "alert_id": t.alert_id,
-        "title": t.title,
-        "priority": t.priority.value,
-        "state": t.state.value,
-        "created_at": t.created_at.isoformat(),
-        "deadline": t.deadline.isoformat(),
-        "escalation_level": t.escalation_level,
-        "escalated_at": _t(t.escalated_at),
-        "done_at": _t(t.done_at),
-        "done_by": t.done_by,
-        "note": t.note,
-        "detail": t.detail,
-        "n": n,
-    }
+    row = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in _fields(t).items()}
+    row["n"] = n
+    return row
 
 
 async def send_insert(conn: Conn, tasks: Sequence[Task], now: datetime) -> Sent:
