@@ -37,7 +37,6 @@ import asyncio
 import json
 import math
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -120,28 +119,17 @@ def _gc_pauses(samples: dict[str, float]) -> str:
     for gen in ("0", "1", "2"):
         n = samples.get(f'emon_gc_pause_seconds_count{{generation="{gen}"}}', 0.0)
         total = samples.get(f'emon_gc_pause_seconds_sum{{generation="{gen}"}}', 0.0)
-        buckets = _labelled_buckets(samples, "emon_gc_pause_seconds", f'generation="{gen}"')
+        buckets = histogram(samples, "emon_gc_pause_seconds", f'generation="{gen}"')
         longest = min((le for le, count in buckets if count >= n), default=math.inf)
         parts.append(f"gen {gen}: {n:,.0f} in {total * 1000:,.0f} ms (each ≤ {longest * 1000:g} ms)")
     return "garbage collector pauses since start: " + "; ".join(parts)
-
-
-def _labelled_buckets(samples: dict[str, float], name: str, label: str) -> list[tuple[float, float]]:
-    """Cumulative buckets of one labelled series of histogram ``name`` (``label``: e.g. 'stage="x"')."""
-    out = []
-    for key, value in samples.items():
-        if key.startswith(f"{name}_bucket{{") and label in key:
-            le = re.search(r'le="([^"]+)"', key)
-            if le is not None:
-                out.append((math.inf if le[1] == "+Inf" else float(le[1]), value))
-    return sorted(out)
 
 
 def _decision_stages(samples: dict[str, float]) -> str:
     """Where the decisions' time went (``emon_decision_stage_seconds``), p50/p99 per stage."""
     parts = []
     for stage in ("to_evaluation", "evaluation", "behind", "alerting"):
-        buckets = _labelled_buckets(samples, "emon_decision_stage_seconds", f'stage="{stage}"')
+        buckets = histogram(samples, "emon_decision_stage_seconds", f'stage="{stage}"')
         p50, p99 = quantile(buckets, 0.5), quantile(buckets, 0.99)
         parts.append(f"{stage} {p50 * 1000:.1f}/{p99 * 1000:.1f}")
     stages = "received → evaluation starts, evaluation, behind, alerting"

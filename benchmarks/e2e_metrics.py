@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import psutil
@@ -22,14 +23,14 @@ def parse_prometheus(text: str) -> dict[str, float]:
     return out
 
 
-def histogram(samples: dict[str, float], name: str) -> list[tuple[float, float]]:
-    """Cumulative buckets ``[(le, count), …]`` of an unlabelled histogram, sorted by ``le``."""
-    prefix = f'{name}_bucket{{le="'
+def histogram(samples: dict[str, float], name: str, label: str = "") -> list[tuple[float, float]]:
+    """Cumulative buckets ``[(le, count), …]`` of a histogram, sorted by ``le``; of its series with
+    ``label`` (e.g. ``'stage="alerting"'``) when given."""
+    prefix = f"{name}_bucket{{"
     buckets = []
     for key, value in samples.items():
-        if key.startswith(prefix):
-            le = key[len(prefix) : -2]
-            buckets.append((math.inf if le == "+Inf" else float(le), value))
+        if key.startswith(prefix) and label in key and (le := re.search(r'le="([^"]+)"', key)):
+            buckets.append((math.inf if le[1] == "+Inf" else float(le[1]), value))
     return sorted(buckets)
 
 
