@@ -81,19 +81,19 @@ def texts(values: Sequence[str | None]) -> TextArray:
         body = b"".join([_NULL if v is None else _I32(len(b := v.encode())) + b for v in values])
         return TextArray(_head(n, True, _TEXT) + body)
     encoded = list(map(str.encode, values))  # type: ignore[arg-type]  # no None: counted above
-    lengths = list(map(len, encoded))
-    prefixes = map(_LENGTHS.__getitem__ if max(lengths, default=0) < len(_LENGTHS) else _I32, lengths)
-    return TextArray(
-        _head(n, False, _TEXT) + b"".join(chain.from_iterable(zip(prefixes, encoded, strict=True)))
-    )
+    return TextArray(_head(n, False, _TEXT) + _prefixed(encoded))
 
 
 def byteas(values: Sequence[bytes]) -> ByteaArray:
     """Byte strings, none NULL."""
-    lengths = map(_I32, map(len, values))
-    return ByteaArray(
-        _head(len(values), False, _BYTEA) + b"".join(chain.from_iterable(zip(lengths, values, strict=True)))
-    )
+    return ByteaArray(_head(len(values), False, _BYTEA) + _prefixed(values))
+
+
+def _prefixed(values: Sequence[bytes]) -> bytes:
+    """Variable-length elements, none NULL: each one's length, then its bytes."""
+    lengths = list(map(len, values))
+    prefixes = map(_LENGTHS.__getitem__ if max(lengths, default=0) < len(_LENGTHS) else _I32, lengths)
+    return b"".join(chain.from_iterable(zip(prefixes, values, strict=True)))
 
 
 def float8s(values: Sequence[float | None]) -> Float8Array:

@@ -111,6 +111,16 @@ def test_texts_as_postgresql_lays_them_out(values: list[str | None]) -> None:
     assert arrays.texts(values) == expected
 
 
+@pytest.mark.parametrize("values", [[b"\x00\xff", b"", b"packed state"], [b"1"], [b"x" * 300]])
+def test_byteas_as_postgresql_lays_them_out(values: list[bytes]) -> None:
+    assert arrays.byteas(values) == _reference(17, values)
+
+
+async def test_a_bytea_array_reads_back_as_sent(store: Store) -> None:
+    values = [b"\x00\xff\x80", b"", bytes(range(256))]
+    assert await store.scalar("SELECT %s::bytea[]", arrays.byteas(values)) == values
+
+
 @pytest.mark.parametrize(
     "values", [[1, -1, 2**63 - 1, -(2**63)], [True, 0], [*range(-1, 100), 2**63 - 1, -(2**63)]]
 )
