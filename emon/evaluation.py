@@ -221,8 +221,13 @@ class Evaluation:
             stored = (
                 None if self._stored_after is None or stored_at is None else (self._stored_after, stored_at)
             )
-            await self._write(
-                captured, decided, now, kind="batch", fixes=fixes, watermark=stored_at, stored=stored
+            # Retried while PostgreSQL is unreachable, as alerting is: a step given up here would leave its
+            # decisions and changed states unrecorded while the next batch's step moves the watermark on.
+            await _until_stored(
+                lambda: self._write(
+                    captured, decided, now, kind="batch", fixes=fixes, watermark=stored_at, stored=stored
+                ),
+                "persisting",
             )
             # Moved on only once the step is on record: a failed write leaves the next range starting here,
             # so its fixes are not lost from the journal (they are in the next batch's range).
@@ -385,15 +390,16 @@ def _observe_stages(n: int, marks: tuple[float, ...]) -> None:
             histogram.observe(max(0.0, b - a))
 
 
-async def _until_stored(step: Callable[[], Awaitable[None]]) -> None:
-    """Run an alerting step; while PostgreSQL is unreachable, wait and try again (capped backoff) rather
-    than let the decisions of this batch go unalerted. Other errors are bugs: they propagate."""
+async def _until_stored(step: Callable[[], Awaitable[None]], what: str = "alerting") -> None:
+    """Run an alerting (or persisting) step; while PostgreSQL is unreachable, wait and try again (capped
+    backoff) rather than let the decisions of this batch go unalerted or unrecorded. Other errors are
+    bugs: they propagate."""
     backoff = Backoff(0.1, 10.0)
     while True:
         try:
             await step()
             return
         except CONNECTION_ERRORS as exc:
-            metrics.STORAGE_ERRORS.labels("alerting").inc()
-            log.error("alerting could not reach PostgreSQL, retrying: %s", exc)
+            metrics.STORAGE_ERRORS.labels(what).inc()
+            log.error("%s could not reach PostgreSQL, retrying: %s", what, exc)
         await asyncio.sleep(backoff.next_wait())

@@ -23,8 +23,9 @@ NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 class FakeCaseRecords:
-    def __init__(self, failures: int = 0) -> None:
-        self.failures = failures  # the first calls that fail (a bug or a refused write)
+    def __init__(self, failures: int = 0, error: Exception | None = None) -> None:
+        self.failures = failures  # the first calls that fail: a bug or a refused write, or ``error``
+        self.error = error or RuntimeError("refused")
         self.saved: list[tuple[int, datetime | None]] = []
         self.steps: list[tuple[dict[str, Any], Any]] = []  # (states, snapshot) of every call
         self.journal: list[Any] = []  # the journal step of every call
@@ -39,7 +40,7 @@ class FakeCaseRecords:
     ) -> None:
         if self.failures:
             self.failures -= 1
-            raise RuntimeError("refused")
+            raise self.error
         self.saved.append((len(events), watermark))
         self.steps.append((states, journal.get("snapshot", ())))
         self.journal.append(journal.get("step"))
@@ -231,3 +232,22 @@ async def test_closing_cancels_a_batch_behind_that_does_not_finish_in_time() -> 
     # Nothing persisted and the watermark not moved: a restart evaluates the batch again.
     assert records.saved == [] and evaluation.evaluated_through == start
     await evaluation.close()  # idempotent
+
+
+async def test_behind_a_step_persisted_while_postgresql_blips_is_retried_not_skipped() -> None:
+    case = _home_ban()
+    records = FakeCaseRecords(failures=2, error=psycopg.OperationalError("server closed the connection"))
+    evaluation = Evaluation(Engine(), records, CaseBook([case]), Hub(), behind=True)  # type: ignore[arg-type]
+    evaluation.engine.add_case(case)
+    start = NOW - timedelta(seconds=1)
+    evaluation.resume_from(start)
+    first, second = _crossing()
+    t1, t2 = NOW, NOW + timedelta(seconds=1)
+    await evaluation.consume(first, [], t1, 0.0, stored_at=t1)
+    await evaluation.consume(second, [], t2, 0.0, stored_at=t2)
+    await evaluation.settle()
+    # Each batch its own step, in order: the first was retried until stored, not given up.
+    assert records.saved == [(2, t1), (2, t2)]
+    ranges = [(s.detail["stored_after"], s.detail["stored_through"]) for s in records.journal]
+    assert ranges == [(start.isoformat(), t1.isoformat()), (t1.isoformat(), t2.isoformat())]
+    assert evaluation.evaluated_through == t2
