@@ -161,6 +161,10 @@ class Documents(Sequence[Case]):
     def __len__(self) -> int:
         return len(self._records)
 
+    def ids(self) -> list[str]:
+        """The cases' ids, in order, without building a document."""
+        return [r.case_id for r in self._records]
+
     @overload
     def __getitem__(self, index: int) -> Case: ...
     @overload

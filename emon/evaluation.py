@@ -19,7 +19,7 @@ from typing import Any, NamedTuple, Protocol
 from emon import metrics
 from emon.backoff import Backoff
 from emon.case import Case
-from emon.casebook import CaseBook
+from emon.casebook import CaseBook, Documents
 from emon.fix import DeviceEvent, Fix
 from emon.geofence.engine import Engine
 from emon.geofence.events import EvalEvent
@@ -93,11 +93,12 @@ class Evaluation:
     async def load(self, open_cases: Sequence[Case], now: datetime | None = None) -> None:
         """Restore every open case with the state persisted before a restart (journaled as a start,
         with the engine settings, and snapshotted)."""
-        states = await self.cases.states([c.case_id for c in open_cases])
+        # Documents are built as they are read (≈ 0.05 ms a case): one pass over them, the ids from records.
+        ids = open_cases.ids() if isinstance(open_cases, Documents) else [c.case_id for c in open_cases]
+        states = await self.cases.states(ids)
         self._versions = await self.cases.current_versions()
         for case in open_cases:
             self.engine.add_case(case, states.get(case.case_id))
-        ids = [c.case_id for c in open_cases]
         config = {"config": asdict(self.engine.config)}
         await self._persist([], now or datetime.now(UTC), kind="start", extra=ids, detail=config, force=ids)
 
