@@ -148,6 +148,10 @@ class DeviceIndex:
         return self._cases.get(device_id, ())
 
 
+# A pass over every case's document (built as read, ≈ 0.05 ms each) lets the event loop turn this often.
+DOCUMENTS_PER_TURN = 100
+
+
 class Documents(Sequence[Case]):
     """Cases' documents, each built from its record when read (≈ 0.05 ms a case) and not kept.
 

@@ -4,6 +4,7 @@ audited (emon/api/gate.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -16,6 +17,7 @@ from emon.api.deps import runtime
 from emon.api.gate import Gate, gate
 from emon.api.room import zones_geojson
 from emon.case import Case, CaseStatus
+from emon.casebook import DOCUMENTS_PER_TURN
 from emon.errors import InvalidInput, InvalidOrder, NotFound
 from emon.order import Decision, parse_model
 from emon.orders.legal import flags
@@ -184,7 +186,9 @@ async def expiring(
     async with rt.db.pool.connection() as conn:
         decided = await store.decided_terms(conn)
     out: dict[str, list[dict[str, Any]]] = {"expiring": [], "open_ended": [], "expired_without_decision": []}
-    for case in rt.casebook.documents(g.sees):  # one document at a time; sorted below
+    for n, case in enumerate(rt.casebook.documents(g.sees), 1):  # one document at a time; sorted below
+        if n % DOCUMENTS_PER_TURN == 0:
+            await asyncio.sleep(0)  # built as read: let fixes and alerts through now and then
         o = case.order
         item = {
             "case_id": case.case_id,
