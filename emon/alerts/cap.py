@@ -155,9 +155,9 @@ def build_cap(
             sub("circle", circle(pos))
             out.append("</area>")
     out.append("</info></alert>")
-    # As ElementTree wrote it: a character UTF-8 cannot carry (a lone surrogate) as a character reference,
-    # never an exception that would lose the alert change being stored.
-    return "".join(out).encode("utf-8", "xmlcharrefreplace")
+    # A character UTF-8 cannot carry (a lone surrogate) becomes "?": never an exception that would lose the
+    # alert change being stored, and never a reference to a surrogate, which no XML parser accepts.
+    return "".join(out).encode("utf-8", "replace")
 
 
 _HEAD = f"<?xml version='1.0' encoding='utf-8'?>\n<alert xmlns=\"{NS}\">"
