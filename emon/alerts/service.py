@@ -403,8 +403,8 @@ class AlertService:
         case = self._case_of(alert.case_id, unit)
         notes = self.notifier.notes(change, case)
         batch = None if unit is None else unit.batch
-        if unit is not None and unit.defer:
-            await unit.reads.save(conn, change, now, notes)  # its order version: after commit
+        if batch is not None:
+            await batch.save(conn, change, now, notes)  # its order version: after commit
         else:
             version = await st.save(conn, change, now, notes)
             if version != alert.order_version:  # the room and the API show the version the database stamped

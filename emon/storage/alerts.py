@@ -21,40 +21,42 @@ Conn = AsyncConnection[tuple[object, ...]]
 Sent = AsyncCursor[tuple[object, ...]]
 """A statement sent (in pipeline mode: queued, its result not read yet); read it with the matching function."""
 
-ALERT_COLUMNS = (
-    "alert_id",
-    "case_id",
-    "type",
-    "rule",
-    "episode",
-    "state",
-    "priority",
-    "recipients",
-    "risk",
-    "device_id",
-    "opened_at",
-    "updated_at",
-    "acknowledged_at",
-    "acknowledged_by",
-    "resolved_at",
-    "resolved_by",
-    "outcome",
-    "late",
-    "live",
-    "escalated",
-    "suppressed",
-    "distance_m",
-    "closest_m",
-    "offender_position",
-    "victim_position",
-    "explanation",
-    "ended_at",
-    "notify_seq",
-    "notified_closest_m",
-    "delivery_failing",
-    "events",
-    "victim_acked_at",
-)
+# Every column of a row, with its type as a JSON document row carries it (:func:`jsonb_to_recordset`).
+_TYPES = {
+    "alert_id": "uuid",
+    "case_id": "text",
+    "type": "text",
+    "rule": "text",
+    "episode": "timestamptz",
+    "state": "text",
+    "priority": "text",
+    "recipients": "text[]",
+    "risk": "text",
+    "device_id": "text",
+    "opened_at": "timestamptz",
+    "updated_at": "timestamptz",
+    "acknowledged_at": "timestamptz",
+    "acknowledged_by": "text",
+    "resolved_at": "timestamptz",
+    "resolved_by": "text",
+    "outcome": "text",
+    "late": "boolean",
+    "live": "boolean",
+    "escalated": "boolean",
+    "suppressed": "boolean",
+    "distance_m": "float8",
+    "closest_m": "float8",
+    "offender_position": "jsonb",
+    "victim_position": "jsonb",
+    "explanation": "jsonb",
+    "ended_at": "timestamptz",
+    "notify_seq": "integer",
+    "notified_closest_m": "float8",
+    "delivery_failing": "boolean",
+    "events": "integer",
+    "victim_acked_at": "timestamptz",
+}
+ALERT_COLUMNS = tuple(_TYPES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,41 +336,6 @@ async def save(
     return version if isinstance(version, int) else None
 
 
-_TYPES = {
-    "alert_id": "uuid",
-    "case_id": "text",
-    "type": "text",
-    "rule": "text",
-    "episode": "timestamptz",
-    "state": "text",
-    "priority": "text",
-    "recipients": "text[]",
-    "risk": "text",
-    "device_id": "text",
-    "opened_at": "timestamptz",
-    "updated_at": "timestamptz",
-    "acknowledged_at": "timestamptz",
-    "acknowledged_by": "text",
-    "resolved_at": "timestamptz",
-    "resolved_by": "text",
-    "outcome": "text",
-    "late": "boolean",
-    "live": "boolean",
-    "escalated": "boolean",
-    "suppressed": "boolean",
-    "distance_m": "float8",
-    "closest_m": "float8",
-    "offender_position": "jsonb",
-    "victim_position": "jsonb",
-    "explanation": "jsonb",
-    "ended_at": "timestamptz",
-    "notify_seq": "integer",
-    "notified_closest_m": "float8",
-    "delivery_failing": "boolean",
-    "events": "integer",
-    "victim_acked_at": "timestamptz",
-}
-assert tuple(_TYPES) == ALERT_COLUMNS
 _ROW_TYPES = ", ".join(f"{c} {t}" for c, t in _TYPES.items())
 _UPDATES = ", ".join(f"{c} = EXCLUDED.{c}" for c in ALERT_COLUMNS if c != "alert_id")
 # :func:`save` of many changes of distinct alerts in one statement of fixed text: the rows travel as one

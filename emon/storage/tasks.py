@@ -17,23 +17,25 @@ from emon.tasks.model import Task, TaskKind, TaskState
 
 Conn = AsyncConnection[tuple[object, ...]]
 Sent = AsyncCursor[tuple[object, ...]]
-_COLUMNS = (
-    "task_id",
-    "kind",
-    "case_id",
-    "alert_id",
-    "title",
-    "priority",
-    "state",
-    "created_at",
-    "deadline",
-    "escalation_level",
-    "escalated_at",
-    "done_at",
-    "done_by",
-    "note",
-    "detail",
-)
+# Every column of a row, with its type as a JSON document row carries it (:func:`jsonb_to_recordset`).
+_TYPES = {
+    "task_id": "uuid",
+    "kind": "text",
+    "case_id": "text",
+    "alert_id": "uuid",
+    "title": "text",
+    "priority": "text",
+    "state": "text",
+    "created_at": "timestamptz",
+    "deadline": "timestamptz",
+    "escalation_level": "integer",
+    "escalated_at": "timestamptz",
+    "done_at": "timestamptz",
+    "done_by": "text",
+    "note": "text",
+    "detail": "jsonb",
+}
+_COLUMNS = tuple(_TYPES)
 
 
 def _fields(t: Task) -> dict[str, Any]:
@@ -87,24 +89,6 @@ async def insert(conn: Conn, task: Task, now: datetime) -> bool:
     return bool(await created(await send_insert(conn, [task], now)))
 
 
-_TYPES = {
-    "task_id": "uuid",
-    "kind": "text",
-    "case_id": "text",
-    "alert_id": "uuid",
-    "title": "text",
-    "priority": "text",
-    "state": "text",
-    "created_at": "timestamptz",
-    "deadline": "timestamptz",
-    "escalation_level": "integer",
-    "escalated_at": "timestamptz",
-    "done_at": "timestamptz",
-    "done_by": "text",
-    "note": "text",
-    "detail": "jsonb",
-}
-assert tuple(_TYPES) == _COLUMNS
 # The tasks and the history rows of those created, in the given order, in one statement of fixed text
 # (parsed and planned once per connection); the rows travel as one JSON document.
 _INSERT = (
