@@ -69,7 +69,11 @@ def load_baseline(path: str) -> ModuleType:
 @contextmanager
 def decoder(module: ModuleType) -> Iterator[None]:
     """Make the pipeline decode with ``module``'s functions while the block runs."""
-    names = ("decode_fixes", "decode_event", "decode_owntracks", "fix_message")
+    names = [
+        n
+        for n in ("decode_fixes", "decode_event", "decode_owntracks", "fix_message")
+        if hasattr(pipeline_module, n)
+    ]
     saved = {n: getattr(pipeline_module, n) for n in names}
     try:
         for n in names:

@@ -61,7 +61,6 @@ from emon.ingest.decode import (
     Decoded,
     DecodeLimits,
     decode_event,
-    decode_fixes,
     decode_owntracks,
     fix_message,
 )
@@ -347,27 +346,13 @@ class Pipeline:
         # Counted per batch, not per message: a labelled counter costs a dict lookup and a lock.
         kinds: dict[MessageKind, int] = {}
         fixes_received = 0
-        fix_messages = 0  # taken by the fast path below
-        prefix, registry, limits = self.prefix, self.registry, self.limits
-        known = registry.by_id
+        prefix, registry = self.prefix, self.registry
         kind: MessageKind | None
         device_id: str | None
-        part: Decoded
+        part: Decoded | list[Fix]
         for msg in batch:
             try:
-                r = route(msg.topic, prefix, registry)
-                if r is not None and r.kind is MessageKind.FIX and (device := r.device_id) in known:
-                    assert device is not None  # a key of ``known``
-                    out = fix_message(msg.topic, device, msg.payload, now, limits)
-                    if isinstance(out, list):  # every fix valid: no Decoded, no dead letter to consider
-                        fix_messages += 1
-                        fixes_received += len(out)
-                        seen[device] = now
-                        parts.append(Part(msg, out))
-                        continue
-                    kind, device_id, part = MessageKind.FIX, device, out  # decoded once, not again
-                else:
-                    kind, device_id, part = self._decode_one(msg, r, now, acks)
+                kind, device_id, part = self._decode_one(msg, route(msg.topic, prefix, registry), now, acks)
             except Exception as exc:  # a bug, not the message's fault: still, one message only
                 log.exception("decoding a message on %r failed", msg.topic[:200])
                 kind, device_id = None, None
@@ -376,13 +361,15 @@ class Pipeline:
                 )
             if kind is not None:
                 kinds[kind] = kinds.get(kind, 0) + 1
-                if kind is not MessageKind.EVENT:
-                    fixes_received += len(part.fixes) + len(part.dead) + sum(part.more_dead.values())
             if device_id is not None:
                 seen[device_id] = now
+            if isinstance(part, list):  # a fix message whose every fix is valid: no dead letter to consider
+                fixes_received += len(part)
+                parts.append(Part(msg, part))
+                continue
+            if kind is not None and kind is not MessageKind.EVENT:
+                fixes_received += len(part.fixes) + len(part.dead) + sum(part.more_dead.values())
             parts.append(self._part(msg, part))
-        if fix_messages:
-            kinds[MessageKind.FIX] = kinds.get(MessageKind.FIX, 0) + fix_messages
         for kind, n in kinds.items():
             metrics.MESSAGES_RECEIVED.labels(kind.value).inc(n)
         if fixes_received:
@@ -391,11 +378,12 @@ class Pipeline:
 
     def _decode_one(
         self, msg: RawMessage, r: TopicRoute | None, now: datetime, acks: list[tuple[str, bytes]]
-    ) -> tuple[MessageKind | None, str | None, Decoded]:
-        """One message the fast path in :meth:`decode` did not take, routed to ``r``."""
+    ) -> tuple[MessageKind | None, str | None, Decoded | list[Fix]]:
+        """One message, routed to ``r``: a fix message whose every fix is valid is just its fixes (the
+        common case, decoded once, no :class:`Decoded` built)."""
         if r is None:
             return None, None, Decoded(dead=[DeadLetter(msg.topic, "unknown_topic", "", msg.payload)])
-        if r.device_id is None or r.device_id not in self.registry:
+        if r.device_id is None or r.device_id not in self.registry.by_id:
             letter = DeadLetter(
                 msg.topic, "unknown_device", r.device_id or r.topic_key, msg.payload, r.device_id
             )
@@ -403,8 +391,9 @@ class Pipeline:
         if r.kind is MessageKind.ACK:
             acks.append((r.device_id, msg.payload))
             return r.kind, r.device_id, Decoded()
+        part: Decoded | list[Fix]
         if r.kind is MessageKind.FIX:
-            part = decode_fixes(msg.topic, r.device_id, msg.payload, now, self.limits)
+            part = fix_message(msg.topic, r.device_id, msg.payload, now, self.limits)
         elif r.kind is MessageKind.EVENT:
             part = decode_event(msg.topic, r.device_id, msg.payload, now, self.limits)
         else:
