@@ -311,17 +311,8 @@ def _new_fixes(fixes: Sequence[Fix], row: tuple[Any, ...] | None) -> tuple[list[
 def _fix_arrays(fixes: Sequence[Fix]) -> tuple[arrays.Array, ...]:
     """The fixes as one binary array per column, in :data:`_FIX_COLUMNS` order (see
     :mod:`emon.storage.arrays`: psycopg's own list encoding was most of storing's client CPU). A number
-    may be an int (a ``Fix`` built outside the decoder): it is sent as a double."""
-    if not fixes:
-        return (
-            arrays.texts([]),
-            arrays.timestamptzs([]),
-            arrays.int8s([]),
-            *(arrays.float8s([]) for _ in range(4)),
-            arrays.texts([]),
-            arrays.float8s([]),
-            arrays.float8s([]),
-        )
+    may be an int (a ``Fix`` built outside the decoder): it is sent as a double. At least one fix: its
+    callers send no statement for none."""
     # The columns in one pass: a tuple per fix (in C), transposed by zip.
     device_id, ts, seq, lat, lon, acc_m, batt, src, speed_mps, heading_deg = zip(
         *map(_ROW, fixes), strict=True

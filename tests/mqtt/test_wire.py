@@ -135,6 +135,14 @@ def test_published_packets_decode_back() -> None:
         assert PacketReader(v).feed(data) == [Publish("t/é", b"\x00payload", 1, 513, retain=True, dup=True)]
 
 
+def test_a_received_publish_has_every_field_of_the_named_tuple() -> None:
+    """The reader builds a Publish with ``tuple.__new__`` (no defaults, no arity check): a field added to
+    the named tuple but not to that call would make a short tuple, whose new field then raises."""
+    (packet,) = PacketReader(wire.V5).feed(wire.encode_publish("t", b"p", 1, 1, wire.V5))
+    assert len(packet) == len(Publish._fields)
+    assert packet == Publish(*packet)
+
+
 # ------------------------------------------------------------------------------------- decoding
 
 V5_PROPS = b"\x01\x01" + b"\x03\x00\x10application/json" + b"\x02\x00\x00\x00\x3c"  # format, type, expiry
