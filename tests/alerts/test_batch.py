@@ -15,11 +15,13 @@ import pytest
 from prometheus_client import REGISTRY
 
 from emon.alerts.batch import Batch
+from emon.alerts.model import Alert
 from emon.alerts.service import AlertService
 from emon.casebook import CaseBook
 from emon.geofence.events import Classification, EvalEvent
 from emon.geofence.events import EvalEventType as E
 from emon.storage.postgres import Database, drop_schema
+from emon.tasks.model import Task
 from tests.alerts.conftest import DB_URL, World
 from tests.alerts.helpers import make_case, prox
 
@@ -128,6 +130,26 @@ def _service(world: World, db: Database, *, webhook: bool = True) -> AlertServic
     return AlertService(db, settings, world.hub, cases, world.registry, world.live, config=world.config)
 
 
+def _published(service: AlertService) -> tuple[list[dict[str, Any]], list[str]]:
+    """Records what ``service`` publishes after its commits: the alerts (as the room sees them) and the
+    ids of the room tasks created."""
+    alerts: list[dict[str, Any]] = []
+    tasks: list[str] = []
+    room_publish, tasks_published = service.room.publish, service.tasks.published
+
+    def publish(alert: Alert) -> None:
+        alerts.append(alert.to_json())
+        room_publish(alert)
+
+    def published(created: list[Task]) -> None:
+        tasks.extend(t.task_id for t in created)
+        tasks_published(created)
+
+    service.room.publish = publish  # type: ignore[method-assign,assignment]
+    service.tasks.published = published  # type: ignore[method-assign]
+    return alerts, tasks
+
+
 async def _failing_load(*_: object, **__: object) -> Batch:
     raise RuntimeError("forced: decide item by item")
 
@@ -152,6 +174,14 @@ async def test_the_batch_path_writes_exactly_the_rows_of_the_item_by_item_path(
 ) -> None:
     at_once = _service(world, world.db, webhook=police_url)
     each = _service(world, other_db, webhook=police_url)
+    published = {"at_once": _published(at_once), "each": _published(each)}
+    for db in (world.db, other_db):  # the database stamps each alert with its case's order version
+        async with db.pool.connection() as conn:
+            await conn.execute(
+                "INSERT INTO cases (case_id, risk, offender_device, document, version) "
+                "SELECT c, 'high', 'tag-' || c, '{}', 4 FROM unnest(%s::text[]) AS c",
+                (["case-1", "case-2", "case-3"],),
+            )
     try:
         with caplog.at_level(logging.WARNING, "emon.alerts.service"):
             await _run(at_once)
@@ -163,6 +193,11 @@ async def test_the_batch_path_writes_exactly_the_rows_of_the_item_by_item_path(
         batched = await _compare(world.db, other_db)
         assert len(batched["alerts"]) == 6 and len(batched["alert_outbox"]) >= 5 and batched["room_tasks"]
         assert "cancelled" in {r["state"] for r in batched["alert_outbox"]}
+        # What the room is shown after commit is the same too: the alerts with the order version the
+        # database stamped (read after the COMMIT on the batch path), and the tasks created, once each.
+        assert published["at_once"] == published["each"]
+        alerts, tasks = published["at_once"]
+        assert alerts and tasks and {a["order_version"] for a in alerts} == {4}
     finally:
         await at_once.close()
         await each.close()
