@@ -87,16 +87,6 @@ async def end_failed(conn: Conn) -> None:
         await conn.rollback()
 
 
-def _raw(text: Any) -> str:
-    return str(text)
-
-
-def _json(value: Any) -> Jsonb:
-    """A jsonb parameter serialised now, once (``json.dumps``, as psycopg's own ``Jsonb`` does): the same
-    text can then go to two columns (an evaluation change's explanation is also its history detail)."""
-    return Jsonb(json.dumps(value), dumps=_raw)
-
-
 def _alert_fields(a: Alert) -> dict[str, Any]:
     """An alert's columns as Python values (positions as their JSON objects)."""
     return {
@@ -135,12 +125,11 @@ def _alert_fields(a: Alert) -> dict[str, Any]:
     }
 
 
-def _alert_params(a: Alert, explanation: Jsonb | None = None) -> dict[str, Any]:
+def _alert_params(a: Alert) -> dict[str, Any]:
     p = _alert_fields(a)
-    for key in ("offender_position", "victim_position"):
+    for key in ("offender_position", "victim_position", "explanation"):
         if p[key] is not None:
             p[key] = Jsonb(p[key])
-    p["explanation"] = explanation if explanation is not None else _json(a.explanation)
     return p
 
 
@@ -323,12 +312,10 @@ async def save(
     (stamped by the database on first insert, never changed by an update). One statement, not one per
     row: a round trip is most of what a decision costs (the history rows' foreign key is checked at the
     statement's end, after the upsert; VALUES rows take their ids in order)."""
-    explanation = _json(change.alert.explanation)
-    p = _alert_params(change.alert, explanation)
-    detail = explanation if change.detail is change.alert.explanation else _json(change.detail)
-    p.update(h_at=now, h_actor=change.actor, h_action=change.action, h_detail=detail)
+    p = _alert_params(change.alert)
+    p.update(h_at=now, h_actor=change.actor, h_action=change.action, h_detail=Jsonb(change.detail))
     for i, (action, note) in enumerate(notes):
-        p.update({f"n{i}_action": action, f"n{i}_detail": _json(note)})
+        p.update({f"n{i}_action": action, f"n{i}_detail": Jsonb(note)})
     query = _SAVE[len(notes)] if len(notes) < len(_SAVE) else _save_sql(len(notes))
     cur = await conn.execute(query, p)
     row = await cur.fetchone()
