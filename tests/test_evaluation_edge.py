@@ -174,18 +174,27 @@ async def _spin() -> None:
         await asyncio.sleep(0)
 
 
-async def test_behind_the_next_batch_is_evaluated_while_the_one_before_is_alerted() -> None:
+START = NOW - timedelta(seconds=1)  # where the behind tests' evaluation resumes
+
+
+def _behind(records: FakeCaseRecords, alerts: object = None) -> Evaluation:
+    """An evaluation one batch ahead (``behind``) of the home-ban case, resumed from ``START``."""
     case = _home_ban()
-    records, alerts = FakeCaseRecords(), GatedAlerts()
     evaluation = Evaluation(Engine(), records, CaseBook([case]), Hub(), alerts, behind=True)  # type: ignore[arg-type]
     evaluation.engine.add_case(case)
-    evaluation.resume_from(NOW - timedelta(seconds=1))
+    evaluation.resume_from(START)
+    return evaluation
+
+
+async def test_behind_the_next_batch_is_evaluated_while_the_one_before_is_alerted() -> None:
+    records, alerts = FakeCaseRecords(), GatedAlerts()
+    evaluation = _behind(records, alerts)
     first, second = _crossing()
     t1, t2 = NOW, NOW + timedelta(seconds=1)
     await evaluation.consume(first, [], t1, 0.0, stored_at=t1)  # returns while its alerting waits
     await _spin()
     assert alerts.calls == [[]] and records.saved == []
-    assert evaluation.evaluated_through == NOW - timedelta(seconds=1)  # not on record yet
+    assert evaluation.evaluated_through == START  # not on record yet
     before = evaluation.engine.snapshot("c")
     consuming = asyncio.create_task(evaluation.consume(second, [], t2, 0.0, stored_at=t2))
     await _spin()
@@ -204,17 +213,13 @@ async def test_behind_the_next_batch_is_evaluated_while_the_one_before_is_alerte
     assert evaluation.evaluated_through == t2
     # What the first step persisted is the state after the first batch, not the state it had when written.
     restored = Engine()
-    restored.add_case(case, records.steps[0][0]["c"])
+    restored.add_case(_home_ban(), records.steps[0][0]["c"])
     assert restored.snapshot("c") == before
 
 
 async def test_behind_a_batch_that_fails_to_persist_leaves_its_range_to_the_next() -> None:
-    case = _home_ban()
     records = FakeCaseRecords(failures=1)
-    evaluation = Evaluation(Engine(), records, CaseBook([case]), Hub(), behind=True)  # type: ignore[arg-type]
-    evaluation.engine.add_case(case)
-    start = NOW - timedelta(seconds=1)
-    evaluation.resume_from(start)
+    evaluation, start = _behind(records), START
     first, second = _crossing()
     t1, t2 = NOW, NOW + timedelta(seconds=1)
     await evaluation.consume(first, [], t1, 0.0, stored_at=t1)
@@ -229,12 +234,8 @@ async def test_behind_a_batch_that_fails_to_persist_leaves_its_range_to_the_next
 
 
 async def test_closing_cancels_a_batch_behind_that_does_not_finish_in_time() -> None:
-    case = _home_ban()
-    records, alerts = FakeCaseRecords(), GatedAlerts()
-    evaluation = Evaluation(Engine(), records, CaseBook([case]), Hub(), alerts, behind=True)  # type: ignore[arg-type]
-    evaluation.engine.add_case(case)
-    start = NOW - timedelta(seconds=1)
-    evaluation.resume_from(start)
+    records = FakeCaseRecords()
+    evaluation, start = _behind(records, GatedAlerts()), START
     await evaluation.consume(_crossing()[0], [], NOW, 0.0, stored_at=NOW)
     await evaluation.close(within_s=0.05)
     # Nothing persisted and the watermark not moved: a restart evaluates the batch again.
@@ -243,12 +244,8 @@ async def test_closing_cancels_a_batch_behind_that_does_not_finish_in_time() -> 
 
 
 async def test_behind_a_step_persisted_while_postgresql_blips_is_retried_not_skipped() -> None:
-    case = _home_ban()
     records = FakeCaseRecords(failures=2, error=psycopg.OperationalError("server closed the connection"))
-    evaluation = Evaluation(Engine(), records, CaseBook([case]), Hub(), behind=True)  # type: ignore[arg-type]
-    evaluation.engine.add_case(case)
-    start = NOW - timedelta(seconds=1)
-    evaluation.resume_from(start)
+    evaluation, start = _behind(records), START
     first, second = _crossing()
     t1, t2 = NOW, NOW + timedelta(seconds=1)
     await evaluation.consume(first, [], t1, 0.0, stored_at=t1)
