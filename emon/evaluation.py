@@ -8,6 +8,7 @@ advances time without fixes, so silence (a stale victim fix, a curfew that start
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import time
@@ -222,14 +223,23 @@ class Evaluation:
             stored = (
                 None if self._stored_after is None or stored_at is None else (self._stored_after, stored_at)
             )
-            # Retried while PostgreSQL is unreachable, as alerting is: a step given up here would leave its
-            # decisions and changed states unrecorded while the next batch's step moves the watermark on.
-            await _until_stored(
-                lambda: self._write(
-                    captured, decided, now, kind="batch", fixes=fixes, watermark=stored_at, stored=stored
-                ),
-                "persisting",
+            step = functools.partial(
+                self._write,
+                captured,
+                decided,
+                now,
+                kind="batch",
+                fixes=fixes,
+                watermark=stored_at,
+                stored=stored,
             )
+            if self.behind:
+                # Retried while PostgreSQL is unreachable, as alerting is: nobody else would see the failure,
+                # and the next batch's step would move the watermark past this one's decisions and states.
+                # Without ``behind`` the caller sees it and reads the range again (a partition owner).
+                await _until_stored(step, "persisting")
+            else:
+                await step()
             # Moved on only once the step is on record: a failed write leaves the next range starting here,
             # so its fixes are not lost from the journal (they are in the next batch's range).
             self._stored_after = stored_at
