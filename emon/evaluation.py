@@ -40,6 +40,19 @@ class Captured(NamedTuple):
     snapshot: Mapping[str, dict[str, Any]]
 
 
+class _Batch(NamedTuple):
+    """An evaluated batch on its way to alerting and persisting. ``times``: receipt of its first
+    message, evaluation start, evaluation end (monotonic)."""
+
+    decided: list[EvalEvent]
+    events: Sequence[DeviceEvent]
+    now: datetime
+    times: tuple[float, float, float]
+    fixes: Sequence[Fix]
+    stored_at: datetime | None
+    captured: Captured
+
+
 class AlertSink(Protocol):
     async def on_evaluation(
         self, events: Sequence[EvalEvent], now: datetime, received_mono: float
@@ -67,7 +80,7 @@ class Evaluation:
         hub: Hub,
         alerts: AlertSink | None = None,
         snapshot_s: float = 300.0,
-        behind: bool = False,
+        behind: int = 0,
     ) -> None:
         self.engine = engine
         self.casebook = casebook
@@ -85,11 +98,15 @@ class Evaluation:
         # Added to every journal step: several instances mark their steps with the partition evaluated
         # ({"partition": p, "partitions": n}), so a replay takes only its own case's partition's steps.
         self.journal_detail: dict[str, object] = {}
-        # ``behind``: a batch's alerting and persisting (waits on PostgreSQL) run while the next batch is
-        # evaluated, in batch order (see :meth:`consume`). One instance only: a partition owner reads
-        # ``evaluated_through`` right after each batch to know where its next read starts.
+        # ``behind``: up to this many batches' alerting and persisting (waits on PostgreSQL) run while the
+        # next batches are evaluated, in batch order (see :meth:`consume`). One instance only: a partition
+        # owner reads ``evaluated_through`` right after each batch to know where its next read starts.
+        if behind < 0:
+            raise ValueError(f"behind must be 0 or more, not {behind}")
         self.behind = behind
+        self._alerted: asyncio.Event | None = None  # set once the latest batch's alerting is done
         self._finishing: asyncio.Task[None] | None = None  # the latest batch's alerting and persisting
+        self._unfinished: list[asyncio.Task[None]] = []  # every batch still behind, oldest first
 
     async def load(self, open_cases: Sequence[Case], now: datetime | None = None) -> None:
         """Restore every open case with the state persisted before a restart (journaled as a start,
@@ -169,12 +186,15 @@ class Evaluation:
         was, so the batch is evaluated again at start and alerting (idempotent: deterministic alert
         ids) sees it again. The other order could lose the alert for a decision already on record.
 
-        With ``behind``, the alerting and persisting of a batch (mostly waits on PostgreSQL) run as a
-        task, after those of the batch before, while the caller hands over the next batch: this returns
-        once the batch is evaluated and the batch *before* it is alerted and persisted, so at most one
-        batch is behind. The changed states are captured when decided, so the next evaluation cannot
-        change what this step persists; alerting → persisting → watermark keeps its order per batch
-        and across batches.
+        With ``behind`` (N), the alerting and persisting of a batch (mostly waits on PostgreSQL) run as a
+        task while the caller hands over the next batches, in two lanes: a batch is alerted once the batch
+        before it is alerted, and persisted once it is alerted and the batch before it is persisted. So
+        batch N+1 is alerted while batch N is persisted, and evaluation waits for neither: this returns
+        once the batch is evaluated and at most N batches are behind. The changed states are captured
+        when decided, so a later evaluation cannot change what a step persists; alerting → persisting →
+        watermark keeps its order per batch and across batches. A crash with batches behind leaves the
+        watermark before every batch not both alerted and persisted: they are evaluated again at start,
+        and alerting (idempotent) sees them again.
         """
         async with self._lock:
             started = time.monotonic()
@@ -182,57 +202,64 @@ class Evaluation:
             evaluated = time.monotonic()
             metrics.EVALUATION_SECONDS.observe(evaluated - started)
             captured = self._capture(decided, now)
-            before = self._finishing
-            times = (received_mono, started, evaluated)
-            finish = self._finish(before, decided, events, now, times, fixes, stored_at, captured)
+            batch = _Batch(
+                decided, events, now, (received_mono, started, evaluated), fixes, stored_at, captured
+            )
             if not self.behind:
-                await finish
+                await self._finish(batch, None, None, None)
                 return
-            self._finishing = asyncio.create_task(finish, name="evaluation-finish")
-        if before is not None:
-            await asyncio.wait([before])  # its failure was logged by itself; cancelling us leaves it running
+            alerted = asyncio.Event()
+            finish = self._finish(batch, self._alerted, alerted, self._finishing)
+            self._alerted, self._finishing = alerted, asyncio.create_task(finish, name="evaluation-finish")
+            self._unfinished.append(self._finishing)
+            self._finishing.add_done_callback(self._finished)
+            oldest = self._unfinished[: max(0, len(self._unfinished) - self.behind)]
+        if oldest:
+            await asyncio.wait(oldest)  # their failures were logged by themselves; cancelling us leaves them
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._unfinished = [t for t in self._unfinished if t is not task]
 
     async def _finish(
         self,
+        batch: _Batch,
+        alerted_before: asyncio.Event | None,
+        alerted: asyncio.Event | None,
         before: asyncio.Task[None] | None,
-        decided: list[EvalEvent],
-        events: Sequence[DeviceEvent],
-        now: datetime,
-        times: tuple[float, float, float],
-        fixes: Sequence[Fix],
-        stored_at: datetime | None,
-        captured: Captured,
     ) -> None:
-        """Alert and persist one evaluated batch, once the batch before it (``before``) is done.
-        ``times``: (receipt of the batch's first message, evaluation start, evaluation end), monotonic."""
+        """Alert one evaluated batch once the batch before it is alerted (``alerted_before``), say so
+        (``alerted``), then persist it once the batch before it is done (``before``)."""
+        try:
+            if alerted_before is not None:
+                await alerted_before.wait()
+            await self._alert(batch)
+        except Exception:
+            if not self.behind:
+                raise
+            metrics.STORAGE_ERRORS.labels("Evaluation").inc()
+            log.exception("alerting an evaluated batch failed")
+            return  # not persisted: the watermark stays before it until a later step moves it on
+        finally:
+            if alerted is not None:
+                alerted.set()  # also when it failed or was cancelled: the batches after it must not wait
         if before is not None:
             await asyncio.wait([before])
-        received_mono = times[0]
+        # Batches are consumed in the order they were stored, and each is stamped with the database
+        # clock between its rows and the next batch's: everything stored after the watermark is
+        # exactly what has not been evaluated yet.
+        stored_at = batch.stored_at
+        stored = None if self._stored_after is None or stored_at is None else (self._stored_after, stored_at)
+        step = functools.partial(
+            self._write,
+            batch.captured,
+            batch.decided,
+            batch.now,
+            kind="batch",
+            fixes=batch.fixes,
+            watermark=stored_at,
+            stored=stored,
+        )
         try:
-            if self.alerts is not None:
-                alerts = self.alerts
-                if decided:
-                    ready = time.monotonic()
-                    await _until_stored(lambda: alerts.on_evaluation(decided, now, received_mono))
-                    _observe_stages(len(decided), (*times, ready, time.monotonic()))
-                if events:
-                    await _until_stored(lambda: alerts.on_device_events(events, now, received_mono))
-            # Batches are consumed in the order they were stored, and each is stamped with the
-            # database clock between its rows and the next batch's: everything stored after the
-            # watermark is exactly what has not been evaluated yet.
-            stored = (
-                None if self._stored_after is None or stored_at is None else (self._stored_after, stored_at)
-            )
-            step = functools.partial(
-                self._write,
-                captured,
-                decided,
-                now,
-                kind="batch",
-                fixes=fixes,
-                watermark=stored_at,
-                stored=stored,
-            )
             if self.behind:
                 # Retried while PostgreSQL is unreachable, as alerting is: nobody else would see the failure,
                 # and the next batch's step would move the watermark past this one's decisions and states.
@@ -240,32 +267,44 @@ class Evaluation:
                 await _until_stored(step, "persisting")
             else:
                 await step()
-            # Moved on only once the step is on record: a failed write leaves the next range starting here,
-            # so its fixes are not lost from the journal (they are in the next batch's range).
-            self._stored_after = stored_at
         except Exception:
             if not self.behind:
                 raise
             metrics.STORAGE_ERRORS.labels("Evaluation").inc()
-            log.exception("alerting or persisting an evaluated batch failed")
+            log.exception("persisting an evaluated batch failed")
             return
-        self._publish_positions(fixes)
+        # Moved on only once the step is on record: a failed write leaves the next range starting here,
+        # so its fixes are not lost from the journal (they are in the next batch's range).
+        self._stored_after = stored_at
+        self._publish_positions(batch.fixes)
+
+    async def _alert(self, batch: _Batch) -> None:
+        """Hand a batch's decisions and device events to alerting (retried while PostgreSQL is away)."""
+        if self.alerts is None:
+            return
+        alerts, received_mono = self.alerts, batch.times[0]
+        if batch.decided:
+            ready = time.monotonic()
+            await _until_stored(lambda: alerts.on_evaluation(batch.decided, batch.now, received_mono))
+            _observe_stages(len(batch.decided), (*batch.times, ready, time.monotonic()))
+        if batch.events:
+            await _until_stored(lambda: alerts.on_device_events(batch.events, batch.now, received_mono))
 
     async def settle(self) -> None:
         """Return once every batch handed to :meth:`consume` is alerted and persisted (or has failed)."""
-        if self._finishing is not None:
-            await asyncio.wait([self._finishing])
+        if self._unfinished:
+            await asyncio.wait(list(self._unfinished))
 
     async def close(self, within_s: float = 5.0) -> None:
-        """Let the batch behind finish (at most ``within_s``), then cancel it: what it did not persist is
-        evaluated again after a restart (the watermark did not move)."""
-        task = self._finishing
-        if task is None:
+        """Let the batches behind finish (at most ``within_s``), then cancel them: what they did not persist
+        is evaluated again after a restart (the watermark did not move past them)."""
+        if not self._unfinished:
             return
-        _, pending = await asyncio.wait([task], timeout=within_s)
+        _, pending = await asyncio.wait(list(self._unfinished), timeout=within_s)
         for t in pending:
             t.cancel()
-            await asyncio.wait([t])
+        if pending:
+            await asyncio.wait(pending)
 
     async def tick(self, now: datetime) -> None:
         try:

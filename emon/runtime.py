@@ -106,7 +106,7 @@ class Runtime:
         self.mqtt = MqttIngest.from_settings(settings, self.pipeline.submit)
         self.alerts = AlertService(self.db, settings, self.hub, self.casebook, self.registry, self.live)
         self.pipeline.ack_handler = self.alerts.on_ack
-        self.evaluation = self._evaluation(self.cases, self.alerts, behind=True)
+        self.evaluation = self._evaluation(self.cases, self.alerts, behind=settings.evaluation_behind)
         self.orders = OrderDesk(
             self.db,
             self.hub,
@@ -213,9 +213,9 @@ class Runtime:
         if s.retention_days > 0:
             self.spawn("retention", run_retention(self.db, s.retention_days, s.retention_check_s, self.audit))
 
-    def _evaluation(self, cases: CaseRecords, alerts: AlertSink, *, behind: bool = False) -> Evaluation:
-        """An evaluation with an engine of its own (one instance: every case, a batch's alerting and
-        persisting overlapping the next batch's evaluation; several: one partition's)."""
+    def _evaluation(self, cases: CaseRecords, alerts: AlertSink, *, behind: int = 0) -> Evaluation:
+        """An evaluation with an engine of its own (one instance: every case, up to ``behind`` batches'
+        alerting and persisting overlapping the next batches' evaluation; several: one partition's)."""
         s = self.settings
         engine = Engine(EvalConfig(freshness_s=s.freshness_s, stale_s=s.stale_s))
         return Evaluation(

@@ -49,6 +49,7 @@ class Settings(EnvConfig):
     batch_max: int = 1000
     batch_wait_ms: float = 20.0
     ingest_inflight: int = 3  # batches stored concurrently while the one before them is evaluated
+    evaluation_behind: int = 4  # evaluated batches whose alerting and persisting may still be under way
     freshness_s: float = 120.0
     stale_s: float = 600.0
     tick_s: float = 5.0
@@ -140,6 +141,8 @@ class Settings(EnvConfig):
             raise ConfigError("EMON_BATCH_MAX", "must be >= 1")
         if not 1 <= self.ingest_inflight <= 64:
             raise ConfigError("EMON_INGEST_INFLIGHT", "must be between 1 and 64")
+        if not 0 <= self.evaluation_behind <= 64:
+            raise ConfigError("EMON_EVALUATION_BEHIND", "must be between 0 and 64")
         if self.audit_checkpoint_every < 1:
             raise ConfigError("EMON_AUDIT_CHECKPOINT_EVERY", "must be >= 1")
         if self.signing_key_file is not None:

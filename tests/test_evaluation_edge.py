@@ -177,10 +177,11 @@ async def _spin() -> None:
 START = NOW - timedelta(seconds=1)  # where the behind tests' evaluation resumes
 
 
-def _behind(records: FakeCaseRecords, alerts: object = None) -> Evaluation:
-    """An evaluation one batch ahead (``behind``) of the home-ban case, resumed from ``START``."""
+def _behind(records: FakeCaseRecords, alerts: object = None, behind: int = 1) -> Evaluation:
+    """An evaluation up to ``behind`` batches ahead of the home-ban case's alerting and persisting,
+    resumed from ``START``."""
     case = _home_ban()
-    evaluation = Evaluation(Engine(), records, CaseBook([case]), Hub(), alerts, behind=True)  # type: ignore[arg-type]
+    evaluation = Evaluation(Engine(), records, CaseBook([case]), Hub(), alerts, behind=behind)  # type: ignore[arg-type]
     evaluation.engine.add_case(case)
     evaluation.resume_from(START)
     return evaluation
@@ -215,6 +216,94 @@ async def test_behind_the_next_batch_is_evaluated_while_the_one_before_is_alerte
     restored = Engine()
     restored.add_case(_home_ban(), records.steps[0][0]["c"])
     assert restored.snapshot("c") == before
+
+
+class GatedRecords(FakeCaseRecords):
+    """Case records whose first evaluation step waits until ``gate`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.entered = 0
+
+    async def save_evaluation(self, states: dict[str, Any], events: Sequence[EvalEvent], **kw: Any) -> None:
+        self.entered += 1
+        if self.entered == 1:
+            await self.gate.wait()
+        await super().save_evaluation(states, events, **kw)
+
+
+class RecordingAlerts(GatedAlerts):
+    """Alerting that never waits, recording what it was handed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate.set()
+
+
+async def test_two_behind_the_next_batch_is_alerted_while_the_one_before_is_persisted() -> None:
+    records, alerts = GatedRecords(), RecordingAlerts()
+    evaluation = _behind(records, alerts, behind=2)
+    first, second = _crossing()
+    t1, t2 = NOW, NOW + timedelta(seconds=1)
+    await evaluation.consume(first, [], t1, 0.0, stored_at=t1)
+    await _spin()
+    assert records.entered == 1 and records.saved == []  # the first step waits on PostgreSQL
+    # Handed back at once: two batches may be behind.
+    await asyncio.wait_for(evaluation.consume(second, [], t2, 0.0, stored_at=t2), 1.0)
+    await _spin()
+    # The second batch's alerting did not wait for the first's step; its own step does.
+    assert alerts.calls == [
+        ["exclusion_pre_alert", "locate_request"],
+        ["possible_breach", "exclusion_breach"],
+    ]
+    assert records.entered == 1 and evaluation.evaluated_through == START
+    records.gate.set()
+    await evaluation.settle()
+    assert records.saved == [(2, t1), (2, t2)]  # persisted in batch order
+    ranges = [(s.detail["stored_after"], s.detail["stored_through"]) for s in records.journal]
+    assert ranges == [(START.isoformat(), t1.isoformat()), (t1.isoformat(), t2.isoformat())]
+    assert evaluation.evaluated_through == t2
+
+
+async def test_two_behind_a_third_batch_waits_until_the_first_is_done() -> None:
+    records, alerts = GatedRecords(), RecordingAlerts()
+    evaluation = _behind(records, alerts, behind=2)
+    first, second = _crossing()
+    await evaluation.consume(first[:1], [], NOW, 0.0, stored_at=NOW)
+    await evaluation.consume(
+        second[:1], [], NOW + timedelta(seconds=1), 0.0, stored_at=NOW + timedelta(seconds=1)
+    )
+    third = asyncio.create_task(
+        evaluation.consume(
+            second[1:], [], NOW + timedelta(seconds=2), 0.0, stored_at=NOW + timedelta(seconds=2)
+        )
+    )
+    await _spin()
+    assert not third.done()  # three would be behind
+    records.gate.set()
+    await asyncio.wait_for(third, 1.0)
+    await evaluation.settle()
+    assert [w for _, w in records.saved] == [NOW + timedelta(seconds=s) for s in range(3)]
+
+
+async def test_closing_cancels_every_batch_behind() -> None:
+    records = GatedRecords()
+    evaluation = _behind(records, RecordingAlerts(), behind=3)
+    first, second = _crossing()
+    await evaluation.consume(first, [], NOW, 0.0, stored_at=NOW)
+    await evaluation.consume(
+        second, [], NOW + timedelta(seconds=1), 0.0, stored_at=NOW + timedelta(seconds=1)
+    )
+    await evaluation.close(within_s=0.05)
+    # Nothing persisted and the watermark not moved: a restart evaluates both batches again.
+    assert records.saved == [] and evaluation.evaluated_through == START
+    assert evaluation._unfinished == []
+
+
+def test_behind_is_not_negative() -> None:
+    with pytest.raises(ValueError, match="behind"):
+        _behind(FakeCaseRecords(), behind=-1)
 
 
 async def test_behind_a_batch_that_fails_to_persist_leaves_its_range_to_the_next() -> None:
