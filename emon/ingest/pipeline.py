@@ -66,6 +66,7 @@ from emon.ingest.decode import (
 )
 from emon.ingest.mqtt import AckToken, ack_all
 from emon.ingest.topics import MessageKind, TopicRoute, route
+from emon.settings import Settings
 from emon.storage.live import LiveState
 from emon.storage.postgres import ContentRefused
 from emon.storage.records import Records
@@ -175,6 +176,9 @@ class Pipeline:
         self.inflight = inflight
         self.consumers: list[BatchConsumer] = []
         self.ack_handler: AckHandler | None = None
+        # What a stored batch is handed to, in storing order: the ack handler and the consumers here, or
+        # the main process when this pipeline runs in the ingest process (emon.ingest.worker).
+        self.handler: Callable[[Stored], Awaitable[None]] = self.hand_on
         self._queue: deque[RawMessage] = deque()
         self._wakeup = asyncio.Event()
         self._take = asyncio.Event()  # the collecting batch is to be taken now (see _collect)
@@ -183,6 +187,36 @@ class Pipeline:
         self._storing: list[list[RawMessage]] = []
         self._last_turn: Turn | None = None  # the latest batch's turn: the next batch waits for it
         self._last_commit = time.monotonic()
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, records: Records, live: LiveState, registry: DeviceRegistry
+    ) -> Pipeline:
+        s = settings
+        return cls(
+            records,
+            live,
+            registry,
+            prefix=s.mqtt_topic_prefix,
+            limits=DecodeLimits(
+                s.max_payload_bytes,
+                timedelta(seconds=s.max_future_s),
+                max_depth=s.max_json_depth,
+                max_elements=s.max_json_elements,
+                max_string=s.max_json_string,
+            ),
+            batch_max=s.batch_max,
+            batch_wait_s=s.batch_wait_ms / 1000,
+            dead_letters=DeadLetterPolicy(
+                payload_bytes=s.dead_letter_payload_bytes,
+                rows_per_min=s.dead_letter_rows_per_min,
+                bytes_per_min=s.dead_letter_bytes_per_min,
+                max_total_bytes=int(s.dead_letter_max_mb * 1024 * 1024),
+                retention_s=s.dead_letter_retention_days * 86_400,
+            ),
+            stall_s=s.stall_s,
+            inflight=s.ingest_inflight,
+        )
 
     def submit(self, topic: str, payload: bytes, ack: AckToken | None = None) -> None:
         """Called by the receive loop for every message; never blocks, never raises.
@@ -272,7 +306,7 @@ class Pipeline:
             self._unhanded -= 1
             if self._unhanded == 0:
                 self._take.set()  # the batch collecting behind it is taken now (see _collect)
-            await self.hand_on(stored)
+            await self.handler(stored)
 
     async def process(self, batch: list[RawMessage]) -> None:
         """Store one batch and hand it on (both stages, one after the other)."""
@@ -323,17 +357,7 @@ class Pipeline:
 
     async def hand_on(self, stored: Stored) -> None:
         """Give a stored batch to the ack handler and the consumers; their failures are isolated."""
-        for device_id, payload in stored.acks:
-            if self.ack_handler is not None:
-                await _isolated(self.ack_handler(device_id, payload, stored.now), "ack handler")
-        if stored.fixes or stored.events:
-            for consumer in self.consumers:
-                await _isolated(
-                    consumer.consume(
-                        stored.fixes, stored.events, stored.now, stored.received_mono, stored.stored_at
-                    ),
-                    type(consumer).__name__,
-                )
+        await hand_on(stored, self.ack_handler, self.consumers)
 
     def decode(
         self, batch: list[RawMessage], now: datetime
@@ -547,6 +571,21 @@ class Pipeline:
                 metrics.STORAGE_ERRORS.labels("postgres").inc()
                 log.error("dead-letter maintenance failed (retried): %s", exc)
             await asyncio.sleep(interval_s)
+
+
+async def hand_on(stored: Stored, ack_handler: AckHandler | None, consumers: Sequence[BatchConsumer]) -> None:
+    """Give a stored batch to ``ack_handler`` and ``consumers``, in that order; their failures are isolated."""
+    for device_id, payload in stored.acks:
+        if ack_handler is not None:
+            await _isolated(ack_handler(device_id, payload, stored.now), "ack handler")
+    if stored.fixes or stored.events:
+        for consumer in consumers:
+            await _isolated(
+                consumer.consume(
+                    stored.fixes, stored.events, stored.now, stored.received_mono, stored.stored_at
+                ),
+                type(consumer).__name__,
+            )
 
 
 async def _isolated(awaitable: Awaitable[None], what: str) -> None:
