@@ -24,7 +24,7 @@ the run, after a 2 s warm-up (``benchmarks.e2e_tracks``). Reported:
 - resident memory of emon idle and after the load, and the marginal memory per monitored device
   (slope between the smallest and the largest device count).
 
-Then the ceiling (a bare aiomqtt subscriber under the same load) and the PostGIS baseline.
+The PostGIS baseline runs first, on a settled machine; after the runs, the ceiling (a bare aiomqtt subscriber under the same load).
 ``--instances 1,2,4`` runs several instances instead (``benchmarks.e2e_instances``); ``--profile DIR``
 samples emon with py-spy over each run's measured window (``benchmarks.e2e_profile``).
 Everything runs on 127.0.0.1 and shares the machine's cores; every wait is bounded.
@@ -340,6 +340,13 @@ async def main_async(args: argparse.Namespace) -> None:
     if args.instances:
         await e2e_instances.main_async(devices, [int(x) for x in args.instances.split(",")], args)
         return
+    baseline = None
+    if not args.no_baseline:
+        # First, on a settled machine: run after the overload it read 2–3 times lower than alone.
+        print("running the PostGIS baseline …", flush=True)
+        baseline = await postgis_baseline.run(args.ceiling_devices, args.baseline_duration, 4)
+        if baseline.available:
+            await asyncio.to_thread(postgis_baseline.cleanup)
     results = []
     for n in devices:
         print(f"running {n:,} devices …", flush=True)
@@ -378,12 +385,6 @@ async def main_async(args: argparse.Namespace) -> None:
         ceiling = await run_ceiling(
             args.ceiling_devices, args.overload_rate or args.rate, args.duration, args.publishers
         )
-    baseline = None
-    if not args.no_baseline:
-        print("running the PostGIS baseline …", flush=True)
-        baseline = await postgis_baseline.run(args.ceiling_devices, args.baseline_duration, 4)
-        if baseline.available:
-            await asyncio.to_thread(postgis_baseline.cleanup)
     report(results, ceiling, baseline, args.rate, args.duration)
 
 
