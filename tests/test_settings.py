@@ -23,6 +23,9 @@ def test_defaults_are_local_servers() -> None:
         ({"EMON_REDIS_URL": "redis://"}, "EMON_REDIS_URL"),
         ({"EMON_ADMIN_TOKEN": "short"}, "EMON_ADMIN_TOKEN"),
         ({"EMON_DB_SCHEMA": "Robert'); DROP TABLE"}, "EMON_DB_SCHEMA"),
+        ({"EMON_EVALUATION_BEHIND": "-1"}, "EMON_EVALUATION_BEHIND"),
+        ({"EMON_EVALUATION_BEHIND": "65"}, "EMON_EVALUATION_BEHIND"),
+        ({"EMON_INGEST_PROCESS": "maybe"}, "EMON_INGEST_PROCESS"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], variable: str) -> None:

@@ -27,6 +27,7 @@ import time
 
 from prometheus_client import generate_latest
 
+from emon import collector
 from emon.device import DeviceRegistry
 from emon.ingest import frames
 from emon.ingest.mqtt import MqttIngest
@@ -118,6 +119,9 @@ class Worker:
         await self.db.open()
         try:
             self.registry.replace_all(await self.records.devices())
+            collector.observe_pauses()
+            if self.settings.gc_freeze:
+                collector.freeze_start_up()  # the registry and modules: out of the full collections' walks
             loops = [
                 asyncio.create_task(self.pipeline.run(), name="ingest-pipeline"),
                 asyncio.create_task(self.pipeline.maintain_dead_letters(), name="dead-letter-maintenance"),
