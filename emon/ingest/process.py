@@ -35,8 +35,11 @@ MERGE_FIXES = 2_000  # batches waiting together are handed on as one while they 
 def stored_of(batches: list[frames.Batch]) -> Stored:
     """Consecutive stored batches as one: their rows in storing order, the first one's receipt (the
     oldest message) and the last one's clock and ``stored_at`` (every row of them was stamped at or
-    before it, and every row of a later batch after it)."""
-    first, last = batches[0], batches[-1]
+    before it, and every row of a later batch after it). Only batches with new rows count for those:
+    a batch of duplicates (or of acknowledgements only) has no row to stamp its ``stored_at`` from, so
+    it is this process's clock, which must not become the evaluation watermark."""
+    carrying = [b for b in batches if b.fixes or b.events] or batches
+    first, last = carrying[0], carrying[-1]
     return Stored(
         [f for b in batches for f in frames.fixes_of(b.fixes)],
         [e for b in batches for e in frames.events_of(b.events)],

@@ -73,6 +73,8 @@ class Worker:
     async def forward(self, stored: Stored) -> None:
         """Hand a stored batch to the main process; waits while its socket buffer is full, so a slow
         evaluation holds ingest back here as it does in one process (messages wait unacknowledged)."""
+        if not (stored.fixes or stored.events or stored.acks):
+            return  # only duplicates or dead letters: nothing for the main process (as in one process)
         batch = frames.Batch(
             frames.fix_rows(stored.fixes),
             frames.event_rows(stored.events),

@@ -93,6 +93,15 @@ def test_batches_waiting_together_are_handed_on_as_one_in_storing_order() -> Non
         NOW + timedelta(seconds=13),
         NOW + timedelta(seconds=13),
     )
+    # A batch of duplicates (nothing new: its stored_at is this clock, not PostgreSQL's) sets nothing.
+    empty = frames.Batch([], [], [], NOW + timedelta(hours=1), 99.0, NOW + timedelta(hours=1))
+    stored = stored_of([empty, batch(1), empty, batch(2), empty])
+    assert (stored.received_mono, stored.now, stored.stored_at) == (
+        101.0,
+        NOW + timedelta(seconds=12),
+        NOW + timedelta(seconds=12),
+    )
+    assert len(stored.fixes) == 2
 
 
 def test_a_frame_announcing_an_absurd_length_is_refused() -> None:
