@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from enum import StrEnum
 from typing import NamedTuple
 
@@ -30,6 +32,10 @@ class TopicRoute(NamedTuple):
     topic_key: str  # the topic without the optional prefix
 
 
+# TopicRoute(...) without the named tuple's ``__new__`` (a Python function): one is built per message.
+_new_route: Callable[[tuple[MessageKind, str | None, str]], TopicRoute] = functools.partial(
+    tuple.__new__, TopicRoute
+)
 _EMON_KINDS = {"fix": MessageKind.FIX, "event": MessageKind.EVENT, "ack": MessageKind.ACK}
 
 
@@ -49,7 +55,7 @@ def route(topic: str, prefix: str, registry: DeviceRegistry) -> TopicRoute | Non
         # A registered id is a valid one (Device checks it): the pattern only for the others.
         if device_id not in registry.by_id and not DEVICE_ID_RE.match(parts[3]):
             device_id = None
-        return TopicRoute(kind, device_id, topic)
+        return _new_route((kind, device_id, topic))
     if len(parts) == 3 and parts[0] == "owntracks":
-        return TopicRoute(MessageKind.OWNTRACKS, registry.by_owntracks.get(topic), topic)
+        return _new_route((MessageKind.OWNTRACKS, registry.by_owntracks.get(topic), topic))
     return None
