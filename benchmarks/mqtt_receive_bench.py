@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import statistics
@@ -118,6 +119,9 @@ async def one_round(
     wall = time.time()
     chunks = reads(publishes(count, wall), read_bytes)
     registry = DeviceRegistry([Device(bench_device_id(i), DeviceKind.ANKLE_TAG) for i in range(DEVICES)])
+    # As emon does once started (emon.collector): the collector walks only what is allocated from now on.
+    gc.collect()
+    gc.freeze()
     figures: dict[str, float] = {}
 
     if "wire" in steps:

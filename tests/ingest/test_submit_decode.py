@@ -1,5 +1,6 @@
 """The per-message shortcuts of the ingest loop (issue #14) lose nothing: ``submit`` wakes the pipeline
-only when the queue was empty, and ``decode`` counts the common valid fix message apart from the others."""
+only when the queue was empty, ``decode`` counts the common valid fix message apart from the others, and
+the routes of emon topics are remembered."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
+import pytest
 from prometheus_client import REGISTRY
 
 from emon.deadletters import DeadLetterRow
 from emon.device import Device, DeviceKind, DeviceRegistry
 from emon.fix import DeviceEvent, Fix
+from emon.ingest import topics
 from emon.ingest.pipeline import Pipeline, RawMessage
+from emon.ingest.topics import MessageKind, TopicRoute, route
 from tests.harness import eventually
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -92,3 +96,50 @@ def test_messages_are_counted_by_kind_whatever_they_decode_to() -> None:
     assert [p.dead is not None for p in parts] == [False, True, False, False, True, True, False]
     assert [len(p.events) for p in parts] == [0, 0, 1, 0, 0, 0, 0]
     assert acks == [("tag-1", b"{}")] and seen == {"tag-1": NOW, "tag-2": NOW}
+
+
+def test_a_device_registered_after_its_first_message_is_accepted_from_the_next() -> None:
+    """Routes of emon topics are remembered, and do not depend on the registry: registering a device (or
+    an OwnTracks phone) later changes what its next message decodes to."""
+    registry = DeviceRegistry([Device("tag-1", DeviceKind.ANKLE_TAG)])
+    pipe = Pipeline(cast(Any, None), cast(Any, None), registry)
+    batch = [
+        RawMessage("emon/v1/fix/tag-late", fix(1), 0.0, 0.0),
+        RawMessage("owntracks/anna/phone", b'{"_type":"lwt"}', 0.0, 0.0),
+    ]
+    for _ in range(2):
+        parts, _, seen = pipe.decode(batch, NOW)
+        assert [p.dead.reason if p.dead else None for p in parts] == ["unknown_device", "unknown_device"]
+        assert seen == {}
+    registry.replace_all(
+        [
+            Device("tag-late", DeviceKind.ANKLE_TAG),
+            Device("phone-1", DeviceKind.VICTIM_DEVICE, "owntracks/anna/phone"),
+        ]
+    )
+    parts, _, seen = pipe.decode(batch, NOW)
+    assert [p.dead for p in parts] == [None, None]
+    assert [len(p.fixes) for p in parts] == [1, 0] and [len(p.events) for p in parts] == [0, 1]
+    assert seen == {"tag-late": NOW, "phone-1": NOW}
+
+
+def test_remembered_routes_are_the_routes_and_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(topics, "_EMON_ROUTES", {})
+    monkeypatch.setattr(topics, "_EMON_ROUTES_MAX", 5)
+    registry = DeviceRegistry([Device("tag-1", DeviceKind.ANKLE_TAG)])
+    cases = [
+        ("p/emon/v1/fix/tag-1", "p", TopicRoute(MessageKind.FIX, "tag-1", "emon/v1/fix/tag-1")),
+        ("p/emon/v1/event/tag-2", "p", TopicRoute(MessageKind.EVENT, "tag-2", "emon/v1/event/tag-2")),
+        ("emon/v1/fix/tag-1", "p", None),  # not under the prefix
+        ("emon/v1/fix/tag-1", "", TopicRoute(MessageKind.FIX, "tag-1", "emon/v1/fix/tag-1")),
+        ("emon/v1/ack/bad id!", "", TopicRoute(MessageKind.ACK, None, "emon/v1/ack/bad id!")),
+        ("emon/v1/other/tag-1", "", None),
+        ("emon/v2/fix/tag-1", "", None),
+    ] + [
+        (f"emon/v1/fix/tag-{i}", "", TopicRoute(MessageKind.FIX, f"tag-{i}", f"emon/v1/fix/tag-{i}"))
+        for i in range(9)
+    ]
+    for _ in range(3):  # worked out, then remembered (and forgotten when full): the same every time
+        for topic, prefix, expected in cases:
+            assert route(topic, prefix, registry) == expected
+    assert all(len(known) <= 5 for known in topics._EMON_ROUTES.values())
