@@ -16,8 +16,10 @@ the general path gives, and the fast path only saves work on messages it would a
 
 from __future__ import annotations
 
+import functools
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -84,7 +86,9 @@ def prescan(payload: bytes, limits: DecodeLimits) -> None:
     if size > limits.max_payload_bytes:
         raise InvalidPayload("oversized", f"{size} bytes > {limits.max_payload_bytes}")
     openers = payload.count(b"[") + payload.count(b"{")
-    commas = payload.count(b",")  # an upper bound of the element count (commas in strings included)
+    # An upper bound of the element count (commas in strings included): below max_elements in a payload
+    # shorter than that, so not counted then (nearly every message: issue #14).
+    commas = payload.count(b",") if size >= limits.max_elements else 0
     if openers <= limits.max_depth and size <= limits.max_string and commas < limits.max_elements:
         return  # too few brackets to nest too deep, too short to hold a string too long
     head = payload[: 4 * limits.max_depth + 4]
@@ -315,6 +319,10 @@ class TypedFixes(NamedTuple):
     complete: bool  # every element of the message; if not, the general path goes on from len(fixes)
 
 
+# TypedFixes(...) without the named tuple's ``__new__`` (a Python function): one is built per message.
+_new_typed: Callable[[tuple[list[Fix], bool]], TypedFixes] = functools.partial(tuple.__new__, TypedFixes)
+
+
 def typed_fixes(device_id: str, payload: bytes, now: datetime, limits: DecodeLimits) -> TypedFixes | None:
     """The fixes of a message :func:`prescan` has passed, up to its first element the fast path does not
     accept; None if msgspec cannot decode the message into contract structs at all.
@@ -326,46 +334,48 @@ def typed_fixes(device_id: str, payload: bytes, now: datetime, limits: DecodeLim
         doc = _CONTRACT_FIXES.decode(payload)
     except (msgspec.DecodeError, ValueError, RecursionError):  # DecodeError: also ValidationError
         return None
-    items = doc if isinstance(doc, list) else [doc]
+    items = doc if type(doc) is list else (doc,)
     if not items or len(items) > MAX_BATCH:
         return None
     latest = now + limits.max_future
     earliest = now - MAX_PAST
     fixes: list[Fix] = []
     for m in items:
-        ts = _typed_ts(m.ts, earliest, latest)
+        ts: datetime | None
+        if isinstance(m.ts, float):  # Unix seconds, as nearly every tag sends them
+            try:
+                ts = datetime.fromtimestamp(m.ts, UTC)
+            except (OverflowError, OSError, ValueError):
+                ts = None
+        else:
+            ts = _typed_rfc3339(m.ts)
         # Comparisons are False for NaN, and msgspec yields no infinity: in range means finite.
         if (
             ts is None
+            or not earliest <= ts <= latest
             or not (-90.0 <= m.lat <= 90.0 and -180.0 <= m.lon <= 180.0 and 0.0 <= m.acc <= 100_000.0)
             or (m.seq is not None and not 0 <= m.seq < _MAX_SEQ)
             or (m.batt is not None and not 0.0 <= m.batt <= 100.0)
             or (m.spd is not None and not 0.0 <= m.spd <= 400.0)
             or (m.hdg is not None and not 0.0 <= m.hdg <= 360.0)
         ):
-            return TypedFixes(fixes, False)  # positional: cheaper than complete=False
+            return _new_typed((fixes, False))
         fixes.append(checked_fix(device_id, ts, m.lat, m.lon, m.acc, m.seq, m.batt, m.src, m.spd, m.hdg))
-    return TypedFixes(fixes, True)
+    return _new_typed((fixes, True))
 
 
-def _typed_ts(value: str | float, earliest: datetime, latest: datetime) -> datetime | None:
-    """:func:`parse_ts` for the fast path: the same datetime, or None where it would raise."""
-    if isinstance(value, float):
-        try:
-            ts = datetime.fromtimestamp(value, UTC)
-        except (OverflowError, OSError, ValueError):
-            return None
-    else:
-        if len(value) > 64 or not _RFC3339.match(value):
-            return None
-        try:
-            ts = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-        except ValueError:
-            return None
-        if ts.tzinfo is None:
-            return None
-        ts = ts.astimezone(UTC)
-    return ts if earliest <= ts <= latest else None
+def _typed_rfc3339(value: str) -> datetime | None:
+    """:func:`parse_ts` of a string for the fast path: the same aware UTC datetime, or None where it
+    would raise for the format (the range is the caller's)."""
+    if len(value) > 64 or not _RFC3339.match(value):
+        return None
+    try:
+        ts = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    if ts.tzinfo is None:
+        return None
+    return ts.astimezone(UTC)
 
 
 def decode_fixes(topic: str, device_id: str, payload: bytes, now: datetime, limits: DecodeLimits) -> Decoded:

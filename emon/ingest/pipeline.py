@@ -225,9 +225,13 @@ class Pipeline:
         """
         # The queue-depth gauge is updated per batch in run(), not here: a gauge set costs ~1 µs
         # (a lock), a third of this function at 10,000 messages/s.
-        self._queue.append(_new_raw((topic, payload, time.time(), time.monotonic(), ack)))
-        self._wakeup.set()
-        if len(self._queue) >= self.batch_max:
+        queue = self._queue
+        if not queue:
+            # run() waits for the wake-up only once the queue is empty, and clears it only then: while
+            # the queue holds messages it is set already (no call to Event.set per message).
+            self._wakeup.set()
+        queue.append(_new_raw((topic, payload, time.time(), time.monotonic(), ack)))
+        if len(queue) >= self.batch_max:
             self._take.set()
 
     @property
@@ -369,6 +373,7 @@ class Pipeline:
         seen: dict[str, datetime] = {}
         # Counted per batch, not per message: a labelled counter costs a dict lookup and a lock.
         kinds: dict[MessageKind, int] = {}
+        valid_fix_messages = 0  # counted apart from ``kinds``: nearly every message, a dict update less
         fixes_received = 0
         prefix, registry = self.prefix, self.registry
         kind: MessageKind | None
@@ -383,17 +388,20 @@ class Pipeline:
                 part = Decoded(
                     dead=[DeadLetter(msg.topic, "internal_error", f"{type(exc).__name__}", msg.payload)]
                 )
-            if kind is not None:
-                kinds[kind] = kinds.get(kind, 0) + 1
             if device_id is not None:
                 seen[device_id] = now
             if isinstance(part, list):  # a fix message whose every fix is valid: no dead letter to consider
+                valid_fix_messages += 1
                 fixes_received += len(part)
-                parts.append(Part(msg, part))
+                parts.append(Part(msg, part, []))
                 continue
-            if kind is not None and kind is not MessageKind.EVENT:
-                fixes_received += len(part.fixes) + len(part.dead) + sum(part.more_dead.values())
+            if kind is not None:
+                kinds[kind] = kinds.get(kind, 0) + 1
+                if kind is not MessageKind.EVENT:
+                    fixes_received += len(part.fixes) + len(part.dead) + sum(part.more_dead.values())
             parts.append(self._part(msg, part))
+        if valid_fix_messages:
+            kinds[MessageKind.FIX] = kinds.get(MessageKind.FIX, 0) + valid_fix_messages
         for kind, n in kinds.items():
             metrics.MESSAGES_RECEIVED.labels(kind.value).inc(n)
         if fixes_received:
@@ -407,22 +415,21 @@ class Pipeline:
         common case, decoded once, no :class:`Decoded` built)."""
         if r is None:
             return None, None, Decoded(dead=[DeadLetter(msg.topic, "unknown_topic", "", msg.payload)])
-        if r.device_id is None or r.device_id not in self.registry.by_id:
-            letter = DeadLetter(
-                msg.topic, "unknown_device", r.device_id or r.topic_key, msg.payload, r.device_id
-            )
-            return r.kind, None, Decoded(dead=[letter])
-        if r.kind is MessageKind.ACK:
-            acks.append((r.device_id, msg.payload))
-            return r.kind, r.device_id, Decoded()
+        kind, device_id, topic_key = r  # once, not an attribute lookup per use
+        if device_id is None or device_id not in self.registry.by_id:
+            letter = DeadLetter(msg.topic, "unknown_device", device_id or topic_key, msg.payload, device_id)
+            return kind, None, Decoded(dead=[letter])
         part: Decoded | list[Fix]
-        if r.kind is MessageKind.FIX:
-            part = fix_message(msg.topic, r.device_id, msg.payload, now, self.limits)
-        elif r.kind is MessageKind.EVENT:
-            part = decode_event(msg.topic, r.device_id, msg.payload, now, self.limits)
+        if kind is MessageKind.FIX:  # first: nearly every message is one
+            part = fix_message(msg.topic, device_id, msg.payload, now, self.limits)
+        elif kind is MessageKind.ACK:
+            acks.append((device_id, msg.payload))
+            part = Decoded()
+        elif kind is MessageKind.EVENT:
+            part = decode_event(msg.topic, device_id, msg.payload, now, self.limits)
         else:
-            part = decode_owntracks(msg.topic, r.device_id, msg.payload, now, self.limits)
-        return r.kind, r.device_id, part
+            part = decode_owntracks(msg.topic, device_id, msg.payload, now, self.limits)
+        return kind, device_id, part
 
     def _part(self, msg: RawMessage, decoded: Decoded) -> Part:
         part = Part(msg, decoded.fixes, decoded.events)

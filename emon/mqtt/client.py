@@ -50,8 +50,15 @@ Sink = Callable[[str, bytes, AckToken | None], None]
 
 def ack_all(tokens: Iterable[AckToken]) -> None:
     """Acknowledge messages (in the order given): one socket write per connection."""
+    pairs = tokens if isinstance(tokens, list) else list(tokens)
+    if not pairs:
+        return
+    conns, packet_ids = zip(*pairs, strict=True)
+    if conns.count(conns[0]) == len(conns):  # one connection, as nearly always: no loop in Python
+        conns[0].ack(list(packet_ids))
+        return
     by_conn: dict[Acker, list[int]] = {}
-    for conn, packet_id in tokens:
+    for conn, packet_id in pairs:
         ids = by_conn.get(conn)
         if ids is None:
             by_conn[conn] = [packet_id]
@@ -160,12 +167,13 @@ class MqttClient:
         manual_ack = not self.session.options.ack_on_receipt
         for e in events:
             if type(e) is Publish:
-                token: AckToken | None = (link, e.packet_id) if manual_ack and e.qos == 1 else None
+                topic, payload, qos, packet_id, _, _ = e  # one unpacking, not four attribute lookups
+                token: AckToken | None = (link, packet_id) if manual_ack and qos == 1 else None
                 try:
-                    sink(e.topic, e.payload, token)
+                    sink(topic, payload, token)
                 except Exception:  # the sink must not raise; if it does, keep the connection alive
                     fate = "stays unacknowledged (redelivered)" if token is not None else "is lost"
-                    log.exception("MQTT sink failed on %r; the message %s", e.topic, fate)
+                    log.exception("MQTT sink failed on %r; the message %s", topic, fate)
             elif type(e) is PublishAcked:
                 waiter = self._waiters.pop(e.packet_id, None)
                 if waiter is not None and not waiter[1].done():

@@ -289,19 +289,23 @@ class Session:
         events: list[Event] = []
         append = events.append
         auto_ack: list[int] | None = [] if self.options.ack_on_receipt else None
+        # Only a control packet changes the state: checked once per read, not per message.
+        connected = self.state is State.READY or self.state is State.SUBSCRIBING
         for p in packets:
             if type(p) is Publish:
-                if self.state is not State.READY and self.state is not State.SUBSCRIBING:
+                if not connected:
                     events.append(self._close("PUBLISH before CONNACK"))
                     return events
-                if p.qos == 2:  # we subscribe at QoS ≤ 1, so the broker must not send QoS 2
+                qos = p.qos
+                if qos == 2:  # we subscribe at QoS ≤ 1, so the broker must not send QoS 2
                     events.append(self._close("QoS 2 PUBLISH on a QoS 1 subscription"))
                     return events
-                if p.qos == 1 and auto_ack is not None:
+                if qos == 1 and auto_ack is not None:
                     auto_ack.append(p.packet_id)
                 append(p)
             else:
                 event = self._control(p, now)
+                connected = self.state is State.READY or self.state is State.SUBSCRIBING
                 if event is not None:
                     append(event)
                     if type(event) is Close:
