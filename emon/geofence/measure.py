@@ -95,13 +95,7 @@ def _measure(items: Sequence[tuple[float, float, CompiledCase]]) -> tuple[F64, l
         f_lat, f_lon = geo[at], geo[at + step]
         geoms = np.empty(n_polys, dtype=object)
         geoms[:] = [g for c in cases for g in c.polygons]
-        # The boundaries are not kept with the cases (≈ 0.5 KB of GEOS memory a polygon, for every
-        # open case): a batch copies the few it measures, the same geometries as kept ones were.
-        bounds = shapely.boundary(geoms)
-        x, y = aeqd_xy(f_lat, f_lon, lat, lon)
-        d = np.asarray(shapely.distance(bounds, shapely.points(x, y)), dtype=np.float64)
-        inside = np.asarray(shapely.contains_xy(geoms, x, y), dtype=bool)
-        poly_d = np.where(inside, -d, d)
+        poly_d = signed_distances(geoms, *aeqd_xy(f_lat, f_lon, lat, lon))
     # Zone k of an item is its circle perm[k] when perm[k] < its circle count, else its polygon
     # perm[k] - circle count: one gather puts every item's zones in order.
     perm = geo[_runs(base + 3 * c_counts + 2 * p_counts, z_counts)].astype(np.int64)
@@ -111,6 +105,22 @@ def _measure(items: Sequence[tuple[float, float, CompiledCase]]) -> tuple[F64, l
     where = np.where(perm < nc, c_base + perm, p_base + perm - nc)
     flat = np.concatenate([circle_d, poly_d])[where]
     return np.asarray(flat, dtype=np.float64), np.cumsum(z_counts).tolist()
+
+
+def signed_distances(geoms: NDArray[np.object_], x: F64, y: F64) -> F64:
+    """Signed distance (negative inside) from each point (x[i], y[i]) to the edge of the area
+    geoms[i] (all in one frame)."""
+    points = shapely.points(x, y)
+    inside = np.asarray(shapely.contains_xy(geoms, x, y), dtype=bool)
+    # From a point outside an area, GEOS measures the distance to the area over the segments of its
+    # rings, exactly as to its boundary: only points inside or on the edge (distance 0) need the
+    # boundary, which costs as much again to build. Boundaries are not kept with the cases (≈ 0.5 KB
+    # of GEOS memory a polygon, for every open case): a batch builds the few it needs.
+    d = np.asarray(shapely.distance(geoms, points), dtype=np.float64)
+    edge = inside | (d == 0.0)
+    if edge.any():
+        d[edge] = shapely.distance(shapely.boundary(geoms[edge]), points[edge])
+    return np.where(inside, -d, d)
 
 
 def _runs(starts: NDArray[np.int64], counts: NDArray[np.int64]) -> NDArray[np.int64]:

@@ -14,7 +14,7 @@ from shapely.geometry import mapping
 
 from emon.geo import LocalFrame, geodesic_circle, geodesic_m
 from emon.geofence import CompiledCase, EvalConfig, compile_case
-from emon.geofence.measure import aeqd_xy, zone_distance_lists, zone_distances
+from emon.geofence.measure import aeqd_xy, signed_distances, zone_distance_lists, zone_distances
 
 from .conftest import Step, build_fixes, circle_zone, engine_for, make_case, run_live, types
 
@@ -168,3 +168,41 @@ def test_a_batch_of_cases_with_zones_in_any_order_gets_each_case_its_own_distanc
         assert listed == got.tolist()
         assert zone_distances([(lat, lon, cc)])[0].tolist() == listed
     assert zone_distances([]) == zone_distance_lists([]) == []
+
+
+def _areas() -> list[shapely.Geometry]:
+    """Areas of every shape a zone compiles to: convex, concave, with a hole, in parts, and large
+    enough to be prepared (rules.PREPARE_ABOVE)."""
+    large = shapely.Point(3.3, -7.1).buffer(800.0, 64)
+    shapely.prepare(large)
+    return [
+        shapely.Point(0.0, 0.0).buffer(300.0, 3),
+        shapely.Polygon([(0, 0), (1000, 0), (1000, 1000), (500, 200), (0, 1000)]),
+        shapely.Polygon(
+            [(-500, -500), (500, -500), (500, 500), (-500, 500)],
+            [[(-100, -100), (100, -100), (100, 100), (-100, 100)]],
+        ),
+        shapely.MultiPolygon([shapely.Point(0, 0).buffer(100, 8), shapely.Point(400, 0).buffer(100, 8)]),
+        large,
+        shapely.set_precision(shapely.Point(3.3, 7.1).buffer(257.3, 5), 1e-3),
+    ]
+
+
+@pytest.mark.parametrize("area", _areas(), ids=lambda a: a.geom_type)
+def test_signed_distances_to_areas_are_those_to_their_boundaries(area: shapely.Geometry) -> None:
+    """The distance to the area stands in for the one to its boundary: bit for bit, at vertices,
+    on edges, just either side of them, inside, in holes and far out."""
+    rng = np.random.default_rng(5)
+    corners = shapely.get_coordinates(area)
+    mids = (corners[:-1] + corners[1:]) / 2
+    near = np.concatenate([corners, mids]) + rng.normal(0.0, 1e-6, (2 * len(corners) - 1, 2))
+    spread = rng.uniform(-3000.0, 3000.0, (4000, 2))
+    xy = np.concatenate([corners, mids, near, spread, [[0.0, 0.0], [1e7, -1e7]]])
+    x, y = xy[:, 0].copy(), xy[:, 1].copy()
+    geoms = np.empty(len(x), dtype=object)
+    geoms[:] = [area] * len(x)
+    got = signed_distances(geoms, x, y)
+    d = shapely.distance(shapely.boundary(geoms), shapely.points(x, y))
+    expected = np.where(shapely.contains_xy(geoms, x, y), -d, d)
+    assert got.tobytes() == expected.tobytes()
+    assert (got < 0).any() and (got == 0).any() and (got > 0).any()

@@ -4,8 +4,9 @@ engine-wide on fixes that wander in and out of zones."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import timedelta
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from types import ModuleType
 
 import msgspec
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emon.geofence import Engine, EvalConfig, zones
+from emon.geofence import Engine, EvalConfig, proximity, zones
 from emon.geofence.episode import Limits, Reading, quiet, step_lawful
 from emon.geofence.events import Classification
 from emon.geofence.report import advance
@@ -106,13 +107,27 @@ def test_the_shortcut_changes_no_decision(seed: int, monkeypatch: pytest.MonkeyP
     )
     fixes = build_fixes(wander(np.random.default_rng(seed)))
     runs = []
+    taken: list[str] = []  # the modules whose shortcut was taken
+
+    def counted(module: ModuleType) -> Callable[[RuleState, datetime, float, float], None]:
+        def lawful(rs: RuleState, ts: datetime, lat: float, lon: float) -> None:
+            taken.append(module.__name__)
+            step_lawful(rs, ts, lat, lon)
+
+        return lawful
+
+    for module in (zones, proximity):
+        monkeypatch.setattr(module, "step_lawful", counted(module))
     for shortcut in (True, False):
         if not shortcut:
-            monkeypatch.setattr(zones, "quiet", lambda rs, lim: False)  # every reading through the machines
+            # Every reading through the machines, of zones and of the proximity rule.
+            monkeypatch.setattr(zones, "quiet", lambda rs, lim: False)
+            monkeypatch.setattr(proximity, "quiet", lambda rs, lim: False)
         engine = Engine(EvalConfig())
         engine.add_case(case)
         events = run_live(engine, fixes, lag_s=2.0)
         runs.append(([e.explain() for e in events], engine.snapshot(case.case_id)))
     assert runs[0] == runs[1]
+    assert {zones.__name__, proximity.__name__} <= set(taken)  # both shortcuts were held to the machines
     assert len(runs[0][0]) > 10  # the walk did make decisions
     assert OFFENDER in runs[0][1]["devices"]
