@@ -9,6 +9,7 @@ the frame centre, so computing it with one vectorised ``Geod.inv`` call gives th
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -146,7 +147,7 @@ def segment_through(
     lons = np.array([a[1], b[1]])
     if z.is_circle:
         lat0, lon0 = float(case.circle_lat[z.index]), float(case.circle_lon[z.index])
-        geom: BaseGeometry = shapely.Point(0.0, 0.0).buffer(float(case.circle_r[z.index]), 64)
+        geom: BaseGeometry = _disc(float(case.circle_r[z.index]))
         convex = True
     else:
         lat0, lon0 = case.frames[z.frame]
@@ -160,10 +161,19 @@ def segment_through(
     return inside, _around(geom, (float(x[0]), float(y[0])), (float(x[1]), float(y[1]))), convex
 
 
+@lru_cache(maxsize=256)
+def _disc(radius_m: float) -> BaseGeometry:
+    """A circle zone in its own frame (a 256-gon around the origin), built once per radius: crossing
+    checks of the zones of one radius (the same geometry every time) share it."""
+    return shapely.Point(0.0, 0.0).buffer(radius_m, 64)
+
+
 def _around(geom: BaseGeometry, a: tuple[float, float], b: tuple[float, float]) -> float:
     """Length of the shorter chain from ``a`` to ``b`` along conv(geom ∪ {a, b}) (metres)."""
     coords = np.vstack([shapely.get_coordinates(geom), [a, b]])
-    hull = shapely.convex_hull(shapely.multipoints(coords))
+    # A line through the points gives GEOS the same coordinates in the same order as a multipoint
+    # (so the same hull, vertex for vertex) without building a point object for each of them.
+    hull = shapely.convex_hull(shapely.linestrings(coords))
     ring = np.asarray(shapely.get_coordinates(shapely.get_exterior_ring(hull)))[:-1]
     ia = int(np.argmin(np.hypot(ring[:, 0] - a[0], ring[:, 1] - a[1])))
     ib = int(np.argmin(np.hypot(ring[:, 0] - b[0], ring[:, 1] - b[1])))
