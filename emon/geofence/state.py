@@ -224,10 +224,10 @@ class DeviceTrack(msgspec.Struct, array_like=True, gc=False):
         n = self.count
         if not n:
             return None
-        us = _micros(ts)
-        if self._us(n - 1) < us:
-            return _unpack(self.packed, n - 1)  # the common case: every remembered fix is earlier
-        i = self._left(us)
+        newest = _unpack(self.packed, n - 1)
+        if newest.ts < ts:
+            return newest  # the common case (a counterpart's newest fix): every remembered one is earlier
+        i = self._left(_micros(ts))
         near = [_unpack(self.packed, k) for k in range(max(0, i - 1), min(n, i + 1))]
         return min(near, key=lambda r: abs((r.ts - ts).total_seconds()))
 

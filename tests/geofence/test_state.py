@@ -144,3 +144,7 @@ def test_a_packed_track_remembers_and_finds_fixes_as_a_sorted_list_does(
         assert track.before(ts) == ref.before(ts)
         assert track.after(ts) == ref.after(ts)
         assert track.nearest(ts) == ref.nearest(ts)
+    if ref.history:  # at, just before and just after the newest fix (nearest's shortcut)
+        for us in (-1, 0, 1):
+            ts = ref.history[-1].ts + timedelta(microseconds=us)
+            assert track.nearest(ts) == ref.nearest(ts)
