@@ -25,7 +25,8 @@ _MICROS = struct.Struct("<q")
 
 
 def _micros(ts: datetime) -> int:
-    return (ts - _EPOCH) // timedelta(microseconds=1)
+    since = ts - _EPOCH  # whole days, seconds and microseconds: cheaper than dividing timedeltas
+    return (since.days * 86_400 + since.seconds) * 1_000_000 + since.microseconds
 
 
 def _unpack(packed: bytearray, i: int) -> FixRecord:
