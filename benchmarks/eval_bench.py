@@ -2,6 +2,7 @@
 
     .venv/bin/python -m benchmarks.eval_bench [--cases 10000] [--zones 5] [--batches 10] [--batch 5000]
     .venv/bin/python -m benchmarks.eval_bench --walk [--cases 1000] [--batch 500] [--batches 40]
+    .venv/bin/python -m benchmarks.eval_bench --e2e [--cases 10000] [--batch 880] [--batches 200]
 
 10,000 cases with 5 zones each (50,000 zones: 3 circles and 2 polygons per case, around the
 Netherlands), a victim device on every fifth case, batches of fixes with the clock advancing.
@@ -14,6 +15,11 @@ residence (1.5 m/s, turning), fixes carry GPS noise of their accuracy, and most 
 outside their zones. It prints the CPU time (``time.process_time``: the machine's cores are shared)
 of ``evaluate_batch`` per fix, as a median over the batches after a warm-up, and a digest of every
 event and state so that runs of two versions can be compared decision for decision.
+
+``--e2e`` does the same with the load of ``benchmarks.e2e`` (``--cases`` is then its number of
+devices): one case per ten devices (offender and victim; fixes of the other eight reach the engine
+and are ignored), offenders standing 1-6 km from four of their zones and driving once through the
+fifth (``benchmarks.e2e_tracks``), everyone else standing still, 8 m accuracy, 20,000 fixes/s.
 """
 
 from __future__ import annotations
@@ -113,6 +119,48 @@ def walk(cases: list[Case], batches: int, size: int, rng: np.random.Generator) -
     print(f"decisions digest {digest.hexdigest()[:16]}")
 
 
+def e2e_walk(n_devices: int, batches: int, size: int) -> None:
+    """Per-fix CPU time of :meth:`Engine.evaluate_batch` under the load of ``benchmarks.e2e``."""
+    from benchmarks import e2e_tracks
+    from benchmarks.e2e_setup import bench_cases, device_positions
+    from simulators.load import bench_device_id
+
+    rate = 20_000.0
+    homes = device_positions(n_devices)
+    engine = Engine()
+    for case in bench_cases(n_devices):
+        engine.add_case(case)
+    crossings = e2e_tracks.schedule(n_devices, rate, batches * size / rate, homes)
+    ids = [bench_device_id(i) for i in range(n_devices)]
+    digest = hashlib.sha256()
+    per_fix: list[float] = []
+    events = 0
+    for b in range(batches):
+        batch = []
+        for j in range(b * size, (b + 1) * size):  # the load publishes device after device
+            i, t = j % n_devices, j / rate
+            crossing = crossings.get(i)
+            lat, lon = homes[i] if crossing is None else crossing.at(t)
+            batch.append(Fix(ids[i], T0 + timedelta(seconds=t), lat, lon, 8.0, seq=j // n_devices))
+        now = T0 + timedelta(seconds=(b + 1) * size / rate)
+        t0 = time.process_time()
+        out = engine.evaluate_batch(batch, now)
+        cpu = time.process_time() - t0
+        if b * size >= n_devices:  # warm-up: first fixes of every device create its state
+            per_fix.append(cpu / len(batch) * 1e6)
+        events += len(out)
+        for e in out:
+            digest.update(json.dumps(e.explain(), sort_keys=True).encode())
+    for case_id in engine.case_ids():
+        digest.update(json.dumps(engine.snapshot(case_id), sort_keys=True).encode())
+    print(f"e2e: {n_devices} devices, batches of {size}, {len(per_fix)} measured, events {events}")
+    print(
+        f"evaluate_batch CPU µs/fix: median {statistics.median(per_fix):.1f}, "
+        f"min {min(per_fix):.1f}, max {max(per_fix):.1f}"
+    )
+    print(f"decisions digest {digest.hexdigest()[:16]}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cases", type=int, default=10_000)
@@ -120,7 +168,11 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=10)
     ap.add_argument("--batch", type=int, default=5_000)
     ap.add_argument("--walk", action="store_true", help="per-fix CPU time, people walking (see above)")
+    ap.add_argument("--e2e", action="store_true", help="per-fix CPU time, the load of benchmarks.e2e")
     args = ap.parse_args()
+    if args.e2e:
+        e2e_walk(args.cases, args.batches, args.batch)
+        return
     rng = np.random.default_rng(7)
     if args.walk:
         walk(build_cases(args.cases, args.zones, rng), args.batches, args.batch, rng)

@@ -87,8 +87,10 @@ class Engine:
         Zone distances for the whole batch are measured in one vectorised pass; the state
         machines then run per fix in fix-time order. Fixes of unknown devices are ignored.
         """
-        ordered = sorted(fixes, key=_fix_order)
         cases_of, rules = self._by_device.cases_of, self._rules
+        # Fixes of devices in no case (most of a shared feed) are dropped before sorting: a stable
+        # sort of the rest keeps the same order as the whole sorted and then filtered.
+        ordered = sorted([f for f in fixes if cases_of(f.device_id)], key=_fix_order)
         work = [(fix, rules[case_id]) for fix in ordered for case_id in cases_of(fix.device_id)]
         need = [i for i, (f, cc) in enumerate(work) if cc.zones and f.device_id == cc.offender_device]
         dists = zone_distance_lists([(work[i][0].lat, work[i][0].lon, work[i][1]) for i in need])

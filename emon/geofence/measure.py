@@ -9,6 +9,7 @@ the frame centre, so computing it with one vectorised ``Geod.inv`` call gives th
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -95,13 +96,7 @@ def _measure(items: Sequence[tuple[float, float, CompiledCase]]) -> tuple[F64, l
         f_lat, f_lon = geo[at], geo[at + step]
         geoms = np.empty(n_polys, dtype=object)
         geoms[:] = [g for c in cases for g in c.polygons]
-        # The boundaries are not kept with the cases (≈ 0.5 KB of GEOS memory a polygon, for every
-        # open case): a batch copies the few it measures, the same geometries as kept ones were.
-        bounds = shapely.boundary(geoms)
-        x, y = aeqd_xy(f_lat, f_lon, lat, lon)
-        d = np.asarray(shapely.distance(bounds, shapely.points(x, y)), dtype=np.float64)
-        inside = np.asarray(shapely.contains_xy(geoms, x, y), dtype=bool)
-        poly_d = np.where(inside, -d, d)
+        poly_d = signed_distances(geoms, *aeqd_xy(f_lat, f_lon, lat, lon))
     # Zone k of an item is its circle perm[k] when perm[k] < its circle count, else its polygon
     # perm[k] - circle count: one gather puts every item's zones in order.
     perm = geo[_runs(base + 3 * c_counts + 2 * p_counts, z_counts)].astype(np.int64)
@@ -111,6 +106,22 @@ def _measure(items: Sequence[tuple[float, float, CompiledCase]]) -> tuple[F64, l
     where = np.where(perm < nc, c_base + perm, p_base + perm - nc)
     flat = np.concatenate([circle_d, poly_d])[where]
     return np.asarray(flat, dtype=np.float64), np.cumsum(z_counts).tolist()
+
+
+def signed_distances(geoms: NDArray[np.object_], x: F64, y: F64) -> F64:
+    """Signed distance (negative inside) from each point (x[i], y[i]) to the edge of the area
+    geoms[i] (all in one frame)."""
+    points = shapely.points(x, y)
+    inside = np.asarray(shapely.contains_xy(geoms, x, y), dtype=bool)
+    # From a point outside an area, GEOS measures the distance to the area over the segments of its
+    # rings, exactly as to its boundary: only points inside or on the edge (distance 0) need the
+    # boundary, which costs as much again to build. Boundaries are not kept with the cases (≈ 0.5 KB
+    # of GEOS memory a polygon, for every open case): a batch builds the few it needs.
+    d = np.asarray(shapely.distance(geoms, points), dtype=np.float64)
+    edge = inside | (d == 0.0)
+    if edge.any():
+        d[edge] = shapely.distance(shapely.boundary(geoms[edge]), points[edge])
+    return np.where(inside, -d, d)
 
 
 def _runs(starts: NDArray[np.int64], counts: NDArray[np.int64]) -> NDArray[np.int64]:
@@ -136,7 +147,7 @@ def segment_through(
     lons = np.array([a[1], b[1]])
     if z.is_circle:
         lat0, lon0 = float(case.circle_lat[z.index]), float(case.circle_lon[z.index])
-        geom: BaseGeometry = shapely.Point(0.0, 0.0).buffer(float(case.circle_r[z.index]), 64)
+        geom: BaseGeometry = _disc(float(case.circle_r[z.index]))
         convex = True
     else:
         lat0, lon0 = case.frames[z.frame]
@@ -150,10 +161,19 @@ def segment_through(
     return inside, _around(geom, (float(x[0]), float(y[0])), (float(x[1]), float(y[1]))), convex
 
 
+@lru_cache(maxsize=256)
+def _disc(radius_m: float) -> BaseGeometry:
+    """A circle zone in its own frame (a 256-gon around the origin), built once per radius: crossing
+    checks of the zones of one radius (the same geometry every time) share it."""
+    return shapely.Point(0.0, 0.0).buffer(radius_m, 64)
+
+
 def _around(geom: BaseGeometry, a: tuple[float, float], b: tuple[float, float]) -> float:
     """Length of the shorter chain from ``a`` to ``b`` along conv(geom ∪ {a, b}) (metres)."""
     coords = np.vstack([shapely.get_coordinates(geom), [a, b]])
-    hull = shapely.convex_hull(shapely.multipoints(coords))
+    # A line through the points gives GEOS the same coordinates in the same order as a multipoint
+    # (so the same hull, vertex for vertex) without building a point object for each of them.
+    hull = shapely.convex_hull(shapely.linestrings(coords))
     ring = np.asarray(shapely.get_coordinates(shapely.get_exterior_ring(hull)))[:-1]
     ia = int(np.argmin(np.hypot(ring[:, 0] - a[0], ring[:, 1] - a[1])))
     ib = int(np.argmin(np.hypot(ring[:, 0] - b[0], ring[:, 1] - b[1])))

@@ -14,7 +14,7 @@ from typing import Any
 from emon.geo import geodesic_m
 from emon.geofence.classify import classify_proximity, margin_clear
 from emon.geofence.config import EvalConfig
-from emon.geofence.episode import Reading
+from emon.geofence.episode import Reading, quiet, step_lawful
 from emon.geofence.events import Classification, EvalEvent, EvalEventType, Evidence
 from emon.geofence.evidence import llr, sigma_m
 from emon.geofence.report import Context, advance, evidence, moved_events, simple_event
@@ -171,6 +171,13 @@ def evaluate_proximity(
     if jump:
         evidence_llr = min(evidence_llr, 0.0)
     offender = rec if device_id == cc.offender_device else other
+    rs.active = True
+    good, near = counts and not jump, dist <= prox.prealert_enter_m
+    if counts and evidence_llr < 0.0 and stale_why is None and not (good and near) and quiet(rs, prox.limits):
+        # Most fixes (a pair far apart): nothing open, nothing to open, so the machines would only
+        # do the bookkeeping (tests/geofence/test_quiet.py holds the two to each other).
+        step_lawful(rs, rec.ts, offender.lat, offender.lon)
+        return out
     r = Reading(
         ts=rec.ts,
         classification=cls,
@@ -179,15 +186,14 @@ def evaluate_proximity(
         lat=offender.lat,
         lon=offender.lon,
         counts=counts,
-        good=counts and not jump,
+        good=good,
         clear_ok=margin_clear(PROXIMITY, dist, acc_sum, prox.clear_margin_m, prox.ban_m),
         live=live,
         llr=evidence_llr,
         acc_m=offender.acc,
         stale_why=stale_why,
     )
-    rs.active = True
-    ring = (dist <= prox.prealert_enter_m, dist > prox.prealert_exit_m)
+    ring = (near, dist > prox.prealert_exit_m)
     moved = advance(rs, r, prox.limits, ring)
     if moved is None:
         return out  # most fixes: no event, so no explanation to build

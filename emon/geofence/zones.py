@@ -25,18 +25,25 @@ class Lengths:
     """Geodesic metres from earlier fixes to one fix ``rec``, each measured once: the jump check and
     every exclusion zone's crossing check mostly compare ``rec`` with the same earlier fix."""
 
-    __slots__ = ("_memo", "rec")
+    __slots__ = ("_last", "_memo", "rec")
 
     def __init__(self, rec: FixRecord) -> None:
         self.rec = rec
         self._memo: dict[tuple[float, float], float] = {}
+        # The last record asked about and its length: mostly the same object every time (the
+        # device's previous fix is its reference and every zone's crossing reference).
+        self._last: tuple[FixRecord, float] | None = None
 
     def of(self, prev: FixRecord) -> float:
         """Metres from ``prev`` to ``rec`` (:func:`emon.geo.geodesic_m` in that direction)."""
+        last = self._last
+        if last is not None and last[0] is prev:
+            return last[1]
         key = (prev.lat, prev.lon)
         length = self._memo.get(key)
         if length is None:
             length = self._memo[key] = geodesic_m(prev.lat, prev.lon, self.rec.lat, self.rec.lon)
+        self._last = (prev, length)
         return length
 
 
@@ -67,11 +74,13 @@ def evaluate_zones(
     acc = rec.acc
     fix = _Fix(cc, rec, jump, live, config, now)
     counts, good, sigma = fix.counts, fix.good, fix.sigma
+    depth_m, cap = config.depth_m, config.llr_cap
     lengths = lengths or Lengths(rec)
     out: list[EvalEvent] = []
     values = dists.tolist() if isinstance(dists, np.ndarray) else dists
+    rules = state.rules
     for k, (z, d) in enumerate(zip(cc.zones, values, strict=True)):
-        rs = state.rule(z.rule)
+        rs = rules.get(z.rule) or state.rule(z.rule)
         if not z.always and z.active_since(cc, rec.ts) is None:
             rs.active = False
             closed = close_all(rs)
@@ -88,7 +97,7 @@ def evaluate_zones(
         rs.active = True
         exclusion = z.kind == "exclusion"
         lawful_m = d if exclusion else -d  # signed distance, positive on the lawful side
-        evidence_llr = llr(lawful_m, sigma, config.depth_m, config.llr_cap)
+        evidence_llr = llr(lawful_m, sigma, depth_m, cap)
         if jump:
             evidence_llr = min(evidence_llr, 0.0)  # an implausible jump never adds to a breach
         near = exclusion and z.prealert_enter_m is not None and d <= z.prealert_enter_m

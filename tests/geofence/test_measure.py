@@ -14,9 +14,15 @@ from shapely.geometry import mapping
 
 from emon.geo import LocalFrame, geodesic_circle, geodesic_m
 from emon.geofence import CompiledCase, EvalConfig, compile_case
-from emon.geofence.measure import aeqd_xy, zone_distance_lists, zone_distances
+from emon.geofence.measure import (
+    aeqd_xy,
+    segment_through,
+    signed_distances,
+    zone_distance_lists,
+    zone_distances,
+)
 
-from .conftest import Step, build_fixes, circle_zone, engine_for, make_case, run_live, types
+from .conftest import CENTRE, Step, at, build_fixes, circle_zone, engine_for, make_case, run_live, types
 
 GEOD = Geod(ellps="WGS84")
 lats = st.floats(-80, 80)
@@ -168,3 +174,116 @@ def test_a_batch_of_cases_with_zones_in_any_order_gets_each_case_its_own_distanc
         assert listed == got.tolist()
         assert zone_distances([(lat, lon, cc)])[0].tolist() == listed
     assert zone_distances([]) == zone_distance_lists([]) == []
+
+
+def _areas() -> list[shapely.Geometry]:
+    """Areas of every shape a zone compiles to: convex, concave, with a hole, in parts, and large
+    enough to be prepared (rules.PREPARE_ABOVE)."""
+    large = shapely.Point(3.3, -7.1).buffer(800.0, 64)
+    shapely.prepare(large)
+    return [
+        shapely.Point(0.0, 0.0).buffer(300.0, 3),
+        shapely.Polygon([(0, 0), (1000, 0), (1000, 1000), (500, 200), (0, 1000)]),
+        shapely.Polygon(
+            [(-500, -500), (500, -500), (500, 500), (-500, 500)],
+            [[(-100, -100), (100, -100), (100, 100), (-100, 100)]],
+        ),
+        shapely.MultiPolygon([shapely.Point(0, 0).buffer(100, 8), shapely.Point(400, 0).buffer(100, 8)]),
+        large,
+        shapely.set_precision(shapely.Point(3.3, 7.1).buffer(257.3, 5), 1e-3),
+    ]
+
+
+@pytest.mark.parametrize("area", _areas(), ids=lambda a: a.geom_type)
+def test_signed_distances_to_areas_are_those_to_their_boundaries(area: shapely.Geometry) -> None:
+    """The distance to the area stands in for the one to its boundary: bit for bit, at vertices,
+    on edges, just either side of them, inside, in holes and far out."""
+    rng = np.random.default_rng(5)
+    corners = shapely.get_coordinates(area)
+    mids = (corners[:-1] + corners[1:]) / 2
+    near = np.concatenate([corners, mids]) + rng.normal(0.0, 1e-6, (2 * len(corners) - 1, 2))
+    spread = rng.uniform(-3000.0, 3000.0, (4000, 2))
+    xy = np.concatenate([corners, mids, near, spread, [[0.0, 0.0], [1e7, -1e7]]])
+    x, y = xy[:, 0].copy(), xy[:, 1].copy()
+    geoms = np.empty(len(x), dtype=object)
+    geoms[:] = [area] * len(x)
+    got = signed_distances(geoms, x, y)
+    d = shapely.distance(shapely.boundary(geoms), shapely.points(x, y))
+    expected = np.where(shapely.contains_xy(geoms, x, y), -d, d)
+    assert got.tobytes() == expected.tobytes()
+    assert (got < 0).any() and (got == 0).any() and (got > 0).any()
+
+
+def _segment_through_rebuilt(
+    case: CompiledCase, k: int, a: tuple[float, float], b: tuple[float, float]
+) -> tuple[float, float, bool]:
+    """:func:`segment_through` building everything afresh: the disc of a circle for each call, and
+    the hull from a multipoint."""
+    z = case.zones[k]
+    lats, lons = np.array([a[0], b[0]]), np.array([a[1], b[1]])
+    if z.is_circle:
+        lat0, lon0 = float(case.circle_lat[z.index]), float(case.circle_lon[z.index])
+        geom = shapely.Point(0.0, 0.0).buffer(float(case.circle_r[z.index]), 64)
+        convex = True
+    else:
+        lat0, lon0 = case.frames[z.frame]
+        geom = case.polygons[z.index]
+        convex = bool(shapely.area(geom) >= 0.999 * shapely.area(shapely.convex_hull(geom)))
+    x, y = aeqd_xy(lat0, lon0, lats, lons)
+    seg = shapely.LineString(np.column_stack([x, y]))
+    inside = float(shapely.length(shapely.intersection(seg, geom)))
+    if inside <= 0:
+        return 0.0, float(shapely.length(seg)), convex
+    coords = np.vstack([shapely.get_coordinates(geom), [(x[0], y[0]), (x[1], y[1])]])
+    hull = shapely.convex_hull(shapely.multipoints(coords))
+    ring = np.asarray(shapely.get_coordinates(shapely.get_exterior_ring(hull)))[:-1]
+    ia = int(np.argmin(np.hypot(ring[:, 0] - x[0], ring[:, 1] - y[0])))
+    ib = int(np.argmin(np.hypot(ring[:, 0] - x[1], ring[:, 1] - y[1])))
+    seglen = np.hypot(*(np.roll(ring, -1, axis=0) - ring).T)
+    lo, hi = sorted((ia, ib))
+    one = float(seglen[lo:hi].sum())
+    return inside, min(one, float(seglen.sum()) - one), convex
+
+
+def test_segment_through_is_the_same_with_shared_discs_and_hulls_from_lines() -> None:
+    """Crossing checks share one disc per radius and build the hull from a line through the
+    points: the same numbers, bit for bit, for circles and for convex, concave and holed polygons,
+    with segments through the middle, grazing an edge, starting on a vertex and missing."""
+    concave = {
+        "type": "Polygon",
+        "coordinates": [
+            [
+                list(at(CENTRE, e, n))[::-1]
+                for e, n in [(-300, -300), (300, -300), (300, 300), (0, -100), (-300, 300), (-300, -300)]
+            ]
+        ],
+    }
+    ring = [(-400, -400), (400, -400), (400, 400), (-400, 400), (-400, -400)]
+    hole = [(-100, -100), (-100, 100), (100, 100), (100, -100), (-100, -100)]
+    holed = {
+        "type": "Polygon",
+        "coordinates": [[list(at(CENTRE, e, n))[::-1] for e, n in r] for r in (ring, hole)],
+    }
+    square = json.loads(json.dumps(mapping(geodesic_circle(*CENTRE, 250.0, 4))))
+    case = compile_case(
+        make_case(
+            exclusion=[
+                circle_zone("c", radius_m=250.0),
+                circle_zone("small", radius_m=37.5),
+                {"name": "square", "geometry": square},
+                {"name": "concave", "geometry": concave},
+                {"name": "holed", "geometry": holed},
+            ]
+        ),
+        EvalConfig(),
+    )
+    rng = np.random.default_rng(11)
+    ends = [at(CENTRE, float(e), float(n)) for e, n in rng.uniform(-700.0, 700.0, (40, 2))]
+    ends += [at(CENTRE, -600.0, 250.0), at(CENTRE, 600.0, 250.0), at(CENTRE, 0.0, -250.0)]  # grazing
+    checked = 0
+    for k in range(len(case.zones)):
+        for a, b in zip(ends, ends[::-1], strict=True):
+            for _ in range(2):  # the second time from the shared disc
+                assert segment_through(case, k, a, b) == _segment_through_rebuilt(case, k, a, b)
+            checked += segment_through(case, k, a, b)[0] > 0
+    assert checked > 20

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emon.geofence import Engine
-from emon.geofence.state import DeviceTrack, FixRecord
+from emon.geofence.state import DeviceTrack, FixRecord, _micros
 
 from .conftest import T0, VICTIM, Step, build_fixes, circle_zone, engine_for, make_case, run_live, types, walk
 
@@ -144,3 +144,13 @@ def test_a_packed_track_remembers_and_finds_fixes_as_a_sorted_list_does(
         assert track.before(ts) == ref.before(ts)
         assert track.after(ts) == ref.after(ts)
         assert track.nearest(ts) == ref.nearest(ts)
+    if ref.history:  # at, just before and just after the newest fix (nearest's shortcut)
+        for us in (-1, 0, 1):
+            ts = ref.history[-1].ts + timedelta(microseconds=us)
+            assert track.nearest(ts) == ref.nearest(ts)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.datetimes(timezones=st.timezones() | st.just(UTC)))
+def test_microseconds_since_the_epoch_are_those_of_dividing_timedeltas(ts: datetime) -> None:
+    assert _micros(ts) == (ts - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
