@@ -8,7 +8,6 @@ advances time without fixes, so silence (a stale victim fix, a curfew that start
 from __future__ import annotations
 
 import asyncio
-import functools
 import itertools
 import logging
 import time
@@ -25,7 +24,8 @@ from emon.fix import DeviceEvent, Fix
 from emon.geofence.engine import Engine
 from emon.geofence.events import EvalEvent
 from emon.hub import Hub
-from emon.storage.cases import CaseRecords, CaseStateData, JournalStep
+from emon.lanes import Lanes
+from emon.storage.cases import CaseRecords, CaseStateData, EvaluationWrite, JournalStep
 from emon.storage.live import fix_to_json
 from emon.storage.postgres import CONNECTION_ERRORS
 from emon.storage.records import Records
@@ -104,9 +104,9 @@ class Evaluation:
         if behind < 0:
             raise ValueError(f"behind must be 0 or more, not {behind}")
         self.behind = behind
-        self._alerted: asyncio.Event | None = None  # set once the latest batch's alerting is done
-        self._finishing: asyncio.Task[None] | None = None  # the latest batch's alerting and persisting
-        self._unfinished: list[asyncio.Task[None]] = []  # every batch still behind, oldest first
+        self._lanes: Lanes[_Batch] | None = (
+            Lanes(self._alert, self._persist_batches, limit=behind, name="evaluation") if behind else None
+        )
 
     async def load(self, open_cases: Sequence[Case], now: datetime | None = None) -> None:
         """Restore every open case with the state persisted before a restart (journaled as a start,
@@ -186,15 +186,16 @@ class Evaluation:
         was, so the batch is evaluated again at start and alerting (idempotent: deterministic alert
         ids) sees it again. The other order could lose the alert for a decision already on record.
 
-        With ``behind`` (N), the alerting and persisting of a batch (mostly waits on PostgreSQL) run as a
-        task while the caller hands over the next batches, in two lanes: a batch is alerted once the batch
-        before it is alerted, and persisted once it is alerted and the batch before it is persisted. So
-        batch N+1 is alerted while batch N is persisted, and evaluation waits for neither: this returns
-        once the batch is evaluated and at most N batches are behind. The changed states are captured
+        With ``behind`` (N), a batch's alerting and persisting (mostly waits on PostgreSQL) run in two
+        ordered lanes (:class:`~emon.lanes.Lanes`) while the caller hands over the next batches: batch
+        N+1 is alerted while batch N is persisted, and the batches that waited for a lane meanwhile go
+        through it together (one alerting call, one transaction of their steps). This returns once the
+        batch is evaluated and at most N batches are not yet persisted. The changed states are captured
         when decided, so a later evaluation cannot change what a step persists; alerting → persisting →
-        watermark keeps its order per batch and across batches. A crash with batches behind leaves the
-        watermark before every batch not both alerted and persisted: they are evaluated again at start,
-        and alerting (idempotent) sees them again.
+        watermark keeps its order per batch and across batches, and each batch keeps its own journal
+        step (replay evaluates each as it was). A crash with batches behind leaves the watermark before
+        every batch not both alerted and persisted: they are evaluated again at start, and alerting
+        (idempotent) sees them again.
         """
         async with self._lock:
             started = time.monotonic()
@@ -205,106 +206,74 @@ class Evaluation:
             batch = _Batch(
                 decided, events, now, (received_mono, started, evaluated), fixes, stored_at, captured
             )
-            if not self.behind:
-                await self._finish(batch, None, None, None)
+            if self._lanes is None:
+                await self._alert([batch])
+                await self._persist_batches([batch])
                 return
-            alerted = asyncio.Event()
-            finish = self._finish(batch, self._alerted, alerted, self._finishing)
-            self._alerted, self._finishing = alerted, asyncio.create_task(finish, name="evaluation-finish")
-            self._unfinished.append(self._finishing)
-            self._finishing.add_done_callback(self._finished)
-            oldest = self._unfinished[: max(0, len(self._unfinished) - self.behind)]
-        if oldest:
-            await asyncio.wait(oldest)  # their failures were logged by themselves; cancelling us leaves them
+            self._lanes.put(batch)
+        await self._lanes.room()
 
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._unfinished = [t for t in self._unfinished if t is not task]
+    async def _alert(self, group: list[_Batch]) -> None:
+        """Hand the decisions and device events of consecutive batches to alerting, in one call each
+        (retried while PostgreSQL is away). Timed from the first batch's receipt: conservative."""
+        if self.alerts is None:
+            return
+        alerts, now, received_mono = self.alerts, group[-1].now, group[0].times[0]
+        decided = [e for b in group for e in b.decided]
+        events = [e for b in group for e in b.events]
+        if decided:
+            ready = time.monotonic()
+            await _until_stored(lambda: alerts.on_evaluation(decided, now, received_mono))
+            done = time.monotonic()
+            for b in group:
+                _observe_stages(len(b.decided), (*b.times, ready, done))
+        if events:
+            await _until_stored(lambda: alerts.on_device_events(events, now, received_mono))
 
-    async def _finish(
-        self,
-        batch: _Batch,
-        alerted_before: asyncio.Event | None,
-        alerted: asyncio.Event | None,
-        before: asyncio.Task[None] | None,
-    ) -> None:
-        """Alert one evaluated batch once the batch before it is alerted (``alerted_before``), say so
-        (``alerted``), then persist it once the batch before it is done (``before``)."""
-        try:
-            if alerted_before is not None:
-                await alerted_before.wait()
-            await self._alert(batch)
-        except Exception:
-            if not self.behind:
-                raise
-            metrics.STORAGE_ERRORS.labels("Evaluation").inc()
-            log.exception("alerting an evaluated batch failed")
-            return  # not persisted: the watermark stays before it until a later step moves it on
-        finally:
-            if alerted is not None:
-                alerted.set()  # also when it failed or was cancelled: the batches after it must not wait
-        if before is not None:
-            await asyncio.wait([before])
+    async def _persist_batches(self, group: list[_Batch]) -> None:
+        """Write consecutive batches' steps (decisions, changed states, journal step with its range of
+        storing times, watermark) in one transaction."""
         # Batches are consumed in the order they were stored, and each is stamped with the database
         # clock between its rows and the next batch's: everything stored after the watermark is
         # exactly what has not been evaluated yet.
-        stored_at = batch.stored_at
-        stored = None if self._stored_after is None or stored_at is None else (self._stored_after, stored_at)
-        step = functools.partial(
-            self._write,
-            batch.captured,
-            batch.decided,
-            batch.now,
-            kind="batch",
-            fixes=batch.fixes,
-            watermark=stored_at,
-            stored=stored,
-        )
-        try:
-            if self.behind:
-                # Retried while PostgreSQL is unreachable, as alerting is: nobody else would see the failure,
-                # and the next batch's step would move the watermark past this one's decisions and states.
-                # Without ``behind`` the caller sees it and reads the range again (a partition owner).
-                await _until_stored(step, "persisting")
-            else:
-                await step()
-        except Exception:
-            if not self.behind:
-                raise
-            metrics.STORAGE_ERRORS.labels("Evaluation").inc()
-            log.exception("persisting an evaluated batch failed")
-            return
-        # Moved on only once the step is on record: a failed write leaves the next range starting here,
+        after, writes = self._stored_after, []
+        for b in group:
+            stored = None if after is None or b.stored_at is None else (after, b.stored_at)
+            writes.append(
+                self._step(
+                    b.captured,
+                    b.decided,
+                    b.now,
+                    kind="batch",
+                    fixes=b.fixes,
+                    watermark=b.stored_at,
+                    stored=stored,
+                )
+            )
+            after = b.stored_at
+        if self._lanes is not None:
+            # Retried while PostgreSQL is unreachable, as alerting is: nobody else would see the failure,
+            # and the next batch's step would move the watermark past this one's decisions and states.
+            # Without ``behind`` the caller sees it and reads the range again (a partition owner).
+            await _until_stored(lambda: self.cases.save_evaluations(writes), "persisting")
+        else:
+            await self.cases.save_evaluations(writes)
+        # Moved on only once the steps are on record: a failed write leaves the next range starting here,
         # so its fixes are not lost from the journal (they are in the next batch's range).
-        self._stored_after = stored_at
-        self._publish_positions(batch.fixes)
-
-    async def _alert(self, batch: _Batch) -> None:
-        """Hand a batch's decisions and device events to alerting (retried while PostgreSQL is away)."""
-        if self.alerts is None:
-            return
-        alerts, received_mono = self.alerts, batch.times[0]
-        if batch.decided:
-            ready = time.monotonic()
-            await _until_stored(lambda: alerts.on_evaluation(batch.decided, batch.now, received_mono))
-            _observe_stages(len(batch.decided), (*batch.times, ready, time.monotonic()))
-        if batch.events:
-            await _until_stored(lambda: alerts.on_device_events(batch.events, batch.now, received_mono))
+        self._stored_after = after
+        for b in group:
+            self._publish_positions(b.fixes)
 
     async def settle(self) -> None:
         """Return once every batch handed to :meth:`consume` is alerted and persisted (or has failed)."""
-        if self._unfinished:
-            await asyncio.wait(list(self._unfinished))
+        if self._lanes is not None:
+            await self._lanes.settle()
 
     async def close(self, within_s: float = 5.0) -> None:
-        """Let the batches behind finish (at most ``within_s``), then cancel them: what they did not persist
-        is evaluated again after a restart (the watermark did not move past them)."""
-        if not self._unfinished:
-            return
-        _, pending = await asyncio.wait(list(self._unfinished), timeout=within_s)
-        for t in pending:
-            t.cancel()
-        if pending:
-            await asyncio.wait(pending)
+        """Let the batches behind finish (at most ``within_s``), then stop: what they did not persist is
+        evaluated again after a restart (the watermark did not move past them)."""
+        if self._lanes is not None:
+            await self._lanes.close(within_s)
 
     async def tick(self, now: datetime) -> None:
         try:
@@ -369,6 +338,12 @@ class Evaluation:
         return Captured(changed, snapshot)
 
     async def _write(
+        self, captured: Captured, decided: Sequence[EvalEvent], now: datetime, **step: Any
+    ) -> None:
+        """Write ``captured`` and ``decided`` with the journal step that made them (see :meth:`_step`)."""
+        await self.cases.save_evaluations([self._step(captured, decided, now, **step)])
+
+    def _step(
         self,
         captured: Captured,
         decided: Sequence[EvalEvent],
@@ -380,9 +355,9 @@ class Evaluation:
         extra: Collection[str] = (),
         detail: Mapping[str, object] | None = None,
         stored: tuple[datetime, datetime] | None = None,
-    ) -> None:
-        """Write ``captured`` and ``decided`` with the journal step that made them. A batch's fixes are
-        journaled as the ``stored`` range of receiving times when known, else one key per fix."""
+    ) -> EvaluationWrite:
+        """What to write for ``captured`` and ``decided`` with the journal step that made them. A batch's
+        fixes are journaled as the ``stored`` range of receiving times when known, else one key per fix."""
         touched = sorted(set(captured.states) | {e.case_id for e in decided} | set(extra))
         step = None
         # Every tick is journaled (even when it changed nothing): replay then ticks at the same times.
@@ -401,7 +376,7 @@ class Evaluation:
                 devices = {d for c in touched for d in self._devices(c)}
                 keys = tuple(f.key for f in fixes if f.device_id in devices)
             step = JournalStep(kind, now, cases, keys, info)
-        await self.cases.save_evaluation(
+        return EvaluationWrite(
             captured.states,
             decided,
             watermark=watermark,

@@ -19,6 +19,7 @@ from emon.geo import destination
 from emon.geofence.engine import Engine
 from emon.geofence.events import EvalEvent
 from emon.hub import Hub
+from emon.storage.cases import EvaluationWrite
 
 HOME = (52.0907, 5.1214)
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -31,6 +32,7 @@ class FakeCaseRecords:
         self.saved: list[tuple[int, datetime | None]] = []
         self.steps: list[tuple[dict[str, Any], Any]] = []  # (states, snapshot) of every call
         self.journal: list[Any] = []  # the journal step of every call
+        self.groups: list[int] = []  # the steps written together, per transaction
 
     async def save_evaluation(
         self,
@@ -46,6 +48,13 @@ class FakeCaseRecords:
         self.saved.append((len(events), watermark))
         self.steps.append((states, journal.get("snapshot", ())))
         self.journal.append(journal.get("step"))
+
+    async def save_evaluations(self, writes: Sequence[EvaluationWrite]) -> None:
+        self.groups.append(len(writes))
+        for w in writes:
+            await self.save_evaluation(
+                w.states, w.events, watermark=w.watermark, step=w.step, snapshot=w.snapshot
+            )
 
     async def states(self, case_ids: Sequence[str]) -> dict[str, Any]:
         return {}
@@ -298,7 +307,37 @@ async def test_closing_cancels_every_batch_behind() -> None:
     await evaluation.close(within_s=0.05)
     # Nothing persisted and the watermark not moved: a restart evaluates both batches again.
     assert records.saved == [] and evaluation.evaluated_through == START
-    assert evaluation._unfinished == []
+    assert evaluation._lanes is not None and evaluation._lanes.unfinished == 0
+
+
+async def test_batches_that_waited_for_alerting_are_alerted_together_and_persisted_in_one_transaction() -> (
+    None
+):
+    records, alerts = FakeCaseRecords(), GatedAlerts()
+    evaluation = _behind(records, alerts, behind=4)
+    first, second = _crossing()
+    t = [NOW + timedelta(seconds=i) for i in range(3)]
+    await evaluation.consume(first, [], t[0], 0.0, stored_at=t[0])  # its alerting waits at the gate
+    await _spin()
+    await evaluation.consume(second[:1], [], t[1], 0.0, stored_at=t[1])
+    await evaluation.consume(second[1:], [], t[2], 0.0, stored_at=t[2])
+    alerts.gate.set()
+    await evaluation.settle()
+    # The two batches that waited went to alerting as one call, in order ...
+    assert alerts.calls == [
+        ["exclusion_pre_alert", "locate_request"],
+        ["possible_breach", "exclusion_breach"],
+    ]
+    # ... and the three steps (the first's lane woke after the others were alerted) into one
+    # transaction, each its own step with its own range, in order.
+    assert records.groups == [3]
+    ranges = [(s.detail["stored_after"], s.detail["stored_through"]) for s in records.journal]
+    assert ranges == [
+        (START.isoformat(), t[0].isoformat()),
+        (t[0].isoformat(), t[1].isoformat()),
+        (t[1].isoformat(), t[2].isoformat()),
+    ]
+    assert [w for _, w in records.saved] == t and evaluation.evaluated_through == t[2]
 
 
 def test_behind_is_not_negative() -> None:

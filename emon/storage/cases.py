@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from psycopg.types.json import Jsonb
 
@@ -60,6 +60,18 @@ async def seed_partition_watermarks(conn: Conn, old: int | None, new: int) -> No
         "ON w.partitions = %(old)s AND w.partition = o) AS s WHERE m IS NOT NULL",
         {"old": old, "new": new},
     )
+
+
+class EvaluationWrite(NamedTuple):
+    """One :meth:`CaseRecords.save_evaluation` call's arguments, for :meth:`CaseRecords.save_evaluations`."""
+
+    states: Mapping[str, CaseStateData]
+    events: Sequence[EvalEvent]
+    watermark: datetime | None = None
+    step: JournalStep | None = None
+    snapshot: Collection[str] | Mapping[str, dict[str, Any]] = ()
+    versions: dict[str, int] | None = None
+    config: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,10 +238,22 @@ class CaseRecords:
         # One round trip when unfenced: BEGIN, every statement and COMMIT are sent before any result is
         # read (pipeline mode), the journal step's number reached by ``currval`` instead of read back,
         # the packed states one statement over arrays instead of a statement per case.
+        await self.save_evaluations(
+            [EvaluationWrite(states, events, watermark, step, snapshot, versions, config)]
+        )
+
+    async def save_evaluations(self, writes: Sequence[EvaluationWrite]) -> None:
+        """Several evaluation steps' :meth:`save_evaluation`, in order, in one transaction sent as one
+        round trip (steps that waited together: one commit instead of one each)."""
+        if not writes:
+            return
         async with self.db.pool.connection() as conn, conn.pipeline(), conn.transaction():
             if self.fence is not None:
                 await self.fence.check(conn)  # several instances: only the evaluation lease's holder writes
-            await self._write_evaluation(conn, states, events, watermark, step, snapshot, versions, config)
+            for w in writes:
+                await self._write_evaluation(
+                    conn, w.states, w.events, w.watermark, w.step, w.snapshot, w.versions, w.config
+                )
 
     async def _write_evaluation(
         self,

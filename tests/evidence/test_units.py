@@ -17,6 +17,7 @@ from emon.evidence.replay import compare, describe
 from emon.evidence.verify import verify_pack
 from emon.fix import Fix
 from emon.settings import Settings
+from emon.storage.cases import EvaluationWrite
 
 T = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 
@@ -184,6 +185,10 @@ class JournalRecords:
 
             raise psycopg.OperationalError("connection lost")
         self.steps.append(kw["step"])
+
+    async def save_evaluations(self, writes: list[EvaluationWrite]) -> None:
+        for w in writes:
+            await self.save_evaluation(w.states, w.events, step=w.step)
 
 
 async def test_a_failed_journal_write_leaves_its_fixes_in_the_next_batchs_range() -> None:
