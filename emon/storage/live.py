@@ -41,43 +41,48 @@ T = TypeVar("T")
 REDIS_TIMEOUT_S = 0.5
 
 # KEYS = (latest fix JSON, latest fix time, last-heard time) hashes, by device id. ARGV[1] = msgpack
-# [[device id, fix time in epoch s, fix JSON], ...], ARGV[2] = msgpack [[device id, last-heard time in
-# epoch s], ...] ('' for none). One script call for a batch's fixes and last-heard times, its devices
-# packed in one argument each: redis-py packed every argument of every command in Python (about 1 us
-# each, 5 per fix), which was most of emon's CPU for Redis. A fix replaces one with the same or an
-# earlier fix time, a last-heard time only an earlier one; a time is stored with 17 significant digits,
-# which read back as the same double.
+# [[device id, ...], [fix time in epoch s, ...], [fix JSON, ...]], ARGV[2] = msgpack [[device id, ...],
+# [last-heard time in epoch s, ...]] ('' for none). One script call for a batch's fixes and last-heard
+# times, its devices packed in one argument each: redis-py packed every argument of every command in
+# Python (about 1 us each, 5 per fix), which was most of emon's CPU for Redis. A column per field, not
+# a row per device: no tuple per device to build in Python or table to unpack in Lua. A fix replaces one
+# with the same or an earlier fix time, a last-heard time only an earlier one; a time is stored with 17
+# significant digits, which read back as the same double.
 _UPDATE = """
-local function newer(key, rows, strict)
-  local ids = {}
-  for j = 1, #rows do ids[j] = rows[j][1] end
+local function newer(key, ids, times, strict)
   local cur = redis.call('HMGET', key, unpack(ids))
   local out = {}
-  for j = 1, #rows do
+  for j = 1, #ids do
     local c = cur[j] and tonumber(cur[j])
-    if (not c) or c < rows[j][2] or ((not strict) and c == rows[j][2]) then out[#out + 1] = rows[j] end
+    if (not c) or c < times[j] or ((not strict) and c == times[j]) then out[#out + 1] = j end
   end
   return out
 end
 local n = 0
 if ARGV[1] ~= '' then
-  local rows = newer(KEYS[2], cmsgpack.unpack(ARGV[1]), false)
-  if #rows > 0 then
+  local ids, times, docs = unpack(cmsgpack.unpack(ARGV[1]))
+  local new = newer(KEYS[2], ids, times, false)
+  if #new > 0 then
     local ts, js = {}, {}
-    for j = 1, #rows do
-      ts[2 * j - 1], ts[2 * j] = rows[j][1], string.format('%.17g', rows[j][2])
-      js[2 * j - 1], js[2 * j] = rows[j][1], rows[j][3]
+    for k = 1, #new do
+      local j = new[k]
+      ts[2 * k - 1], ts[2 * k] = ids[j], string.format('%.17g', times[j])
+      js[2 * k - 1], js[2 * k] = ids[j], docs[j]
     end
     redis.call('HSET', KEYS[2], unpack(ts))
     redis.call('HSET', KEYS[1], unpack(js))
-    n = #rows
+    n = #new
   end
 end
 if ARGV[2] ~= '' then
-  local rows = newer(KEYS[3], cmsgpack.unpack(ARGV[2]), true)
-  if #rows > 0 then
+  local ids, times = unpack(cmsgpack.unpack(ARGV[2]))
+  local new = newer(KEYS[3], ids, times, true)
+  if #new > 0 then
     local seen = {}
-    for j = 1, #rows do seen[2 * j - 1], seen[2 * j] = rows[j][1], string.format('%.17g', rows[j][2]) end
+    for k = 1, #new do
+      local j = new[k]
+      seen[2 * k - 1], seen[2 * k] = ids[j], string.format('%.17g', times[j])
+    end
     redis.call('HSET', KEYS[3], unpack(seen))
   end
 end
@@ -131,9 +136,10 @@ def fix_to_json(fix: Fix) -> dict[str, Any]:
     }
 
 
-class _LatestJson(msgspec.Struct):
+class _LatestJson(msgspec.Struct, gc=False):
     """:func:`fix_to_json`'s object as a struct: the same JSON (fields in the same order), encoded
-    without building a dict per fix."""
+    without building a dict per fix. Never tracked by the garbage collector: nothing it holds (strs,
+    numbers, a datetime, an enum member) can refer back to it, so it is in no cycle."""
 
     device_id: str
     ts: datetime  # encoded by msgspec, its zero offset then written as isoformat writes it (below)
@@ -156,14 +162,20 @@ _ZULU = b'Z","lat":'
 _ZERO_OFFSET = b'+00:00","lat":'
 
 
-def _latest_row(f: Fix) -> tuple[str, float, str]:
-    """A fix as the update script reads it: (device id, fix time in epoch s, fix JSON)."""
-    # f.src as is: a FixSource is a str, encoded as its value.
-    js = _LatestJson(
-        f.device_id, f.ts, f.lat, f.lon, f.acc_m, f.seq, f.batt, f.src, f.speed_mps, f.heading_deg
-    )
-    # A str, not bytes: Redis' cmsgpack does not read msgpack's bin type.
-    return (f.device_id, f.ts.timestamp(), _encode_json(js).replace(_ZULU, _ZERO_OFFSET, 1).decode())
+def _latest_json(fixes: Sequence[Fix]) -> list[str]:
+    """The fixes' JSON as the update script stores it: :func:`fix_to_json`'s object, byte for byte."""
+    # f.src as is: a FixSource is a str, encoded as its value. A str, not bytes: Redis' cmsgpack does
+    # not read msgpack's bin type.
+    return [
+        _encode_json(
+            _LatestJson(
+                f.device_id, f.ts, f.lat, f.lon, f.acc_m, f.seq, f.batt, f.src, f.speed_mps, f.heading_deg
+            )
+        )
+        .replace(_ZULU, _ZERO_OFFSET, 1)
+        .decode()
+        for f in fixes
+    ]
 
 
 class LiveState:
@@ -225,14 +237,20 @@ class LiveState:
         """Write fixes (at most one per device) and last-heard times, never over a newer fix or a later
         time: one script call per ``_SCRIPT_CHUNK`` devices of each (one round trip for most batches;
         no pipeline, whose every use also asked Redis whether the script was loaded)."""
-        latest = [_latest_row(f) for f in newest]
+        fix_ids = [f.device_id for f in newest]
+        fix_times = [f.ts.timestamp() for f in newest]
+        docs = _latest_json(newest)
         # A batch's last-heard times are mostly one and the same: each distinct one converted once.
         stamps = {v: v.timestamp() for v in set(seen.values())}
-        heard = list(zip(seen.keys(), map(stamps.__getitem__, seen.values()), strict=True))
+        heard_ids, heard_times = list(seen), list(map(stamps.__getitem__, seen.values()))
         keys = [self.latest_key, self.latest_key + ":ts", self.seen_key]
-        for i in range(0, max(len(latest), len(heard)), _SCRIPT_CHUNK):
-            fixes, times = latest[i : i + _SCRIPT_CHUNK], heard[i : i + _SCRIPT_CHUNK]
-            args = [_encode_msgpack(fixes) if fixes else b"", _encode_msgpack(times) if times else b""]
+        for i in range(0, max(len(fix_ids), len(heard_ids)), _SCRIPT_CHUNK):
+            chunk = slice(i, i + _SCRIPT_CHUNK)
+            fixes, heard = (
+                [fix_ids[chunk], fix_times[chunk], docs[chunk]],
+                [heard_ids[chunk], heard_times[chunk]],
+            )
+            args = [_encode_msgpack(fixes) if fixes[0] else b"", _encode_msgpack(heard) if heard[0] else b""]
             await self._script(keys=keys, args=args)
 
     def _keep(self, fixes: Collection[Fix], seen: Mapping[str, datetime]) -> None:

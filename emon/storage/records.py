@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from itertools import chain
-from operator import attrgetter, itemgetter
+from operator import itemgetter
 from typing import Any, TypeVar
 
 import psycopg
@@ -313,28 +313,25 @@ def _fix_arrays(fixes: Sequence[Fix]) -> tuple[arrays.Array, ...]:
     :mod:`emon.storage.arrays`: psycopg's own list encoding was most of storing's client CPU). A number
     may be an int (a ``Fix`` built outside the decoder): it is sent as a double. At least one fix: its
     callers send no statement for none."""
-    # The columns in one pass: a tuple per fix (in C), transposed by zip.
-    device_id, ts, seq, lat, lon, acc_m, batt, src, speed_mps, heading_deg = zip(
-        *map(_ROW, fixes), strict=True
-    )
-    if None in seq:
-        seq = tuple(-1 if s is None else s for s in seq)
+    # A column at a time, each read in a comprehension: the interpreter reads a slot there at less than
+    # half the cost of ``attrgetter`` (a tuple per fix transposed by ``zip`` was a third of storing's
+    # CPU), and builds no object per fix for the garbage collector to walk.
     return (
-        arrays.texts(device_id),
-        arrays.timestamptzs(ts),
-        arrays.int8s(seq),
-        arrays.float8s(lat),
-        arrays.float8s(lon),
-        arrays.float8s(acc_m),
-        arrays.float8s(batt),
-        arrays.texts(src),  # a FixSource is a str: its value
-        arrays.float8s(speed_mps),
-        arrays.float8s(heading_deg),
+        arrays.texts([f.device_id for f in fixes]),
+        arrays.timestamptzs([f.ts for f in fixes]),
+        arrays.int8s([-1 if f.seq is None else f.seq for f in fixes]),
+        arrays.float8s([f.lat for f in fixes]),
+        arrays.float8s([f.lon for f in fixes]),
+        arrays.float8s([f.acc_m for f in fixes]),
+        arrays.float8s([f.batt for f in fixes]),
+        arrays.labels([f.src for f in fixes], _SOURCES),  # a FixSource is a str: its value
+        arrays.float8s([f.speed_mps for f in fixes]),
+        arrays.float8s([f.heading_deg for f in fixes]),
     )
 
 
 _RECEIVED_AT = itemgetter(3)  # of a row an INSERT returned
-_ROW = attrgetter(*_FIX_COLUMNS.split(", "))
+_SOURCES = arrays.text_elements(FixSource)
 
 
 def _event_arrays(events: Sequence[DeviceEvent]) -> tuple[list[Any], ...]:

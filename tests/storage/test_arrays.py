@@ -141,3 +141,32 @@ async def test_a_batch_stored_again_is_all_duplicates_with_no_storing_time(store
     first, _, at = await store.records.store_batch(FIXES, [], [])
     again, _, at_again = await store.records.store_batch(FIXES, [], [])
     assert (first, again, at_again) == (FIXES, [], None) and at is not None
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [FixSource.GNSS, FixSource.WIFI, FixSource.CELL],
+        [FixSource.GNSS, None, FixSource.CELL, None],  # NULLs among them
+        [None] * 40,
+        ["gnss", "wifi"],  # plain strs equal to members
+        [FixSource.GNSS, "gps", None],  # a text no member holds: encoded as texts() does
+    ],
+)
+def test_labels_as_postgresql_lays_them_out(values: list[str | None]) -> None:
+    expected = _reference(25, [None if v is None else v.encode() for v in values])
+    assert arrays.labels(values, arrays.text_elements(FixSource)) == expected
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [*(i / 3 for i in range(40)), None, 1.5],  # a NULL late in a long column
+        [None, *(float(i) for i in range(40))],
+        [*(float(i) for i in range(40)), float("nan"), float("-inf")],  # no NULL: NaN stays NaN
+    ],
+)
+def test_a_long_double_column_with_nulls_or_nan_is_laid_out_exactly(values: list[float | None]) -> None:
+    """struct refuses a None: the column goes the NULL-aware way, and a NaN is never taken for NULL."""
+    expected = _reference(701, [None if v is None else struct.pack(">d", v) for v in values])
+    assert arrays.float8s(values) == expected
