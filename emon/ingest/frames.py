@@ -3,7 +3,7 @@
 The ingest process (:mod:`emon.ingest.worker`) sends every stored batch (its new fixes and events, the
 victim devices' acknowledgements, and the clocks the consumers need) and, twice a second, a report of
 its progress and its metrics; the main process (:mod:`emon.ingest.process`) sends the settings first,
-then every device registered after start. Fixes travel as plain arrays and are rebuilt with
+then every device registered after start, and says when the consumers have taken each batch. Fixes travel as plain arrays and are rebuilt with
 :func:`~emon.fix.checked_fix`: they were validated when decoded, in the ingest process.
 """
 
@@ -64,7 +64,15 @@ class Report(msgspec.Struct, tag="report", array_like=True):
     metrics: bytes
 
 
-Frame = Start | Devices | Batch | Report
+class Consumed(msgspec.Struct, tag="consumed", array_like=True):
+    """Main → ingest: the oldest ``batches`` forwarded batches have been handed to the consumers (their
+    evaluation has taken them): the ingest process's group commit waits for this, as it waits for
+    the consumers in one process."""
+
+    batches: int
+
+
+Frame = Start | Devices | Batch | Report | Consumed
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Frame)

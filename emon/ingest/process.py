@@ -139,6 +139,8 @@ class IngestProcess:
             while not queue.empty() and sum(len(b.fixes) for b in batches) < MERGE_FIXES:
                 batches.append(queue.get_nowait())
             await hand_on(stored_of(batches), self.ack_handler, self.consumers)
+            if self._writer is not None and not self._writer.is_closing():
+                self._writer.write(frames.encode(frames.Consumed(len(batches))))
 
     def _pid(self) -> int | None:
         return None if self.process is None else self.process.pid

@@ -17,6 +17,7 @@ never leaves an ingest process storing and acknowledging for nobody.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import ctypes
 import logging
@@ -68,6 +69,7 @@ class Worker:
         )
         self.pipeline = Pipeline.from_settings(settings, self.records, self.live, self.registry)
         self.pipeline.handler = self.forward
+        self._taken: collections.deque[asyncio.Future[None]] = collections.deque()
         self.mqtt = MqttIngest.from_settings(settings, self.pipeline.submit)
 
     async def forward(self, stored: Stored) -> None:
@@ -83,8 +85,13 @@ class Worker:
             stored.received_mono,
             stored.stored_at,
         )
+        taken = asyncio.get_running_loop().create_future()
+        self._taken.append(taken)
         self.writer.write(frames.encode(batch))
         await self.writer.drain()
+        # Returns once the main process's consumers have taken it, as the consumers return in one process:
+        # the next batch collects meanwhile (group commit, emon.ingest.pipeline).
+        await taken
 
     async def report(self) -> None:
         while True:
@@ -108,7 +115,12 @@ class Worker:
                 frame = await read_frame(reader)
             except asyncio.IncompleteReadError:
                 return
-            if isinstance(frame, frames.Devices):
+            if isinstance(frame, frames.Consumed):
+                for _ in range(min(frame.batches, len(self._taken))):
+                    taken = self._taken.popleft()
+                    if not taken.done():
+                        taken.set_result(None)
+            elif isinstance(frame, frames.Devices):
                 devices = frames.devices_of(frame.devices)
                 if frame.replace:
                     self.registry.replace_all(devices)

@@ -195,12 +195,17 @@ async def test_fixes_go_through_the_ingest_process_to_evaluation_and_alerts() ->
         assert await em.runtime.records.count_fixes() == 6
         async with em.client() as c:
             alerts = (await c.get("/api/v1/alerts", params={"case_id": "p1"})).json()
-            text = (await c.get("/metrics")).text
             ready = await c.get("/readyz")
         assert any(a["type"] == "exclusion_breach" for a in alerts)
+
         # The ingest process's metrics are in the main process's exposition.
-        # (This process's own count is whatever earlier tests in it stored: only the ingest process's adds.)
-        assert _sample(text, "emon_fixes_accepted_total") - before == 6
+        # (This process's own count is whatever earlier tests in it stored: only the ingest process's adds.
+        # It reports twice a second.)
+        async def accepted() -> float:
+            async with em.client() as c:
+                return _sample((await c.get("/metrics")).text, "emon_fixes_accepted_total") - before
+
+        assert await eventually(accepted, within=5) == 6
         assert ready.status_code == 200 and ready.json()["checks"]["mqtt"] is True
 
 
@@ -232,6 +237,7 @@ async def test_the_ingest_process_dies_with_a_killed_main_process() -> None:
         "EMON_MQTT_TOPIC_PREFIX": settings.mqtt_topic_prefix,
         "EMON_MQTT_CLIENT_ID": settings.mqtt_client_id,
         "EMON_HTTP_PORT": str(settings.http_port),
+        "EMON_INGEST_PROCESS": "true",
     }
     main = await asyncio.create_subprocess_exec(
         sys.executable,
