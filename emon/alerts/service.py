@@ -88,8 +88,8 @@ class Unit:
 class SeenSource(Protocol):
     """When devices were last heard from (``emon.storage.live.LiveState`` in production)."""
 
-    async def last_seen(self) -> dict[str, datetime]: ...
-    async def latest_times(self) -> dict[str, datetime]: ...
+    async def last_seen(self, device_ids: Sequence[str] | None = None) -> dict[str, datetime]: ...
+    async def latest_times(self, device_ids: Sequence[str] | None = None) -> dict[str, datetime]: ...
     async def latest(self, device_id: str) -> dict[str, Any] | None: ...
 
 
@@ -552,10 +552,14 @@ class AlertService:
         return [await self._store(conn, change, now)] if change else []
 
     async def _silence(self, conn: st.Conn, now: datetime) -> list[Alert]:
-        last_seen, latest = await self.live.last_seen(), await self.live.latest_times()
+        # Only the devices of open cases can fall silent for anyone: their times alone are read (a
+        # fleet's spare and unassigned devices would cost a parse each, every tick, on the event loop).
+        cases = self.casebook.all()
+        devices = sorted({d for c in cases for d in (c.offender_device, c.victim_device) if d is not None})
+        last_seen, latest = await self.live.last_seen(devices), await self.live.latest_times(devices)
         open_silent = await st.open_by_rule(conn, _SILENCE_TYPES)  # one query, not several per device
         changed: list[Alert] = []
-        for case_obj in self.casebook.all():
+        for case_obj in cases:
             case = self._case(case_obj.case_id)
             for device_id in (case.offender_device, case.victim_device):
                 device = self.registry.by_id.get(device_id) if device_id else None

@@ -298,14 +298,22 @@ class LiveState:
 
         await self._redis(write)
 
-    async def last_seen(self) -> dict[str, datetime]:
-        raw = await self._redis(lambda: self.client.hgetall(self.seen_key))
-        return _times(raw)
+    async def last_seen(self, device_ids: Sequence[str] | None = None) -> dict[str, datetime]:
+        """When each device (each of ``device_ids``, when given) was last heard from."""
+        return await self._times_of(self.seen_key, device_ids)
 
-    async def latest_times(self) -> dict[str, datetime]:
-        """Fix time of the latest fix of every device."""
-        raw = await self._redis(lambda: self.client.hgetall(self.latest_key + ":ts"))
-        return _times(raw)
+    async def latest_times(self, device_ids: Sequence[str] | None = None) -> dict[str, datetime]:
+        """Fix time of the latest fix of every device (of each of ``device_ids``, when given)."""
+        return await self._times_of(self.latest_key + ":ts", device_ids)
+
+    async def _times_of(self, key: str, device_ids: Sequence[str] | None) -> dict[str, datetime]:
+        if device_ids is None:
+            return _times(await self._redis(lambda: self.client.hgetall(key)))
+        if not device_ids:
+            return {}
+        ids = list(device_ids)
+        values = await self._redis(lambda: self.client.hmget(key, ids))
+        return _times({d: v for d, v in zip(ids, values, strict=True) if v is not None})
 
 
 def client_for(url: str) -> aioredis.Redis:

@@ -13,7 +13,7 @@ duplicate fixes or dead letters, which must not be reported silent because Redis
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -56,12 +56,12 @@ class RecallingLive(LiveState):
             return fix_to_json(fix)
         return None if held is None else fix_to_json(held)
 
-    async def last_seen(self) -> dict[str, datetime]:
+    async def last_seen(self, device_ids: Sequence[str] | None = None) -> dict[str, datetime]:
         try:
-            seen = await super().last_seen()
+            seen = await super().last_seen(device_ids)
         except CacheUnavailable:
             seen = {}
-        missing = [d for d in self.devices() if d not in seen]
+        missing = [d for d in (self.devices() if device_ids is None else device_ids) if d not in seen]
         if missing:
             recalled = await self.records.last_received(missing)
             seen.update(recalled)
@@ -70,12 +70,12 @@ class RecallingLive(LiveState):
         put_later(seen, self._unsent_seen)
         return seen
 
-    async def latest_times(self) -> dict[str, datetime]:
+    async def latest_times(self, device_ids: Sequence[str] | None = None) -> dict[str, datetime]:
         try:
-            times = await super().latest_times()
+            times = await super().latest_times(device_ids)
         except CacheUnavailable:
             times = {}
-        missing = [d for d in self.devices() if d not in times]
+        missing = [d for d in (self.devices() if device_ids is None else device_ids) if d not in times]
         if missing:
             found = await self.records.latest_fixes(missing)
             times.update({d: fix.ts for d, (fix, _) in found.items()})

@@ -95,6 +95,8 @@ async def test_live_state_is_read_back_from_postgresql_and_refilled_and_survives
         try:
             assert (await live.latest_times()) == {"tag-1": at}
             assert set(await live.last_seen()) == {"tag-1"}  # tag-2 never reported: not invented
+            assert (await live.latest_times(["tag-2"])) == {}  # only the devices asked for
+            assert (await live.latest_times(["tag-1"])) == {"tag-1": at}
             assert await client.hget(f"{prefix}:latest:ts", "tag-1") is not None  # refilled
             assert await client.hget(f"{prefix}:seen", "tag-1") is not None
         finally:

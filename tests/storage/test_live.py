@@ -106,6 +106,19 @@ async def test_stored_times_read_back_as_the_same_instant(live: LiveState) -> No
     }
 
 
+async def test_times_of_given_devices_only(live: LiveState) -> None:
+    heard = T0 + timedelta(seconds=100)
+    await live.update(
+        [fix("tag-1", 10, 1), fix("tag-2", 20, 2), fix("tag-3", 30, 3)], {"tag-1": heard, "tag-3": heard}
+    )
+    assert await live.latest_times(["tag-3", "tag-1", "never"]) == {
+        "tag-3": T0 + timedelta(seconds=30),
+        "tag-1": T0 + timedelta(seconds=10),
+    }
+    assert await live.last_seen(["tag-2", "tag-3"]) == {"tag-3": heard}  # tag-2 was never heard (only a fix)
+    assert await live.last_seen([]) == {} and await live.latest_times([]) == {}
+
+
 async def test_more_devices_than_one_script_call_takes_are_all_written(live: LiveState) -> None:
     fixes = [fix(f"tag-{i}", i, i) for i in range(2_500)]
     seen = {f"ack-{i}": T0 for i in range(1_200)}
