@@ -109,14 +109,7 @@ def walk(cases: list[Case], batches: int, size: int, rng: np.random.Generator) -
         events += len(out)
         for e in out:
             digest.update(json.dumps(e.explain(), sort_keys=True).encode())
-    for case_id in engine.case_ids():
-        digest.update(json.dumps(engine.snapshot(case_id), sort_keys=True).encode())
-    print(f"walk: {len(cases)} cases, batches of {size}, {len(per_fix)} measured, events {events}")
-    print(
-        f"evaluate_batch CPU µs/fix: median {statistics.median(per_fix):.1f}, "
-        f"min {min(per_fix):.1f}, max {max(per_fix):.1f}"
-    )
-    print(f"decisions digest {digest.hexdigest()[:16]}")
+    _report(f"walk: {len(cases)} cases, batches of {size}", engine, digest, per_fix, events)
 
 
 def e2e_walk(n_devices: int, batches: int, size: int) -> None:
@@ -151,9 +144,15 @@ def e2e_walk(n_devices: int, batches: int, size: int) -> None:
         events += len(out)
         for e in out:
             digest.update(json.dumps(e.explain(), sort_keys=True).encode())
+    _report(f"e2e: {n_devices} devices, batches of {size}", engine, digest, per_fix, events)
+
+
+def _report(what: str, engine: Engine, digest: hashlib._Hash, per_fix: list[float], events: int) -> None:
+    """CPU per fix, and a digest of every decision and of every case's final state (equal digests: the
+    same decisions)."""
     for case_id in engine.case_ids():
         digest.update(json.dumps(engine.snapshot(case_id), sort_keys=True).encode())
-    print(f"e2e: {n_devices} devices, batches of {size}, {len(per_fix)} measured, events {events}")
+    print(f"{what}, {len(per_fix)} measured, events {events}")
     print(
         f"evaluate_batch CPU µs/fix: median {statistics.median(per_fix):.1f}, "
         f"min {min(per_fix):.1f}, max {max(per_fix):.1f}"
