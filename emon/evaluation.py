@@ -105,7 +105,9 @@ class Evaluation:
             raise ValueError(f"behind must be 0 or more, not {behind}")
         self.behind = behind
         self._lanes: Lanes[_Batch] | None = (
-            Lanes(self._alert, self._persist_batches, limit=behind, name="evaluation") if behind else None
+            Lanes(self._alert_each, self._persist_batches, limit=behind, name="evaluation")
+            if behind
+            else None
         )
 
     async def load(self, open_cases: Sequence[Case], now: datetime | None = None) -> None:
@@ -229,6 +231,30 @@ class Evaluation:
                 _observe_stages(len(b.decided), (*b.times, ready, done))
         if events:
             await _until_stored(lambda: alerts.on_device_events(events, now, received_mono))
+
+    async def _alert_each(self, group: list[_Batch]) -> list[_Batch]:
+        """:meth:`_alert` for the group; should that fail as a whole (not a connection: those are retried),
+        batch by batch, so that one batch's failure costs no other batch its alerting. Returns the batches
+        alerted (only they are persisted)."""
+        try:
+            await self._alert(group)
+            return group
+        except Exception:
+            if len(group) == 1:
+                raise
+            log.exception(
+                "alerting %d evaluated batches together failed; alerting them one by one", len(group)
+            )
+        alerted = []
+        for batch in group:
+            try:
+                await self._alert([batch])
+            except Exception:
+                metrics.STORAGE_ERRORS.labels("evaluation").inc()
+                log.exception("alerting an evaluated batch failed; it is not persisted")
+                continue
+            alerted.append(batch)
+        return alerted
 
     async def _persist_batches(self, group: list[_Batch]) -> None:
         """Write consecutive batches' steps (decisions, changed states, journal step with its range of

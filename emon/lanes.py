@@ -8,7 +8,8 @@ after the other (one alerting transaction, one commit, for several evaluated bat
 keep up with any rate at which their per-group cost is what limits them (issue #14).
 
 A stage function that raises has failed its group: the error is logged and counted, and a group that
-failed the first stage is not passed to the second. :meth:`Lanes.room` lets the producer wait while more
+failed the first stage is not passed to the second. A stage may also return the items of the group
+that went through (the others failed): only those go on. :meth:`Lanes.room` lets the producer wait while more
 than ``limit`` items are unfinished (back-pressure).
 """
 
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-Stage = Callable[[list[T]], Awaitable[None]]
+Stage = Callable[[list[T]], Awaitable[list[T] | None]]  # None: the whole group went through
 
 
 class Lanes(Generic[T]):
@@ -43,29 +44,41 @@ class Lanes(Generic[T]):
         self._wake = (asyncio.Event(), asyncio.Event())
         self._progress = asyncio.Event()  # set whenever items finish
         self._loops: list[asyncio.Task[None]] = []
+        self._closing = False
+        # Set when a stage's loop ended by itself (it never should): whoever waits is told, not left waiting.
+        self.dead: RuntimeError | None = None
 
     def put(self, item: T) -> None:
         """Queue ``item`` for the first stage (after every item put before it)."""
+        if self.dead is not None:
+            raise self.dead
         if not self._loops:
             self._loops = [
                 asyncio.create_task(self._run(i), name=f"{self.name}-{i + 1}")
                 for i in range(len(self.stages))
             ]
+            for task in self._loops:
+                task.add_done_callback(self._ended)
         self.unfinished += 1
         self._waiting[0].append(item)
         self._wake[0].set()
 
     async def room(self) -> None:
-        """Return once at most ``limit`` items are unfinished."""
-        while self.unfinished > self.limit:
+        """Return once at most ``limit`` items are unfinished (RuntimeError if a stage's loop died)."""
+        while self.unfinished > self.limit and self.dead is None:
             self._progress.clear()
             await self._progress.wait()
+        if self.dead is not None:
+            raise self.dead
 
     async def settle(self) -> None:
-        """Return once every item put is through both stages (or has failed)."""
-        while self.unfinished:
+        """Return once every item put is through both stages or has failed (RuntimeError if a stage's loop
+        died: what it held will never finish)."""
+        while self.unfinished and self.dead is None:
             self._progress.clear()
             await self._progress.wait()
+        if self.dead is not None:
+            raise self.dead
 
     async def close(self, within_s: float = 5.0) -> None:
         """Let the items finish (at most ``within_s``), then stop; what did not finish is dropped."""
@@ -74,11 +87,14 @@ class Lanes(Generic[T]):
                 await self.settle()
         except TimeoutError:
             log.warning("%s: %d items did not finish within %ss", self.name, self.unfinished, within_s)
+        except RuntimeError:
+            pass  # a dead loop: logged when it died
+        self._closing = True
         for task in self._loops:
             task.cancel()
         if self._loops:
             await asyncio.wait(self._loops)
-        self._loops = []
+        self._loops, self._closing = [], False
         for waiting in self._waiting:
             waiting.clear()
         self.unfinished = 0
@@ -95,17 +111,39 @@ class Lanes(Generic[T]):
             group = waiting[: self.group]
             del waiting[: self.group]
             try:
-                await handle(group)
+                passed = await handle(group)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # this loop is being stopped (close)
+                # Raised inside the stage by something of its own (a timeout, an inner task): the group's
+                # failure, not the end of the lane.
+                metrics.STORAGE_ERRORS.labels(self.name).inc()
+                log.error(
+                    "%s: stage %d cancelled from within for a group of %d", self.name, stage + 1, len(group)
+                )
+                self._finish(len(group))
+                continue
             except Exception:
                 metrics.STORAGE_ERRORS.labels(self.name).inc()
                 log.exception("%s: stage %d failed a group of %d", self.name, stage + 1, len(group))
                 self._finish(len(group))
                 continue
+            passed = group if passed is None else passed
             if last:
                 self._finish(len(group))
             else:
-                self._waiting[stage + 1].extend(group)
+                self._finish(len(group) - len(passed))
+                self._waiting[stage + 1].extend(passed)
                 self._wake[stage + 1].set()
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        if self._closing:
+            return
+        error = None if task.cancelled() else task.exception()
+        log.critical("%s: %s ended; nothing more goes through it", self.name, task.get_name(), exc_info=error)
+        self.dead = RuntimeError(f"{self.name}: {task.get_name()} ended")
+        self._progress.set()
 
     def _finish(self, n: int) -> None:
         self.unfinished -= n

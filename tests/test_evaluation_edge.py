@@ -340,6 +340,34 @@ async def test_batches_that_waited_for_alerting_are_alerted_together_and_persist
     assert [w for _, w in records.saved] == t and evaluation.evaluated_through == t[2]
 
 
+class RefusingAlerts(GatedAlerts):
+    """Alerting whose first call waits at the gate and which refuses every call holding a proven breach."""
+
+    async def on_evaluation(self, events: Sequence[EvalEvent], now: datetime, received_mono: float) -> None:
+        if self.calls and any(e.type.value == "exclusion_breach" for e in events):
+            raise RuntimeError("refused")
+        await super().on_evaluation(events, now, received_mono)
+
+
+async def test_batches_alerted_together_that_fail_are_alerted_one_by_one_and_only_the_failed_one_is_lost() -> (
+    None
+):
+    records, alerts = FakeCaseRecords(), RefusingAlerts()
+    evaluation = _behind(records, alerts, behind=4)
+    first, second = _crossing()
+    t = [NOW + timedelta(seconds=i) for i in range(3)]
+    await evaluation.consume(first, [], t[0], 0.0, stored_at=t[0])
+    await _spin()
+    await evaluation.consume(second[:1], [], t[1], 0.0, stored_at=t[1])  # a possible breach
+    await evaluation.consume(second[1:], [], t[2], 0.0, stored_at=t[2])  # the proof: refused
+    alerts.gate.set()
+    await evaluation.settle()
+    # The two that waited failed together; alone, the second batch went through and the third did not.
+    assert alerts.calls == [["exclusion_pre_alert", "locate_request"], ["possible_breach"]]
+    assert [w for _, w in records.saved] == t[:2]  # the refused batch is not persisted
+    assert evaluation.evaluated_through == t[1]
+
+
 def test_behind_is_not_negative() -> None:
     with pytest.raises(ValueError, match="behind"):
         _behind(FakeCaseRecords(), behind=-1)

@@ -104,6 +104,52 @@ async def test_closing_drops_what_does_not_finish_in_time() -> None:
     await lanes.settle()  # returns at once
 
 
+async def test_a_stage_cancelled_from_within_fails_its_group_only() -> None:
+    r = Recorder()
+
+    async def one(group: list[int]) -> None:
+        if group == [1]:
+            raise asyncio.CancelledError  # e.g. an inner timeout's cancellation escaping the stage
+        await r.one(group)
+
+    lanes: Lanes[int] = Lanes(one, r.two, limit=10)
+    for i in range(3):
+        lanes.put(i)
+        await _spin()
+    await lanes.settle()
+    assert r.second == [[0], [2]] and lanes.dead is None
+    await lanes.close()
+
+
+async def test_a_loop_that_dies_is_reported_to_whoever_waits_not_waited_for_for_ever() -> None:
+    r = Recorder()
+    lanes: Lanes[int] = Lanes(r.one, r.two, limit=1)
+    r.gate.clear()
+    lanes.put(0)
+    await _spin()
+    lanes._loops[0].cancel()  # not by close(): the lane is gone with an item in it
+    await _spin()
+    with pytest.raises(RuntimeError, match="ended"):
+        await asyncio.wait_for(lanes.settle(), 1.0)
+    with pytest.raises(RuntimeError, match="ended"):
+        lanes.put(1)
+    await lanes.close()  # still closes
+
+
+async def test_a_first_stage_may_pass_on_part_of_its_group() -> None:
+    r = Recorder()
+
+    async def odd_only(group: list[int]) -> list[int]:
+        return [i for i in group if i % 2]
+
+    lanes: Lanes[int] = Lanes(odd_only, r.two, limit=10)
+    for i in range(5):
+        lanes.put(i)
+    await lanes.settle()
+    assert [i for g in r.second for i in g] == [1, 3] and lanes.unfinished == 0
+    await lanes.close()
+
+
 def test_limit_and_group_are_positive() -> None:
     r = Recorder()
     with pytest.raises(ValueError, match="at least 1"):

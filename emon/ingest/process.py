@@ -28,25 +28,17 @@ from emon.settings import Settings
 log = logging.getLogger(__name__)
 
 STOP_WAIT_S = 5.0
-QUEUED_BATCHES = 4  # batches read from the socket and not yet handed on, at most
-MERGE_FIXES = 2_000  # batches waiting together are handed on as one while they hold fewer fixes
 
 
-def stored_of(batches: list[frames.Batch]) -> Stored:
-    """Consecutive stored batches as one: their rows in storing order, the first one's receipt (the
-    oldest message) and the last one's clock and ``stored_at`` (every row of them was stamped at or
-    before it, and every row of a later batch after it). Only batches with new rows count for those:
-    a batch of duplicates (or of acknowledgements only) has no row to stamp its ``stored_at`` from, so
-    it is this process's clock, which must not become the evaluation watermark."""
-    carrying = [b for b in batches if b.fixes or b.events] or batches
-    first, last = carrying[0], carrying[-1]
+def stored_of(batch: frames.Batch) -> Stored:
+    """The stored batch a frame carries, as the consumers take it."""
     return Stored(
-        [f for b in batches for f in frames.fixes_of(b.fixes)],
-        [e for b in batches for e in frames.events_of(b.events)],
-        [a for b in batches for a in b.acks],
-        last.now,
-        first.received_mono,
-        last.stored_at,
+        frames.fixes_of(batch.fixes),
+        frames.events_of(batch.events),
+        batch.acks,
+        batch.now,
+        batch.received_mono,
+        batch.stored_at,
     )
 
 
@@ -109,20 +101,22 @@ class IngestProcess:
             await self._stop()
 
     async def _receive(self, reader: asyncio.StreamReader) -> None:
-        """Read frames; hand the batches on in another task, so that reports are read while the
-        consumers work, and batches that arrived meanwhile are handed on together."""
-        queue: asyncio.Queue[frames.Batch] = asyncio.Queue(maxsize=QUEUED_BATCHES)
-        handing = asyncio.create_task(self._hand_on(queue), name="ingest-hand-on")
+        """Read frames; hand each batch on in a task of its own, so that reports are read while the
+        consumers work. The ingest process sends the next batch only once told this one is taken
+        (:class:`~emon.ingest.frames.Consumed`), so there is one at a time."""
+        handing: asyncio.Task[None] | None = None
         try:
             while True:
+                if handing is not None and handing.done():
+                    handing.result()  # a hand-on that failed (a bug: the consumers' own errors are isolated)
                 try:
                     frame = await read_frame(reader)
                 except (asyncio.IncompleteReadError, ConnectionError) as exc:
                     raise IngestProcessEnded(f"the ingest process ended (pid {self._pid()})") from exc
                 if isinstance(frame, frames.Batch):
-                    await queue.put(frame)  # full: the socket fills, the ingest process waits
-                    if handing.done():
-                        handing.result()
+                    if handing is not None:
+                        await handing  # in storing order, whatever the other side does
+                    handing = asyncio.create_task(self._hand_on(frame), name="ingest-hand-on")
                 elif isinstance(frame, frames.Report):
                     self._report, self._reported_at = frame, time.monotonic()
                     self.metrics = frame.metrics
@@ -131,16 +125,13 @@ class IngestProcess:
                     else:
                         self.connected.clear()
         finally:
-            handing.cancel()
+            if handing is not None:
+                handing.cancel()
 
-    async def _hand_on(self, queue: asyncio.Queue[frames.Batch]) -> None:
-        while True:
-            batches = [await queue.get()]
-            while not queue.empty() and sum(len(b.fixes) for b in batches) < MERGE_FIXES:
-                batches.append(queue.get_nowait())
-            await hand_on(stored_of(batches), self.ack_handler, self.consumers)
-            if self._writer is not None and not self._writer.is_closing():
-                self._writer.write(frames.encode(frames.Consumed(len(batches))))
+    async def _hand_on(self, batch: frames.Batch) -> None:
+        await hand_on(stored_of(batch), self.ack_handler, self.consumers)
+        if self._writer is not None and not self._writer.is_closing():
+            self._writer.write(frames.encode(frames.Consumed(1)))
 
     def _pid(self) -> int | None:
         return None if self.process is None else self.process.pid

@@ -73,35 +73,12 @@ def test_devices_reports_and_settings_cross_the_socket() -> None:
     assert again == settings and str(again.mqtt_password) == "a-secret-password"
 
 
-def test_batches_waiting_together_are_handed_on_as_one_in_storing_order() -> None:
-    def batch(i: int) -> frames.Batch:
-        fix = Fix(f"tag-{i}", NOW + timedelta(seconds=i), 52.0, 5.0, 5.0, i)
-        event = DeviceEvent(f"tag-{i}", NOW, EventType.PANIC, {})
-        at = NOW + timedelta(seconds=10 + i)
-        return frames.Batch(
-            frames.fix_rows([fix]), frames.event_rows([event]), [(f"p{i}", b"")], at, 100.0 + i, at
-        )
-
-    stored = stored_of([batch(1), batch(2), batch(3)])
-    assert [f.device_id for f in stored.fixes] == ["tag-1", "tag-2", "tag-3"]
-    assert [e.device_id for e in stored.events] == ["tag-1", "tag-2", "tag-3"]
-    assert stored.acks == [("p1", b""), ("p2", b""), ("p3", b"")]
-    # The oldest receipt (latency is counted from it), the last batch's clock and storing time (the
-    # watermark moves past all three at once).
-    assert (stored.received_mono, stored.now, stored.stored_at) == (
-        101.0,
-        NOW + timedelta(seconds=13),
-        NOW + timedelta(seconds=13),
-    )
-    # A batch of duplicates (nothing new: its stored_at is this clock, not PostgreSQL's) sets nothing.
-    empty = frames.Batch([], [], [], NOW + timedelta(hours=1), 99.0, NOW + timedelta(hours=1))
-    stored = stored_of([empty, batch(1), empty, batch(2), empty])
-    assert (stored.received_mono, stored.now, stored.stored_at) == (
-        101.0,
-        NOW + timedelta(seconds=12),
-        NOW + timedelta(seconds=12),
-    )
-    assert len(stored.fixes) == 2
+def test_a_batch_frame_is_the_stored_batch_the_consumers_take() -> None:
+    fix = Fix("tag-1", NOW, 52.0, 5.0, 5.0, 1)
+    event = DeviceEvent("tag-1", NOW, EventType.PANIC, {})
+    at = NOW + timedelta(seconds=1)
+    frame = frames.Batch(frames.fix_rows([fix]), frames.event_rows([event]), [("p", b"")], NOW, 100.0, at)
+    assert stored_of(frame) == ([fix], [event], [("p", b"")], NOW, 100.0, at)
 
 
 def test_a_frame_announcing_an_absurd_length_is_refused() -> None:
