@@ -97,7 +97,6 @@ class RunResult:
     postgres_cores: float = math.nan
     machine_cores: float = 0.0
     machine_percent: float = 0.0
-    emon_ingest_cores: float = 0.0  # of emon_cores: its ingest process's
     rss_idle: int = 0
     rss_after: int = 0
     rss_peak: int = 0
@@ -217,7 +216,7 @@ async def run_one(
                 if new != accepted:
                     accepted, last_change = new, now
                     progress.append((now, new))
-                peak = max(peak, sample(proc).rss)
+                peak = max(peak, proc.memory_info().rss)
                 if load_task.done():
                     target = load_task.result().acked
                     if accepted >= target:
@@ -238,7 +237,6 @@ async def run_one(
         r.throughput = accepted / (t_done - t_start) if t_done > t_start else 0.0
         r.drain_s = t_done - t_start - load.elapsed_s
         r.emon_cores = (after.cpu_s - idle.cpu_s) / wall
-        r.emon_ingest_cores = (after.children_cpu_s - idle.children_cpu_s) / wall
         r.emon_cpu_us_per_fix = (after.cpu_s - idle.cpu_s) / max(1, accepted) * 1e6
         if broker is not None and broker0 is not None:
             b1 = broker.cpu_times()

@@ -53,24 +53,13 @@ def quantile(buckets: list[tuple[float, float]], q: float) -> float:
 
 @dataclass(frozen=True, slots=True)
 class ProcSample:
-    cpu_s: float  # user + system seconds since the process started, its children's included
-    rss: int  # bytes, its children's included
-    children_cpu_s: float = 0.0  # of cpu_s: its children's (emon's ingest process)
+    cpu_s: float  # user + system seconds since the process started
+    rss: int  # bytes
 
 
 def sample(proc: psutil.Process) -> ProcSample:
-    """A process and its living children (emon with its ingest process: one instance)."""
     t = proc.cpu_times()
-    rss = proc.memory_info().rss
-    children = 0.0
-    for child in proc.children(recursive=True):
-        try:
-            c = child.cpu_times()
-            children += c.user + c.system
-            rss += child.memory_info().rss
-        except psutil.NoSuchProcess:
-            continue
-    return ProcSample(t.user + t.system + children, rss, children)
+    return ProcSample(t.user + t.system, proc.memory_info().rss)
 
 
 def find_process(name: str) -> psutil.Process | None:

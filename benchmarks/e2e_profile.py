@@ -1,8 +1,7 @@
 """``--profile DIR``: py-spy samples the emon process over the measured window of a run, one file per run.
 
-``py-spy record --nonblocking --subprocesses --format raw`` (collapsed stacks, one line per stack with its
-sample count, the ingest process's too, each stack under its process; ``--nonblocking`` so that sampling
-never pauses emon and changes what is measured). Started when the
+``py-spy record --nonblocking --format raw`` (collapsed stacks, one line per stack with its sample count;
+``--nonblocking`` so that sampling never pauses emon and changes what is measured). Started when the
 load starts, stopped with SIGINT when the run's fixes are stored, so py-spy writes its file and exits.
 py-spy 0.4.0 works on this machine (0.4.3 does not): ``.venv/bin/pip install py-spy==0.4.0``.
 """
@@ -34,18 +33,7 @@ class Profile:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.proc = subprocess.Popen(
-            [
-                py_spy(),
-                "record",
-                "--nonblocking",
-                "--subprocesses",
-                "--format",
-                "raw",
-                "-p",
-                str(pid),
-                "-o",
-                str(path),
-            ],
+            [py_spy(), "record", "--nonblocking", "--format", "raw", "-p", str(pid), "-o", str(path)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )

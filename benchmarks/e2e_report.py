@@ -89,8 +89,7 @@ def report(
                 f"{'/'.join(ms(x) for x in decided)}"
             )
         print(
-            f"  CPU cores busy: emon {r.emon_cores:.2f} ({r.emon_cpu_us_per_fix:.0f} µs/fix; "
-            f"ingest process {r.emon_ingest_cores:.2f}), "
+            f"  CPU cores busy: emon {r.emon_cores:.2f} ({r.emon_cpu_us_per_fix:.0f} µs/fix), "
             f"mosquitto {r.broker_cores:.2f}, publisher {r.publisher_cores:.2f}, postgres ≥ {r.postgres_cores:.2f}; "
             f"whole machine {r.machine_cores:.2f} of {os.cpu_count()} ({r.machine_percent:.0f} %, /proc/stat)"
         )

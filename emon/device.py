@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -49,29 +48,19 @@ class DeviceRegistry:
     def __init__(self, devices: list[Device] | None = None) -> None:
         self.by_id: dict[str, Device] = {}
         self.by_owntracks: dict[str, str] = {}
-        # Told of every change (the devices, and whether they replace all): the ingest process keeps a
-        # registry of its own (emon.ingest.process).
-        self.listeners: list[Callable[[list[Device], bool], None]] = []
         for d in devices or []:
-            self._put(d)
+            self.add(d)
 
     def add(self, device: Device) -> None:
-        self._put(device)
-        for listener in self.listeners:
-            listener([device], False)
+        self.by_id[device.device_id] = device
+        if device.owntracks_topic:
+            self.by_owntracks[device.owntracks_topic] = device.device_id
 
     def replace_all(self, devices: list[Device]) -> None:
         self.by_id.clear()
         self.by_owntracks.clear()
         for d in devices:
-            self._put(d)
-        for listener in self.listeners:
-            listener(list(devices), True)
-
-    def _put(self, device: Device) -> None:
-        self.by_id[device.device_id] = device
-        if device.owntracks_topic:
-            self.by_owntracks[device.owntracks_topic] = device.device_id
+            self.add(d)
 
     def __contains__(self, device_id: object) -> bool:
         return device_id in self.by_id

@@ -9,52 +9,13 @@ from typing import cast
 
 import numpy as np
 from numpy.typing import NDArray
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics_core import HistogramMetricFamily, Metric
-from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 # The label text of a bucket bound, as prometheus_client writes it (the library does not annotate it).
 _le_text = cast(Callable[[float], str], floatToGoString)
-
-
-def merged(other: bytes, registry: CollectorRegistry = REGISTRY) -> bytes:
-    """This process's metrics and those of another emon process (``other``: its exposition text, e.g.
-    the ingest process's) as one exposition, as Prometheus's multiprocess mode would: counters and
-    histograms are added, gauges are the larger of the two (each gauge is set by one process; the
-    other holds 0, or, for the ingest gauges the main process mirrors, the same value)."""
-    families = {f.name: f for f in registry.collect()}
-    for theirs in text_string_to_metric_families(other.decode()):
-        mine = families.get(theirs.name)
-        if mine is None:
-            families[theirs.name] = theirs
-            continue
-        add = mine.type in ("counter", "histogram", "summary")
-        samples = {(s.name, tuple(sorted(s.labels.items()))): s for s in mine.samples}
-        for s in theirs.samples:
-            key = (s.name, tuple(sorted(s.labels.items())))
-            have = samples.get(key)
-            if have is None:
-                samples[key] = s
-            elif s.name.endswith("_created"):
-                samples[key] = have._replace(value=min(have.value, s.value))
-            else:
-                samples[key] = have._replace(value=have.value + s.value if add else max(have.value, s.value))
-        merged_family = Metric(mine.name, mine.documentation, mine.type, mine.unit)
-        merged_family.samples = list(samples.values())
-        families[mine.name] = merged_family
-    return generate_latest(_Families(list(families.values())))
-
-
-class _Families:
-    """Metric families already collected, for :func:`prometheus_client.generate_latest`."""
-
-    def __init__(self, families: list[Metric]) -> None:
-        self.families = families
-
-    def collect(self) -> Iterator[Metric]:
-        return iter(self.families)
 
 
 class BatchHistogram(Collector):

@@ -25,8 +25,7 @@ from emon.geofence.config import EvalConfig
 from emon.geofence.engine import Engine
 from emon.hub import Hub
 from emon.ingest.mqtt import MqttIngest
-from emon.ingest.pipeline import Health, Pipeline
-from emon.ingest.process import IngestProcess
+from emon.ingest.pipeline import Pipeline
 from emon.orders import config as order_config
 from emon.orders.channel import PaperworkChannel
 from emon.orders.service import OrderDesk
@@ -80,14 +79,8 @@ class Runtime:
             log.warning("EMON_SIGNING_KEY_FILE is not set: the audit log is hash-chained but not signed")
         self.pipeline = Pipeline.from_settings(settings, self.records, self.live, self.registry)
         self.mqtt = MqttIngest.from_settings(settings, self.pipeline.submit)
-        # ``EMON_INGEST_PROCESS``: the pipeline and the MQTT subscription run in a process of their own
-        # (emon.ingest.worker), which hands every stored batch to this one; here they stay unused.
-        self.ingest = IngestProcess(settings) if settings.ingest_process else None
-        if self.ingest is not None:
-            self.registry.listeners.append(self.ingest.devices_changed)
-        self.intake: Pipeline | IngestProcess = self.ingest or self.pipeline  # hands stored batches on
         self.alerts = AlertService(self.db, settings, self.hub, self.casebook, self.registry, self.live)
-        self.intake.ack_handler = self.alerts.on_ack
+        self.pipeline.ack_handler = self.alerts.on_ack
         self.evaluation = self._evaluation(self.cases, self.alerts, behind=settings.evaluation_behind)
         self.orders = OrderDesk(
             self.db,
@@ -146,9 +139,9 @@ class Runtime:
                 on_alert=self._alert_seen,
                 application=f"emon:{settings.instance_id}",
             )
-            self.intake.consumers.append(self.owner)
+            self.pipeline.consumers.append(self.owner)
         else:
-            self.intake.consumers.append(self.evaluation)
+            self.pipeline.consumers.append(self.evaluation)
         self.tasks: dict[str, asyncio.Task[None]] = {}
         # A background task that dies ends the process (non-zero exit, so a supervisor restarts it):
         # ``on_fatal`` is how the server is told to stop; ``fatal`` names the task that died.
@@ -175,12 +168,9 @@ class Runtime:
             self.spawn("order-lifecycle", self.orders.run(self.settings.order_tick_s))
         self.spawn("alert-delivery", self.alerts.run_delivery())
         self.spawn("fix-partitions", maintain_partitions(self.db))
-        if self.ingest is not None:
-            self.spawn("ingest-process", self.ingest.run())
-        else:
-            self.spawn("ingest-pipeline", self.pipeline.run())
-            self.spawn("dead-letter-maintenance", self.pipeline.maintain_dead_letters())
-            self.spawn("mqtt-ingest", self.mqtt.run())
+        self.spawn("ingest-pipeline", self.pipeline.run())
+        self.spawn("dead-letter-maintenance", self.pipeline.maintain_dead_letters())
+        self.spawn("mqtt-ingest", self.mqtt.run())
         collector.observe_pauses()
         if self.settings.gc_freeze:
             log.info("%d start-up objects exempted from garbage collection", collector.freeze_start_up())
@@ -260,17 +250,8 @@ class Runtime:
         """Names of background tasks that have ended while the runtime is open."""
         return sorted(name for name, task in self.tasks.items() if task.done())
 
-    @property
-    def mqtt_connected(self) -> asyncio.Event:
-        """Set while ingest is subscribed to the device topics and receiving."""
-        return self.mqtt.connected if self.ingest is None else self.ingest.connected
-
-    def ingest_health(self, now: float) -> Health:
-        """Ingest's progress at monotonic time ``now`` (from the ingest process when it has one)."""
-        return (self.ingest or self.pipeline).health(now)
-
     async def wait_connected(self, within_s: float = 10.0) -> None:
-        await within(self.mqtt_connected.wait(), within_s)
+        await within(self.mqtt.connected.wait(), within_s)
 
     async def close(self) -> None:
         self._closing = True

@@ -50,7 +50,6 @@ class Settings(EnvConfig):
     batch_wait_ms: float = 20.0
     ingest_inflight: int = 3  # batches stored concurrently while the one before them is evaluated
     evaluation_behind: int = 4  # evaluated batches whose alerting and persisting may still be under way
-    ingest_process: bool = False  # MQTT, decoding and storing in a process of their own (emon.ingest.worker)
     freshness_s: float = 120.0
     stale_s: float = 600.0
     tick_s: float = 5.0

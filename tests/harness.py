@@ -40,9 +40,6 @@ def isolated_settings(**overrides: Any) -> Settings:
         # would exempt earlier tests' leftovers from collection and hide referrers from gc.get_referrers
         # (hypothesis's plugin then warns, an error here). tests/test_collector.py tests the freeze.
         gc_freeze=False,
-        # In-process tests drive the pipeline itself (rt.pipeline); the ingest process (EMON_INGEST_PROCESS,
-        # off by default) has its own tests (tests/ingest/test_ingest_process.py).
-        ingest_process=False,
     )
     return base.model_copy(update=overrides)
 

@@ -39,7 +39,7 @@ async def readyz(request: Request) -> Response:
         checks["redis"] = await rt.live.ping()
     except Exception:
         checks["redis"] = False
-    checks["mqtt"] = rt.mqtt_connected.is_set()
+    checks["mqtt"] = rt.mqtt.connected.is_set()
     dead = rt.dead_tasks()
     checks["loops"] = not dead
     checks["ingest"] = not health.stalled
@@ -55,7 +55,7 @@ async def readyz(request: Request) -> Response:
             "oldest_wait_s": round(health.oldest_wait_s, 3),
             "since_commit_s": round(health.since_commit_s, 3),
             "stalled": health.stalled,
-            "stall_s": rt.settings.stall_s,
+            "stall_s": rt.pipeline.stall_s,
         },
         "dead_tasks": dead,
     }
@@ -72,7 +72,7 @@ async def readyz(request: Request) -> Response:
 
 def _refresh(rt: Runtime) -> Health:
     """Set the gauges that describe progress from the pipeline's state now (at scrape time)."""
-    health = rt.ingest_health(time.monotonic())
+    health = rt.pipeline.health(time.monotonic())
     metrics.INGEST_WAITING.set(health.waiting)
     metrics.QUEUE_DEPTH.set(health.waiting)
     metrics.INGEST_OLDEST_WAIT.set(health.oldest_wait_s)
@@ -83,8 +83,5 @@ def _refresh(rt: Runtime) -> Health:
 
 @router.get("/metrics")
 async def metrics_endpoint(request: Request) -> Response:
-    rt = runtime(request)
-    _refresh(rt)
-    # With an ingest process, its metrics (fixes received and stored, ingest latency, ...) too.
-    text = generate_latest() if rt.ingest is None else metrics.merged(rt.ingest.metrics)
-    return Response(text, media_type=CONTENT_TYPE_LATEST)
+    _refresh(runtime(request))
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

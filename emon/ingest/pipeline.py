@@ -176,9 +176,6 @@ class Pipeline:
         self.inflight = inflight
         self.consumers: list[BatchConsumer] = []
         self.ack_handler: AckHandler | None = None
-        # What a stored batch is handed to, in storing order: the ack handler and the consumers here, or
-        # the main process when this pipeline runs in the ingest process (emon.ingest.worker).
-        self.handler: Callable[[Stored], Awaitable[None]] = self.hand_on
         self._queue: deque[RawMessage] = deque()
         self._wakeup = asyncio.Event()
         self._take = asyncio.Event()  # the collecting batch is to be taken now (see _collect)
@@ -310,7 +307,7 @@ class Pipeline:
             self._unhanded -= 1
             if self._unhanded == 0:
                 self._take.set()  # the batch collecting behind it is taken now (see _collect)
-            await self.handler(stored)
+            await self.hand_on(stored)
 
     async def process(self, batch: list[RawMessage]) -> None:
         """Store one batch and hand it on (both stages, one after the other)."""
@@ -361,7 +358,17 @@ class Pipeline:
 
     async def hand_on(self, stored: Stored) -> None:
         """Give a stored batch to the ack handler and the consumers; their failures are isolated."""
-        await hand_on(stored, self.ack_handler, self.consumers)
+        for device_id, payload in stored.acks:
+            if self.ack_handler is not None:
+                await _isolated(self.ack_handler(device_id, payload, stored.now), "ack handler")
+        if stored.fixes or stored.events:
+            for consumer in self.consumers:
+                await _isolated(
+                    consumer.consume(
+                        stored.fixes, stored.events, stored.now, stored.received_mono, stored.stored_at
+                    ),
+                    type(consumer).__name__,
+                )
 
     def decode(
         self, batch: list[RawMessage], now: datetime
@@ -578,21 +585,6 @@ class Pipeline:
                 metrics.STORAGE_ERRORS.labels("postgres").inc()
                 log.error("dead-letter maintenance failed (retried): %s", exc)
             await asyncio.sleep(interval_s)
-
-
-async def hand_on(stored: Stored, ack_handler: AckHandler | None, consumers: Sequence[BatchConsumer]) -> None:
-    """Give a stored batch to ``ack_handler`` and ``consumers``, in that order; their failures are isolated."""
-    for device_id, payload in stored.acks:
-        if ack_handler is not None:
-            await _isolated(ack_handler(device_id, payload, stored.now), "ack handler")
-    if stored.fixes or stored.events:
-        for consumer in consumers:
-            await _isolated(
-                consumer.consume(
-                    stored.fixes, stored.events, stored.now, stored.received_mono, stored.stored_at
-                ),
-                type(consumer).__name__,
-            )
 
 
 async def _isolated(awaitable: Awaitable[None], what: str) -> None:
