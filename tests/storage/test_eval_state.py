@@ -3,12 +3,12 @@ what is read back restores the same engine state, so the decisions after a resta
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from emon.geofence import Engine
-from emon.storage.cases import CaseRecords, JournalStep
+from emon.storage.cases import CaseRecords, EvaluationWrite, JournalStep
 from tests.geofence.conftest import T0, VICTIM, Step, build_fixes, circle_zone, make_case, run_live, types
 from tests.storage.helpers import Store
 
@@ -75,3 +75,43 @@ async def test_a_state_stored_as_json_is_still_restored_and_replaced_by_the_pack
     await records.save_evaluation({"case-1": engine.packed("case-1")}, [])
     assert await records.states() == {"case-1": engine.packed("case-1")}
     assert await row(store, "SELECT state IS NULL FROM eval_state") == (True,)
+
+
+async def test_steps_written_together_keep_their_own_journal_numbers_decisions_and_snapshots(
+    store: Store,
+) -> None:
+    """What the evaluation lanes write for batches that waited together (``save_evaluations``): one
+    transaction, and per step its own journal row, its decisions under that row's number, its snapshot."""
+    engine = Engine()
+    engine.add_case(CASE)
+    first = run_live(engine, FIXES[:6])
+    packed_first = engine.packed("case-1")
+    second = run_live(engine, FIXES[6:HALF])
+    assert first and second
+    records = CaseRecords(store.db)
+    # Later than the watermark the schema starts with (it never moves back).
+    t1, t2 = datetime.now(UTC) + timedelta(hours=1), datetime.now(UTC) + timedelta(hours=2)
+    await records.save_evaluations(
+        [
+            EvaluationWrite({"case-1": packed_first}, first, watermark=t1, step=JournalStep("batch", t1, ())),
+            EvaluationWrite(
+                {"case-1": engine.packed("case-1")},
+                second,
+                watermark=t2,
+                step=JournalStep("batch", t2, ()),
+                snapshot={"case-1": engine.snapshot("case-1")},
+            ),
+        ]
+    )
+    async with store.db.pool.connection() as conn:
+        steps = await (await conn.execute(b"SELECT n, now FROM eval_journal ORDER BY n")).fetchall()
+        by_step = await (
+            await conn.execute(b"SELECT journal_n, count(*) FROM eval_events GROUP BY journal_n ORDER BY 1")
+        ).fetchall()
+        (snap_n,) = await (await conn.execute(b"SELECT n FROM eval_snapshots")).fetchone() or (None,)
+    assert [at for _, at in steps] == [t1, t2]
+    (n1, _), (n2, _) = steps
+    assert by_step == [(n1, len(first)), (n2, len(second))]
+    assert snap_n == n2
+    assert await records.watermark() == t2
+    assert await records.states() == {"case-1": engine.packed("case-1")}
